@@ -1,0 +1,156 @@
+/**
+ * Go-style command-line flags on top of `node:util` `parseArgs`.
+ *
+ * Tela's CLI (book, Appendix A) follows Go's `flag` package: `-hub x`, `--hub x`,
+ * `-hub=x` and `--hub=x` all mean the same, booleans take no value (`-v`) or an
+ * explicit one (`-v=false`), and flags may stand before or after positionals.
+ * This adapter rewrites single-dash long flags to the double-dash form that
+ * `parseArgs` understands and converts values to the declared types.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** How one flag is declared. */
+export interface FlagSpec {
+  /** `string` takes a value, `boolean` does not, `number` takes a decimal value. */
+  type: "string" | "boolean" | "number";
+  /** One-letter alias (`-p` for `-ports`), optional. */
+  short?: string;
+  /** Value used when the flag is absent. */
+  default?: string | boolean | number;
+  /** The flag may repeat; values are collected into an array. */
+  multiple?: boolean;
+  /** One line of help text. */
+  usage?: string;
+}
+
+/** Result of {@link parseFlags}: typed values by flag name, and the positionals. */
+export interface ParsedFlags<T extends Record<string, FlagSpec>> {
+  values: { [K in keyof T]: FlagValue<T[K]> };
+  positionals: string[];
+}
+
+type FlagValue<S extends FlagSpec> = S["multiple"] extends true
+  ? (S["type"] extends "number" ? number[] : S["type"] extends "boolean" ? boolean[] : string[])
+  : (S["type"] extends "number" ? number | undefined
+    : S["type"] extends "boolean" ? boolean | undefined
+    : string | undefined);
+
+/** Thrown for an unknown flag, a missing value or a value of the wrong type. */
+export class FlagError extends Error {
+  override name = "FlagError";
+}
+
+/**
+ * Parses `args` against `specs`, Go style.
+ *
+ * @param args the raw arguments (e.g. `Deno.args` less the sub-command).
+ * @param specs flag declarations by long name.
+ * @returns typed values (defaults filled in) and positionals in order.
+ * @throws {FlagError} for an unknown flag, a flag that needs a value and has none,
+ *   or a `number` flag whose value is not a number. The message names the flag.
+ * @example
+ * ```ts
+ * const { values, positionals } = parseFlags(["connect", "-hub", "wss://h", "-v"], {
+ *   hub: { type: "string" },
+ *   v: { type: "boolean" },
+ * });
+ * // positionals = ["connect"], values.hub = "wss://h", values.v = true
+ * ```
+ */
+export function parseFlags<T extends Record<string, FlagSpec>>(
+  args: readonly string[],
+  specs: T,
+): ParsedFlags<T> {
+  const long = new Set(Object.keys(specs));
+  const shorts = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) if (spec.short) shorts.set(spec.short, name);
+
+  // Normalise: "-name[=v]" -> "--name[=v]"; "-x" (declared short) stays for parseArgs;
+  // "--no-x"-style negation is not Go's, so "-v=false" is handled below instead.
+  const normalised: string[] = [];
+  const boolOverrides = new Map<string, boolean>();
+  let endOfFlags = false;
+  for (const arg of args) {
+    if (endOfFlags || arg === "-" || !arg.startsWith("-")) {
+      normalised.push(arg);
+      continue;
+    }
+    if (arg === "--") {
+      endOfFlags = true;
+      normalised.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, "");
+    const eq = body.indexOf("=");
+    const rawName = eq >= 0 ? body.slice(0, eq) : body;
+    const name = long.has(rawName) ? rawName : shorts.get(rawName);
+    if (name === undefined) throw new FlagError(`flag provided but not defined: -${rawName}`);
+    if (specs[name].type === "boolean" && eq >= 0) {
+      const v = body.slice(eq + 1).toLowerCase();
+      if (!["true", "false", "1", "0", "t", "f"].includes(v)) {
+        throw new FlagError(`invalid boolean value "${body.slice(eq + 1)}" for -${name}`);
+      }
+      boolOverrides.set(name, v === "true" || v === "1" || v === "t");
+      continue;
+    }
+    normalised.push(eq >= 0 ? `--${name}=${body.slice(eq + 1)}` : `--${name}`);
+  }
+
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = { type: spec.type === "boolean" ? "boolean" : "string" };
+    if (spec.multiple) options[name].multiple = true;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: normalised, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const msg = (err as Error).message;
+    const m = msg.match(/Option '--([^ ']+)[^']*' argument missing/);
+    throw new FlagError(m ? `flag needs an argument: -${m[1]}` : msg);
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    let v: unknown = (parsed.values as Record<string, unknown>)[name];
+    if (boolOverrides.has(name)) {
+      v = spec.multiple ? [boolOverrides.get(name)] : boolOverrides.get(name);
+    }
+    if (v === undefined) v = spec.multiple ? [] : spec.default;
+    else if (spec.type === "number") {
+      v = spec.multiple
+        ? (v as string[]).map((x) => toNumber(name, x))
+        : toNumber(name, v as string);
+    }
+    values[name] = v;
+  }
+  return { values: values as ParsedFlags<T>["values"], positionals: parsed.positionals };
+}
+
+function toNumber(name: string, raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n)) {
+    throw new FlagError(`invalid value "${raw}" for flag -${name}: expected a number`);
+  }
+  return n;
+}
+
+/**
+ * Formats flag help like Go's `flag.PrintDefaults`.
+ * @param specs the same declarations given to {@link parseFlags}.
+ * @returns lines of the form `  -name value\n    \tusage (default x)`.
+ */
+export function formatFlagHelp(specs: Record<string, FlagSpec>): string {
+  const lines: string[] = [];
+  for (const [name, spec] of Object.entries(specs)) {
+    const arg = spec.type === "boolean" ? "" : spec.type === "number" ? " int" : " string";
+    lines.push(`  -${name}${arg}`);
+    const def = spec.default !== undefined && spec.default !== "" && spec.default !== false
+      ? ` (default ${JSON.stringify(spec.default)})`
+      : "";
+    if (spec.usage || def) lines.push(`    \t${spec.usage ?? ""}${def}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,113 @@
+/**
+ * One way to read and write Tela's configuration and credential files.
+ *
+ * Writes are atomic (a temp file in the same folder, fsync, rename) so a crash or
+ * a full disk never leaves a half-written config, and files that hold secrets are
+ * created with mode 0600 (DEVELOPERS.md, Standards; book, *Credentials and pairing*).
+ *
+ * @module
+ */
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { dirname, join } from "node:path";
+
+/** A config file could not be read or is malformed. The message names the file and the fix. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly path: string, message: string) {
+    super(`${path}: ${message}`);
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: temp file beside it, fsync, rename over.
+ *
+ * @param path destination file; its folder is created (mode 0700) if missing.
+ * @param data bytes or UTF-8 text.
+ * @param options.mode file mode, default 0o600 (secrets). Ignored on Windows.
+ * @throws {Deno.errors.PermissionDenied} and other I/O errors; the old file is untouched.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: { mode?: number } = {},
+): Promise<void> {
+  const mode = options.mode ?? 0o600;
+  const dir = dirname(path);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await file.sync();
+  } catch (err) {
+    file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+  file.close();
+  try {
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, mode);
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Reads a YAML file into a plain object.
+ *
+ * @param path the file.
+ * @returns the parsed document, or `undefined` when the file does not exist.
+ * @throws {ConfigError} when the YAML is malformed or its top level is not a mapping;
+ *   the message gives the line and says to fix or remove the file.
+ */
+export async function readYamlFile<T = Record<string, unknown>>(
+  path: string,
+): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw new ConfigError(path, `cannot read: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const first = String((err as Error).message).split("\n")[0];
+    throw new ConfigError(
+      path,
+      `invalid YAML (${first}); fix the file or remove it to start fresh`,
+    );
+  }
+  if (doc === null || doc === undefined) return {} as T;
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError(path, "expected a YAML mapping (key: value) at the top level");
+  }
+  return doc as T;
+}
+
+/**
+ * Writes `value` as YAML atomically.
+ * @param path destination.
+ * @param value a plain object.
+ * @param options.mode file mode, default 0o600.
+ * @param options.header optional comment lines placed before the document.
+ */
+export async function writeYamlFile(
+  path: string,
+  value: unknown,
+  options: { mode?: number; header?: string } = {},
+): Promise<void> {
+  const header = options.header ? options.header.replace(/^/gm, "# ") + "\n" : "";
+  await writeFileAtomic(path, header + stringifyYaml(value), { mode: options.mode });
+}
+
+/** The user's home folder (`HOME`, or `USERPROFILE` on Windows). */
+export function homeDir(): string {
+  return Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
+}

@@ -1,0 +1,52 @@
+/**
+ * The one logger: timestamped lines on stderr, a component tag, and a verbose switch.
+ * Tokens must never be logged whole; use {@link tokenPreview}.
+ * @module
+ */
+
+/** Log levels in increasing severity. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+let threshold: LogLevel = "info";
+
+/** Sets the lowest level printed; `-v` maps to `"debug"`. */
+export function setLogLevel(level: LogLevel): void {
+  threshold = level;
+}
+
+/** A logger bound to one component, e.g. `hub` or `agent`. */
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/**
+ * Returns a logger whose lines read `2026/11/22 02:41:23 [tag] message`, like Go Tela's.
+ * @param tag component name shown in brackets.
+ */
+export function logger(tag: string): Logger {
+  const emit = (level: LogLevel, msg: string) => {
+    if (ORDER[level] < ORDER[threshold]) return;
+    const d = new Date();
+    const p = (n: number) => String(n).padStart(2, "0");
+    const ts = `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${
+      p(d.getMinutes())
+    }:${p(d.getSeconds())}`;
+    console.error(`${ts} [${tag}] ${level === "info" ? "" : level.toUpperCase() + ": "}${msg}`);
+  };
+  return {
+    debug: (m) => emit("debug", m),
+    info: (m) => emit("info", m),
+    warn: (m) => emit("warn", m),
+    error: (m) => emit("error", m),
+  };
+}
+
+/** First 8 characters of a token followed by `...`, safe to log. */
+export function tokenPreview(token: string | undefined): string {
+  if (!token) return "(none)";
+  return token.length <= 8 ? token : `${token.slice(0, 8)}...`;
+}
