@@ -1,0 +1,5 @@
+/**
+ * The agent (`telad`): `telad.yaml`, `telad.state`, registration and per-session tunnels.
+ * @module
+ */
+export * from "./config.ts";

@@ -1,0 +1,165 @@
+/**
+ * The credential store `credentials.yaml` (book, *Credentials and pairing*; Appendix B;
+ * spec agent-and-client.md §9.6): hub URL → token (+ optional identity), written
+ * atomically with mode 0600.
+ * @module
+ */
+import { join } from "node:path";
+import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import { systemConfigDir, userConfigDir } from "./paths.ts";
+
+/** One stored credential. */
+export interface HubCredential {
+  token: string;
+  identity?: string;
+  pin?: string;
+}
+
+/** The whole file. Unknown top-level keys (e.g. `update`) are kept on save. */
+export interface CredentialFile {
+  hubs: Record<string, HubCredential>;
+  [key: string]: unknown;
+}
+
+/** `<user config dir>/credentials.yaml`. */
+export function userCredentialsPath(): string {
+  return join(userConfigDir(), "credentials.yaml");
+}
+
+/** `/etc/tela/credentials.yaml` (or `%ProgramData%\Tela\credentials.yaml`). */
+export function systemCredentialsPath(): string {
+  return join(systemConfigDir(), "credentials.yaml");
+}
+
+/**
+ * The key a hub URL is stored under: trailing `/` removed, scheme lower-cased, host and
+ * path kept as written (spec §9.6). No `https`↔`wss` mapping.
+ * @example normalizeHubKey("WSS://Hub.example.com/") === "wss://Hub.example.com"
+ */
+export function normalizeHubKey(url: string): string {
+  let u = url.trim().replace(/\/+$/, "");
+  const i = u.indexOf("://");
+  if (i > 0) u = u.slice(0, i).toLowerCase() + u.slice(i);
+  return u;
+}
+
+/**
+ * Gives a hub URL a WebSocket scheme for `tela login`: `ws://`/`wss://` kept,
+ * `http://` → `ws://`, `https://` → `wss://`, no scheme → `wss://` (spec §9.8).
+ */
+export function ensureWsScheme(url: string): string {
+  const u = url.trim();
+  const lower = u.toLowerCase();
+  if (lower.startsWith("ws://") || lower.startsWith("wss://")) return u;
+  if (lower.startsWith("http://")) return "ws://" + u.slice(7);
+  if (lower.startsWith("https://")) return "wss://" + u.slice(8);
+  return "wss://" + u;
+}
+
+/**
+ * Reads a credential file; a missing file is an empty store.
+ * @throws {ConfigError} when the file is malformed (names the file and the fix).
+ */
+export async function loadCredentials(path: string): Promise<CredentialFile> {
+  const doc = await readYamlFile<Record<string, unknown>>(path);
+  if (!doc) return { hubs: {} };
+  const hubs = doc.hubs ?? {};
+  if (typeof hubs !== "object" || Array.isArray(hubs)) {
+    throw new ConfigError(path, "'hubs' must be a mapping of hub URL to {token, identity}");
+  }
+  const out: Record<string, HubCredential> = {};
+  for (const [url, entry] of Object.entries(hubs as Record<string, unknown>)) {
+    if (!entry || typeof entry !== "object") {
+      throw new ConfigError(path, `hubs["${url}"] must be a mapping with a 'token' key`);
+    }
+    const e = entry as Record<string, unknown>;
+    out[normalizeHubKey(url)] = {
+      token: String(e.token ?? ""),
+      ...(e.identity ? { identity: String(e.identity) } : {}),
+      ...(e.pin ? { pin: String(e.pin) } : {}),
+    };
+  }
+  return { ...doc, hubs: out };
+}
+
+/** Writes a credential file atomically with mode 0600 (folder 0700). */
+export async function saveCredentials(path: string, file: CredentialFile): Promise<void> {
+  await writeYamlFile(path, file, { mode: 0o600 });
+}
+
+/**
+ * Stores `credential` for `hubUrl` in the store at `path` (default: the user store).
+ * @returns the normalised key it was stored under.
+ */
+export async function storeCredential(
+  hubUrl: string,
+  credential: HubCredential,
+  path = userCredentialsPath(),
+): Promise<string> {
+  const file = await loadCredentials(path);
+  const key = normalizeHubKey(hubUrl);
+  const old = file.hubs[key];
+  file.hubs[key] = {
+    token: credential.token,
+    ...(credential.identity ? { identity: credential.identity } : {}),
+    ...(credential.pin ?? old?.pin ? { pin: credential.pin ?? old?.pin } : {}),
+  };
+  await saveCredentials(path, file);
+  return key;
+}
+
+/**
+ * Removes the credential for `hubUrl`.
+ * @returns true if there was one.
+ */
+export async function removeCredential(
+  hubUrl: string,
+  path = userCredentialsPath(),
+): Promise<boolean> {
+  const file = await loadCredentials(path);
+  const key = normalizeHubKey(hubUrl);
+  if (!(key in file.hubs)) return false;
+  delete file.hubs[key];
+  await saveCredentials(path, file);
+  return true;
+}
+
+/**
+ * Looks a token up in the given stores, first entry found wins (even with an empty
+ * token, as Go does). Unreadable stores (e.g. `/etc/tela` without permission) are skipped.
+ * @param hubUrl the resolved hub URL (normalised for the lookup).
+ * @param paths stores in lookup order; default user then system (spec §9.6).
+ */
+export async function lookupStoredToken(
+  hubUrl: string,
+  paths: string[] = [userCredentialsPath(), systemCredentialsPath()],
+): Promise<string | undefined> {
+  const key = normalizeHubKey(hubUrl);
+  for (const path of paths) {
+    let file: CredentialFile;
+    try {
+      file = await loadCredentials(path);
+    } catch (err) {
+      if (err instanceof ConfigError && !/cannot read/.test(err.message)) throw err;
+      continue;
+    }
+    if (key in file.hubs) return file.hubs[key].token;
+  }
+  return undefined;
+}
+
+/**
+ * The client's token lookup order (book, Appendix A: `-token` > `TELA_TOKEN` >
+ * credential store, user then system).
+ * @param flagToken the `-token` value, if given.
+ * @param hubUrl the resolved hub URL.
+ */
+export async function resolveClientToken(
+  flagToken: string | undefined,
+  hubUrl: string,
+): Promise<string | undefined> {
+  if (flagToken) return flagToken;
+  const env = Deno.env.get("TELA_TOKEN");
+  if (env) return env;
+  return await lookupStoredToken(hubUrl);
+}

@@ -1,0 +1,12 @@
+/**
+ * The client (`tela`): credentials, hub aliases, profiles, port specs, local listeners,
+ * sessions through the hub. Also the pieces the agent shares (backoff, port specs,
+ * credential lookup).
+ * @module
+ */
+export * from "./paths.ts";
+export * from "./credentials.ts";
+export * from "./hubs.ts";
+export * from "./profile.ts";
+export * from "./ports.ts";
+export * from "./backoff.ts";

@@ -1,0 +1,27 @@
+/**
+ * Where Tela keeps its per-user and system files (book, Appendix A, *Config and
+ * credential storage*; spec agent-and-client.md §1.1).
+ * @module
+ */
+import { join } from "node:path";
+import { homeDir } from "../config/mod.ts";
+
+/**
+ * The per-user Tela folder: `$HOME/.tela` (Linux/macOS), `%APPDATA%\tela` (Windows).
+ * Read at every call so tests can point `HOME` at a temporary folder.
+ */
+export function userConfigDir(): string {
+  if (Deno.build.os === "windows") {
+    const appData = Deno.env.get("APPDATA");
+    if (appData) return join(appData, "tela");
+  }
+  return join(homeDir(), ".tela");
+}
+
+/** The system Tela folder: `/etc/tela`, or `%ProgramData%\Tela` on Windows. */
+export function systemConfigDir(): string {
+  if (Deno.build.os === "windows") {
+    return join(Deno.env.get("ProgramData") ?? "C:\\ProgramData", "Tela");
+  }
+  return "/etc/tela";
+}

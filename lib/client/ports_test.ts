@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import {
+  backoffDelay,
+  candidatePorts,
+  formatSeconds,
+  formatServicesBlock,
+  hubHttpBase,
+  listenWithFallback,
+  parseAgentPorts,
+  parseClientPorts,
+  portLabel,
+} from "./mod.ts";
+
+Deno.test("client -ports: '22,2222:22' maps 22→22 and 2222→22; bad parts are named", () => {
+  assert.deepEqual(parseClientPorts("22, 2222:22,,"), [
+    { local: 22, remote: 22 },
+    { local: 2222, remote: 22 },
+  ]);
+  assert.throws(() => parseClientPorts("22,x"), /invalid port "x": "x" is not a valid port number/);
+  assert.throws(() => parseClientPorts("80:0"), /invalid remote port in "80:0"/);
+  assert.throws(() => parseClientPorts("99999:80"), /invalid local port in "99999:80"/);
+});
+
+Deno.test("agent -ports: '22:SSH,80:HTTP:web server' gives named services; junk is skipped", () => {
+  const skipped: string[] = [];
+  assert.deepEqual(parseAgentPorts("22:SSH, 80:HTTP:web server,abc,3389", (p) => skipped.push(p)), [
+    { port: 22, proto: "tcp", name: "SSH" },
+    { port: 80, proto: "tcp", name: "HTTP", description: "web server" },
+    { port: 3389, proto: "tcp" },
+  ]);
+  assert.deepEqual(skipped, ["abc"]);
+  assert.throws(() => parseAgentPorts("x,y"), /no valid ports in: x,y/);
+});
+
+Deno.test("labels come from the well-known table, else 'port N'", () => {
+  assert.equal(portLabel(22), "SSH");
+  assert.equal(portLabel(8080), "HTTP");
+  assert.equal(portLabel(5432), "port 5432");
+});
+
+Deno.test("port fallback tries L, then L+10000 upward, never L+1..L+9999", () => {
+  const it = candidatePorts(22);
+  assert.deepEqual([it.next().value, it.next().value, it.next().value], [22, 10022, 10023]);
+  assert.deepEqual([...candidatePorts(60000)], [60000]);
+});
+
+Deno.test("a busy local port falls back to port+10000", () => {
+  // Find a port P with P and P+10000 both free, hold P, then ask for P.
+  for (let tries = 0; tries < 50; tries++) {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = (probe.addr as Deno.NetAddr).port;
+    if (p + 10000 > 65535) {
+      probe.close();
+      continue;
+    }
+    let got;
+    try {
+      got = listenWithFallback(p);
+    } finally {
+      probe.close();
+    }
+    got.listener.close();
+    assert.ok(got.port >= p + 10000, `got ${got.port} for busy ${p}`);
+    return;
+  }
+  throw new Error("no usable ephemeral port found");
+});
+
+Deno.test("the Services block reads as the book shows", () => {
+  assert.equal(
+    formatServicesBlock([{ localPort: 22, remotePort: 22 }]),
+    "Services available:\n  localhost:22     → SSH",
+  );
+  assert.equal(
+    formatServicesBlock([
+      { localPort: 3389, remotePort: 3389, machine: "acme-desktop-01" },
+      { localPort: 13389, remotePort: 3389, machine: "acme-desktop-02" },
+      { localPort: 5432, remotePort: 5432, machine: "db-01" },
+    ]),
+    [
+      "Services available:",
+      "  localhost:3389   → RDP          (acme-desktop-01)",
+      "  localhost:13389  → RDP          (acme-desktop-02)",
+      "  localhost:5432   → port 5432    (db-01)",
+    ].join("\n"),
+  );
+  assert.equal(
+    formatServicesBlock([{ localPort: 10022, remotePort: 22 }], [22]),
+    "Services available:\n  localhost:10022  → SSH          (port 22 in use, remapped)",
+  );
+});
+
+Deno.test("backoff: 3 s doubling to 300 s, ±25 %, at least 1 s; Go-style durations", () => {
+  assert.equal(backoffDelay(0, () => 0.5), 3000);
+  assert.equal(backoffDelay(1, () => 0.5), 6000);
+  assert.equal(backoffDelay(7, () => 0.5), 300000);
+  assert.equal(backoffDelay(50, () => 0.5), 300000);
+  assert.equal(backoffDelay(0, () => 0), 2250);
+  assert.equal(backoffDelay(0, () => 0.999999), 3750);
+  assert.equal(formatSeconds(6000), "6s");
+  assert.equal(formatSeconds(96000), "1m36s");
+  assert.equal(formatSeconds(300000), "5m0s");
+  assert.equal(hubHttpBase("wss://h.example.com/"), "https://h.example.com");
+  assert.equal(hubHttpBase("ws://127.0.0.1:8080"), "http://127.0.0.1:8080");
+});

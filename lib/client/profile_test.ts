@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import {
+  createProfile,
+  deleteProfile,
+  expandEnv,
+  listProfiles,
+  loadHubAliases,
+  loadProfile,
+  profilesDir,
+  resolveHubUrl,
+  showProfile,
+} from "./mod.ts";
+
+async function withHome(fn: (home: string) => Promise<void>) {
+  const home = await Deno.makeTempDir();
+  const old = Deno.env.get("HOME");
+  Deno.env.set("HOME", home);
+  try {
+    await fn(home);
+  } finally {
+    if (old !== undefined) Deno.env.set("HOME", old);
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("expandEnv follows Go's os.ExpandEnv", () => {
+  const env: Record<string, string> = { A: "x", WEB_TOKEN: "secret", "1": "one" };
+  const look = (n: string) => env[n];
+  assert.equal(expandEnv("token: ${WEB_TOKEN}", look), "token: secret");
+  assert.equal(expandEnv("$A-$A_B-${A}b", look), "x--xb");
+  assert.equal(expandEnv("${UNSET}|${}|$1|${1}", look), "||one|one");
+  assert.equal(expandEnv("cost $ 5 and 100%$", look), "cost $ 5 and 100%$");
+  assert.equal(expandEnv("tail ${A", look), "tail A");
+});
+
+Deno.test("a profile loads with ${VAR} expanded, gets id and name added without losing comments", async () => {
+  await withHome(async () => {
+    Deno.env.set("TELA_TEST_TOKEN", "t0k3n");
+    try {
+      const dir = profilesDir();
+      await Deno.mkdir(dir, { recursive: true });
+      const text =
+        `# my comment\nconnections:\n  - hub: wss://hub.example.com\n    machine: web01\n` +
+        `    token: \${TELA_TEST_TOKEN}\n    services:\n      - remote: 22\n        local: 2201\n` +
+        `      - name: postgres\n`;
+      await Deno.writeTextFile(`${dir}/work.yaml`, text);
+      const { profile } = await loadProfile("work");
+      assert.equal(profile.name, "work");
+      assert.match(profile.id!, /^[0-9a-f-]{36}$/);
+      assert.deepEqual(profile.connections, [{
+        hub: "wss://hub.example.com",
+        machine: "web01",
+        hubId: undefined,
+        agentId: undefined,
+        token: "t0k3n",
+        address: undefined,
+        services: [{ remote: 22, local: 2201, name: undefined }, {
+          remote: undefined,
+          local: undefined,
+          name: "postgres",
+        }],
+      }]);
+      const after = await Deno.readTextFile(`${dir}/work.yaml`);
+      assert.match(after, /# my comment/);
+      assert.match(after, /\$\{TELA_TEST_TOKEN\}/); // the secret is not written back
+      assert.match(after, new RegExp(`id: ${profile.id}`));
+      const again = await loadProfile(`${dir}/work.yaml`);
+      assert.equal(again.profile.id, profile.id);
+    } finally {
+      Deno.env.delete("TELA_TEST_TOKEN");
+    }
+  });
+});
+
+Deno.test("bad profiles give errors naming the file and the key", async () => {
+  await withHome(async () => {
+    const dir = profilesDir();
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(`${dir}/empty.yaml`, "connections: []\n");
+    await assert.rejects(loadProfile("empty"), /empty\.yaml.*no connections/);
+    await Deno.writeTextFile(`${dir}/nomachine.yaml`, "connections:\n  - hub: ws://h\n");
+    await assert.rejects(loadProfile("nomachine"), /connections\[0\]: 'machine' is required/);
+    await Deno.writeTextFile(
+      `${dir}/badport.yaml`,
+      "connections:\n  - hub: ws://h\n    machine: m\n    services:\n      - remote: 70000\n",
+    );
+    await assert.rejects(loadProfile("badport"), /services\[0\]\.remote must be a port/);
+    await Deno.writeTextFile(
+      `${dir}/short.yaml`,
+      "connections:\n  - hub: ws://h\n    machine: m\n    services: [ssh]\n",
+    );
+    await assert.rejects(loadProfile("short"), /services\[0\] must be a mapping/);
+    await assert.rejects(loadProfile("missing"), /missing\.yaml: cannot read profile/);
+  });
+});
+
+Deno.test("profile create, list, show and delete", async () => {
+  await withHome(async () => {
+    assert.deepEqual(await listProfiles(), []);
+    const path = await createProfile("staging");
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    await assert.rejects(createProfile("staging"), /profile "staging" already exists/);
+    assert.deepEqual(await listProfiles(), ["staging"]);
+    assert.match(await showProfile("staging"), /connections: \[\]/);
+    await deleteProfile("staging");
+    await assert.rejects(deleteProfile("staging"), /profile "staging" not found/);
+    await assert.rejects(showProfile("staging"), /not found/);
+  });
+});
+
+Deno.test("hubs.yaml aliases resolve; URLs pass through; unknown aliases list the known ones", async () => {
+  await withHome(async (home) => {
+    await assert.rejects(resolveHubUrl("owls"), /not a URL and could not be resolved/);
+    await Deno.mkdir(`${home}/.tela`, { recursive: true });
+    await Deno.writeTextFile(
+      `${home}/.tela/hubs.yaml`,
+      "hubs:\n  local: ws://localhost:8080\n  prod:\n    url: wss://hub.example.com\n",
+    );
+    assert.deepEqual(await loadHubAliases(), {
+      local: "ws://localhost:8080",
+      prod: "wss://hub.example.com",
+    });
+    assert.equal(await resolveHubUrl("local"), "ws://localhost:8080");
+    assert.equal(await resolveHubUrl("prod"), "wss://hub.example.com");
+    assert.equal(await resolveHubUrl("WSS://x"), "WSS://x");
+    await assert.rejects(resolveHubUrl("Local"), /hub "Local" not found.*known: local, prod/);
+  });
+});
