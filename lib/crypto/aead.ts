@@ -1,0 +1,229 @@
+/**
+ * ChaCha20-Poly1305 (RFC 8439 §2.8) behind one interface with two backends:
+ * `node:crypto` (native, fastest where present) and `@noble/ciphers` (portable
+ * pure-JS fallback). {@link bestAead} picks the fastest working one at start-up.
+ * Plus XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) for WireGuard cookie replies.
+ * @module
+ */
+import * as nodeCrypto from "node:crypto";
+import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+
+/** Key length in bytes. */
+export const AEAD_KEY_SIZE = 32;
+/** Nonce length in bytes (RFC 8439: 32-bit constant || 64-bit counter). */
+export const AEAD_NONCE_SIZE = 12;
+/** Poly1305 tag length in bytes. */
+export const AEAD_TAG_SIZE = 16;
+/** XChaCha20-Poly1305 nonce length in bytes. */
+export const XAEAD_NONCE_SIZE = 24;
+
+/**
+ * One ChaCha20-Poly1305 key, prepared by a backend. Outputs are written into
+ * caller-provided buffers so the per-packet path can reuse its buffers.
+ */
+export interface AeadKey {
+  /**
+   * Encrypts `plaintext` and writes ciphertext || tag (plaintext.length + 16 bytes)
+   * into `out` starting at `outOffset`. Returns the number of bytes written.
+   * `out` may not overlap `plaintext`.
+   */
+  seal(
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array | undefined,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
+  /**
+   * Authenticates and decrypts `sealed` (ciphertext || tag), writing the plaintext
+   * into `out` at `outOffset`. Returns the plaintext length, or -1 when the tag does
+   * not verify (or `sealed` is shorter than a tag); never throws on bad input.
+   */
+  open(
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    ad: Uint8Array | undefined,
+    out: Uint8Array,
+    outOffset: number,
+  ): number;
+}
+
+/** An implementation of ChaCha20-Poly1305. */
+export interface AeadBackend {
+  /** Short name shown in benchmarks and logs ("node:crypto", "noble"). */
+  readonly name: string;
+  /**
+   * Prepares a 32-byte key.
+   * @throws Error if `raw` is not 32 bytes.
+   */
+  importKey(raw: Uint8Array): AeadKey;
+}
+
+function checkKey(raw: Uint8Array): void {
+  if (raw.length !== AEAD_KEY_SIZE) {
+    throw new Error(`ChaCha20-Poly1305 key must be ${AEAD_KEY_SIZE} bytes, got ${raw.length}`);
+  }
+}
+
+/** The pure-JS backend (`@noble/ciphers`). Always available. */
+export const nobleAead: AeadBackend = {
+  name: "noble",
+  importKey(raw: Uint8Array): AeadKey {
+    checkKey(raw);
+    const key = raw.slice();
+    return {
+      seal(nonce, plaintext, ad, out, outOffset) {
+        const n = plaintext.length + AEAD_TAG_SIZE;
+        const dst = out.subarray(outOffset, outOffset + n);
+        const c = chacha20poly1305(key, nonce, ad);
+        // noble writes in place only into a 4-byte aligned, exactly sized output.
+        if ((dst.byteOffset & 3) === 0 && dst.length === n) c.encrypt(plaintext, dst);
+        else dst.set(c.encrypt(plaintext));
+        return n;
+      },
+      open(nonce, sealed, ad, out, outOffset) {
+        if (sealed.length < AEAD_TAG_SIZE) return -1;
+        const n = sealed.length - AEAD_TAG_SIZE;
+        const dst = out.subarray(outOffset, outOffset + n);
+        if (dst.length !== n) return -1;
+        try {
+          const c = chacha20poly1305(key, nonce, ad);
+          if ((dst.byteOffset & 3) === 0) c.decrypt(sealed, dst);
+          else dst.set(c.decrypt(sealed));
+          return n;
+        } catch {
+          return -1;
+        }
+      },
+    };
+  },
+};
+
+const NODE_CIPHER = "chacha20-poly1305";
+const NODE_OPTS = { authTagLength: AEAD_TAG_SIZE } as const;
+
+/** The native backend (`node:crypto`); check {@link nodeAeadAvailable} before use. */
+export const nodeAead: AeadBackend = {
+  name: "node:crypto",
+  importKey(raw: Uint8Array): AeadKey {
+    checkKey(raw);
+    const key = nodeCrypto.createSecretKey(raw);
+    return {
+      seal(nonce, plaintext, ad, out, outOffset) {
+        const c = nodeCrypto.createCipheriv(NODE_CIPHER, key, nonce, NODE_OPTS);
+        if (ad !== undefined && ad.length > 0) c.setAAD(ad, { plaintextLength: plaintext.length });
+        const ct = c.update(plaintext);
+        out.set(ct, outOffset);
+        let n = ct.length;
+        const tail = c.final();
+        if (tail.length > 0) {
+          out.set(tail, outOffset + n);
+          n += tail.length;
+        }
+        out.set(c.getAuthTag(), outOffset + n);
+        return n + AEAD_TAG_SIZE;
+      },
+      open(nonce, sealed, ad, out, outOffset) {
+        if (sealed.length < AEAD_TAG_SIZE) return -1;
+        const n = sealed.length - AEAD_TAG_SIZE;
+        if (out.length - outOffset < n) return -1;
+        try {
+          const d = nodeCrypto.createDecipheriv(NODE_CIPHER, key, nonce, NODE_OPTS);
+          d.setAuthTag(sealed.subarray(n));
+          if (ad !== undefined && ad.length > 0) d.setAAD(ad, { plaintextLength: n });
+          const pt = d.update(sealed.subarray(0, n));
+          d.final(); // throws when the tag does not verify
+          out.set(pt, outOffset);
+          return n;
+        } catch {
+          return -1;
+        }
+      },
+    };
+  },
+};
+
+let nodeWorks: boolean | undefined;
+
+/** True when `node:crypto` offers ChaCha20-Poly1305 and it agrees with noble on a probe. */
+export function nodeAeadAvailable(): boolean {
+  if (nodeWorks !== undefined) return nodeWorks;
+  try {
+    const key = new Uint8Array(32).fill(7);
+    const nonce = new Uint8Array(12).fill(3);
+    const pt = new Uint8Array(64).fill(9);
+    const ad = new Uint8Array(5).fill(1);
+    const a = new Uint8Array(80);
+    const b = new Uint8Array(80);
+    nodeAead.importKey(key).seal(nonce, pt, ad, a, 0);
+    nobleAead.importKey(key).seal(nonce, pt, ad, b, 0);
+    nodeWorks = a.every((x, i) => x === b[i]);
+  } catch {
+    nodeWorks = false;
+  }
+  return nodeWorks;
+}
+
+/** Every backend that works in this runtime, fastest first. */
+export function availableAeads(): AeadBackend[] {
+  return nodeAeadAvailable() ? [nodeAead, nobleAead] : [nobleAead];
+}
+
+/**
+ * The backend used by default: `node:crypto` when it works here (about 3x faster per
+ * 1100-byte packet), otherwise noble. Decided once, at first call.
+ */
+export function bestAead(): AeadBackend {
+  return availableAeads()[0];
+}
+
+/**
+ * One-shot ChaCha20-Poly1305 seal with the default backend (used by the handshake,
+ * not the per-packet path). Returns a new ciphertext || tag.
+ */
+export function aeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(plaintext.length + AEAD_TAG_SIZE);
+  bestAead().importKey(key).seal(nonce, plaintext, ad, out, 0);
+  return out;
+}
+
+/** One-shot ChaCha20-Poly1305 open; null when authentication fails. */
+export function aeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array | null {
+  if (sealed.length < AEAD_TAG_SIZE) return null;
+  const out = new Uint8Array(sealed.length - AEAD_TAG_SIZE);
+  return bestAead().importKey(key).open(nonce, sealed, ad, out, 0) < 0 ? null : out;
+}
+
+/** XChaCha20-Poly1305 seal (24-byte nonce), as used for cookie replies. */
+export function xaeadSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array {
+  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+/** XChaCha20-Poly1305 open; null when authentication fails. */
+export function xaeadOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array | null {
+  try {
+    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+  } catch {
+    return null;
+  }
+}

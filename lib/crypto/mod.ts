@@ -1,0 +1,24 @@
+/**
+ * Cryptographic primitives for Tela's WireGuard: X25519, BLAKE2s (hash, keyed MAC,
+ * HMAC, KDF), ChaCha20-Poly1305 with pluggable backends, XChaCha20-Poly1305, TAI64N.
+ * @module
+ */
+export { dh, generatePrivateKey, publicKeyOf, X25519_KEY_SIZE } from "./x25519.ts";
+export { hash, HASH_SIZE, hmac, kdf, keyedHash, mac, MAC_SIZE } from "./blake2s.ts";
+export {
+  AEAD_KEY_SIZE,
+  AEAD_NONCE_SIZE,
+  AEAD_TAG_SIZE,
+  aeadOpen,
+  aeadSeal,
+  availableAeads,
+  bestAead,
+  nobleAead,
+  nodeAead,
+  nodeAeadAvailable,
+  XAEAD_NONCE_SIZE,
+  xaeadOpen,
+  xaeadSeal,
+} from "./aead.ts";
+export type { AeadBackend, AeadKey } from "./aead.ts";
+export { compareTai64n, tai64n, TAI64N_SIZE } from "./tai64n.ts";
