@@ -1,0 +1,518 @@
+// Tela hub web console (book, "Hub web console"; look: Appendix E, Tela Design Language).
+//
+// Reads GET api/status and GET api/history (spec hub-http-api.md 4.1, 4.2) with the viewer
+// token the hub injected as window.TELA_CONSOLE_TOKEN, or a token given as ?token=<token>
+// (book: "append ?token=<admin-token> to the console URL"). Renders the Machines table and
+// Recent Activity, refreshes on demand and every 10 s, and owns the light/dark/system theme
+// toggle (localStorage key "theme"; theme.js applies it before first paint).
+//
+// The pure helpers are exported so Deno unit tests can import this file; the page wiring
+// only runs when there is a document.
+
+/** How often auto-refresh reloads, in milliseconds. */
+export const REFRESH_INTERVAL_MS = 10_000;
+/** A connected agent whose lastSeen is older than this is "stale" (spec 4.5), in ms. */
+export const STALE_AFTER_MS = 60_000;
+/** Give up on one API request after this long, in milliseconds. */
+export const FETCH_TIMEOUT_MS = 8_000;
+/** localStorage key of the theme choice (Appendix E, "Theme selection"). */
+export const THEME_KEY = "theme";
+
+const EVENT_LABELS = {
+  "agent-register": "Agent registered",
+  "agent-disconnect": "Agent disconnected",
+  "agent-session-disconnect": "Agent session closed",
+  "client-connect": "Session opened",
+  "client-disconnect": "Session closed",
+  "client-connect-bridge": "Bridged session opened",
+  "client-disconnect-bridge": "Bridged session closed",
+  "helper-disconnect": "Helper disconnected",
+};
+
+/**
+ * Status of a machine object from /api/status: "offline" when its agent is not connected,
+ * "stale" when connected but lastSeen is more than 60 s before `nowMs`, else "online".
+ * @param {{agentConnected?: boolean, lastSeen?: string | null}} machine
+ * @param {number} nowMs the hub's clock (status `timestamp`) in ms since the epoch.
+ * @returns {"online" | "stale" | "offline"}
+ */
+export function machineState(machine, nowMs) {
+  if (!machine.agentConnected) return "offline";
+  const seen = Date.parse(machine.lastSeen ?? "");
+  if (Number.isFinite(seen) && nowMs - seen > STALE_AFTER_MS) return "stale";
+  return "online";
+}
+
+/**
+ * Machines in a stable order (Appendix E, "Deterministic list order"): by name, then agent.
+ * @template {{id: string, agentId?: string}} M
+ * @param {M[]} machines
+ * @returns {M[]}
+ */
+export function sortMachines(machines) {
+  return [...machines].sort((a, b) =>
+    a.id.localeCompare(b.id, "en") || (a.agentId ?? "").localeCompare(b.agentId ?? "", "en")
+  );
+}
+
+/** Human label of a history event type; unknown types are shown verbatim (spec 7). */
+export function eventLabel(type) {
+  return EVENT_LABELS[type] ?? String(type ?? "");
+}
+
+/** History detail as the console shows it: a leading "services=" is dropped (spec 4.5). */
+export function eventDetail(detail) {
+  return String(detail ?? "").replace(/^services=/, "");
+}
+
+/**
+ * Formats an RFC 3339 time as local "YYYY-MM-DD HH:MM:SS" (TDL: data is UTC, display is
+ * local). Returns "" for an unparsable value.
+ */
+export function formatLocal(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** Uptime in seconds as "3d 4h", "2h 5m", "7m" or "42s". */
+export function formatUptime(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m`;
+  return `${s}s`;
+}
+
+/** The hub's WebSocket URL for a page location: ws:// for http, wss:// for https. */
+export function hubWebSocketUrl(loc) {
+  return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}`;
+}
+
+/** A failed API call: `status` 0 means the hub did not answer at all. */
+export class HubRequestError extends Error {
+  /** @param {number} status @param {string} message */
+  constructor(status, message) {
+    super(message);
+    this.name = "HubRequestError";
+    this.status = status;
+  }
+}
+
+/**
+ * One-line description of a failed request, for the toolbar.
+ * @param {HubRequestError} err
+ */
+export function describeFailure(err) {
+  if (err.status === 0) return `Hub unreachable (${err.message})`;
+  if (err.status === 401) return "The hub refused the console's token (HTTP 401)";
+  return `Hub answered HTTP ${err.status}${err.message ? `: ${err.message}` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Page wiring (browser only)
+
+if (typeof document !== "undefined") start();
+
+function start() {
+  const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  const injectedToken = typeof globalThis.TELA_CONSOLE_TOKEN === "string"
+    ? globalThis.TELA_CONSOLE_TOKEN
+    : "";
+  const urlToken = new URLSearchParams(location.search).get("token") ?? "";
+  const token = urlToken || injectedToken;
+  const injectedName = typeof globalThis.TELA_HUB_NAME === "string" ? globalThis.TELA_HUB_NAME : "";
+
+  /** @type {any} */
+  let lastStatus = null;
+  let lastHistory = null;
+  let timer = 0;
+  let inFlight = null;
+
+  // ---- Theme (Appendix E, "Theme selection") ----
+  const themeButton = $("theme-button");
+  const themeMenu = $("theme-menu");
+  const darkQuery = matchMedia("(prefers-color-scheme: dark)");
+  const icons = /** @type {HTMLTemplateElement} */ ($("svg-icons")).content;
+  const iconMarkup = (name) => icons.querySelector(`svg[data-icon="${name}"]`)?.innerHTML ?? "";
+
+  const readChoice = () => {
+    let v = null;
+    try {
+      v = localStorage.getItem(THEME_KEY);
+    } catch { /* storage disabled */ }
+    return v === "light" || v === "dark" || v === "system" ? v : "system";
+  };
+  const applyTheme = (choice) => {
+    const dark = choice === "dark" || (choice === "system" && darkQuery.matches);
+    document.documentElement.setAttribute("data-theme", dark ? "dark" : "light");
+    const topbar = $("topbar");
+    topbar.classList.toggle("tb-dark", dark);
+    topbar.classList.toggle("tb-light", !dark);
+    $("theme-button-icon").innerHTML = iconMarkup(choice);
+    themeButton.title = `Theme: ${choice[0].toUpperCase()}${choice.slice(1)}`;
+    for (const item of themeMenu.querySelectorAll("[data-theme-choice]")) {
+      const on = item.getAttribute("data-theme-choice") === choice;
+      item.classList.toggle("active", on);
+      item.setAttribute("aria-checked", String(on));
+    }
+  };
+  for (const span of themeMenu.querySelectorAll(".menu-item-icon")) {
+    span.innerHTML = `<svg width="14" height="14" viewBox="0 0 24 24" fill="none" ` +
+      `stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">` +
+      `${iconMarkup(span.getAttribute("data-icon"))}</svg>`;
+  }
+  const openMenu = (open) => {
+    themeMenu.hidden = !open;
+    themeButton.setAttribute("aria-expanded", String(open));
+    if (open) {
+      /** @type {HTMLElement | null} */ (themeMenu.querySelector(".menu-item.active") ??
+        themeMenu.querySelector(".menu-item"))?.focus();
+    }
+  };
+  themeButton.addEventListener("click", () => openMenu(themeMenu.hidden));
+  themeMenu.addEventListener("click", (ev) => {
+    const item = /** @type {HTMLElement} */ (ev.target).closest("[data-theme-choice]");
+    if (!item) return;
+    const choice = item.getAttribute("data-theme-choice");
+    try {
+      localStorage.setItem(THEME_KEY, choice);
+    } catch { /* storage disabled: the choice lasts for this page only */ }
+    applyTheme(choice);
+    openMenu(false);
+    themeButton.focus();
+  });
+  themeMenu.addEventListener("keydown", (ev) => {
+    const items = [...themeMenu.querySelectorAll(".menu-item")];
+    const at = items.indexOf(/** @type {Element} */ (document.activeElement));
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      const next = (at + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
+      /** @type {HTMLElement} */ (items[next]).focus();
+    }
+  });
+  document.addEventListener("click", (ev) => {
+    if (!themeMenu.hidden && !themeMenu.parentElement?.contains(/** @type {Node} */ (ev.target))) {
+      openMenu(false);
+    }
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !themeMenu.hidden) {
+      openMenu(false);
+      themeButton.focus();
+    }
+  });
+  darkQuery.addEventListener("change", () => {
+    if (readChoice() === "system") applyTheme("system");
+  });
+  addEventListener("storage", (ev) => {
+    if (ev.key === THEME_KEY) applyTheme(readChoice());
+  });
+  applyTheme(readChoice());
+
+  // ---- Data ----
+  $("brand-link").setAttribute("href", location.pathname + location.search);
+  setTitle(injectedName);
+
+  async function getJson(path) {
+    const ctrl = new AbortController();
+    const timeout = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
+    /** @type {Response} */
+    let res;
+    try {
+      res = await fetch(path, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        cache: "no-store",
+        credentials: "same-origin",
+        signal: ctrl.signal,
+      });
+    } catch (e) {
+      const timedOut = /** @type {Error} */ (e).name === "AbortError";
+      throw new HubRequestError(0, timedOut ? "no answer within 8 s" : "network error");
+    } finally {
+      clearTimeout(timeout);
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch { /* non-JSON body (proxy error page, 404 text) */ }
+    if (!res.ok) throw new HubRequestError(res.status, body?.error ?? res.statusText);
+    if (body === null || typeof body !== "object") {
+      throw new HubRequestError(res.status, "the answer is not JSON");
+    }
+    return body;
+  }
+
+  function refresh() {
+    if (inFlight) return inFlight;
+    clearTimeout(timer);
+    const button = $("refresh-button");
+    button.setAttribute("aria-busy", "true");
+    inFlight = Promise.allSettled([getJson("api/status"), getJson("api/history")])
+      .then(([status, history]) => {
+        const statusError = status.status === "rejected" ? status.reason : null;
+        const historyError = history.status === "rejected" ? history.reason : null;
+        if (!statusError) {
+          lastStatus = status.value;
+          renderStatus(lastStatus);
+        } else {
+          renderStatusError(statusError);
+        }
+        if (!historyError) {
+          lastHistory = history.value;
+          renderHistory(lastHistory);
+        } else {
+          renderHistoryError(historyError);
+        }
+        if (!statusError && !historyError) {
+          const now = new Date();
+          const stamp = $("last-updated");
+          stamp.textContent = now.toLocaleTimeString([], { hour12: false });
+          stamp.setAttribute("datetime", now.toISOString());
+          stamp.title = now.toISOString();
+        }
+        const err = statusError ?? historyError;
+        const note = $("fetch-error");
+        note.hidden = !err;
+        note.replaceChildren();
+        if (err) {
+          const text = describeFailure(err) +
+            (lastStatus ? ". Showing the last data received." : ".");
+          note.append(el("span", "error-text", text));
+        }
+        document.documentElement.dataset.consoleState = err ? "error" : "ok";
+      })
+      .finally(() => {
+        inFlight = null;
+        button.removeAttribute("aria-busy");
+        schedule();
+      });
+    return inFlight;
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    const auto = /** @type {HTMLInputElement} */ ($("auto-refresh")).checked;
+    if (auto && document.visibilityState !== "hidden") {
+      timer = setTimeout(refresh, REFRESH_INTERVAL_MS);
+    }
+  }
+
+  $("refresh-button").addEventListener("click", () => refresh());
+  $("auto-refresh").addEventListener("change", () => schedule());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refresh();
+    else clearTimeout(timer);
+  });
+
+  function setTitle(name) {
+    const shown = name || injectedName || location.host;
+    $("hub-title").textContent = shown;
+    document.title = `${shown} | Tela hub console`;
+  }
+
+  function renderStatus(status) {
+    setTitle(typeof status.hubName === "string" ? status.hubName : "");
+    const hub = status.hub ?? {};
+    const meta = $("hub-meta");
+    meta.replaceChildren();
+    const parts = [];
+    if (hub.version) parts.push(["telahubd ", el("span", "mono", String(hub.version))]);
+    if (hub.hostname) parts.push([`on ${hub.hostname}`]);
+    if (hub.os) parts.push([`${hub.os}/${hub.arch ?? "?"}`]);
+    if (hub.uptime !== undefined) parts.push([`up ${formatUptime(hub.uptime)}`]);
+    if (status.hubId) parts.push(["hub ID ", el("span", "mono", String(status.hubId))]);
+    parts.forEach((p, i) => {
+      if (i > 0) meta.append("  \u00b7  ");
+      meta.append(...p);
+    });
+
+    const machines = Array.isArray(status.machines) ? sortMachines(status.machines) : [];
+    const nowMs = Date.parse(status.timestamp ?? "") || Date.now();
+    const count = $("machines-count");
+    count.hidden = false;
+    count.textContent = String(machines.length);
+    const table = $("machines-table");
+    const empty = $("machines-empty");
+    if (machines.length === 0) {
+      table.hidden = true;
+      empty.hidden = false;
+      empty.replaceChildren(
+        el("p", "empty-title", "No machines registered yet"),
+        el("p", "", "Run telad on the machine you want to reach and point it at this hub:"),
+        el(
+          "div",
+          "code-block",
+          `telad -hub ${hubWebSocketUrl(location)} -machine <name> -ports 22 -token <agent-token>`,
+        ),
+        el("p", "", "It appears here as soon as it registers."),
+      );
+      return;
+    }
+    empty.hidden = true;
+    table.hidden = false;
+    $("machines-body").replaceChildren(...machines.map((m) => machineRow(m, nowMs)));
+  }
+
+  function machineRow(m, nowMs) {
+    const tr = el("tr");
+    tr.dataset.machine = m.id;
+
+    const nameCell = el("td");
+    const title = m.displayName && m.displayName !== m.id ? m.displayName : m.id;
+    nameCell.append(el("div", "machine-name", title));
+    const meta = el("div", "machine-meta");
+    if (title !== m.id) meta.append(el("span", "mono", m.id));
+    if (m.hostname && m.hostname !== m.id) meta.append(el("span", "", m.hostname));
+    if (m.os) meta.append(el("span", "", m.os));
+    if (m.agentVersion) meta.append(el("span", "mono", m.agentVersion));
+    if (m.reachableThrough?.hubUrl) {
+      meta.append(el("span", "", `via ${m.reachableThrough.hubUrl}`));
+    }
+    for (const tag of Array.isArray(m.tags) ? m.tags : []) meta.append(el("span", "chip", tag));
+    if (meta.childElementCount > 0) nameCell.append(meta);
+
+    const servicesCell = el("td");
+    const services = Array.isArray(m.services) ? m.services : [];
+    if (services.length === 0) {
+      servicesCell.append(el("span", "muted", "None"));
+    } else {
+      const list = el("div", "services");
+      for (const s of services) {
+        const name = s.name || s.label || "";
+        const item = el("span", "service", name && name !== `port ${s.port}` ? name : "port");
+        if (s.description) item.title = s.description;
+        item.append(el("span", "service-port", String(s.port)));
+        list.append(item);
+      }
+      servicesCell.append(list);
+    }
+
+    const state = machineState(m, nowMs);
+    const statusCell = el("td");
+    const badge = el(
+      "span",
+      `status ${
+        { online: "status-online", stale: "status-degraded", offline: "status-offline" }[state]
+      }`,
+    );
+    badge.dataset.state = state;
+    badge.append(
+      el("span", "status-dot"),
+      { online: "Online", stale: "Stale", offline: "Offline" }[state],
+    );
+    badge.title = m.lastSeen ? `Last seen ${m.lastSeen}` : "Never seen";
+    statusCell.append(badge);
+
+    const sessions = Number(m.sessionCount) || 0;
+    const sessionsCell = el(
+      "td",
+      `num mono-col${sessions === 0 ? " muted" : ""}`,
+      String(sessions),
+    );
+
+    tr.append(nameCell, servicesCell, statusCell, sessionsCell);
+    return tr;
+  }
+
+  function renderHistory(history) {
+    const events = Array.isArray(history.events) ? history.events : [];
+    const count = $("activity-count");
+    count.hidden = false;
+    count.textContent = String(events.length);
+    const scroll = $("activity-scroll");
+    const empty = $("activity-empty");
+    if (events.length === 0) {
+      scroll.hidden = true;
+      empty.hidden = false;
+      empty.replaceChildren(
+        el("p", "empty-title", "No activity yet"),
+        el("p", "", "Agent registrations and sessions opened or closed appear here."),
+      );
+      return;
+    }
+    empty.hidden = true;
+    scroll.hidden = false;
+    $("activity-body").replaceChildren(...events.map((ev) => {
+      const tr = el("tr");
+      const time = el("td", "time-col mono-col");
+      const t = el("time", "", formatLocal(ev.timestamp) || String(ev.timestamp ?? ""));
+      t.setAttribute("datetime", String(ev.timestamp ?? ""));
+      t.title = String(ev.timestamp ?? "");
+      time.append(t);
+      const type = el("td", "", eventLabel(ev.event));
+      type.title = String(ev.event ?? "");
+      tr.append(
+        time,
+        type,
+        el("td", "", String(ev.machineId ?? "")),
+        el("td", "detail-col", eventDetail(ev.detail)),
+      );
+      return tr;
+    }));
+  }
+
+  function errorState(err, what) {
+    const parts = [];
+    if (err.status === 401) {
+      parts.push(el("p", "empty-title", "Not authorized"));
+      parts.push(el(
+        "p",
+        "",
+        urlToken
+          ? "The hub did not accept the token given in the address (?token=). Remove it to use the hub's viewer token."
+          : token
+          ? "The hub did not accept this console's token. Reload the page to get the hub's current viewer token."
+          : "This hub gave the console no viewer token.",
+      ));
+      const p = el("p", "", "To use another token, open ");
+      p.append(el("span", "mono", `${location.origin}${location.pathname}?token=<token>`));
+      parts.push(p);
+    } else if (err.status === 0) {
+      parts.push(el("p", "empty-title", "Hub unreachable"));
+      parts.push(el("p", "", `The console could not load ${what} from ${location.host}.`));
+      parts.push(
+        el(
+          "p",
+          "",
+          "Check that telahubd is running. The console retries on Refresh and every 10 s.",
+        ),
+      );
+    } else {
+      parts.push(el("p", "empty-title", `Could not load ${what}`));
+      parts.push(el("p", "error-text", describeFailure(err)));
+    }
+    return parts;
+  }
+
+  function renderStatusError(err) {
+    if (lastStatus && err.status !== 401) return; // keep the last table, the toolbar says why
+    $("machines-table").hidden = true;
+    $("machines-count").hidden = true;
+    const empty = $("machines-empty");
+    empty.hidden = false;
+    empty.replaceChildren(...errorState(err, "machines"));
+  }
+
+  function renderHistoryError(err) {
+    if (lastHistory && err.status !== 401) return;
+    $("activity-scroll").hidden = true;
+    $("activity-count").hidden = true;
+    const empty = $("activity-empty");
+    empty.hidden = false;
+    empty.replaceChildren(...errorState(err, "activity"));
+  }
+
+  refresh();
+}
