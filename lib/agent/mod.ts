@@ -3,3 +3,5 @@
  * @module
  */
 export * from "./config.ts";
+export * from "./agent.ts";
+export * from "./cli.ts";

@@ -1,0 +1,350 @@
+/**
+ * The agent's per-machine registration loop and per-session workers (spec
+ * session-and-relay.md §2.1, §3.1, §3.3, §9.2, §10.1; agent-and-client.md §7).
+ * @module
+ */
+import { type Logger, tokenPreview } from "../log/mod.ts";
+import {
+  type AnySignal,
+  backoffDelay,
+  DEFAULT_MTU,
+  formatSeconds,
+  generateSessionKeys,
+  parsePublicKeyHex,
+  pipeBoth,
+  SessionTunnel,
+  SignalSocket,
+  sleep,
+  TELA_VERSION,
+  tunnelAddresses,
+  type TunnelConn,
+  type TunnelEngine,
+} from "../client/mod.ts";
+import type { MachineConfig } from "./config.ts";
+
+/** Target dial timeout, in milliseconds (spec §12). */
+export const TARGET_DIAL_TIMEOUT_MS = 10_000;
+
+/** The hub refused this machine for good (`Access denied` / `Invalid token` on register). */
+export class AgentAuthError extends Error {
+  override name = "AgentAuthError";
+}
+
+/** Settings shared by every machine of one telad. */
+export interface AgentOptions {
+  hubUrl: string;
+  agentId: string;
+  /** machine name → registration id from `telad.state`. */
+  registrationIds: Record<string, string>;
+  engine: TunnelEngine;
+  mtu?: number;
+  log: (machine: string) => Logger;
+  random?: () => number;
+}
+
+function goOs(): string {
+  return Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
+}
+
+/** One machine's registration loop: control WebSocket, sessions, reconnect. */
+export class MachineAgent {
+  #stop = new AbortController();
+  #control: SignalSocket | null = null;
+  #sessions = new Set<AgentSession>();
+  readonly log: Logger;
+  /** Times the hub answered `registered`. */
+  registrations = 0;
+
+  constructor(readonly machine: MachineConfig, readonly opts: AgentOptions) {
+    this.log = opts.log(machine.name);
+  }
+
+  /** The `register` message (spec §2.1). */
+  registerMessage(): Record<string, unknown> {
+    const m = this.machine;
+    let hostname = m.hostname;
+    if (!hostname) {
+      try {
+        hostname = Deno.hostname();
+      } catch {
+        hostname = undefined;
+      }
+    }
+    const msg: Record<string, unknown> = {
+      type: "register",
+      machineName: m.name,
+      agentId: this.opts.agentId,
+    };
+    const regId = this.opts.registrationIds[m.name];
+    if (regId) msg.machineRegistrationId = regId;
+    if (m.displayName) msg.displayName = m.displayName;
+    if (hostname) msg.hostname = hostname;
+    msg.os = m.os || goOs();
+    msg.agentVersion = TELA_VERSION;
+    if (m.tags?.length) msg.tags = m.tags;
+    if (m.location) msg.location = m.location;
+    if (m.owner) msg.owner = m.owner;
+    msg.ports = m.ports;
+    msg.services = m.services;
+    if (m.token) msg.token = m.token;
+    msg.capabilities = { management: true };
+    return msg;
+  }
+
+  /**
+   * Registers and serves sessions until {@link stop}.
+   * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token`
+   *   (the loop stops for this machine, spec §10.1).
+   */
+  async run(): Promise<void> {
+    const signal = this.#stop.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      let registered = false;
+      try {
+        registered = await this.#connectOnce();
+      } catch (err) {
+        if (err instanceof AgentAuthError) throw err;
+        this.log.warn((err as Error).message);
+      }
+      if (signal.aborted) break;
+      if (registered) attempt = 0;
+      const delay = backoffDelay(attempt, this.opts.random);
+      if (!registered) attempt++;
+      this.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      await sleep(delay, signal);
+    }
+  }
+
+  async #connectOnce(): Promise<boolean> {
+    const { hubUrl } = this.opts;
+    this.log.info(`connecting to hub ${hubUrl} (token ${tokenPreview(this.machine.token)})`);
+    const sock = await SignalSocket.dial(hubUrl);
+    this.#control = sock;
+    let registered = false;
+    try {
+      if (this.#stop.signal.aborted) return false;
+      sock.sendJson(this.registerMessage(), true);
+      while (true) {
+        let msg: AnySignal;
+        try {
+          msg = await sock.next();
+        } catch (err) {
+          const e = err as { reason?: string; message: string };
+          this.log.warn(`hub connection lost${e.reason ? `: ${e.reason}` : ""}`);
+          return registered;
+        }
+        switch (msg.type) {
+          case "registered":
+            registered = true;
+            this.registrations++;
+            this.log.info(
+              `registered with hub as "${this.machine.name}", ports [${
+                this.machine.ports.join(" ")
+              }]`,
+            );
+            break;
+          case "session-request": {
+            const s = new AgentSession(this, msg.sessionId, msg.sessionIdx, msg.wgPubKey);
+            this.#sessions.add(s);
+            s.run().finally(() => this.#sessions.delete(s));
+            break;
+          }
+          case "mgmt-request":
+            sock.sendJson({
+              type: "mgmt-response",
+              requestId: msg.requestId,
+              ok: false,
+              message: `unknown action: ${msg.action}`,
+            });
+            break;
+          case "error":
+            if (/access denied|invalid token/i.test(msg.message)) {
+              this.log.error(`hub rejected authentication, stopping reconnect: ${msg.message}`);
+              throw new AgentAuthError(
+                `hub rejected machine "${this.machine.name}": ${msg.message} ` +
+                  `(check -token, TELA_TOKEN, the token in telad.yaml or 'telad login')`,
+              );
+            }
+            this.log.warn(`hub error: ${msg.message}`);
+            break;
+        }
+      }
+    } finally {
+      this.#control = null;
+      sock.close();
+      // All sessions of a machine end when its control WebSocket drops (spec §3.1.3).
+      for (const s of [...this.#sessions]) s.stop();
+    }
+  }
+
+  /** Stops the loop, the control WebSocket and every session. */
+  stop(): void {
+    this.#stop.abort();
+    this.#control?.close();
+    for (const s of [...this.#sessions]) s.stop();
+  }
+
+  /** Sessions running now. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+}
+
+/** Dials `host:port` with a timeout; TCP_NODELAY on. */
+export async function dialTarget(
+  hostname: string,
+  port: number,
+  timeoutMs = TARGET_DIAL_TIMEOUT_MS,
+): Promise<Deno.TcpConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const dial = Deno.connect({ hostname, port, transport: "tcp" });
+  try {
+    const conn = await Promise.race([
+      dial,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+    conn.setNoDelay(true);
+    return conn;
+  } catch (err) {
+    dial.then((c) => c.close(), () => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One session worker: its own WebSocket, keys, tunnel and in-tunnel listeners (spec §3.3). */
+export class AgentSession {
+  #sock: SignalSocket | null = null;
+  #tunnel: SessionTunnel | null = null;
+  #stopped = false;
+
+  constructor(
+    readonly agent: MachineAgent,
+    readonly sessionId: string,
+    readonly sessionIdx: number,
+    readonly clientKeyHex: string,
+  ) {}
+
+  async run(): Promise<void> {
+    const { log, machine, opts } = this.agent;
+    const sid = this.sessionId.slice(0, 8);
+    if (this.sessionIdx > 254) {
+      log.warn(`[session ${sid}] session index ${this.sessionIdx} over 254, refusing`);
+    }
+    let sock: SignalSocket;
+    try {
+      sock = await SignalSocket.dial(opts.hubUrl);
+    } catch (err) {
+      log.warn(`[session ${sid}] ${(err as Error).message}`);
+      return;
+    }
+    this.#sock = sock;
+    if (this.#stopped) return sock.close();
+    try {
+      if (this.sessionIdx > 254) {
+        sock.close(1008, "session limit exceeded");
+        return;
+      }
+      sock.sendJson(
+        { type: "session-join", machineId: machine.name, sessionId: this.sessionId },
+        true,
+      );
+      const first = await sock.next(30_000).catch(() => null);
+      if (!first || first.type !== "session-start") {
+        const why = first?.type === "error" ? first.message : first ? first.type : "no answer";
+        log.warn(`[session ${sid}] hub did not start the session: ${why}`);
+        return;
+      }
+      const clientKey = parsePublicKeyHex(this.clientKeyHex);
+      const addr = tunnelAddresses(this.sessionIdx);
+      const keys = generateSessionKeys();
+      sock.sendJson({
+        type: "wg-pubkey",
+        wgPubKey: keys.publicHex,
+        ports: machine.ports,
+        capabilities: { management: true },
+      }, true);
+      const tunnel = new SessionTunnel({
+        sock,
+        engine: opts.engine,
+        privateKey: keys.privateKey,
+        peerPublicKey: clientKey,
+        localAddress: addr.agent,
+        peerAddress: addr.client,
+        mtu: opts.mtu ?? DEFAULT_MTU,
+        onTimeout: () => {
+          log.warn(`[session ${sid}] keepalive unanswered for 45 s, closing`);
+          sock.close(1001, "keepalive timeout");
+        },
+      });
+      this.#tunnel = tunnel;
+      const ended = new Promise<void>((resolve) => {
+        sock.onText((msg) => {
+          if (msg.type === "session-end") resolve();
+        });
+        sock.closed.then(() => resolve());
+      });
+      log.info(`[session ${sid}] tunnel up (agent ${addr.agent}, client ${addr.client})`);
+      for (const port of machine.ports) {
+        log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
+        this.#serve(tunnel, port, sid);
+      }
+      await ended;
+      log.info(`[session ${sid}] session ended`);
+    } catch (err) {
+      log.warn(`[session ${sid}] ${(err as Error).message}`);
+    } finally {
+      this.stop();
+    }
+  }
+
+  async #serve(tunnel: SessionTunnel, port: number, sid: string): Promise<void> {
+    const { log, machine } = this.agent;
+    let listener;
+    try {
+      listener = tunnel.stack.listen(port);
+    } catch (err) {
+      log.warn(`[session ${sid}] cannot listen on tunnel port ${port}: ${(err as Error).message}`);
+      return;
+    }
+    while (!this.#stopped) {
+      let conn: TunnelConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        break;
+      }
+      this.#forward(conn, machine.target, port);
+    }
+    try {
+      listener.close();
+    } catch { /* closed */ }
+  }
+
+  async #forward(conn: TunnelConn, host: string, port: number): Promise<void> {
+    let target: Deno.TcpConn;
+    try {
+      target = await dialTarget(host, port);
+    } catch (err) {
+      this.agent.log.warn(`target dial failed (${host}:${port}): ${(err as Error).message}`);
+      conn.abort();
+      return;
+    }
+    await pipeBoth(conn, target);
+  }
+
+  /** Ends the session: tunnel down, WebSocket closed. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#tunnel?.close();
+    this.#sock?.close();
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * One client connection to one machine through one hub (spec session-and-relay.md §3.2,
+ * §10.2, §11.1; agent-and-client.md §10): persistent local listeners on 127.0.0.1, a
+ * session per attempt (fresh keys, new WebSocket), every accepted local connection
+ * forwarded to `10.77.N.1:<remote>` through the tunnel, reconnect with backoff.
+ * @module
+ */
+import type { Logger } from "../log/mod.ts";
+import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
+import { generateSessionKeys, parsePublicKeyHex } from "./keys.ts";
+import { pipeBoth } from "./pipe.ts";
+import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
+import { type AnySignal, SignalSocket } from "./signal.ts";
+import { DEFAULT_MTU, SessionTunnel, tunnelAddresses, type TunnelEngine } from "./tunnel.ts";
+
+/** The hub refused for good (e.g. `Invalid token`): the connection stops and does not retry. */
+export class FatalConnectError extends Error {
+  override name = "FatalConnectError";
+}
+
+/** Settings of one connection. */
+export interface ConnectionOptions {
+  hubUrl: string;
+  machine: string;
+  token?: string;
+  /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
+  mappings?: PortMapping[];
+  mtu?: number;
+  engine: TunnelEngine;
+  log: Logger;
+  /**
+   * `Access denied` before any session succeeded ends the connection with an error
+   * (ad-hoc `tela connect`: a wrong token exits non-zero). Later denials (a revoked
+   * token) retry with backoff, as Go's client does.
+   */
+  fatalFirstDenial?: boolean;
+  /** Called with the listeners each time new ones are bound (for the Services block). */
+  onBound?: (services: BoundService[], wanted: number[]) => void;
+  /** Called once per established session. */
+  onSession?: (info: { sessionIdx: number; agentPorts: number[] }) => void;
+  /** Injected randomness for backoff jitter (tests). */
+  random?: () => number;
+}
+
+type AttemptResult = "clean" | "retry";
+
+interface LiveTunnel {
+  tunnel: SessionTunnel;
+  peer: string;
+}
+
+/** A local listener and where it forwards. */
+export interface LocalListener {
+  listener: Deno.TcpListener;
+  localPort: number;
+  remotePort: number;
+}
+
+/** A running client connection. Call {@link MachineConnection.run}; stop with {@link stop}. */
+export class MachineConnection {
+  readonly listeners: LocalListener[] = [];
+  #live: LiveTunnel | null = null;
+  #waiters: ((t: LiveTunnel | null) => void)[] = [];
+  #stop = new AbortController();
+  #sock: SignalSocket | null = null;
+  #everEstablished = false;
+  /** Sessions established so far. */
+  sessions = 0;
+
+  constructor(readonly opts: ConnectionOptions) {}
+
+  /** Binds the explicit mappings now (before the first hub connection, spec §10.2). */
+  bindExplicit(): void {
+    const maps = this.opts.mappings ?? [];
+    if (maps.length === 0) return;
+    this.#bind(maps);
+  }
+
+  #bind(maps: PortMapping[]): void {
+    const bound: BoundService[] = [];
+    const wanted: number[] = [];
+    for (const m of maps) {
+      if (this.listeners.some((l) => l.remotePort === m.remote && l.localPort === m.local)) {
+        continue;
+      }
+      let got;
+      try {
+        got = listenWithFallback(m.local);
+      } catch (err) {
+        this.opts.log.warn(`  SKIP port ${m.local} (${(err as Error).message})`);
+        continue;
+      }
+      const l = { listener: got.listener, localPort: got.port, remotePort: m.remote };
+      this.listeners.push(l);
+      bound.push({ localPort: got.port, remotePort: m.remote });
+      wanted.push(m.local);
+      this.#acceptLoop(l);
+    }
+    if (bound.length) this.opts.onBound?.(bound, wanted);
+  }
+
+  async #acceptLoop(l: LocalListener): Promise<void> {
+    try {
+      for await (const conn of l.listener) this.#forward(conn, l.remotePort);
+    } catch {
+      // listener closed
+    }
+  }
+
+  #waitTunnel(): Promise<LiveTunnel | null> {
+    if (this.#live) return Promise.resolve(this.#live);
+    if (this.#stop.signal.aborted) return Promise.resolve(null);
+    return new Promise((r) => this.#waiters.push(r));
+  }
+
+  async #forward(conn: Deno.TcpConn, remote: number): Promise<void> {
+    try {
+      conn.setNoDelay(true);
+    } catch { /* closed already */ }
+    // A connection accepted while no tunnel is up waits for the next one (spec §11.1).
+    const live = await this.#waitTunnel();
+    if (!live) {
+      conn.close();
+      return;
+    }
+    let tc;
+    try {
+      tc = await live.tunnel.stack.dial(live.peer, remote);
+    } catch (err) {
+      this.opts.log.warn(
+        `tunnel dial failed (${this.opts.machine}:${remote}): ${(err as Error).message}`,
+      );
+      try {
+        conn.close();
+      } catch { /* ignore */ }
+      return;
+    }
+    this.opts.log.debug(`tunnel connected to ${this.opts.machine}:${remote}`);
+    await pipeBoth(conn, tc);
+  }
+
+  /**
+   * Runs sessions until {@link stop} is called.
+   * @throws {FatalConnectError} when the hub refuses for good (`Invalid token`, or a first
+   *   `Access denied` with `fatalFirstDenial`).
+   */
+  async run(): Promise<void> {
+    const signal = this.#stop.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      const r = await this.#attempt();
+      if (signal.aborted) break;
+      if (r === "clean") attempt = 0;
+      const delay = backoffDelay(attempt, this.opts.random);
+      if (r === "retry") attempt++;
+      this.opts.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      await sleep(delay, signal);
+    }
+  }
+
+  async #attempt(): Promise<AttemptResult> {
+    const { log, hubUrl } = this.opts;
+    log.info(`connecting to hub: ${hubUrl}`);
+    let sock: SignalSocket;
+    try {
+      sock = await SignalSocket.dial(hubUrl);
+    } catch (err) {
+      log.warn((err as Error).message);
+      return "retry";
+    }
+    if (this.#stop.signal.aborted) {
+      sock.close();
+      return "clean";
+    }
+    this.#sock = sock;
+    try {
+      return await this.#session(sock);
+    } finally {
+      this.#sock = null;
+      sock.close();
+    }
+  }
+
+  async #session(sock: SignalSocket): Promise<AttemptResult> {
+    const { log, machine } = this.opts;
+    const keys = generateSessionKeys();
+    const ports = (this.opts.mappings ?? []).map((m) => m.remote);
+    sock.sendJson({
+      type: "connect",
+      machineId: machine,
+      wgPubKey: keys.publicHex,
+      ...(this.opts.token ? { token: this.opts.token } : {}),
+      ...(ports.length ? { ports } : {}),
+    }, true);
+    log.info(`connected, requesting session for: ${machine}`);
+    let sessionIdx: number | undefined;
+    let agentKey: string | undefined;
+    let agentPorts: number[] = [];
+    while (sessionIdx === undefined || agentKey === undefined) {
+      let msg: AnySignal;
+      try {
+        msg = await sock.next();
+      } catch (err) {
+        const e = err as { reason?: string; message: string };
+        log.warn(
+          `hub closed the connection before the session was ready: ${e.reason || e.message}`,
+        );
+        return "clean";
+      }
+      if (msg.type === "ready") {
+        sessionIdx = msg.sessionIdx;
+        log.info(`tunnel ready signal received (session ${sessionIdx})`);
+      } else if (msg.type === "wg-pubkey") {
+        agentKey = msg.wgPubKey;
+        agentPorts = msg.ports ?? [];
+        if (agentPorts.length) log.info(`daemon ports: [${agentPorts.join(" ")}]`);
+      } else if (msg.type === "error") {
+        return this.#hubError(msg.message);
+      }
+    }
+    let peerKey: Uint8Array;
+    try {
+      peerKey = parsePublicKeyHex(agentKey);
+    } catch (err) {
+      log.warn((err as Error).message);
+      return "clean";
+    }
+    const addr = tunnelAddresses(sessionIdx);
+    const tunnel = new SessionTunnel({
+      sock,
+      engine: this.opts.engine,
+      privateKey: keys.privateKey,
+      peerPublicKey: peerKey,
+      localAddress: addr.client,
+      peerAddress: addr.agent,
+      mtu: this.opts.mtu ?? DEFAULT_MTU,
+      onTimeout: () => {
+        log.warn("session keepalive unanswered for 45 s, closing the session");
+        sock.close(1001, "keepalive timeout");
+      },
+    });
+    log.info(`WireGuard tunnel up -- client=${addr.client} daemon=${addr.agent}`);
+    this.sessions++;
+    this.#everEstablished = true;
+    if ((this.opts.mappings ?? []).length === 0 && agentPorts.length) {
+      this.#bind(agentPorts.map((p) => ({ local: p, remote: p })));
+    }
+    const live = { tunnel, peer: addr.agent };
+    this.#live = live;
+    for (const w of this.#waiters.splice(0)) w(live);
+    this.opts.onSession?.({ sessionIdx, agentPorts });
+    const stopped = new Promise<null>((r) =>
+      this.#stop.signal.addEventListener("abort", () => r(null), { once: true })
+    );
+    const closed = await Promise.race([sock.closed, stopped]);
+    this.#live = null;
+    tunnel.close();
+    if (closed) {
+      log.info(`session ended -- cleaning up${closed.reason ? ` (${closed.reason})` : ""}`);
+    }
+    return "clean";
+  }
+
+  #hubError(message: string): AttemptResult {
+    const { log, machine } = this.opts;
+    if (/invalid token/i.test(message)) {
+      throw new FatalConnectError(`hub rejected the token for "${machine}": ${message}`);
+    }
+    if (/access denied/i.test(message)) {
+      if (this.opts.fatalFirstDenial && !this.#everEstablished) {
+        throw new FatalConnectError(
+          `hub refused access to "${machine}": ${message} (check -token, TELA_TOKEN or 'tela login')`,
+        );
+      }
+      log.warn(`hub refused access to "${machine}": ${message} (token revoked? will retry)`);
+      return "retry";
+    }
+    if (/not found/i.test(message)) {
+      log.warn(`machine "${machine}" is not registered on this hub (will retry)`);
+      return "retry";
+    }
+    log.warn(`hub error: ${message}`);
+    return "retry";
+  }
+
+  /** Stops: ends the session, closes the listeners, wakes waiting local connections. */
+  stop(): void {
+    this.#stop.abort();
+    this.#sock?.close();
+    for (const l of this.listeners) {
+      try {
+        l.listener.close();
+      } catch { /* closed */ }
+    }
+    for (const w of this.#waiters.splice(0)) w(null);
+  }
+}

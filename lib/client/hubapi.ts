@@ -1,0 +1,185 @@
+/**
+ * The hub's `/api/status` as the client reads it, and the three query commands built on
+ * it: `tela machines`, `tela services`, `tela status` (spec agent-and-client.md §12).
+ * @module
+ */
+import { hubHttpBase } from "./hubs.ts";
+
+/** One service as `/api/status` lists it. */
+export interface StatusService {
+  port: number;
+  proto?: string;
+  name?: string;
+  description?: string;
+  label?: string;
+}
+
+/** One machine as `/api/status` lists it. */
+export interface StatusMachine {
+  id: string;
+  displayName?: string;
+  hostname?: string;
+  os?: string;
+  agentVersion?: string;
+  tags?: string[];
+  location?: string;
+  owner?: string;
+  lastSeen?: string;
+  agentConnected: boolean;
+  sessionCount: number;
+  registeredAt?: string;
+  services: StatusService[] | null;
+}
+
+/** The decoded `/api/status` document. */
+export interface HubStatus {
+  machines: StatusMachine[];
+  timestamp: string;
+}
+
+/** A hub HTTP call failed; the message says why in the spec's words. */
+export class HubApiError extends Error {
+  override name = "HubApiError";
+}
+
+/**
+ * `GET <http base>/api/status` with `Authorization: Bearer <token>`, 10 s timeout.
+ * @throws {HubApiError} `could not reach hub: …`, `hub returned 401 unauthorized. Check your -token`,
+ *   `hub returned HTTP <code>`, `invalid JSON from hub: …`.
+ */
+export async function fetchHubStatus(hubUrl: string, token?: string): Promise<HubStatus> {
+  const headers: Record<string, string> = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(`${hubHttpBase(hubUrl)}/api/status`, {
+      headers,
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    throw new HubApiError(`could not reach hub: ${(err as Error).message}`);
+  }
+  if (res.status === 401) {
+    await res.body?.cancel();
+    throw new HubApiError("hub returned 401 unauthorized. Check your -token");
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    throw new HubApiError(`hub returned HTTP ${res.status}`);
+  }
+  let doc: unknown;
+  try {
+    doc = await res.json();
+  } catch (err) {
+    throw new HubApiError(`invalid JSON from hub: ${(err as Error).message}`);
+  }
+  const d = (doc ?? {}) as Partial<HubStatus>;
+  const machines = Array.isArray(d.machines) ? d.machines : [];
+  return {
+    machines: machines.map((m) => ({
+      ...m,
+      id: String(m.id ?? ""),
+      agentConnected: !!m.agentConnected,
+      sessionCount: Number(m.sessionCount ?? 0),
+      services: Array.isArray(m.services) ? m.services : null,
+    })),
+    timestamp: String(d.timestamp ?? ""),
+  };
+}
+
+/** Display label of a service: `name`, else `label`, else `port <n>`. */
+export function serviceLabel(s: StatusService): string {
+  return s.name || s.label || (s.port ? `port ${s.port}` : "service");
+}
+
+/** Left-aligned columns separated by 3 spaces (like Go's tabwriter output). */
+export function formatTable(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) =>
+    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3))).join("").trimEnd()
+  ).join("\n");
+}
+
+/** `tela machines` output: `No machines registered.` or a MACHINE/STATUS/SERVICES/SESSION table. */
+export function formatMachines(status: HubStatus): string {
+  if (status.machines.length === 0) return "No machines registered.";
+  const rows = [["MACHINE", "STATUS", "SERVICES", "SESSION"]];
+  for (const m of status.machines) {
+    const svcs = (m.services ?? []).map((s) => `${serviceLabel(s)}:${s.port}`).join(", ") || "-";
+    rows.push([
+      m.id,
+      m.agentConnected ? "online" : "offline",
+      svcs,
+      m.sessionCount > 0 ? `${m.sessionCount} active` : "-",
+    ]);
+  }
+  return formatTable(rows);
+}
+
+/**
+ * `tela services -machine <m>` output.
+ * @throws {HubApiError} `Machine not found: <m>`.
+ */
+export function formatServices(status: HubStatus, machine: string, hubUrl: string): string {
+  const m = status.machines.find((x) => x.id === machine);
+  if (!m) throw new HubApiError(`Machine not found: ${machine}`);
+  const lines = [`Machine: ${m.id} (${m.agentConnected ? "online" : "offline"})`];
+  if (!m.services || m.services.length === 0) {
+    lines.push("No services advertised.");
+    return lines.join("\n");
+  }
+  const rows = [["PORT", "SERVICE", "CONNECT"]];
+  for (const s of m.services) {
+    rows.push([
+      String(s.port),
+      serviceLabel(s),
+      `tela connect -hub ${hubUrl} -machine ${m.id} -ports ${s.port}`,
+    ]);
+  }
+  lines.push(formatTable(rows));
+  return lines.join("\n");
+}
+
+/** `tela status` output. */
+export function formatStatus(status: HubStatus, hubUrl: string): string {
+  const online = status.machines.filter((m) => m.agentConnected).length;
+  const services = status.machines.reduce((n, m) => n + (m.services?.length ?? 0), 0);
+  const sessions = status.machines.reduce((n, m) => n + Math.max(0, m.sessionCount), 0);
+  return [
+    `Hub:       ${hubUrl}`,
+    `Machines:  ${status.machines.length} registered, ${online} online`,
+    `Services:  ${services} total`,
+    `Sessions:  ${sessions} active`,
+    `Timestamp: ${status.timestamp}`,
+  ].join("\n");
+}
+
+/**
+ * Resolves service names to ports through `/api/status` (spec §10.1).
+ * @returns one port per name, in order.
+ * @throws {HubApiError} `machine "<m>" not found on hub (cannot resolve service names)` or
+ *   `service "<n>" not found on machine "<m>" (available: SSH:22, …)`.
+ */
+export function resolveServiceNames(
+  status: HubStatus,
+  machine: string,
+  names: string[],
+): number[] {
+  const m = status.machines.find((x) => x.id === machine);
+  if (!m) {
+    throw new HubApiError(`machine "${machine}" not found on hub (cannot resolve service names)`);
+  }
+  const svcs = m.services ?? [];
+  return names.map((n) => {
+    const want = n.toLowerCase();
+    const s = svcs.find((x) => x.name?.toLowerCase() === want || x.label?.toLowerCase() === want);
+    if (!s) {
+      const avail = svcs.map((x) => `${serviceLabel(x)}:${x.port}`).join(", ");
+      throw new HubApiError(
+        `service "${n}" not found on machine "${machine}" (available: ${avail})`,
+      );
+    }
+    return s.port;
+  });
+}
