@@ -51,6 +51,7 @@ export interface Pair {
 export function makePair(
   extra: Partial<DeviceOptions> = {},
   peerExtra: { presharedKey?: Uint8Array; keepaliveA?: number; keepaliveB?: number } = {},
+  bOnly: Partial<DeviceOptions> = {},
 ): Pair {
   const clock = (extra.clock as FakeClock | undefined) ?? new FakeClock();
   const wall = 1_800_000_000_000;
@@ -72,6 +73,7 @@ export function makePair(
     bind: wireB,
     onPacket: (p) => gotB.push(p.slice()),
     ...common,
+    ...bOnly,
   });
   const peerB = a.addPeer({
     publicKey: bKeys.publicKey,
