@@ -107,7 +107,8 @@ export const nodeAead: AeadBackend = {
   name: "node:crypto",
   importKey(raw: Uint8Array): AeadKey {
     checkKey(raw);
-    const key = nodeCrypto.createSecretKey(raw);
+    // A raw key is cheaper per createCipheriv call than a KeyObject in Deno (measured).
+    const key = raw.slice();
     return {
       seal(nonce, plaintext, ad, out, outOffset) {
         const c = nodeCrypto.createCipheriv(NODE_CIPHER, key, nonce, NODE_OPTS);
