@@ -1,4 +1,5 @@
 import { assertEquals, deepStrictEqual, equal, ok } from "./_test_assert.ts";
+const assert = ok;
 import {
   aeadOpen,
   aeadSeal,
@@ -12,9 +13,13 @@ import {
   keyedHash,
   mac,
   nobleAead,
+  nobleX25519,
   nodeAeadAvailable,
+  nodeX25519,
   publicKeyOf,
   tai64n,
+  x25519Backend,
+  x25519BackendWorks,
   xaeadOpen,
   xaeadSeal,
 } from "./mod.ts";
@@ -176,6 +181,26 @@ Deno.test("X25519: RFC 7748 §6.1 Alice/Bob shared secret", () => {
   const k = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
   equal(toHex(dh(alicePriv, publicKeyOf(bobPriv))!), k);
   equal(toHex(dh(bobPriv, publicKeyOf(alicePriv))!), k);
+});
+
+for (const backend of [nodeX25519, nobleX25519]) {
+  Deno.test(`X25519 ${backend.name}: RFC 7748 §6.1 vector; agrees with the other backend`, () => {
+    assert(x25519BackendWorks(backend), `${backend.name} reproduces RFC 7748 §6.1`);
+    const other = backend === nodeX25519 ? nobleX25519 : nodeX25519;
+    for (let i = 0; i < 5; i++) {
+      const a = generatePrivateKey();
+      const b = generatePrivateKey();
+      deepStrictEqual(backend.publicKey(a), other.publicKey(a));
+      deepStrictEqual(
+        backend.sharedSecret(a, other.publicKey(b)),
+        other.sharedSecret(b, backend.publicKey(a)),
+      );
+    }
+  });
+}
+
+Deno.test("X25519: the native backend is chosen in Deno", () => {
+  equal(x25519Backend().name, "node:crypto");
 });
 
 Deno.test("X25519: a low-order public key yields null, generated keys are clamped", () => {

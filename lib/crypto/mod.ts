@@ -3,7 +3,17 @@
  * HMAC, KDF), ChaCha20-Poly1305 with pluggable backends, XChaCha20-Poly1305, TAI64N.
  * @module
  */
-export { dh, generatePrivateKey, publicKeyOf, X25519_KEY_SIZE } from "./x25519.ts";
+export {
+  dh,
+  generatePrivateKey,
+  nobleX25519,
+  nodeX25519,
+  publicKeyOf,
+  X25519_KEY_SIZE,
+  x25519Backend,
+  x25519BackendWorks,
+} from "./x25519.ts";
+export type { X25519Backend } from "./x25519.ts";
 export { hash, HASH_SIZE, hmac, kdf, keyedHash, mac, MAC_SIZE } from "./blake2s.ts";
 export {
   AEAD_KEY_SIZE,
