@@ -185,6 +185,12 @@ export class Device implements NoiseContext {
     this.#wallClock = opts.wallClock ?? Date.now;
     this.aead = opts.aead ?? bestAead();
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    // Counters are JS numbers: above 2^53 they lose precision, so refuse them (the
+    // paper's 2^64 - 2^13 - 1 is unreachable in practice anyway).
+    this.limits.rejectAfterMessages = Math.min(
+      this.limits.rejectAfterMessages,
+      Number.MAX_SAFE_INTEGER,
+    );
     this.#mtu = opts.mtu ?? 0;
     this.#jitter = opts.jitter ?? (() => Math.floor(Math.random() * REKEY_TIMEOUT_JITTER_MAX));
     this.#underLoadThreshold = opts.underLoadThreshold ?? UNDER_LOAD_HANDSHAKES_PER_SECOND;

@@ -206,9 +206,10 @@ Deno.test({
       await must("ip", ["-n", ns, "addr", "add", `${theirTunnel}/24`, "dev", wgIf]);
       await must("ip", ["-n", ns, "link", "set", wgIf, "up"]);
 
-      const addOurPeer = (): Peer =>
+      const addOurPeer = (presharedKey?: Uint8Array): Peer =>
         device!.addPeer({
           publicKey: keyFromBase64(theirPubB64),
+          presharedKey,
           allowedIPs: [`${theirTunnel}/32`],
           endpoint: udpEndpoint(nsAddr, 51820),
         });
@@ -249,8 +250,12 @@ Deno.test({
       assert.equal(device.stats.handshakesCompleted, 1);
       console.log(`phase 1 (we initiate): wg show transfer rx=${t1.rx} tx=${t1.tx}`);
 
-      // --- phase 2: fresh state on both sides; wireguard-go initiates (kernel ping) ---
+      // --- phase 2: fresh state on both sides, now with a preshared key; wireguard-go
+      // initiates (kernel ping) and we answer its echo requests ---
       device.removePeer(peer);
+      const pskB64 = (await must("wg", ["genpsk"])).trim();
+      const pskFile = `${tmp}/psk`;
+      Deno.writeTextFileSync(pskFile, pskB64 + "\n", { mode: 0o600 });
       await must("ip", ["netns", "exec", ns, "wg", "set", wgIf, "peer", ourPubB64, "remove"]);
       await must("ip", [
         "netns",
@@ -261,12 +266,14 @@ Deno.test({
         wgIf,
         "peer",
         ourPubB64,
+        "preshared-key",
+        pskFile,
         "allowed-ips",
         `${ourTunnel}/32`,
         "endpoint",
         `${hostAddr}:${ourPort}`,
       ]);
-      addOurPeer();
+      addOurPeer(keyFromBase64(pskB64));
       answerPings = true;
       sentTypes.length = 0;
       const handshakesBefore = device.stats.handshakesCompleted;
@@ -295,7 +302,7 @@ Deno.test({
       const t2 = await transfer(ns, wgIf, ourPubB64);
       assert.ok(t2.rx > 0 && t2.tx > 0, `wg show transfer after phase 2: ${JSON.stringify(t2)}`);
       console.log(
-        `phase 2 (wireguard-go initiates): ping ok, wg show transfer rx=${t2.rx} tx=${t2.tx}`,
+        `phase 2 (wireguard-go initiates, preshared key): ping ok, wg show transfer rx=${t2.rx} tx=${t2.tx}`,
       );
       assert.equal(device.stats.dropped["decrypt-failed"] ?? 0, 0);
     } finally {
