@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { RelayBind, SignalSocket, tunnelAddresses } from "./mod.ts";
+
+/** A WebSocket server on 127.0.0.1 whose server-side socket the test drives. */
+async function wsPair() {
+  let serverWs!: WebSocket;
+  let server!: Deno.HttpServer<Deno.NetAddr>;
+  const opened = new Promise<void>((r) => {
+    server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      serverWs = socket;
+      socket.binaryType = "arraybuffer";
+      socket.onopen = () => r();
+      return response;
+    });
+  });
+  const sock = await SignalSocket.dial(`ws://127.0.0.1:${server.addr.port}`);
+  await opened;
+  return { sock, serverWs, server };
+}
+
+Deno.test("tunnel addresses: agent 10.77.N.1, client 10.77.N.2, N clamped to 1..254", () => {
+  assert.deepEqual(tunnelAddresses(3), { agent: "10.77.3.1", client: "10.77.3.2" });
+  assert.deepEqual(tunnelAddresses(0), { agent: "10.77.1.1", client: "10.77.1.2" });
+  assert.deepEqual(tunnelAddresses(999), { agent: "10.77.254.1", client: "10.77.254.2" });
+});
+
+Deno.test("relay bind: DATA frames in and out, CONTROL keepalive answered, junk dropped", async () => {
+  const { sock, serverWs, server } = await wsPair();
+  const fromClient: Uint8Array[] = [];
+  serverWs.onmessage = (ev) => fromClient.push(new Uint8Array(ev.data as ArrayBuffer));
+  const bind = new RelayBind(sock);
+  const received: number[][] = [];
+  bind.open((d) => received.push([...d]));
+
+  // Out: header(0x54, hop 0, DATA, own session id) + datagram.
+  bind.send(new Uint8Array([1, 2, 3]), "ws");
+  // In: hop 7 from the hub, DATA → the datagram; CONTROL 0x01 → answered 0x02.
+  serverWs.send(new Uint8Array([0x54, 7, 0, 9, 9, 9, 9, 4, 0, 0, 0]));
+  serverWs.send(new Uint8Array([0x54, 7, 1, 9, 9, 9, 9, 0x01]));
+  serverWs.send(new Uint8Array([0x55, 7, 0, 9, 9, 9, 9, 4])); // bad magic
+  serverWs.send(new Uint8Array([0x54, 7])); // too short
+  bind.outstandingSince = 123;
+  serverWs.send(new Uint8Array([0x54, 7, 1, 9, 9, 9, 9, 0x02]));
+  const deadline = Date.now() + 5000;
+  while ((fromClient.length < 2 || bind.outstandingSince !== 0) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const sid = bind.sessionId;
+  const sidBytes = [sid >>> 24, (sid >>> 16) & 255, (sid >>> 8) & 255, sid & 255];
+  assert.deepEqual([...fromClient[0]], [0x54, 0, 0, ...sidBytes, 1, 2, 3]);
+  assert.deepEqual([...fromClient[1]], [0x54, 0, 1, ...sidBytes, 0x02]);
+  assert.deepEqual(received, [[4, 0, 0, 0]]);
+  assert.equal(bind.droppedMalformed, 2);
+  assert.equal(bind.outstandingSince, 0, "a 0x02 response clears the outstanding request");
+  sock.close();
+  await sock.closed;
+  await server.shutdown();
+});

@@ -1,0 +1,229 @@
+/**
+ * Real-process harness for end-to-end tests: `telahubd`, `telad` and `tela` started as
+ * `deno run` subprocesses with temporary HOME folders and free loopback ports, their output
+ * collected line by line so tests can wait for what a user would see.
+ * @module
+ */
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** The repository root (absolute, with a trailing slash). */
+export const REPO_ROOT = ROOT;
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A subprocess with its output lines. */
+export class Proc {
+  readonly lines: string[] = [];
+  #waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
+  readonly exited: Promise<Deno.CommandStatus>;
+
+  constructor(readonly name: string, readonly child: Deno.ChildProcess) {
+    this.#pump(child.stdout);
+    this.#pump(child.stderr);
+    this.exited = child.status;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>) {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          this.#line(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      }
+    } catch { /* process killed */ }
+    if (buf) this.#line(buf);
+  }
+
+  #line(l: string) {
+    this.lines.push(l);
+    if (Deno.env.get("E2E_VERBOSE")) console.error(`[${this.name}] ${l}`);
+    for (const w of [...this.#waiters]) {
+      const m = l.match(w.re);
+      if (m) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  }
+
+  /** Output so far, one string. */
+  get output(): string {
+    return this.lines.join("\n");
+  }
+
+  /**
+   * Waits for a line matching `re` (lines already seen count unless `onlyNew`).
+   * @throws {Error} after `timeoutMs` with the process output, so failures explain themselves.
+   */
+  waitFor(re: RegExp, timeoutMs = 60_000, onlyNew = false): Promise<RegExpMatchArray> {
+    if (!onlyNew) {
+      for (const l of this.lines) {
+        const m = l.match(re);
+        if (m) return Promise.resolve(m);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const w = {
+        re,
+        from: this.lines.length,
+        resolve: (m: RegExpMatchArray) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      };
+      const t = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        reject(
+          new Error(`${this.name}: no line matching ${re} within ${timeoutMs} ms\n${this.output}`),
+        );
+      }, timeoutMs);
+      this.#waiters.push(w);
+    });
+  }
+
+  /** Sends SIGTERM (then SIGKILL after 5 s) and waits for the exit. */
+  async stop(): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    const t = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 5_000);
+    const s = await this.exited;
+    clearTimeout(t);
+    return s;
+  }
+}
+
+/** Starts `deno run -A <script> ...args` with the given environment (HOME required). */
+export function spawnDeno(
+  name: string,
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Proc {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}${script}`, ...args],
+    env: { NO_COLOR: "1", ...env },
+    cwd: env.HOME ?? ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return new Proc(name, child);
+}
+
+/** A hub subprocess and how to reach it. */
+export interface HubProc {
+  proc: Proc;
+  port: number;
+  url: string;
+  ownerToken: string;
+}
+
+/**
+ * Starts `telahubd` with a config in `dir` and a known owner token.
+ * @param port HTTP port, or 0 for a free one.
+ */
+export async function startHub(dir: string, ownerToken: string, port = 0): Promise<HubProc> {
+  const proc = spawnDeno("hub", "cmd/telahubd.ts", ["-config", `${dir}/telahubd.yaml`], {
+    HOME: dir,
+    TELAHUBD_PORT: String(port),
+    TELAHUBD_UDP_PORT: "0",
+    TELA_OWNER_TOKEN: ownerToken,
+  });
+  const m = await proc.waitFor(/listening on :(\d+)/, 90_000);
+  const p = Number(m[1]);
+  return { proc, port: p, url: `ws://127.0.0.1:${p}`, ownerToken };
+}
+
+/** Starts `telad` in flag mode. */
+export function startAgent(
+  home: string,
+  hubUrl: string,
+  machine: string,
+  token: string,
+  ports: string,
+  extra: string[] = [],
+): Proc {
+  return spawnDeno(
+    `telad:${machine}`,
+    "cmd/telad.ts",
+    ["-hub", hubUrl, "-machine", machine, "-token", token, "-ports", ports, ...extra],
+    { HOME: home },
+  );
+}
+
+/** Starts `tela connect`. */
+export function startClient(home: string, args: string[], env: Record<string, string> = {}): Proc {
+  return spawnDeno("tela", "cmd/tela.ts", ["connect", ...args], { HOME: home, ...env });
+}
+
+/** Waits until the client has printed `localhost:<port> → <label>` for `remote`'s label and returns the port. */
+export async function boundPort(client: Proc, label: string, timeoutMs = 90_000): Promise<number> {
+  const m = await client.waitFor(new RegExp(`localhost:(\\d+)\\s+→ ${label}`), timeoutMs);
+  return Number(m[1]);
+}
+
+/** Waits until the client reports a tunnel up (count-th time, 1-based). */
+export async function tunnelUps(client: Proc, count: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (client.lines.filter((l) => l.includes("WireGuard tunnel up")).length < count) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `tela: tunnel not up ${count} time(s) within ${timeoutMs} ms\n${client.output}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Reads everything from a connection until EOF. */
+export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of conn.readable) {
+    parts.push(c);
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** HTTP GET through a local port with retries while the tunnel comes up; returns the body. */
+export async function httpGet(url: string, attempts = 30): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+      return await res.text();
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  throw new Error(`GET ${url} failed ${attempts} times: ${last}`);
+}
+
+/** True when the CI environment requires interop prerequisites (missing ones fail). */
+export const IN_CI = Deno.env.get("CI") === "true";
