@@ -80,9 +80,6 @@ export class MachineConnection {
     const bound: BoundService[] = [];
     const wanted: number[] = [];
     for (const m of maps) {
-      if (this.listeners.some((l) => l.remotePort === m.remote && l.localPort === m.local)) {
-        continue;
-      }
       let got;
       try {
         got = listenWithFallback(m.local);
@@ -243,7 +240,8 @@ export class MachineConnection {
     this.sessions++;
     this.#everEstablished = true;
     if ((this.opts.mappings ?? []).length === 0 && agentPorts.length) {
-      this.#bind(agentPorts.map((p) => ({ local: p, remote: p })));
+      const unbound = agentPorts.filter((p) => !this.listeners.some((l) => l.remotePort === p));
+      this.#bind(unbound.map((p) => ({ local: p, remote: p })));
     }
     const live = { tunnel, peer: addr.agent };
     this.#live = live;
