@@ -111,3 +111,18 @@ export function makePair(
 
 /** Bytes of a string. */
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * Advances a fake clock in steps, letting datagrams in flight arrive between steps
+ * (a single big jump would fire every timer before any reply could land).
+ */
+export async function advanceSettled(
+  clock: { advance(ms: number): void },
+  ms: number,
+  step = 1000,
+): Promise<void> {
+  for (let done = 0; done < ms; done += step) {
+    clock.advance(Math.min(step, ms - done));
+    await settle();
+  }
+}

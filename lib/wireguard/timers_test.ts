@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ipv4, makePair, settle, text } from "./_test_util.ts";
+import { advanceSettled, ipv4, makePair, settle, text } from "./_test_util.ts";
 import {
   KEEPALIVE_TIMEOUT,
   MAX_TIMER_HANDSHAKES,
@@ -200,6 +200,45 @@ Deno.test("data sent without any reply for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT sta
     assert.ok(!types(t.wireA.sent).includes(1));
     t.clock.advance(1);
     assert.ok(types(t.wireA.sent).includes(1), "new handshake initiated");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("simultaneous initiations from both ends resolve on the jittered retransmit", async () => {
+  // As in wireguard-go, crossing initiations overwrite each other's handshake state and
+  // both responses are refused; the retransmit timers (with different jitter) settle it.
+  const t = makePair({}, {}, { jitter: () => 200 });
+  try {
+    t.peerB.initiateHandshake();
+    t.peerA.initiateHandshake();
+    await settle();
+    t.a.sendPacket(AB("a->b"));
+    t.b.sendPacket(BA("b->a"));
+    await settle();
+    await advanceSettled(t.clock, REKEY_TIMEOUT + 400, 100);
+    assert.equal(t.gotB.length, 1);
+    assert.equal(t.gotA.length, 1);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("many rekeys do not leak session indices", async () => {
+  const t = makePair();
+  try {
+    for (let i = 0; i < 8; i++) {
+      t.a.sendPacket(AB(`round ${i}`));
+      await settle();
+      t.b.sendPacket(BA(`back ${i}`));
+      await settle();
+      await advanceSettled(t.clock, REKEY_AFTER_TIME + 1, 2500);
+    }
+    assert.equal(t.gotB.length, 8);
+    assert.equal(t.gotA.length, 8);
+    assert.equal(t.a.stats.handshakesCompleted, 8);
+    assert.ok(t.a.indexTable.size <= 4, `A holds ${t.a.indexTable.size} indices`);
+    assert.ok(t.b.indexTable.size <= 4, `B holds ${t.b.indexTable.size} indices`);
   } finally {
     t.close();
   }
