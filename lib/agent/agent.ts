@@ -279,6 +279,8 @@ export class AgentSession {
         localAddress: addr.agent,
         peerAddress: addr.client,
         mtu: opts.mtu ?? DEFAULT_MTU,
+        // The client initiates the handshake (see SessionTunnel): no simultaneous initiation.
+        persistentKeepaliveSeconds: 0,
         onTimeout: () => {
           log.warn(`[session ${sid}] keepalive unanswered for 45 s, closing`);
           sock.close(1001, "keepalive timeout");

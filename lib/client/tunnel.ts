@@ -65,6 +65,8 @@ export type TunnelEngine = (opts: {
   peerAddress: string;
   mtu: number;
   bind: DatagramBind;
+  /** WireGuard persistent keepalive in seconds; 0 = none (and no initiation at start). */
+  persistentKeepaliveSeconds: number;
 }) => TunnelStack;
 
 /**
@@ -158,6 +160,12 @@ export class SessionTunnel {
     localAddress: string;
     peerAddress: string;
     mtu?: number;
+    /**
+     * Persistent keepalive, seconds (default 25). The agent passes 0: its device then
+     * waits for the client's handshake instead of initiating at the same moment, which
+     * in WireGuard makes both handshakes fail and costs a 5 s REKEY_TIMEOUT.
+     */
+    persistentKeepaliveSeconds?: number;
     now?: () => number;
     onTimeout?: () => void;
   }) {
@@ -170,6 +178,7 @@ export class SessionTunnel {
       peerAddress: opts.peerAddress,
       mtu: opts.mtu ?? DEFAULT_MTU,
       bind: this.bind,
+      persistentKeepaliveSeconds: opts.persistentKeepaliveSeconds ?? PERSISTENT_KEEPALIVE_S,
     });
     this.#timer = setInterval(() => {
       const t = now();
