@@ -56,6 +56,14 @@ export type HandshakeState =
   | "response-created"
   | "response-consumed";
 
+/** The initiator-side state of an initiation we sent and still await a response to. */
+export interface PendingInitiation {
+  hash: Uint8Array;
+  chainKey: Uint8Array;
+  ephemeralPrivate: Uint8Array;
+  localIndex: number;
+}
+
 /** Per-peer handshake state (wireguard-go `Handshake`). */
 export class Handshake {
   state: HandshakeState = "zeroed";
@@ -71,6 +79,11 @@ export class Handshake {
   lastInitiationConsumption = -Infinity;
   /** Clock time (ms) we last sent an initiation. */
   lastSentHandshake = -Infinity;
+  /**
+   * Our own initiation, set aside while we answer one from the peer that crossed it
+   * on the wire, so the peer's response to ours can still complete (see Peer).
+   */
+  pendingInitiation: PendingInitiation | null = null;
   /** DH(Spriv_local, Spub_remote), fixed for the peer's lifetime; null if low-order. */
   precomputedStaticStatic: Uint8Array | null;
 
@@ -141,6 +154,8 @@ export function createInitiation(ctx: NoiseContext, peer: Peer): Uint8Array | nu
   h = mixHash(h, encTimestamp);
 
   if (hs.localIndex !== 0) ctx.indexTable.delete(hs.localIndex);
+  if (hs.pendingInitiation !== null) ctx.indexTable.delete(hs.pendingInitiation.localIndex);
+  hs.pendingInitiation = null;
   hs.localIndex = ctx.indexTable.newIndexForHandshake(peer, hs);
   writeU32(msg, INITIATION_OFFSET_SENDER, hs.localIndex);
   hs.ephemeralPrivate = ePriv;
@@ -196,6 +211,17 @@ export function consumeInitiation(
   const now = ctx.now();
   if (now - hs.lastInitiationConsumption <= HANDSHAKE_INITIATION_RATE) return "handshake-flood";
 
+  if (hs.state === "initiation-created") {
+    // Crossing initiations: keep ours (and its index) to restore after responding.
+    hs.pendingInitiation = {
+      hash: hs.hash,
+      chainKey: hs.chainKey,
+      ephemeralPrivate: hs.ephemeralPrivate,
+      localIndex: hs.localIndex,
+    };
+    hs.ephemeralPrivate = new Uint8Array(32);
+    hs.localIndex = 0;
+  }
   hs.hash = h;
   hs.chainKey = c;
   hs.remoteIndex = readU32(msg, INITIATION_OFFSET_SENDER);
@@ -278,6 +304,22 @@ export function consumeResponse(ctx: NoiseContext, msg: Uint8Array): Peer | null
   hs.ephemeralPrivate.fill(0);
   hs.state = "response-consumed";
   return entry.peer;
+}
+
+/**
+ * After answering a crossing initiation: puts our own pending initiation back, so a
+ * response to it is still accepted. No-op when there is none.
+ */
+export function restorePendingInitiation(peer: Peer): void {
+  const hs = peer.handshake;
+  const p = hs.pendingInitiation;
+  if (p === null) return;
+  hs.pendingInitiation = null;
+  hs.hash = p.hash;
+  hs.chainKey = p.chainKey;
+  hs.ephemeralPrivate = p.ephemeralPrivate;
+  hs.localIndex = p.localIndex;
+  hs.state = "initiation-created";
 }
 
 /**

@@ -3,7 +3,13 @@
  * wireguard-go timers.go) and the send path with staged packets.
  * @module
  */
-import { createInitiation, createResponse, deriveKeypair, Handshake } from "./noise.ts";
+import {
+  createInitiation,
+  createResponse,
+  deriveKeypair,
+  Handshake,
+  restorePendingInitiation,
+} from "./noise.ts";
 import { CookieGenerator } from "./cookie.ts";
 import type { Keypair } from "./keypair.ts";
 import { Keypairs } from "./keypair.ts";
@@ -159,10 +165,19 @@ export class Peer {
     const d = this.#device;
     this.handshake.lastSentHandshake = d.clock.now();
     const msg = createResponse(d, this);
-    if (msg === null) return false;
+    if (msg === null) {
+      this.#dropPendingInitiation();
+      return false;
+    }
     this.cookieGenerator.addMacs(msg);
     const kp = deriveKeypair(d, this);
-    if (kp === null) return false;
+    if (kp === null) {
+      this.#dropPendingInitiation();
+      return false;
+    }
+    // If our own initiation crossed theirs, keep waiting for its response too: both
+    // complete at once instead of stalling for a REKEY_TIMEOUT retransmit.
+    restorePendingInitiation(this);
     this.#beginSession(kp);
     this.timersAnyAuthenticatedPacketTraversal();
     this.timersAnyAuthenticatedPacketSent();
@@ -279,6 +294,14 @@ export class Peer {
     ) t.stop();
     this.#zeroKeys();
     this.#staged = [];
+  }
+
+  #dropPendingInitiation(): void {
+    const p = this.handshake.pendingInitiation;
+    if (p === null) return;
+    this.#device.indexTable.delete(p.localIndex);
+    p.ephemeralPrivate.fill(0);
+    this.handshake.pendingInitiation = null;
   }
 
   #keypairUsable(kp: Keypair): boolean {
@@ -402,6 +425,7 @@ export class Peer {
     kps.previous = kps.current = kps.next = null;
     if (this.handshake.localIndex !== 0) table.delete(this.handshake.localIndex);
     this.handshake.localIndex = 0;
+    this.#dropPendingInitiation();
     this.handshake.clear();
   }
 }

@@ -205,20 +205,29 @@ Deno.test("data sent without any reply for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT sta
   }
 });
 
-Deno.test("simultaneous initiations from both ends resolve on the jittered retransmit", async () => {
-  // As in wireguard-go, crossing initiations overwrite each other's handshake state and
-  // both responses are refused; the retransmit timers (with different jitter) settle it.
-  const t = makePair({}, {}, { jitter: () => 200 });
+Deno.test("crossing initiations from both ends complete at once, without a retransmit", async () => {
+  // wireguard-go would overwrite its pending initiation and stall until REKEY_TIMEOUT;
+  // we keep ours while answering theirs, so both responses are accepted.
+  const t = makePair();
   try {
+    t.wireA.record = t.wireB.record = true;
     t.peerB.initiateHandshake();
     t.peerA.initiateHandshake();
     await settle();
     t.a.sendPacket(AB("a->b"));
     t.b.sendPacket(BA("b->a"));
     await settle();
-    await advanceSettled(t.clock, REKEY_TIMEOUT + 400, 100);
     assert.equal(t.gotB.length, 1);
     assert.equal(t.gotA.length, 1);
+    assert.equal(types(t.wireA.sent).filter((x) => x === 1).length, 1, "no retransmit");
+    assert.equal(types(t.wireB.sent).filter((x) => x === 1).length, 1, "no retransmit");
+    assert.equal(t.a.stats.droppedTotal + t.b.stats.droppedTotal, 0);
+    assert.ok(t.a.indexTable.size <= 3 && t.b.indexTable.size <= 3);
+    // Later traffic and a rekey still work.
+    await advanceSettled(t.clock, REKEY_AFTER_TIME + 1, 2500);
+    t.a.sendPacket(AB("later"));
+    await settle();
+    assert.equal(t.gotB.length, 2);
   } finally {
     t.close();
   }

@@ -156,11 +156,14 @@ Deno.test({
       const received: Uint8Array[] = [];
       const sentTypes: number[] = [];
       const udp = new UdpBind({ hostname: "0.0.0.0", port: 0 });
+      // While `held` is set, our datagrams are queued instead of sent (phase 3).
+      let held: { d: Uint8Array; to: unknown }[] | null = null;
       const recording = {
         open: (r: (d: Uint8Array, from: unknown) => void) => udp.open(r),
         send: (d: Uint8Array, to: unknown) => {
           sentTypes.push(d[0]);
-          udp.send(d, to);
+          if (held !== null) held.push({ d: d.slice(), to });
+          else udp.send(d, to);
         },
         close: () => udp.close(),
         endpointString: (e: unknown) => udp.endpointString(e),
@@ -303,6 +306,59 @@ Deno.test({
       assert.ok(t2.rx > 0 && t2.tx > 0, `wg show transfer after phase 2: ${JSON.stringify(t2)}`);
       console.log(
         `phase 2 (wireguard-go initiates, preshared key): ping ok, wg show transfer rx=${t2.rx} tx=${t2.tx}`,
+      );
+
+      // --- phase 3: crossing initiations. Ours is held back until wireguard-go's own
+      // initiation has reached us, so each side receives the other's initiation while
+      // its own is pending. We keep ours and complete on wireguard-go's response
+      // instead of stalling until a retransmit. ---
+      device.removePeer(device.peers[0]);
+      await must("ip", ["netns", "exec", ns, "wg", "set", wgIf, "peer", ourPubB64, "remove"]);
+      sentTypes.length = 0;
+      held = [];
+      const crossed = device.addPeer({
+        publicKey: keyFromBase64(theirPubB64),
+        allowedIPs: [`${theirTunnel}/32`],
+        endpoint: udpEndpoint(nsAddr, 51820),
+        persistentKeepaliveSeconds: 25, // as Tela sessions do: starts a handshake at once
+      });
+      assert.deepEqual(sentTypes, [1], "our initiation is queued");
+      await must("ip", [
+        "netns",
+        "exec",
+        ns,
+        "wg",
+        "set",
+        wgIf,
+        "peer",
+        ourPubB64,
+        "allowed-ips",
+        `${ourTunnel}/32`,
+        "endpoint",
+        `${hostAddr}:${ourPort}`,
+        "persistent-keepalive",
+        "25",
+      ]);
+      await waitFor("wireguard-go's initiation", () => sentTypes.includes(2) || null);
+      const queued = held;
+      held = null;
+      for (const q of queued) udp.send(q.d, q.to); // our initiation, then our response
+      const crossedBefore = received.length;
+      device.sendPacket(icmpEcho(8, ourTunnel, theirTunnel, id, 99, payload));
+      const reply3 = await waitFor(
+        "echo reply after crossing initiations",
+        () => received.slice(crossedBefore).find((p) => p[9] === 1 && p[20] === 0),
+        30_000,
+      );
+      assert.equal((reply3[26] << 8) | reply3[27], 99, "ICMP sequence");
+      assert.ok(crossed.hasSession);
+      assert.equal(
+        sentTypes.filter((t) => t === 1).length,
+        1,
+        "one initiation of ours sufficed (no REKEY_TIMEOUT retransmit)",
+      );
+      console.log(
+        `phase 3 (crossing initiations): completed with ${sentTypes.length} datagrams sent`,
       );
       assert.equal(device.stats.dropped["decrypt-failed"] ?? 0, 0);
     } finally {
