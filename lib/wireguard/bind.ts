@@ -10,7 +10,12 @@ export type BindEndpoint = unknown;
 
 /** A datagram transport. Buffers passed either way are valid only during the call. */
 export interface Bind {
-  /** Installs the device's receiver; the bind calls it for every datagram that arrives. */
+  /**
+   * Installs the device's receiver; the bind calls it for every datagram that arrives.
+   * `from` becomes the peer's endpoint once the datagram authenticates (roaming); a
+   * bind with a single fixed destination (a relay) may pass `undefined`, which leaves
+   * the configured endpoint unchanged.
+   */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void | Promise<void>;
   /** Sends one datagram (valid only during the call; copy it if sending later). */
   send(datagram: Uint8Array, to: BindEndpoint): void;

@@ -410,7 +410,7 @@ export class Device implements NoiseContext {
     if (type === MESSAGE_INITIATION_TYPE) {
       const r = consumeInitiation(this, d);
       if (typeof r === "string") return this.drop(r);
-      r.endpoint = from;
+      if (from !== undefined) r.endpoint = from;
       r.timersAnyAuthenticatedPacketTraversal();
       r.timersAnyAuthenticatedPacketReceived();
       r.stats.rxBytes += d.length;
@@ -418,7 +418,7 @@ export class Device implements NoiseContext {
     } else {
       const peer = consumeResponse(this, d);
       if (peer === null) return this.drop("handshake-invalid");
-      peer.endpoint = from;
+      if (from !== undefined) peer.endpoint = from;
       peer.timersAnyAuthenticatedPacketTraversal();
       peer.timersAnyAuthenticatedPacketReceived();
       peer.stats.rxBytes += d.length;
@@ -448,7 +448,7 @@ export class Device implements NoiseContext {
     if (!kp.replay.validate(counter, this.limits.rejectAfterMessages)) return this.drop("replay");
 
     // Authenticated: roam to the source, rotate keys, run the timers.
-    peer.endpoint = from;
+    if (from !== undefined) peer.endpoint = from; // roaming
     peer.stats.rxBytes += d.length;
     peer.receivedWithKeypair(kp);
     peer.keepKeyFreshReceiving();

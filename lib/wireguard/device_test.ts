@@ -256,6 +256,14 @@ Deno.test("the peer roams: replies go to the source of the last authenticated da
     };
     t.a.sendPacket(AB("from elsewhere"));
     assert.equal(t.peerA.endpoint, "a-moved");
+    // A bind that does not name sources (a relay) leaves the endpoint alone.
+    t.wireA.filter = (d) => {
+      t.wireB.inject(d.slice(), undefined);
+      return null;
+    };
+    t.a.sendPacket(AB("via relay"));
+    assert.equal(t.peerA.endpoint, "a-moved");
+    assert.equal(t.gotB.length, 3);
   } finally {
     t.close();
   }
