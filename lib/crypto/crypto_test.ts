@@ -108,6 +108,19 @@ Deno.test("AEAD one-shot helpers round-trip and reject tampering", () => {
   equal(aeadOpen(key, nonce, sealed, text("ae")), null);
 });
 
+Deno.test("XChaCha20-Poly1305: draft-irtf-cfrg-xchacha-03 §A.3.1 vector", () => {
+  const nonce = hex("404142434445464748494a4b4c4d4e4f5051525354555657");
+  const expected = hex(`
+    bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb
+    731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452
+    2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9
+    21f9664c97637da9768812f615c68b13b52e
+    c0875924c1c7987947deafd8780acf49`);
+  const sealed = xaeadSeal(RFC8439_KEY, nonce, RFC8439_PLAINTEXT, RFC8439_AAD);
+  equal(toHex(sealed), toHex(expected));
+  deepStrictEqual(xaeadOpen(RFC8439_KEY, nonce, expected, RFC8439_AAD), RFC8439_PLAINTEXT);
+});
+
 Deno.test("XChaCha20-Poly1305 round-trips and rejects a wrong nonce", () => {
   const key = new Uint8Array(32).fill(9);
   const nonce = new Uint8Array(24).fill(4);

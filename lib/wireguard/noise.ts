@@ -42,9 +42,9 @@ import type { Peer } from "./peer.ts";
 
 const enc = new TextEncoder();
 /** C0 = HASH(CONSTRUCTION). */
-const INITIAL_CHAIN_KEY = hash(enc.encode(CONSTRUCTION));
+export const INITIAL_CHAIN_KEY: Uint8Array = hash(enc.encode(CONSTRUCTION));
 /** H0 = HASH(C0 || IDENTIFIER). */
-const INITIAL_HASH = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
+export const INITIAL_HASH: Uint8Array = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
 const ZERO_NONCE = new Uint8Array(12);
 const EMPTY = new Uint8Array(0);
 
