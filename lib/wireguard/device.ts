@@ -115,6 +115,8 @@ export interface DeviceOptions {
   onHandshake?: (peer: Peer) => void;
 }
 
+/** Largest IP packet the device carries (the IPv4/IPv6 length field's range). */
+const MAX_IP_PACKET = 65535;
 const MAX_DATAGRAM = 65536 + MESSAGE_TRANSPORT_MIN_SIZE + PADDING_MULTIPLE;
 
 /** A WireGuard interface without a TUN: IP packets in and out through callbacks. */
@@ -199,6 +201,7 @@ export class Device implements NoiseContext {
     this.#cookieChecker = new CookieChecker(this.publicKey, this.clock);
     this.#rateLimiter = new RateLimiter(this.clock);
     this.ready = Promise.resolve(this.bind.open((d, from) => this.receive(d, from)));
+    this.ready.catch(() => {}); // a failed open surfaces through `ready`, never as unhandled
   }
 
   // --- NoiseContext ---
@@ -280,7 +283,7 @@ export class Device implements NoiseContext {
   sendPacket(ip: Uint8Array): void {
     if (this.#closed) return;
     let peer: Peer | undefined;
-    const version = ip.length > 0 ? ip[0] >> 4 : 0;
+    const version = ip.length > 0 && ip.length <= MAX_IP_PACKET ? ip[0] >> 4 : 0;
     if (version === 4 && ip.length >= 20) peer = this.#routes.lookup(ip, 16, 4);
     else if (version === 6 && ip.length >= 40) peer = this.#routes.lookup(ip, 24, 16);
     else return this.drop("bad-ip");

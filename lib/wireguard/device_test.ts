@@ -304,3 +304,27 @@ Deno.test("both AEAD backends interoperate inside the tunnel", async () => {
     b.close();
   }
 });
+
+Deno.test("a bind whose open fails rejects `ready` without an unhandled rejection", async () => {
+  const bind = {
+    open: () => Promise.reject(new Error("relay refused")),
+    send: () => {},
+    close: () => {},
+  };
+  const dev = new Device({ privateKey: generateKeyPair().privateKey, bind, onPacket: () => {} });
+  await assert.rejects(dev.ready, /relay refused/);
+  dev.close();
+});
+
+Deno.test("an oversized packet is dropped as bad-ip, not thrown", () => {
+  const t = makePair();
+  try {
+    const huge = new Uint8Array(70_000);
+    huge[0] = 0x45;
+    huge.set([10, 77, 1, 2], 16);
+    t.a.sendPacket(huge);
+    assert.equal(t.a.stats.dropped["bad-ip"], 1);
+  } finally {
+    t.close();
+  }
+});

@@ -126,6 +126,7 @@ export class Peer {
    */
   sendPacket(ip: Uint8Array): void {
     if (this.#closed) return;
+    if (ip.length > 65535) return this.#device.drop("bad-ip");
     if (this.#staged.length > 0) {
       this.#stage(ip);
       this.#flushStaged();
@@ -388,7 +389,11 @@ export class Peer {
     this.stats.lastHandshakeTime = this.#device.wallNow();
     this.stats.handshakes++;
     this.#device.stats.handshakesCompleted++;
-    this.#device.onHandshake?.(this);
+    try {
+      this.#device.onHandshake?.(this);
+    } catch {
+      // a listener's bug must not break the session
+    }
   }
 
   #expiredRetransmitHandshake(): void {

@@ -40,14 +40,22 @@ export class UdpBind implements Bind {
     return this.#conn.addr as Deno.NetAddr;
   }
 
-  /** Binds the socket and starts the receive loop. */
+  /**
+   * Binds the socket and starts the receive loop.
+   * @throws Error naming the address when the socket cannot be bound (e.g. port in use).
+   */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     if (this.#conn !== null) throw new Error("UdpBind: already open");
-    this.#conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: this.#opts.hostname ?? "0.0.0.0",
-      port: this.#opts.port ?? 0,
-    });
+    const hostname = this.#opts.hostname ?? "0.0.0.0";
+    const port = this.#opts.port ?? 0;
+    try {
+      this.#conn = Deno.listenDatagram({ transport: "udp", hostname, port });
+    } catch (e) {
+      throw new Error(
+        `WireGuard UDP bind: cannot listen on ${hostname}:${port} (${(e as Error).message}); ` +
+          "choose another port or 0 for an ephemeral one",
+      );
+    }
     this.#loop(this.#conn, receive);
   }
 

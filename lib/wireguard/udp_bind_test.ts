@@ -57,3 +57,17 @@ Deno.test("two devices over real UDP sockets on 127.0.0.1 exchange packets both 
     b.close();
   }
 });
+
+Deno.test("a UDP bind on a port already in use fails with a message naming the address", () => {
+  const holder = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (holder.addr as Deno.NetAddr).port;
+    const bind = new UdpBind({ hostname: "127.0.0.1", port });
+    assert.throws(
+      () => new Device({ privateKey: generateKeyPair().privateKey, bind, onPacket: () => {} }),
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`),
+    );
+  } finally {
+    holder.close();
+  }
+});
