@@ -23,6 +23,9 @@ export function chromiumInstalled(path = CHROMIUM_PATH): boolean {
   }
 }
 
+/** A CDP command without an answer after this long fails, in milliseconds. */
+const COMMAND_TIMEOUT_MS = 30_000;
+
 /** A CDP error reply, naming the method that failed. */
 export class CdpError extends Error {
   override name = "CdpError";
@@ -117,10 +120,21 @@ export class Chromium {
     }
 
     const socket = new WebSocket(wsUrl);
-    await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onerror = () => reject(new Error(`cannot connect to DevTools at ${wsUrl}`));
-    });
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          socket.onopen = () => resolve();
+          socket.onerror = () => reject(new Error(`cannot connect to DevTools at ${wsUrl}`));
+        }),
+        15_000,
+        `DevTools WebSocket ${wsUrl}`,
+      );
+    } catch (e) {
+      child.kill("SIGKILL");
+      await child.status;
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+      throw e;
+    }
     const browser = new Chromium(child, userDataDir, socket);
     drained.then(() => browser.#stderrTail = tail);
     return browser;
@@ -132,7 +146,7 @@ export class Chromium {
   }
 
   /**
-   * Sends one CDP command and resolves with its result.
+   * Sends one CDP command and resolves with its result (30 s timeout).
    * @param sessionId target session from {@link newPage}; omit for browser-level commands.
    * @throws {CdpError} on an error reply or a closed connection.
    */
@@ -144,7 +158,7 @@ export class Chromium {
     const id = this.#nextId++;
     const message: Record<string, unknown> = { id, method, params };
     if (sessionId) message.sessionId = sessionId;
-    return new Promise<T>((resolve, reject) => {
+    const reply = new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, method });
       try {
         this.socket.send(JSON.stringify(message));
@@ -153,6 +167,9 @@ export class Chromium {
         reject(new CdpError(`${method}: ${(e as Error).message}`));
       }
     });
+    return withTimeout(reply, COMMAND_TIMEOUT_MS, `CDP ${method}`).finally(() =>
+      this.#pending.delete(id)
+    );
   }
 
   /** Calls `fn` for every event named `method`; returns a function that unsubscribes. */

@@ -31,6 +31,11 @@ if (!HAVE_CHROMIUM) {
 const BG_LIGHT = "rgb(245, 246, 248)";
 const BG_DARK = "rgb(17, 24, 39)";
 
+/** Progress lines, so a hang shows where it happened. */
+function step(what: string) {
+  console.log(`console_browser_test: ${what}`);
+}
+
 /** A hub the test can talk to. */
 interface TestHub {
   /** `http://127.0.0.1:<port>` */
@@ -49,9 +54,16 @@ async function registerMachine(
 ): Promise<{ close(): Promise<void> }> {
   const ws = new WebSocket(hub.url.replace(/^http/, "ws") + "/");
   const closed = new Promise<void>((r) => ws.addEventListener("close", () => r()));
-  await new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error(`cannot open a WebSocket to ${hub.url}`));
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`cannot open a WebSocket to ${hub.url}`));
+    }),
+    15_000,
+    `the WebSocket upgrade at ${hub.url}/`,
+  ).catch((e) => {
+    ws.close();
+    throw e;
   });
   const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
     ws.onmessage = (ev) => resolve(JSON.parse(String(ev.data)));
@@ -192,8 +204,90 @@ function startStubHub(): TestHub {
   };
 }
 
-/** Starts whichever hub this checkout can run. */
+const TELAHUBD = new URL("../../cmd/telahubd.ts", import.meta.url);
+
+/**
+ * Starts the real `telahubd` (cmd/telahubd.ts) as a separate process with a temp config,
+ * free ports (`TELAHUBD_PORT=0`, `TELAHUBD_UDP_PORT=0`) and a known owner token
+ * (`TELA_OWNER_TOKEN` bootstrap, book: *Docker* bootstrap). The hub generates its own
+ * console-viewer token and injects it into the page, as in production.
+ */
+async function startRealHub(): Promise<TestHub> {
+  const dir = await Deno.makeTempDir({ prefix: "tela-console-hub-" });
+  const ownerToken = randomHex(32);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", TELAHUBD.href, "-config", `${dir}/telahubd.yaml`],
+    cwd: dir,
+    env: {
+      TELAHUBD_PORT: "0",
+      TELAHUBD_UDP_PORT: "0",
+      TELAHUBD_NAME: "browser-test-hub",
+      TELA_OWNER_TOKEN: ownerToken,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) output = (output + dec.decode(chunk)).slice(-8000);
+  };
+  const drained = Promise.all([collect(child.stdout), collect(child.stderr)]).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const stop = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, 10_000);
+      await status;
+      clearTimeout(timer);
+    }
+    await drained;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  // Wait for "telahubd listening on :<port>" (cmd/telahubd.ts prints it once serving).
+  const deadline = Date.now() + 60_000;
+  let port = 0;
+  while (!port) {
+    const m = /telahubd listening on :(\d+)/.exec(output);
+    if (m) port = Number(m[1]);
+    else if (exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `telahubd did not start (${
+          exited ? "it exited" : "no listening line in 60 s"
+        }):\n${output}`,
+      );
+    } else await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    agentToken: ownerToken,
+    kind: `real telahubd (${TELAHUBD.pathname})`,
+    stop,
+  };
+}
+
+/**
+ * Starts the real hub when this checkout has cmd/telahubd.ts, else the stub (or the stub
+ * when TELA_CONSOLE_TEST_STUB=1).
+ */
 function startHub(): Promise<TestHub> {
+  let haveHub = false;
+  try {
+    haveHub = Deno.statSync(TELAHUBD).isFile;
+  } catch { /* not built yet */ }
+  if (haveHub && Deno.env.get("TELA_CONSOLE_TEST_STUB") !== "1") return startRealHub();
   return Promise.resolve(startStubHub());
 }
 
@@ -213,12 +307,15 @@ Deno.test({
     try {
       hub = await startHub();
       console.log(`console_browser_test: ${hub.kind} at ${hub.url}`);
+      step(`registering ${machineName} over the WebSocket`);
       agent = await registerMachine(hub, machineName);
+      step("starting chromium");
 
       browser = await Chromium.launch();
       const page = await browser.newPage();
       await page.setViewport(1200, 860);
       await page.emulateColorScheme("light");
+      step("loading the console");
       await page.goto(`${hub.url}/`);
 
       // Machines table: the registered machine, online, with its services.
@@ -244,6 +341,7 @@ Deno.test({
         "the agent-register event in Recent Activity",
       );
 
+      step("checking the theme toggle");
       // Theme: "system" by default, which follows the emulated light scheme.
       assert.equal(await page.evaluate(`localStorage.getItem("theme")`), null);
       assert.equal(await themeOf(page), "light");
@@ -280,6 +378,7 @@ Deno.test({
       await page.waitFor(`document.documentElement.dataset.theme === "dark"`, "system = dark");
       assert.equal(await backgroundOf(page), BG_DARK);
 
+      step("disconnecting the agent");
       // The agent goes away; Refresh shows it offline and logs the disconnect.
       await agent.close();
       agent = undefined;
@@ -297,6 +396,7 @@ Deno.test({
       );
       await page.screenshot(`${shotDir}/console-dark-offline.png`);
 
+      step("checking the 401 state");
       // A token the hub does not know: the page says so instead of showing an empty table.
       await page.emulateColorScheme("light");
       await page.goto(`${hub.url}/?token=not-a-valid-token`);
@@ -313,8 +413,10 @@ Deno.test({
       // The hub stops: Refresh reports it unreachable and keeps the last data.
       await page.goto(`${hub.url}/`);
       await page.waitFor(`document.querySelector(${JSON.stringify(rowSel)})`, "the row");
+      step("stopping the hub");
       await hub.stop();
       hub = undefined;
+      step("checking the unreachable state");
       await page.click("#refresh-button");
       await page.waitFor(
         `document.getElementById("fetch-error").innerText.includes("Hub unreachable")`,
@@ -326,6 +428,7 @@ Deno.test({
         `console_browser_test: saved ${[...Deno.readDirSync(shotDir)].length} screenshots`,
       );
     } finally {
+      step("cleaning up");
       await browser?.close();
       await agent?.close().catch(() => {});
       await hub?.stop();
