@@ -75,8 +75,8 @@ const CONTENT_TYPES: Record<string, string> = {
  * @param opts viewer token, hub name, optional `wwwDir` and version.
  * @example
  * ```ts
- * const console = consoleHandler({ hubName: "owlsnest", viewerToken: "e5f6…" });
- * Deno.serve((req) => console(req) ?? new Response("404 page not found\n", { status: 404 }));
+ * const serveConsole = consoleHandler({ hubName: "owlsnest", viewerToken: "e5f6…" });
+ * Deno.serve((req) => serveConsole(req) ?? new Response("404 page not found\n", { status: 404 }));
  * ```
  */
 export function consoleHandler(opts: ConsoleOptions): ConsoleHandler {
