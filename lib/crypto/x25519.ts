@@ -13,6 +13,7 @@ export const X25519_KEY_SIZE = 32;
 
 /** An implementation of X25519. */
 export interface X25519Backend {
+  /** Short name ("node:crypto", "noble"). */
   readonly name: string;
   /** Public key of a 32-byte private key. */
   publicKey(privateKey: Uint8Array): Uint8Array;

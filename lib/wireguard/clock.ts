@@ -8,7 +8,9 @@
 export interface Clock {
   /** Monotonic time in milliseconds. */
   now(): number;
+  /** Runs `fn` once after `ms` milliseconds; returns a handle for clearTimeout. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer made by setTimeout. */
   clearTimeout(handle: unknown): void;
 }
 
@@ -25,18 +27,21 @@ export class FakeClock implements Clock {
   #seq = 0;
   #timers = new Map<number, { at: number; fn: () => void }>();
 
-  /** @param start initial time in ms. */
+  /** Starts the fake time at `start` ms. */
   constructor(start = 1_000_000) {
     this.#now = start;
   }
+  /** Current fake time in ms. */
   now(): number {
     return this.#now;
   }
+  /** Schedules `fn` at now + ms (fired by {@link FakeClock.advance}). */
   setTimeout(fn: () => void, ms: number): unknown {
     const id = ++this.#seq;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
     return id;
   }
+  /** Cancels a scheduled timer. */
   clearTimeout(handle: unknown): void {
     this.#timers.delete(handle as number);
   }

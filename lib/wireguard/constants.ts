@@ -55,12 +55,19 @@ export const REPLAY_WINDOW_SIZE = 4064;
 
 /** Timer and limit values a device uses; tests shrink them to exercise rekeying. */
 export interface Limits {
+  /** REKEY_AFTER_MESSAGES (messages). */
   rekeyAfterMessages: number;
+  /** REJECT_AFTER_MESSAGES (messages). */
   rejectAfterMessages: number;
+  /** REKEY_AFTER_TIME (ms). */
   rekeyAfterTime: number;
+  /** REJECT_AFTER_TIME (ms). */
   rejectAfterTime: number;
+  /** REKEY_TIMEOUT (ms). */
   rekeyTimeout: number;
+  /** KEEPALIVE_TIMEOUT (ms). */
   keepaliveTimeout: number;
+  /** Handshake retransmits before giving up (REKEY_ATTEMPT_TIME / REKEY_TIMEOUT). */
   maxTimerHandshakes: number;
 }
 

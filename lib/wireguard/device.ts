@@ -39,7 +39,7 @@ import {
   writeU32,
   writeU64,
 } from "./messages.ts";
-import { consumeInitiation, consumeResponse, type NoiseContext } from "./noise.ts";
+import { consumeInitiation, consumeResponse } from "./noise.ts";
 import { Peer, type PeerOptions } from "./peer.ts";
 import { RateLimiter } from "./ratelimiter.ts";
 
@@ -71,19 +71,27 @@ export type DropReason =
 
 /** Device-wide counters. Byte counts are datagram bytes as they cross the bind. */
 export interface DeviceStats {
+  /** Datagrams handed in by the bind. */
   rxDatagrams: number;
+  /** Bytes of those datagrams. */
   rxBytes: number;
+  /** Datagrams given to the bind. */
   txDatagrams: number;
+  /** Bytes of those datagrams. */
   txBytes: number;
   /** IP packets delivered to onPacket. */
   rxPackets: number;
   /** IP packets encrypted and sent. */
   txPackets: number;
+  /** Handshakes completed (as initiator on the response, as responder on confirmation). */
   handshakesCompleted: number;
+  /** Cookie replies sent while under load. */
   cookieRepliesSent: number;
+  /** Cookie replies accepted from peers. */
   cookieRepliesReceived: number;
   /** Total drops; per reason in `dropped`. */
   droppedTotal: number;
+  /** Drops by reason. */
   dropped: Partial<Record<DropReason, number>>;
 }
 
@@ -120,11 +128,12 @@ const MAX_IP_PACKET = 65535;
 const MAX_DATAGRAM = 65536 + MESSAGE_TRANSPORT_MIN_SIZE + PADDING_MULTIPLE;
 
 /** A WireGuard interface without a TUN: IP packets in and out through callbacks. */
-export class Device implements NoiseContext {
+export class Device {
   /** Our static private key. */
   readonly privateKey: Uint8Array;
   /** Our static public key. */
   readonly publicKey: Uint8Array;
+  /** Counters, updated in place. */
   readonly stats: DeviceStats = {
     rxDatagrams: 0,
     rxBytes: 0,
@@ -176,7 +185,9 @@ export class Device implements NoiseContext {
   #enc = new TextEncoder();
 
   /**
-   * @throws Error if the private key is not 32 bytes.
+   * Creates the device and opens its bind (see `ready`).
+   * @throws Error if the private key is not 32 bytes, or if a synchronous bind open fails
+   * (e.g. the UDP port is taken).
    */
   constructor(opts: DeviceOptions) {
     this.privateKey = opts.privateKey.slice();
@@ -204,7 +215,7 @@ export class Device implements NoiseContext {
     this.ready.catch(() => {}); // a failed open surfaces through `ready`, never as unhandled
   }
 
-  // --- NoiseContext ---
+  // --- what the handshake needs (noise.ts NoiseContext, structurally) ---
   /** @internal */
   get staticPrivate(): Uint8Array {
     return this.privateKey;

@@ -10,7 +10,9 @@ export const KEY_SIZE = 32;
 
 /** A Curve25519 key pair. */
 export interface KeyPair {
+  /** 32-byte private key. */
   privateKey: Uint8Array;
+  /** 32-byte public key. */
   publicKey: Uint8Array;
 }
 

@@ -16,22 +16,26 @@ export class MemoryBind implements Bind {
   filter: WireFilter | null = null;
   /** Every datagram this end sent (copies), when `record` is true. */
   readonly sent: Uint8Array[] = [];
+  /** Whether to keep copies of sent datagrams in `sent`. */
   record = false;
   /** When true, delivery happens synchronously inside send (benchmarks). */
   synchronous = false;
   #receive: ((d: Uint8Array, from: BindEndpoint) => void) | null = null;
-  /** @internal */
+  /** The other end of the wire. */
   other: MemoryBind | null = null;
   #closed = false;
 
+  /** Makes one end named `name` (its endpoint as seen by the other end). */
   constructor(name: string) {
     this.name = name;
   }
 
+  /** Installs the receiver. */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     this.#receive = receive;
   }
 
+  /** Puts a datagram on the wire (through `filter`) towards the other end. */
   send(datagram: Uint8Array, _to: BindEndpoint): void {
     if (this.#closed) return;
     let d: Uint8Array | null = datagram;
@@ -50,10 +54,12 @@ export class MemoryBind implements Bind {
     if (!this.#closed) this.#receive?.(datagram, from);
   }
 
+  /** The endpoint's name. */
   endpointString(endpoint: BindEndpoint): string {
     return String(endpoint);
   }
 
+  /** Stops delivering. */
   close(): void {
     this.#closed = true;
   }

@@ -48,9 +48,11 @@ export interface PeerOptions {
 
 /** One peer of a {@link Device}. Create with {@link Device.addPeer}. */
 export class Peer {
+  /** The peer's static public key. */
   readonly publicKey: Uint8Array;
   /** Current endpoint; updated to the source of every authenticated datagram. */
   endpoint: BindEndpoint | undefined;
+  /** Counters, updated in place. */
   readonly stats: PeerStats = { rxBytes: 0, txBytes: 0, lastHandshakeTime: 0, handshakes: 0 };
   /** @internal */
   readonly handshake: Handshake;

@@ -30,6 +30,7 @@ export class UdpBind implements Bind {
   /** Datagrams the OS refused to send. */
   sendErrors = 0;
 
+  /** Prepares a bind listening per `opts`; the socket opens in `open`. */
   constructor(opts: UdpBindOptions = {}) {
     this.#opts = opts;
   }
