@@ -98,7 +98,7 @@ async function latestHandshake(ns: string, ifname: string, peerKey: string): Pro
 
 Deno.test({
   name:
-    "wireguard-go in a netns: handshakes both ways, ICMP echo through the tunnel, wg show counters",
+    "wireguard-go in a netns: handshakes initiated by each side and crossing, ICMP echo through the tunnel, wg show counters",
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
