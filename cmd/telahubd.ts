@@ -1,0 +1,69 @@
+/**
+ * `telahubd`: the Tela hub (book, Appendix A). Thin: flags, then lib/hub.
+ *
+ * Flags: `-config <path>`, `-v` (verbose), `-open` (run without authentication
+ * when the config has no tokens; otherwise a fresh hub generates an owner token).
+ * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
+ * `telahubd listening on :<port> (udp relay :<udpPort>)` on stdout once serving.
+ *
+ * @module
+ */
+import { FlagError, formatFlagHelp, parseFlags } from "../lib/cli/mod.ts";
+import { ConfigError } from "../lib/config/mod.ts";
+import { setLogLevel } from "../lib/log/mod.ts";
+import { startHub } from "../lib/hub/mod.ts";
+
+const FLAGS = {
+  config: { type: "string", usage: "Path to YAML config file" },
+  v: { type: "boolean", usage: "Verbose logging" },
+  open: {
+    type: "boolean",
+    usage: "Run in open mode (no authentication) when the config has no tokens",
+  },
+  h: { type: "boolean", usage: "Show help" },
+  help: { type: "boolean", usage: "Show help" },
+} as const;
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(Deno.args, FLAGS);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      console.error(`${err.message}\nUsage of telahubd:\n${formatFlagHelp(FLAGS)}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (flags.values.h || flags.values.help) {
+    console.log(`Usage of telahubd:\n${formatFlagHelp(FLAGS)}`);
+    return 0;
+  }
+  if (flags.values.v) setLogLevel("debug");
+  let hub;
+  try {
+    hub = await startHub({ configPath: flags.values.config, open: !!flags.values.open });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`telahubd: ${err.message}`);
+      return 1;
+    }
+    console.error(`telahubd: ${(err as Error).message}`);
+    return 1;
+  }
+  const done = Promise.withResolvers<number>();
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) {
+      console.error("telahubd: second signal, exiting now");
+      Deno.exit(1);
+    }
+    signalled = true;
+    hub.shutdown().then(() => done.resolve(0), () => done.resolve(1));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", onSignal);
+  return await done.promise;
+}
+
+Deno.exit(await main());

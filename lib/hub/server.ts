@@ -1,0 +1,205 @@
+/**
+ * Starting and stopping a hub: config lookup and bootstrap, history, the UDP
+ * relay, and `Deno.serve` for HTTP + WebSocket on one port (book, *Run a hub on
+ * the public internet*; spec hub-http-api.md §10.4).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { logger } from "../log/mod.ts";
+import { HubAuth } from "./auth.ts";
+import {
+  bootstrapConfig,
+  configDir,
+  defaultConfigPath,
+  type HubConfigFile,
+  type HubSettings,
+  loadConfigFile,
+  locateConfig,
+  resolveSettings,
+  saveConfigFile,
+} from "./config.ts";
+import { consoleHandler } from "./console.ts";
+import { History } from "./history.ts";
+import { Hub } from "./hub.ts";
+import { HUB_VERSION, makeHttpHandler } from "./http.ts";
+import { UdpRelay } from "./udp_relay.ts";
+
+const log = logger("hub");
+
+/** Options of {@link startHub}. */
+export interface StartHubOptions {
+  /** `-config` path; otherwise the lookup order of the book applies. */
+  configPath?: string;
+  /** The operator asked for open mode (`-open`): no tokens are generated when none exist. */
+  open?: boolean;
+  /** Environment lookup (tests inject); default `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+  /** Where the one-time owner-token banner and the listening line go; default stdout. */
+  print?: (line: string) => void;
+  /** Working directory for `./data/telahubd.yaml`; default `Deno.cwd()`. */
+  cwd?: string;
+}
+
+/** A running hub. */
+export interface RunningHub {
+  /** Bound HTTP/WS port. */
+  port: number;
+  /** Bound UDP relay port, or the configured one when binding failed. */
+  udpPort: number;
+  udpBound: boolean;
+  configPath: string;
+  config: HubConfigFile;
+  settings: HubSettings;
+  hub: Hub;
+  history: History;
+  udp?: UdpRelay;
+  /**
+   * Graceful stop: refuses new WebSockets, closes the open ones with 1001, lets
+   * in-flight HTTP requests finish for up to `shutdownTimeout`, saves history.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Loads (or creates) the config, bootstraps auth, and starts serving.
+ * @throws {ConfigError} for a bad config file (the file is left untouched).
+ * @throws when the HTTP port cannot be bound.
+ */
+export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> {
+  const env = opts.env ?? ((n: string) => Deno.env.get(n));
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const found = locateConfig(opts.configPath, opts.cwd);
+  let cfg = found ? await loadConfigFile(found) : undefined;
+  const existed = cfg !== undefined;
+  cfg ??= { auth: { tokens: [], machines: {} } };
+  const settings = resolveSettings(cfg, env);
+  const configPath = found ?? defaultConfigPath(opts.cwd);
+  const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
+  if (boot.changed || !existed) {
+    try {
+      await saveConfigFile(configPath, cfg);
+    } catch (err) {
+      log.warn(`WARNING: could not persist config to ${configPath}: ${(err as Error).message}`);
+      log.warn("WARNING: tokens exist only in memory until the config can be written");
+    }
+  }
+  if (boot.generatedOwnerToken) {
+    print(
+      [
+        "",
+        "============================================================",
+        "  telahubd: authentication bootstrapped (first start)",
+        "",
+        `  Owner token: ${boot.generatedOwnerToken}`,
+        "",
+        "  Save this token now: it is not printed again.",
+        "  Use it with 'tela admin' and to register agents.",
+        `  Persisted to: ${configPath}`,
+        `  Show it again with: telahubd user show-owner -config ${configPath}`,
+        "============================================================",
+        "",
+      ].join("\n"),
+    );
+  } else if (boot.ownerFromEnv) {
+    log.info("auth bootstrapped from TELA_OWNER_TOKEN");
+  }
+  const auth = new HubAuth(cfg.auth);
+  if (!auth.enabled) {
+    log.warn("WARNING: running in OPEN mode: no authentication (asked for with -open)");
+  }
+
+  const history = new History(join(configDir(configPath), "telahubd.history.json"));
+  await history.load();
+
+  const udp = new UdpRelay();
+  let udpPort = settings.udpPort;
+  let udpBound = false;
+  try {
+    udpPort = udp.start("0.0.0.0", settings.udpPort);
+    udpBound = true;
+  } catch (err) {
+    log.warn(`UDP relay disabled: cannot bind udp :${settings.udpPort}: ${(err as Error).message}`);
+  }
+
+  const firstMsg = Number(env("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS") ?? "");
+  const hub = new Hub({
+    auth: () => auth,
+    history,
+    hubId: cfg.hubId!,
+    hubName: settings.name,
+    udpPort,
+    udpHost: settings.udpHost,
+    udp: udpBound ? udp : undefined,
+    defaultUpdate: cfg.update && (cfg.update.channel || cfg.update.sources)
+      ? { Channel: cfg.update.channel ?? "", Sources: cfg.update.sources ?? null }
+      : undefined,
+    firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
+  });
+
+  // The console handler is rebuilt if the viewer token changes (admin API, later issue).
+  let cached: { token?: string; handler: ReturnType<typeof consoleHandler> } | undefined;
+  const consoleServe = (req: Request) => {
+    const token = auth.viewerToken;
+    if (!cached || cached.token !== token) {
+      cached = {
+        token,
+        handler: consoleHandler({
+          viewerToken: token,
+          hubName: settings.name,
+          wwwDir: settings.wwwDir || undefined,
+          hubVersion: HUB_VERSION,
+        }),
+      };
+    }
+    return cached.handler(req);
+  };
+
+  const startedAt = performance.now();
+  const handler = makeHttpHandler({
+    hub,
+    auth: () => auth,
+    history,
+    hubId: cfg.hubId!,
+    hubName: settings.name,
+    startedAt,
+    console: consoleServe,
+  });
+  const server = Deno.serve({
+    hostname: "0.0.0.0",
+    port: settings.port,
+    onListen: () => {},
+  }, handler);
+  const port = server.addr.port;
+  print(`telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})`);
+  log.info(`hub ${settings.name || "(unnamed)"} id ${cfg.hubId} config ${configPath}`);
+
+  let stopping: Promise<void> | undefined;
+  const running: RunningHub = {
+    port,
+    udpPort,
+    udpBound,
+    configPath,
+    config: cfg,
+    settings,
+    hub,
+    history,
+    udp: udpBound ? udp : undefined,
+    shutdown() {
+      stopping ??= (async () => {
+        log.info(`shutting down (drain up to ${settings.shutdownTimeoutMs} ms)`);
+        hub.closeAll();
+        udp.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, settings.shutdownTimeoutMs);
+        });
+        await Promise.race([server.shutdown(), timeout]);
+        clearTimeout(timer);
+        await history.flush();
+      })();
+      return stopping;
+    },
+  };
+  return running;
+}
