@@ -1,0 +1,267 @@
+/**
+ * The auth matrix against a real hub: each role × register, connect, status;
+ * valid, unknown and missing tokens; the `*` wildcard (book, Appendix C; spec
+ * README decisions: `*` registerToken honoured, 401 for missing/unknown tokens,
+ * open mode only on request).
+ */
+import assert from "node:assert/strict";
+import { randomHex } from "../../lib/protocol/mod.ts";
+import {
+  clientConnect,
+  getJson,
+  HubError,
+  type HubProcess,
+  ScriptedAgent,
+  startHubProcess,
+  waitFor,
+  WsPeer,
+} from "./scripted_peers.ts";
+
+const T = {
+  owner: randomHex(32),
+  admin: randomHex(32),
+  alice: randomHex(32), // user, connect on barn
+  bob: randomHex(32), // user, wildcard connect
+  barnAgent: randomHex(32), // user, registerToken of barn
+  wildAgent: randomHex(32), // user, registerToken of "*"
+  viewer: randomHex(32), // viewer, listed in barn's connectTokens (still cannot connect)
+  unknown: randomHex(32),
+  missing: undefined,
+} as const;
+type Who = keyof typeof T;
+
+const CONFIG = `
+name: authhub
+auth:
+  tokens:
+    - { id: owner, token: ${T.owner}, hubRole: owner }
+    - { id: admin, token: ${T.admin}, hubRole: admin }
+    - { id: alice, token: ${T.alice} }
+    - { id: bob, token: ${T.bob}, hubRole: "" }
+    - { id: barn-agent, token: ${T.barnAgent} }
+    - { id: wild-agent, token: ${T.wildAgent} }
+    - { id: console-viewer, token: ${T.viewer}, hubRole: viewer }
+  machines:
+    "*":
+      registerToken: ${T.wildAgent}
+      connectTokens: [${T.bob}]
+    barn:
+      registerToken: ${T.barnAgent}
+      connectTokens: [${T.alice}, ${T.viewer}]
+`;
+
+async function tryRegister(hub: HubProcess, name: string, who: Who): Promise<string> {
+  try {
+    const a = await ScriptedAgent.register(hub.url, { machineName: name, token: T[who] });
+    await a.close();
+    return "ok";
+  } catch (err) {
+    if (err instanceof HubError) return err.message;
+    throw err;
+  }
+}
+
+async function tryConnect(
+  hub: HubProcess,
+  agent: ScriptedAgent,
+  who: Who,
+): Promise<string> {
+  const ws = await clientConnect(hub.url, { machineId: agent.opts.machineName, token: T[who] });
+  // Whichever side hears first decides; polling leaves no dangling waiter behind.
+  await waitFor(() => ws.pending > 0 || agent.control.pending > 0, `${who}: connect outcome`);
+  let r: string;
+  if (agent.control.pending > 0) {
+    await agent.nextSessionRequest();
+    r = "ok";
+  } else {
+    const m = await ws.nextJson();
+    const c = await ws.nextClose();
+    assert.equal(c.code, 1008);
+    assert.equal(c.reason, m.message);
+    r = String(m.message);
+  }
+  await ws.close();
+  return r;
+}
+
+Deno.test({
+  name: "auth matrix: roles × register / connect / status, wildcard ACLs",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const hub = await startHubProcess({ configYaml: CONFIG });
+    const open: ScriptedAgent[] = [];
+    try {
+      await t.step(
+        "register: owner/admin anywhere, registerToken per machine, * as fallback",
+        async () => {
+          const barn: Record<Who, string> = {
+            owner: "ok",
+            admin: "ok",
+            alice: "Access denied",
+            bob: "Access denied",
+            barnAgent: "ok",
+            wildAgent: "Access denied", // barn has its own registerToken
+            viewer: "Access denied",
+            unknown: "Access denied",
+            missing: "Access denied",
+          };
+          const shed: Record<Who, string> = {
+            ...barn,
+            barnAgent: "Access denied",
+            wildAgent: "ok", // machines["*"].registerToken
+          };
+          for (const who of Object.keys(T) as Who[]) {
+            assert.equal(await tryRegister(hub, "barn", who), barn[who], `${who} registers barn`);
+            assert.equal(await tryRegister(hub, "shed", who), shed[who], `${who} registers shed`);
+          }
+        },
+      );
+
+      await t.step(
+        "connect: owner/admin, connectTokens, * connectTokens; viewer never",
+        async () => {
+          const barn = await ScriptedAgent.register(hub.url, {
+            machineName: "barn",
+            token: T.owner,
+          });
+          const shed = await ScriptedAgent.register(hub.url, {
+            machineName: "shed",
+            token: T.owner,
+          });
+          open.push(barn, shed);
+          const barnWant: Record<Who, string> = {
+            owner: "ok",
+            admin: "ok",
+            alice: "ok",
+            bob: "ok", // wildcard
+            barnAgent: "Access denied",
+            wildAgent: "Access denied",
+            viewer: "Access denied",
+            unknown: "Access denied",
+            missing: "Access denied",
+          };
+          const shedWant: Record<Who, string> = { ...barnWant, alice: "Access denied" };
+          for (const who of Object.keys(T) as Who[]) {
+            assert.equal(await tryConnect(hub, barn, who), barnWant[who], `${who} connects barn`);
+            assert.equal(await tryConnect(hub, shed, who), shedWant[who], `${who} connects shed`);
+          }
+        },
+      );
+
+      await t.step(
+        "status and history: 401 without a valid token, filtered by visibility",
+        async () => {
+          const want: Record<Who, string[] | 401> = {
+            owner: ["barn", "shed"],
+            admin: ["barn", "shed"],
+            viewer: ["barn", "shed"],
+            alice: ["barn"],
+            bob: ["barn", "shed"],
+            barnAgent: [],
+            wildAgent: [],
+            unknown: 401,
+            missing: 401,
+          };
+          for (const who of Object.keys(T) as Who[]) {
+            for (const path of ["/api/status", "/status", "/api/admin/status"]) {
+              const r = await getJson(hub, path, T[who]);
+              if (want[who] === 401) {
+                assert.equal(r.status, 401, `${who} ${path}`);
+                assert.deepEqual(r.body, { error: "auth_required", machines: [] });
+                assert.equal(r.headers.get("access-control-allow-origin"), "*");
+              } else {
+                assert.equal(r.status, 200, `${who} ${path}`);
+                const ids = [...new Set((r.body.machines as { id: string }[]).map((m) => m.id))]
+                  .sort();
+                assert.deepEqual(ids, want[who], `${who} sees`);
+              }
+            }
+            const h = await getJson(hub, "/api/history", T[who]);
+            if (want[who] === 401) {
+              assert.equal(h.status, 401);
+              assert.deepEqual(h.body, { error: "auth_required", events: [] });
+            } else {
+              const ids = new Set(
+                (h.body.events as { machineId: string }[]).map((e) => e.machineId),
+              );
+              assert.deepEqual([...ids].sort(), want[who], `${who} history`);
+            }
+          }
+          // Token from the console cookie and the deprecated query parameter.
+          const c = await fetch(`${hub.httpUrl}/api/status`, {
+            headers: { Cookie: `theme=dark; tela_viewer=${T.viewer}` },
+          });
+          assert.equal(c.status, 200);
+          await c.body?.cancel();
+          const q = await fetch(`${hub.httpUrl}/api/status?token=${T.alice}`);
+          assert.equal(q.status, 200);
+          await q.body?.cancel();
+          const lower = await fetch(`${hub.httpUrl}/api/status`, {
+            headers: { Authorization: `bearer ${T.owner}` },
+          });
+          assert.equal(lower.status, 401, "only the exact 'Bearer ' prefix is recognised");
+          await lower.body?.cancel();
+        },
+      );
+
+      await t.step("a browser Origin must match the Host when auth is on", async () => {
+        await assert.rejects(
+          WsPeer.open(hub.url, { headers: { Origin: "http://evil.example" } }),
+        );
+        const ok = await WsPeer.open(hub.url, {
+          headers: { Origin: `http://127.0.0.1:${hub.port}` },
+        });
+        await ok.close();
+      });
+    } finally {
+      for (const a of open) await a.close().catch(() => {});
+      assert.equal((await hub.stop()).code, 0);
+      await Deno.remove(hub.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "open mode only with -open: no tokens generated, per-machine token rule applies",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const hub = await startHubProcess({ args: ["-open"] });
+    const closers: (() => Promise<void>)[] = [];
+    try {
+      assert.equal(hub.ownerToken, undefined, "no owner token in open mode");
+      assert.ok(!hub.stdout.some((l) => l.includes("Owner token")));
+      assert.match(hub.stderr(), /OPEN mode/);
+      const agent = await ScriptedAgent.register(hub.url, {
+        machineName: "lab",
+        token: "agent-secret",
+      });
+      closers.push(() => agent.close());
+      const plain = await ScriptedAgent.register(hub.url, { machineName: "free" });
+      closers.push(() => plain.close());
+      const st = await getJson(hub, "/api/status");
+      assert.equal(st.status, 200, "status needs no token in open mode");
+      assert.deepEqual((st.body.machines as { id: string }[]).map((m) => m.id), ["free", "lab"]);
+      // Client token must equal the agent's registration token (spec §2.8).
+      for (const token of ["wrong", undefined]) {
+        const ws = await clientConnect(hub.url, { machineId: "lab", token });
+        assert.deepEqual(await ws.nextJson(), { message: "Invalid token", type: "error" });
+        assert.deepEqual(await ws.nextClose(), { code: 1008, reason: "Invalid token" });
+      }
+      const ok = await clientConnect(hub.url, { machineId: "lab", token: "agent-secret" });
+      const req = await agent.nextSessionRequest();
+      assert.equal(req.sessionIdx, 1);
+      await ok.close();
+      const anyone = await clientConnect(hub.url, { machineId: "free" });
+      await plain.nextSessionRequest();
+      await anyone.close();
+    } finally {
+      for (const c of closers) await c().catch(() => {});
+      assert.equal((await hub.stop()).code, 0);
+      const yaml = await Deno.readTextFile(hub.configPath);
+      assert.doesNotMatch(yaml, /tokens:/, "open mode writes no tokens");
+      await Deno.remove(hub.dir, { recursive: true });
+    }
+  },
+});
