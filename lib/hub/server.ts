@@ -194,6 +194,14 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
         const timeout = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, settings.shutdownTimeoutMs);
         });
+        // Let the close handshakes finish (our 1001 reason reaches the peers) before
+        // Deno's own shutdown closes whatever is left.
+        const closed = (async () => {
+          for (let i = 0; i < 100 && hub.peerCount > 0; i++) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        })();
+        await Promise.race([closed, timeout]);
         await Promise.race([server.shutdown(), timeout]);
         clearTimeout(timer);
         await history.flush();

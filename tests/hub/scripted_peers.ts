@@ -71,6 +71,8 @@ export interface HubProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for the listening line, ms. */
   timeoutMs?: number;
+  /** Pass `-config <dir>/telahubd.yaml` (default true); false tests the lookup order (cwd = dir). */
+  configFlag?: boolean;
 }
 
 /**
@@ -81,10 +83,21 @@ export interface HubProcessOptions {
  */
 export async function startHubProcess(opts: HubProcessOptions = {}): Promise<HubProcess> {
   const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "telahubd-test-" });
-  const configPath = `${dir}/telahubd.yaml`;
-  if (opts.configYaml !== undefined) await Deno.writeTextFile(configPath, opts.configYaml);
+  const configPath = opts.configFlag === false
+    ? `${dir}/data/telahubd.yaml`
+    : `${dir}/telahubd.yaml`;
+  if (opts.configYaml !== undefined) {
+    await Deno.mkdir(configPath.slice(0, configPath.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(configPath, opts.configYaml);
+  }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", HUB_MAIN, "-config", configPath, ...(opts.args ?? [])],
+    args: [
+      "run",
+      "-A",
+      HUB_MAIN,
+      ...(opts.configFlag === false ? [] : ["-config", configPath]),
+      ...(opts.args ?? []),
+    ],
     env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", NO_COLOR: "1", ...(opts.env ?? {}) },
     stdin: "null",
     stdout: "piped",
