@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../config/mod.ts";
+import {
+  bootstrapConfig,
+  configToYamlObject,
+  type HubConfigFile,
+  locateConfig,
+  parseGoDuration,
+  resolveSettings,
+  validateConfig,
+} from "./config.ts";
+
+Deno.test("parseGoDuration reads Go duration literals and nanosecond integers", () => {
+  assert.equal(parseGoDuration("30s"), 30_000);
+  assert.equal(parseGoDuration("2m"), 120_000);
+  assert.equal(parseGoDuration("500ms"), 500);
+  assert.equal(parseGoDuration("1h30m"), 5_400_000);
+  assert.equal(parseGoDuration("1.5s"), 1500);
+  assert.equal(parseGoDuration(30_000_000_000), 30_000);
+  assert.equal(parseGoDuration("0"), 0);
+  assert.equal(parseGoDuration("soon"), null);
+  assert.equal(parseGoDuration("30"), 30 / 1e6);
+  assert.equal(parseGoDuration("5x"), null);
+});
+
+Deno.test("validateConfig names the key and the fix", () => {
+  assert.throws(
+    () => validateConfig("/x/telahubd.yaml", { udpPort: 70000 }),
+    (e: Error) =>
+      e instanceof ConfigError && e.message.includes("/x/telahubd.yaml") &&
+      e.message.includes('key "udpPort"') && e.message.includes("fix the value"),
+  );
+  assert.throws(() => validateConfig("f", { auth: { tokens: [{ id: "a", token: { x: 1 } }] } }), {
+    message: /auth\.tokens\[0\]\.token/,
+  });
+  assert.throws(() => validateConfig("f", { channels: { enabled: "yes" } }), {
+    message: /channels\.enabled/,
+  });
+});
+
+Deno.test("validateConfig keeps unknown keys and reads the Appendix B example", () => {
+  const cfg = validateConfig("f", {
+    port: 8080,
+    name: "owlsnest",
+    shutdownTimeout: "45s",
+    update: { channel: "dev" },
+    auth: {
+      tokens: [{ id: "alice", token: "t1", hubRole: "owner" }],
+      machines: { "*": { registerToken: "r", connectTokens: ["t1"], manageTokens: ["t1"] } },
+    },
+    futureKey: { a: 1 },
+  });
+  assert.equal(cfg.port, 8080);
+  assert.deepEqual(cfg.extra, { futureKey: { a: 1 } });
+  const out = configToYamlObject(cfg);
+  assert.deepEqual(Object.keys(out), [
+    "port",
+    "udpPort",
+    "name",
+    "wwwDir",
+    "shutdownTimeout",
+    "update",
+    "auth",
+    "futureKey",
+  ]);
+  assert.equal(resolveSettings(cfg, () => undefined).shutdownTimeoutMs, 45_000);
+});
+
+Deno.test("resolveSettings: env wins over YAML; 0 asks for a free port; junk is ignored", () => {
+  const cfg: HubConfigFile = {
+    port: 8080,
+    udpPort: 9000,
+    name: "y",
+    auth: { tokens: [], machines: {} },
+  };
+  const env: Record<string, string> = {
+    TELAHUBD_PORT: "0",
+    TELAHUBD_UDP_PORT: "x",
+    TELAHUBD_NAME: "e",
+    TELAHUBD_UDP_HOST: "h.example",
+  };
+  const s = resolveSettings(cfg, (n) => env[n]);
+  assert.deepEqual([s.port, s.udpPort, s.name, s.udpHost], [0, 9000, "e", "h.example"]);
+  const d = resolveSettings({ auth: { tokens: [], machines: {} } }, () => undefined);
+  assert.deepEqual([d.port, d.udpPort, d.shutdownTimeoutMs], [80, 41820, 30_000]);
+});
+
+Deno.test("bootstrapConfig: owner + viewer + * connect once; open mode generates nothing", () => {
+  const cfg: HubConfigFile = { auth: { tokens: [], machines: {} } };
+  const r = bootstrapConfig(cfg, { open: false });
+  assert.ok(r.changed && r.generatedOwnerToken);
+  assert.deepEqual(cfg.auth.machines["*"], { connectTokens: [r.generatedOwnerToken] });
+  assert.equal(cfg.auth.tokens[1].hubRole, "viewer");
+  assert.equal(bootstrapConfig(cfg, { open: false }).changed, false, "idempotent");
+
+  const env: HubConfigFile = { auth: { tokens: [], machines: {} } };
+  const e = bootstrapConfig(env, { open: false, ownerTokenEnv: "chosen" });
+  assert.equal(e.generatedOwnerToken, undefined);
+  assert.equal(env.auth.tokens[0].token, "chosen");
+
+  const open: HubConfigFile = { auth: { tokens: [], machines: {} } };
+  bootstrapConfig(open, { open: true });
+  assert.equal(open.auth.tokens.length, 0);
+  assert.ok(open.hubId);
+
+  const noViewer: HubConfigFile = {
+    hubId: "h",
+    auth: { tokens: [{ id: "o", token: "t", hubRole: "owner" }], machines: {} },
+  };
+  assert.equal(bootstrapConfig(noViewer, { open: false }).changed, true);
+  assert.equal(noViewer.auth.tokens[1].id, "console-viewer");
+});
+
+Deno.test("locateConfig: -config made absolute, else ./data/telahubd.yaml when present", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(locateConfig("my.yaml", dir), `${dir}/my.yaml`);
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.writeTextFile(`${dir}/data/telahubd.yaml`, "");
+    assert.equal(locateConfig(undefined, dir), `${dir}/data/telahubd.yaml`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { startHub } from "./server.ts";
+import { ScriptedAgent, waitFor } from "../../tests/hub/scripted_peers.ts";
+
+Deno.test({
+  name: "mgmt plumbing: request reaches the agent, the raw response comes back verbatim",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-unit-" });
+    const env: Record<string, string> = { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0" };
+    const running = await startHub({
+      configPath: `${dir}/telahubd.yaml`,
+      env: (n) => env[n],
+      print: () => {},
+    });
+    const owner = running.config.auth.tokens[0].token;
+    const url = `ws://127.0.0.1:${running.port}`;
+    const agent = await ScriptedAgent.register(url, { machineName: "barn", token: owner });
+    try {
+      const pending = running.hub.mgmtRequest("barn", "logs", { lines: 5 });
+      const req = await agent.control.expect("mgmt-request");
+      assert.equal(req.action, "logs");
+      assert.deepEqual(req.payload, { lines: 5 });
+      assert.match(String(req.requestId), /^[0-9a-f]{16}$/);
+      const raw =
+        `{"type":"mgmt-response","requestId":"${req.requestId}","ok":true,"payload":{"lines":["a"]}}\n`;
+      agent.control.sendText(raw);
+      assert.deepEqual(await pending, { status: 200, body: raw });
+
+      assert.equal((await running.hub.mgmtRequest("nope", "logs")).status, 404);
+      const slow = await running.hub.mgmtRequest("barn", "restart", undefined, 200);
+      assert.equal(slow.status, 504);
+      await agent.control.expect("mgmt-request");
+      await agent.close();
+      await waitFor(() => !running.hub.machineByName("barn")?.control, "control WS gone");
+      assert.equal((await running.hub.mgmtRequest("barn", "logs")).status, 503);
+    } finally {
+      await agent.close().catch(() => {});
+      await running.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
