@@ -338,8 +338,12 @@ export class Page {
     await this.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...base });
   }
 
-  /** Saves a PNG screenshot of the viewport to `path`. */
-  async screenshot(path: string): Promise<void> {
+  /**
+   * Saves a PNG screenshot of the viewport to `path`, after `settleMs` (default 400 ms) so
+   * CSS transitions (the theme switch fades button backgrounds) have finished.
+   */
+  async screenshot(path: string, settleMs = 400): Promise<void> {
+    await new Promise((r) => setTimeout(r, settleMs));
     const { data } = await this.send<{ data: string }>("Page.captureScreenshot", {
       format: "png",
     });
