@@ -141,6 +141,39 @@ Deno.test({
       });
 
       await t.step(
+        "a WebSocket ping gets a pong echoing its payload (Go peers need it)",
+        async () => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: hub.port });
+          try {
+            await conn.write(new TextEncoder().encode(
+              `GET / HTTP/1.1\r\nHost: 127.0.0.1:${hub.port}\r\nUpgrade: websocket\r\n` +
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+                "Sec-WebSocket-Version: 13\r\n\r\n",
+            ));
+            const buf = new Uint8Array(4096);
+            let got = "";
+            while (!got.includes("\r\n\r\n")) {
+              const n = await conn.read(buf);
+              assert.ok(n, "upgrade response");
+              got += new TextDecoder().decode(buf.subarray(0, n));
+            }
+            assert.match(got, /^HTTP\/1\.1 101/);
+            // Masked ping, payload "hi" (mask 01 02 03 04).
+            await conn.write(new Uint8Array([0x89, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
+            const pong: number[] = [];
+            while (pong.length < 4) {
+              const n = await conn.read(buf);
+              assert.ok(n, "pong");
+              pong.push(...buf.subarray(0, n));
+            }
+            assert.deepEqual(pong.slice(0, 4), [0x8a, 0x02, 0x68, 0x69]);
+          } finally {
+            conn.close();
+          }
+        },
+      );
+
+      await t.step(
         "signaling errors: session-join for unknown session/machine, register without agentId",
         async () => {
           const p = await newPeer();
