@@ -11,7 +11,7 @@ import { logger } from "../log/mod.ts";
 import { type HubAuth, requestToken } from "./auth.ts";
 import type { History } from "./history.ts";
 import { rfc3339 } from "./history.ts";
-import { type Hub, WS_IDLE_TIMEOUT_S } from "./hub.ts";
+import type { Hub } from "./hub.ts";
 
 const log = logger("hub");
 
@@ -192,7 +192,7 @@ function upgrade(ctx: HttpContext, req: Request, info: Deno.ServeHandlerInfo): R
   const remote = `${addr.hostname}:${addr.port}`;
   let pair;
   try {
-    pair = Deno.upgradeWebSocket(req, { idleTimeout: WS_IDLE_TIMEOUT_S });
+    pair = Deno.upgradeWebSocket(req, { idleTimeout: ctx.hub.wsIdleTimeoutS });
   } catch (err) {
     return text(400, `Bad Request: ${(err as Error).message}\n`);
   }

@@ -56,8 +56,13 @@ export const MAX_SESSIONS = 254;
 export const JOIN_TIMEOUT_MS = 30_000;
 /** Mgmt request timeout, ms (spec §2.15). */
 export const MGMT_TIMEOUT_MS = 30_000;
-/** Deno's WebSocket ping interval / pong deadline on every hub WebSocket, seconds. */
-export const WS_IDLE_TIMEOUT_S = 30;
+/**
+ * `idleTimeout` given to `Deno.upgradeWebSocket`, seconds. Deno pings a WebSocket
+ * that has been silent for half of it (10 s, Go's hub-to-agent ping interval) and
+ * closes it when nothing, not even the pong, arrives in the other half; so an open
+ * WebSocket has proven its peer alive within the last 20 s.
+ */
+export const WS_IDLE_TIMEOUT_S = 20;
 
 /** One accepted WebSocket. */
 export interface Peer extends FrameSink {
@@ -133,6 +138,8 @@ export interface HubOptions {
   joinTimeoutMs?: number;
   /** Drop frames to a WebSocket whose send buffer holds more than this, bytes (default 4 MiB). */
   sendBufferLimit?: number;
+  /** WebSocket idle timeout, seconds (default {@link WS_IDLE_TIMEOUT_S}). */
+  wsIdleTimeoutS?: number;
 }
 
 /** Relay counters (bench and status). */
@@ -163,8 +170,11 @@ export class Hub {
   readonly #firstMessageTimeoutMs: number;
   readonly #joinTimeoutMs: number;
   readonly #sendBufferLimit: number;
+  /** `idleTimeout` for `Deno.upgradeWebSocket`, seconds. */
+  readonly wsIdleTimeoutS: number;
 
   constructor(readonly opts: HubOptions) {
+    this.wsIdleTimeoutS = opts.wsIdleTimeoutS ?? WS_IDLE_TIMEOUT_S;
     this.#firstMessageTimeoutMs = opts.firstMessageTimeoutMs ?? 30_000;
     this.#joinTimeoutMs = opts.joinTimeoutMs ?? JOIN_TIMEOUT_MS;
     this.#sendBufferLimit = opts.sendBufferLimit ?? 4 * 1024 * 1024;
@@ -657,7 +667,7 @@ export class Hub {
 
   /**
    * The `machines` array of `/api/status` (spec §4.1), sorted by id, filtered by `visible`.
-   * `lastSeen` of a connected agent is at least now − {@link WS_IDLE_TIMEOUT_S}: Deno
+   * `lastSeen` of a connected agent is at least now − the WebSocket idle timeout: Deno
    * closes a WebSocket whose pong is that late, so an open control socket proves it.
    */
   machineList(visible: (name: string) => boolean, now = new Date()): Record<string, unknown>[] {
@@ -670,7 +680,7 @@ export class Hub {
       if (!visible(e.name)) continue;
       let lastSeen = e.lastSeen;
       if (e.control) {
-        const floor = new Date(now.getTime() - WS_IDLE_TIMEOUT_S * 1000);
+        const floor = new Date(now.getTime() - this.wsIdleTimeoutS * 1000);
         if (!lastSeen || lastSeen < floor) lastSeen = floor;
       }
       const o: Record<string, unknown> = { id: e.name };

@@ -122,7 +122,9 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     log.warn(`UDP relay disabled: cannot bind udp :${settings.udpPort}: ${(err as Error).message}`);
   }
 
+  // Tuning knobs (not in Go's telahubd): first-message deadline and WebSocket idle timeout.
   const firstMsg = Number(env("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS") ?? "");
+  const idle = Number(env("TELAHUBD_WS_IDLE_TIMEOUT") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -135,6 +137,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
       ? { Channel: cfg.update.channel ?? "", Sources: cfg.update.sources ?? null }
       : undefined,
     firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
+    wsIdleTimeoutS: idle > 0 ? idle : undefined,
   });
 
   // The console handler is rebuilt if the viewer token changes (admin API, later issue).

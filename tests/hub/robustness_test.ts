@@ -274,3 +274,63 @@ Deno.test({
     }
   },
 });
+
+/** A raw WebSocket client that does not answer pings (a dead or wedged peer). */
+async function rawWebSocket(port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(
+    `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+      "Sec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  return conn;
+}
+
+function maskedText(text: string): Uint8Array {
+  const p = new TextEncoder().encode(text);
+  const head = p.length < 126
+    ? [0x81, 0x80 | p.length]
+    : [0x81, 0x80 | 126, p.length >> 8, p.length & 0xff];
+  const mask = [9, 8, 7, 6];
+  return new Uint8Array([...head, ...mask, ...p.map((b, i) => b ^ mask[i % 4])]);
+}
+
+Deno.test({
+  name: "an agent that stops answering pings is dropped; a responsive one stays",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const hub = await startHubProcess({ env: { TELAHUBD_WS_IDLE_TIMEOUT: "2" } });
+    const token = hub.ownerToken!;
+    const alive = await ScriptedAgent.register(hub.url, { machineName: "alive", token });
+    const wedged = await rawWebSocket(hub.port);
+    try {
+      await wedged.write(maskedText(JSON.stringify({
+        type: "register",
+        machineName: "wedged",
+        agentId: crypto.randomUUID(),
+        token,
+      })));
+      const connected = async (id: string) => {
+        const r = await getJson(hub, "/api/status", token);
+        return (r.body.machines as { id: string; agentConnected: boolean }[])
+          .find((m) => m.id === id)?.agentConnected;
+      };
+      await waitFor(async () => await connected("wedged") === true, "wedged registered");
+      // Deno pings after 1 s of silence and gives up 1 s later; allow a generous margin.
+      await waitFor(async () => await connected("wedged") === false, "wedged dropped", 30_000);
+      assert.equal(await connected("alive"), true, "the agent that answers pings stays");
+      assert.ok(alive.control.isOpen);
+      const hist = await getJson(hub, "/api/history", token);
+      assert.ok(
+        (hist.body.events as { machineId: string; event: string }[])
+          .some((e) => e.machineId === "wedged" && e.event === "agent-disconnect"),
+      );
+    } finally {
+      wedged.close();
+      await alive.close().catch(() => {});
+      assert.equal((await hub.stop()).code, 0);
+      await Deno.remove(hub.dir, { recursive: true });
+    }
+  },
+});
