@@ -314,6 +314,11 @@ Deno.test({
         const ws = await fetch(`${hub.httpUrl}/ws`);
         await ws.body?.cancel();
         assert.equal(ws.status, 400);
+        // GET / without upgrade headers is the console, with the viewer token injected.
+        const page = await fetch(`${hub.httpUrl}/`);
+        assert.equal(page.status, 200);
+        assert.ok((await page.text()).includes(`window.TELA_CONSOLE_TOKEN="${hub.viewerToken}"`));
+        assert.match(page.headers.get("set-cookie") ?? "", /^tela_viewer=/);
         // The /ws path works as a WebSocket endpoint too.
         const p = await WsPeer.open(`${hub.url}/ws`);
         p.sendJson({ type: "connect", machineId: "nope" });
