@@ -72,6 +72,7 @@ Deno.test({
     const machineName = `browser-test-${randomHex(3)}`;
     let hub: HubProcess | undefined;
     let agent: ScriptedAgent | undefined;
+    let second: ScriptedAgent | undefined;
     let session: OpenSession | undefined;
     let browser: Chromium | undefined;
     try {
@@ -164,29 +165,32 @@ Deno.test({
       await page.waitFor(`document.documentElement.dataset.theme === "dark"`, "system = dark");
       assert.equal(await backgroundOf(page), BG_DARK);
 
+      step("waiting for auto-refresh to show a second machine (up to 10 s)");
+      second = await ScriptedAgent.register(hub.url, {
+        machineName: `${machineName}-b`,
+        token: hub.ownerToken,
+        ports: [3389],
+      });
+      await page.waitFor(
+        `!!document.querySelector('#machines-body tr[data-machine="${machineName}-b"]')`,
+        "the second machine, without clicking Refresh",
+      );
+      const order = await page.evaluate<string[]>(
+        `[...document.querySelectorAll("#machines-body tr")].map((tr) => tr.dataset.machine)`,
+      );
+      assert.deepEqual(order, [machineName, `${machineName}-b`], "machines sorted by name");
+
       step("closing the session, then the agent");
       // The client leaves: Refresh shows no session and logs it.
       await session.client.ws.close();
       await session.agent.ws.close();
       session = undefined;
-      await page.waitFor(
-        `(async () => {
-          document.getElementById("refresh-button").click();
-          await new Promise((r) => setTimeout(r, 300));
-          return document.querySelector(${JSON.stringify(rowSel)})?.lastElementChild
-            .textContent === "0";
-        })()`,
-        "sessions back to 0 after Refresh",
-      );
+      await refreshUntil(page, `${rowInfo}?.sessions === "0"`, "sessions back to 0");
       await page.waitFor(activityHas(machineName, "Session closed"), "client-disconnect event");
       // The agent goes away: Refresh shows it offline and logs the disconnect.
       await agent.close();
       agent = undefined;
-      await page.click("#refresh-button");
-      await page.waitFor(
-        `${rowInfo}?.state === "offline"`,
-        "the machine shown offline after Refresh",
-      );
+      await refreshUntil(page, `${rowInfo}?.state === "offline"`, "the machine shown offline");
       await page.waitFor(activityHas(machineName, "Agent disconnected"), "agent-disconnect event");
       await page.screenshot(`${shotDir}/console-dark-offline.png`);
 
@@ -225,10 +229,24 @@ Deno.test({
       await session?.client.ws.close().catch(() => {});
       await session?.agent.ws.close().catch(() => {});
       await agent?.close().catch(() => {});
+      await second?.close().catch(() => {});
       if (hub) await stopHub(hub);
     }
   },
 });
+
+/**
+ * Clicks Refresh (a real click) until `expression` holds: the hub applies a closed socket
+ * asynchronously, so one click may still see the old state.
+ */
+async function refreshUntil(page: Page, expression: string, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await page.click("#refresh-button");
+    if (await page.waitFor(expression, what, 1_000).then(() => true, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out after 30 s waiting for ${what}`);
+  }
+}
 
 /** Expression: Recent Activity has a row for `machine` with the event label `label`. */
 function activityHas(machine: string, label: string): string {
