@@ -57,6 +57,13 @@ export interface Clock {
 export const UDP_REAP_INTERVAL_MS = 60_000;
 export const UDP_TOKEN_MAX_AGE_MS = 5 * 60_000;
 
+/** A receive buffer of the pool with its two send-completion callbacks. */
+interface PoolBuffer {
+  bytes: Uint8Array;
+  onSent: () => void;
+  onSendError: (err: unknown) => void;
+}
+
 const POOL_SIZE = 32;
 const BUF_SIZE = 65536;
 
@@ -71,8 +78,8 @@ export class UdpRelay {
   #conn?: Deno.DatagramConn;
   #closed = false;
   #reaper?: ReturnType<typeof setInterval>;
-  readonly #free: Uint8Array[] = [];
-  #waiters: ((b: Uint8Array) => void)[] = [];
+  readonly #free: PoolBuffer[] = [];
+  #waiters: ((b: PoolBuffer) => void)[] = [];
   /** Counters for status/bench: datagrams in, forwarded over UDP, forwarded over WS, dropped. */
   readonly stats = { rx: 0, toUdp: 0, toWs: 0, dropped: 0, probes: 0 };
 
@@ -89,7 +96,7 @@ export class UdpRelay {
    */
   start(hostname: string, port: number): number {
     this.#conn = Deno.listenDatagram({ hostname, port, transport: "udp" });
-    for (let i = 0; i < POOL_SIZE; i++) this.#free.push(new Uint8Array(BUF_SIZE));
+    for (let i = 0; i < POOL_SIZE; i++) this.#free.push(this.#newPoolBuffer());
     this.#reaper = setInterval(() => this.reap(), UDP_REAP_INTERVAL_MS);
     this.#loop();
     return (this.#conn.addr as Deno.NetAddr).port;
@@ -197,23 +204,33 @@ export class UdpRelay {
   }
 
   #send(buf: Uint8Array, to: Deno.NetAddr): Promise<unknown> | undefined {
-    if (!this.#conn) return undefined;
-    return this.#conn.send(buf, to).catch((err) => {
-      this.stats.dropped++;
-      log.debug(`udp relay: send to ${to.hostname}:${to.port} failed: ${(err as Error).message}`);
-    });
+    return this.#conn?.send(buf, to);
   }
 
-  #acquire(): Uint8Array | Promise<Uint8Array> {
+  #acquire(): PoolBuffer | Promise<PoolBuffer> {
     const b = this.#free.pop();
     if (b) return b;
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  #release(b: Uint8Array): void {
+  #release(b: PoolBuffer): void {
     const w = this.#waiters.shift();
     if (w) w(b);
     else this.#free.push(b);
+  }
+
+  #newPoolBuffer(): PoolBuffer {
+    // The release callbacks are made once per buffer, not per datagram.
+    const b: PoolBuffer = {
+      bytes: new Uint8Array(BUF_SIZE),
+      onSent: () => this.#release(b),
+      onSendError: (err: unknown) => {
+        this.stats.dropped++;
+        log.debug(`udp relay: send failed: ${(err as Error).message}`);
+        this.#release(b);
+      },
+    };
+    return b;
   }
 
   async #loop(): Promise<void> {
@@ -222,7 +239,7 @@ export class UdpRelay {
       const buf = await this.#acquire();
       let got: [Uint8Array, Deno.Addr];
       try {
-        got = await conn.receive(buf);
+        got = await conn.receive(buf.bytes);
       } catch (err) {
         this.#release(buf);
         if (this.#closed) return;
@@ -235,7 +252,8 @@ export class UdpRelay {
       } catch (err) {
         log.warn(`udp relay: datagram handling failed: ${(err as Error).message}`);
       }
-      if (pending) pending.finally(() => this.#release(buf));
+      // A buffer being sent stays reserved until the send completes (Deno reads it then).
+      if (pending) pending.then(buf.onSent, buf.onSendError);
       else this.#release(buf);
     }
   }
