@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { startHub } from "./server.ts";
-import { ScriptedAgent, waitFor } from "../../tests/hub/scripted_peers.ts";
+import { clientConnect, ScriptedAgent, waitFor } from "../../tests/hub/scripted_peers.ts";
+import { HubAuth } from "./auth.ts";
+import { History } from "./history.ts";
+import { Hub } from "./hub.ts";
+import { makeHttpHandler } from "./http.ts";
 
 Deno.test({
   name: "mgmt plumbing: request reaches the agent, the raw response comes back verbatim",
@@ -39,6 +43,57 @@ Deno.test({
       await agent.close().catch(() => {});
       await running.shutdown();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "an agent that never joins: the client gets 1001 agent did not join session",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const auth = new HubAuth({ tokens: [], machines: {} });
+    const history = new History();
+    const hub = new Hub({
+      auth: () => auth,
+      history,
+      hubId: "h",
+      hubName: "",
+      udpPort: 41820,
+      joinTimeoutMs: 300,
+    });
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      makeHttpHandler({
+        hub,
+        auth: () => auth,
+        history,
+        hubId: "h",
+        hubName: "",
+        startedAt: performance.now(),
+        console: () => null,
+      }),
+    );
+    const url = `ws://127.0.0.1:${server.addr.port}`;
+    try {
+      const agent = await ScriptedAgent.register(url, { machineName: "slow" });
+      const client = await clientConnect(url, { machineId: "slow" });
+      const req = await agent.nextSessionRequest();
+      assert.equal(req.sessionIdx, 1);
+      assert.deepEqual(await client.nextClose(), {
+        code: 1001,
+        reason: "agent did not join session",
+      });
+      assert.equal(hub.sessionCount, 0);
+      const late = await agent.join(req).catch((e: Error) => e.message);
+      assert.match(String(late), /Session not found/);
+      const again = await clientConnect(url, { machineId: "slow" });
+      assert.equal((await agent.nextSessionRequest()).sessionIdx, 1, "index freed");
+      await again.close();
+      await agent.close();
+    } finally {
+      hub.closeAll();
+      await server.shutdown();
     }
   },
 });
