@@ -31,7 +31,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const hub = await startHubProcess({ env: { TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS: "1500" } });
+    const hub = await startHubProcess({ env: { TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS: "3000" } });
     const token = hub.ownerToken!;
     const agent = await ScriptedAgent.register(hub.url, { machineName: "barn", token });
     const healthy = await openSession(hub.url, agent, { token });
@@ -300,7 +300,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const hub = await startHubProcess({ env: { TELAHUBD_WS_IDLE_TIMEOUT: "2" } });
+    const hub = await startHubProcess({ env: { TELAHUBD_WS_IDLE_TIMEOUT: "4" } });
     const token = hub.ownerToken!;
     const alive = await ScriptedAgent.register(hub.url, { machineName: "alive", token });
     const wedged = await rawWebSocket(hub.port);
@@ -317,7 +317,7 @@ Deno.test({
           .find((m) => m.id === id)?.agentConnected;
       };
       await waitFor(async () => await connected("wedged") === true, "wedged registered");
-      // Deno pings after 1 s of silence and gives up 1 s later; allow a generous margin.
+      // Deno pings after 2 s of silence and gives up 2 s later; allow a generous margin.
       await waitFor(async () => await connected("wedged") === false, "wedged dropped", 30_000);
       assert.equal(await connected("alive"), true, "the agent that answers pings stays");
       assert.ok(alive.control.isOpen);
