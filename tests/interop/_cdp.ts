@@ -338,6 +338,14 @@ export class Page {
     await this.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...base });
   }
 
+  /** Presses and releases one key (a DOM `key` name such as `"Escape"` or `"ArrowDown"`). */
+  async press(key: string): Promise<void> {
+    const codes: Record<string, number> = { Escape: 27, Enter: 13, ArrowDown: 40, ArrowUp: 38 };
+    const base = { key, code: key, windowsVirtualKeyCode: codes[key] ?? 0 };
+    await this.send("Input.dispatchKeyEvent", { type: "rawKeyDown", ...base });
+    await this.send("Input.dispatchKeyEvent", { type: "keyUp", ...base });
+  }
+
   /**
    * Saves a PNG screenshot of the viewport to `path`, after `settleMs` (default 400 ms) so
    * CSS transitions (the theme switch fades button backgrounds) have finished.

@@ -136,6 +136,23 @@ Deno.test({
       assert.equal(await backgroundOf(page), BG_LIGHT);
       await page.screenshot(`${shotDir}/console-light.png`);
 
+      // The theme menu closes on Escape (focus back on its button) and on a click outside.
+      const menuHidden = `document.getElementById("theme-menu").hidden`;
+      await page.click("#theme-button");
+      await page.waitFor(`!${menuHidden}`, "the theme menu");
+      assert.equal(
+        await page.evaluate(`document.getElementById("theme-button").ariaExpanded`),
+        "true",
+      );
+      await page.press("Escape");
+      await page.waitFor(menuHidden, "the menu closed by Escape");
+      assert.equal(await page.evaluate(`document.activeElement.id`), "theme-button");
+      await page.click("#theme-button");
+      await page.waitFor(`!${menuHidden}`, "the theme menu");
+      await page.click("#hub-title");
+      await page.waitFor(menuHidden, "the menu closed by a click outside");
+      assert.equal(await themeOf(page), "light", "closing the menu changes nothing");
+
       // Pick Dark from the theme menu with real clicks.
       await page.click("#theme-button");
       await page.waitFor(`!document.getElementById("theme-menu").hidden`, "the theme menu");
