@@ -288,10 +288,18 @@ function start() {
         note.replaceChildren();
         if (err) {
           const text = describeFailure(err) +
-            (lastStatus ? ". Showing the last data received." : ".");
+            (lastStatus && err.status !== 401 ? ". Showing the last data received." : ".");
           note.append(el("span", "error-text", text));
         }
         document.documentElement.dataset.consoleState = err ? "error" : "ok";
+      })
+      .catch((e) => {
+        // A hub answer this console cannot render: say so rather than fail silently.
+        console.error("console: rendering failed", e);
+        const note = $("fetch-error");
+        note.hidden = false;
+        note.replaceChildren(el("span", "error-text", "The hub's answer could not be shown."));
+        document.documentElement.dataset.consoleState = "error";
       })
       .finally(() => {
         inFlight = null;
@@ -498,6 +506,7 @@ function start() {
 
   function renderStatusError(err) {
     if (lastStatus && err.status !== 401) return; // keep the last table, the toolbar says why
+    lastStatus = null; // a refused token must not leave data on screen
     $("machines-table").hidden = true;
     $("machines-count").hidden = true;
     const empty = $("machines-empty");
@@ -507,6 +516,7 @@ function start() {
 
   function renderHistoryError(err) {
     if (lastHistory && err.status !== 401) return;
+    lastHistory = null;
     $("activity-scroll").hidden = true;
     $("activity-count").hidden = true;
     const empty = $("activity-empty");
