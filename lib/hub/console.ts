@@ -80,7 +80,11 @@ const CONTENT_TYPES: Record<string, string> = {
  * ```
  */
 export function consoleHandler(opts: ConsoleOptions): ConsoleHandler {
-  const root = chooseRoot(opts.wwwDir, fileURLToPath(BUILTIN_CONSOLE_DIR));
+  // Run from a remote URL (deno run https://…) there are no local files: serve wwwDir only.
+  const builtin = BUILTIN_CONSOLE_DIR.protocol === "file:"
+    ? fileURLToPath(BUILTIN_CONSOLE_DIR)
+    : "";
+  const root = chooseRoot(opts.wwwDir, builtin);
   return (req) => {
     if (req.method !== "GET" && req.method !== "HEAD") return null;
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return null;
@@ -101,6 +105,7 @@ function chooseRoot(wwwDir: string | undefined, builtin: string): string {
       // Not a folder: the Go hub falls back to the embedded console too.
     }
   }
+  if (!builtin) return "";
   try {
     return Deno.realPathSync(builtin);
   } catch {
@@ -114,6 +119,7 @@ function chooseRoot(wwwDir: string | undefined, builtin: string): string {
  * requests are rare and a stat costs microseconds. Symlinks leading out of `root` give `null`.
  */
 function resolveFile(root: string, segments: string[]): string | null {
+  if (!root) return null;
   let path = join(root, ...segments);
   try {
     let info = Deno.statSync(path);
