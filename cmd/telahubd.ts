@@ -3,6 +3,8 @@
  *
  * Flags: `-config <path>`, `-v` (verbose), `-open` (run without authentication
  * when the config has no tokens; otherwise a fresh hub generates an owner token).
+ * Sub-commands: `version`; `health [-port N] [-timeout 3s] [-url URL]` (exit 0 iff
+ * `/.well-known/tela` answers with a protocol version; the Docker health check).
  * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
  * `telahubd listening on :<port> (udp relay :<udpPort>)` on stdout once serving.
  *
@@ -11,7 +13,7 @@
 import { FlagError, formatFlagHelp, parseFlags } from "../lib/cli/mod.ts";
 import { ConfigError } from "../lib/config/mod.ts";
 import { setLogLevel } from "../lib/log/mod.ts";
-import { startHub } from "../lib/hub/mod.ts";
+import { checkHealth, healthTimeoutMs, HUB_VERSION, startHub } from "../lib/hub/mod.ts";
 
 const FLAGS = {
   config: { type: "string", usage: "Path to YAML config file" },
@@ -24,7 +26,48 @@ const FLAGS = {
   help: { type: "boolean", usage: "Show help" },
 } as const;
 
+const HEALTH_FLAGS = {
+  port: { type: "number", usage: "Hub port (default TELAHUBD_PORT, else 80)" },
+  timeout: { type: "string", usage: "Give up after this long", default: "3s" },
+  url: {
+    type: "string",
+    usage: "Full URL to probe instead of http://127.0.0.1:<port>/.well-known/tela",
+  },
+} as const;
+
+/** `telahubd health [-port N] [-timeout 3s] [-url URL]`: exit 0 iff the hub answers. */
+async function health(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, HEALTH_FLAGS);
+  const envPort = Number(Deno.env.get("TELAHUBD_PORT") ?? "");
+  const port = values.port ?? (envPort > 0 ? envPort : 80);
+  const r = await checkHealth({
+    url: values.url,
+    port,
+    timeoutMs: healthTimeoutMs(values.timeout),
+  });
+  (r.ok ? console.log : console.error)(r.line);
+  return r.ok ? 0 : 1;
+}
+
 async function main(): Promise<number> {
+  const sub = Deno.args[0];
+  if (sub === "version") {
+    const arch = Deno.build.arch === "x86_64"
+      ? "amd64"
+      : Deno.build.arch === "aarch64"
+      ? "arm64"
+      : Deno.build.arch;
+    console.log(`telahubd ${HUB_VERSION} ${Deno.build.os}/${arch}`);
+    return 0;
+  }
+  if (sub === "health") {
+    try {
+      return await health(Deno.args.slice(1));
+    } catch (err) {
+      console.error(`telahubd health: ${(err as Error).message}`);
+      return 2;
+    }
+  }
   let flags;
   try {
     flags = parseFlags(Deno.args, FLAGS);

@@ -9,6 +9,8 @@ export * from "./history.ts";
 export { Hub, JOIN_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_SESSIONS, WS_IDLE_TIMEOUT_S } from "./hub.ts";
 export type { HubOptions, Machine, Peer, RelayStats, Session } from "./hub.ts";
 export { goJson, HUB_VERSION, isUpgradeRequest, makeHttpHandler } from "./http.ts";
+export { checkHealth, healthTimeoutMs } from "./health.ts";
+export type { HealthOptions } from "./health.ts";
 export type { HttpContext } from "./http.ts";
 export * from "./server.ts";
 export * from "./services.ts";

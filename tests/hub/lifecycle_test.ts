@@ -181,6 +181,19 @@ Deno.test({
       assert.equal(cfg.name, "", "TELAHUBD_NAME is not written back");
       const st = await getJson(hub, "/api/status", hub.ownerToken);
       assert.equal(st.body.hubName, "from-env");
+      // `telahubd health` (the Docker health check) against the running hub.
+      const health = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", HUB_MAIN, "health", "-port", String(hub.port)],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(health.code, 0, new TextDecoder().decode(health.stderr));
+      assert.match(
+        new TextDecoder().decode(health.stdout),
+        new RegExp(
+          `^ok: telahubd \\S+ listening at http://127\\.0\\.0\\.1:${hub.port}/\\.well-known/tela \\(protocol 1\\.1\\)`,
+        ),
+      );
       const agent = await ScriptedAgent.register(hub.url, {
         machineName: "m",
         token: hub.ownerToken,
