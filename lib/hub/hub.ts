@@ -233,7 +233,7 @@ export class Hub {
   #onBinary(p: Peer, data: ArrayBuffer): void {
     const other = p.peer;
     if (!other) {
-      if (p.session && p.role === "client" && p.session.ended) return; // late frame
+      if (p.session?.ended) return; // late frame after teardown: discard (spec §1.6)
       this.#close(p, HubClose.protocol, HubClose.expectedJson);
       return;
     }

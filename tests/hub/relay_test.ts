@@ -37,6 +37,15 @@ function expectedAfterHub(frame: Uint8Array): Uint8Array {
 
 type Machine = Record<string, unknown> & { id: string };
 
+/** Waits until `count()` stops changing for 300 ms (bounded to 50 rounds). */
+async function settle(count: () => number): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 50 && last !== count(); i++) {
+    last = count();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 async function machines(hub: HubProcess): Promise<Machine[]> {
   const r = await getJson(hub, "/api/status", hub.ownerToken);
   assert.equal(r.status, 200);
@@ -218,6 +227,60 @@ Deno.test({
         await s3.client.ws.close();
         await s3.agent.ws.nextClose();
       });
+
+      await t.step(
+        "pooled UDP buffers: thousands of frames arrive uncorrupted (UDP→WS, UDP→UDP)",
+        async () => {
+          const sx = await openSession(hub.url, agent, { token });
+          closers.push(() => sx.client.ws.close(), () => sx.agent.ws.close());
+          const cu = new UdpSide(sx.client.udpOffer.port, sx.client.udpOffer.token);
+          closers.push(() => cu.close());
+          await cu.probe();
+          // Every payload byte is a function of the frame number, so any overwrite shows.
+          const check = (d: Uint8Array) => {
+            const k = d[7] | (d[8] << 8);
+            for (let i = 9; i < d.length; i++) if (d[i] !== ((k + i) & 0xff)) return false;
+            return true;
+          };
+          const blast = async (n: number) => {
+            for (let k = 0; k < n; k++) {
+              const p = new Uint8Array(1100);
+              p[0] = k & 0xff;
+              p[1] = k >> 8;
+              for (let i = 2; i < p.length; i++) p[i] = (k + i + 7) & 0xff;
+              await cu.sendFrame(encodeRelayFrame(p));
+              if (k % 32 === 0) await new Promise((r) => setTimeout(r, 0));
+            }
+          };
+          let wsGot = 0;
+          let wsBad = 0;
+          sx.agent.ws.onBinary = (d) => {
+            wsGot++;
+            if (!check(d)) wsBad++;
+          };
+          await blast(3000);
+          // UDP may drop datagrams on a loaded machine: ask for a good sample, then settle.
+          await waitFor(() => wsGot >= 500, "frames over WS");
+          await settle(() => wsGot);
+          assert.equal(wsBad, 0, "no frame corrupted on the UDP→WS path");
+          sx.agent.ws.onBinary = undefined;
+          const au = new UdpSide(sx.agent.udpOffer.port, sx.agent.udpOffer.token);
+          closers.push(() => au.close());
+          await au.probe();
+          let udpGot = 0;
+          let udpBad = 0;
+          au.onDatagram = (d) => {
+            udpGot++;
+            if (!check(d.subarray(UDP_TOKEN_LEN))) udpBad++;
+          };
+          await blast(3000);
+          await waitFor(() => udpGot >= 500, "frames over UDP");
+          await settle(() => udpGot);
+          assert.equal(udpBad, 0, "no frame corrupted on the UDP→UDP path");
+          await sx.client.ws.close();
+          await sx.agent.ws.nextClose();
+        },
+      );
 
       await t.step("client loss: agent gets session-end then close; index freed", async () => {
         await s.client.ws.close();
