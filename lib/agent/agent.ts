@@ -15,6 +15,7 @@ import {
   SessionTunnel,
   SignalSocket,
   sleep,
+  socketDuplex,
   TELA_VERSION,
   tunnelAddresses,
   type TunnelConn,
@@ -339,7 +340,7 @@ export class AgentSession {
       conn.abort();
       return;
     }
-    await pipeBoth(conn, target);
+    await pipeBoth(conn, socketDuplex(target));
   }
 
   /** Ends the session: tunnel down, WebSocket closed. */

@@ -8,7 +8,7 @@
 import type { Logger } from "../log/mod.ts";
 import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
 import { generateSessionKeys, parsePublicKeyHex } from "./keys.ts";
-import { pipeBoth } from "./pipe.ts";
+import { pipeBoth, socketDuplex } from "./pipe.ts";
 import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
 import { type AnySignal, SignalSocket } from "./signal.ts";
 import { DEFAULT_MTU, SessionTunnel, tunnelAddresses, type TunnelEngine } from "./tunnel.ts";
@@ -133,7 +133,7 @@ export class MachineConnection {
       return;
     }
     this.opts.log.debug(`tunnel connected to ${this.opts.machine}:${remote}`);
-    await pipeBoth(conn, tc);
+    await pipeBoth(socketDuplex(conn), tc);
   }
 
   /**

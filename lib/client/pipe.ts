@@ -14,6 +14,83 @@ export interface DuplexConn {
   close(): void | Promise<void>;
 }
 
+/** Largest chunk read from a Deno socket at once, in octets. */
+const SOCKET_READ_CHUNK = 64 * 1024;
+
+/**
+ * A {@link DuplexConn} over a Deno socket that keeps half-close working. `Deno.Conn.readable`
+ * closes the whole resource when it reads EOF (denoland/deno#22258, #27510), which would
+ * cut the other direction short the moment one peer half-closes; this reads with
+ * `conn.read()` and writes with `conn.write()` instead.
+ */
+export function socketDuplex(conn: Deno.Conn): DuplexConn {
+  let readDone = false, writeDone = false;
+  const closeIfDone = () => {
+    if (readDone && writeDone) closeSocket(conn);
+  };
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buf = new Uint8Array(SOCKET_READ_CHUNK);
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (err) {
+        readDone = true;
+        controller.error(err);
+        return;
+      }
+      if (n === null) {
+        readDone = true;
+        controller.close();
+        closeIfDone();
+        return;
+      }
+      controller.enqueue(buf.subarray(0, n));
+    },
+    cancel() {
+      readDone = true;
+      closeIfDone();
+    },
+  }, { highWaterMark: 0 });
+  const closeWrite = async () => {
+    if (writeDone) return;
+    writeDone = true;
+    try {
+      await conn.closeWrite();
+    } catch { /* already closed or reset */ }
+    closeIfDone();
+  };
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+    },
+    close: closeWrite,
+    abort() {
+      writeDone = readDone = true;
+      closeSocket(conn);
+    },
+  });
+  return {
+    readable,
+    writable,
+    closeWrite: async () => {
+      if (!writable.locked) await writable.close().catch(() => {});
+      else await closeWrite();
+    },
+    close() {
+      readDone = writeDone = true;
+      closeSocket(conn);
+    },
+  };
+}
+
+function closeSocket(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
 async function safeClose(c: DuplexConn): Promise<void> {
   try {
     await c.close();

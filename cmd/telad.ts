@@ -1,0 +1,11 @@
+/**
+ * `telad`, the agent: `telad -config telad.yaml` or `telad -hub <url> -machine <m> -ports 22:SSH`
+ * (book, *Run an agent*, Appendix A). Thin: the agent lives in lib/agent.
+ * @module
+ */
+import { teladMain } from "../lib/agent/mod.ts";
+import { wireguardEngine } from "../lib/client/engine.ts";
+
+if (import.meta.main) {
+  Deno.exit(await teladMain(Deno.args, { engine: wireguardEngine }));
+}

@@ -1,0 +1,231 @@
+/**
+ * Control-plane test against the real hub (in-process): registration, session request,
+ * per-session join, `ready`/`wg-pubkey`, relay frames both ways over the bind, local
+ * listeners, agent forwarding to a real TCP target, reconnect after the agent goes away,
+ * and a wrong token. The tunnel engine is an in-memory stand-in (WireGuard and the
+ * netstack have their own tests; the real-process tests in tests/e2e use them).
+ */
+import assert from "node:assert/strict";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { startHub } from "../hub/mod.ts";
+import { logger } from "../log/mod.ts";
+import { MachineAgent } from "../agent/mod.ts";
+import { bytesToHex } from "../protocol/mod.ts";
+import {
+  FatalConnectError,
+  MachineConnection,
+  type TunnelConn,
+  type TunnelEngine,
+  type TunnelStack,
+} from "./mod.ts";
+
+function duplexPair(): [TunnelConn, TunnelConn] {
+  const ab = new TransformStream<Uint8Array, Uint8Array>();
+  const ba = new TransformStream<Uint8Array, Uint8Array>();
+  const end = (r: ReadableStream<Uint8Array>, w: WritableStream<Uint8Array>): TunnelConn => ({
+    readable: r,
+    writable: w,
+    closeWrite: () => w.close().catch(() => {}),
+    close: () => {
+      w.abort().catch(() => {});
+      r.cancel().catch(() => {});
+    },
+    abort: () => {
+      w.abort().catch(() => {});
+      r.cancel().catch(() => {});
+    },
+  });
+  return [end(ba.readable, ab.writable), end(ab.readable, ba.writable)];
+}
+
+/** In-memory engine: stacks find each other by public key; each bind carries a probe datagram. */
+function memoryEngine() {
+  const stacks = new Map<string, Map<number, TunnelConn[] & { wake?: () => void }>>();
+  const probesReceived: string[] = [];
+  const engine: TunnelEngine = (o) => {
+    const me = bytesToHex(x25519.getPublicKey(o.privateKey));
+    const listeners = new Map<number, TunnelConn[] & { wake?: () => void }>();
+    stacks.set(me, listeners);
+    o.bind.open((d) => probesReceived.push(new TextDecoder().decode(d)));
+    o.bind.send(new TextEncoder().encode(`probe from ${o.localAddress}`), "ws");
+    const stack: TunnelStack = {
+      dial(address, port) {
+        const peer = stacks.get(bytesToHex(o.peerPublicKey));
+        const q = peer?.get(port);
+        if (!q || address !== o.peerAddress) return Promise.reject(new Error("connection refused"));
+        const [a, b] = duplexPair();
+        q.push(b);
+        q.wake?.();
+        return Promise.resolve(a);
+      },
+      listen(port) {
+        const q = [] as TunnelConn[] & { wake?: () => void };
+        listeners.set(port, q);
+        let closed = false;
+        return {
+          async accept() {
+            while (!q.length) {
+              if (closed) throw new Error("closed");
+              await new Promise<void>((r) => (q.wake = r));
+            }
+            return q.shift()!;
+          },
+          close() {
+            closed = true;
+            q.wake?.();
+          },
+        };
+      },
+      close() {
+        stacks.delete(me);
+        for (const q of listeners.values()) q.wake?.();
+      },
+    };
+    return stack;
+  };
+  return { engine, probesReceived };
+}
+
+async function withHub(fn: (url: string, owner: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  const owner = "0".repeat(63) + "1";
+  const hub = await startHub({
+    configPath: `${dir}/telahubd.yaml`,
+    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: owner })[n],
+    print: () => {},
+    cwd: dir,
+  });
+  try {
+    await fn(`ws://127.0.0.1:${hub.port}`, owner);
+  } finally {
+    await hub.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "client and agent set up a session through the hub and forward a TCP connection",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withHub(async (url, owner) => {
+      const target = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const targetPort = (target.addr as Deno.NetAddr).port;
+      (async () => {
+        for await (const c of target) {
+          const buf = new Uint8Array(64);
+          const n = await c.read(buf);
+          await c.write(
+            new TextEncoder().encode(`echo:${new TextDecoder().decode(buf.subarray(0, n!))}`),
+          );
+          c.close();
+        }
+      })();
+      const { engine, probesReceived } = memoryEngine();
+      const agent = new MachineAgent({
+        name: "barn",
+        target: "127.0.0.1",
+        token: owner,
+        ports: [targetPort],
+        services: [{ port: targetPort, proto: "tcp" }],
+      }, {
+        hubUrl: url,
+        agentId: crypto.randomUUID(),
+        registrationIds: {},
+        engine,
+        log: () => logger("test-agent"),
+      });
+      const agentRun = agent.run();
+      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const bound: number[] = [];
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: owner,
+        engine,
+        log: logger("test-client"),
+        onBound: (b) => bound.push(...b.map((x) => x.localPort)),
+        random: () => 0,
+      });
+      const run = conn.run();
+      while (bound.length === 0) await new Promise((r) => setTimeout(r, 20));
+      // No -ports: the advertised port is bound (book, Appendix A), at its own number if free.
+      assert.ok(bound[0] === targetPort || bound[0] >= targetPort + 10000);
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: bound[0] });
+      await c.write(new TextEncoder().encode("hi"));
+      const got = new Uint8Array(64);
+      const n = await c.read(got);
+      assert.equal(new TextDecoder().decode(got.subarray(0, n!)), "echo:hi");
+      c.close();
+      // Relay frames crossed the hub both ways.
+      const deadline = Date.now() + 10_000;
+      while (probesReceived.length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(probesReceived.sort(), ["probe from 10.77.1.1", "probe from 10.77.1.2"]);
+
+      // The agent goes away: the session ends; a new agent process (same identity) comes
+      // back and the same local listener works again without restarting the client.
+      agent.stop();
+      await agentRun;
+      const agent2 = new MachineAgent(agent.machine, agent.opts);
+      const agent2Run = agent2.run();
+      const until = Date.now() + 60_000;
+      while (conn.sessions < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(conn.sessions, 2);
+      const c2 = await Deno.connect({ hostname: "127.0.0.1", port: bound[0] });
+      await c2.write(new TextEncoder().encode("again"));
+      const n2 = await c2.read(got);
+      assert.equal(new TextDecoder().decode(got.subarray(0, n2!)), "echo:again");
+      c2.close();
+      assert.equal(bound.length, 1, "the listener was bound once and kept");
+      conn.stop();
+      agent2.stop();
+      await run;
+      await agent2Run;
+      target.close();
+    });
+  },
+});
+
+Deno.test({
+  name: "a wrong token ends an ad-hoc connection with a clear error",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withHub(async (url, owner) => {
+      const { engine } = memoryEngine();
+      const agent = new MachineAgent({
+        name: "barn",
+        target: "127.0.0.1",
+        token: owner,
+        ports: [22],
+        services: [{ port: 22, proto: "tcp" }],
+      }, {
+        hubUrl: url,
+        agentId: crypto.randomUUID(),
+        registrationIds: {},
+        engine,
+        log: () => logger("test-agent"),
+      });
+      const agentRun = agent.run();
+      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: "f".repeat(64),
+        engine,
+        log: logger("test-client"),
+        fatalFirstDenial: true,
+      });
+      await assert.rejects(conn.run(), (e: Error) => {
+        assert.ok(e instanceof FatalConnectError);
+        assert.match(e.message, /Access denied/);
+        return true;
+      });
+      conn.stop();
+      agent.stop();
+      await agentRun;
+    });
+  },
+});
