@@ -67,6 +67,7 @@ export class RingBuffer {
     this.head += n;
     if (this.head >= this.capacity) this.head -= this.capacity;
     this.length -= n;
-    if (this.length === 0) this.head = 0;
+    // No rewind to 0 when empty: the receive ring holds out-of-order octets past the
+    // committed region at positions relative to head + length.
   }
 }
