@@ -4,13 +4,22 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { NetStack, type NetStackOptions, type TcpConn } from "./mod.ts";
+import { formatIpv4, NetStack, type NetStackOptions, parseIpv4, type TcpConn } from "./mod.ts";
+import { IpProtocol, Ipv4Packet } from "./wire/ipv4.ts";
+import {
+  emitTcpHeader,
+  finishChecksum,
+  formatFlags,
+  TcpOptions,
+  type TcpOutOptions,
+  TcpSegment,
+} from "./wire/tcp.ts";
 import {
   type LinkOptions,
   PcapWriter,
   type RunLimits,
-  simulatedLink,
   type SimulatedLink,
+  simulatedLink,
   VirtualClock,
 } from "./phy/mod.ts";
 
@@ -46,8 +55,9 @@ export function makePair(o: PairOptions = {}): Pair {
   const clock = new VirtualClock(1000);
   const pcap = o.pcap ? new PcapWriter() : null;
   const seed = o.link?.seed ?? 1;
-  let a!: NetStack, b!: NetStack;
-  const link = simulatedLink(() => (p) => a.input(p), () => (p) => b.input(p), {
+  // The link is built first (the stacks need its outputs) and finds its ends on delivery.
+  const ends: { a?: NetStack; b?: NetStack } = {};
+  const link = simulatedLink(() => (p) => ends.a!.input(p), () => (p) => ends.b!.input(p), {
     delayMs: 1,
     ...o.link,
     clock,
@@ -56,7 +66,7 @@ export function makePair(o: PairOptions = {}): Pair {
   });
   let r = seed;
   const random = () => ((r = (r * 1103515245 + 12345) >>> 0) / 4294967296);
-  a = new NetStack({
+  const a = ends.a = new NetStack({
     address: A_ADDR,
     output: link.fromA,
     clock,
@@ -65,7 +75,7 @@ export function makePair(o: PairOptions = {}): Pair {
     ...o.tcp,
     ...o.a,
   });
-  b = new NetStack({
+  const b = ends.b = new NetStack({
     address: B_ADDR,
     output: link.fromB,
     clock,
@@ -168,7 +178,9 @@ export async function bothWays(
   c: TcpConn,
   s: TcpConn,
   total: number,
-): Promise<{ atServer: { bytes: number; sha256: string }; atClient: { bytes: number; sha256: string } }> {
+): Promise<
+  { atServer: { bytes: number; sha256: string }; atClient: { bytes: number; sha256: string } }
+> {
   const [atServer, atClient] = await Promise.all([
     receiveAll(s),
     receiveAll(c),
@@ -176,4 +188,153 @@ export async function bothWays(
     sendPattern(s, 2, total),
   ]);
   return { atServer, atClient };
+}
+
+/** Fields of a crafted TCP/IPv4 packet; absent options are not sent. */
+export interface RawSegment {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  seq: number;
+  ack?: number;
+  flags: number;
+  window?: number;
+  mss?: number;
+  windowScale?: number;
+  sackPermitted?: boolean;
+  tsVal?: number;
+  tsEcr?: number;
+  sack?: [number, number][];
+  payload?: Uint8Array;
+}
+
+/** Builds a valid TCP/IPv4 packet (checksums included) from `r`. */
+export function craft(r: RawSegment): Uint8Array {
+  const payload = r.payload ?? new Uint8Array(0);
+  const opts: TcpOutOptions = {
+    mss: r.mss ?? -1,
+    windowScale: r.windowScale ?? -1,
+    sackPermitted: r.sackPermitted ?? false,
+    timestamps: r.tsVal !== undefined,
+    tsVal: r.tsVal ?? 0,
+    tsEcr: r.tsEcr ?? 0,
+    sackCount: r.sack?.length ?? 0,
+    sackBlocks: (r.sack ?? []).flat(),
+  };
+  const buf = new Uint8Array(20 + 60 + payload.length);
+  const src = parseIpv4(r.src), dst = parseIpv4(r.dst);
+  const hl = emitTcpHeader(
+    buf,
+    20,
+    r.sport,
+    r.dport,
+    r.seq >>> 0,
+    (r.ack ?? 0) >>> 0,
+    r.flags,
+    r.window ?? 65535,
+    opts,
+  );
+  buf.set(payload, 20 + hl);
+  finishChecksum(buf, 20, hl + payload.length, src, dst);
+  const ip = new Ipv4Packet().wrap(buf);
+  ip.emitHeader(src, dst, IpProtocol.TCP, hl + payload.length, 7);
+  return buf.slice(0, 20 + hl + payload.length);
+}
+
+/** A parsed TCP/IPv4 packet, for assertions. */
+export interface ParsedSegment {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  /** e.g. "SYN,ACK". */
+  flagNames: string;
+  window: number;
+  mss: number;
+  windowScale: number;
+  sackPermitted: boolean;
+  timestamps: boolean;
+  tsVal: number;
+  tsEcr: number;
+  sack: [number, number][];
+  payloadLength: number;
+  payload: Uint8Array;
+}
+
+/** Parses a packet the stack emitted; throws if it is not valid TCP/IPv4. */
+export function parse(packet: Uint8Array): ParsedSegment {
+  const ip = new Ipv4Packet().wrap(packet);
+  const bad = ip.check();
+  if (bad) throw new Error(`bad IPv4 packet: ${bad}`);
+  const seg = new TcpSegment().wrap(packet, ip.headerLength, ip.payloadLength);
+  if (!seg.wellFormed() || !seg.verifyChecksum(ip.source, ip.destination)) {
+    throw new Error("bad TCP segment");
+  }
+  const o = new TcpOptions();
+  if (!seg.parseOptions(o)) throw new Error("bad TCP options");
+  const sack: [number, number][] = [];
+  for (let k = 0; k < o.sackCount; k++) sack.push([o.sackBlocks[2 * k], o.sackBlocks[2 * k + 1]]);
+  return {
+    src: formatIpv4(ip.source),
+    dst: formatIpv4(ip.destination),
+    sport: seg.sourcePort,
+    dport: seg.destinationPort,
+    seq: seg.seq,
+    ack: seg.ack,
+    flags: seg.flags,
+    flagNames: formatFlags(seg.flags),
+    window: seg.window,
+    mss: o.mss,
+    windowScale: o.windowScale,
+    sackPermitted: o.sackPermitted,
+    timestamps: o.timestamps,
+    tsVal: o.tsVal,
+    tsEcr: o.tsEcr,
+    sack,
+    payloadLength: seg.payloadLength,
+    payload: packet.slice(seg.payloadOffset, seg.payloadOffset + seg.payloadLength),
+  };
+}
+
+/** One stack whose output is captured, driven by hand-made segments (a scripted peer). */
+export interface Scripted {
+  clock: VirtualClock;
+  stack: NetStack;
+  /** Every packet the stack sent, parsed, in order. */
+  sent: ParsedSegment[];
+  /** Removes and returns what was sent since the last call. */
+  take(): ParsedSegment[];
+  /** Hands a crafted segment from the peer (10.0.0.2) to the stack. */
+  deliver(r: Omit<RawSegment, "src" | "dst"> & { src?: string; dst?: string }): void;
+}
+
+/** A stack at 10.0.0.1 talking to a scripted peer at 10.0.0.2. */
+export function scripted(opts: Partial<NetStackOptions> = {}): Scripted {
+  const clock = new VirtualClock(1000);
+  const sent: ParsedSegment[] = [];
+  let cursor = 0;
+  const stack = new NetStack({
+    address: A_ADDR,
+    output: (p) => sent.push(parse(p)),
+    clock,
+    isnSecret: new Uint8Array(32).fill(0xc3),
+    ...opts,
+  });
+  return {
+    clock,
+    stack,
+    sent,
+    take() {
+      const out = sent.slice(cursor);
+      cursor = sent.length;
+      return out;
+    },
+    deliver(r) {
+      stack.input(craft({ src: B_ADDR, dst: A_ADDR, ...r }));
+    },
+  };
 }

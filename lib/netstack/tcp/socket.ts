@@ -368,6 +368,8 @@ export class TcpSocket {
     const flags = synAck ? TcpFlags.SYN | TcpFlags.ACK : TcpFlags.SYN;
     const wnd = Math.min(this.recvBuf.capacity, 65535);
     this.rcvAdvRight = this.rcvNxt + wnd;
+    // Last.ACK.sent of RFC 7323 4.3: without it TS.Recent would stay at the SYN's value.
+    if (synAck) this.lastAckSent = this.rcvNxt;
     this.host.tx.send(
       this.remoteAddr,
       this.localPort,
@@ -596,6 +598,31 @@ export class TcpSocket {
     ) {
       // The peer did not get our SYN-ACK and sent its SYN again: answer with SYN-ACK.
       this.sendSyn();
+      return;
+    }
+
+    if (
+      this.state === TcpState.SYN_RECEIVED && (flags & TcpFlags.SYN) && (flags & TcpFlags.ACK) &&
+      !(flags & TcpFlags.RST) && seq === 0
+    ) {
+      // Simultaneous open (RFC 9293 figure 8, line 5): the peer's SYN-ACK acknowledges our
+      // SYN. By the window test it is a duplicate of the SYN we already took, and the reply
+      // to that would be our SYN-ACK again, so both ends would loop; take its ACK instead.
+      if (unwrap(seg.ack, this.iss, this.sndUna) !== 1) {
+        this.sendRst(seg.ack);
+        return;
+      }
+      this.sndUna = 1;
+      this.sndWnd = seg.window; // a SYN's window is never scaled (RFC 7323 2.2)
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.sndWl1 = 0;
+      this.sndWl2 = 1;
+      if (this.tsOk && opts.timestamps) this.tsRecent = opts.tsVal;
+      this.rttSample(opts, 0);
+      this.rtoAt = NONE;
+      this.backoffs = 0;
+      this.establish();
+      this.ackNow = true;
       return;
     }
 

@@ -1,0 +1,171 @@
+/**
+ * Packet formats: the Internet checksum (RFC 1071), IPv4 header emit/parse (RFC 791),
+ * TCP header and options emit/parse (RFC 9293 3.1, RFC 7323, RFC 2018).
+ */
+import assert from "node:assert/strict";
+import { checksum } from "./checksum.ts";
+import { formatIpv4, InvalidAddressError, parseIpv4 } from "./address.ts";
+import { emitIpv4Repr, IpProtocol, Ipv4Packet, parseIpv4Repr } from "./ipv4.ts";
+import {
+  emitTcpHeader,
+  finishChecksum,
+  formatFlags,
+  optionsLength,
+  TcpFlags,
+  TcpOptions,
+  type TcpOutOptions,
+  TcpSegment,
+} from "./tcp.ts";
+
+Deno.test("the Internet checksum matches RFC 1071's worked example", () => {
+  // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2 (checksum 220d).
+  const b = new Uint8Array([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
+  assert.equal(checksum(b, 0, b.length), 0x220d);
+  // Odd lengths pad with a zero octet.
+  assert.equal(checksum(new Uint8Array([0x01]), 0, 1), ~0x0100 & 0xffff);
+  // Long buffers (the unrolled loop) agree with a plain sum.
+  const long = new Uint8Array(1501).map((_, i) => (i * 37) & 255);
+  let sum = 0;
+  for (let i = 0; i < long.length; i += 2) sum += (long[i] << 8) | (long[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  assert.equal(checksum(long, 0, long.length), ~sum & 0xffff);
+});
+
+Deno.test("IPv4 addresses parse and format as dotted quads", () => {
+  assert.equal(parseIpv4("10.77.1.2"), 0x0a4d0102);
+  assert.equal(formatIpv4(0xc0a80001), "192.168.0.1");
+  assert.equal(parseIpv4("255.255.255.255"), 0xffffffff);
+  for (const bad of ["10.0.0", "10.0.0.256", "a.b.c.d", "1.2.3.4.5", "", "01234.1.1.1"]) {
+    assert.throws(() => parseIpv4(bad), InvalidAddressError, bad);
+  }
+});
+
+Deno.test("an emitted IPv4 header parses back to the same fields with a valid checksum", () => {
+  const buf = new Uint8Array(60);
+  const repr = {
+    source: parseIpv4("10.77.3.2"),
+    destination: parseIpv4("10.77.3.1"),
+    protocol: IpProtocol.TCP,
+    ttl: 64,
+    ident: 0xbeef,
+    payloadLength: 40,
+  };
+  assert.equal(emitIpv4Repr(repr, buf), 20);
+  assert.deepEqual(parseIpv4Repr(buf), repr);
+  const v = new Ipv4Packet().wrap(buf);
+  assert.equal(v.version, 4);
+  assert.equal(v.headerLength, 20);
+  assert.equal(v.dontFragment, true);
+  assert.equal(checksum(buf, 0, 20), 0);
+  // The known layout of the first octets: 45 00 00 3c be ef 40 00 40 06.
+  assert.deepEqual([...buf.subarray(0, 10)], [0x45, 0, 0, 60, 0xbe, 0xef, 0x40, 0, 64, 6]);
+});
+
+Deno.test("TCP options round-trip: MSS, window scale, SACK-permitted, timestamps, SACK blocks", () => {
+  const o: TcpOutOptions = {
+    mss: 1460,
+    windowScale: 7,
+    sackPermitted: true,
+    timestamps: true,
+    tsVal: 0xdeadbeef,
+    tsEcr: 42,
+    sackCount: 0,
+    sackBlocks: [],
+  };
+  const buf = new Uint8Array(80);
+  const hl = emitTcpHeader(buf, 0, 4000, 80, 0xfffffff0, 7, TcpFlags.SYN, 65535, o);
+  assert.equal(hl, 20 + optionsLength(o));
+  assert.equal(hl % 4, 0);
+  const seg = new TcpSegment().wrap(buf, 0, hl);
+  assert.ok(seg.wellFormed());
+  const p = new TcpOptions();
+  assert.ok(seg.parseOptions(p));
+  assert.equal(p.mss, 1460);
+  assert.equal(p.windowScale, 7);
+  assert.equal(p.sackPermitted, true);
+  assert.equal(p.timestamps, true);
+  assert.equal(p.tsVal, 0xdeadbeef);
+  assert.equal(p.tsEcr, 42);
+  assert.equal(seg.seq, 0xfffffff0);
+  assert.equal(seg.sourcePort, 4000);
+  assert.equal(formatFlags(seg.flags), "SYN");
+
+  const sack: TcpOutOptions = {
+    ...o,
+    mss: -1,
+    windowScale: -1,
+    sackPermitted: false,
+    sackCount: 3,
+    sackBlocks: [1, 2, 3, 4, 0xfffffffe, 5],
+  };
+  const hl2 = emitTcpHeader(buf, 0, 1, 2, 3, 4, TcpFlags.ACK, 5, sack);
+  assert.equal(hl2, 20 + 12 + 4 + 24);
+  const seg2 = new TcpSegment().wrap(buf, 0, hl2);
+  assert.ok(seg2.parseOptions(p));
+  assert.equal(p.sackCount, 3);
+  assert.deepEqual(p.sackBlocks.slice(0, 6), [1, 2, 3, 4, 0xfffffffe, 5]);
+  assert.equal(p.mss, -1);
+});
+
+Deno.test("a window scale above 14 is read as 14 (RFC 7323 2.3); unknown options are skipped", () => {
+  const buf = new Uint8Array([
+    ...new Array(12).fill(0),
+    0x80,
+    TcpFlags.SYN,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    3,
+    3,
+    20, // window scale 20
+    254,
+    4,
+    1,
+    2, // an unknown option
+    1,
+    1,
+    1,
+    0, // NOPs, EOL
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ]);
+  const seg = new TcpSegment().wrap(buf, 0, 32);
+  const p = new TcpOptions();
+  assert.ok(seg.parseOptions(p));
+  assert.equal(p.windowScale, 14);
+});
+
+Deno.test("the TCP checksum covers the pseudo-header: a wrong address fails verification", () => {
+  const src = parseIpv4("10.0.0.1"), dst = parseIpv4("10.0.0.2");
+  const buf = new Uint8Array(40);
+  const none: TcpOutOptions = {
+    mss: -1,
+    windowScale: -1,
+    sackPermitted: false,
+    timestamps: false,
+    tsVal: 0,
+    tsEcr: 0,
+    sackCount: 0,
+    sackBlocks: [],
+  };
+  const hl = emitTcpHeader(buf, 0, 1234, 80, 1, 0, TcpFlags.SYN, 1000, none);
+  buf.set([1, 2, 3], hl);
+  finishChecksum(buf, 0, hl + 3, src, dst);
+  const seg = new TcpSegment().wrap(buf, 0, hl + 3);
+  assert.ok(seg.verifyChecksum(src, dst));
+  assert.ok(!seg.verifyChecksum(src, parseIpv4("10.0.0.3")));
+  assert.equal(seg.payloadLength, 3);
+});
