@@ -2,7 +2,7 @@
 const here = new URL(".", import.meta.url).pathname;
 const names = [...Deno.readDirSync(here)]
   .map((e) => e.name)
-  .filter((n) => n.endsWith(".ts") && n !== "all.ts")
+  .filter((n) => n.endsWith(".ts") && n !== "all.ts" && !n.startsWith("_"))
   .sort();
 for (const name of names) {
   console.log(`\n## bench/${name}`);
