@@ -22,6 +22,17 @@ const arg = (name: string, def: number) => {
 const MIB = arg("mib", 64);
 const RTT_ROUNDS = arg("rtt", 500);
 
+/**
+ * Reads `conn` to EOF with `read()` and returns the octets seen. (`conn.readable` would
+ * close the socket at EOF, cutting off the other direction.)
+ */
+async function drain(conn: Deno.Conn): Promise<number> {
+  const buf = new Uint8Array(256 * 1024);
+  let n = 0;
+  for (let r; (r = await conn.read(buf)) !== null;) n += r;
+  return n;
+}
+
 /** Target: 'U' = sink (reply one byte after EOF), 'D' = source of MIB MiB, else 1-byte echo. */
 function startTarget() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -32,8 +43,7 @@ function startTarget() {
         const first = new Uint8Array(1);
         if ((await conn.read(first)) !== 1) return conn.close();
         if (first[0] === 0x55) {
-          for await (const _ of conn.readable) { /* discard */ }
-          // readable is done; reply on a fresh write
+          await drain(conn);
         } else if (first[0] === 0x44) {
           const chunk = new Uint8Array(64 * 1024).fill(7);
           const w = conn.writable.getWriter();
@@ -65,7 +75,7 @@ async function upload(port: number): Promise<number> {
   w.releaseLock();
   await conn.closeWrite();
   // The sink closes after reading EOF: wait for our read side to end.
-  for await (const _ of conn.readable) { /* none */ }
+  await drain(conn);
   const s = (performance.now() - t0) / 1000;
   conn.close();
   return MIB / s;
@@ -75,8 +85,7 @@ async function download(port: number): Promise<number> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const t0 = performance.now();
   await conn.write(new Uint8Array([0x44]));
-  let n = 0;
-  for await (const c of conn.readable) n += c.length;
+  const n = await drain(conn);
   const s = (performance.now() - t0) / 1000;
   conn.close();
   if (n !== MIB * 1024 * 1024) throw new Error(`download got ${n} bytes`);
