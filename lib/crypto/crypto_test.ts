@@ -4,6 +4,7 @@ import {
   aeadOpen,
   aeadSeal,
   availableAeads,
+  bestAead,
   compareTai64n,
   dh,
   generatePrivateKey,
@@ -95,10 +96,50 @@ for (const backend of availableAeads().concat(nobleAead).filter((b, i, a) => a.i
   });
 }
 
-Deno.test("AEAD: node:crypto backend is detected in Deno and chosen first", () => {
+Deno.test("AEAD: the TypeScript backend is chosen first, node:crypto is detected as second", () => {
   ok(nodeAeadAvailable(), "node:crypto chacha20-poly1305 should work in Deno 2");
-  equal(availableAeads()[0].name, "node:crypto");
+  deepStrictEqual(availableAeads().map((b) => b.name), ["typescript", "node:crypto", "noble"]);
+  equal(bestAead().name, "typescript");
 });
+
+Deno.test("AEAD: every backend agrees with noble on random lengths, offsets and AAD, and rejects tampering", () => {
+  let seed = 12345;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const bytes = (n: number) => new Uint8Array(n).map(() => rand(256));
+  for (let round = 0; round < 400; round++) {
+    const keyBytes = bytes(32), nonce = bytes(12);
+    const len = round < 70 ? round : rand(2000), adLen = rand(3) === 0 ? 0 : rand(70);
+    const pt = bytes(len), ad = adLen > 0 ? bytes(adLen) : undefined;
+    const ref = chacha20poly1305Ref(keyBytes, nonce, pt, ad);
+    for (const backend of availableAeads()) {
+      const key = backend.importKey(keyBytes);
+      const off = rand(9);
+      const out = new Uint8Array(off + len + 16);
+      equal(key.seal(nonce, pt, ad, out, off), len + 16, backend.name);
+      deepStrictEqual(out.subarray(off), ref, `${backend.name} seal, length ${len}, offset ${off}`);
+      const back = new Uint8Array(len + off);
+      equal(key.open(nonce, ref, ad, back, off), len, `${backend.name} open`);
+      deepStrictEqual(back.subarray(off), pt, `${backend.name} open, length ${len}`);
+      if (len > 0) {
+        const bad = ref.slice();
+        bad[rand(bad.length)] ^= 1 << rand(8);
+        equal(key.open(nonce, bad, ad, back, off), -1, `${backend.name} tamper`);
+      }
+    }
+  }
+});
+
+/** The reference result from @noble/ciphers. */
+function chacha20poly1305Ref(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  pt: Uint8Array,
+  ad?: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(pt.length + 16);
+  nobleAead.importKey(key).seal(nonce, pt, ad, out, 0);
+  return out;
+}
 
 Deno.test("AEAD one-shot helpers round-trip and reject tampering", () => {
   const key = new Uint8Array(32).fill(1);

@@ -26,6 +26,8 @@ export {
   nobleAead,
   nodeAead,
   nodeAeadAvailable,
+  typescriptAead,
+  typescriptAeadAvailable,
   XAEAD_NONCE_SIZE,
   xaeadOpen,
   xaeadSeal,
