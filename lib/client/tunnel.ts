@@ -52,7 +52,8 @@ export interface TunnelStack {
 /** Datagram transport handed to WireGuard (the shape of lib/wireguard's `Bind`). */
 export interface DatagramBind {
   open(receive: (datagram: Uint8Array, from: unknown) => void): void | Promise<void>;
-  send(datagram: Uint8Array, to: unknown): void;
+  /** `headroom`: free octets in front of `datagram` the bind may overwrite (Bind.send). */
+  send(datagram: Uint8Array, to: unknown, headroom?: number): void;
   close(): void;
 }
 
@@ -106,19 +107,33 @@ export class RelayBind implements DatagramBind {
     this.#receive?.(frame.subarray(RELAY_HEADER_LEN), "ws");
   }
 
-  send(datagram: Uint8Array, _to: unknown): void {
+  send(datagram: Uint8Array, _to: unknown, headroom = 0): void {
     if (!this.sock.open) return;
     if (this.sock.bufferedAmount > this.maxBuffered) {
       this.droppedBackpressure++;
       return;
     }
-    // The WebSocket copies on send, but the datagram is only valid during this call
-    // and needs the header in front: one allocation per datagram.
-    const frame = new Uint8Array(RELAY_HEADER_LEN + datagram.length);
+    // Deno's WebSocket copies at send() (pinned by tunnel_test.ts), so a view is enough.
+    if (headroom >= RELAY_HEADER_LEN) {
+      // WireGuard left room in front of the datagram: write the header there, no copy.
+      const frame = new Uint8Array(
+        datagram.buffer,
+        datagram.byteOffset - RELAY_HEADER_LEN,
+        RELAY_HEADER_LEN + datagram.length,
+      );
+      writeRelayHeader(frame, 0, FLAG_DATA, this.sessionId);
+      this.sock.ws.send(frame);
+      return;
+    }
+    const frame = this.#scratch.length >= RELAY_HEADER_LEN + datagram.length
+      ? this.#scratch.subarray(0, RELAY_HEADER_LEN + datagram.length)
+      : new Uint8Array(RELAY_HEADER_LEN + datagram.length);
     writeRelayHeader(frame, 0, FLAG_DATA, this.sessionId);
     frame.set(datagram, RELAY_HEADER_LEN);
     this.sock.ws.send(frame);
   }
+  /** Frame buffer for datagrams without headroom (handshakes): reused, sent as a view. */
+  #scratch = new Uint8Array(RELAY_HEADER_LEN + 2048);
 
   /** Sends a one-byte CONTROL frame (always over the WebSocket). */
   sendControl(byte: number): void {

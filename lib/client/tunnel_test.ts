@@ -57,3 +57,40 @@ Deno.test("relay bind: DATA frames in and out, CONTROL keepalive answered, junk 
   await sock.closed;
   await server.shutdown();
 });
+
+Deno.test("relay bind: with headroom the header goes in front of the datagram; reused buffers arrive intact", async () => {
+  const { sock, serverWs, server } = await wsPair();
+  const fromClient: Uint8Array[] = [];
+  serverWs.onmessage = (ev) => fromClient.push(new Uint8Array(ev.data as ArrayBuffer));
+  const bind = new RelayBind(sock);
+  bind.open(() => {});
+  // One store reused for every send, like WireGuard's transport buffer: the datagram
+  // sits 16 octets in, and is overwritten right after each send. Deno's WebSocket must
+  // have copied it at send() for this to arrive intact.
+  const store = new Uint8Array(16 + 100);
+  const N = 200;
+  for (let i = 0; i < N; i++) {
+    store.fill(0xee);
+    const datagram = store.subarray(16, 16 + 5 + (i % 50));
+    datagram.fill(i & 255);
+    bind.send(datagram, "ws", 16);
+    store.fill(0xdd);
+  }
+  // A datagram without headroom still works (copied into a frame).
+  bind.send(new Uint8Array([9, 8, 7]), "ws", 0);
+  const deadline = Date.now() + 5000;
+  while (fromClient.length < N + 1 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const sid = bind.sessionId;
+  const header = [0x54, 0, 0, sid >>> 24, (sid >>> 16) & 255, (sid >>> 8) & 255, sid & 255];
+  assert.equal(fromClient.length, N + 1);
+  for (let i = 0; i < N; i++) {
+    const want = [...header, ...new Array(5 + (i % 50)).fill(i & 255)];
+    assert.deepEqual([...fromClient[i]], want, `frame ${i}`);
+  }
+  assert.deepEqual([...fromClient[N]], [...header, 9, 8, 7]);
+  sock.close();
+  await sock.closed;
+  await server.shutdown();
+});

@@ -5,6 +5,12 @@
  * @module
  */
 
+/**
+ * Octets the device keeps free in front of every transport message it hands to
+ * {@link Bind.send}: room for a relay frame header (7 octets in Tela) and spare.
+ */
+export const TRANSPORT_HEADROOM = 16;
+
 /** Where a datagram goes; opaque to the device, meaningful to the bind. */
 export type BindEndpoint = unknown;
 
@@ -17,8 +23,13 @@ export interface Bind {
    * the configured endpoint unchanged.
    */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void | Promise<void>;
-  /** Sends one datagram (valid only during the call; copy it if sending later). */
-  send(datagram: Uint8Array, to: BindEndpoint): void;
+  /**
+   * Sends one datagram (valid only during the call; copy it if sending later).
+   * @param headroom octets directly in front of `datagram`, in the same buffer, that the
+   *   bind may overwrite during the call (e.g. to put a relay header there without a copy);
+   *   0 when there are none. The device gives {@link TRANSPORT_HEADROOM} for transport data.
+   */
+  send(datagram: Uint8Array, to: BindEndpoint, headroom?: number): void;
   /** Stops receiving and releases the transport. */
   close(): void;
   /**

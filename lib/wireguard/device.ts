@@ -7,7 +7,7 @@
  */
 import { type AeadBackend, bestAead, publicKeyOf } from "../crypto/mod.ts";
 import { AllowedIPs } from "./allowed_ips.ts";
-import type { Bind, BindEndpoint } from "./bind.ts";
+import { type Bind, type BindEndpoint, TRANSPORT_HEADROOM } from "./bind.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   DEFAULT_LIMITS,
@@ -177,7 +177,9 @@ export class Device {
   #handshakeWindowCount = 0;
   #closed = false;
   // Per-packet buffers, reused: the engine is single-threaded and callers copy.
-  #txBuffer = new Uint8Array(MAX_DATAGRAM);
+  /** Transport messages are built at TRANSPORT_HEADROOM into this store (see Bind.send). */
+  #txStore = new Uint8Array(TRANSPORT_HEADROOM + MAX_DATAGRAM);
+  #txBuffer = this.#txStore.subarray(TRANSPORT_HEADROOM);
   #txPlain = new Uint8Array(MAX_DATAGRAM);
   #txNonce = new Uint8Array(12);
   #rxBuffer = new Uint8Array(MAX_DATAGRAM);
@@ -338,7 +340,8 @@ export class Device {
 
   /**
    * @internal Builds a transport message for `ip` with `kp` in a reused buffer and
-   * advances the send counter. The returned view is valid until the next call.
+   * advances the send counter. The returned view is valid until the next call and has
+   * TRANSPORT_HEADROOM free octets in front of it.
    */
   sealTransport(kp: Keypair, ip: Uint8Array): Uint8Array {
     const len = ip.length;

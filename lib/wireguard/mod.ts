@@ -15,6 +15,7 @@
  * @module
  */
 export type { Bind, BindEndpoint } from "./bind.ts";
+export { TRANSPORT_HEADROOM } from "./bind.ts";
 export { Device } from "./device.ts";
 export type { DeviceOptions, DeviceStats, DropReason } from "./device.ts";
 export { Peer } from "./peer.ts";

@@ -13,7 +13,7 @@ import {
 import { CookieGenerator } from "./cookie.ts";
 import type { Keypair } from "./keypair.ts";
 import { Keypairs } from "./keypair.ts";
-import type { BindEndpoint } from "./bind.ts";
+import { type BindEndpoint, TRANSPORT_HEADROOM } from "./bind.ts";
 import { LazyTimer } from "./timer.ts";
 import { MAX_STAGED_PACKETS } from "./constants.ts";
 import type { Device } from "./device.ts";
@@ -214,8 +214,11 @@ export class Peer {
     }
   }
 
-  /** @internal Sends raw bytes to the endpoint, counting them. */
-  sendDatagram(datagram: Uint8Array): boolean {
+  /**
+   * @internal Sends raw bytes to the endpoint, counting them. `headroom`: free octets in
+   * front of `datagram` the bind may use (see Bind.send).
+   */
+  sendDatagram(datagram: Uint8Array, headroom = 0): boolean {
     const d = this.#device;
     if (this.endpoint === undefined) {
       d.drop("no-endpoint");
@@ -225,7 +228,7 @@ export class Peer {
     d.stats.txDatagrams++;
     d.stats.txBytes += datagram.length;
     try {
-      d.bind.send(datagram, this.endpoint);
+      d.bind.send(datagram, this.endpoint, headroom);
     } catch {
       d.drop("send-failed");
       return false;
@@ -322,7 +325,7 @@ export class Peer {
       return true;
     }
     const datagram = this.#device.sealTransport(kp, ip);
-    if (this.sendDatagram(datagram)) {
+    if (this.sendDatagram(datagram, TRANSPORT_HEADROOM)) {
       if (ip.length > 0) {
         this.#device.stats.txPackets++;
         this.timersDataSent();
