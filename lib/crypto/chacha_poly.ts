@@ -82,14 +82,16 @@ export class ChaChaPoly {
     if (out.length - outOffset < len) return -1;
     this.#setNonce(nonce);
     this.#polyKey();
-    const tag = this.#tag;
-    this.#mac(ad, sealed, 0, len, tag, 0);
-    let diff = 0;
-    for (let i = 0; i < 16; i++) diff |= tag[i] ^ sealed[len + i];
-    if (diff !== 0) return -1;
+    // Copy first so the MAC and the XOR both run over `out` (usually aligned, unlike a
+    // datagram behind a 7-byte relay header). The tag is compared from `sealed`.
     if (out.buffer !== sealed.buffer || out.byteOffset + outOffset !== sealed.byteOffset) {
       out.set(sealed.subarray(0, len), outOffset);
     }
+    const tag = this.#tag;
+    this.#mac(ad, out, outOffset, len, tag, 0);
+    let diff = 0;
+    for (let i = 0; i < 16; i++) diff |= tag[i] ^ sealed[len + i];
+    if (diff !== 0) return -1;
     this.#xorStream(out, outOffset, len);
     return len;
   }
@@ -126,8 +128,11 @@ export class ChaChaPoly {
     this.#h.fill(0);
   }
 
-  /** Computes the ChaCha20 block for `counter` into #block (RFC 8439 2.3). */
-  #chachaBlock(counter: number): void {
+  /**
+   * Computes the ChaCha20 block for `counter` (RFC 8439 2.3): XORed into `xor[at, at + 16)`
+   * when given (the keystream never touches memory), else stored in #block.
+   */
+  #chachaBlock(counter: number, xor?: Uint32Array, at = 0): void {
     const k = this.#k, n = this.#n;
     const j4 = k[0], j5 = k[1], j6 = k[2], j7 = k[3], j8 = k[4], j9 = k[5], j10 = k[6], j11 = k[7];
     const j12 = counter | 0, j13 = n[0], j14 = n[1], j15 = n[2];
@@ -234,6 +239,25 @@ export class ChaChaPoly {
       x4 ^= x9;
       x4 = (x4 << 7) | (x4 >>> 25);
     }
+    if (xor) {
+      xor[at] ^= x0 + SIGMA0;
+      xor[at + 1] ^= x1 + SIGMA1;
+      xor[at + 2] ^= x2 + SIGMA2;
+      xor[at + 3] ^= x3 + SIGMA3;
+      xor[at + 4] ^= x4 + j4;
+      xor[at + 5] ^= x5 + j5;
+      xor[at + 6] ^= x6 + j6;
+      xor[at + 7] ^= x7 + j7;
+      xor[at + 8] ^= x8 + j8;
+      xor[at + 9] ^= x9 + j9;
+      xor[at + 10] ^= x10 + j10;
+      xor[at + 11] ^= x11 + j11;
+      xor[at + 12] ^= x12 + j12;
+      xor[at + 13] ^= x13 + j13;
+      xor[at + 14] ^= x14 + j14;
+      xor[at + 15] ^= x15 + j15;
+      return;
+    }
     const o = this.#block;
     o[0] = x0 + SIGMA0;
     o[1] = x1 + SIGMA1;
@@ -255,7 +279,7 @@ export class ChaChaPoly {
 
   /** XORs the keystream from block counter 1 on into `buf[off, off + len)` (RFC 8439 2.4). */
   #xorStream(buf: Uint8Array, off: number, len: number): void {
-    const block = this.#block, blockBytes = this.#blockBytes;
+    const blockBytes = this.#blockBytes;
     const start = buf.byteOffset + off;
     const words = LITTLE_ENDIAN && (start & 3) === 0
       ? new Uint32Array(buf.buffer, start, len >>> 2)
@@ -264,11 +288,7 @@ export class ChaChaPoly {
     let i = 0;
     if (words) {
       const fullBlocks = len >>> 6;
-      for (let b = 0; b < fullBlocks; b++) {
-        this.#chachaBlock(counter++);
-        const w = b << 4;
-        for (let j = 0; j < 16; j++) words[w + j] ^= block[j];
-      }
+      for (let b = 0; b < fullBlocks; b++) this.#chachaBlock(counter++, words, b << 4);
       i = fullBlocks << 6;
     }
     while (i < len) {
@@ -321,11 +341,32 @@ export class ChaChaPoly {
     const r5 = r[5], r6 = r[6], r7 = r[7], r8 = r[8], r9 = r[9];
     let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
     let h5 = h[5], h6 = h[6], h7 = h[7], h8 = h[8], h9 = h[9];
+    const start = m.byteOffset + off;
+    const w16 = LITTLE_ENDIAN && (start & 1) === 0
+      ? new Uint16Array(m.buffer, start, blocks << 3)
+      : null;
     for (let b = 0, i = off; b < blocks; b++, i += 16) {
-      const t0 = m[i] | (m[i + 1] << 8), t1 = m[i + 2] | (m[i + 3] << 8);
-      const t2 = m[i + 4] | (m[i + 5] << 8), t3 = m[i + 6] | (m[i + 7] << 8);
-      const t4 = m[i + 8] | (m[i + 9] << 8), t5 = m[i + 10] | (m[i + 11] << 8);
-      const t6 = m[i + 12] | (m[i + 13] << 8), t7 = m[i + 14] | (m[i + 15] << 8);
+      let t0, t1, t2, t3, t4, t5, t6, t7;
+      if (w16) {
+        const w = b << 3;
+        t0 = w16[w];
+        t1 = w16[w + 1];
+        t2 = w16[w + 2];
+        t3 = w16[w + 3];
+        t4 = w16[w + 4];
+        t5 = w16[w + 5];
+        t6 = w16[w + 6];
+        t7 = w16[w + 7];
+      } else {
+        t0 = m[i] | (m[i + 1] << 8);
+        t1 = m[i + 2] | (m[i + 3] << 8);
+        t2 = m[i + 4] | (m[i + 5] << 8);
+        t3 = m[i + 6] | (m[i + 7] << 8);
+        t4 = m[i + 8] | (m[i + 9] << 8);
+        t5 = m[i + 10] | (m[i + 11] << 8);
+        t6 = m[i + 12] | (m[i + 13] << 8);
+        t7 = m[i + 14] | (m[i + 15] << 8);
+      }
       h0 += t0 & 0x1fff;
       h1 += ((t0 >>> 13) | (t1 << 3)) & 0x1fff;
       h2 += ((t1 >>> 10) | (t2 << 6)) & 0x1fff;
