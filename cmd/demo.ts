@@ -21,14 +21,23 @@ const PAGE = `<!doctype html>
 relayed by the hub. The hub only saw ciphertext.</p></body></html>
 `;
 
-/** The demo web service: 8080 if free, else the next free port up to 8099, else any. */
+/**
+ * The demo web service: port 8080 if free, else the next free one up to 8099, else any.
+ * It listens on 127.0.0.2 where that address exists (Linux), with the agent in gateway
+ * mode (`-target-host 127.0.0.2`), so the client can take `localhost:8080` itself, as on
+ * two machines; elsewhere on 127.0.0.1, and the client moves to port+10000.
+ */
 function startWebService(): Deno.HttpServer<Deno.NetAddr> {
   const handler = () => new Response(PAGE, { headers: { "content-type": "text/html" } });
-  for (let port = 8080; port < 8100; port++) {
-    try {
-      return Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+  for (const hostname of ["127.0.0.2", "127.0.0.1"]) {
+    for (let port = 8080; port < 8100; port++) {
+      try {
+        return Deno.serve({ hostname, port, onListen() {} }, handler);
+      } catch (err) {
+        if (err instanceof Deno.errors.AddrInUse) continue;
+        if (hostname === "127.0.0.2") break; // no such address here: use 127.0.0.1
+        throw err;
+      }
     }
   }
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
@@ -41,6 +50,7 @@ const owner = Array.from(
 ).join("");
 const web = startWebService();
 const webPort = web.addr.port;
+const webHost = web.addr.hostname;
 const hub = await startHub({
   configPath: `${dir}/telahubd.yaml`,
   env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: owner })[n],
@@ -50,13 +60,15 @@ const hub = await startHub({
 const hubUrl = `ws://127.0.0.1:${hub.port}`;
 console.log(`hub     telahubd on ${hubUrl}`);
 console.log(
-  `agent   telad registers machine "web01", exposing 127.0.0.1:${webPort} (built-in web page)`,
+  `agent   telad -hub ${hubUrl} -machine web01 -ports ${webPort}:HTTP` +
+    (webHost === "127.0.0.1" ? "" : ` -target-host ${webHost}`) +
+    `\n        (exposes the built-in web page on ${webHost}:${webPort})`,
 );
 
 const agent = new MachineAgent({
   name: "web01",
   displayName: "Demo web server",
-  target: "127.0.0.1",
+  target: webHost,
   token: owner,
   ports: [webPort],
   services: [{ port: webPort, proto: "tcp", name: "HTTP", description: "demo web page" }],
@@ -92,11 +104,26 @@ const clientRun = client.run();
 await firstSession;
 
 const url = `http://localhost:${localPort}/`;
-const res = await fetch(url);
-const body = await res.text();
-const title = body.match(/<title>(.*)<\/title>/)?.[1];
+let fetched: { status: number; body: string } | undefined;
+let lastError: unknown;
+for (let i = 0; i < 5 && !fetched; i++) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    fetched = { status: res.status, body: await res.text() };
+  } catch (err) {
+    lastError = err;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+if (!fetched) {
+  console.error(`\nError: could not fetch ${url} through the tunnel: ${lastError}`);
+  console.error("Run `deno task demo -v` to see every log line.");
+  Deno.exit(1);
+}
+const title = fetched.body.match(/<title>(.*)<\/title>/)?.[1];
 console.log(
-  `\nFetched ${url} through the tunnel: HTTP ${res.status}, "${title}" (${body.length} bytes)`,
+  `\nFetched ${url} through the tunnel: HTTP ${fetched.status}, "${title}" ` +
+    `(${fetched.body.length} bytes)`,
 );
 console.log(`\nTry it yourself:\n  curl ${url}\n\nPress Ctrl-C to stop.`);
 
@@ -105,6 +132,7 @@ await new Promise<void>((resolve) => {
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", () => resolve());
 });
 console.log("\nstopping");
+setLogLevel("error"); // the agent noticing the hub go away is expected now
 client.stop();
 agent.stop();
 await Promise.allSettled([clientRun, agentRun]);

@@ -17,6 +17,8 @@ import { checkHealth, healthTimeoutMs, HUB_VERSION, startHub } from "../lib/hub/
 
 const FLAGS = {
   config: { type: "string", usage: "Path to YAML config file" },
+  port: { type: "number", usage: "HTTP+WS listen port (over TELAHUBD_PORT and the config)" },
+  "udp-port": { type: "number", usage: "UDP relay port (over TELAHUBD_UDP_PORT and the config)" },
   v: { type: "boolean", usage: "Verbose logging" },
   open: {
     type: "boolean",
@@ -85,7 +87,19 @@ async function main(): Promise<number> {
   if (flags.values.v) setLogLevel("debug");
   let hub;
   try {
-    hub = await startHub({ configPath: flags.values.config, open: !!flags.values.open });
+    for (const name of ["port", "udp-port"] as const) {
+      const p = flags.values[name];
+      if (p !== undefined && !(Number.isInteger(p) && p >= 0 && p <= 65535)) {
+        console.error(`telahubd: -${name} ${p} is not a port: use 0..65535`);
+        return 2;
+      }
+    }
+    hub = await startHub({
+      configPath: flags.values.config,
+      open: !!flags.values.open,
+      port: flags.values.port,
+      udpPort: flags.values["udp-port"],
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`telahubd: ${err.message}`);

@@ -142,7 +142,7 @@ export class MachineAgent {
             this.log.info(
               `registered with hub as "${this.machine.name}", ports [${
                 this.machine.ports.join(" ")
-              }]`,
+              }] forwarded to ${this.machine.target}`,
             );
             break;
           case "session-request": {
@@ -295,6 +295,7 @@ export class AgentSession {
         sock.closed.then(() => resolve());
       });
       log.info(`[session ${sid}] tunnel up (agent ${addr.agent}, client ${addr.client})`);
+      log.debug(`[session ${sid}] tunnel MTU ${opts.mtu ?? DEFAULT_MTU}`);
       for (const port of machine.ports) {
         log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
         this.#serve(tunnel, port, sid);

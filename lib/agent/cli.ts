@@ -12,6 +12,7 @@ import {
   ensureWsScheme,
   platformString,
   removeCredential,
+  stdinLineReader,
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
@@ -80,7 +81,11 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
     out(`telad ${TELA_VERSION} ${platformString()}`);
     return 0;
   }
-  if (["help", "-h", "-help", "--help", "-?"].includes(first ?? "")) {
+  const end = args.indexOf("--");
+  const flagArgs = end < 0 ? args : args.slice(0, end);
+  if (
+    first === "help" || flagArgs.some((a) => ["-h", "--h", "-help", "--help", "-?"].includes(a))
+  ) {
     out(USAGE);
     return 0;
   }
@@ -205,14 +210,16 @@ async function loginCommand(
     );
     return 0;
   }
-  const readLine = deps.readLine ?? (() => Promise.resolve(prompt("") ?? null));
-  out("Token: ");
+  const readLine = deps.readLine ?? stdinLineReader();
+  // Prompts stay on the line the answer is typed on (no newline), as Go's do.
+  const ask = deps.stdout ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
+  ask("Token: ");
   const token = (await readLine())?.trim() ?? "";
   if (!token) {
     err("Error: token cannot be empty");
     return 1;
   }
-  out("Identity (press Enter to skip): ");
+  ask("Identity (press Enter to skip): ");
   const identity = (await readLine())?.trim() ?? "";
   const key = await storeCredential(
     hub,

@@ -22,7 +22,9 @@ import {
   formatServices,
   formatStatus,
   HubApiError,
+  machineJson,
   resolveServiceNames,
+  statusJson,
 } from "./hubapi.ts";
 import { HubResolveError, resolveHubUrl } from "./hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "./ports.ts";
@@ -50,6 +52,34 @@ export interface TelaDeps {
 
 /** An error the CLI prints as `Error: <message>` with exit status 1. */
 class UsageError extends Error {}
+
+/** `-h`/`-help` on a sub-command: its usage goes to stdout, exit status 0 (Go `flag`). */
+class HelpRequested extends Error {}
+
+const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
+
+/**
+ * Parses a sub-command's flags, Go style: `-h`/`-help` asks for its usage (exit 0); an
+ * unknown flag gives the message and the usage (exit 2).
+ */
+function parseCommandFlags<T extends Record<string, FlagSpec>>(
+  args: string[],
+  specs: T,
+  usage: string,
+) {
+  const end = args.indexOf("--");
+  if ((end < 0 ? args : args.slice(0, end)).some((a) => HELP_FLAGS.has(a))) {
+    throw new HelpRequested(`${usage}\n${formatFlagHelp(specs)}`);
+  }
+  try {
+    return parseFlags(args, specs);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      throw new FlagError(`${e.message}\n${usage}\n${formatFlagHelp(specs)}`);
+    }
+    throw e;
+  }
+}
 
 const USAGE = `Usage: tela <command> [flags]
 
@@ -79,6 +109,15 @@ const CONNECT_FLAGS = {
   v: { type: "boolean", usage: "verbose logging" },
 } satisfies Record<string, FlagSpec>;
 
+const QUERY_USAGE = {
+  machines: "Usage: tela machines -hub <hub> [-token <token>] [-json]",
+  services: "Usage: tela services -hub <hub> -machine <machine> [-token <token>] [-json]",
+  status: "Usage: tela status -hub <hub> [-token <token>] [-json]",
+};
+
+const CONNECT_USAGE = `Usage: tela connect -hub <hub> -machine <machine> [flags]
+       tela connect -profile <name>`;
+
 const QUERY_FLAGS = {
   hub: { type: "string", usage: "hub URL or short name (env TELA_HUB)" },
   machine: { type: "string", usage: "machine name (env TELA_MACHINE)" },
@@ -91,7 +130,8 @@ function env(name: string): string | undefined {
   return Deno.env.get(name) || undefined;
 }
 
-function stdinLineReader(): () => Promise<string | null> {
+/** Reads standard input one line at a time (for the `Token:` prompts of login). */
+export function stdinLineReader(): () => Promise<string | null> {
   const dec = new TextDecoder();
   let buf = "";
   let eof = false;
@@ -152,7 +192,7 @@ export async function telaMain(args: string[], deps: TelaDeps): Promise<number> 
       case "login":
         return await loginCommand(rest, deps, out, err);
       case "logout": {
-        const url = rest[0];
+        const url = rest.find((a) => !a.startsWith("-"));
         if (!url) throw new UsageError("Usage: tela logout <hub-url>");
         const hub = ensureWsScheme(url);
         out(
@@ -169,6 +209,10 @@ export async function telaMain(args: string[], deps: TelaDeps): Promise<number> 
         return 1;
     }
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      out(e.message);
+      return 0;
+    }
     if (e instanceof FlagError) {
       err(e.message);
       return 2;
@@ -194,7 +238,7 @@ async function queryCommand(
   out: (t: string) => void,
   err: (t: string) => void,
 ): Promise<number> {
-  const { values } = parseFlags(args, QUERY_FLAGS);
+  const { values } = parseCommandFlags(args, QUERY_FLAGS, QUERY_USAGE[cmd]);
   if (values.v) setLogLevel("debug");
   const hubArg = values.hub ?? env("TELA_HUB");
   if (!hubArg) {
@@ -205,9 +249,9 @@ async function queryCommand(
   const token = await resolveClientToken(values.token, hub);
   const status = await fetchHubStatus(hub, token);
   if (cmd === "machines") {
-    out(values.json ? JSON.stringify(status, null, 2) : formatMachines(status));
+    out(values.json ? JSON.stringify(statusJson(status), null, 2) : formatMachines(status));
   } else if (cmd === "status") {
-    out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, hub));
+    out(values.json ? JSON.stringify(statusJson(status), null, 2) : formatStatus(status, hub));
   } else {
     const machine = values.machine ?? env("TELA_MACHINE");
     if (!machine) {
@@ -220,7 +264,7 @@ async function queryCommand(
         err(`Machine not found: ${machine}`);
         return 1;
       }
-      out(JSON.stringify(m, null, 2));
+      out(JSON.stringify(machineJson(m), null, 2));
     } else {
       try {
         out(formatServices(status, machine, hub));
@@ -307,22 +351,20 @@ async function connectCommand(
   out: (t: string) => void,
   err: (t: string) => void,
 ): Promise<number> {
-  const { values } = parseFlags(args, CONNECT_FLAGS);
+  const { values } = parseCommandFlags(args, CONNECT_FLAGS, CONNECT_USAGE);
   if (values.v) setLogLevel("debug");
   const log = logger("tela");
   const mtu = envMtu(values.mtu, "TELA_MTU");
   const interrupted = deps.interrupted ?? signalPromise();
   const profileArg = values.profile ?? env("TELA_PROFILE");
-  if (profileArg) return await connectProfile(profileArg, mtu, deps, out, interrupted);
+  if (profileArg) return await connectProfile(profileArg, mtu, deps, out, err, interrupted);
 
   const hubArg = values.hub ?? env("TELA_HUB");
   const machine = values.machine ?? env("TELA_MACHINE");
   if (!hubArg || !machine) {
     err(
       `Error: -hub and -machine are required (or set TELA_HUB / TELA_MACHINE)\n\n` +
-        `Usage: tela connect -hub <hub> -machine <machine> [flags]\n${
-          formatFlagHelp(CONNECT_FLAGS)
-        }`,
+        `${CONNECT_USAGE}\n${formatFlagHelp(CONNECT_FLAGS)}`,
     );
     return 1;
   }
@@ -392,6 +434,7 @@ async function connectProfile(
   flagMtu: number,
   deps: TelaDeps,
   out: (t: string) => void,
+  err: (t: string) => void,
   interrupted: Promise<void>,
 ): Promise<number> {
   const log = logger("tela");
@@ -407,6 +450,7 @@ async function connectProfile(
   if (conns.length !== resolved.length) log.info(`merged to ${conns.length} unique connection(s)`);
   const multi = conns.length > 1;
   const running: MachineConnection[] = [];
+  let fatal = 0;
   const tasks = conns.map(async (c, i) => {
     const tag = logger(`profile:${i + 1}`);
     const token = c.token || await lookupStoredToken(c.url);
@@ -451,13 +495,22 @@ async function connectProfile(
     try {
       await conn.run();
     } catch (e) {
+      fatal++;
       tag.error(`${(e as Error).message}`);
       tag.error(`fatal error, stopping`);
     }
   });
-  await Promise.race([Promise.all(tasks), interrupted]);
+  const stopped = await Promise.race([
+    Promise.all(tasks).then(() => false),
+    interrupted.then(() => true),
+  ]);
   log.info("shutting down all connections");
   for (const c of running) c.stop();
   await Promise.race([Promise.all(tasks), sleep(2000)]);
+  // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
+  if (!stopped && fatal > 0) {
+    err(`Error: every connection of profile "${profile.name}" stopped (see the log above)`);
+    return 1;
+  }
   return 0;
 }

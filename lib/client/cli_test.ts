@@ -20,10 +20,10 @@ async function run(args: string[], lines: string[] = []) {
 
 async function withHome(fn: (home: string) => Promise<void>) {
   const home = await Deno.makeTempDir();
-  const saved = ["HOME", "TELA_TOKEN", "TELA_HUB"].map((k) => [k, Deno.env.get(k)] as const);
+  const vars = ["HOME", "TELA_TOKEN", "TELA_HUB", "TELA_MACHINE", "TELA_PROFILE", "TELA_MTU"];
+  const saved = vars.map((k) => [k, Deno.env.get(k)] as const);
   Deno.env.set("HOME", home);
-  Deno.env.delete("TELA_TOKEN");
-  Deno.env.delete("TELA_HUB");
+  for (const k of vars.slice(1)) Deno.env.delete(k);
   try {
     await fn(home);
   } finally {
@@ -124,6 +124,190 @@ Deno.test("tela machines, services and status read the hub's /api/status with th
       assert.equal(bad.code, 1);
       assert.match(bad.err, /hub returned 401 unauthorized/);
       assert.ok(seen.includes("Bearer good"));
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+/** A stand-in hub answering /api/status (with keys the client does not know) for `token`. */
+function fakeStatusHub(token: string) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (req.headers.get("authorization") !== `Bearer ${token}`) {
+      return new Response("{}", { status: 401 });
+    }
+    return Response.json({
+      machines: [{
+        id: "barn",
+        displayName: "",
+        hostname: "barn.lan",
+        os: "linux",
+        tags: [],
+        agentConnected: true,
+        sessionCount: 0,
+        registeredAt: "2026-11-22T02:00:00Z",
+        reachableThrough: { hubId: "x" },
+        services: [{ port: 22, proto: "tcp", name: "SSH", description: "", extra: 1 }],
+      }],
+      timestamp: "2026-11-22T03:00:00Z",
+      hubId: "not-in-the-client-shape",
+    });
+  });
+  return { server, url: `ws://127.0.0.1:${server.addr.port}` };
+}
+
+Deno.test("-json prints only the client's fields, in Go's order, empty optional ones omitted", async () => {
+  await withHome(async () => {
+    const { server, url } = fakeStatusHub("good");
+    try {
+      const barn = {
+        id: "barn",
+        hostname: "barn.lan",
+        os: "linux",
+        agentConnected: true,
+        sessionCount: 0,
+        registeredAt: "2026-11-22T02:00:00Z",
+        services: [{ port: 22, proto: "tcp", name: "SSH" }],
+      };
+      const m = await run(["machines", "-hub", url, "-token", "good", "-json"]);
+      assert.equal(m.code, 0, m.err);
+      assert.equal(
+        m.out,
+        JSON.stringify({ machines: [barn], timestamp: "2026-11-22T03:00:00Z" }, null, 2),
+      );
+      const st = await run(["status", "-json", "-hub", url, "-token", "good"]);
+      assert.equal(st.out, m.out);
+      const sv = await run([
+        "services",
+        "-hub",
+        url,
+        "-machine",
+        "barn",
+        "-token",
+        "good",
+        "-json",
+      ]);
+      assert.equal(sv.out, JSON.stringify(barn, null, 2));
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test("TELA_HUB (an alias from hubs.yaml) and TELA_TOKEN stand in for -hub and -token", async () => {
+  await withHome(async (home) => {
+    const { server, url } = fakeStatusHub("envtoken");
+    try {
+      await Deno.mkdir(`${home}/.tela`, { recursive: true });
+      await Deno.writeTextFile(`${home}/.tela/hubs.yaml`, `hubs:\n  lab: ${url}\n`);
+      Deno.env.set("TELA_HUB", "lab");
+      Deno.env.set("TELA_TOKEN", "envtoken");
+      const st = await run(["status"]);
+      assert.equal(st.code, 0, st.err);
+      assert.match(st.out, new RegExp(`^Hub: {7}${url}\nMachines: {2}1 registered, 1 online`));
+      Deno.env.set("TELA_MACHINE", "barn");
+      assert.match((await run(["services"])).out, /^Machine: barn \(online\)/);
+      // The flag wins over the environment.
+      const bad = await run(["status", "-token", "wrong"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /^Error: hub returned 401 unauthorized/);
+      Deno.env.set("TELA_HUB", "nope");
+      const unknown = await run(["machines"]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.err, /^Error: hub "nope" not found .*known: lab\)/);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test("a stored token (tela login) is used when neither -token nor TELA_TOKEN is given", async () => {
+  await withHome(async () => {
+    const { server, url } = fakeStatusHub("stored");
+    try {
+      const l = await run(["login", `${url.replace("ws://", "HTTP://")}/`], ["stored", ""]);
+      assert.equal(l.code, 0, l.err);
+      assert.equal(l.out.split("\n").at(-1), `Credentials stored for ${url}`);
+      const m = await run(["machines", "-hub", url]);
+      assert.equal(m.code, 0, m.err);
+      assert.match(m.out, /^MACHINE/);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test("-h prints a sub-command's usage (exit 0); an unknown flag prints it too (exit 2)", async () => {
+  await withHome(async () => {
+    for (
+      const args of [["connect", "-h"], ["machines", "--help"], ["status", "-hub", "x", "-help"]]
+    ) {
+      const r = await run(args);
+      assert.equal(r.code, 0, args.join(" "));
+      assert.match(r.out, /^Usage: tela \w+ /);
+      assert.match(r.out, /-hub string/);
+    }
+    const bad = await run(["connect", "-hub", "ws://h", "--nope=1"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /^flag provided but not defined: -nope\nUsage: tela connect/);
+    const num = await run(["connect", "-mtu", "big"]);
+    assert.equal(num.code, 2);
+    assert.match(num.err, /-mtu/);
+  });
+});
+
+Deno.test("tela connect argument errors exit 1 with the reason", async () => {
+  await withHome(async () => {
+    const none = await run(["connect"]);
+    assert.equal(none.code, 1);
+    assert.match(
+      none.err,
+      /^Error: -hub and -machine are required \(or set TELA_HUB \/ TELA_MACHINE\)/,
+    );
+    const ports = await run([
+      "connect",
+      "-hub",
+      "ws://127.0.0.1:9",
+      "-machine",
+      "m",
+      "-ports",
+      "22,x",
+    ]);
+    assert.equal(ports.code, 1);
+    assert.match(ports.err, /^Error: invalid port "x": "x" is not a valid port number$/);
+    const unreachable = await run([
+      "connect",
+      "-hub",
+      "ws://127.0.0.1:9",
+      "-machine",
+      "m",
+      "-services",
+      "ssh",
+    ]);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.err, /^Error: cannot resolve service names: could not reach hub/);
+    const { server, url } = fakeStatusHub("t");
+    try {
+      const missing = await run([
+        "connect",
+        "-hub",
+        url,
+        "-machine",
+        "barn",
+        "-token",
+        "t",
+        "-services",
+        "postgres",
+      ]);
+      assert.equal(missing.code, 1);
+      assert.match(
+        missing.err,
+        /^Error: service "postgres" not found on machine "barn" \(available: SSH:22\)$/,
+      );
+      Deno.env.set("TELA_PROFILE", "nosuch");
+      const prof = await run(["connect", "-hub", url, "-machine", "barn"]);
+      assert.equal(prof.code, 1, "TELA_PROFILE takes precedence");
+      assert.match(prof.err, /nosuch\.yaml: cannot read profile/);
     } finally {
       await server.shutdown();
     }

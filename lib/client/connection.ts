@@ -237,6 +237,7 @@ export class MachineConnection {
       },
     });
     log.info(`WireGuard tunnel up -- client=${addr.client} daemon=${addr.agent}`);
+    log.debug(`tunnel MTU ${this.opts.mtu ?? DEFAULT_MTU}`);
     this.sessions++;
     this.#everEstablished = true;
     if ((this.opts.mappings ?? []).length === 0 && agentPorts.length) {
@@ -247,14 +248,32 @@ export class MachineConnection {
     this.#live = live;
     for (const w of this.#waiters.splice(0)) w(live);
     this.opts.onSession?.({ sessionIdx, agentPorts });
-    const stopped = new Promise<null>((r) =>
-      this.#stop.signal.addEventListener("abort", () => r(null), { once: true })
-    );
+    // During the session the hub may still say why it ends it (an `error` before its close,
+    // e.g. when the token is revoked); `udp-offer`/`peer-endpoint` are not used here.
+    let hubError = "";
+    sock.onText((msg) => {
+      if (msg.type === "error") hubError = msg.message;
+    });
+    let onAbort!: () => void;
+    const stopped = new Promise<null>((r) => {
+      onAbort = () => r(null);
+      this.#stop.signal.addEventListener("abort", onAbort, { once: true });
+    });
     const closed = await Promise.race([sock.closed, stopped]);
+    this.#stop.signal.removeEventListener("abort", onAbort); // one listener per session, not more
     this.#live = null;
     tunnel.close();
-    if (closed) {
-      log.info(`session ended -- cleaning up${closed.reason ? ` (${closed.reason})` : ""}`);
+    if (!closed) return "clean";
+    const why = hubError || closed.reason;
+    log.info(`session ended -- cleaning up${why ? ` (${why})` : ""}`);
+    if (/access denied|invalid token/i.test(why)) {
+      log.warn(`hub revoked access to "${machine}": ${why} (will retry)`);
+      return "retry";
+    }
+    if (/agent disconnected/i.test(why)) {
+      log.warn(`the agent of "${machine}" went away; waiting for it to come back`);
+    } else if (/agent session ended/i.test(why)) {
+      log.warn(`the agent of "${machine}" closed the session; reconnecting`);
     }
     return "clean";
   }

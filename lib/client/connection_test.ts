@@ -229,3 +229,195 @@ Deno.test({
     });
   },
 });
+
+/** A logger that keeps its lines. */
+function recordingLogger() {
+  const lines: string[] = [];
+  const rec = (level: string) => (m: string) => lines.push(`${level} ${m}`);
+  return {
+    lines,
+    log: { debug: rec("debug"), info: rec("info"), warn: rec("warn"), error: rec("error") },
+  };
+}
+
+/**
+ * A scripted hub: each client `connect` is answered by `script(ws, attempt)`; `ready` and
+ * `wg-pubkey` are sent for the attempts it lets through.
+ */
+function scriptedHub(script: (ws: WebSocket, attempt: number) => void) {
+  let attempts = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onmessage = (ev) => {
+      if (typeof ev.data === "string" && JSON.parse(ev.data).type === "connect") {
+        script(socket, ++attempts);
+      }
+    };
+    return response;
+  });
+  return { server, url: `ws://127.0.0.1:${server.addr.port}`, attempts: () => attempts };
+}
+
+function sessionUp(ws: WebSocket) {
+  ws.send(JSON.stringify({ type: "ready", sessionIdx: 3 }));
+  ws.send(
+    JSON.stringify({ type: "wg-pubkey", wgPubKey: "11".repeat(32), ports: [22] }),
+  );
+}
+
+const idleEngine: TunnelEngine = (o) => {
+  o.bind.open(() => {});
+  return {
+    dial: () => Promise.reject(new Error("no peer")),
+    listen: () => ({ accept: () => new Promise(() => {}), close() {} }),
+    close() {},
+  };
+};
+
+Deno.test({
+  name: "a token revoked during a session: the hub's reason is logged, the client retries",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const hub = scriptedHub((ws, attempt) => {
+      if (attempt === 1) {
+        sessionUp(ws);
+        setTimeout(() => {
+          ws.send(JSON.stringify({ type: "error", message: "Access denied" }));
+          ws.close(1008, "Access denied");
+        }, 200);
+      } else {
+        ws.send(JSON.stringify({ type: "error", message: "Access denied" }));
+        ws.close(1008, "Access denied");
+      }
+    });
+    const { lines, log } = recordingLogger();
+    const conn = new MachineConnection({
+      hubUrl: hub.url,
+      machine: "barn",
+      token: "t",
+      mappings: [],
+      engine: idleEngine,
+      log,
+      fatalFirstDenial: true, // only before a first session: a later denial is not fatal
+      random: () => 0, // shortest backoff: 2.25 s
+    });
+    const run = conn.run();
+    const deadline = Date.now() + 20_000;
+    while (hub.attempts() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    conn.stop();
+    await run; // resolves: no FatalConnectError after a session had succeeded
+    await hub.server.shutdown();
+    assert.equal(conn.sessions, 1);
+    assert.ok(hub.attempts() >= 2, "the client came back after the revocation");
+    assert.ok(
+      lines.includes("info session ended -- cleaning up (Access denied)"),
+      lines.join("\n"),
+    );
+    assert.ok(lines.includes('warn hub revoked access to "barn": Access denied (will retry)'));
+    assert.ok(
+      lines.includes(
+        'warn hub refused access to "barn": Access denied (token revoked? will retry)',
+      ),
+      lines.join("\n"),
+    );
+  },
+});
+
+Deno.test({
+  name: "Invalid token (open-mode hub) stops the connection for good, before or after a session",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const hub = scriptedHub((ws) => {
+      ws.send(JSON.stringify({ type: "error", message: "Invalid token" }));
+      ws.close(1008, "Invalid token");
+    });
+    const { log } = recordingLogger();
+    const conn = new MachineConnection({
+      hubUrl: hub.url,
+      machine: "barn",
+      engine: idleEngine,
+      log,
+    });
+    await assert.rejects(conn.run(), (e: Error) => {
+      assert.ok(e instanceof FatalConnectError);
+      assert.equal(e.message, 'hub rejected the token for "barn": Invalid token');
+      return true;
+    });
+    conn.stop();
+    assert.equal(hub.attempts(), 1, "no retry");
+    await hub.server.shutdown();
+  },
+});
+
+Deno.test({
+  name: "a peer that stops answering in-band keepalives ends the session; the client reconnects",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Drive the tunnel's 30 s keepalive ticks and its clock by hand.
+    const realSetInterval = globalThis.setInterval;
+    const realNow = performance.now;
+    const ticks: (() => void)[] = [];
+    let clock = 1_000;
+    globalThis.setInterval = ((fn: () => void, ms?: number) => {
+      if (ms === 30_000) ticks.push(fn);
+      return realSetInterval(ms === 30_000 ? () => {} : fn, ms === 30_000 ? 1e9 : ms);
+    }) as typeof setInterval;
+    performance.now = () => clock;
+    const controlSeen: number[] = [];
+    const hub = scriptedHub((ws) => {
+      sessionUp(ws);
+      ws.onmessage = (ev) => {
+        // A peer that is gone: CONTROL requests (flags byte 0x01) are never answered.
+        if (typeof ev.data !== "string") {
+          const f = new Uint8Array(ev.data as ArrayBuffer);
+          if (f[2] === 1) controlSeen.push(f[7]);
+        }
+      };
+    });
+    const { lines, log } = recordingLogger();
+    const conn = new MachineConnection({
+      hubUrl: hub.url,
+      machine: "barn",
+      engine: idleEngine,
+      log,
+      random: () => 0,
+    });
+    try {
+      const run = conn.run();
+      const until = async (ok: () => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      };
+      await until(() => ticks.length === 1);
+      assert.equal(conn.sessions, 1);
+      ticks[0](); // t = 0 s: request 0x01 sent
+      await until(() => controlSeen.length === 1);
+      assert.deepEqual(controlSeen, [1]);
+      clock += 30_000;
+      ticks[0](); // 30 s unanswered: another request, still within the 45 s budget
+      assert.ok(!lines.some((l) => l.includes("keepalive")), lines.join("\n"));
+      clock += 30_000;
+      ticks[0](); // 60 s unanswered: the session is closed
+      await until(() => lines.some((l) => l.startsWith("info session ended")));
+      assert.ok(
+        lines.includes("warn session keepalive unanswered for 45 s, closing the session"),
+        lines.join("\n"),
+      );
+      assert.ok(lines.includes("info session ended -- cleaning up (keepalive timeout)"));
+      // ... and the connection tries again (a new session, new keys).
+      await until(() => conn.sessions === 2);
+      assert.equal(conn.sessions, 2);
+      conn.stop();
+      await run;
+    } finally {
+      globalThis.setInterval = realSetInterval;
+      performance.now = realNow;
+      conn.stop();
+      await hub.server.shutdown();
+    }
+  },
+});

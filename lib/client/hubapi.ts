@@ -87,6 +87,44 @@ export async function fetchHubStatus(hubUrl: string, token?: string): Promise<Hu
   };
 }
 
+/**
+ * A machine as `-json` prints it: only the fields the client knows, in Go's order, the
+ * optional ones omitted when empty (spec agent-and-client.md §12). Extra keys the hub
+ * sent are dropped.
+ */
+export function machineJson(m: StatusMachine): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: m.id };
+  for (
+    const k of [
+      "displayName",
+      "hostname",
+      "os",
+      "agentVersion",
+      "tags",
+      "location",
+      "owner",
+      "lastSeen",
+    ] as const
+  ) {
+    const v = m[k];
+    if (Array.isArray(v) ? v.length > 0 : v) out[k] = v;
+  }
+  out.agentConnected = m.agentConnected;
+  out.sessionCount = m.sessionCount;
+  out.registeredAt = m.registeredAt ?? "";
+  out.services = m.services === null ? null : m.services.map((s) => {
+    const svc: Record<string, unknown> = { port: s.port };
+    for (const k of ["proto", "name", "description", "label"] as const) if (s[k]) svc[k] = s[k];
+    return svc;
+  });
+  return out;
+}
+
+/** The whole status document as `tela machines -json` / `tela status -json` print it. */
+export function statusJson(status: HubStatus): Record<string, unknown> {
+  return { machines: status.machines.map(machineJson), timestamp: status.timestamp };
+}
+
 /** Display label of a service: `name`, else `label`, else `port <n>`. */
 export function serviceLabel(s: StatusService): string {
   return s.name || s.label || (s.port ? `port ${s.port}` : "service");

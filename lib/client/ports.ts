@@ -154,28 +154,31 @@ export interface BoundService {
 }
 
 /**
- * Formats the block the client prints once its listeners are bound:
+ * Formats the block the client prints once its listeners are bound, in Go's layout
+ * (book, *First connection*; spec agent-and-client.md §10.2: the port left-aligned in
+ * 5 columns, then ` → <label of the remote port>`):
  * ```
  * Services available:
- *   localhost:22     → SSH
- *   localhost:10022  → SSH          (web-02)
+ *   localhost:22    → SSH
+ *   localhost:10022 → SSH (port 22 in use, remapped)
  * ```
- * A port bound elsewhere than the wanted port says so, as Go's client does:
- * `(port 22 in use, remapped)`.
+ * A port bound elsewhere than the wanted one says so, naming the local port that was
+ * taken (Go names the remote port, which misleads when a local override such as
+ * `-ports 2222:22` is the busy one; both agree in the common case local = remote). In a
+ * profile with several machines each line also names its machine.
  * @param services in the order they were bound.
  * @param wanted optional: the local port each one asked for (same order).
  */
 export function formatServicesBlock(services: BoundService[], wanted?: number[]): string {
   const lines = ["Services available:"];
   services.forEach((s, i) => {
-    const label = portLabel(s.remotePort);
     const notes: string[] = [];
     if (s.machine) notes.push(s.machine);
     if (wanted && wanted[i] !== undefined && wanted[i] !== s.localPort) {
-      notes.push(`port ${s.remotePort} in use, remapped`);
+      notes.push(`port ${wanted[i]} in use, remapped`);
     }
-    const head = `  localhost:${String(s.localPort).padEnd(5)}  → `;
-    lines.push(notes.length ? `${head}${label.padEnd(12)} (${notes.join(", ")})` : head + label);
+    const line = `  localhost:${String(s.localPort).padEnd(5)} → ${portLabel(s.remotePort)}`;
+    lines.push(notes.length ? `${line} (${notes.join(", ")})` : line);
   });
   return lines.join("\n");
 }

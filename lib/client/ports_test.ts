@@ -66,10 +66,10 @@ Deno.test("a busy local port falls back to port+10000", () => {
   throw new Error("no usable ephemeral port found");
 });
 
-Deno.test("the Services block reads as the book shows", () => {
+Deno.test("the Services block reads as the book shows, in Go's column layout", () => {
   assert.equal(
     formatServicesBlock([{ localPort: 22, remotePort: 22 }]),
-    "Services available:\n  localhost:22     → SSH",
+    "Services available:\n  localhost:22    → SSH",
   );
   assert.equal(
     formatServicesBlock([
@@ -79,14 +79,18 @@ Deno.test("the Services block reads as the book shows", () => {
     ]),
     [
       "Services available:",
-      "  localhost:3389   → RDP          (acme-desktop-01)",
-      "  localhost:13389  → RDP          (acme-desktop-02)",
-      "  localhost:5432   → port 5432    (db-01)",
+      "  localhost:3389  → RDP (acme-desktop-01)",
+      "  localhost:13389 → RDP (acme-desktop-02)",
+      "  localhost:5432  → port 5432 (db-01)",
     ].join("\n"),
   );
   assert.equal(
     formatServicesBlock([{ localPort: 10022, remotePort: 22 }], [22]),
-    "Services available:\n  localhost:10022  → SSH          (port 22 in use, remapped)",
+    "Services available:\n  localhost:10022 → SSH (port 22 in use, remapped)",
+  );
+  assert.equal(
+    formatServicesBlock([{ localPort: 12222, remotePort: 22, machine: "web01" }], [2222]),
+    "Services available:\n  localhost:12222 → SSH (web01, port 2222 in use, remapped)",
   );
 });
 

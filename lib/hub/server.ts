@@ -39,6 +39,10 @@ export interface StartHubOptions {
   print?: (line: string) => void;
   /** Working directory for `./data/telahubd.yaml`; default `Deno.cwd()`. */
   cwd?: string;
+  /** `-port`: HTTP+WS port, over `TELAHUBD_PORT` and the YAML (0 = any free port). */
+  port?: number;
+  /** `-udp-port`: UDP relay port, over `TELAHUBD_UDP_PORT` and the YAML. */
+  udpPort?: number;
 }
 
 /** A running hub. */
@@ -74,6 +78,8 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   const existed = cfg !== undefined;
   cfg ??= { auth: { tokens: [], machines: {} } };
   const settings = resolveSettings(cfg, env);
+  if (opts.port !== undefined) settings.port = opts.port;
+  if (opts.udpPort !== undefined) settings.udpPort = opts.udpPort;
   const configPath = found ?? defaultConfigPath(opts.cwd);
   const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
   if (boot.changed || !existed) {

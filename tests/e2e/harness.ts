@@ -227,3 +227,47 @@ export async function httpGet(url: string, attempts = 30): Promise<string> {
 
 /** True when the CI environment requires interop prerequisites (missing ones fail). */
 export const IN_CI = Deno.env.get("CI") === "true";
+
+/** Runs a one-shot `tela <args>` to completion, feeding `input` on stdin. */
+export async function runTela(
+  home: string,
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}cmd/tela.ts`, ...args],
+    env: { NO_COLOR: "1", HOME: home, ...env },
+    cwd: home,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(input));
+  await w.close();
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Lines of `proc` matching `re` so far. */
+export function countLines(proc: Proc, re: RegExp): number {
+  return proc.lines.filter((l) => re.test(l)).length;
+}
+
+/** Waits until `proc` has printed at least `count` lines matching `re`. */
+export async function waitCount(
+  proc: Proc,
+  re: RegExp,
+  count: number,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (countLines(proc, re) < count) {
+    if (Date.now() > deadline) {
+      throw new Error(`${proc.name}: ${count} line(s) matching ${re} not seen\n${proc.output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -250,3 +250,45 @@ Deno.test({
     }
   },
 });
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freeTcpPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name:
+    "-port and -udp-port (book, First connection: telahubd -port 8080) win over the environment",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const port = freeTcpPort();
+    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const udpPort = (udp.addr as Deno.NetAddr).port;
+    udp.close();
+    const hub = await startHubProcess({
+      args: ["-port", String(port), "-udp-port", String(udpPort)],
+      env: { TELAHUBD_PORT: String(freeTcpPort()) },
+    });
+    try {
+      assert.equal(hub.port, port);
+      assert.equal(hub.udpPort, udpPort);
+      const r = await fetch(`http://127.0.0.1:${port}/.well-known/tela`);
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+    } finally {
+      await hub.stop();
+      await Deno.remove(hub.dir, { recursive: true });
+    }
+    const bad = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", HUB_MAIN, "-port", "99999"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(bad.code, 2);
+    assert.match(new TextDecoder().decode(bad.stderr), /-port 99999 is not a port: use 0\.\.65535/);
+  },
+});

@@ -32,8 +32,19 @@ function missingPrerequisite(): string | null {
 const why = missingPrerequisite();
 if (why && IN_CI) throw new Error(`e2e ssh test cannot run in CI: ${why}`);
 
-async function run(cmd: string, args: string[]) {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+async function run(cmd: string, args: string[], input?: Uint8Array) {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: input ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (input) {
+    const w = child.stdin.getWriter();
+    await w.write(input);
+    await w.close();
+  }
+  const out = await child.output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
@@ -90,7 +101,9 @@ Deno.test({
       procs.push(hub.proc);
       procs.push(startAgent(`${d}`, hub.url, "web01", owner, `${sshPort}:SSH`));
       const local = freePort();
+      assert.notEqual(local, sshPort, "ssh must go through tela's listener, not to sshd");
       const client = startClient(`${d}`, [
+        "-v",
         "-hub",
         hub.url,
         "-machine",
@@ -102,9 +115,8 @@ Deno.test({
       ]);
       procs.push(client);
       await tunnelUps(client, 1);
-      let last = { code: -1, stdout: "", stderr: "" };
-      for (let i = 0; i < 10; i++) {
-        last = await run("ssh", [
+      const ssh = (command: string, input?: Uint8Array) =>
+        run("ssh", [
           "-p",
           String(local),
           "-i",
@@ -118,13 +130,30 @@ Deno.test({
           "-o",
           "ConnectTimeout=20",
           "root@127.0.0.1",
-          "echo logged-in-as $(whoami) via tela",
-        ]);
+          command,
+        ], input);
+      let last = { code: -1, stdout: "", stderr: "" };
+      for (let i = 0; i < 10; i++) {
+        last = await ssh("echo logged-in-as $(whoami) via tela");
         if (last.code === 0) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
       assert.equal(last.code, 0, last.stderr);
       assert.equal(last.stdout, "logged-in-as root via tela\n");
+      // The connection was carried by the tunnel (tela -v logs every tunnel dial).
+      await client.waitFor(new RegExp(`tunnel connected to web01:${sshPort}`), 10_000);
+      // A byte-exact transfer over the ssh session: 8 MiB in, its hash back.
+      const data = new Uint8Array(8 * 1024 * 1024);
+      for (let o = 0; o < data.length; o += 65536) {
+        crypto.getRandomValues(data.subarray(o, o + 65536));
+      }
+      const want = Array.from(
+        new Uint8Array(await crypto.subtle.digest("SHA-256", data)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      const sum = await ssh("sha256sum", data);
+      assert.equal(sum.code, 0, sum.stderr);
+      assert.equal(sum.stdout, `${want}  -\n`);
     } finally {
       for (const p of procs.reverse()) await p.stop();
       try {
