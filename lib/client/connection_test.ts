@@ -13,6 +13,7 @@ import { MachineAgent } from "../agent/mod.ts";
 import { bytesToHex } from "../protocol/mod.ts";
 import {
   FatalConnectError,
+  KEEPALIVE_CHECK_MS,
   MachineConnection,
   type TunnelConn,
   type TunnelEngine,
@@ -357,14 +358,17 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    // Drive the tunnel's 30 s keepalive ticks and its clock by hand.
+    // Drive the tunnel's 5 s keepalive checks and its clock by hand.
     const realSetInterval = globalThis.setInterval;
     const realNow = performance.now;
     const ticks: (() => void)[] = [];
     let clock = 1_000;
     globalThis.setInterval = ((fn: () => void, ms?: number) => {
-      if (ms === 30_000) ticks.push(fn);
-      return realSetInterval(ms === 30_000 ? () => {} : fn, ms === 30_000 ? 1e9 : ms);
+      if (ms === KEEPALIVE_CHECK_MS) ticks.push(fn);
+      return realSetInterval(
+        ms === KEEPALIVE_CHECK_MS ? () => {} : fn,
+        ms === KEEPALIVE_CHECK_MS ? 1e9 : ms,
+      );
     }) as typeof setInterval;
     performance.now = () => clock;
     const controlSeen: number[] = [];
@@ -394,14 +398,23 @@ Deno.test({
       };
       await until(() => ticks.length === 1);
       assert.equal(conn.sessions, 1);
-      ticks[0](); // t = 0 s: request 0x01 sent
+      /** Moves the clock to `s` seconds after the tunnel came up, checking every 5 s. */
+      let at = 0;
+      const advanceTo = (s: number) => {
+        for (; at < s; at += 5) {
+          clock += 5_000;
+          ticks[0]();
+        }
+      };
+      advanceTo(25);
+      assert.equal(controlSeen.length, 0, "no request before 30 s");
+      advanceTo(30); // request 0x01 sent
       await until(() => controlSeen.length === 1);
       assert.deepEqual(controlSeen, [1]);
-      clock += 30_000;
-      ticks[0](); // 30 s unanswered: another request, still within the 45 s budget
+      advanceTo(70); // a second request at 60 s; the first is 40 s old: within budget
+      await until(() => controlSeen.length === 2);
       assert.ok(!lines.some((l) => l.includes("keepalive")), lines.join("\n"));
-      clock += 30_000;
-      ticks[0](); // 60 s unanswered: the session is closed
+      advanceTo(75); // the first request is 45 s old: the session is closed
       await until(() => lines.some((l) => l.startsWith("info session ended")));
       assert.ok(
         lines.includes("warn session keepalive unanswered for 45 s, closing the session"),

@@ -26,6 +26,12 @@ export const PERSISTENT_KEEPALIVE_S = 25;
 export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** An unanswered CONTROL keepalive older than this ends the session, in milliseconds. */
 export const KEEPALIVE_TIMEOUT_MS = 45_000;
+/**
+ * How often the keepalive timer looks, in milliseconds. Go checks only on its 30 s tick,
+ * so its 45 s timeout never fires (spec §4.4, "tela-69"); looking every 5 s makes ours
+ * fire 45 to 50 s after the oldest unanswered request, which the spec allows.
+ */
+export const KEEPALIVE_CHECK_MS = 5_000;
 /** Datagrams are dropped (like a full UDP queue) while the WebSocket holds more than this. */
 export const MAX_WS_BUFFERED = 4 * 1024 * 1024;
 
@@ -165,7 +171,8 @@ export class SessionTunnel {
   /**
    * Brings the tunnel up on an already-signaled session socket.
    * @param opts.engine builds WireGuard + netstack.
-   * @param opts.onTimeout called when a CONTROL keepalive stays unanswered for 45 s.
+   * @param opts.onTimeout called when a CONTROL keepalive stays unanswered for 45 s (checked
+   *   every {@link KEEPALIVE_CHECK_MS}).
    */
   constructor(opts: {
     sock: SignalSocket;
@@ -195,16 +202,20 @@ export class SessionTunnel {
       bind: this.bind,
       persistentKeepaliveSeconds: opts.persistentKeepaliveSeconds ?? PERSISTENT_KEEPALIVE_S,
     });
+    let lastSent = now();
     this.#timer = setInterval(() => {
       const t = now();
       if (this.bind.outstandingSince && t - this.bind.outstandingSince >= KEEPALIVE_TIMEOUT_MS) {
         opts.onTimeout?.();
         return;
       }
+      // Every 30 s (half a check of slack for timer drift): CONTROL 0x01 and the JSON one.
+      if (t - lastSent < KEEPALIVE_INTERVAL_MS - KEEPALIVE_CHECK_MS / 2) return;
+      lastSent = t;
       if (!this.bind.outstandingSince) this.bind.outstandingSince = t;
       this.bind.sendControl(CONTROL_KEEPALIVE_REQUEST);
       opts.sock.sendText(KEEPALIVE_TEXT);
-    }, KEEPALIVE_INTERVAL_MS);
+    }, KEEPALIVE_CHECK_MS);
   }
 
   /** Tears the tunnel down (idempotent). */
