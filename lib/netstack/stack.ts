@@ -19,7 +19,7 @@ import {
 } from "./tcp/socket.ts";
 import { formatIpv4, parseIpv4 } from "./wire/address.ts";
 import { IpProtocol, type Ipv4DropReason, Ipv4Packet } from "./wire/ipv4.ts";
-import { TcpFlags, TcpOptions, TcpSegment } from "./wire/tcp.ts";
+import { emptyOutOptions, TcpFlags, TcpOptions, TcpSegment } from "./wire/tcp.ts";
 
 /** Options of a {@link NetStack}. Sizes in octets, times in milliseconds. */
 export interface NetStackOptions extends TcpOptionsConfig {
@@ -548,13 +548,4 @@ export class NetStack {
   }
 }
 
-const RST_OPTIONS = {
-  mss: -1,
-  windowScale: -1,
-  sackPermitted: false,
-  timestamps: false,
-  tsVal: 0,
-  tsEcr: 0,
-  sackCount: 0,
-  sackBlocks: [],
-};
+const RST_OPTIONS = emptyOutOptions();

@@ -5,6 +5,7 @@
  * Sequence numbers here are unwrapped (see `tcp/seq.ts`), so plain `<` works.
  * @module
  */
+import { applyMerge, locateMerge } from "./ranges.ts";
 
 /** Sorted, non-overlapping ranges `[start, end)` with a recency stamp each. */
 export class Assembler {
@@ -28,35 +29,18 @@ export class Assembler {
    * than `maxRanges` ranges; the caller then drops the segment's data.
    */
   add(start: number, end: number): boolean {
-    const s = this.starts, e = this.ends;
-    // First range that ends at or after `start` (could merge).
-    let i = 0;
-    while (i < s.length && e[i] < start) i++;
-    let j = i;
-    let ns = start, ne = end;
-    while (j < s.length && s[j] <= end) {
-      if (s[j] < ns) ns = s[j];
-      if (e[j] > ne) ne = e[j];
-      j++;
-    }
-    const stamp = ++this.clock;
-    if (j === i) {
-      if (s.length >= this.maxRanges) return false;
-      s.splice(i, 0, ns);
-      e.splice(i, 0, ne);
-      this.stamps.splice(i, 0, stamp);
-    } else {
-      s[i] = ns;
-      e[i] = ne;
-      this.stamps[i] = stamp;
-      if (j - i > 1) {
-        s.splice(i + 1, j - i - 1);
-        e.splice(i + 1, j - i - 1);
-        this.stamps.splice(i + 1, j - i - 1);
-      }
-    }
+    const m = this.#merge;
+    locateMerge(this.starts, this.ends, start, end, m);
+    if (m[0] === m[1] && this.starts.length >= this.maxRanges) return false;
+    this.#values[0] = m[2];
+    this.#values[1] = m[3];
+    this.#values[2] = ++this.clock; // the merged range is the most recent
+    applyMerge(this.#arrays, m[0], m[1], this.#values);
     return true;
   }
+  readonly #merge = [0, 0, 0, 0];
+  readonly #values = [0, 0, 0];
+  readonly #arrays = [this.starts, this.ends, this.stamps];
 
   /**
    * Removes ranges that start at or before `seq` (now in order) and returns the end of the

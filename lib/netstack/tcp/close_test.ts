@@ -202,10 +202,12 @@ Deno.test("a FIN retransmitted into TIME-WAIT is acknowledged again", async () =
   t.stack.close();
 });
 
-Deno.test("a new connection reuses a 4-tuple whose previous connection sits in TIME-WAIT", async () => {
-  const t = scripted();
+/**
+ * Leaves the scripted stack in TIME-WAIT on 10.0.0.1:80 ↔ 10.0.0.2:4000 with timestamps on:
+ * it accepts a connection (peer ISN 5000, TSval 100..102), closes first, gets the FIN.
+ */
+async function intoTimeWait(t: Scripted) {
   const l = t.stack.listen(80);
-  // The stack is the active closer on port 80 → 10.0.0.2:4000, leaving TIME-WAIT.
   t.deliver({ sport: 4000, dport: 80, seq: 5000, flags: SYN, tsVal: 100, sackPermitted: true });
   const [synAck] = t.take();
   t.deliver({
@@ -233,6 +235,12 @@ Deno.test("a new connection reuses a 4-tuple whose previous connection sits in T
   await t.clock.advance(0);
   assert.equal(t.stack.sockets()[0].state, TcpState.TIME_WAIT);
   t.take();
+  return l;
+}
+
+Deno.test("a new connection reuses a 4-tuple whose previous connection sits in TIME-WAIT", async () => {
+  const t = scripted();
+  const l = await intoTimeWait(t);
   // A new SYN on the same tuple with a newer timestamp (RFC 6191) opens a new connection.
   t.deliver({ sport: 4000, dport: 80, seq: 900_000, flags: SYN, tsVal: 5000, sackPermitted: true });
   const [synAck2] = t.take();
@@ -251,39 +259,12 @@ Deno.test("a new connection reuses a 4-tuple whose previous connection sits in T
   assert.equal(second.remoteAddress.port, 4000);
   assert.equal(t.stack.sockets()[0].state, TcpState.ESTABLISHED);
   assert.equal(t.stack.socketCount, 1);
-  // An old duplicate SYN (older timestamp) would not have reopened it.
   t.stack.close();
 });
 
 Deno.test("an old SYN into TIME-WAIT does not reopen the connection", async () => {
   const t = scripted();
-  const l = t.stack.listen(80);
-  t.deliver({ sport: 4000, dport: 80, seq: 5000, flags: SYN, tsVal: 100 });
-  const [synAck] = t.take();
-  t.deliver({
-    sport: 4000,
-    dport: 80,
-    seq: 5001,
-    ack: synAck.seq + 1,
-    flags: ACK,
-    tsVal: 101,
-    tsEcr: 1,
-  });
-  const first = await t.clock.run(l.accept());
-  await first.closeWrite();
-  await t.clock.advance(0);
-  t.take();
-  t.deliver({
-    sport: 4000,
-    dport: 80,
-    seq: 5001,
-    ack: synAck.seq + 2,
-    flags: ACK | FIN,
-    tsVal: 102,
-    tsEcr: 1,
-  });
-  await t.clock.advance(0);
-  t.take();
+  const l = await intoTimeWait(t);
   // Same tuple, older timestamp and an old sequence number: a duplicate from the past.
   t.deliver({ sport: 4000, dport: 80, seq: 4000, flags: SYN, tsVal: 50 });
   await t.clock.advance(0);

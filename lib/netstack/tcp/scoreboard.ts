@@ -3,6 +3,7 @@
  * has reported holding. Unwrapped sequence numbers; ranges sorted and disjoint.
  * @module
  */
+import { applyMerge, locateMerge } from "./ranges.ts";
 
 /** Sorted disjoint SACKed ranges `[start, end)`. */
 export class Scoreboard {
@@ -15,28 +16,15 @@ export class Scoreboard {
 
   /** Records a SACK block (already validated to lie within (SND.UNA, SND.NXT]). */
   add(start: number, end: number): void {
-    const s = this.starts, e = this.ends;
-    let i = 0;
-    while (i < s.length && e[i] < start) i++;
-    let j = i;
-    let ns = start, ne = end;
-    while (j < s.length && s[j] <= end) {
-      if (s[j] < ns) ns = s[j];
-      if (e[j] > ne) ne = e[j];
-      j++;
-    }
-    if (j === i) {
-      s.splice(i, 0, ns);
-      e.splice(i, 0, ne);
-    } else {
-      s[i] = ns;
-      e[i] = ne;
-      if (j - i > 1) {
-        s.splice(i + 1, j - i - 1);
-        e.splice(i + 1, j - i - 1);
-      }
-    }
+    const m = this.#merge;
+    locateMerge(this.starts, this.ends, start, end, m);
+    this.#values[0] = m[2];
+    this.#values[1] = m[3];
+    applyMerge(this.#arrays, m[0], m[1], this.#values);
   }
+  readonly #merge = [0, 0, 0, 0];
+  readonly #values = [0, 0];
+  readonly #arrays = [this.starts, this.ends];
 
   /** Forgets everything below `una` (cumulatively acknowledged). */
   trim(una: number): void {

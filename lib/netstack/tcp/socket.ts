@@ -13,8 +13,8 @@ import type { Clock } from "../clock.ts";
 import { IpProtocol, Ipv4Packet } from "../wire/ipv4.ts";
 import {
   emitTcpHeader,
+  emptyOutOptions,
   finishChecksum,
-  MAX_SACK_BLOCKS,
   optionsLength,
   TcpFlags,
   type TcpOptions,
@@ -251,16 +251,7 @@ export class TcpSocket {
   private flushQueued = false;
   private readonly onTimer = () => this.handleTimer();
 
-  private readonly out: TcpOutOptions = {
-    mss: -1,
-    windowScale: -1,
-    sackPermitted: false,
-    timestamps: false,
-    tsVal: 0,
-    tsEcr: 0,
-    sackCount: 0,
-    sackBlocks: new Array<number>(MAX_SACK_BLOCKS * 2).fill(0),
-  };
+  private readonly out: TcpOutOptions = emptyOutOptions();
   private readonly hole = [0, 0];
   /** Error to report when the connection ends. */
   private closeError: Error | null = null;
@@ -308,6 +299,11 @@ export class TcpSocket {
   /** Active open (RFC 9293 3.10.1): send SYN, enter SYN-SENT. */
   connect(): void {
     this.state = TcpState.SYN_SENT;
+    this.sendFirstSyn();
+  }
+
+  /** Sends our SYN (or SYN-ACK) for the first time and starts its retransmission timer. */
+  private sendFirstSyn(): void {
     this.synSentAt = this.now;
     this.sndUna = 0;
     this.sndNxt = 1;
@@ -321,17 +317,17 @@ export class TcpSocket {
    * options, sends SYN-ACK, enters SYN-RECEIVED.
    */
   acceptSyn(seg: TcpSegment, opts: TcpOptions): void {
+    this.takePeerSyn(seg, opts);
+    this.state = TcpState.SYN_RECEIVED;
+    this.sendFirstSyn();
+  }
+
+  /** Records the peer's SYN: IRS, RCV.NXT and its options. */
+  private takePeerSyn(seg: TcpSegment, opts: TcpOptions): void {
     this.irs = seg.seq;
     this.rcvNxt = 1;
     this.wsOffered = opts.windowScale >= 0;
     this.takeSynOptions(opts, seg.window);
-    this.state = TcpState.SYN_RECEIVED;
-    this.synSentAt = this.now;
-    this.sndUna = 0;
-    this.sndNxt = 1;
-    this.sendSyn();
-    this.rtoAt = this.now + this.rto;
-    this.armTimer();
   }
 
   private takeSynOptions(opts: TcpOptions, window: number): void {
@@ -552,10 +548,7 @@ export class TcpSocket {
       return;
     }
     if (!(flags & TcpFlags.SYN)) return;
-    this.irs = seg.seq;
-    this.rcvNxt = 1;
-    this.wsOffered = opts.windowScale >= 0;
-    this.takeSynOptions(opts, seg.window);
+    this.takePeerSyn(seg, opts);
     if (ackOk) {
       this.sndUna = 1;
       this.sndWl1 = 0;

@@ -218,6 +218,20 @@ export interface TcpOutOptions {
   sackBlocks: number[];
 }
 
+/** Out-options that emit nothing (a segment without options); SACK room for 4 blocks. */
+export function emptyOutOptions(): TcpOutOptions {
+  return {
+    mss: -1,
+    windowScale: -1,
+    sackPermitted: false,
+    timestamps: false,
+    tsVal: 0,
+    tsEcr: 0,
+    sackCount: 0,
+    sackBlocks: new Array<number>(MAX_SACK_BLOCKS * 2).fill(0),
+  };
+}
+
 /** Length in octets the options in `o` take (padded to a multiple of 4). */
 export function optionsLength(o: TcpOutOptions): number {
   let n = 0;

@@ -8,6 +8,7 @@ import { formatIpv4, InvalidAddressError, parseIpv4 } from "./address.ts";
 import { emitIpv4Repr, IpProtocol, Ipv4Packet, parseIpv4Repr } from "./ipv4.ts";
 import {
   emitTcpHeader,
+  emptyOutOptions,
   finishChecksum,
   formatFlags,
   optionsLength,
@@ -151,16 +152,7 @@ Deno.test("a window scale above 14 is read as 14 (RFC 7323 2.3); unknown options
 Deno.test("the TCP checksum covers the pseudo-header: a wrong address fails verification", () => {
   const src = parseIpv4("10.0.0.1"), dst = parseIpv4("10.0.0.2");
   const buf = new Uint8Array(40);
-  const none: TcpOutOptions = {
-    mss: -1,
-    windowScale: -1,
-    sackPermitted: false,
-    timestamps: false,
-    tsVal: 0,
-    tsEcr: 0,
-    sackCount: 0,
-    sackBlocks: [],
-  };
+  const none = emptyOutOptions();
   const hl = emitTcpHeader(buf, 0, 1234, 80, 1, 0, TcpFlags.SYN, 1000, none);
   buf.set([1, 2, 3], hl);
   finishChecksum(buf, 0, hl + 3, src, dst);
