@@ -16,6 +16,7 @@ import {
 } from "./wire/tcp.ts";
 import {
   type LinkOptions,
+  type PacketSink,
   PcapWriter,
   type RunLimits,
   type SimulatedLink,
@@ -48,6 +49,8 @@ export interface PairOptions {
   b?: Partial<NetStackOptions>;
   /** Record a pcap of both directions. */
   pcap?: boolean;
+  /** Wraps b's output before the link (to rewrite what b sends). */
+  wrapB?: (out: PacketSink) => PacketSink;
 }
 
 /** Builds a {@link Pair}; the ISN secrets and ephemeral ports are seeded for replay. */
@@ -77,7 +80,7 @@ export function makePair(o: PairOptions = {}): Pair {
   });
   const b = ends.b = new NetStack({
     address: B_ADDR,
-    output: link.fromB,
+    output: o.wrapB ? o.wrapB(link.fromB) : link.fromB,
     clock,
     isnSecret: new Uint8Array(32).fill(0xb2),
     random,
@@ -336,5 +339,39 @@ export function scripted(opts: Partial<NetStackOptions> = {}): Scripted {
     deliver(r) {
       stack.input(craft({ src: B_ADDR, dst: A_ADDR, ...r }));
     },
+  };
+}
+
+/**
+ * Overwrites every SACK option of a TCP/IPv4 packet with NOPs and fixes the checksum:
+ * what gVisor's ACKs look like after it sent its FIN (SACK negotiated, no blocks sent).
+ */
+export function stripSackBlocks(next: PacketSink): PacketSink {
+  return (packet) => {
+    const p = packet.slice();
+    const ihl = (p[0] & 15) * 4;
+    const doff = (p[ihl + 12] >> 4) * 4;
+    let i = ihl + 20, changed = false;
+    while (i < ihl + doff) {
+      const kind = p[i];
+      if (kind === 0) break;
+      if (kind === 1) {
+        i++;
+        continue;
+      }
+      const len = p[i + 1];
+      if (len < 2) break;
+      if (kind === 5) {
+        p.fill(1, i, i + len);
+        changed = true;
+      }
+      i += len;
+    }
+    if (changed) {
+      const ip = new Ipv4Packet().wrap(p);
+      p[ihl + 16] = p[ihl + 17] = 0;
+      finishChecksum(p, ihl, ip.totalLength - ihl, ip.source, ip.destination);
+    }
+    next(p);
   };
 }

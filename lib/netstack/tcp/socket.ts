@@ -760,7 +760,7 @@ export class TcpSocket {
           this.inRecovery = false;
           this.dupAcks = 0;
           this.cc.onRecoveryEnd(now);
-        } else if (!this.sackOk) {
+        } else if (!this.sackInfo()) {
           // NewReno partial ACK (RFC 6582 3.2 step 5): resend the next hole at once.
           this.lostEnd = Math.min(ack + this.smss, this.sndNxt);
           this.highRxt = ack;
@@ -1075,10 +1075,19 @@ export class TcpSocket {
     if (this.ackNow) this.sendSegment(this.sndNxt, 0, false);
   }
 
-  /** RFC 6675 SetPipe: octets believed in the network. */
+  /**
+   * Whether loss recovery has SACK information to work with. With SACK negotiated but no
+   * blocks reported (gVisor stops sending them once it has sent its FIN), RFC 6675 alone
+   * would leave every further hole to the RTO, so NewReno's rules apply (RFC 6582).
+   */
+  private sackInfo(): boolean {
+    return this.sackOk && this.scoreboard.count > 0;
+  }
+
+  /** RFC 6675 SetPipe: octets believed in the network (RFC 6582 flight size without SACK). */
   private pipe(): number {
     const una = this.sndUna, nxt = this.sndNxt;
-    if (!this.sackOk) {
+    if (!this.sackInfo()) {
       let p = nxt - una - this.dupAcks * this.smss;
       if (this.lostEnd > una && this.highRxt < this.lostEnd) p -= this.lostEnd - this.highRxt;
       return Math.max(0, p);

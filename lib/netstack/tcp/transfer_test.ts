@@ -12,6 +12,7 @@ import {
   MiB,
   type PairOptions,
   patternHash,
+  stripSackBlocks,
 } from "../_test_util.ts";
 
 async function transfer(total: number, o: PairOptions) {
@@ -71,4 +72,19 @@ Deno.test("a slow link with a small queue is shared without losing a byte", asyn
     link: { seed: 13, delayMs: 10, rateBytesPerSecond: 2 * MiB, queueLimitBytes: 64 * 1024 },
   });
   assert.ok(p.link.statsAtoB.queueDrops > 0, "slow start overflowed the queue");
+});
+
+Deno.test("SACK negotiated but ACKs without SACK blocks (gVisor after its FIN): losses recover without an RTO each", async () => {
+  const p = await transfer(4 * MiB, {
+    link: { seed: 17, delayMs: 5, lossRate: 0.03 },
+    wrapB: stripSackBlocks,
+  });
+  const tcp = p.a.stats.tcp;
+  assert.equal(p.a.sockets().length, 0);
+  assert.ok(tcp.retransmits > 50, `losses happened (${tcp.retransmits} retransmissions)`);
+  // Each loss used to wait for a timeout; recovery must find most of them from duplicate ACKs.
+  assert.ok(
+    tcp.timeouts * 4 < tcp.retransmits,
+    `${tcp.timeouts} timeouts for ${tcp.retransmits} retransmissions`,
+  );
 });
