@@ -12,12 +12,19 @@ export class PcapWriter {
   #chunks: Uint8Array[] = [];
   #size = 0;
   readonly snapLength: number;
+  readonly maxBytes: number;
   /** Packets recorded. */
   count = 0;
+  /** Packets not recorded because the capture reached `maxBytes`. */
+  skipped = 0;
 
-  /** @param snapLength octets kept of each packet (default 65535). */
-  constructor(snapLength = 65535) {
+  /**
+   * @param snapLength octets kept of each packet (default 65535).
+   * @param maxBytes the capture stops growing at this many octets (default unbounded).
+   */
+  constructor(snapLength = 65535, maxBytes = Infinity) {
     this.snapLength = snapLength;
+    this.maxBytes = maxBytes;
     const h = new Uint8Array(24);
     const v = new DataView(h.buffer);
     v.setUint32(0, 0xa1b2c3d4, true); // magic, microsecond resolution
@@ -32,6 +39,10 @@ export class PcapWriter {
 
   /** Records `packet` (copied) at time `timeMs` (milliseconds since any origin). */
   record(packet: Uint8Array, timeMs: number): void {
+    if (this.#size >= this.maxBytes) {
+      this.skipped++;
+      return;
+    }
     const incl = Math.min(packet.length, this.snapLength);
     const rec = new Uint8Array(16 + incl);
     const v = new DataView(rec.buffer);
