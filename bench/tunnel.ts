@@ -14,6 +14,7 @@ import {
   startHub,
   tunnelUps,
 } from "../tests/e2e/harness.ts";
+import { printTable } from "./_table.ts";
 
 const arg = (name: string, def: number) => {
   const i = Deno.args.indexOf(`--${name}`);
@@ -147,12 +148,11 @@ try {
     const r = await rtt(port);
     rows.push([name, up.toFixed(1), down.toFixed(1), r.p50.toFixed(0), r.p99.toFixed(0)]);
   }
-  const head = ["path", `upload MiB/s (${MIB} MiB)`, "download MiB/s", "RTT p50 µs", "RTT p99 µs"];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
-  console.log(line(head));
-  console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
-  for (const r of rows) console.log(line(r));
+  printTable(
+    "Tunnel (hub, telad, tela as separate processes)",
+    ["path", `upload MiB/s (${MIB} MiB)`, "download MiB/s", "RTT p50 µs", "RTT p99 µs"],
+    rows,
+  );
   console.log(
     `\n(${RTT_ROUNDS} round trips of 1 byte; one TCP stream each way; hub, telad, tela as separate processes)`,
   );

@@ -14,6 +14,7 @@ import {
   UdpBind,
   udpEndpoint,
 } from "../lib/wireguard/mod.ts";
+import { fmt, printTable } from "./_table.ts";
 
 const SECONDS = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.split("=")[1] ?? 1);
 const MAX_ITERATIONS = 5_000_000;
@@ -211,27 +212,8 @@ for (const size of [1100]) {
   });
 }
 
-function fmt(n: number): string {
-  return n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1);
-}
-
-const header: Row = {
-  what: "benchmark",
-  backend: "AEAD backend",
-  size: "packet",
-  rate: "rate",
-  mbps: "MB/s",
-};
-const cols = Object.keys(header) as (keyof Row)[];
-const width = Object.fromEntries(
-  cols.map((c) => [c, Math.max(...[header, ...rows].map((r) => r[c].length))]),
+printTable(
+  `WireGuard (Deno ${Deno.version.deno}, ${SECONDS}s per row, single thread)`,
+  ["benchmark", "AEAD backend", "packet", "rate", "MB/s"],
+  rows.map((r) => [r.what, r.backend, r.size, r.rate, r.mbps]),
 );
-const line = (r: Row) =>
-  "| " +
-  cols.map((c) => (c === "rate" || c === "mbps" ? r[c].padStart(width[c]) : r[c].padEnd(width[c])))
-    .join(" | ") +
-  " |";
-console.log(`WireGuard (Deno ${Deno.version.deno}, ${SECONDS}s per row, single thread)`);
-console.log(line(header));
-console.log("|" + cols.map((c) => "-".repeat(width[c] + 2)).join("|") + "|");
-for (const r of rows) console.log(line(r));

@@ -7,7 +7,8 @@
  */
 import { startHub } from "../lib/hub/mod.ts";
 import { MachineAgent } from "../lib/agent/mod.ts";
-import { formatServicesBlock, MachineConnection } from "../lib/client/mod.ts";
+import { formatServicesBlock, MachineConnection, sleep } from "../lib/client/mod.ts";
+import { bytesToHex } from "../lib/protocol/mod.ts";
 import { wireguardEngine } from "../lib/client/engine.ts";
 import { logger, setLogLevel } from "../lib/log/mod.ts";
 
@@ -44,10 +45,7 @@ function startWebService(): Deno.HttpServer<Deno.NetAddr> {
 }
 
 const dir = await Deno.makeTempDir({ prefix: "tela-demo-" });
-const owner = Array.from(
-  crypto.getRandomValues(new Uint8Array(32)),
-  (b) => b.toString(16).padStart(2, "0"),
-).join("");
+const owner = bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
 const web = startWebService();
 const webPort = web.addr.port;
 const webHost = web.addr.hostname;
@@ -112,7 +110,7 @@ for (let i = 0; i < 5 && !fetched; i++) {
     fetched = { status: res.status, body: await res.text() };
   } catch (err) {
     lastError = err;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }
 if (!fetched) {

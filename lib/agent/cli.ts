@@ -5,7 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { FlagError, type FlagSpec, formatFlagHelp, parseFlags } from "../cli/mod.ts";
+import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 import {
   DEFAULT_MTU,
@@ -81,11 +81,7 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
     out(`telad ${TELA_VERSION} ${platformString()}`);
     return 0;
   }
-  const end = args.indexOf("--");
-  const flagArgs = end < 0 ? args : args.slice(0, end);
-  if (
-    first === "help" || flagArgs.some((a) => ["-h", "--h", "-help", "--help", "-?"].includes(a))
-  ) {
+  if (first === "help" || helpRequested(args)) {
     out(USAGE);
     return 0;
   }

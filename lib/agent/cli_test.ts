@@ -4,7 +4,7 @@
  * real WireGuard + netstack engine on both ends (wrapped to see the MTU each end uses).
  */
 import assert from "node:assert/strict";
-import { startHub } from "../hub/mod.ts";
+import { type TestHub, withTestHub } from "../hub/_test_util.ts";
 import { wireguardEngine } from "../client/engine.ts";
 import { telaMain, type TunnelEngine } from "../client/mod.ts";
 import { teladMain } from "./mod.ts";
@@ -23,24 +23,18 @@ const ENV = [
 ];
 
 /** Temporary HOME, clean Tela environment, an in-process hub; everything undone after. */
-async function withHub(fn: (hub: { url: string; http: string; dir: string }) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "telad-cli-" });
-  const saved = ENV.map((k) => [k, Deno.env.get(k)] as const);
-  for (const k of ENV) Deno.env.delete(k);
-  Deno.env.set("HOME", dir);
-  const hub = await startHub({
-    configPath: `${dir}/telahubd.yaml`,
-    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
-    print: () => {},
-    cwd: dir,
+/** A test hub, with the agent's environment variables cleared and HOME in its folder. */
+function withHub(fn: (hub: TestHub) => Promise<void>): Promise<void> {
+  return withTestHub(OWNER, async (hub) => {
+    const saved = ENV.map((k) => [k, Deno.env.get(k)] as const);
+    for (const k of ENV) Deno.env.delete(k);
+    Deno.env.set("HOME", hub.dir);
+    try {
+      await fn(hub);
+    } finally {
+      for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    }
   });
-  try {
-    await fn({ url: `ws://127.0.0.1:${hub.port}`, http: `http://127.0.0.1:${hub.port}`, dir });
-  } finally {
-    await hub.shutdown();
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Collects output instead of printing it. */

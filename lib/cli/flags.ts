@@ -154,3 +154,12 @@ export function formatFlagHelp(specs: Record<string, FlagSpec>): string {
   }
   return lines.join("\n");
 }
+
+/** The spellings Go's `flag` package treats as a request for usage. */
+const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
+
+/** True when `args` (before any `--`) ask for usage with `-h`, `-help` or `-?`, as Go's do. */
+export function helpRequested(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((a) => HELP_FLAGS.has(a));
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FlagError, parseFlags } from "./flags.ts";
+import { FlagError, helpRequested, parseFlags } from "./flags.ts";
 
 const specs = {
   hub: { type: "string" },
@@ -54,4 +54,12 @@ Deno.test("everything after -- is positional", () => {
   const r = parseFlags(["--", "-hub", "x"], specs);
   assert.deepEqual(r.positionals, ["-hub", "x"]);
   assert.equal(r.values.hub, undefined);
+});
+
+Deno.test("helpRequested finds -h, -help and -? anywhere before --, as Go's flag does", () => {
+  assert.equal(helpRequested(["connect", "-hub", "x", "-h"]), true);
+  assert.equal(helpRequested(["--help"]), true);
+  assert.equal(helpRequested(["-?"]), true);
+  assert.equal(helpRequested(["-hub", "x", "--", "-h"]), false);
+  assert.equal(helpRequested(["-hub", "-hx"]), false);
 });

@@ -4,7 +4,7 @@
  * {@link telaMain}.
  * @module
  */
-import { FlagError, type FlagSpec, formatFlagHelp, parseFlags } from "../cli/mod.ts";
+import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
@@ -56,8 +56,6 @@ class UsageError extends Error {}
 /** `-h`/`-help` on a sub-command: its usage goes to stdout, exit status 0 (Go `flag`). */
 class HelpRequested extends Error {}
 
-const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
-
 /**
  * Parses a sub-command's flags, Go style: `-h`/`-help` asks for its usage (exit 0); an
  * unknown flag gives the message and the usage (exit 2).
@@ -67,8 +65,7 @@ function parseCommandFlags<T extends Record<string, FlagSpec>>(
   specs: T,
   usage: string,
 ) {
-  const end = args.indexOf("--");
-  if ((end < 0 ? args : args.slice(0, end)).some((a) => HELP_FLAGS.has(a))) {
+  if (helpRequested(args)) {
     throw new HelpRequested(`${usage}\n${formatFlagHelp(specs)}`);
   }
   try {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { x25519 } from "@noble/curves/ed25519.js";
-import { startHub } from "../hub/mod.ts";
+import { withTestHub } from "../hub/_test_util.ts";
 import { logger } from "../log/mod.ts";
 import { MachineAgent } from "../agent/mod.ts";
 import { bytesToHex } from "../protocol/mod.ts";
@@ -87,21 +87,29 @@ function memoryEngine() {
   return { engine, probesReceived };
 }
 
-async function withHub(fn: (url: string, owner: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
+function withHub(fn: (url: string, owner: string) => Promise<void>): Promise<void> {
   const owner = "0".repeat(63) + "1";
-  const hub = await startHub({
-    configPath: `${dir}/telahubd.yaml`,
-    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: owner })[n],
-    print: () => {},
-    cwd: dir,
+  return withTestHub(owner, (hub) => fn(hub.url, owner));
+}
+
+/** Starts an agent for machine "barn" exposing `port` and waits until it registered. */
+async function registeredAgent(url: string, owner: string, engine: TunnelEngine, port: number) {
+  const agent = new MachineAgent({
+    name: "barn",
+    target: "127.0.0.1",
+    token: owner,
+    ports: [port],
+    services: [{ port, proto: "tcp" }],
+  }, {
+    hubUrl: url,
+    agentId: crypto.randomUUID(),
+    registrationIds: {},
+    engine,
+    log: () => logger("test-agent"),
   });
-  try {
-    await fn(`ws://127.0.0.1:${hub.port}`, owner);
-  } finally {
-    await hub.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  const agentRun = agent.run();
+  while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+  return { agent, agentRun };
 }
 
 Deno.test({
@@ -123,21 +131,7 @@ Deno.test({
         }
       })();
       const { engine, probesReceived } = memoryEngine();
-      const agent = new MachineAgent({
-        name: "barn",
-        target: "127.0.0.1",
-        token: owner,
-        ports: [targetPort],
-        services: [{ port: targetPort, proto: "tcp" }],
-      }, {
-        hubUrl: url,
-        agentId: crypto.randomUUID(),
-        registrationIds: {},
-        engine,
-        log: () => logger("test-agent"),
-      });
-      const agentRun = agent.run();
-      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const { agent, agentRun } = await registeredAgent(url, owner, engine, targetPort);
       const bound: number[] = [];
       const conn = new MachineConnection({
         hubUrl: url,
@@ -196,21 +190,7 @@ Deno.test({
   async fn() {
     await withHub(async (url, owner) => {
       const { engine } = memoryEngine();
-      const agent = new MachineAgent({
-        name: "barn",
-        target: "127.0.0.1",
-        token: owner,
-        ports: [22],
-        services: [{ port: 22, proto: "tcp" }],
-      }, {
-        hubUrl: url,
-        agentId: crypto.randomUUID(),
-        registrationIds: {},
-        engine,
-        log: () => logger("test-agent"),
-      });
-      const agentRun = agent.run();
-      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const { agent, agentRun } = await registeredAgent(url, owner, engine, 22);
       const conn = new MachineConnection({
         hubUrl: url,
         machine: "barn",

@@ -160,37 +160,23 @@ export const nodeAead: AeadBackend = {
   },
 };
 
-let nodeWorks: boolean | undefined;
+/** Whether each checked backend passed {@link agreesWithNoble}. */
+const probed = new Map<AeadBackend, boolean>();
 
 /** True when `node:crypto` offers ChaCha20-Poly1305 and it agrees with noble on a probe. */
 export function nodeAeadAvailable(): boolean {
-  if (nodeWorks !== undefined) return nodeWorks;
-  try {
-    const key = new Uint8Array(32).fill(7);
-    const nonce = new Uint8Array(12).fill(3);
-    const pt = new Uint8Array(64).fill(9);
-    const ad = new Uint8Array(5).fill(1);
-    const a = new Uint8Array(80);
-    const b = new Uint8Array(80);
-    nodeAead.importKey(key).seal(nonce, pt, ad, a, 0);
-    nobleAead.importKey(key).seal(nonce, pt, ad, b, 0);
-    nodeWorks = a.every((x, i) => x === b[i]);
-  } catch {
-    nodeWorks = false;
-  }
-  return nodeWorks;
+  return agreesWithNoble(nodeAead);
 }
-
-let typescriptWorks: boolean | undefined;
 
 /** True when the TypeScript backend agrees with noble on a probe (it always should). */
 export function typescriptAeadAvailable(): boolean {
-  if (typescriptWorks === undefined) typescriptWorks = agreesWithNoble(typescriptAead);
-  return typescriptWorks;
+  return agreesWithNoble(typescriptAead);
 }
 
-/** Seals and opens a probe with `b` and noble; true when they agree. */
+/** Seals and opens a probe with `b` and noble (once per backend); true when they agree. */
 function agreesWithNoble(b: AeadBackend): boolean {
+  let ok = probed.get(b);
+  if (ok !== undefined) return ok;
   try {
     const key = new Uint8Array(32).fill(7);
     const nonce = new Uint8Array(12).fill(3);
@@ -202,11 +188,13 @@ function agreesWithNoble(b: AeadBackend): boolean {
     k.seal(nonce, pt, ad, a, 0);
     nobleAead.importKey(key).seal(nonce, pt, ad, ref, 0);
     const back = new Uint8Array(150);
-    return a.every((x, i) => x === ref[i]) && k.open(nonce, ref, ad, back, 0) === 150 &&
+    ok = a.every((x, i) => x === ref[i]) && k.open(nonce, ref, ad, back, 0) === 150 &&
       back.every((x, i) => x === pt[i]);
   } catch {
-    return false;
+    ok = false;
   }
+  probed.set(b, ok);
+  return ok;
 }
 
 /**

@@ -277,18 +277,40 @@ export class ChaChaPoly {
     o[15] = x15 + j15;
   }
 
+  /**
+   * Word views over a whole ArrayBuffer, kept for the last buffer seen: the device passes
+   * the same packet buffers again and again, so this is no allocation per packet.
+   */
+  #view32(ab: ArrayBufferLike): Uint32Array {
+    if (this.#buf32 !== ab) {
+      this.#buf32 = ab;
+      this.#words32 = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    }
+    return this.#words32;
+  }
+  #view16(ab: ArrayBufferLike): Uint16Array {
+    if (this.#buf16 !== ab) {
+      this.#buf16 = ab;
+      this.#words16 = new Uint16Array(ab, 0, ab.byteLength >>> 1);
+    }
+    return this.#words16;
+  }
+  #buf32: ArrayBufferLike | null = null;
+  #words32: Uint32Array = new Uint32Array(0);
+  #buf16: ArrayBufferLike | null = null;
+  #words16: Uint16Array = new Uint16Array(0);
+
   /** XORs the keystream from block counter 1 on into `buf[off, off + len)` (RFC 8439 2.4). */
   #xorStream(buf: Uint8Array, off: number, len: number): void {
     const blockBytes = this.#blockBytes;
     const start = buf.byteOffset + off;
-    const words = LITTLE_ENDIAN && (start & 3) === 0
-      ? new Uint32Array(buf.buffer, start, len >>> 2)
-      : null;
+    const words = LITTLE_ENDIAN && (start & 3) === 0 ? this.#view32(buf.buffer) : null;
     let counter = 1;
     let i = 0;
     if (words) {
       const fullBlocks = len >>> 6;
-      for (let b = 0; b < fullBlocks; b++) this.#chachaBlock(counter++, words, b << 4);
+      const base = start >>> 2;
+      for (let b = 0; b < fullBlocks; b++) this.#chachaBlock(counter++, words, base + (b << 4));
       i = fullBlocks << 6;
     }
     while (i < len) {
@@ -342,13 +364,11 @@ export class ChaChaPoly {
     let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
     let h5 = h[5], h6 = h[6], h7 = h[7], h8 = h[8], h9 = h[9];
     const start = m.byteOffset + off;
-    const w16 = LITTLE_ENDIAN && (start & 1) === 0
-      ? new Uint16Array(m.buffer, start, blocks << 3)
-      : null;
+    const w16 = LITTLE_ENDIAN && (start & 1) === 0 ? this.#view16(m.buffer) : null;
     for (let b = 0, i = off; b < blocks; b++, i += 16) {
       let t0, t1, t2, t3, t4, t5, t6, t7;
       if (w16) {
-        const w = b << 3;
+        const w = (start >>> 1) + (b << 3);
         t0 = w16[w];
         t1 = w16[w + 1];
         t2 = w16[w + 2];

@@ -109,7 +109,11 @@ export async function connectPair(p: Pair, port = 80): Promise<[TcpConn, TcpConn
   return [c, s];
 }
 
-/** Deterministic bytes from xorshift32, in chunks of `chunk` octets. */
+/**
+ * Deterministic, incompressible bytes from xorshift32, in chunks of `chunk` octets (the
+ * last may be shorter), so both ends of a transfer can hash what they expect. Shared by the
+ * netstack, e2e and interop tests.
+ */
 export function* pattern(seed: number, total: number, chunk = 64 * 1024): Generator<Uint8Array> {
   let x = seed >>> 0 || 1;
   for (let sent = 0; sent < total; sent += chunk) {
@@ -126,6 +130,22 @@ export function* pattern(seed: number, total: number, chunk = 64 * 1024): Genera
     }
     yield buf;
   }
+}
+
+/** {@link pattern}(seed, total) as one buffer. */
+export function patternBytes(seed: number, total: number): Uint8Array {
+  return concat([...pattern(seed, total)]);
+}
+
+/** The parts joined into one buffer. */
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of parts) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
 }
 
 /** SHA-256 (hex) of {@link pattern}(seed, total). */
@@ -157,13 +177,7 @@ export async function receiveAll(conn: TcpConn): Promise<{ bytes: number; sha256
 export async function readAll(conn: TcpConn): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const c of conn.readable) parts.push(c);
-  const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of parts) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /** Writes `data` and half-closes. */

@@ -81,8 +81,8 @@ export class TcpListener implements AsyncIterable<TcpConn> {
   #stack: NetStack;
   #queue: Connection[] = [];
   #waiters: { resolve: (c: TcpConn) => void; reject: (e: Error) => void }[] = [];
-  /** Sockets in SYN-RECEIVED for this listener. */
-  pending = 0;
+  /** Connections still in their handshake (SYN-RECEIVED). */
+  readonly #pending = new Set<Connection>();
   #closed = false;
 
   /** @internal Use {@link NetStack.listen}. */
@@ -99,20 +99,30 @@ export class TcpListener implements AsyncIterable<TcpConn> {
 
   /** @internal Whether a new SYN may be taken. */
   hasRoom(): boolean {
-    return this.pending + this.#queue.length < this.backlog;
+    return this.#pending.size + this.#queue.length < this.backlog;
   }
 
-  /** @internal A connection finished its handshake. */
-  enqueue(conn: Connection): void {
-    const w = this.#waiters.shift();
-    if (w) w.resolve(conn);
-    else this.#queue.push(conn);
-  }
-
-  /** @internal A queued connection ended before it was accepted. */
-  forget(conn: Connection): void {
-    const i = this.#queue.indexOf(conn);
-    if (i >= 0) this.#queue.splice(i, 1);
+  /**
+   * @internal Takes a passively opened connection: it counts against the backlog until it
+   * is accepted or ends, and is offered to accept() once its handshake completes.
+   */
+  adopt(conn: Connection): void {
+    this.#pending.add(conn);
+    conn.onOpen = () => {
+      this.#pending.delete(conn);
+      if (this.#closed) {
+        queueMicrotask(() => conn.abort());
+        return;
+      }
+      const w = this.#waiters.shift();
+      if (w) w.resolve(conn);
+      else this.#queue.push(conn);
+    };
+    conn.onEnd = () => {
+      if (this.#pending.delete(conn)) return;
+      const i = this.#queue.indexOf(conn);
+      if (i >= 0) this.#queue.splice(i, 1);
+    };
   }
 
   /**
@@ -128,11 +138,12 @@ export class TcpListener implements AsyncIterable<TcpConn> {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  /** Stops listening: queued connections are reset, pending accepts reject. */
+  /** Stops listening: connections not yet accepted are reset, pending accepts reject. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stack.unlisten(this);
+    for (const c of [...this.#pending]) c.abort();
     for (const c of this.#queue.splice(0)) c.abort();
     const err = new ConnectionAbortedError(`listener on port ${this.port} is closed`);
     for (const w of this.#waiters.splice(0)) w.reject(err);
@@ -173,11 +184,9 @@ export class NetStack {
   readonly stats: NetStackStats;
   readonly #isn: IsnGenerator;
   readonly #random: () => number;
-  /** Sockets by `remotePort << 16 | localPort`; several only when remote addresses differ. */
+  /** Sockets by {@link portKey}; several per key only when remote addresses differ. */
   readonly #sockets = new Map<number, TcpSocket[]>();
   readonly #listeners = new Map<number, TcpListener>();
-  /** Which listener a passively opened socket belongs to, until it is accepted or gone. */
-  readonly #listenerOf = new Map<TcpSocket, TcpListener>();
   readonly #ip = new Ipv4Packet();
   readonly #seg = new TcpSegment();
   readonly #opts = new TcpOptions();
@@ -283,12 +292,6 @@ export class NetStack {
   /** @internal Called by {@link TcpListener.close}. */
   unlisten(l: TcpListener): void {
     if (this.#listeners.get(l.port) === l) this.#listeners.delete(l.port);
-    for (const [s, owner] of this.#listenerOf) {
-      if (owner === l) {
-        this.#listenerOf.delete(s);
-        s.abort();
-      }
-    }
   }
 
   /**
@@ -440,28 +443,7 @@ export class NetStack {
       this.#isn.next(this.localAddr, dport, src, sport),
       false,
     );
-    const conn = new Connection(s, this.localAddr);
-    l.pending++;
-    this.#listenerOf.set(s, l);
-    let opened = false;
-    conn.onOpen = () => {
-      opened = true;
-      l.pending--;
-      this.#listenerOf.delete(s);
-      if (l.closed) {
-        queueMicrotask(() => s.abort());
-        return;
-      }
-      l.enqueue(conn);
-    };
-    conn.onEnd = () => {
-      if (!opened) {
-        l.pending--;
-        this.#listenerOf.delete(s);
-      } else {
-        l.forget(conn);
-      }
-    };
+    l.adopt(new Connection(s, this.localAddr));
     this.#add(s);
     s.acceptSyn(seg, opts);
   }
@@ -495,14 +477,14 @@ export class NetStack {
   // ------------------------------------------------------------------ socket table
 
   #find(remote: number, rport: number, lport: number): TcpSocket | undefined {
-    const list = this.#sockets.get(rport * 65536 + lport);
+    const list = this.#sockets.get(portKey(rport, lport));
     if (!list) return undefined;
     for (let i = 0; i < list.length; i++) if (list[i].remoteAddr === remote) return list[i];
     return undefined;
   }
 
   #add(s: TcpSocket): void {
-    const key = s.remotePort * 65536 + s.localPort;
+    const key = portKey(s.remotePort, s.localPort);
     const list = this.#sockets.get(key);
     if (list) list.push(s);
     else this.#sockets.set(key, [s]);
@@ -524,7 +506,7 @@ export class NetStack {
 
   /** A socket reached CLOSED: forget it. */
   #release(s: TcpSocket): void {
-    const key = s.remotePort * 65536 + s.localPort;
+    const key = portKey(s.remotePort, s.localPort);
     const list = this.#sockets.get(key);
     if (!list) return;
     const i = list.indexOf(s);
@@ -549,3 +531,8 @@ export class NetStack {
 }
 
 const RST_OPTIONS = emptyOutOptions();
+
+/** The socket table's key: both ports in one number (remote port high). */
+function portKey(remotePort: number, localPort: number): number {
+  return remotePort * 65536 + localPort;
+}

@@ -14,9 +14,10 @@ import {
   scripted,
   writeAll,
 } from "./_test_util.ts";
-import { AddressInUseError, InvalidAddressError, NetStack, TcpState } from "./mod.ts";
+import { AddressInUseError, InvalidAddressError, NetStack, parseIpv4, TcpState } from "./mod.ts";
 import { Rng } from "./phy/mod.ts";
-import { TcpFlags } from "./wire/tcp.ts";
+import { checksum } from "./wire/checksum.ts";
+import { finishChecksum, TcpFlags } from "./wire/tcp.ts";
 
 const { SYN, ACK } = TcpFlags;
 
@@ -46,11 +47,7 @@ Deno.test("bad IPv4 packets are dropped and counted by reason, never thrown", ()
 /** Rewrites the IPv4 header checksum of `p` after a change. */
 function fixIpChecksum(p: Uint8Array): Uint8Array {
   p[10] = p[11] = 0;
-  let sum = 0;
-  const hl = (p[0] & 15) * 4;
-  for (let i = 0; i < hl; i += 2) sum += (p[i] << 8) | p[i + 1];
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
+  const c = checksum(p, 0, (p[0] & 15) * 4);
   p[10] = c >> 8;
   p[11] = c & 255;
   return p;
@@ -117,17 +114,8 @@ Deno.test("a malformed TCP option list drops the segment", () => {
   });
   p[20 + 21] = 0; // MSS option length 0
   // Recompute the TCP checksum over the pseudo-header so only the option is wrong.
-  let sum = 0;
   p[20 + 16] = p[20 + 17] = 0;
-  const src = [10, 0, 0, 2], dst = [10, 0, 0, 1];
-  const tcpLen = p.length - 20;
-  sum += (src[0] << 8 | src[1]) + (src[2] << 8 | src[3]) + (dst[0] << 8 | dst[1]) +
-    (dst[2] << 8 | dst[3]) + 6 + tcpLen;
-  for (let i = 20; i < p.length; i += 2) sum += (p[i] << 8) | (p[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  p[20 + 16] = c >> 8;
-  p[20 + 17] = c & 255;
+  finishChecksum(p, 20, p.length - 20, parseIpv4(B_ADDR), parseIpv4(A_ADDR));
   t.stack.input(p);
   assert.equal(t.stack.stats.drops.tcpOptions, 1);
   assert.equal(t.take().length, 0);

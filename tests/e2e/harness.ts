@@ -181,16 +181,8 @@ export async function boundPort(client: Proc, label: string, timeoutMs = 90_000)
 }
 
 /** Waits until the client reports a tunnel up (count-th time, 1-based). */
-export async function tunnelUps(client: Proc, count: number, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (client.lines.filter((l) => l.includes("WireGuard tunnel up")).length < count) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `tela: tunnel not up ${count} time(s) within ${timeoutMs} ms\n${client.output}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function tunnelUps(client: Proc, count: number, timeoutMs = 120_000): Promise<void> {
+  return waitCount(client, /WireGuard tunnel up/, count, timeoutMs);
 }
 
 /** Reads everything from a connection until EOF. */

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type DuplexConn, socketDuplex } from "../../lib/client/mod.ts";
+import { pattern, patternHash } from "../../lib/netstack/_test_util.ts";
 import { createHash } from "node:crypto";
 import {
   boundPort,
@@ -18,29 +19,6 @@ import {
 } from "./harness.ts";
 
 const MiB = 1024 * 1024;
-
-/** Deterministic bytes: xorshift32 stream, so both ends can hash what they expect. */
-function* pattern(seed: number, total: number, chunk = 64 * 1024): Generator<Uint8Array> {
-  let x = seed >>> 0 || 1;
-  for (let sent = 0; sent < total; sent += chunk) {
-    const n = Math.min(chunk, total - sent);
-    const buf = new Uint8Array(n);
-    const words = new Uint32Array(buf.buffer, 0, n >>> 2);
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[i] = x >>> 0;
-    }
-    yield buf;
-  }
-}
-
-function patternHash(seed: number, total: number): string {
-  const h = createHash("sha256");
-  for (const b of pattern(seed, total)) h.update(b);
-  return h.digest("hex");
-}
 
 async function writePattern(conn: DuplexConn, seed: number, total: number) {
   const w = conn.writable.getWriter();
@@ -111,13 +89,9 @@ Deno.test({
     const procs: Proc[] = [];
     let hub = await startHub(hubDir, owner);
     procs.push(hub.proc);
-    let agent = startAgent(
-      agentHome,
-      hub.url,
-      "web01",
-      owner,
-      `${web.addr.port}:HTTP,${target.port}:data`,
-    );
+    const startWeb01 = () =>
+      startAgent(agentHome, hub.url, "web01", owner, `${web.addr.port}:HTTP,${target.port}:data`);
+    let agent = startWeb01();
     procs.push(agent);
     const webLocal = freePort();
     const dataLocal = freePort();
@@ -222,13 +196,7 @@ Deno.test({
 
       await t.step("after an agent restart the same listener works again", async () => {
         await agent.stop();
-        agent = startAgent(
-          agentHome,
-          hub.url,
-          "web01",
-          owner,
-          `${web.addr.port}:HTTP,${target.port}:data`,
-        );
+        agent = startWeb01();
         procs.push(agent);
         await agent.waitFor(/registered with hub/, 90_000);
         await tunnelUps(client, 2, 180_000);

@@ -129,8 +129,14 @@ export async function waitFor<T>(
   }
 }
 
-/** Addresses and names of a {@link WireguardGoNetns}. */
-export interface WireguardGoNetnsAddresses {
+/**
+ * A network namespace joined to the root namespace by a veth pair, with Debian's
+ * wireguard-go on a TUN inside it: the kernel of the namespace is reachable only through
+ * the tunnel. {@link create} builds it; {@link destroy} removes everything it made
+ * (wireguard-go, processes started with {@link spawn}, the veth, the namespace and its
+ * iptables rules), also after a partial {@link create}.
+ */
+export class WireguardGoNetns {
   /** The namespace. */
   ns: string;
   /** veth end in the root namespace, and its address (our UDP side). */
@@ -142,27 +148,8 @@ export interface WireguardGoNetnsAddresses {
   /** wireguard-go's TUN interface in the namespace. */
   wgIf: string;
   /** wireguard-go's UDP port on `nsAddr`. */
-  wgPort: number;
-  /** Our tunnel address and the namespace's (on `wgIf`). */
-  ourTunnel: string;
-  theirTunnel: string;
-}
-
-/**
- * A network namespace joined to the root namespace by a veth pair, with Debian's
- * wireguard-go on a TUN inside it: the kernel of the namespace is reachable only through
- * the tunnel. {@link create} builds it; {@link destroy} removes everything it made
- * (wireguard-go, processes started with {@link spawn}, the veth, the namespace and its
- * iptables rules), also after a partial {@link create}.
- */
-export class WireguardGoNetns implements WireguardGoNetnsAddresses {
-  ns: string;
-  vethHost: string;
-  hostAddr: string;
-  vethNs: string;
-  nsAddr: string;
-  wgIf: string;
   wgPort = 51820;
+  /** Our tunnel address and the namespace's (on `wgIf`). */
   ourTunnel: string;
   theirTunnel: string;
   /** wireguard-go's public key, base64. */

@@ -1,5 +1,5 @@
 /**
- * Helpers for the TCP interop tests: deterministic payloads, SHA-256, a bounded
+ * Helpers for the TCP interop tests: SHA-256, a bounded
  * full-duplex exchange over one of our {@link TcpConn}s (send N bytes then FIN while
  * reading to the peer's FIN), byte-exact comparison with the first differing offset,
  * a seeded lossy {@link Bind}, and the stack counters worth printing.
@@ -8,6 +8,8 @@
 import type { NetStack, TcpConn } from "../../lib/netstack/mod.ts";
 import type { Device } from "../../lib/wireguard/mod.ts";
 import type { Bind, BindEndpoint } from "../../lib/wireguard/mod.ts";
+import { Rng } from "../../lib/netstack/phy/mod.ts";
+import { bytesToHex } from "../../lib/protocol/mod.ts";
 
 /** The transfer size each way: at least 16 MiB, as the interop issue asks. */
 export const TRANSFER_BYTES = 16 * 1024 * 1024;
@@ -15,37 +17,10 @@ export const TRANSFER_BYTES = 16 * 1024 * 1024;
 /** Loss rate of the lossy cases. */
 export const LOSS_RATE = 0.03;
 
-/** A small seeded PRNG (mulberry32) giving floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` pseudo-random bytes from a seeded xorshift32 (fast, reproducible, incompressible). */
-export function payload(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  const words = new Uint32Array(out.buffer, 0, n >>> 2);
-  let x = (seed >>> 0) || 0x9e3779b9;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < n; i++) out[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
-  return out;
-}
-
 /** Hex SHA-256 of `b`. */
 export async function sha256Hex(b: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(d);
 }
 
 /** Index of the first byte where `a` and `b` differ, or -1 when they are equal. */
@@ -214,15 +189,15 @@ export class LossyBind implements Bind {
   /** Probability of dropping each transport datagram; set to 0 to stop the loss. */
   lossRate = 0;
   readonly dropped = { sent: 0, received: 0 };
-  readonly #random: () => number;
+  readonly #rng: Rng;
 
   constructor(inner: Bind, seed: number) {
     this.inner = inner;
-    this.#random = seededRandom(seed);
+    this.#rng = new Rng(seed);
   }
 
   #drop(d: Uint8Array): boolean {
-    return this.lossRate > 0 && d.length > 0 && d[0] === 4 && this.#random() < this.lossRate;
+    return this.lossRate > 0 && d.length > 0 && d[0] === 4 && this.#rng.chance(this.lossRate);
   }
 
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void | Promise<void> {

@@ -31,13 +31,13 @@ import {
   LOSS_RATE,
   LossyBind,
   PacketTrace,
-  payload,
   rate,
   sha256Hex,
   stackSummary,
   TRANSFER_BYTES,
   withTimeout,
 } from "./_tcp_exchange.ts";
+import { patternBytes } from "../../lib/netstack/_test_util.ts";
 
 const TEST = "gVisor TCP interop";
 /** Set TELA_INTEROP_PCAP=<dir> to write each case's tunnel packets (headers) as pcap. */
@@ -219,7 +219,7 @@ Deno.test({
     const theirTunnel = `10.245.${octet}.2`;
     const ours = generateKeyPair();
     const theirs = generateKeyPair();
-    const fromUs = payload(TRANSFER_BYTES, 0x67766973);
+    const fromUs = patternBytes(0x67766973, TRANSFER_BYTES);
     const fromUsSha = await sha256Hex(fromUs);
     const trace = new PacketTrace();
 

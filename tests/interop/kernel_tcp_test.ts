@@ -34,13 +34,13 @@ import {
   type ExchangeProgress,
   LOSS_RATE,
   PacketTrace,
-  payload,
   rate,
   sha256Hex,
   stackSummary,
   TRANSFER_BYTES,
   withTimeout,
 } from "./_tcp_exchange.ts";
+import { patternBytes } from "../../lib/netstack/_test_util.ts";
 
 const TEST = "kernel TCP interop";
 const ignore = await requirePrerequisites(TEST, [
@@ -145,8 +145,8 @@ Deno.test({
       }
 
       // The kernel side's files: what it sends us, and where it puts what we send.
-      const toUs = payload(TRANSFER_BYTES, 0x6b65726e);
-      const fromUs = payload(TRANSFER_BYTES, 0x6f757273);
+      const toUs = patternBytes(0x6b65726e, TRANSFER_BYTES);
+      const fromUs = patternBytes(0x6f757273, TRANSFER_BYTES);
       const toUsFile = `${tmp}/kernel_sends.bin`;
       const fromUsFile = `${tmp}/kernel_received.bin`;
       await Deno.writeFile(toUsFile, toUs);

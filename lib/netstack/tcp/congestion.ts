@@ -27,13 +27,11 @@ export function initialWindow(smss: number): number {
   return Math.min(10 * smss, Math.max(2 * smss, 14600));
 }
 
-/** NewReno: slow start, congestion avoidance with appropriate byte counting (L = 2). */
-export class NewReno implements CongestionControl {
-  readonly name = "newreno";
+/** What both controllers share: the windows, the initial window, slow start. */
+abstract class WindowController {
   smss: number;
   cwnd: number;
   ssthresh = Number.MAX_SAFE_INTEGER;
-  private bytesAcked = 0;
 
   constructor(smss: number) {
     this.smss = smss;
@@ -43,15 +41,28 @@ export class NewReno implements CongestionControl {
     this.smss = smss;
     this.cwnd = initialWindow(smss);
   }
+  /**
+   * Slow start (RFC 5681 3.1 with RFC 3465 L = 2): grows cwnd and returns true while below
+   * ssthresh; false once congestion avoidance applies.
+   */
+  protected slowStart(acked: number): boolean {
+    if (this.cwnd >= this.ssthresh) return false;
+    this.cwnd += Math.min(acked, 2 * this.smss);
+    return true;
+  }
+}
+
+/** NewReno: slow start, congestion avoidance with appropriate byte counting (L = 2). */
+export class NewReno extends WindowController implements CongestionControl {
+  readonly name = "newreno";
+  private bytesAcked = 0;
+
   onAck(acked: number): void {
-    if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, 2 * this.smss);
-    } else {
-      this.bytesAcked += acked;
-      if (this.bytesAcked >= this.cwnd) {
-        this.bytesAcked -= this.cwnd;
-        this.cwnd += this.smss;
-      }
+    if (this.slowStart(acked)) return;
+    this.bytesAcked += acked;
+    if (this.bytesAcked >= this.cwnd) {
+      this.bytesAcked -= this.cwnd;
+      this.cwnd += this.smss;
     }
   }
   onCongestion(flight: number): void {
@@ -70,13 +81,10 @@ export class NewReno implements CongestionControl {
 }
 
 /** CUBIC (RFC 9438) with fast convergence and the Reno-friendly region. */
-export class Cubic implements CongestionControl {
+export class Cubic extends WindowController implements CongestionControl {
   readonly name = "cubic";
   static readonly C = 0.4;
   static readonly BETA = 0.7;
-  smss: number;
-  cwnd: number;
-  ssthresh = Number.MAX_SAFE_INTEGER;
   /** W_max in segments. */
   private wMax = 0;
   /** Start of the current congestion-avoidance epoch (ms), -1 before it starts. */
@@ -84,26 +92,18 @@ export class Cubic implements CongestionControl {
   private k = 0;
   /** W_est (Reno-friendly estimate) in segments. */
   private wEst = 0;
-  private cwndEpoch = 0;
 
-  constructor(smss: number) {
-    this.smss = smss;
-    this.cwnd = initialWindow(smss);
+  /** W_cubic(t) of RFC 9438 4.2, in segments; `t` in seconds since the epoch. */
+  private wCubic(t: number): number {
+    return Cubic.C * (t - this.k) ** 3 + this.wMax;
   }
-  setMss(smss: number): void {
-    this.smss = smss;
-    this.cwnd = initialWindow(smss);
-  }
+
   onAck(acked: number, now: number, rtt: number): void {
-    if (this.cwnd < this.ssthresh) {
-      this.cwnd += Math.min(acked, 2 * this.smss);
-      return;
-    }
+    if (this.slowStart(acked)) return;
     const mss = this.smss;
     let cwndSeg = this.cwnd / mss;
     if (this.epoch < 0) {
       this.epoch = now;
-      this.cwndEpoch = cwndSeg;
       if (this.wMax <= cwndSeg) {
         this.wMax = cwndSeg;
         this.k = 0;
@@ -114,19 +114,17 @@ export class Cubic implements CongestionControl {
     }
     const rttS = Math.max(rtt, 1) / 1000;
     const t = (now - this.epoch) / 1000;
-    const wCubic = (x: number) => Cubic.C * (x - this.k) ** 3 + this.wMax;
     const segsAcked = acked / mss;
     // Reno-friendly estimate, RFC 9438 4.3.
     const alpha = 3 * (1 - Cubic.BETA) / (1 + Cubic.BETA);
     this.wEst += alpha * segsAcked / cwndSeg;
-    if (wCubic(t) < this.wEst) {
+    if (this.wCubic(t) < this.wEst) {
       cwndSeg = Math.max(cwndSeg, this.wEst);
     } else {
-      const target = Math.min(Math.max(wCubic(t + rttS), cwndSeg), 1.5 * cwndSeg);
+      const target = Math.min(Math.max(this.wCubic(t + rttS), cwndSeg), 1.5 * cwndSeg);
       cwndSeg += (target - cwndSeg) / cwndSeg * segsAcked;
     }
     this.cwnd = Math.max(cwndSeg * mss, 2 * mss);
-    void this.cwndEpoch;
   }
   private reduce(): void {
     const cwndSeg = this.cwnd / this.smss;

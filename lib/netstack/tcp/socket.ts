@@ -10,6 +10,7 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
+import { formatIpv4 } from "../wire/address.ts";
 import { IpProtocol, Ipv4Packet } from "../wire/ipv4.ts";
 import {
   emitTcpHeader,
@@ -179,6 +180,8 @@ export class TcpSocket {
   sndWscale = 0;
   /** Shift applied to windows we send (our announced scale). */
   rcvWscale = 0;
+  /** Whether the peer's SYN carried a window scale option (for our SYN-ACK). */
+  private wsOffered = false;
   /** Data octets per full-sized segment we send (MSS minus fixed options). */
   smss = 536;
 
@@ -222,6 +225,8 @@ export class TcpSocket {
   private rttSeq = -1;
   private rttStart = 0;
   private backoffs = 0;
+  /** When our first SYN left (handshake RTT sample), or -1. */
+  private synSentAt = -1;
 
   // ---- loss recovery (RFC 5681, 6582, 6675)
   cc: CongestionControl;
@@ -233,6 +238,8 @@ export class TcpSocket {
   highRxt = 0;
   /** Un-SACKed octets below this count as lost (set by RTO or NewReno recovery). */
   lostEnd = 0;
+  /** Set by the RTO handler: the first retransmission goes out regardless of pipe. */
+  private rtoRetransmitDue = false;
 
   // ---- ACK generation
   private segsUnacked = 0;
@@ -385,9 +392,6 @@ export class TcpSocket {
     o.sackPermitted = false;
   }
 
-  /** Whether the peer's SYN carried a window scale option (for our SYN-ACK). */
-  private wsOffered = false;
-
   // ================================================================== user calls
 
   /** Copies as much of `data[off..]` into the send buffer as fits; returns octets taken. */
@@ -455,18 +459,9 @@ export class TcpSocket {
 
   /** Close the sending side (RFC 9293 3.10.4): FIN after the buffered data. */
   shutdownWrite(): void {
-    switch (this.state) {
-      case TcpState.SYN_SENT:
-      case TcpState.SYN_RECEIVED:
-      case TcpState.ESTABLISHED:
-      case TcpState.CLOSE_WAIT:
-        if (!this.finQueued) {
-          this.finQueued = true;
-          this.scheduleFlush();
-        }
-        break;
-      default:
-        break;
+    if (this.canSend() && !this.finQueued) {
+      this.finQueued = true;
+      this.scheduleFlush();
     }
   }
 
@@ -541,7 +536,7 @@ export class TcpSocket {
         this.host.stats.rstReceived++;
         this.enterClosed(
           new ConnectionRefusedError(
-            `connection refused by ${fmt(this.remoteAddr)}:${this.remotePort}`,
+            `connection refused by ${formatIpv4(this.remoteAddr)}:${this.remotePort}`,
           ),
         );
       }
@@ -666,7 +661,7 @@ export class TcpSocket {
       } else {
         this.enterClosed(
           new ConnectionResetError(
-            `connection reset by ${fmt(this.remoteAddr)}:${this.remotePort}`,
+            `connection reset by ${formatIpv4(this.remoteAddr)}:${this.remotePort}`,
           ),
         );
       }
@@ -881,7 +876,6 @@ export class TcpSocket {
     }
     this.rto = Math.min(c.maxRtoMs, Math.max(c.minRtoMs, this.srtt + Math.max(1, 4 * this.rttvar)));
   }
-  private synSentAt = -1;
 
   /** Text and FIN processing (RFC 9293 3.10.7.4 steps 7 and 8). */
   private processText(seg: TcpSegment, seq: number): void {
@@ -1138,8 +1132,7 @@ export class TcpSocket {
     const dataEnd = this.sendBufSeq + this.sendBuf.length;
     for (;;) {
       const avail = dataEnd - this.sndNxt;
-      const finPending = this.finQueued && this.sndNxt === dataEnd &&
-        this.sndNxt <= this.finSeq; // FIN not yet sent
+      const finPending = this.finQueued && this.sndNxt === dataEnd; // FIN not yet sent
       if (avail <= 0 && !finPending) break;
       const wndRight = this.sndUna + this.sndWnd;
       const usable = Math.min(cwnd - pipe, wndRight - this.sndNxt);
@@ -1162,14 +1155,11 @@ export class TcpSocket {
       if (len < mp && !this.host.config.noDelay && this.sndNxt > this.sndUna && !this.finQueued) {
         break; // Nagle (RFC 9293 3.7.4)
       }
-      if (len <= 0) break;
       const n = this.sendSegment(this.sndNxt, len, true);
       if (n <= 0) break;
       pipe += n;
     }
   }
-  /** Set by the RTO handler: the first retransmission goes out regardless of pipe. */
-  private rtoRetransmitDue = false;
 
   /** Largest payload in a segment with our current options (octets). */
   private maxPayload(): number {
@@ -1182,11 +1172,16 @@ export class TcpSocket {
 
   private armPersist(): void {
     if (this.persistAt !== NONE || this.sndNxt > this.sndUna) return;
-    const t = Math.min(
-      this.host.config.maxRtoMs,
-      Math.max(this.rto, this.host.config.minRtoMs) * (1 << Math.min(this.persistBackoff, 10)),
+    this.persistAt = this.now + this.persistInterval();
+  }
+
+  /** The persist timer's period: the RTO (at least its minimum), backed off, capped. */
+  private persistInterval(): number {
+    const c = this.host.config;
+    return Math.min(
+      c.maxRtoMs,
+      Math.max(this.rto, c.minRtoMs) * (1 << Math.min(this.persistBackoff, 10)),
     );
-    this.persistAt = this.now + t;
   }
 
   /**
@@ -1309,8 +1304,8 @@ export class TcpSocket {
       this.enterClosed(
         new ConnectionTimeoutError(
           synState
-            ? `connection to ${fmt(this.remoteAddr)}:${this.remotePort} timed out`
-            : `connection to ${fmt(this.remoteAddr)}:${this.remotePort} timed out ` +
+            ? `connection to ${formatIpv4(this.remoteAddr)}:${this.remotePort} timed out`
+            : `connection to ${formatIpv4(this.remoteAddr)}:${this.remotePort} timed out ` +
               `after ${limit} retransmissions`,
         ),
       );
@@ -1355,12 +1350,7 @@ export class TcpSocket {
     }
     this.rtoAt = NONE;
     this.persistBackoff++;
-    const c = this.host.config;
-    this.persistAt = this.now +
-      Math.min(
-        c.maxRtoMs,
-        Math.max(this.rto, c.minRtoMs) * (1 << Math.min(this.persistBackoff, 10)),
-      );
+    this.persistAt = this.now + this.persistInterval();
   }
 
   private onKeepalive(): void {
@@ -1372,7 +1362,7 @@ export class TcpSocket {
     if (this.keepaliveProbes >= ka.count) {
       this.enterClosed(
         new ConnectionTimeoutError(
-          `connection to ${fmt(this.remoteAddr)}:${this.remotePort} timed out (keepalive)`,
+          `connection to ${formatIpv4(this.remoteAddr)}:${this.remotePort} timed out (keepalive)`,
         ),
       );
       return;
@@ -1391,8 +1381,4 @@ export class TcpSocket {
       this.keepaliveProbes = 0;
     }
   }
-}
-
-function fmt(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
