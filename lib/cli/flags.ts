@@ -23,6 +23,8 @@ export interface FlagSpec {
   multiple?: boolean;
   /** One line of help text. */
   usage?: string;
+  /** The value's placeholder in help (`url|name` shows `-hub <url|name>`); default from `type`. */
+  arg?: string;
 }
 
 /** Result of {@link parseFlags}: typed values by flag name, and the positionals. */
@@ -159,7 +161,13 @@ export function formatFlagHelp(specs: Record<string, FlagSpec>): string {
 const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
 
 /** True when `args` (before any `--`) ask for usage with `-h`, `-help` or `-?`, as Go's do. */
-export function helpRequested(args: string[]): boolean {
+export function helpRequested(args: readonly string[]): boolean {
   const end = args.indexOf("--");
   return (end < 0 ? args : args.slice(0, end)).some((a) => HELP_FLAGS.has(a));
+}
+
+/** `args` without the help spellings that stand before any `--` (see {@link helpRequested}). */
+export function withoutHelpFlags(args: readonly string[]): string[] {
+  const end = args.indexOf("--");
+  return args.filter((a, i) => (end >= 0 && i >= end) || !HELP_FLAGS.has(a));
 }
