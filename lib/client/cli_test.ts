@@ -36,13 +36,20 @@ Deno.test("tela version, help, no command, unknown command and bad flags", async
   const v = await run(["version"]);
   assert.equal(v.code, 0);
   assert.match(v.out, /^tela v\S+ \w+\/\w+$/);
-  assert.equal((await run([])).code, 1);
+  assert.deepEqual(JSON.parse((await run(["version", "-json"])).out).name, "tela");
+  assert.equal((await run(["-version"])).out, v.out);
+  const none = await run([]);
+  assert.equal(none.code, 0, "tela alone prints the top-level help (book, Help text)");
+  assert.match(none.out, /^tela — /);
+  assert.equal((await run(["help"])).out, none.out);
+  // The book's Help section says "tela unknown-verb exits 1", but its exit-code table makes
+  // an unknown command a usage error: 2, with the help on stderr. We follow the table.
   const u = await run(["frob"]);
-  assert.equal(u.code, 1);
-  assert.match(u.err, /^Unknown command: frob\n\nUsage: tela/);
+  assert.equal(u.code, 2);
+  assert.match(u.err, /^Error: unknown command "frob"\n\ntela — /);
   const f = await run(["machines", "-nope"]);
   assert.equal(f.code, 2);
-  assert.match(f.err, /flag provided but not defined: -nope/);
+  assert.match(f.err, /^Error: flag provided but not defined: -nope\n\ntela machines — /);
 });
 
 Deno.test("tela login stores the token 0600 under the normalised URL; logout removes it", async () => {
@@ -244,22 +251,22 @@ Deno.test("-h prints a sub-command's usage (exit 0); an unknown flag prints it t
     ) {
       const r = await run(args);
       assert.equal(r.code, 0, args.join(" "));
-      assert.match(r.out, /^Usage: tela \w+ /);
-      assert.match(r.out, /-hub string/);
+      assert.match(r.out, /^tela \w+ — .*\n\nUSAGE\n {2}tela \w+ /);
+      assert.match(r.out, /-hub <url\|name> +Hub URL/);
     }
     const bad = await run(["connect", "-hub", "ws://h", "--nope=1"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /^flag provided but not defined: -nope\nUsage: tela connect/);
+    assert.match(bad.err, /^Error: flag provided but not defined: -nope\n\ntela connect — /);
     const num = await run(["connect", "-mtu", "big"]);
     assert.equal(num.code, 2);
     assert.match(num.err, /-mtu/);
   });
 });
 
-Deno.test("tela connect argument errors exit 1 with the reason", async () => {
+Deno.test("tela connect: missing or malformed arguments exit 2, runtime errors 1, config 3", async () => {
   await withHome(async () => {
     const none = await run(["connect"]);
-    assert.equal(none.code, 1);
+    assert.equal(none.code, 2);
     assert.match(
       none.err,
       /^Error: -hub and -machine are required \(or set TELA_HUB \/ TELA_MACHINE\)/,
@@ -273,8 +280,11 @@ Deno.test("tela connect argument errors exit 1 with the reason", async () => {
       "-ports",
       "22,x",
     ]);
-    assert.equal(ports.code, 1);
-    assert.match(ports.err, /^Error: invalid port "x": "x" is not a valid port number$/);
+    assert.equal(ports.code, 2);
+    assert.match(
+      ports.err,
+      /^Error: invalid port "x": "x" is not a valid port number\n\ntela connect/,
+    );
     const unreachable = await run([
       "connect",
       "-hub",
@@ -306,7 +316,7 @@ Deno.test("tela connect argument errors exit 1 with the reason", async () => {
       );
       Deno.env.set("TELA_PROFILE", "nosuch");
       const prof = await run(["connect", "-hub", url, "-machine", "barn"]);
-      assert.equal(prof.code, 1, "TELA_PROFILE takes precedence");
+      assert.equal(prof.code, 3, "TELA_PROFILE takes precedence; a missing profile is exit 3");
       assert.match(prof.err, /nosuch\.yaml: cannot read profile/);
     } finally {
       await server.shutdown();

@@ -1,0 +1,162 @@
+/**
+ * `tela login`, `tela logout`, `tela profile ...` and `tela version` (book, Appendix A).
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { type Command, command } from "../../cli/mod.ts";
+import { ensureWsScheme, removeCredential, storeCredential } from "../credentials.ts";
+import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
+import { platformString, TELA_VERSION } from "../version.ts";
+import { JSON_FLAG, stdinLineReader, type TelaDeps } from "./shared.ts";
+
+/** `tela login <hub-url>`: prompts for a token and stores it. */
+export function loginCommand(deps: TelaDeps): Command {
+  return command({
+    name: "login",
+    summary: "Store a hub token in the credential store.",
+    usage: ["tela login <hub-url>"],
+    description: `Prompts for a token (and an optional identity) on stdin and stores it for the
+hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.`,
+    args: ["<hub-url>"],
+    examples: ["tela login wss://owlsnest.parkscomputing.com"],
+    seeAlso: ["tela logout", "tela machines"],
+    async run({ positionals, out }) {
+      const hub = ensureWsScheme(positionals[0]);
+      const readLine = deps.readLine ?? stdinLineReader();
+      const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
+      (deps.stdout ? out : write)("Token: ");
+      const token = (await readLine())?.trim() ?? "";
+      if (!token) throw new Error("token cannot be empty");
+      (deps.stdout ? out : write)("Identity (press Enter to skip): ");
+      const identity = (await readLine())?.trim() ?? "";
+      const key = await storeCredential(hub, { token, ...(identity ? { identity } : {}) });
+      out(`${deps.stdout ? "" : "\n"}Credentials stored for ${key}`);
+    },
+  });
+}
+
+/** `tela logout <hub-url>`. */
+export const logoutCommand = command({
+  name: "logout",
+  summary: "Remove a hub's token from the credential store.",
+  usage: ["tela logout <hub-url>"],
+  description: `Removes the token stored by "tela login" for the hub from
+~/.tela/credentials.yaml.`,
+  args: ["<hub-url>"],
+  examples: ["tela logout wss://owlsnest.parkscomputing.com"],
+  seeAlso: ["tela login"],
+  async run({ positionals, out }) {
+    const hub = ensureWsScheme(positionals[0]);
+    out(
+      (await removeCredential(hub))
+        ? `Credentials removed for ${hub}`
+        : `No credentials found for ${hub}`,
+    );
+  },
+});
+
+/** `tela version [-json]`. */
+export const versionCommand = command({
+  name: "version",
+  summary: "Print the version of tela.",
+  usage: ["tela version [-json]"],
+  description: `Prints "tela <version> <os>/<arch>".`,
+  flags: { json: JSON_FLAG },
+  examples: ["tela version", "tela version -json"],
+  seeAlso: ["tela help"],
+  run({ values, out }) {
+    out(versionText("tela", TELA_VERSION, values.json));
+  },
+});
+
+/**
+ * A binary's version line (`tela v0.1.0 linux/amd64`) or, with `json`, the object
+ * `{"name","version","platform"}`.
+ */
+export function versionText(name: string, version: string, json?: boolean): string {
+  const platform = platformString();
+  return json
+    ? JSON.stringify({ name, version, platform }, null, 2)
+    : `${name} ${version} ${platform}`;
+}
+
+const PROFILE_SEE_ALSO = ["tela profile", "tela connect"];
+
+const profileList = command({
+  name: "list",
+  aliases: ["ls"],
+  summary: "List connection profiles.",
+  usage: ["tela profile list [-json]"],
+  description: "Prints the name of each profile in ~/.tela/profiles, one a line.",
+  flags: { json: JSON_FLAG },
+  examples: ["tela profile list", "tela profile list -json"],
+  seeAlso: PROFILE_SEE_ALSO,
+  async run({ values, out }) {
+    const names = await listProfiles();
+    if (values.json) out(JSON.stringify(names, null, 2));
+    else out(names.length ? names.join("\n") : "No profiles found.");
+  },
+});
+
+/** `tela profile [list|show|create|delete]`; `tela profile` alone lists. */
+export const profileCommand = command({
+  name: "profile",
+  summary: "Manage connection profiles (list, show, create, delete).",
+  usage: [
+    "tela profile list [-json]",
+    "tela profile show <name> [-json]",
+    "tela profile create <name>",
+    "tela profile delete <name>",
+  ],
+  description: `A profile (~/.tela/profiles/<name>.yaml) lists hub and machine connections that
+"tela connect -profile <name>" opens in parallel. "tela profile" alone lists the profiles.`,
+  flags: { json: JSON_FLAG },
+  examples: ["tela profile list", "tela profile create home", "tela connect -profile home"],
+  seeAlso: ["tela connect"],
+  run: (inv) => profileList.run!(inv),
+  commands: [
+    profileList,
+    command({
+      name: "show",
+      summary: "Print a profile's YAML.",
+      usage: ["tela profile show <name> [-json]"],
+      description: "Prints the profile file as written, or its content as JSON with -json.",
+      flags: { json: JSON_FLAG },
+      args: ["<name>"],
+      examples: ["tela profile show home", "tela profile show home -json"],
+      seeAlso: PROFILE_SEE_ALSO,
+      async run({ values, positionals, out }) {
+        const text = await showProfile(positionals[0]);
+        out(values.json ? JSON.stringify(parseYaml(text), null, 2) : text.replace(/\n$/, ""));
+      },
+    }),
+    command({
+      name: "create",
+      summary: "Create a profile from a commented template.",
+      usage: ["tela profile create <name>"],
+      description: `Writes ~/.tela/profiles/<name>.yaml (mode 0600) with a commented example
+connection; edit it, then run "tela connect -profile <name>".`,
+      args: ["<name>"],
+      examples: ["tela profile create home"],
+      seeAlso: PROFILE_SEE_ALSO,
+      async run({ positionals, out }) {
+        const path = await createProfile(positionals[0]);
+        out(`Created profile "${positionals[0]}" at ${path}`);
+      },
+    }),
+    command({
+      name: "delete",
+      aliases: ["rm"],
+      summary: "Delete a profile.",
+      usage: ["tela profile delete <name>"],
+      description: "Removes ~/.tela/profiles/<name>.yaml.",
+      args: ["<name>"],
+      examples: ["tela profile delete home"],
+      seeAlso: PROFILE_SEE_ALSO,
+      async run({ positionals, out }) {
+        await deleteProfile(positionals[0]);
+        out(`Deleted profile "${positionals[0]}"`);
+      },
+    }),
+  ],
+});

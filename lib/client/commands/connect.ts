@@ -1,0 +1,242 @@
+/**
+ * `tela connect` (book, Appendix A; spec agent-and-client.md §9-§10): one machine from
+ * flags, or every connection of a profile, until Ctrl-C.
+ * @module
+ */
+import { command, UsageError } from "../../cli/mod.ts";
+import { logger, setLogLevel } from "../../log/mod.ts";
+import { backoffDelay, formatSeconds, sleep } from "../backoff.ts";
+import { MachineConnection } from "../connection.ts";
+import { lookupStoredToken, resolveClientToken } from "../credentials.ts";
+import { fetchHubStatus, resolveServiceNames } from "../hubapi.ts";
+import { resolveHubUrl } from "../hubs.ts";
+import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
+import { loadProfile, type ProfileConnection } from "../profile.ts";
+import { DEFAULT_MTU } from "../tunnel.ts";
+import {
+  env,
+  HUB_FLAG,
+  MACHINE_FLAG,
+  signalPromise,
+  type TelaDeps,
+  TOKEN_FLAG,
+  VERBOSE_FLAG,
+} from "./shared.ts";
+
+const CONNECT_FLAGS = {
+  hub: HUB_FLAG,
+  machine: MACHINE_FLAG,
+  token: TOKEN_FLAG,
+  ports: {
+    type: "string",
+    arg: "spec",
+    usage: "Comma-separated ports or local:remote pairs, e.g. 22,2222:22",
+  },
+  services: {
+    type: "string",
+    arg: "names",
+    usage: "Comma-separated service names (resolved via the hub API)",
+  },
+  profile: {
+    type: "string",
+    arg: "name",
+    usage: "Connection profile name or path (env TELA_PROFILE)",
+  },
+  port: { type: "number", usage: "Legacy: local port" },
+  "target-port": { type: "number", usage: "Legacy: remote port (default: -port)" },
+  mtu: { type: "number", usage: `WireGuard tunnel MTU (env TELA_MTU). Default: ${DEFAULT_MTU}` },
+  v: VERBOSE_FLAG,
+} as const;
+
+/** The `tela connect` command. */
+export function connectCommand(deps: TelaDeps) {
+  return command({
+    name: "connect",
+    summary: "Connect to a machine through a hub and bind local ports to its services.",
+    usage: [
+      "tela connect -hub <hub> -machine <machine> [flags]",
+      "tela connect -profile <name>",
+    ],
+    description: `Opens a WireGuard tunnel to the machine through the hub and listens on local
+ports for its services; prints "Services available:" with the local address of each. Without
+-ports or -services every port the agent advertises is forwarded. With -profile, opens every
+connection of the profile (~/.tela/profiles/<name>.yaml) in parallel. Runs until Ctrl-C and
+reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
+    flags: CONNECT_FLAGS,
+    examples: [
+      "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",
+      "tela connect -hub wss://hub.example.com -machine barn -ports 22,8080:80",
+      "tela connect -profile home",
+    ],
+    seeAlso: ["tela machines", "tela services", "tela profile", "tela login"],
+    async run({ values, out, err }) {
+      if (values.v) setLogLevel("debug");
+      const log = logger("tela");
+      const mtu = envMtu(values.mtu, "TELA_MTU");
+      const interrupted = deps.interrupted ?? signalPromise();
+      const profileArg = values.profile ?? env("TELA_PROFILE");
+      if (profileArg) return await connectProfile(profileArg, mtu, deps, out, err, interrupted);
+
+      const hubArg = values.hub ?? env("TELA_HUB");
+      const machine = values.machine ?? env("TELA_MACHINE");
+      if (!hubArg || !machine) {
+        throw new UsageError(
+          "-hub and -machine are required (or set TELA_HUB / TELA_MACHINE)",
+        );
+      }
+      const mappings: PortMapping[] = [];
+      if (values.port) {
+        mappings.push({ local: values.port, remote: values["target-port"] || values.port });
+      }
+      if (values.ports) {
+        try {
+          mappings.push(...parseClientPorts(values.ports));
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
+      const hub = await resolveHubUrl(hubArg);
+      const token = await resolveClientToken(values.token, hub);
+      if (values.services) {
+        const names = values.services.split(",").map((s) => s.trim()).filter(Boolean);
+        let status;
+        try {
+          status = await fetchHubStatus(hub, token);
+        } catch (e) {
+          throw new Error(`cannot resolve service names: ${(e as Error).message}`);
+        }
+        for (const p of resolveServiceNames(status, machine, names)) {
+          mappings.push({ local: p, remote: p });
+        }
+      }
+      const conn = new MachineConnection({
+        hubUrl: hub,
+        machine,
+        token,
+        mappings,
+        mtu,
+        engine: deps.engine,
+        log,
+        fatalFirstDenial: true,
+        onBound: (bound, wanted) => out(formatServicesBlock(bound, wanted)),
+      });
+      conn.bindExplicit();
+      const running = conn.run();
+      const result = await Promise.race([
+        running.then(() => "done" as const, (e: Error) => e),
+        interrupted.then(() => "interrupted" as const),
+      ]);
+      conn.stop();
+      if (result instanceof Error) throw result;
+      log.info("shutting down");
+      await Promise.race([running.catch(() => {}), sleep(2000)]);
+      return 0;
+    },
+  });
+}
+
+function envMtu(flag: number | undefined, name: string): number {
+  if (flag && flag > 0) return flag;
+  const e = Number(Deno.env.get(name));
+  return Number.isInteger(e) && e > 0 ? e : DEFAULT_MTU;
+}
+
+function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
+  const merged = new Map<string, ProfileConnection & { url: string }>();
+  for (const c of conns) {
+    const key = `${c.url}\n${c.machine}`;
+    const m = merged.get(key);
+    if (!m) merged.set(key, { ...c, services: c.services ? [...c.services] : undefined });
+    else {
+      if (c.services) m.services = [...(m.services ?? []), ...c.services];
+      m.token ||= c.token;
+      m.address ||= c.address;
+    }
+  }
+  return [...merged.values()];
+}
+
+async function connectProfile(
+  arg: string,
+  flagMtu: number,
+  deps: TelaDeps,
+  out: (t: string) => void,
+  _err: (t: string) => void,
+  interrupted: Promise<void>,
+): Promise<number> {
+  const log = logger("tela");
+  const { profile } = await loadProfile(arg);
+  const mtu = profile.mtu && profile.mtu > 0 ? profile.mtu : flagMtu;
+  log.info(`loaded profile with ${profile.connections.length} connection(s)`);
+  profile.connections.forEach((c, i) =>
+    log.info(`  [${i + 1}] hub=${c.hub} machine=${c.machine} services=${c.services?.length ?? 0}`)
+  );
+  const resolved = [];
+  for (const c of profile.connections) resolved.push({ ...c, url: await resolveHubUrl(c.hub) });
+  const conns = mergeConnections(resolved);
+  if (conns.length !== resolved.length) log.info(`merged to ${conns.length} unique connection(s)`);
+  const multi = conns.length > 1;
+  const running: MachineConnection[] = [];
+  let fatal = 0;
+  const tasks = conns.map(async (c, i) => {
+    const tag = logger(`profile:${i + 1}`);
+    const token = c.token || await lookupStoredToken(c.url);
+    const mappings: PortMapping[] = [];
+    const named = (c.services ?? []).filter((s) => s.name);
+    for (const s of c.services ?? []) {
+      if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
+    }
+    // Service names resolve through the hub; failures retry with backoff (spec §10.3).
+    for (let attempt = 0; named.length > 0; attempt++) {
+      try {
+        const status = await fetchHubStatus(c.url, token);
+        const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
+        ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
+        break;
+      } catch (e) {
+        const d = backoffDelay(attempt);
+        tag.warn(`${(e as Error).message}; retrying service resolution in ${formatSeconds(d)}...`);
+        const stop = await Promise.race([sleep(d).then(() => false), interrupted.then(() => true)]);
+        if (stop) return;
+      }
+    }
+    tag.info(`connecting to ${c.url} → ${c.machine}`);
+    const conn = new MachineConnection({
+      hubUrl: c.url,
+      machine: c.machine,
+      token,
+      mappings,
+      mtu,
+      engine: deps.engine,
+      log: tag,
+      onBound: (bound, wanted) =>
+        out(
+          formatServicesBlock(
+            bound.map((b) => ({ ...b, machine: multi ? c.machine : undefined })),
+            wanted,
+          ),
+        ),
+    });
+    running.push(conn);
+    conn.bindExplicit();
+    try {
+      await conn.run();
+    } catch (e) {
+      fatal++;
+      tag.error(`${(e as Error).message}`);
+      tag.error(`fatal error, stopping`);
+    }
+  });
+  const stopped = await Promise.race([
+    Promise.all(tasks).then(() => false),
+    interrupted.then(() => true),
+  ]);
+  log.info("shutting down all connections");
+  for (const c of running) c.stop();
+  await Promise.race([Promise.all(tasks), sleep(2000)]);
+  // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
+  if (!stopped && fatal > 0) {
+    throw new Error(`every connection of profile "${profile.name}" stopped (see the log above)`);
+  }
+  return 0;
+}
