@@ -1,11 +1,23 @@
 /**
  * `telad`, the agent CLI (book, *Run an agent*, Appendix A; spec agent-and-client.md §8.4):
- * config-file mode (`-config`/`TELAD_CONFIG`) or flag mode (`-hub -machine -ports`).
- * `cmd/telad.ts` only calls {@link teladMain}.
+ * config-file mode (`-config`/`TELAD_CONFIG`) or flag mode (`-hub -machine -ports`), and the
+ * sub-commands of the book. `telad` with flags (or none) runs the agent; a word that names
+ * no sub-command is a usage error and starts nothing. `cmd/telad.ts` only calls
+ * {@link teladMain}.
  * @module
  */
 import { resolve } from "node:path";
-import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
+import {
+  channelCommand,
+  type Command,
+  command,
+  helpCommand,
+  runCli,
+  serviceCommand,
+  updateCommand,
+  UsageError,
+  versionCommand,
+} from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 import {
   DEFAULT_MTU,
@@ -40,64 +52,101 @@ export interface TeladDeps {
 }
 
 const FLAGS = {
-  config: { type: "string", usage: "path to telad.yaml (env TELAD_CONFIG)" },
-  hub: { type: "string", usage: "hub WebSocket URL (env TELA_HUB)" },
-  machine: { type: "string", usage: "machine name for the hub registry (env TELA_MACHINE)" },
-  token: { type: "string", usage: "hub auth token (env TELA_TOKEN)" },
+  config: { type: "string", arg: "path", usage: "Path to telad.yaml (env TELAD_CONFIG)" },
+  hub: { type: "string", arg: "url", usage: "Hub WebSocket URL (env TELA_HUB)" },
+  machine: {
+    type: "string",
+    arg: "name",
+    usage: "Machine name for the hub registry (env TELA_MACHINE)",
+  },
+  token: { type: "string", arg: "hex", usage: "Hub auth token (env TELA_TOKEN)" },
   ports: {
     type: "string",
-    usage: 'port specs port[:name[:description]], e.g. "22:SSH,3389:RDP" (env TELAD_PORTS)',
+    arg: "spec",
+    usage: 'Port specs port[:name[:description]], e.g. "22:SSH,3389:RDP" (env TELAD_PORTS)',
   },
   "target-host": {
     type: "string",
-    usage: "target host for services (env TELAD_TARGET_HOST, default 127.0.0.1)",
+    arg: "host",
+    usage: "Target host for services, gateway mode (env TELAD_TARGET_HOST). Default: 127.0.0.1",
   },
-  mtu: { type: "number", usage: "WireGuard tunnel MTU (env TELAD_MTU, default 1100)" },
-  v: { type: "boolean", usage: "verbose logging" },
-} satisfies Record<string, FlagSpec>;
-
-const USAGE = `Usage:
-  telad -config <telad.yaml>
-  telad -hub <url> -machine <name> -ports "22:SSH,3389:RDP" [-token <t>] [-target-host <host>]
-  telad login -hub <url> | logout -hub <url> | version
-
-Flags:
-${formatFlagHelp(FLAGS)}`;
+  mtu: { type: "number", usage: `WireGuard tunnel MTU (env TELAD_MTU). Default: ${DEFAULT_MTU}` },
+  v: { type: "boolean", usage: "Verbose logging" },
+} as const;
 
 function env(name: string): string | undefined {
   return Deno.env.get(name) || undefined;
 }
 
 /**
+ * The whole `telad` tree: the root runs the agent; `telad help` and `telad -h` print its
+ * help.
+ */
+export function teladCommand(deps: TeladDeps): Command {
+  return command({
+    name: "telad",
+    summary: "Register machines with a Tela hub and forward their services.",
+    usage: [
+      "telad -config <telad.yaml>",
+      "telad -hub <url> -machine <name> -ports <spec> [-token <hex>] [-target-host <host>]",
+      "telad <command> [flags] [args]",
+    ],
+    description: `The agent daemon. With flags (or TELAD_CONFIG) it runs in the foreground: it
+registers each machine with the hub over an outbound WebSocket and forwards the tunnel's
+TCP connections to the machine's services, until Ctrl-C. A word after "telad" must be one
+of the commands below; "telad help" or "telad -h" prints this help. Logs go to stderr.`,
+    flags: FLAGS,
+    examples: [
+      "telad -config /etc/tela/telad.yaml",
+      "telad -hub wss://owlsnest.parkscomputing.com -machine dev-vm -ports 22:SSH,3389:RDP",
+    ],
+    seeAlso: ["telad service", "telad login", "tela machines"],
+    run: ({ values, out, err }) => runAgent(values, deps, out, err),
+    commands: [
+      loginCommand("login", deps),
+      loginCommand("logout", deps),
+      serviceCommand("telad", {
+        hub: FLAGS.hub,
+        machine: FLAGS.machine,
+        ports: FLAGS.ports,
+      }, true),
+      channelCommand("telad", true),
+      updateCommand("telad"),
+      versionCommand("telad", TELA_VERSION, platformString()),
+      helpCommand("telad"),
+    ],
+  });
+}
+
+/**
  * Runs `telad` with `args`.
- * @returns exit status: 0 after a clean stop, 1 on a configuration or authentication
- *   error, 2 on bad flags.
+ * @returns exit status: 0 after a clean stop or help, 1 on a runtime or authentication
+ *   error, 2 on a usage error (unknown command or flag, missing setting), 3 on a
+ *   configuration error (book, *TDL for the command line*).
  */
 export async function teladMain(args: string[], deps: TeladDeps): Promise<number> {
   const out = deps.stdout ?? ((t: string) => console.log(t));
   const err = deps.stderr ?? ((t: string) => console.error(t));
-  const first = args[0];
-  if (first === "version" || first === "--version" || first === "-version") {
-    out(`telad ${TELA_VERSION} ${platformString()}`);
-    return 0;
-  }
-  if (first === "help" || helpRequested(args)) {
-    out(USAGE);
-    return 0;
-  }
-  if (first === "login" || first === "logout") {
-    return await loginCommand(first, args.slice(1), deps, out, err);
-  }
-  let values;
-  try {
-    ({ values } = parseFlags(args, FLAGS));
-  } catch (e) {
-    if (e instanceof FlagError) {
-      err(`${e.message}\n${USAGE}`);
-      return 2;
-    }
-    throw e;
-  }
+  return await runCli(teladCommand(deps), args, { out, err });
+}
+
+type AgentFlags = {
+  config?: string;
+  hub?: string;
+  machine?: string;
+  token?: string;
+  ports?: string;
+  "target-host"?: string;
+  mtu?: number;
+  v?: boolean;
+};
+
+async function runAgent(
+  values: AgentFlags,
+  deps: TeladDeps,
+  _out: (t: string) => void,
+  err: (t: string) => void,
+): Promise<number> {
   if (values.v) setLogLevel("debug");
   const log = logger("telad");
   const mtuEnv = Number(env("TELAD_MTU"));
@@ -108,25 +157,23 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
     : DEFAULT_MTU;
   let cfg: AgentConfig;
   let statePath: string;
-  try {
-    const configPath = values.config ?? env("TELAD_CONFIG");
-    if (configPath) {
-      const abs = resolve(configPath);
-      cfg = await loadAgentConfig(abs);
-      log.info(`loaded config from ${abs}`);
-      log.info(`config: ${cfg.machines.length} machine(s), hub ${cfg.hub}`);
-      statePath = agentStatePath(abs);
-    } else {
-      const hub = values.hub ?? env("TELA_HUB");
-      const machine = values.machine ?? env("TELA_MACHINE");
-      if (!hub || !machine) {
-        err(`Error: -hub and -machine are required (or -config <telad.yaml>)\n\n${USAGE}`);
-        return 1;
-      }
-      if (!/^wss?:\/\//i.test(hub)) {
-        err(`Error: -hub must be a ws:// or wss:// URL (got ${hub})`);
-        return 1;
-      }
+  const configPath = values.config ?? env("TELAD_CONFIG");
+  if (configPath) {
+    const abs = resolve(configPath);
+    cfg = await loadAgentConfig(abs);
+    log.info(`loaded config from ${abs}`);
+    log.info(`config: ${cfg.machines.length} machine(s), hub ${cfg.hub}`);
+    statePath = agentStatePath(abs);
+  } else {
+    const hub = values.hub ?? env("TELA_HUB");
+    const machine = values.machine ?? env("TELA_MACHINE");
+    if (!hub || !machine) {
+      throw new UsageError("-hub and -machine are required (or -config <telad.yaml>)");
+    }
+    if (!/^wss?:\/\//i.test(hub)) {
+      throw new UsageError(`-hub must be a ws:// or wss:// URL (got ${hub})`);
+    }
+    try {
       cfg = agentConfigFromFlags(
         {
           hub,
@@ -136,13 +183,12 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
         },
         (part) => log.warn(`ignoring invalid port spec: ${part}`),
       );
-      statePath = agentStatePath();
+    } catch (e) {
+      throw new UsageError((e as Error).message); // -ports missing or malformed
     }
-    await resolveAgentTokens(cfg, values.token);
-  } catch (e) {
-    err(`Error: ${(e as Error).message}`);
-    return 1;
+    statePath = agentStatePath();
   }
+  await resolveAgentTokens(cfg, values.token);
   const state = await loadAgentState(statePath, cfg.machines.map((m) => m.name));
   const regIds = Object.fromEntries(
     Object.entries(state.machines).map(([k, v]) => [k, v.machineRegistrationId]),
@@ -174,28 +220,48 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
     log.info("shutting down");
     return 0;
   }
-  for (const f of failures) err(`Error: ${f}`);
-  return 1;
+  for (const f of failures.slice(0, -1)) err(`Error: ${f}`);
+  throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
 }
 
-async function loginCommand(
+/** Every machine of the agent stopped (authentication refused, fatal error). */
+class AgentStoppedError extends Error {
+  override name = "AgentStoppedError";
+}
+
+function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
+  const store = "the system credential store (/etc/tela/credentials.yaml)";
+  return command({
+    name: cmd,
+    summary: cmd === "login"
+      ? "Store a hub token in the system credential store."
+      : "Remove a hub's token from the system credential store.",
+    usage: [`telad ${cmd} -hub <hub-url>`],
+    description: cmd === "login"
+      ? `Prompts for a token (and an optional identity) on stdin and stores it for the hub in
+${store}, so telad.yaml and the command line need no token. Needs root.`
+      : `Removes the token stored by "telad login" for the hub from ${store}. Needs root.`,
+    flags: { hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" } },
+    examples: [`sudo telad ${cmd} -hub wss://owlsnest.parkscomputing.com`],
+    seeAlso: [cmd === "login" ? "telad logout" : "telad login", "tela login"],
+    run: ({ values, out }) => credentialCommand(cmd, values.hub, deps, out),
+  });
+}
+
+async function credentialCommand(
   cmd: "login" | "logout",
-  args: string[],
+  hubFlag: string | undefined,
   deps: TeladDeps,
   out: (t: string) => void,
-  err: (t: string) => void,
 ): Promise<number> {
-  const { values } = parseFlags(args, { hub: { type: "string" } });
-  const hubArg = values.hub ?? env("TELA_HUB");
+  const hubArg = hubFlag ?? env("TELA_HUB");
   if (!hubArg) {
-    err(
-      `Usage: telad ${cmd} -hub <hub-url>\nUses the system credential store ${systemCredentialsPath()}.`,
+    throw new UsageError(
+      `-hub is required (or set TELA_HUB); telad ${cmd} uses ${systemCredentialsPath()}`,
     );
-    return 1;
   }
   if (Deno.build.os !== "windows" && Deno.uid() !== 0) {
-    err(`Error: telad ${cmd} requires administrator/root privileges.`);
-    return 1;
+    throw new Error(`telad ${cmd} requires administrator/root privileges.`);
   }
   const hub = ensureWsScheme(hubArg);
   if (cmd === "logout") {
@@ -211,10 +277,7 @@ async function loginCommand(
   const ask = deps.stdout ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
   ask("Token: ");
   const token = (await readLine())?.trim() ?? "";
-  if (!token) {
-    err("Error: token cannot be empty");
-    return 1;
-  }
+  if (!token) throw new Error("token cannot be empty");
   ask("Identity (press Enter to skip): ");
   const identity = (await readLine())?.trim() ?? "";
   const key = await storeCredential(

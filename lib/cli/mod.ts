@@ -19,3 +19,4 @@ export {
   runCli,
   walkCommands,
 } from "./command.ts";
+export * from "./planned.ts";

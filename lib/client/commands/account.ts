@@ -1,12 +1,11 @@
 /**
- * `tela login`, `tela logout`, `tela profile ...` and `tela version` (book, Appendix A).
+ * `tela login`, `tela logout` and `tela profile ...` (book, Appendix A).
  * @module
  */
 import { parse as parseYaml } from "yaml";
 import { type Command, command } from "../../cli/mod.ts";
 import { ensureWsScheme, removeCredential, storeCredential } from "../credentials.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
-import { platformString, TELA_VERSION } from "../version.ts";
 import { JSON_FLAG, stdinLineReader, type TelaDeps } from "./shared.ts";
 
 /** `tela login <hub-url>`: prompts for a token and stores it. */
@@ -54,31 +53,6 @@ export const logoutCommand = command({
     );
   },
 });
-
-/** `tela version [-json]`. */
-export const versionCommand = command({
-  name: "version",
-  summary: "Print the version of tela.",
-  usage: ["tela version [-json]"],
-  description: `Prints "tela <version> <os>/<arch>".`,
-  flags: { json: JSON_FLAG },
-  examples: ["tela version", "tela version -json"],
-  seeAlso: ["tela help"],
-  run({ values, out }) {
-    out(versionText("tela", TELA_VERSION, values.json));
-  },
-});
-
-/**
- * A binary's version line (`tela v0.1.0 linux/amd64`) or, with `json`, the object
- * `{"name","version","platform"}`.
- */
-export function versionText(name: string, version: string, json?: boolean): string {
-  const platform = platformString();
-  return json
-    ? JSON.stringify({ name, version, platform }, null, 2)
-    : `${name} ${version} ${platform}`;
-}
 
 const PROFILE_SEE_ALSO = ["tela profile", "tela connect"];
 

@@ -2,22 +2,14 @@
  * The command tree of `tela` (book, Appendix A; *TDL for the command line*).
  * @module
  */
-import { type Command, command, helpCommand, renderHelp } from "../../cli/mod.ts";
-import {
-  loginCommand,
-  logoutCommand,
-  profileCommand,
-  versionCommand,
-  versionText,
-} from "./account.ts";
+import { type Command, command, helpCommand, renderHelp, versionCommand } from "../../cli/mod.ts";
+import { loginCommand, logoutCommand, profileCommand } from "./account.ts";
 import { connectCommand } from "./connect.ts";
 import { plannedTelaCommands } from "./planned.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
 import type { TelaDeps } from "./shared.ts";
-import { TELA_VERSION } from "../version.ts";
+import { platformString, TELA_VERSION } from "../version.ts";
 
-export { plannedChannel, plannedService, plannedUpdate } from "./planned.ts";
-export { versionText } from "./account.ts";
 export { env, stdinLineReader, type TelaDeps } from "./shared.ts";
 
 /**
@@ -42,7 +34,7 @@ TELA_MTU, TELA_OWNER_TOKEN.`,
     ],
     seeAlso: ["telad -h", "telahubd -h"],
     run({ values, root, out }) {
-      if (values.version) return void out(versionText("tela", TELA_VERSION));
+      if (values.version) return void out(`tela ${TELA_VERSION} ${platformString()}`);
       out(renderHelp(root, root.name));
     },
     commands: [
@@ -54,7 +46,7 @@ TELA_MTU, TELA_OWNER_TOKEN.`,
       logoutCommand,
       profileCommand,
       ...plannedTelaCommands(),
-      versionCommand,
+      versionCommand("tela", TELA_VERSION, platformString()),
       helpCommand("tela"),
     ],
   });

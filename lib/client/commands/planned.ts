@@ -4,7 +4,14 @@
  * book falls through to another command.
  * @module
  */
-import { type Command, type FlagSpec, notAvailable } from "../../cli/mod.ts";
+import {
+  channelCommand,
+  type Command,
+  type FlagSpec,
+  notAvailable,
+  serviceCommand,
+  updateCommand,
+} from "../../cli/mod.ts";
 import { HUB_FLAG, JSON_FLAG, MACHINE_FLAG, VERBOSE_FLAG } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
@@ -421,140 +428,6 @@ function remote(): Command {
   });
 }
 
-function channel(binary: string, configFlag: boolean): Command {
-  const cfg: Flags = configFlag
-    ? {
-      config: {
-        type: "string",
-        arg: "path",
-        usage: `Config file (env ${binary.toUpperCase()}_CONFIG)`,
-      },
-    }
-    : {};
-  const see = [`${binary} channel`, `${binary} update`];
-  const channelFlag = {
-    type: "string",
-    arg: "ch",
-    usage: "Channel (default: the configured one)",
-  } as const;
-  return planned("channel", {
-    summary: "Show or set the release channel.",
-    usage: [
-      `${binary} channel${configFlag ? " [-config <path>]" : ""}`,
-      `${binary} channel set <channel>`,
-    ],
-    description: `Shows the current channel and its latest version. Channels: ${CHANNEL_ARG}.`,
-    flags: cfg,
-    examples: [`${binary} channel`, `${binary} channel set beta`],
-    seeAlso: [`${binary} update`],
-    commands: [
-      planned("set", {
-        summary: "Switch the release channel.",
-        usage: [`${binary} channel set <channel> [-manifest-base <url>]`],
-        description:
-          `Sets the channel (${CHANNEL_ARG}); -manifest-base overrides the manifest URL prefix.`,
-        flags: {
-          ...cfg,
-          "manifest-base": { type: "string", arg: "url", usage: "Manifest URL prefix" },
-        },
-        args: ["<channel>"],
-        examples: [`${binary} channel set beta`],
-        seeAlso: see,
-      }),
-      planned("show", {
-        summary: "Print the channel manifest.",
-        usage: [`${binary} channel show [-channel <ch>]`],
-        description: "Prints the manifest of the channel: versions and download URLs.",
-        flags: { ...cfg, channel: channelFlag, json: JSON_FLAG },
-        examples: [`${binary} channel show -channel beta`],
-        seeAlso: see,
-      }),
-      ...(binary === "tela"
-        ? [planned("download", {
-          summary: "Download a binary from a channel.",
-          usage: ["tela channel download <binary> [-channel <ch>] [-o <path>] [-force]"],
-          description:
-            "Downloads and verifies the binary (tela, telad, telahubd) from the channel.",
-          flags: {
-            channel: channelFlag,
-            o: { type: "string", arg: "path", usage: "Output file" },
-            force: { type: "boolean", usage: "Overwrite an existing file" },
-          },
-          args: ["<binary>"],
-          examples: ["tela channel download telad -channel stable -o ./telad"],
-          seeAlso: see,
-        })]
-        : []),
-    ],
-  });
-}
-
-/** `<binary> update` of the book (not built yet). */
-export function plannedUpdate(binary: string): Command {
-  return planned("update", {
-    summary: `Update ${binary} from its release channel.`,
-    usage: [`${binary} update [-channel <name>] [-dry-run]`],
-    description: `Downloads the channel's latest ${binary}, verifies it and replaces this binary.`,
-    flags: {
-      channel: { type: "string", arg: "name", usage: "One-shot channel override" },
-      "dry-run": { type: "boolean", usage: "Show what would happen" },
-    },
-    examples: [`${binary} update`, `${binary} update -dry-run`],
-    seeAlso: [`${binary} channel`, `${binary} version`],
-  });
-}
-
-/** `<binary> channel` of the book (not built yet). */
-export function plannedChannel(binary: string, configFlag: boolean): Command {
-  return channel(binary, configFlag);
-}
-
-/**
- * `<binary> service ...` of the book (not built yet).
- * @param binary `tela`, `telad` or `telahubd`.
- * @param installFlags the flags `install` accepts besides `-config`.
- * @param withStatus whether the book lists `service status` for this binary.
- */
-export function plannedService(binary: string, installFlags: Flags, withStatus: boolean): Command {
-  const see = [`${binary} service`];
-  const action = (name: string, summary: string) =>
-    planned(name, {
-      summary,
-      usage: [`${binary} service ${name}`],
-      description: `${summary} Needs administrator rights.`,
-      examples: [`${binary} service ${name}`],
-      seeAlso: see,
-    });
-  return planned("service", {
-    summary: `Install or manage ${binary} as an OS service.`,
-    usage: [
-      `${binary} service <install|start|stop|restart|${withStatus ? "status|" : ""}uninstall>`,
-    ],
-    description: `Runs ${binary} as a native OS service (systemd, launchd, Windows SCM) with its
-config in /etc/tela (Linux/macOS) or %ProgramData%\\Tela (Windows).`,
-    examples: [`${binary} service install -config /etc/tela/${binary}.yaml`],
-    seeAlso: [`${binary} update`],
-    commands: [
-      planned("install", {
-        summary: "Install as an OS service.",
-        usage: [`${binary} service install -config <path>`],
-        description: "Copies the config to the service location and registers the service.",
-        flags: {
-          config: { type: "string", arg: "path", usage: "Config file to install" },
-          ...installFlags,
-        },
-        examples: [`${binary} service install -config /etc/tela/${binary}.yaml`],
-        seeAlso: see,
-      }),
-      action("start", "Start the service."),
-      action("stop", "Stop the service."),
-      action("restart", "Restart the service."),
-      ...(withStatus ? [action("status", "Show the service's state.")] : []),
-      action("uninstall", "Remove the service."),
-    ],
-  });
-}
-
 function files(): Command {
   const see = ["tela files", "tela mount"];
   const leaf = (name: string, summary: string, args: string[], example: string, extra = {}) =>
@@ -634,8 +507,8 @@ token it returns in the credential store.`,
       seeAlso: ["tela admin pair-code", "tela login"],
     }),
     admin(),
-    channel("tela", false),
-    plannedUpdate("tela"),
+    channelCommand("tela", false),
+    updateCommand("tela"),
     files(),
     planned("mount", {
       summary: "Serve connected machines' file shares over WebDAV.",
@@ -650,6 +523,6 @@ machines; with -mount, also mounts it. Needs an active "tela connect" session.`,
       examples: ["tela mount -port 9999", "tela mount -mount ~/tela"],
       seeAlso: ["tela files", "tela connect"],
     }),
-    plannedService("tela", {}, true),
+    serviceCommand("tela", {}, true),
   ];
 }
