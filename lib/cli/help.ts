@@ -24,7 +24,7 @@ export function flagLabel(name: string, spec: FlagSpec): string {
 /** One flag's description: its usage as a sentence, then `Default: <value>.` when it has one. */
 function flagText(spec: FlagSpec): string {
   let text = (spec.usage ?? "").trim();
-  if (text && !/[.!?)]$/.test(text)) text += ".";
+  if (text && !/[.!?]$/.test(text)) text += ".";
   const d = spec.default;
   if (d !== undefined && d !== "" && d !== false) text += `${text ? " " : ""}Default: ${d}.`;
   if (spec.multiple) text += `${text ? " " : ""}May repeat.`;

@@ -149,7 +149,7 @@ Deno.test({
           stderr: "piped",
         }).output();
         const err = new TextDecoder().decode(out.stderr);
-        assert.equal(out.code, 1, err);
+        assert.equal(out.code, 3, err); // a configuration error (book, exit codes)
         assert.ok(err.includes(path), `names the file: ${err}`);
         assert.match(err, want);
         assert.equal(await Deno.readTextFile(path), text, "file untouched");

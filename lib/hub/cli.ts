@@ -1,0 +1,364 @@
+/**
+ * `telahubd`'s command tree (book, Appendix A; *TDL for the command line*). `telahubd`
+ * with flags (or none) runs the hub in the foreground until SIGINT/SIGTERM; every word
+ * after it must name a command (`user`, `portal`, `service`, `channel`, `update`, `health`,
+ * `version`, `help`), so a misspelt command never starts a second hub. `telahubd help` and
+ * `telahubd -h` print the help. `cmd/telahubd.ts` only calls {@link telahubdMain}.
+ *
+ * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
+ * `telahubd listening on :<port> (udp relay :<udpPort>)` on stdout once serving.
+ * @module
+ */
+import {
+  channelCommand,
+  type CliIo,
+  type Command,
+  command,
+  type FlagSpec,
+  helpCommand,
+  notAvailable,
+  processIo,
+  runCli,
+  serviceCommand,
+  updateCommand,
+  UsageError,
+  versionCommand,
+} from "../cli/mod.ts";
+import { setLogLevel } from "../log/mod.ts";
+import { loadConfigFile, locateConfig } from "./config.ts";
+import { checkHealth, healthTimeoutMs } from "./health.ts";
+import { HUB_VERSION } from "./http.ts";
+import { startHub } from "./server.ts";
+
+const CONFIG_FLAG = {
+  type: "string",
+  arg: "path",
+  usage: "Path to telahubd.yaml (default: ./data/telahubd.yaml if present, else " +
+    "/etc/tela/telahubd.yaml)",
+} as const satisfies FlagSpec;
+const JSON_FLAG = { type: "boolean", usage: "Print JSON" } as const;
+
+const FLAGS = {
+  config: CONFIG_FLAG,
+  port: {
+    type: "number",
+    usage: "HTTP+WS listen port (over TELAHUBD_PORT and the config). Default: 80",
+  },
+  "udp-port": {
+    type: "number",
+    usage: "UDP relay port (over TELAHUBD_UDP_PORT and the config). Default: 41820",
+  },
+  v: { type: "boolean", usage: "Verbose logging" },
+  open: {
+    type: "boolean",
+    usage: "Run in open mode (no authentication) when the config has no tokens",
+  },
+} as const;
+
+/** The Go `GOARCH` spelling of this machine's architecture. */
+function platform(): string {
+  const a = Deno.build.arch;
+  return `${Deno.build.os}/${a === "x86_64" ? "amd64" : a === "aarch64" ? "arm64" : a}`;
+}
+
+/** Runs the hub until SIGINT/SIGTERM. */
+async function runHub(values: {
+  config?: string;
+  port?: number;
+  "udp-port"?: number;
+  v?: boolean;
+  open?: boolean;
+}, io: CliIo): Promise<number> {
+  for (const name of ["port", "udp-port"] as const) {
+    const p = values[name];
+    if (p !== undefined && !(Number.isInteger(p) && p >= 0 && p <= 65535)) {
+      throw new UsageError(`-${name} ${p} is not a port: use 0..65535`);
+    }
+  }
+  if (values.v) setLogLevel("debug");
+  const hub = await startHub({
+    configPath: values.config,
+    open: !!values.open,
+    port: values.port,
+    udpPort: values["udp-port"],
+  });
+  const done = Promise.withResolvers<number>();
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) {
+      io.err("telahubd: second signal, exiting now");
+      Deno.exit(1);
+    }
+    signalled = true;
+    hub.shutdown().then(() => done.resolve(0), () => done.resolve(1));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", onSignal);
+  return await done.promise;
+}
+
+/** `telahubd health`: exit 0 iff the hub's `/.well-known/tela` answers (Docker health check). */
+const healthCommand = command({
+  name: "health",
+  summary: "Check that a hub on this machine answers (the Docker health check).",
+  usage: ["telahubd health [-port <n>] [-timeout 3s] [-url <url>] [-json]"],
+  description: `Fetches http://127.0.0.1:<port>/.well-known/tela (or -url) and exits 0 when it
+answers with a protocol version, 1 otherwise. The port is -port, else TELAHUBD_PORT, else 80.`,
+  flags: {
+    port: { type: "number", usage: "Hub port (default: TELAHUBD_PORT, else 80)" },
+    timeout: { type: "string", arg: "duration", usage: "Give up after this long", default: "3s" },
+    url: {
+      type: "string",
+      arg: "url",
+      usage: "Full URL to probe instead of http://127.0.0.1:<port>/.well-known/tela",
+    },
+    json: JSON_FLAG,
+  },
+  examples: ["telahubd health", "telahubd health -port 8080 -timeout 1s"],
+  seeAlso: ["telahubd version"],
+  async run({ values, out, err }) {
+    const envPort = Number(Deno.env.get("TELAHUBD_PORT") ?? "");
+    const port = values.port ?? (envPort > 0 ? envPort : 80);
+    const r = await checkHealth({
+      url: values.url,
+      port,
+      timeoutMs: healthTimeoutMs(values.timeout),
+    });
+    if (values.json) out(JSON.stringify({ ok: r.ok, message: r.line }, null, 2));
+    else (r.ok ? out : err)(r.line);
+    return r.ok ? 0 : 1;
+  },
+});
+
+/** No identity of the role in the hub's config (`user show-owner`/`show-viewer`). */
+export class NoTokenError extends Error {
+  override name = "NoTokenError";
+}
+
+/**
+ * The token of the first `auth.tokens` entry with `role`, in config order (spec
+ * hub-http-api.md, `user show-owner`).
+ * @param configFlag `-config`, else the hub's own lookup (`./data/telahubd.yaml`, the
+ *   platform path).
+ * @throws {NoTokenError} `no <role> token found` when no config or no such entry exists.
+ * @throws {ConfigError} when the config file is malformed.
+ */
+async function firstTokenOfRole(configFlag: string | undefined, role: string): Promise<string> {
+  const path = locateConfig(configFlag);
+  const cfg = path ? await loadConfigFile(path) : undefined;
+  const entry = cfg?.auth?.tokens.find((t) => t.hubRole === role);
+  if (!entry) throw new NoTokenError(`no ${role} token found`);
+  return entry.token;
+}
+
+function showToken(role: "owner" | "viewer"): Command {
+  const what = role === "owner" ? "owner token" : "console viewer token";
+  return command({
+    name: `show-${role}`,
+    summary: `Print the ${what}.`,
+    usage: [`telahubd user show-${role} [-config <path>] [-json]`],
+    description: `Prints the token of the first identity with hub role "${role}" in the hub's
+config and a newline, nothing else (scripts and TelaVisor's Docker helper read it). Exits 1
+with "no ${role} token found" when there is none.`,
+    flags: { config: CONFIG_FLAG, json: JSON_FLAG },
+    examples: [
+      `telahubd user show-${role}`,
+      `docker exec telahubd telahubd user show-${role} -config /app/data/telahubd.yaml`,
+    ],
+    seeAlso: [role === "owner" ? "telahubd user show-viewer" : "telahubd user show-owner"],
+    async run({ values, out }) {
+      const token = await firstTokenOfRole(values.config, role);
+      out(values.json ? JSON.stringify({ role, token }, null, 2) : token);
+    },
+  });
+}
+
+function plannedWithConfig(
+  name: string,
+  summary: string,
+  usage: string,
+  args: string[],
+  example: string,
+  seeAlso: string[],
+  extra: Record<string, FlagSpec> = {},
+): Command {
+  return notAvailable({
+    name,
+    summary,
+    usage: [usage],
+    description: `${summary} Edits the hub's config file; a running hub picks up the change.`,
+    flags: { config: CONFIG_FLAG, ...extra },
+    args,
+    examples: [example],
+    seeAlso,
+  });
+}
+
+function userCommand(): Command {
+  const see = ["telahubd user list", "tela admin tokens"];
+  const role = { type: "string", arg: "owner|admin", usage: "Hub role" } as const;
+  return command({
+    name: "user",
+    summary: "Manage the hub's token identities on this machine.",
+    usage: ["telahubd user <action> [-config <path>] [args]"],
+    description: `Local token management on the hub machine: reads and writes the hub's config
+(-config, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml).`,
+    examples: ["telahubd user show-owner", "telahubd user list -json"],
+    seeAlso: ["tela admin tokens", "telahubd portal"],
+    commands: [
+      plannedWithConfig(
+        "bootstrap",
+        "Generate the first owner token (printed once).",
+        "telahubd user bootstrap [-config <path>]",
+        [],
+        "telahubd user bootstrap -config /etc/tela/telahubd.yaml",
+        see,
+      ),
+      plannedWithConfig(
+        "add",
+        "Add a token identity; prints its token once.",
+        "telahubd user add <id> [-role owner|admin]",
+        ["<id>"],
+        "telahubd user add alice -role admin",
+        see,
+        { role },
+      ),
+      plannedWithConfig(
+        "list",
+        "List token identities.",
+        "telahubd user list [-json]",
+        [],
+        "telahubd user list -json",
+        ["telahubd user add"],
+        { json: JSON_FLAG },
+      ),
+      plannedWithConfig(
+        "grant",
+        "Grant an identity connect access to a machine.",
+        "telahubd user grant <id> <machine>",
+        ["<id>", "<machine>"],
+        "telahubd user grant alice barn",
+        see,
+      ),
+      plannedWithConfig(
+        "revoke",
+        "Revoke an identity's connect access to a machine.",
+        "telahubd user revoke <id> <machine>",
+        ["<id>", "<machine>"],
+        "telahubd user revoke alice barn",
+        see,
+      ),
+      plannedWithConfig(
+        "rotate",
+        "Regenerate the token of an identity; prints it once.",
+        "telahubd user rotate <id>",
+        ["<id>"],
+        "telahubd user rotate alice",
+        see,
+      ),
+      plannedWithConfig(
+        "remove",
+        "Remove an identity.",
+        "telahubd user remove <id>",
+        ["<id>"],
+        "telahubd user remove alice",
+        see,
+      ),
+      showToken("owner"),
+      showToken("viewer"),
+    ],
+  });
+}
+
+function portalCommand(): Command {
+  const see = ["telahubd portal list", "tela admin portals"];
+  return command({
+    name: "portal",
+    summary: "Manage the hub's portal registrations on this machine.",
+    usage: ["telahubd portal <add|list|remove|sync> [-config <path>] [args]"],
+    description: "Registers the hub with portals (hub directories) through its config file.",
+    examples: ["telahubd portal list"],
+    seeAlso: ["tela admin portals", "telahubd user"],
+    commands: [
+      plannedWithConfig(
+        "add",
+        "Register the hub with a portal.",
+        "telahubd portal add <name> <url>",
+        ["<name>", "<url>"],
+        "telahubd portal add awan https://awansaya.net",
+        see,
+      ),
+      plannedWithConfig(
+        "list",
+        "List portal registrations.",
+        "telahubd portal list [-json]",
+        [],
+        "telahubd portal list -json",
+        ["telahubd portal add"],
+        { json: JSON_FLAG },
+      ),
+      plannedWithConfig(
+        "remove",
+        "Remove a portal registration.",
+        "telahubd portal remove <name>",
+        ["<name>"],
+        "telahubd portal remove awan",
+        see,
+      ),
+      plannedWithConfig(
+        "sync",
+        "Push the viewer token to every registered portal.",
+        "telahubd portal sync",
+        [],
+        "telahubd portal sync",
+        see,
+      ),
+    ],
+  });
+}
+
+/** The whole `telahubd` tree: the root runs the hub. */
+export function telahubdCommand(): Command {
+  return command({
+    name: "telahubd",
+    summary: "Run a Tela hub: relay encrypted sessions between agents and clients.",
+    usage: [
+      "telahubd [-config <path>] [-port <n>] [-udp-port <n>] [-open] [-v]",
+      "telahubd <command> [flags] [args]",
+    ],
+    description:
+      `The hub server. Without a command it runs in the foreground until Ctrl-C: it accepts
+WebSocket connections from telad and tela, relays their WireGuard traffic, and serves the
+console and /api/status. Config: -config, else ./data/telahubd.yaml if present, else
+/etc/tela/telahubd.yaml. Environment (TELAHUBD_PORT, TELAHUBD_UDP_PORT, ...) overrides the
+file, flags override both. A word after "telahubd" must be one of the commands below;
+"telahubd help" or "telahubd -h" prints this help.`,
+    flags: FLAGS,
+    examples: [
+      "telahubd -config /etc/tela/telahubd.yaml",
+      "TELAHUBD_PORT=8080 telahubd -v",
+      "telahubd user show-owner",
+    ],
+    seeAlso: ["telahubd user", "telahubd health", "tela status"],
+    run: ({ values, out, err }) => runHub(values, { out, err }),
+    commands: [
+      userCommand(),
+      portalCommand(),
+      serviceCommand("telahubd", {}, false),
+      channelCommand("telahubd", true),
+      updateCommand("telahubd"),
+      healthCommand,
+      versionCommand("telahubd", HUB_VERSION, platform()),
+      helpCommand("telahubd"),
+    ],
+  });
+}
+
+/**
+ * Runs `telahubd` with `args` (the command line without the program name).
+ * @returns exit status: 0 after a clean stop, 1 runtime error, 2 usage error (unknown
+ *   command or flag, bad port), 3 configuration error (book, *TDL for the command line*).
+ */
+export async function telahubdMain(args: string[], io: CliIo = processIo): Promise<number> {
+  return await runCli(telahubdCommand(), args, io);
+}
