@@ -149,9 +149,10 @@ function unknownCommand(cmd: Command, word: string): UnknownCommandError {
   return new UnknownCommandError(word, suggest(word, names));
 }
 
-/** A usage error raised while handling `cmd`, whose help goes to stderr. */
-class AtCommand {
-  constructor(readonly cmd: Command, readonly path: string) {}
+/** The command reached so far: a usage error prints its help. */
+interface Reached {
+  cmd: Command;
+  path: string;
 }
 
 /**
@@ -171,7 +172,7 @@ class AtCommand {
  *   command's help on stderr), 3 configuration error (book, *TDL for the command line*).
  */
 export async function runCli(root: Command, args: readonly string[], io: CliIo): Promise<number> {
-  const at = new AtCommand(root, root.name);
+  const at: Reached = { cmd: root, path: root.name };
   try {
     return await dispatch(root, args, io, at);
   } catch (e) {
@@ -186,13 +187,11 @@ async function dispatch(
   root: Command,
   args: readonly string[],
   io: CliIo,
-  at: AtCommand,
+  at: Reached,
 ): Promise<number> {
   let cmd = root;
   const path = [root.name];
   let rest = [...args];
-  const here = () => Object.assign(at, { cmd, path: path.join(" ") });
-  here();
   // Walk down the tree while the next word names a sub-command.
   while (cmd.commands?.length && rest.length) {
     const first = rest[0];
@@ -220,7 +219,8 @@ async function dispatch(
     cmd = child;
     path.push(child.name);
     rest = [...rest.slice(0, wordIndex), ...rest.slice(wordIndex + 1)];
-    here();
+    at.cmd = cmd;
+    at.path = path.join(" ");
   }
   const fullPath = path.join(" ");
   if (helpRequested(rest)) {

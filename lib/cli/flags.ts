@@ -139,24 +139,6 @@ function toNumber(name: string, raw: string): number {
   return n;
 }
 
-/**
- * Formats flag help like Go's `flag.PrintDefaults`.
- * @param specs the same declarations given to {@link parseFlags}.
- * @returns lines of the form `  -name value\n    \tusage (default x)`.
- */
-export function formatFlagHelp(specs: Record<string, FlagSpec>): string {
-  const lines: string[] = [];
-  for (const [name, spec] of Object.entries(specs)) {
-    const arg = spec.type === "boolean" ? "" : spec.type === "number" ? " int" : " string";
-    lines.push(`  -${name}${arg}`);
-    const def = spec.default !== undefined && spec.default !== "" && spec.default !== false
-      ? ` (default ${JSON.stringify(spec.default)})`
-      : "";
-    if (spec.usage || def) lines.push(`    \t${spec.usage ?? ""}${def}`);
-  }
-  return lines.join("\n");
-}
-
 /** The spellings Go's `flag` package treats as a request for usage. */
 const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
 
