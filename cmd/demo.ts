@@ -7,9 +7,9 @@
  */
 import { startHub } from "../lib/hub/mod.ts";
 import { MachineAgent } from "../lib/agent/mod.ts";
-import { formatServicesBlock, MachineConnection, sleep } from "../lib/client/mod.ts";
+import { formatServicesBlock, MachineConnection } from "../lib/client/mod.ts";
 import { bytesToHex } from "../lib/protocol/mod.ts";
-import { wireguardEngine } from "../lib/client/engine.ts";
+import { sleep, wireguardEngine } from "../lib/session/mod.ts";
 import { logger, setLogLevel } from "../lib/log/mod.ts";
 
 const verbose = Deno.args.includes("-v") || Deno.args.includes("--v");

@@ -4,7 +4,7 @@
  * @module
  */
 import { telaMain } from "../lib/client/mod.ts";
-import { wireguardEngine } from "../lib/client/engine.ts";
+import { wireguardEngine } from "../lib/session/mod.ts";
 
 if (import.meta.main) {
   Deno.exit(await telaMain(Deno.args, { engine: wireguardEngine }));

@@ -4,7 +4,7 @@
  * @module
  */
 import { teladMain } from "../lib/agent/mod.ts";
-import { wireguardEngine } from "../lib/client/engine.ts";
+import { wireguardEngine } from "../lib/session/mod.ts";
 
 if (import.meta.main) {
   Deno.exit(await teladMain(Deno.args, { engine: wireguardEngine }));

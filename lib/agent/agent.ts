@@ -16,11 +16,11 @@ import {
   SignalSocket,
   sleep,
   socketDuplex,
-  TELA_VERSION,
   tunnelAddresses,
   type TunnelConn,
   type TunnelEngine,
-} from "../client/mod.ts";
+} from "../session/mod.ts";
+import { TELA_VERSION } from "../host/mod.ts";
 import type { MachineConfig } from "./config.ts";
 
 /** Target dial timeout, in milliseconds (spec §12). */

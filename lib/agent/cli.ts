@@ -7,8 +7,8 @@
 import { resolve } from "node:path";
 import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
+import { DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
-  DEFAULT_MTU,
   ensureWsScheme,
   platformString,
   removeCredential,
@@ -16,8 +16,7 @@ import {
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
-  type TunnelEngine,
-} from "../client/mod.ts";
+} from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import {
   type AgentConfig,

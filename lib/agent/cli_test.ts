@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type TestHub, withTestHub } from "../hub/_test_util.ts";
-import { wireguardEngine } from "../client/engine.ts";
-import { telaMain, type TunnelEngine } from "../client/mod.ts";
+import { type TunnelEngine, wireguardEngine } from "../session/mod.ts";
+import { telaMain } from "../client/mod.ts";
 import { teladMain } from "./mod.ts";
 
 const OWNER = "ab".repeat(32);

@@ -6,14 +6,13 @@
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
 import {
   lookupStoredToken,
-  parseAgentPorts,
-  type ServiceSpec,
   systemCredentialsPath,
   userConfigDir,
   userCredentialsPath,
-} from "../client/mod.ts";
+} from "../host/mod.ts";
 
 /** One machine the agent registers (a `machines:` entry, defaults applied). */
 export interface MachineConfig {

@@ -7,15 +7,24 @@
 import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
-import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
-import { MachineConnection } from "./connection.ts";
+import {
+  backoffDelay,
+  DEFAULT_MTU,
+  formatSeconds,
+  sleep,
+  type TunnelEngine,
+} from "../session/mod.ts";
 import {
   ensureWsScheme,
   lookupStoredToken,
+  platformString,
   removeCredential,
   resolveClientToken,
+  stdinLineReader,
   storeCredential,
-} from "./credentials.ts";
+  TELA_VERSION,
+} from "../host/mod.ts";
+import { MachineConnection } from "./connection.ts";
 import {
   fetchHubStatus,
   formatMachines,
@@ -36,8 +45,6 @@ import {
   type ProfileConnection,
   showProfile,
 } from "./profile.ts";
-import { DEFAULT_MTU, type TunnelEngine } from "./tunnel.ts";
-import { platformString, TELA_VERSION } from "./version.ts";
 
 /** What the CLI needs from outside: the tunnel engine and where text goes. */
 export interface TelaDeps {
@@ -125,26 +132,6 @@ const QUERY_FLAGS = {
 
 function env(name: string): string | undefined {
   return Deno.env.get(name) || undefined;
-}
-
-/** Reads standard input one line at a time (for the `Token:` prompts of login). */
-export function stdinLineReader(): () => Promise<string | null> {
-  const dec = new TextDecoder();
-  let buf = "";
-  let eof = false;
-  return async () => {
-    while (!buf.includes("\n") && !eof) {
-      const chunk = new Uint8Array(1024);
-      const n = await Deno.stdin.read(chunk);
-      if (n === null) eof = true;
-      else buf += dec.decode(chunk.subarray(0, n));
-    }
-    if (!buf && eof) return null;
-    const i = buf.indexOf("\n");
-    const line = i >= 0 ? buf.slice(0, i) : buf;
-    buf = i >= 0 ? buf.slice(i + 1) : "";
-    return line.replace(/\r$/, "");
-  };
 }
 
 function signalPromise(): Promise<void> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { telaMain, type TunnelEngine } from "./mod.ts";
+import { telaMain } from "./mod.ts";
+import type { TunnelEngine } from "../session/mod.ts";
 
 const noEngine: TunnelEngine = () => {
   throw new Error("no tunnel in this test");

@@ -6,12 +6,22 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
-import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
-import { generateSessionKeys, parsePublicKeyHex } from "./keys.ts";
-import { pipeBoth, socketDuplex } from "./pipe.ts";
+import {
+  type AnySignal,
+  backoffDelay,
+  DEFAULT_MTU,
+  formatSeconds,
+  generateSessionKeys,
+  parsePublicKeyHex,
+  pipeBoth,
+  SessionTunnel,
+  SignalSocket,
+  sleep,
+  socketDuplex,
+  tunnelAddresses,
+  type TunnelEngine,
+} from "../session/mod.ts";
 import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
-import { type AnySignal, SignalSocket } from "./signal.ts";
-import { DEFAULT_MTU, SessionTunnel, tunnelAddresses, type TunnelEngine } from "./tunnel.ts";
 
 /** The hub refused for good (e.g. `Invalid token`): the connection stops and does not retry. */
 export class FatalConnectError extends Error {

@@ -11,14 +11,13 @@ import { withTestHub } from "../hub/_test_util.ts";
 import { logger } from "../log/mod.ts";
 import { MachineAgent } from "../agent/mod.ts";
 import { bytesToHex } from "../protocol/mod.ts";
+import { FatalConnectError, MachineConnection } from "./mod.ts";
 import {
-  FatalConnectError,
   KEEPALIVE_CHECK_MS,
-  MachineConnection,
   type TunnelConn,
   type TunnelEngine,
   type TunnelStack,
-} from "./mod.ts";
+} from "../session/mod.ts";
 
 function duplexPair(): [TunnelConn, TunnelConn] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();

@@ -4,28 +4,12 @@
  * session-and-relay.md §11).
  * @module
  */
+import { parsePortNumber } from "../session/port_spec.ts";
 
 /** One client mapping: local port on 127.0.0.1 → remote port on the agent. */
 export interface PortMapping {
   local: number;
   remote: number;
-}
-
-/** One service the agent exposes (the `register`/`telad.yaml` shape). */
-export interface ServiceSpec {
-  port: number;
-  proto?: string;
-  name?: string;
-  description?: string;
-}
-
-function parsePortNumber(s: string): number {
-  const t = s.trim();
-  const n = /^\d+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`"${t}" is not a valid port number`);
-  }
-  return n;
 }
 
 /**
@@ -61,38 +45,6 @@ export function parseClientPorts(spec: string): PortMapping[] {
       }
     }
   }
-  return out;
-}
-
-/**
- * Parses telad's `-ports` (`"22:SSH,80:HTTP:web server"`): `port[:name[:description]]`,
- * comma separated. Invalid entries are reported through `onInvalid` and skipped.
- * @throws {Error} `no valid ports in: <spec>` when nothing valid remains.
- */
-export function parseAgentPorts(
-  spec: string,
-  onInvalid: (part: string) => void = () => {},
-): ServiceSpec[] {
-  const out: ServiceSpec[] = [];
-  for (const raw of spec.split(",")) {
-    const part = raw.trim();
-    if (!part) continue;
-    const fields = part.split(":");
-    const [p, name, ...rest] = fields;
-    let port: number;
-    try {
-      port = parsePortNumber(p);
-    } catch {
-      onInvalid(part);
-      continue;
-    }
-    const svc: ServiceSpec = { port, proto: "tcp" };
-    if (name?.trim()) svc.name = name.trim();
-    const description = rest.join(":").trim();
-    if (description) svc.description = description;
-    out.push(svc);
-  }
-  if (out.length === 0) throw new Error(`no valid ports in: ${spec}`);
   return out;
 }
 

@@ -6,7 +6,7 @@
 import { basename, extname, join, sep } from "node:path";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { ConfigError, writeFileAtomic } from "../config/mod.ts";
-import { userConfigDir } from "./paths.ts";
+import { userConfigDir } from "../host/paths.ts";
 
 /** One `services:` entry of a connection: by remote port or by name, optional local port. */
 export interface ProfileService {
