@@ -10,6 +10,7 @@ import { MachineAgent } from "../lib/agent/mod.ts";
 import { formatServicesBlock, MachineConnection } from "../lib/client/mod.ts";
 import { bytesToHex } from "../lib/protocol/mod.ts";
 import { sleep, wireguardEngine } from "../lib/session/mod.ts";
+import { wsRelayBind } from "../lib/transport/mod.ts";
 import { logger, setLogLevel } from "../lib/log/mod.ts";
 
 const verbose = Deno.args.includes("-v") || Deno.args.includes("--v");
@@ -74,6 +75,7 @@ const agent = new MachineAgent({
   hubUrl,
   agentId: crypto.randomUUID(),
   registrationIds: {},
+  bind: wsRelayBind,
   engine: wireguardEngine,
   log: () => logger("telad"),
 });
@@ -89,6 +91,7 @@ const client = new MachineConnection({
   machine: "web01",
   token: owner,
   mappings: [{ local: webPort, remote: webPort }],
+  bind: wsRelayBind,
   engine: wireguardEngine,
   log: logger("tela"),
   onBound: (bound, wanted) => {

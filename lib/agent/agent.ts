@@ -7,6 +7,7 @@ import { type Logger, tokenPreview } from "../log/mod.ts";
 import {
   type AnySignal,
   backoffDelay,
+  type BindFactory,
   DEFAULT_MTU,
   formatSeconds,
   generateSessionKeys,
@@ -37,6 +38,8 @@ export interface AgentOptions {
   agentId: string;
   /** machine name → registration id from `telad.state`. */
   registrationIds: Record<string, string>;
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  bind: BindFactory;
   engine: TunnelEngine;
   mtu?: number;
   log: (machine: string) => Logger;
@@ -274,6 +277,7 @@ export class AgentSession {
       }, true);
       const tunnel = new SessionTunnel({
         sock,
+        bind: opts.bind,
         engine: opts.engine,
         privateKey: keys.privateKey,
         peerPublicKey: clientKey,

@@ -7,7 +7,7 @@
 import { resolve } from "node:path";
 import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
-import { DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
+import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
   ensureWsScheme,
   platformString,
@@ -29,6 +29,7 @@ import {
 
 /** What the agent CLI needs from outside. */
 export interface TeladDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -151,6 +152,7 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
       hubUrl: cfg.hub,
       agentId: state.agentId,
       registrationIds: regIds,
+      bind: deps.bind,
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),

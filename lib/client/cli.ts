@@ -9,6 +9,7 @@ import { ConfigError } from "../config/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 import {
   backoffDelay,
+  type BindFactory,
   DEFAULT_MTU,
   formatSeconds,
   sleep,
@@ -46,8 +47,9 @@ import {
   showProfile,
 } from "./profile.ts";
 
-/** What the CLI needs from outside: the tunnel engine and where text goes. */
+/** What the CLI needs from outside: the transport, the tunnel engine and where text goes. */
 export interface TelaDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -377,6 +379,7 @@ async function connectCommand(
     token,
     mappings,
     mtu,
+    bind: deps.bind,
     engine: deps.engine,
     log,
     fatalFirstDenial: true,
@@ -464,6 +467,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      bind: deps.bind,
       engine: deps.engine,
       log: tag,
       onBound: (bound, wanted) =>

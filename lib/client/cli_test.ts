@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { telaMain } from "./mod.ts";
+import { wsRelayBind } from "../transport/mod.ts";
 import type { TunnelEngine } from "../session/mod.ts";
 
 const noEngine: TunnelEngine = () => {
@@ -10,6 +11,7 @@ async function run(args: string[], lines: string[] = []) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await telaMain(args, {
+    bind: wsRelayBind,
     engine: noEngine,
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),

@@ -9,6 +9,7 @@ import type { Logger } from "../log/mod.ts";
 import {
   type AnySignal,
   backoffDelay,
+  type BindFactory,
   DEFAULT_MTU,
   formatSeconds,
   generateSessionKeys,
@@ -36,6 +37,8 @@ export interface ConnectionOptions {
   /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
   mappings?: PortMapping[];
   mtu?: number;
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  bind: BindFactory;
   engine: TunnelEngine;
   log: Logger;
   /**
@@ -235,6 +238,7 @@ export class MachineConnection {
     const addr = tunnelAddresses(sessionIdx);
     const tunnel = new SessionTunnel({
       sock,
+      bind: this.opts.bind,
       engine: this.opts.engine,
       privateKey: keys.privateKey,
       peerPublicKey: peerKey,

@@ -12,6 +12,7 @@ import { logger } from "../log/mod.ts";
 import { MachineAgent } from "../agent/mod.ts";
 import { bytesToHex } from "../protocol/mod.ts";
 import { FatalConnectError, MachineConnection } from "./mod.ts";
+import { wsRelayBind } from "../transport/mod.ts";
 import {
   KEEPALIVE_CHECK_MS,
   type TunnelConn,
@@ -103,6 +104,7 @@ async function registeredAgent(url: string, owner: string, engine: TunnelEngine,
     hubUrl: url,
     agentId: crypto.randomUUID(),
     registrationIds: {},
+    bind: wsRelayBind,
     engine,
     log: () => logger("test-agent"),
   });
@@ -136,6 +138,7 @@ Deno.test({
         hubUrl: url,
         machine: "barn",
         token: owner,
+        bind: wsRelayBind,
         engine,
         log: logger("test-client"),
         onBound: (b) => bound.push(...b.map((x) => x.localPort)),
@@ -194,6 +197,7 @@ Deno.test({
         hubUrl: url,
         machine: "barn",
         token: "f".repeat(64),
+        bind: wsRelayBind,
         engine,
         log: logger("test-client"),
         fatalFirstDenial: true,
@@ -277,6 +281,7 @@ Deno.test({
       machine: "barn",
       token: "t",
       mappings: [],
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
       fatalFirstDenial: true, // only before a first session: a later denial is not fatal
@@ -318,6 +323,7 @@ Deno.test({
     const conn = new MachineConnection({
       hubUrl: hub.url,
       machine: "barn",
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
     });
@@ -365,6 +371,7 @@ Deno.test({
     const conn = new MachineConnection({
       hubUrl: hub.url,
       machine: "barn",
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
       random: () => 0,

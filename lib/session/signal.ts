@@ -103,6 +103,11 @@ export class SignalSocket {
     this.ws.send(JSON.stringify(msg) + (newline ? "\n" : ""));
   }
 
+  /** Sends one binary message (a relay frame); the WebSocket copies `frame` during the call. */
+  sendBinary(frame: Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
   /** Sends raw text (e.g. the keepalive message). */
   sendText(text: string): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
