@@ -6,16 +6,15 @@
 import { type Logger, tokenPreview } from "../log/mod.ts";
 import {
   type AnySignal,
-  backoffDelay,
   type BindFactory,
   DEFAULT_MTU,
-  formatSeconds,
   generateSessionKeys,
+  HubDialError,
   parsePublicKeyHex,
   pipeBoth,
+  reconnectLoop,
   SessionTunnel,
   SignalSocket,
-  sleep,
   socketDuplex,
   tunnelAddresses,
   type TunnelConn,
@@ -96,28 +95,23 @@ export class MachineAgent {
   }
 
   /**
-   * Registers and serves sessions until {@link stop}.
+   * Registers and serves sessions until {@link stop}, reconnecting with the spec's backoff
+   * (§10.1: it starts over after a connection that got `registered`, grows otherwise).
    * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token`
    *   (the loop stops for this machine, spec §10.1).
    */
   async run(): Promise<void> {
-    const signal = this.#stop.signal;
-    let attempt = 0;
-    while (!signal.aborted) {
-      let registered = false;
+    const { hubUrl, random } = this.opts;
+    await reconnectLoop(async () => {
       try {
-        registered = await this.#connectOnce();
+        return (await this.#connectOnce()) ? "reset" : "grow";
       } catch (err) {
-        if (err instanceof AgentAuthError) throw err;
+        // Refusals for good stop the loop; an unreachable hub is the loop's to report.
+        if (err instanceof AgentAuthError || err instanceof HubDialError) throw err;
         this.log.warn((err as Error).message);
+        return "grow";
       }
-      if (signal.aborted) break;
-      if (registered) attempt = 0;
-      const delay = backoffDelay(attempt, this.opts.random);
-      if (!registered) attempt++;
-      this.log.info(`reconnecting in ${formatSeconds(delay)}...`);
-      await sleep(delay, signal);
-    }
+    }, { hubUrl, log: this.log, random, signal: this.#stop.signal });
   }
 
   async #connectOnce(): Promise<boolean> {

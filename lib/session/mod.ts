@@ -11,3 +11,4 @@ export * from "./pipe.ts";
 export * from "./tunnel.ts";
 export * from "./engine.ts";
 export * from "./port_spec.ts";
+export * from "./reconnect.ts";
