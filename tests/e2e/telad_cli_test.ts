@@ -4,11 +4,11 @@
  * real WireGuard + netstack engine on both ends (wrapped to see the MTU each end uses).
  */
 import assert from "node:assert/strict";
-import { type TestHub, withTestHub } from "../hub/_test_util.ts";
-import { type TunnelEngine, wireguardEngine } from "../session/mod.ts";
-import { telaMain } from "../client/mod.ts";
-import { wsRelayBind } from "../transport/mod.ts";
-import { teladMain } from "./mod.ts";
+import { type TestHub, withTestHub } from "../../lib/hub/_test_util.ts";
+import { type TunnelEngine, wireguardEngine } from "../../lib/session/mod.ts";
+import { telaMain } from "../../lib/client/mod.ts";
+import { wsRelayBind } from "../../lib/transport/mod.ts";
+import { teladMain } from "../../lib/agent/mod.ts";
 
 const OWNER = "ab".repeat(32);
 const ENV = [

@@ -7,18 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { x25519 } from "@noble/curves/ed25519.js";
-import { withTestHub } from "../hub/_test_util.ts";
-import { logger } from "../log/mod.ts";
-import { MachineAgent } from "../agent/mod.ts";
-import { bytesToHex } from "../protocol/mod.ts";
-import { FatalConnectError, MachineConnection } from "./mod.ts";
-import { wsRelayBind } from "../transport/mod.ts";
+import { withTestHub } from "../../lib/hub/_test_util.ts";
+import { logger } from "../../lib/log/mod.ts";
+import { MachineAgent } from "../../lib/agent/mod.ts";
+import { bytesToHex } from "../../lib/protocol/mod.ts";
+import { FatalConnectError, MachineConnection } from "../../lib/client/mod.ts";
+import { wsRelayBind } from "../../lib/transport/mod.ts";
 import {
   KEEPALIVE_CHECK_MS,
   type TunnelConn,
   type TunnelEngine,
   type TunnelStack,
-} from "../session/mod.ts";
+} from "../../lib/session/mod.ts";
 
 function duplexPair(): [TunnelConn, TunnelConn] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();
