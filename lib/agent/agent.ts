@@ -31,6 +31,11 @@ export class AgentAuthError extends Error {
   override name = "AgentAuthError";
 }
 
+/** A service target did not accept the forwarded connection in time. */
+export class TargetDialError extends Error {
+  override name = "TargetDialError";
+}
+
 /** Settings shared by every machine of one telad. */
 export interface AgentOptions {
   hubUrl: string;
@@ -189,7 +194,11 @@ export class MachineAgent {
   }
 }
 
-/** Dials `host:port` with a timeout; TCP_NODELAY on. */
+/**
+ * Dials `host:port` with a timeout; TCP_NODELAY on.
+ * @param timeoutMs give up after this long, in milliseconds (spec §12: 10 s).
+ * @throws {TargetDialError} `timed out after <n> s`; the runtime's errors when refused.
+ */
 export async function dialTarget(
   hostname: string,
   port: number,
@@ -202,7 +211,7 @@ export async function dialTarget(
       dial,
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`timed out after ${timeoutMs / 1000} s`)),
+          () => reject(new TargetDialError(`timed out after ${timeoutMs / 1000} s`)),
           timeoutMs,
         );
       }),

@@ -4,7 +4,7 @@
  * session-and-relay.md §11).
  * @module
  */
-import { parsePortNumber } from "../session/port_spec.ts";
+import { parsePortNumber, PortSpecError } from "../session/port_spec.ts";
 
 /** One client mapping: local port on 127.0.0.1 → remote port on the agent. */
 export interface PortMapping {
@@ -15,7 +15,7 @@ export interface PortMapping {
 /**
  * Parses the client's `-ports` (`"22,2222:22"`): `p` means local p → remote p,
  * `l:r` local l → remote r.
- * @throws {Error} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
+ * @throws {PortSpecError} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
  */
 export function parseClientPorts(spec: string): PortMapping[] {
   const out: PortMapping[] = [];
@@ -28,12 +28,12 @@ export function parseClientPorts(spec: string): PortMapping[] {
       try {
         local = parsePortNumber(part.slice(0, i));
       } catch (e) {
-        throw new Error(`invalid local port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid local port in "${part}": ${(e as Error).message}`);
       }
       try {
         remote = parsePortNumber(part.slice(i + 1));
       } catch (e) {
-        throw new Error(`invalid remote port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid remote port in "${part}": ${(e as Error).message}`);
       }
       out.push({ local, remote });
     } else {
@@ -41,7 +41,7 @@ export function parseClientPorts(spec: string): PortMapping[] {
         const p = parsePortNumber(part);
         out.push({ local: p, remote: p });
       } catch (e) {
-        throw new Error(`invalid port "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid port "${part}": ${(e as Error).message}`);
       }
     }
   }
@@ -72,10 +72,15 @@ export function* candidatePorts(wanted: number): Generator<number> {
   for (let p = wanted + 10000; p <= 65535; p++) yield p;
 }
 
+/** No local port could be bound for a mapping. */
+export class LocalListenError extends Error {
+  override name = "LocalListenError";
+}
+
 /**
  * Binds a TCP listener on 127.0.0.1 at `wanted`, else at the next free candidate.
  * @returns the listener and the port it got.
- * @throws {Error} `could not bind: no free port found starting at <wanted>`.
+ * @throws {LocalListenError} `could not bind: no free port found starting at <wanted>`.
  */
 export function listenWithFallback(
   wanted: number,
@@ -92,7 +97,7 @@ export function listenWithFallback(
       throw err;
     }
   }
-  throw new Error(`could not bind: no free port found starting at ${wanted}`);
+  throw new LocalListenError(`could not bind: no free port found starting at ${wanted}`);
 }
 
 /** One line of the Services block. */

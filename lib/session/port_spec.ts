@@ -5,6 +5,11 @@
  * @module
  */
 
+/** A port spec that cannot be read; the message names the bad part. */
+export class PortSpecError extends Error {
+  override name = "PortSpecError";
+}
+
 /** One service the agent exposes (the `register`/`telad.yaml` shape). */
 export interface ServiceSpec {
   port: number;
@@ -16,13 +21,13 @@ export interface ServiceSpec {
 /**
  * Parses one port number (surrounding blanks ignored).
  * @returns the port, 1 to 65535.
- * @throws {Error} `"<s>" is not a valid port number`.
+ * @throws {PortSpecError} `"<s>" is not a valid port number`.
  */
 export function parsePortNumber(s: string): number {
   const t = s.trim();
   const n = /^\d+$/.test(t) ? Number(t) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`"${t}" is not a valid port number`);
+    throw new PortSpecError(`"${t}" is not a valid port number`);
   }
   return n;
 }
@@ -30,7 +35,7 @@ export function parsePortNumber(s: string): number {
 /**
  * Parses telad's `-ports` (`"22:SSH,80:HTTP:web server"`): `port[:name[:description]]`,
  * comma separated. Invalid entries are reported through `onInvalid` and skipped.
- * @throws {Error} `no valid ports in: <spec>` when nothing valid remains.
+ * @throws {PortSpecError} `no valid ports in: <spec>` when nothing valid remains.
  */
 export function parseAgentPorts(
   spec: string,
@@ -55,6 +60,6 @@ export function parseAgentPorts(
     if (description) svc.description = description;
     out.push(svc);
   }
-  if (out.length === 0) throw new Error(`no valid ports in: ${spec}`);
+  if (out.length === 0) throw new PortSpecError(`no valid ports in: ${spec}`);
   return out;
 }
