@@ -8,10 +8,9 @@ import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } f
 import { ConfigError } from "../config/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 import {
-  backoffDelay,
   type BindFactory,
   DEFAULT_MTU,
-  formatSeconds,
+  reconnectLoop,
   sleep,
   type TunnelEngine,
 } from "../session/mod.ts";
@@ -447,18 +446,23 @@ async function connectProfile(
       if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
     }
     // Service names resolve through the hub; failures retry with backoff (spec §10.3).
-    for (let attempt = 0; named.length > 0; attempt++) {
-      try {
-        const status = await fetchHubStatus(c.url, token);
-        const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
-        ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
-        break;
-      } catch (e) {
-        const d = backoffDelay(attempt);
-        tag.warn(`${(e as Error).message}; retrying service resolution in ${formatSeconds(d)}...`);
-        const stop = await Promise.race([sleep(d).then(() => false), interrupted.then(() => true)]);
-        if (stop) return;
-      }
+    if (named.length > 0) {
+      const done = new AbortController();
+      interrupted.then(() => done.abort());
+      let resolved = false;
+      await reconnectLoop(async () => {
+        try {
+          const status = await fetchHubStatus(c.url, token);
+          const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
+          ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
+          resolved = true;
+          done.abort();
+        } catch (e) {
+          tag.warn((e as Error).message);
+        }
+        return "grow";
+      }, { hubUrl: c.url, log: tag, signal: done.signal, label: "retrying service resolution" });
+      if (!resolved) return;
     }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({

@@ -22,6 +22,8 @@ export interface ReconnectOptions {
   signal: AbortSignal;
   /** A uniform number in [0, 1) for the jitter; injectable for tests. */
   random?: () => number;
+  /** What the info line says is retried; default `reconnecting to hub <url>`. */
+  label?: string;
   /** Waits `ms` milliseconds or until `signal` aborts; injectable for tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -40,7 +42,7 @@ function dialCause(_url: string, err: Error): string {
  * A {@link HubDialError} from an attempt counts as `grow` and is logged as
  * `hub <url> unreachable: <cause>; retrying in 6s (attempt 2)` (warn), where the attempt
  * number counts the failures in a row; after any other attempt the line is
- * `reconnecting to hub <url> in 3s...` (info).
+ * `reconnecting to hub <url> in 3s...` (info; `opts.label` replaces the words before "in").
  * @param attempt one connection attempt; it handles its own errors except fatal ones.
  * @throws whatever `attempt` throws other than {@link HubDialError} (a hub refusal for
  *   good, e.g. the agent's `AgentAuthError`, the client's `FatalConnectError`); the loop
@@ -77,7 +79,8 @@ export async function reconnectLoop(
           `retrying in ${formatSeconds(delay)} (attempt ${k})`,
       );
     } else {
-      log.info(`reconnecting to hub ${hubUrl} in ${formatSeconds(delay)}...`);
+      const label = opts.label ?? `reconnecting to hub ${hubUrl}`;
+      log.info(`${label} in ${formatSeconds(delay)}...`);
     }
     await wait(delay, signal);
   }

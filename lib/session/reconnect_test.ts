@@ -111,3 +111,17 @@ Deno.test("stopping during a wait ends the loop without another attempt", async 
   await run;
   assert.equal(attempts, 1);
 });
+
+Deno.test("a label names what is retried in the info line", async () => {
+  const { log, lines } = recordingLog();
+  const stop = new AbortController();
+  await reconnectLoop(() => Promise.resolve("grow"), {
+    hubUrl: "ws://hub.invalid",
+    log,
+    signal: stop.signal,
+    random: () => 0.5,
+    label: "retrying service resolution",
+    sleep: () => (stop.abort(), Promise.resolve()),
+  });
+  assert.deepEqual(lines, ["info retrying service resolution in 3s..."]);
+});
