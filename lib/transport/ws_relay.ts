@@ -59,6 +59,7 @@ export class WsRelayBind implements Bind {
    */
   constructor(readonly sock: RelaySocket, readonly maxBuffered = MAX_WS_BUFFERED) {}
 
+  /** Starts taking binary messages from the socket; DATA payloads go to `receive`. */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     this.#receive = receive;
     this.sock.onBinary((frame) => this.#onFrame(frame));
@@ -78,6 +79,12 @@ export class WsRelayBind implements Bind {
     this.#receive?.(payload, "ws");
   }
 
+  /**
+   * Sends one datagram as a DATA frame; dropped while the socket is closed or holds more
+   * than {@link maxBuffered} octets (counted in {@link droppedBackpressure}).
+   * @param headroom octets free in front of `datagram` (Bind.send); with 7 or more the
+   *   header is written there and nothing is copied.
+   */
   send(datagram: Uint8Array, _to: BindEndpoint, headroom = 0): void {
     if (!this.sock.open) return;
     if (this.sock.bufferedAmount > this.maxBuffered) {
@@ -115,6 +122,7 @@ export class WsRelayBind implements Bind {
     );
   }
 
+  /** Stops delivering datagrams; the socket itself belongs to the session. */
   close(): void {
     this.#receive = null;
   }
