@@ -19,8 +19,8 @@ import {
   versionCommand,
 } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
+import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
-  DEFAULT_MTU,
   ensureWsScheme,
   platformString,
   removeCredential,
@@ -28,8 +28,7 @@ import {
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
-  type TunnelEngine,
-} from "../client/mod.ts";
+} from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import {
   type AgentConfig,
@@ -42,6 +41,7 @@ import {
 
 /** What the agent CLI needs from outside. */
 export interface TeladDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -198,6 +198,7 @@ async function runAgent(
       hubUrl: cfg.hub,
       agentId: state.agentId,
       registrationIds: regIds,
+      bind: deps.bind,
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),

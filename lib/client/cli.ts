@@ -6,7 +6,7 @@
 import { runCli } from "../cli/mod.ts";
 import { telaCommand, type TelaDeps } from "./commands/mod.ts";
 
-export { stdinLineReader, telaCommand, type TelaDeps } from "./commands/mod.ts";
+export { telaCommand, type TelaDeps } from "./commands/mod.ts";
 
 /**
  * Runs `tela` with `args` (without the program name).

@@ -8,7 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { type Command, flagLabel, renderHelp, runCli, walkCommands } from "../../lib/cli/mod.ts";
-import { telaCommand, type TunnelEngine } from "../../lib/client/mod.ts";
+import { telaCommand } from "../../lib/client/mod.ts";
+import type { TunnelEngine } from "../../lib/session/mod.ts";
+import { wsRelayBind } from "../../lib/transport/mod.ts";
 import { teladCommand } from "../../lib/agent/mod.ts";
 import { telahubdCommand } from "../../lib/hub/cli.ts";
 
@@ -85,7 +87,7 @@ const noEngine: TunnelEngine = () => {
 };
 
 function trees(): Command[] {
-  const deps = { engine: noEngine, interrupted: new Promise<void>(() => {}) };
+  const deps = { bind: wsRelayBind, engine: noEngine, interrupted: new Promise<void>(() => {}) };
   return [telaCommand(deps), teladCommand(deps), telahubdCommand()];
 }
 

@@ -4,9 +4,14 @@
  */
 import { parse as parseYaml } from "yaml";
 import { type Command, command } from "../../cli/mod.ts";
-import { ensureWsScheme, removeCredential, storeCredential } from "../credentials.ts";
+import {
+  ensureWsScheme,
+  removeCredential,
+  stdinLineReader,
+  storeCredential,
+} from "../../host/mod.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
-import { JSON_FLAG, stdinLineReader, type TelaDeps } from "./shared.ts";
+import { JSON_FLAG, type TelaDeps } from "./shared.ts";
 
 /** `tela login <hub-url>`: prompts for a token and stores it. */
 export function loginCommand(deps: TelaDeps): Command {

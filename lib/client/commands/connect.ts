@@ -5,14 +5,13 @@
  */
 import { command, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
-import { backoffDelay, formatSeconds, sleep } from "../backoff.ts";
+import { DEFAULT_MTU, reconnectLoop, sleep } from "../../session/mod.ts";
+import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
-import { lookupStoredToken, resolveClientToken } from "../credentials.ts";
 import { fetchHubStatus, resolveServiceNames } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
-import { DEFAULT_MTU } from "../tunnel.ts";
 import {
   env,
   HUB_FLAG,
@@ -115,6 +114,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
         token,
         mappings,
         mtu,
+        bind: deps.bind,
         engine: deps.engine,
         log,
         fatalFirstDenial: true,
@@ -187,18 +187,23 @@ async function connectProfile(
       if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
     }
     // Service names resolve through the hub; failures retry with backoff (spec §10.3).
-    for (let attempt = 0; named.length > 0; attempt++) {
-      try {
-        const status = await fetchHubStatus(c.url, token);
-        const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
-        ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
-        break;
-      } catch (e) {
-        const d = backoffDelay(attempt);
-        tag.warn(`${(e as Error).message}; retrying service resolution in ${formatSeconds(d)}...`);
-        const stop = await Promise.race([sleep(d).then(() => false), interrupted.then(() => true)]);
-        if (stop) return;
-      }
+    if (named.length > 0) {
+      const done = new AbortController();
+      interrupted.then(() => done.abort());
+      let resolved = false;
+      await reconnectLoop(async () => {
+        try {
+          const status = await fetchHubStatus(c.url, token);
+          const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
+          ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
+          resolved = true;
+          done.abort();
+        } catch (e) {
+          tag.warn((e as Error).message);
+        }
+        return "grow";
+      }, { hubUrl: c.url, log: tag, signal: done.signal, label: "retrying service resolution" });
+      if (!resolved) return;
     }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({
@@ -207,6 +212,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      bind: deps.bind,
       engine: deps.engine,
       log: tag,
       onBound: (bound, wanted) =>

@@ -8,9 +8,9 @@ import { connectCommand } from "./connect.ts";
 import { plannedTelaCommands } from "./planned.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
 import type { TelaDeps } from "./shared.ts";
-import { platformString, TELA_VERSION } from "../version.ts";
+import { platformString, TELA_VERSION } from "../../host/mod.ts";
 
-export { env, stdinLineReader, type TelaDeps } from "./shared.ts";
+export { env, type TelaDeps } from "./shared.ts";
 
 /**
  * The whole `tela` tree. `tela` alone, `tela help`, `tela -h` print the top-level help

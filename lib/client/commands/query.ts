@@ -5,7 +5,7 @@
  */
 import { command, UsageError } from "../../cli/mod.ts";
 import { setLogLevel } from "../../log/mod.ts";
-import { resolveClientToken } from "../credentials.ts";
+import { resolveClientToken } from "../../host/mod.ts";
 import {
   fetchHubStatus,
   formatMachines,

@@ -4,10 +4,11 @@
  * @module
  */
 import type { FlagSpec } from "../../cli/mod.ts";
-import type { TunnelEngine } from "../tunnel.ts";
+import type { BindFactory, TunnelEngine } from "../../session/mod.ts";
 
-/** What the CLI needs from outside: the tunnel engine and where text goes. */
+/** What the CLI needs from outside: the transport, the tunnel engine and where text goes. */
 export interface TelaDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -47,26 +48,6 @@ export const VERBOSE_FLAG = { type: "boolean", usage: "Verbose logging" } as con
 /** The environment variable `name`, or undefined when unset or empty. */
 export function env(name: string): string | undefined {
   return Deno.env.get(name) || undefined;
-}
-
-/** Reads standard input one line at a time (for the `Token:` prompts of login). */
-export function stdinLineReader(): () => Promise<string | null> {
-  const dec = new TextDecoder();
-  let buf = "";
-  let eof = false;
-  return async () => {
-    while (!buf.includes("\n") && !eof) {
-      const chunk = new Uint8Array(1024);
-      const n = await Deno.stdin.read(chunk);
-      if (n === null) eof = true;
-      else buf += dec.decode(chunk.subarray(0, n));
-    }
-    if (!buf && eof) return null;
-    const i = buf.indexOf("\n");
-    const line = i >= 0 ? buf.slice(0, i) : buf;
-    buf = i >= 0 ? buf.slice(i + 1) : "";
-    return line.replace(/\r$/, "");
-  };
 }
 
 /** Resolves on the first SIGINT (or SIGTERM outside Windows). */
