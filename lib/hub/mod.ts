@@ -16,3 +16,4 @@ export * from "./server.ts";
 export * from "./services.ts";
 export { UdpRelay } from "./udp_relay.ts";
 export type { FrameSink, UdpTokenEntry } from "./udp_relay.ts";
+export { telahubdMain } from "./cli.ts";
