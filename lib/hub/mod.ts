@@ -6,8 +6,22 @@
 export * from "./auth.ts";
 export * from "./config.ts";
 export * from "./history.ts";
-export { Hub, JOIN_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_SESSIONS, WS_IDLE_TIMEOUT_S } from "./hub.ts";
-export type { HubOptions, Machine, Peer, RelayStats, Session } from "./hub.ts";
+export {
+  Hub,
+  JOIN_TIMEOUT_MS,
+  MAX_FRAME_BYTES,
+  MAX_SESSIONS,
+  MGMT_TIMEOUT_MS,
+  WS_IDLE_TIMEOUT_S,
+} from "./hub.ts";
+export type { HubOptions } from "./hub.ts";
+export * from "./errors.ts";
+export type { MgmtResult } from "./management.ts";
+export * from "./registration.ts";
+export { OFFLINE_RETENTION_MS } from "./registry.ts";
+export type { Machine, Session } from "./registry.ts";
+export type { RelayStats } from "./relay.ts";
+export type { HubSocket, HubSocketRole } from "./socket.ts";
 export { goJson, HUB_VERSION, isUpgradeRequest, makeHttpHandler } from "./http.ts";
 export { checkHealth, healthTimeoutMs } from "./health.ts";
 export type { HealthOptions } from "./health.ts";
