@@ -14,7 +14,7 @@ import { FlagError, formatFlagHelp, parseFlags } from "../cli/mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { setLogLevel } from "../log/mod.ts";
 import { checkHealth, healthTimeoutMs } from "./health.ts";
-import { HUB_VERSION } from "./http.ts";
+import { HUB_VERSION } from "./version.ts";
 import { startHub } from "./server.ts";
 
 const FLAGS = {

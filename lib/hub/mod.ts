@@ -31,3 +31,11 @@ export * from "./services.ts";
 export { UdpRelay } from "./udp_relay.ts";
 export type { FrameSink, UdpTokenEntry } from "./udp_relay.ts";
 export { telahubdMain } from "./cli.ts";
+export {
+  type Route,
+  type RouteArea,
+  type RouteHandler,
+  Router,
+  ROUTES,
+  STATUS_MAX_AGE_MS,
+} from "./api/mod.ts";
