@@ -1,7 +1,7 @@
 /**
  * `telahubd`'s command line (book, Appendix A): flags, then the hub.
  *
- * Flags: `-config <path>`, `-v` (verbose), `-open` (run without authentication
+ * Flags: `-config <path>`, `-listen <addr>`, `-v` (verbose), `-open` (run without authentication
  * when the config has no tokens; otherwise a fresh hub generates an owner token).
  * Sub-commands: `version`; `health [-port N] [-timeout 3s] [-url URL]` (exit 0 iff
  * `/.well-known/tela` answers with a protocol version; the Docker health check).
@@ -15,12 +15,18 @@ import { ConfigError } from "../config/mod.ts";
 import { setLogLevel } from "../log/mod.ts";
 import { checkHealth, healthTimeoutMs } from "./health.ts";
 import { HUB_VERSION } from "./version.ts";
+import { isListenAddress } from "./config.ts";
 import { startHub } from "./server.ts";
 
 const FLAGS = {
   config: { type: "string", usage: "Path to YAML config file" },
   port: { type: "number", usage: "HTTP+WS listen port (over TELAHUBD_PORT and the config)" },
   "udp-port": { type: "number", usage: "UDP relay port (over TELAHUBD_UDP_PORT and the config)" },
+  listen: {
+    type: "string",
+    usage:
+      "Address to listen on, e.g. 127.0.0.1 (over TELAHUBD_LISTEN and the config; default 0.0.0.0)",
+  },
   v: { type: "boolean", usage: "Verbose logging" },
   open: {
     type: "boolean",
@@ -103,11 +109,19 @@ export async function telahubdMain(args: string[]): Promise<number> {
         return 2;
       }
     }
+    const listen = flags.values.listen;
+    if (listen !== undefined && !isListenAddress(listen)) {
+      console.error(
+        `telahubd: -listen ${listen} is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1`,
+      );
+      return 2;
+    }
     hub = await startHub({
       configPath: flags.values.config,
       open: !!flags.values.open,
       port: flags.values.port,
       udpPort: flags.values["udp-port"],
+      listen,
     });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -39,3 +39,4 @@ export {
   ROUTES,
   STATUS_MAX_AGE_MS,
 } from "./api/mod.ts";
+export * from "./user.ts";
