@@ -54,6 +54,7 @@ const hub = await startHub({
   env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: owner })[n],
   print: () => {},
   cwd: dir,
+  listen: "127.0.0.1", // a demo is for this machine only
 });
 const hubUrl = `ws://127.0.0.1:${hub.port}`;
 console.log(`hub     telahubd on ${hubUrl}`);
