@@ -116,29 +116,41 @@ Deno.test({
   },
 });
 
+/** Starts an in-process hub on loopback with the given offline retention. */
+async function retentionHub(offlineRetentionMs: number) {
+  const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
+  const hub = await startHub({
+    configPath: `${dir}/telahubd.yaml`,
+    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
+    print: () => {},
+    listen: "127.0.0.1",
+    offlineRetentionMs,
+  });
+  return {
+    hub,
+    http: `http://127.0.0.1:${hub.port}`,
+    url: `ws://127.0.0.1:${hub.port}`,
+    async stop() {
+      await hub.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
 Deno.test({
   name: "a machine offline longer than the retention time is pruned; a connected one stays",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
-    const hub = await startHub({
-      configPath: `${dir}/telahubd.yaml`,
-      env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
-      print: () => {},
-      listen: "127.0.0.1",
-      offlineRetentionMs: 400,
-    });
-    const http = `http://127.0.0.1:${hub.port}`;
-    const url = `ws://127.0.0.1:${hub.port}`;
+    // Retention 60 s, and the prune is driven with a clock 30 s and 61 s ahead: no race with
+    // a loaded machine.
+    const h = await retentionHub(60_000);
     try {
-      const stays = await ScriptedAgent.register(url, { machineName: "stays", token: OWNER });
-      const goes = await ScriptedAgent.register(url, { machineName: "goes", token: OWNER });
-      assert.deepEqual(ids((await status(http, OWNER)).text), ["goes", "stays"]);
+      const stays = await ScriptedAgent.register(h.url, { machineName: "stays", token: OWNER });
+      const goes = await ScriptedAgent.register(h.url, { machineName: "goes", token: OWNER });
       await goes.close();
-      await waitFor(() => !hub.hub.machineByName("goes")?.control, "goes disconnected");
-      // Listed as offline first (the retention has not passed yet).
-      const offline = JSON.parse((await status(http, OWNER)).text).machines as {
+      await waitFor(() => !h.hub.hub.machineByName("goes")?.control, "goes disconnected");
+      const offline = JSON.parse((await status(h.http, OWNER)).text).machines as {
         id: string;
         agentConnected: boolean;
       }[];
@@ -146,18 +158,28 @@ Deno.test({
         ["goes", false],
         ["stays", true],
       ]);
-      // Gone without any request: the sweep runs on its own (indices cleaned too).
-      await waitFor(() => hub.hub.machines.size === 1, "the sweep prunes goes");
-      assert.equal(hub.hub.machineByName("goes"), undefined);
-      assert.deepEqual(ids((await status(http, OWNER)).text), ["stays"]);
+      assert.deepEqual(h.hub.hub.pruneOffline(Date.now() + 30_000), [], "not yet");
+      assert.deepEqual(h.hub.hub.pruneOffline(Date.now() + 61_000), ["goes"]);
+      assert.equal(h.hub.hub.machineByName("goes"), undefined, "the name index forgets it too");
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["stays"]);
       // The name can register again as a new entry.
-      const back = await ScriptedAgent.register(url, { machineName: "goes", token: OWNER });
-      assert.deepEqual(ids((await status(http, OWNER)).text), ["goes", "stays"]);
+      const back = await ScriptedAgent.register(h.url, { machineName: "goes", token: OWNER });
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["goes", "stays"]);
       await back.close();
       await stays.close();
     } finally {
-      await hub.shutdown();
-      await Deno.remove(dir, { recursive: true });
+      await h.stop();
+    }
+
+    // The sweep runs by itself (every quarter of the retention), without any status request.
+    const short = await retentionHub(300);
+    try {
+      const a = await ScriptedAgent.register(short.url, { machineName: "brief", token: OWNER });
+      assert.equal(short.hub.hub.machines.size, 1);
+      await a.close();
+      await waitFor(() => short.hub.hub.machines.size === 0, "the sweep prunes brief");
+    } finally {
+      await short.stop();
     }
   },
 });
