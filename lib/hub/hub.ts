@@ -165,7 +165,7 @@ export class Hub {
   }
 
   #onBinary(s: HubSocket, data: ArrayBuffer): void {
-    const other = s.peer;
+    const other = s.paired;
     if (!other) {
       if (s.session?.ended) return; // late frame after teardown: discard (spec §1.6)
       closeSocket(s, HubClose.protocol, HubClose.expectedJson);

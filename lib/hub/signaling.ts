@@ -74,8 +74,8 @@ export class Signaling {
       closeSocket(s, HubClose.tooBig, "message too big");
       return;
     }
-    if (s.peer) {
-      this.ctx.relay.forwardText(s.peer, text);
+    if (s.paired) {
+      this.ctx.relay.forwardText(s.paired, text);
       return;
     }
     if (s.role === "rejected") return;
@@ -250,8 +250,8 @@ export class Signaling {
     session.agent = s;
     s.session = session;
     s.machine = session.machine;
-    s.peer = client;
-    client.peer = s;
+    s.paired = client;
+    client.paired = s;
     sendJson(s, makeSessionStart(session.clientKey));
     sendJson(client, makeReady(session.idx));
     const udpHost = this.ctx.udpHost || undefined;
@@ -282,8 +282,8 @@ export class Signaling {
     this.ctx.registry.removeSession(s);
     this.ctx.udp?.deletePair(s.agentUdp, s.clientUdp);
     const { client, agent } = s;
-    client.peer = undefined;
-    if (agent) agent.peer = undefined;
+    client.paired = undefined;
+    if (agent) agent.paired = undefined;
     switch (cause) {
       case "client":
         if (agent) {

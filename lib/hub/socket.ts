@@ -25,7 +25,7 @@ export interface HubSocket extends FrameSink {
   machine?: Machine;
   session?: Session;
   /** The paired socket (client ↔ agent per-session). */
-  peer?: HubSocket;
+  paired?: HubSocket;
   firstMessageTimer?: ReturnType<typeof setTimeout>;
   closed: boolean;
 }
