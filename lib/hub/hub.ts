@@ -237,10 +237,9 @@ export class Hub {
 
   /**
    * The `machines` array of `/api/status` (spec hub-http-api.md §4.1), sorted by id,
-   * filtered by `visible`; offline machines past their retention are pruned first.
+   * filtered by `visible`.
    */
   machineList(visible: (name: string) => boolean, now = new Date()): Record<string, unknown>[] {
-    this.pruneOffline(now.getTime());
     return this.registry.machineList(visible, now, this.wsIdleTimeoutS);
   }
 }

@@ -85,14 +85,12 @@ export function status(ctx: HttpContext, req: Request, url: URL): Response {
     cache.auth = r.auth; // tokens or ACLs changed: every view may differ
     cache.views.clear();
   }
-  // Prune first, so a machine past its retention counts as a change.
-  ctx.hub.pruneOffline();
   const now = performance.now();
-  const version = ctx.hub.registry.version;
   const maxAge = ctx.statusMaxAgeMs ?? STATUS_MAX_AGE_MS;
   let c = cache.views.get(r.key);
-  if (!c || c.version !== version || now - c.builtAt >= maxAge) {
-    c = build(ctx, r, version, now);
+  if (!c || c.version !== ctx.hub.registry.version || now - c.builtAt >= maxAge) {
+    ctx.hub.pruneOffline(); // before reading the version, so a prune is part of this build
+    c = build(ctx, r, ctx.hub.registry.version, now);
     cache.views.set(r.key, c);
   }
   const headers = { ...PUBLIC_CORS, ETag: c.etag };
