@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../config/mod.ts";
 import {
+  assertConfigReadable,
   bootstrapConfig,
   configToYamlObject,
   type HubConfigFile,
@@ -161,4 +162,22 @@ Deno.test("listen: YAML, then TELAHUBD_LISTEN; default 0.0.0.0; not an address i
     assert.ok(isListenAddress(ok), ok);
   }
   for (const bad of ["", "1.2.3.256", "a b", "host:80x"]) assert.ok(!isListenAddress(bad), bad);
+});
+
+Deno.test("a config this user may not read fails with the way out (sudo, or a separate hub)", async () => {
+  const realOpen = Deno.open;
+  // Root reads any file, so the refusal is simulated at the one call that opens it.
+  Deno.open = () => Promise.reject(new Deno.errors.PermissionDenied("Permission denied"));
+  try {
+    await assert.rejects(
+      assertConfigReadable("/etc/tela/telahubd.yaml"),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message.startsWith("/etc/tela/telahubd.yaml: cannot be read") &&
+        e.message.includes("sudo") && e.message.includes("-config ./data/telahubd.yaml"),
+    );
+  } finally {
+    Deno.open = realOpen;
+  }
+  await assertConfigReadable("/nonexistent/telahubd.yaml"); // missing: loading reports it
 });
