@@ -1,6 +1,7 @@
 /**
- * The Tela hub (`telahubd`): config and bootstrap, auth, history, WebSocket
- * signaling and relay, UDP relay, HTTP read endpoints.
+ * The Tela hub (`telahubd`): config and bootstrap, auth, history; the WebSocket side in
+ * four parts (registry, signaling, relay, management) behind {@link Hub}; the UDP relay;
+ * the HTTP routes in `api/`; the command line (`cli.ts`) and offline `user` reads.
  * @module
  */
 export * from "./auth.ts";
@@ -16,11 +17,11 @@ export {
 } from "./hub.ts";
 export type { HubOptions } from "./hub.ts";
 export * from "./errors.ts";
-export type { MgmtResult } from "./management.ts";
+export type { Management, MgmtResult } from "./management.ts";
 export * from "./registration.ts";
 export { OFFLINE_RETENTION_MS } from "./registry.ts";
-export type { Machine, Session } from "./registry.ts";
-export type { RelayStats } from "./relay.ts";
+export type { Machine, Registry, Session } from "./registry.ts";
+export type { Relay, RelayStats } from "./relay.ts";
 export type { HubSocket, HubSocketRole } from "./socket.ts";
 export { goJson, HUB_VERSION, isUpgradeRequest, makeHttpHandler } from "./http.ts";
 export { checkHealth, healthTimeoutMs } from "./health.ts";
