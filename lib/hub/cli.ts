@@ -25,16 +25,17 @@ import {
   versionCommand,
 } from "../cli/mod.ts";
 import { setLogLevel } from "../log/mod.ts";
-import { loadConfigFile, locateConfig } from "./config.ts";
+import { isListenAddress } from "./config.ts";
 import { checkHealth, healthTimeoutMs } from "./health.ts";
-import { HUB_VERSION } from "./http.ts";
+import { HUB_VERSION } from "./version.ts";
 import { startHub } from "./server.ts";
+import { showOwnerToken, showViewerToken, userConfigPath } from "./user.ts";
 
 const CONFIG_FLAG = {
   type: "string",
   arg: "path",
-  usage: "Path to telahubd.yaml (default: ./data/telahubd.yaml if present, else " +
-    "/etc/tela/telahubd.yaml)",
+  usage: "Path to telahubd.yaml (default: TELAHUBD_CONFIG, else ./data/telahubd.yaml if " +
+    "present, else /etc/tela/telahubd.yaml)",
 } as const satisfies FlagSpec;
 const JSON_FLAG = { type: "boolean", usage: "Print JSON" } as const;
 
@@ -47,6 +48,12 @@ const FLAGS = {
   "udp-port": {
     type: "number",
     usage: "UDP relay port (over TELAHUBD_UDP_PORT and the config). Default: 41820",
+  },
+  listen: {
+    type: "string",
+    arg: "addr",
+    usage: "Address to listen on, e.g. 127.0.0.1 (over TELAHUBD_LISTEN and the config). " +
+      "Default: 0.0.0.0",
   },
   v: { type: "boolean", usage: "Verbose logging" },
   open: {
@@ -66,6 +73,7 @@ async function runHub(values: {
   config?: string;
   port?: number;
   "udp-port"?: number;
+  listen?: string;
   v?: boolean;
   open?: boolean;
 }, io: CliIo): Promise<number> {
@@ -75,12 +83,17 @@ async function runHub(values: {
       throw new UsageError(`-${name} ${p} is not a port: use 0..65535`);
     }
   }
+  const listen = values.listen;
+  if (listen !== undefined && !isListenAddress(listen)) {
+    throw new UsageError(`-listen ${listen} is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1`);
+  }
   if (values.v) setLogLevel("debug");
   const hub = await startHub({
     configPath: values.config,
     open: !!values.open,
     port: values.port,
     udpPort: values["udp-port"],
+    listen,
   });
   const done = Promise.withResolvers<number>();
   let signalled = false;
@@ -130,27 +143,6 @@ answers with a protocol version, 1 otherwise. The port is -port, else TELAHUBD_P
   },
 });
 
-/** No identity of the role in the hub's config (`user show-owner`/`show-viewer`). */
-export class NoTokenError extends Error {
-  override name = "NoTokenError";
-}
-
-/**
- * The token of the first `auth.tokens` entry with `role`, in config order (spec
- * hub-http-api.md, `user show-owner`).
- * @param configFlag `-config`, else the hub's own lookup (`./data/telahubd.yaml`, the
- *   platform path).
- * @throws {NoTokenError} `no <role> token found` when no config or no such entry exists.
- * @throws {ConfigError} when the config file is malformed.
- */
-async function firstTokenOfRole(configFlag: string | undefined, role: string): Promise<string> {
-  const path = locateConfig(configFlag);
-  const cfg = path ? await loadConfigFile(path) : undefined;
-  const entry = cfg?.auth?.tokens.find((t) => t.hubRole === role);
-  if (!entry) throw new NoTokenError(`no ${role} token found`);
-  return entry.token;
-}
-
 function showToken(role: "owner" | "viewer"): Command {
   const what = role === "owner" ? "owner token" : "console viewer token";
   return command({
@@ -167,7 +159,8 @@ with "no ${role} token found" when there is none.`,
     ],
     seeAlso: [role === "owner" ? "telahubd user show-viewer" : "telahubd user show-owner"],
     async run({ values, out }) {
-      const token = await firstTokenOfRole(values.config, role);
+      const path = userConfigPath(values.config);
+      const token = role === "owner" ? await showOwnerToken(path) : await showViewerToken(path);
       out(values.json ? JSON.stringify({ role, token }, null, 2) : token);
     },
   });
@@ -202,7 +195,7 @@ function userCommand(): Command {
     summary: "Manage the hub's token identities on this machine.",
     usage: ["telahubd user <action> [-config <path>] [args]"],
     description: `Local token management on the hub machine: reads and writes the hub's config
-(-config, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml).`,
+(-config, else TELAHUBD_CONFIG, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml).`,
     examples: ["telahubd user show-owner", "telahubd user list -json"],
     seeAlso: ["tela admin tokens", "telahubd portal"],
     commands: [
@@ -329,8 +322,8 @@ export function telahubdCommand(): Command {
     description:
       `The hub server. Without a command it runs in the foreground until Ctrl-C: it accepts
 WebSocket connections from telad and tela, relays their WireGuard traffic, and serves the
-console and /api/status. Config: -config, else ./data/telahubd.yaml if present, else
-/etc/tela/telahubd.yaml. Environment (TELAHUBD_PORT, TELAHUBD_UDP_PORT, ...) overrides the
+console and /api/status. Config: -config, else TELAHUBD_CONFIG, else ./data/telahubd.yaml
+if present, else /etc/tela/telahubd.yaml. Environment (TELAHUBD_PORT, TELAHUBD_UDP_PORT, ...) overrides the
 file, flags override both. A word after "telahubd" must be one of the commands below;
 "telahubd help" or "telahubd -h" prints this help.`,
     flags: FLAGS,
