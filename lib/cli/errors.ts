@@ -30,6 +30,10 @@ export class UsageError extends Error {
 /**
  * A word that names no command of the tree (book: "Suggestions on unknown verbs").
  * Exit status 2. The message carries the did-you-mean suggestion when one is close.
+ *
+ * The book disagrees with itself here: its Help section says "tela unknown-verb exits 1",
+ * its exit-code table makes an unknown command a usage error (2, help on stderr). We follow
+ * the table, so every usage error has one status (pinned in tests/cli/grammar_test.ts).
  */
 export class UnknownCommandError extends UsageError {
   override name = "UnknownCommandError";

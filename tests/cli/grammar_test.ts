@@ -112,6 +112,7 @@ Deno.test({
         env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER },
       }),
     ]);
+    // 2, not the 1 of the book's Help section: its exit-code table calls this a usage error.
     assert.equal(tela.code, 2);
     assert.equal(tela.stdout, "");
     assert.match(
