@@ -4,6 +4,7 @@
  * @module
  */
 import { type Logger, tokenPreview } from "../log/mod.ts";
+import { describeHubRetry, HubDialError } from "../session/hub_error.ts";
 import {
   type AnySignal,
   backoffDelay,
@@ -100,19 +101,27 @@ export class MachineAgent {
   async run(): Promise<void> {
     const signal = this.#stop.signal;
     let attempt = 0;
+    let unreachable = 0;
     while (!signal.aborted) {
       let registered = false;
+      let dialError: HubDialError | undefined;
       try {
         registered = await this.#connectOnce();
       } catch (err) {
         if (err instanceof AgentAuthError) throw err;
-        this.log.warn((err as Error).message);
+        if (err instanceof HubDialError) dialError = err;
+        else this.log.warn((err as Error).message);
       }
       if (signal.aborted) break;
       if (registered) attempt = 0;
       const delay = backoffDelay(attempt, this.opts.random);
       if (!registered) attempt++;
-      this.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      if (dialError) {
+        this.log.warn(describeHubRetry(this.opts.hubUrl, dialError, delay, ++unreachable));
+      } else {
+        unreachable = 0;
+        this.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      }
       await sleep(delay, signal);
     }
   }

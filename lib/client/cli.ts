@@ -10,7 +10,6 @@ import { logger, setLogLevel } from "../log/mod.ts";
 import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
 import { MachineConnection } from "./connection.ts";
 import {
-  ensureWsScheme,
   lookupStoredToken,
   removeCredential,
   resolveClientToken,
@@ -26,7 +25,7 @@ import {
   resolveServiceNames,
   statusJson,
 } from "./hubapi.ts";
-import { HubResolveError, resolveHubUrl } from "./hubs.ts";
+import { HubResolveError, resolveHubUrl, resolveLoginHub } from "./hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "./ports.ts";
 import {
   createProfile,
@@ -191,7 +190,7 @@ export async function telaMain(args: string[], deps: TelaDeps): Promise<number> 
       case "logout": {
         const url = rest.find((a) => !a.startsWith("-"));
         if (!url) throw new UsageError("Usage: tela logout <hub-url>");
-        const hub = ensureWsScheme(url);
+        const hub = await resolveLoginHub(url);
         out(
           (await removeCredential(hub))
             ? `Credentials removed for ${hub}`
@@ -286,7 +285,7 @@ async function loginCommand(
       "Usage: tela login <hub-url>\nStores a hub token in ~/.tela/credentials.yaml (mode 0600).",
     );
   }
-  const hub = ensureWsScheme(url);
+  const hub = await resolveLoginHub(url);
   const readLine = deps.readLine ?? stdinLineReader();
   const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
   (deps.stdout ? out : write)("Token: ");
@@ -477,6 +476,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      address: c.address,
       engine: deps.engine,
       log: tag,
       onBound: (bound, wanted) =>

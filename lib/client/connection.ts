@@ -6,10 +6,17 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { describeHubRetry, HubDialError } from "../session/hub_error.ts";
 import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
+import { fetchHubStatus } from "./hubapi.ts";
 import { generateSessionKeys, parsePublicKeyHex } from "./keys.ts";
 import { pipeBoth, socketDuplex } from "./pipe.ts";
-import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
+import {
+  advertisedName,
+  type BoundService,
+  listenWithFallback,
+  type PortMapping,
+} from "./ports.ts";
 import { type AnySignal, SignalSocket } from "./signal.ts";
 import { DEFAULT_MTU, SessionTunnel, tunnelAddresses, type TunnelEngine } from "./tunnel.ts";
 
@@ -26,6 +33,11 @@ export interface ConnectionOptions {
   /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
   mappings?: PortMapping[];
   mtu?: number;
+  /**
+   * Loopback address the local listeners bind (a profile's `address:`, already checked to
+   * be in 127.0.0.0/8); default 127.0.0.1.
+   */
+  address?: string;
   engine: TunnelEngine;
   log: Logger;
   /**
@@ -42,7 +54,11 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
-type AttemptResult = "clean" | "retry";
+/** Time allowed for reading service names from the hub before the Services block, in ms. */
+export const SERVICE_NAMES_TIMEOUT_MS = 3_000;
+
+/** `dial`: the hub could not be reached (the error says why); logged as one retry line. */
+type AttemptResult = "clean" | "retry" | { dial: HubDialError | Error };
 
 interface LiveTunnel {
   tunnel: SessionTunnel;
@@ -64,6 +80,7 @@ export class MachineConnection {
   #stop = new AbortController();
   #sock: SignalSocket | null = null;
   #everEstablished = false;
+  #names: ReadonlyMap<number, string> | null = null;
   /** Sessions established so far. */
   sessions = 0;
 
@@ -79,21 +96,61 @@ export class MachineConnection {
   #bind(maps: PortMapping[]): void {
     const bound: BoundService[] = [];
     const wanted: number[] = [];
+    const address = this.opts.address || "127.0.0.1";
     for (const m of maps) {
       let got;
       try {
-        got = listenWithFallback(m.local);
+        got = listenWithFallback(m.local, address);
       } catch (err) {
         this.opts.log.warn(`  SKIP port ${m.local} (${(err as Error).message})`);
         continue;
       }
       const l = { listener: got.listener, localPort: got.port, remotePort: m.remote };
       this.listeners.push(l);
-      bound.push({ localPort: got.port, remotePort: m.remote });
+      bound.push({
+        localPort: got.port,
+        remotePort: m.remote,
+        ...(address !== "127.0.0.1" ? { address } : {}),
+        ...(got.refused ? { refused: got.refused } : {}),
+      });
       wanted.push(m.local);
       this.#acceptLoop(l);
     }
-    if (bound.length) this.opts.onBound?.(bound, wanted);
+    if (bound.length) this.#report(bound, wanted);
+  }
+
+  /** Names the services as the agent advertises them, then hands the block to `onBound`. */
+  async #report(bound: BoundService[], wanted: number[]): Promise<void> {
+    if (!this.opts.onBound) return;
+    const names = await this.#serviceNames();
+    this.opts.onBound(
+      bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b),
+      wanted,
+    );
+  }
+
+  /**
+   * Port → name of the services the agent advertises (`telad -ports 5432:postgres`), read
+   * from the hub's `/api/status`; empty when the hub cannot say (the well-known labels are
+   * used then). A successful answer is kept for the listeners bound later.
+   */
+  async #serviceNames(): Promise<ReadonlyMap<number, string>> {
+    if (this.#names) return this.#names;
+    const { hubUrl, token, machine, log } = this.opts;
+    try {
+      const status = await fetchHubStatus(hubUrl, token, { timeoutMs: SERVICE_NAMES_TIMEOUT_MS });
+      const names = new Map<number, string>();
+      const m = status.machines.find((x) => x.id === machine);
+      for (const s of m?.services ?? []) {
+        const name = advertisedName(s);
+        if (name) names.set(s.port, name);
+      }
+      if (m) this.#names = names;
+      return names;
+    } catch (err) {
+      log.debug(`service names not available, using well-known labels: ${(err as Error).message}`);
+      return new Map();
+    }
   }
 
   async #acceptLoop(l: LocalListener): Promise<void> {
@@ -144,13 +201,20 @@ export class MachineConnection {
   async run(): Promise<void> {
     const signal = this.#stop.signal;
     let attempt = 0;
+    let unreachable = 0;
     while (!signal.aborted) {
       const r = await this.#attempt();
       if (signal.aborted) break;
       if (r === "clean") attempt = 0;
       const delay = backoffDelay(attempt, this.opts.random);
-      if (r === "retry") attempt++;
-      this.opts.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      if (r !== "clean") attempt++;
+      if (typeof r === "object") {
+        // One visible line per failed attempt: the cause and the wait (issue 9).
+        this.opts.log.warn(describeHubRetry(this.opts.hubUrl, r.dial, delay, ++unreachable));
+      } else {
+        unreachable = 0;
+        this.opts.log.info(`reconnecting in ${formatSeconds(delay)}...`);
+      }
       await sleep(delay, signal);
     }
   }
@@ -162,8 +226,7 @@ export class MachineConnection {
     try {
       sock = await SignalSocket.dial(hubUrl);
     } catch (err) {
-      log.warn((err as Error).message);
-      return "retry";
+      return { dial: err as Error };
     }
     if (this.#stop.signal.aborted) {
       sock.close();
