@@ -121,8 +121,8 @@ const HUB_DEFAULT_NAMES: Record<number, string> = { 8080: "HTTP-Alt", 8443: "HTT
  */
 export function advertisedName(s: { port: number; name?: string }): string | undefined {
   // Peer-supplied: control characters are shown escaped, never printed raw.
-  // deno-lint-ignore no-control-regex
   const name = s.name?.trim().replace(
+    // deno-lint-ignore no-control-regex
     /[\x00-\x1f\x7f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
