@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { telaMain, type TunnelEngine } from "./mod.ts";
+import { fetchHubStatus, HubApiError, telaMain } from "./mod.ts";
+import { wsRelayBind } from "../transport/mod.ts";
+import type { TunnelEngine } from "../session/mod.ts";
 
 const noEngine: TunnelEngine = () => {
   throw new Error("no tunnel in this test");
@@ -9,6 +11,7 @@ async function run(args: string[], lines: string[] = []) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await telaMain(args, {
+    bind: wsRelayBind,
     engine: noEngine,
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
@@ -362,6 +365,7 @@ Deno.test({
       let stop!: () => void;
       const interrupted = new Promise<void>((r) => (stop = r));
       const running = telaMain(["connect", "-profile", "pinned"], {
+        bind: wsRelayBind,
         engine: noEngine,
         stdout: (t) => out.push(t),
         stderr: (t) => out.push(t),
@@ -387,4 +391,39 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("tela machines/services/status name the hub URL and the cause when the hub is unreachable", async () => {
+  await withHome(async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = l.addr.port;
+    l.close();
+    const url = `ws://127.0.0.1:${port}`;
+    for (const cmd of ["machines", "status", "services"]) {
+      const r = await run([cmd, "-hub", url, "-machine", "m", "-token", "t"]);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.err,
+        `Error: could not reach hub ${url}: connection refused by 127.0.0.1:${port} (no hub ` +
+          `listens there); check that telahubd is running and the port is right`,
+      );
+    }
+    // The API call's timeout is a parameter: a listener that never answers, 300 ms.
+    const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of sink) held.push(c);
+    })();
+    try {
+      await assert.rejects(
+        fetchHubStatus(`ws://127.0.0.1:${sink.addr.port}`, "t", { timeoutMs: 300 }),
+        (e: Error) =>
+          e instanceof HubApiError && / timeout, no answer from 127\.0\.0\.1:\d+;/.test(e.message),
+      );
+    } finally {
+      sink.close();
+      await accepting;
+      for (const c of held) c.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@
  * session-and-relay.md §11).
  * @module
  */
+import { parsePortNumber, PortSpecError } from "../session/port_spec.ts";
 
 /** One client mapping: local port on 127.0.0.1 → remote port on the agent. */
 export interface PortMapping {
@@ -11,27 +12,10 @@ export interface PortMapping {
   remote: number;
 }
 
-/** One service the agent exposes (the `register`/`telad.yaml` shape). */
-export interface ServiceSpec {
-  port: number;
-  proto?: string;
-  name?: string;
-  description?: string;
-}
-
-function parsePortNumber(s: string): number {
-  const t = s.trim();
-  const n = /^\d+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`"${t}" is not a valid port number`);
-  }
-  return n;
-}
-
 /**
  * Parses the client's `-ports` (`"22,2222:22"`): `p` means local p → remote p,
  * `l:r` local l → remote r.
- * @throws {Error} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
+ * @throws {PortSpecError} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
  */
 export function parseClientPorts(spec: string): PortMapping[] {
   const out: PortMapping[] = [];
@@ -44,12 +28,12 @@ export function parseClientPorts(spec: string): PortMapping[] {
       try {
         local = parsePortNumber(part.slice(0, i));
       } catch (e) {
-        throw new Error(`invalid local port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid local port in "${part}": ${(e as Error).message}`);
       }
       try {
         remote = parsePortNumber(part.slice(i + 1));
       } catch (e) {
-        throw new Error(`invalid remote port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid remote port in "${part}": ${(e as Error).message}`);
       }
       out.push({ local, remote });
     } else {
@@ -57,42 +41,10 @@ export function parseClientPorts(spec: string): PortMapping[] {
         const p = parsePortNumber(part);
         out.push({ local: p, remote: p });
       } catch (e) {
-        throw new Error(`invalid port "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid port "${part}": ${(e as Error).message}`);
       }
     }
   }
-  return out;
-}
-
-/**
- * Parses telad's `-ports` (`"22:SSH,80:HTTP:web server"`): `port[:name[:description]]`,
- * comma separated. Invalid entries are reported through `onInvalid` and skipped.
- * @throws {Error} `no valid ports in: <spec>` when nothing valid remains.
- */
-export function parseAgentPorts(
-  spec: string,
-  onInvalid: (part: string) => void = () => {},
-): ServiceSpec[] {
-  const out: ServiceSpec[] = [];
-  for (const raw of spec.split(",")) {
-    const part = raw.trim();
-    if (!part) continue;
-    const fields = part.split(":");
-    const [p, name, ...rest] = fields;
-    let port: number;
-    try {
-      port = parsePortNumber(p);
-    } catch {
-      onInvalid(part);
-      continue;
-    }
-    const svc: ServiceSpec = { port, proto: "tcp" };
-    if (name?.trim()) svc.name = name.trim();
-    const description = rest.join(":").trim();
-    if (description) svc.description = description;
-    out.push(svc);
-  }
-  if (out.length === 0) throw new Error(`no valid ports in: ${spec}`);
   return out;
 }
 
@@ -143,9 +95,9 @@ export function* candidatePorts(wanted: number): Generator<number> {
 /** Why the wanted local port could not be bound: someone else has it, or it is privileged. */
 export type BindRefusal = "in-use" | "privileged";
 
-/** No local listener could be bound; the message names the address, the port, why and the fix. */
-export class PortBindError extends Error {
-  override name = "PortBindError";
+/** No local port could be bound for a mapping; the message names the address, the port, why and the fix. */
+export class LocalListenError extends Error {
+  override name = "LocalListenError";
 }
 
 /** Lowest port that needs no privileges on Linux by default (`ip_unprivileged_port_start`). */
@@ -163,7 +115,7 @@ export function describeBindRefusal(address: string, port: number, why: BindRefu
  * Binds a TCP listener on `hostname` (default 127.0.0.1) at `wanted`, else at the next free
  * candidate ({@link candidatePorts}).
  * @returns the listener, the port it got, and why `wanted` was not used when it was not.
- * @throws {PortBindError} when no candidate can be bound (`127.0.0.1:22 in use; no free port
+ * @throws {LocalListenError} when no candidate can be bound (`127.0.0.1:22 in use; no free port
  *   from 10022 to 65535 either`), or at once when the address itself cannot be
  *   used (not configured on this machine) or the error is neither "in use" nor "privileged".
  */
@@ -187,17 +139,17 @@ export function listenWithFallback(
         continue;
       }
       if (err instanceof Deno.errors.AddrNotAvailable) {
-        throw new PortBindError(
+        throw new LocalListenError(
           `could not bind ${hostname}:${port}: address ${hostname} is not available on this ` +
             `machine (on macOS add it first: sudo ifconfig lo0 alias ${hostname}; or remove ` +
             `'address:' from the profile to use 127.0.0.1)`,
         );
       }
-      throw new PortBindError(`could not bind ${hostname}:${port}: ${(err as Error).message}`);
+      throw new LocalListenError(`could not bind ${hostname}:${port}: ${(err as Error).message}`);
     }
   }
   const first = describeBindRefusal(hostname, wanted, refused ?? "in-use");
-  throw new PortBindError(
+  throw new LocalListenError(
     wanted + 10000 <= 65535
       ? `${first}; no free port from ${wanted + 10000} to 65535 either`
       : `${first}; choose another local port (e.g. -ports <local>:<remote>, or 'local:' in a profile)`,

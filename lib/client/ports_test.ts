@@ -1,17 +1,15 @@
 import assert from "node:assert/strict";
 import {
   advertisedName,
-  backoffDelay,
   candidatePorts,
-  formatSeconds,
   formatServicesBlock,
   hubHttpBase,
   listenWithFallback,
-  parseAgentPorts,
+  LocalListenError,
   parseClientPorts,
-  PortBindError,
   portLabel,
 } from "./mod.ts";
+import { backoffDelay, formatSeconds, parseAgentPorts } from "../session/mod.ts";
 
 Deno.test("client -ports: '22,2222:22' maps 22→22 and 2222→22; bad parts are named", () => {
   assert.deepEqual(parseClientPorts("22, 2222:22,,"), [
@@ -124,7 +122,7 @@ Deno.test("a busy port without a fallback range says which address and port are 
       assert.throws(
         () => listenWithFallback(p),
         (e: Error) =>
-          e instanceof PortBindError &&
+          e instanceof LocalListenError &&
           e.message.startsWith(`127.0.0.1:${p} in use; choose another local port`),
       );
     } finally {

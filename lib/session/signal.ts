@@ -5,7 +5,7 @@
  * @module
  */
 import { decodeSignal, type SignalMessage, type UnknownMessage } from "../protocol/mod.ts";
-import { diagnoseDialFailure, HubDialError, HubTimeoutError } from "../session/hub_error.ts";
+import { diagnoseDialFailure, HubDialError, HubTimeoutError } from "./hub_error.ts";
 
 /** The WebSocket ended (or never opened); `reason` is the hub's close reason if any. */
 export class SocketClosedError extends Error {
@@ -109,6 +109,11 @@ export class SignalSocket {
   sendJson(msg: object, newline = false): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(JSON.stringify(msg) + (newline ? "\n" : ""));
+  }
+
+  /** Sends one binary message (a relay frame); the WebSocket copies `frame` during the call. */
+  sendBinary(frame: Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
   }
 
   /** Sends raw text (e.g. the keepalive message). */
