@@ -21,6 +21,8 @@ export type HubFailureKind =
   | "refused"
   | "timeout"
   | "tls-plain"
+  | "tls-expected"
+  | "http-status"
   | "tls-untrusted"
   | "tls-name"
   | "tls-expired"
@@ -100,6 +102,10 @@ export function classifyHubError(err: unknown): HubFailureKind {
   if (/invalidcontenttype|corrupt message|wrong version number|http request/.test(text)) {
     return "tls-plain";
   }
+  // An HTTP server that is not a hub (or a wrong path) refuses the WebSocket upgrade.
+  if (/invalid status code: \d+/.test(text)) return "http-status";
+  // A TLS server's alert read as an HTTP status line.
+  if (/invalid http version parsed/.test(text)) return "tls-expected";
   if (/notvalidforname|not valid for name|certificate is not valid for/.test(text)) {
     return "tls-name";
   }
@@ -107,7 +113,9 @@ export function classifyHubError(err: unknown): HubFailureKind {
   if (/unknownissuer|self[- ]signed|caused as end entity|causedasendentity|unknown ca/.test(text)) {
     return "tls-untrusted";
   }
-  if (/invalid peer certificate|certificate|tls|handshake failure|alert/.test(text)) return "tls";
+  if (/invalid peer certificate|certificate|\btls\b|handshake failure|fatal alert/.test(text)) {
+    return "tls";
+  }
   if (
     err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BrokenPipe ||
     /connection reset|os error 104\b|broken pipe/.test(text)
@@ -139,7 +147,7 @@ function reason(err: unknown): string {
     if (e?.error && e.error !== err) return reason(e.error);
     return String(e?.message ?? err);
   })();
-  return raw.replace(/^.*\(Connect\): /, "").replace(
+  return raw.replace(/^.*client error \(\w+\): /, "").replace(
     /^(NetworkError: )?failed to connect to WebSocket: /,
     "",
   )
@@ -186,6 +194,17 @@ export function describeHubError(url: string, err: unknown): string {
         ? `${head}: TLS handshake failed, ${at} answered in plain text (no TLS there); ` +
           `for a hub without TLS use ${plain}`
         : `${head}: the server at ${at} sent something that is not HTTP (${reason(err)})`;
+    }
+    case "tls-expected": {
+      const tls = url.replace(/^ws:/i, "wss:").replace(/^http:/i, "https:");
+      return `${head}: ${at} answered with TLS, not plain HTTP; for a hub with TLS use ${tls}`;
+    }
+    case "http-status": {
+      const code = /invalid status code: (\d+)/i.exec(errorText(err))?.[1] ?? "?";
+      return Number(code) >= 500
+        ? `${head}: ${at} answered HTTP ${code} (the hub is busy or failing; check its log)`
+        : `${head}: ${at} answered HTTP ${code} instead of a WebSocket upgrade; is it a ` +
+          `Tela hub, and is the URL (path included) right?`;
     }
     case "tls-untrusted":
       return `${head}: the TLS certificate of ${at} is not trusted (${reason(err)}: ` +

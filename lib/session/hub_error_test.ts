@@ -139,7 +139,8 @@ async function selfSigned(dir: string): Promise<{ cert: string; key: string; cer
 }
 
 Deno.test({
-  name: "an untrusted certificate says how to trust it, and DENO_CERT really does (tela status)",
+  name:
+    "an untrusted certificate says how to trust it (DENO_CERT really works); ws:// to TLS suggests wss://",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "tela-tls-" });
     const tls = await selfSigned(dir);
@@ -160,6 +161,16 @@ Deno.test({
         assert.match(
           e.message,
           /set DENO_CERT=\/path\/to\/ca\.pem .*DENO_TLS_CA_STORE=mozilla,system$/,
+        );
+      }
+      // The other way round: ws:// to a TLS hub says so and suggests wss://.
+      const plainUrl = url.replace("wss:", "ws:");
+      for (const e of await bothFailures(plainUrl)) {
+        assert.equal(classifyHubError(e.cause), "tls-expected");
+        assert.equal(
+          e.message,
+          `could not reach hub ${plainUrl}: 127.0.0.1:${server.addr.port} answered with TLS, ` +
+            `not plain HTTP; for a hub with TLS use ${url}`,
         );
       }
       // The advice works: the same command succeeds once DENO_CERT names the certificate.
@@ -199,6 +210,25 @@ Deno.test("an unresolvable host name: DNS, without a query leaving the machine",
       new RegExp(`^could not reach hub ws://${host}:8080: DNS lookup of "${host}" failed \\(`),
     );
     assert.match(e.message, /check the host name and this machine's DNS settings/);
+  }
+});
+
+Deno.test("a web server that is not a hub: its HTTP status instead of an upgrade", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    return new Response("no hub here", { status: 404 });
+  });
+  try {
+    const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+    await assert.rejects(SignalSocket.dial(url), (e: Error) => {
+      assert.equal(
+        e.message,
+        `could not reach hub ${url}: 127.0.0.1:${server.addr.port} answered HTTP 404 instead ` +
+          `of a WebSocket upgrade; is it a Tela hub, and is the URL (path included) right?`,
+      );
+      return true;
+    });
+  } finally {
+    await server.shutdown();
   }
 });
 
