@@ -80,6 +80,11 @@ export interface LocalListener {
   remotePort: number;
 }
 
+/** `bound` with each service's advertised name, where the agent gave one. */
+function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): BoundService[] {
+  return bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b);
+}
+
 /** A running client connection. Call {@link MachineConnection.run}; stop with {@link stop}. */
 export class MachineConnection {
   readonly listeners: LocalListener[] = [];
@@ -88,7 +93,10 @@ export class MachineConnection {
   #stop = new AbortController();
   #sock: SignalSocket | null = null;
   #everEstablished = false;
+  /** Names the agent advertises, once the hub listed its machine. */
   #names: ReadonlyMap<number, string> | null = null;
+  /** Services blocks handed to `onBound`; `named` once printed with the agent's names. */
+  #blocks: { bound: BoundService[]; wanted: number[]; named: boolean }[] = [];
   /** Sessions established so far. */
   sessions = 0;
 
@@ -130,11 +138,28 @@ export class MachineConnection {
   /** Names the services as the agent advertises them, then hands the block to `onBound`. */
   async #report(bound: BoundService[], wanted: number[]): Promise<void> {
     if (!this.opts.onBound) return;
+    const block = { bound, wanted, named: false };
+    this.#blocks.push(block);
     const names = await this.#serviceNames();
-    this.opts.onBound(
-      bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b),
-      wanted,
-    );
+    block.named = this.#names !== null;
+    this.opts.onBound(withNames(bound, names), wanted);
+  }
+
+  /**
+   * Once a session is up the agent is registered for sure: a block printed before that with
+   * the well-known labels only (the client started first) is printed again with the names.
+   */
+  async #renameBlocks(): Promise<void> {
+    const unnamed = this.#blocks.filter((b) => !b.named);
+    if (!this.opts.onBound || unnamed.length === 0) return;
+    const names = await this.#serviceNames();
+    if (this.#names === null) return;
+    for (const b of unnamed) {
+      b.named = true;
+      if (b.bound.some((s) => names.has(s.remotePort))) {
+        this.opts.onBound(withNames(b.bound, names), b.wanted);
+      }
+    }
   }
 
   /**
@@ -301,6 +326,7 @@ export class MachineConnection {
     this.#live = live;
     for (const w of this.#waiters.splice(0)) w(live);
     this.opts.onSession?.({ sessionIdx, agentPorts });
+    this.#renameBlocks();
     // During the session the hub may still say why it ends it (an `error` before its close,
     // e.g. when the token is revoked); `udp-offer`/`peer-endpoint` are not used here.
     let hubError = "";

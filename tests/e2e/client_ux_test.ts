@@ -63,6 +63,25 @@ Deno.test({
       procs.push(client);
       await client.waitFor(new RegExp(`^ {2}localhost:${local}\\s+→ postgres$`), 90_000);
       assert.doesNotMatch(client.output, new RegExp(`→ port ${dbPort}`));
+
+      // A client that starts before its agent prints the well-known label first, then the
+      // block again with the agent's name once the agent is there.
+      const early = freePort();
+      const waiting = spawnDeno("tela:early", "cmd/tela.ts", [
+        "connect",
+        "-hub",
+        hub.url,
+        "-machine",
+        "late",
+        "-token",
+        owner,
+        "-ports",
+        `${early}:${dbPort}`,
+      ], { HOME: home });
+      procs.push(waiting);
+      await waiting.waitFor(new RegExp(`^ {2}localhost:${early}\\s+→ port ${dbPort}$`), 90_000);
+      procs.push(startAgent(home, hub.url, "late", owner, `${dbPort}:pg`));
+      await waiting.waitFor(new RegExp(`^ {2}localhost:${early}\\s+→ pg$`), 90_000);
     } finally {
       for (const p of procs.reverse()) await p.stop();
       db.close();
