@@ -18,11 +18,10 @@ import {
   type LinkOptions,
   type PacketSink,
   PcapWriter,
-  type RunLimits,
   type SimulatedLink,
   simulatedLink,
-  VirtualClock,
 } from "./phy/mod.ts";
+import { type RunLimits, VirtualClock } from "../clock/mod.ts";
 
 export const A_ADDR = "10.0.0.1";
 export const B_ADDR = "10.0.0.2";

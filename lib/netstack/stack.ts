@@ -5,7 +5,7 @@
  * (RFC 9293 3.10.7.1). Outgoing packets leave through the `output` callback.
  * @module
  */
-import { type Clock, realClock } from "./clock.ts";
+import { type Clock, systemClock } from "../clock/mod.ts";
 import { Connection, type TcpConn } from "./connection.ts";
 import { resolveTcpConfig, type TcpConfig, type TcpOptionsConfig } from "./tcp/config.ts";
 import { IsnGenerator } from "./tcp/isn.ts";
@@ -206,7 +206,7 @@ export class NetStack {
   constructor(opts: NetStackOptions) {
     this.address = opts.address;
     this.localAddr = parseIpv4(opts.address);
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? systemClock;
     this.config = resolveTcpConfig(opts);
     const output = opts.output;
     this.tx = new Transmitter(this.localAddr, this.config.mtu, (p) => {

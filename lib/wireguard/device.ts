@@ -8,7 +8,7 @@
 import { type AeadBackend, bestAead, publicKeyOf } from "../crypto/mod.ts";
 import { AllowedIPs } from "./allowed_ips.ts";
 import { type Bind, type BindEndpoint, TRANSPORT_HEADROOM } from "./bind.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../clock/mod.ts";
 import {
   DEFAULT_LIMITS,
   type Limits,

@@ -24,8 +24,6 @@ export { UdpBind, udpEndpoint } from "./udp_bind.ts";
 export type { UdpBindOptions, UdpEndpoint } from "./udp_bind.ts";
 export { MemoryBind, memoryBindPair } from "./memory_bind.ts";
 export type { WireFilter } from "./memory_bind.ts";
-export { FakeClock, systemClock } from "./clock.ts";
-export type { Clock } from "./clock.ts";
 export {
   generateKeyPair,
   generatePresharedKey,

@@ -9,7 +9,7 @@
  * from IRS = 0, so the SYN is sequence 0 and the first data octet is 1.
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock/mod.ts";
 import { formatIpv4 } from "../wire/address.ts";
 import { IpProtocol, Ipv4Packet } from "../wire/ipv4.ts";
 import {
