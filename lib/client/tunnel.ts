@@ -15,6 +15,7 @@ import {
   RELAY_MAGIC,
   writeRelayHeader,
 } from "../protocol/mod.ts";
+import type { Bind } from "../wireguard/mod.ts";
 import type { SignalSocket } from "./signal.ts";
 import type { DuplexConn } from "./pipe.ts";
 
@@ -55,14 +56,6 @@ export interface TunnelStack {
   close(): void;
 }
 
-/** Datagram transport handed to WireGuard (the shape of lib/wireguard's `Bind`). */
-export interface DatagramBind {
-  open(receive: (datagram: Uint8Array, from: unknown) => void): void | Promise<void>;
-  /** `headroom`: free octets in front of `datagram` the bind may overwrite (Bind.send). */
-  send(datagram: Uint8Array, to: unknown, headroom?: number): void;
-  close(): void;
-}
-
 /** Builds WireGuard + netstack over a bind. Kept behind an interface so tests and the two
  * ends share one wiring (see `engine.ts`). */
 export type TunnelEngine = (opts: {
@@ -71,7 +64,7 @@ export type TunnelEngine = (opts: {
   localAddress: string;
   peerAddress: string;
   mtu: number;
-  bind: DatagramBind;
+  bind: Bind;
   /** WireGuard persistent keepalive in seconds; 0 = none (and no initiation at start). */
   persistentKeepaliveSeconds: number;
 }) => TunnelStack;
@@ -81,7 +74,7 @@ export type TunnelEngine = (opts: {
  * `header(hop 0, DATA, own session id) ‖ datagram` (spec §4.1, §7.1 step 3). CONTROL
  * frames are answered/handled here and never reach WireGuard (§4.4).
  */
-export class RelayBind implements DatagramBind {
+export class RelayBind implements Bind {
   /** This side's random relay session id (spec §4.2). */
   readonly sessionId = crypto.getRandomValues(new Uint32Array(1))[0];
   #receive: ((d: Uint8Array, from: unknown) => void) | null = null;

@@ -19,7 +19,6 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { Clock } from "./mod.ts";
 
 interface Timer {
   at: number;
@@ -43,8 +42,12 @@ export interface RunLimits {
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
-/** A {@link Clock} whose time only moves when {@link run} or {@link advance} moves it. */
-export class VirtualClock implements Clock {
+/**
+ * A `Clock` (see `mod.ts`, which re-exports this module; it is not imported here so the
+ * folder has no import cycle) whose time only moves when {@link VirtualClock.run},
+ * {@link VirtualClock.advance} or {@link VirtualClock.advanceSync} moves it.
+ */
+export class VirtualClock {
   #now = 0;
   #seq = 0;
   /** Binary min-heap on (at, seq). */

@@ -1,6 +1,11 @@
 /** The virtual clock: timers run in deadline order, only when the clock is moved. */
 import assert from "node:assert/strict";
-import { SimulationStalledError, VirtualClock } from "./mod.ts";
+import { type Clock, SimulationStalledError, VirtualClock } from "./mod.ts";
+
+Deno.test("the virtual clock is a Clock", () => {
+  const clock: Clock = new VirtualClock(7);
+  assert.equal(clock.now(), 7);
+});
 
 Deno.test("advanceSync runs due timers in deadline order, ties in scheduling order", () => {
   const clock = new VirtualClock(1_000);
