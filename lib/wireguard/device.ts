@@ -12,7 +12,7 @@ import type { Bind, BindEndpoint } from "./bind.ts";
 import { DEFAULT_LIMITS, type Limits, REKEY_TIMEOUT_JITTER_MAX } from "./constants.ts";
 import { IndexTable } from "./index_table.ts";
 import type { Keypair } from "./keypair.ts";
-import { keyToHex } from "./keys.ts";
+import { InvalidKeyError, keyToHex } from "./keys.ts";
 import { Peer, type PeerDevice, type PeerOptions } from "./peer.ts";
 import { Receiver } from "./receive.ts";
 import { MAX_IP_PACKET, TransportSealer } from "./send.ts";
@@ -81,8 +81,9 @@ export class Device implements PeerDevice {
 
   /**
    * Creates the device and opens its bind (see `ready`).
-   * @throws Error if the private key is not 32 bytes, or if a synchronous bind open fails
-   * (e.g. the UDP port is taken).
+   * @throws {KeyLengthError} (lib/crypto) if the private key is not 32 bytes.
+   * @throws whatever a synchronous `bind.open` throws, e.g. `UdpBindError` when the
+   *   UDP port is taken.
    */
   constructor(opts: DeviceOptions) {
     this.privateKey = opts.privateKey.slice();
@@ -144,12 +145,19 @@ export class Device implements PeerDevice {
 
   /**
    * Adds a peer (or replaces the one with the same public key).
-   * @throws Error on a malformed key or allowed-IP prefix.
+   * @throws {InvalidKeyError} when a key is not 32 bytes.
+   * @throws {InvalidPrefixError} on a malformed allowed-IP prefix.
    */
   addPeer(opts: PeerOptions): Peer {
-    if (opts.publicKey.length !== 32) throw new Error("peer public key must be 32 bytes");
+    if (opts.publicKey.length !== 32) {
+      throw new InvalidKeyError(
+        `peer public key must be 32 bytes, got ${opts.publicKey.length}`,
+      );
+    }
     if (opts.presharedKey !== undefined && opts.presharedKey.length !== 32) {
-      throw new Error("peer preshared key must be 32 bytes");
+      throw new InvalidKeyError(
+        `peer preshared key must be 32 bytes, got ${opts.presharedKey.length}`,
+      );
     }
     const old = this.peerByKey(opts.publicKey);
     if (old !== undefined) this.removePeer(old);
