@@ -2,7 +2,8 @@
  * The interface layer: one IPv4 address, its TCP sockets and listeners. Incoming packets
  * are validated (RFC 791 header, RFC 9293 checksum and options), demultiplexed by 4-tuple
  * and handed to a socket or a listener; segments that match neither get a RST
- * (RFC 9293 3.10.7.1). Outgoing packets leave through the `output` callback.
+ * (RFC 9293 3.10.7.1). Sockets emit TCP segments ({@link TcpRepr}); the stack wraps them in
+ * IPv4 ({@link Ipv4Egress}) and they leave through the `output` callback.
  * @module
  */
 import { type Clock, systemClock } from "../clock/mod.ts";
