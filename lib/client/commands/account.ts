@@ -4,12 +4,8 @@
  */
 import { parse as parseYaml } from "yaml";
 import { type Command, command } from "../../cli/mod.ts";
-import {
-  ensureWsScheme,
-  removeCredential,
-  stdinLineReader,
-  storeCredential,
-} from "../../host/mod.ts";
+import { removeCredential, stdinLineReader, storeCredential } from "../../host/mod.ts";
+import { resolveLoginHub } from "../hubs.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
 import { JSON_FLAG, type TelaDeps } from "./shared.ts";
 
@@ -25,7 +21,7 @@ hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.`,
     examples: ["tela login wss://owlsnest.parkscomputing.com"],
     seeAlso: ["tela logout", "tela machines"],
     async run({ positionals, out }) {
-      const hub = ensureWsScheme(positionals[0]);
+      const hub = await resolveLoginHub(positionals[0]);
       const readLine = deps.readLine ?? stdinLineReader();
       const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
       (deps.stdout ? out : write)("Token: ");
@@ -50,7 +46,7 @@ export const logoutCommand = command({
   examples: ["tela logout wss://owlsnest.parkscomputing.com"],
   seeAlso: ["tela login"],
   async run({ positionals, out }) {
-    const hub = ensureWsScheme(positionals[0]);
+    const hub = await resolveLoginHub(positionals[0]);
     out(
       (await removeCredential(hub))
         ? `Credentials removed for ${hub}`

@@ -212,6 +212,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      address: c.address,
       bind: deps.bind,
       engine: deps.engine,
       log: tag,
