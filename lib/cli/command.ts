@@ -202,17 +202,17 @@ async function dispatch(
       word = first;
     } else {
       // Flags first (`channel -machine m set beta`): find the first positional word.
-      const stripped = withoutHelpFlags(rest);
-      let positionals: string[];
+      const specs = cmd.flags ?? {};
+      let parsed;
       try {
-        positionals = parseFlags(stripped, cmd.flags ?? {}).positionals;
+        parsed = parseFlags(withoutHelpFlags(rest), specs);
       } catch (e) {
         if (helpRequested(rest)) break; // help wins over a flag error
         throw e;
       }
-      word = positionals[0];
+      word = parsed.positionals[0];
       if (word === undefined) break;
-      wordIndex = rest.indexOf(word);
+      wordIndex = positionalIndex(rest, word, parsed, specs);
     }
     const child = findChild(cmd, word);
     if (!child) throw unknownCommand(cmd, word);
@@ -235,12 +235,33 @@ async function dispatch(
     return EXIT.success;
   }
   checkArgs(cmd.args ?? [], positionals);
-  const code = await cmd.run({ values, positionals, path: fullPath, root, ...bind(io) });
+  const code = await cmd.run({ values, positionals, path: fullPath, root, ...ioOf(io) });
   return code ?? EXIT.success;
 }
 
-function bind(io: CliIo): CliIo {
+function ioOf(io: CliIo): CliIo {
   return { out: (t) => io.out(t), err: (t) => io.err(t) };
+}
+
+/**
+ * Where in `args` the first positional `word` stands: the occurrence whose removal leaves
+ * the same flag values (an earlier one may be a flag's value, `-machine set set beta`).
+ */
+function positionalIndex(
+  args: readonly string[],
+  word: string,
+  parsed: { values: unknown; positionals: string[] },
+  specs: Record<string, FlagSpec>,
+): number {
+  const want = JSON.stringify([parsed.values, parsed.positionals.slice(1)]);
+  for (let i = args.indexOf(word); i >= 0; i = args.indexOf(word, i + 1)) {
+    const without = withoutHelpFlags([...args.slice(0, i), ...args.slice(i + 1)]);
+    try {
+      const p = parseFlags(without, specs);
+      if (JSON.stringify([p.values, p.positionals]) === want) return i;
+    } catch { /* removing a flag's value: not this one */ }
+  }
+  return args.indexOf(word);
 }
 
 /** Checks the count of positionals against `names` (`<x>` required, `[x]` optional). */

@@ -186,6 +186,9 @@ Deno.test("flags may stand before the sub-command word of a command that has bot
     "set m beta",
   ]);
   assert.match((await run(["channel", "-machine", "m", "set", "-h"])).out, /^prog channel set — /);
+  assert.deepEqual((await run(["channel", "-machine", "set", "set", "beta"])).calls, [
+    "set set beta",
+  ], "the first 'set' is the value of -machine");
 });
 
 Deno.test("a command not built yet has its help and exits 1 naming itself", async () => {
