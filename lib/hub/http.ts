@@ -12,6 +12,7 @@ import { type HubAuth, requestToken } from "./auth.ts";
 import type { History } from "./history.ts";
 import { rfc3339 } from "./history.ts";
 import type { Hub } from "./hub.ts";
+import type { WebSocketUpgrader } from "./front_end.ts";
 
 const log = logger("hub");
 
@@ -29,6 +30,8 @@ export interface HttpContext {
   startedAt: number;
   /** Console files for GET/HEAD paths no API route takes; `null` = not a console path. */
   console: (req: Request) => Response | Promise<Response> | null;
+  /** The front end's WebSocket upgrade (size limits, mask check, idle pings). */
+  upgradeWebSocket: WebSocketUpgrader;
 }
 
 const PUBLIC_CORS: Record<string, string> = {
@@ -86,7 +89,7 @@ export function isUpgradeRequest(req: Request): boolean {
 }
 
 /**
- * Builds the request handler for `Deno.serve`.
+ * Builds the fetch-style request handler the front end serves.
  * @param ctx the running hub's parts.
  */
 export function makeHttpHandler(
@@ -192,10 +195,12 @@ function upgrade(ctx: HttpContext, req: Request, info: Deno.ServeHandlerInfo): R
   const remote = `${addr.hostname}:${addr.port}`;
   let pair;
   try {
-    pair = Deno.upgradeWebSocket(req, { idleTimeout: ctx.hub.wsIdleTimeoutS });
+    pair = ctx.upgradeWebSocket(req, { idleTimeout: ctx.hub.wsIdleTimeoutS });
   } catch (err) {
     return text(400, `Bad Request: ${(err as Error).message}\n`);
   }
-  ctx.hub.accept(pair.socket, remote);
+  const peer = ctx.hub.accept(pair.socket, remote);
+  // Counted against the cap on unauthenticated connections until it registers, connects or joins.
+  pair.socket.authenticated = () => peer.role !== "new" && peer.role !== "rejected";
   return pair.response;
 }

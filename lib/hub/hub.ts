@@ -45,6 +45,7 @@ import { type HubAuth, tokensEqual } from "./auth.ts";
 import { type History, rfc3339 } from "./history.ts";
 import { normaliseServices, portsDetail, type Service, sessionDetail } from "./services.ts";
 import type { FrameSink, UdpRelay, UdpTokenEntry } from "./udp_relay.ts";
+import type { HubMessageEvent, HubWebSocket } from "./websocket.ts";
 
 const log = logger("hub");
 
@@ -67,7 +68,7 @@ export const WS_IDLE_TIMEOUT_S = 20;
 /** One accepted WebSocket. */
 export interface Peer extends FrameSink {
   readonly id: number;
-  readonly ws: WebSocket;
+  readonly ws: HubWebSocket;
   readonly remote: string;
   role: "new" | "control" | "client" | "agent-session" | "rejected";
   /** control: its machine; client: the machine it resolved (for history). */
@@ -192,10 +193,10 @@ export class Hub {
 
   /**
    * Takes ownership of a freshly upgraded server WebSocket.
-   * @param ws from `Deno.upgradeWebSocket`.
+   * @param ws from the front end's `upgradeWebSocket`.
    * @param remote `ip:port` of the TCP peer, for logs.
    */
-  accept(ws: WebSocket, remote: string): Peer {
+  accept(ws: HubWebSocket, remote: string): Peer {
     ws.binaryType = "arraybuffer";
     const p: Peer = {
       id: this.#nextPeerId++,
@@ -213,7 +214,7 @@ export class Hub {
         this.#close(p, HubClose.policy, "no signaling message received");
       }
     }, this.#firstMessageTimeoutMs);
-    ws.onmessage = (ev: MessageEvent) => {
+    ws.onmessage = (ev: HubMessageEvent) => {
       try {
         if (typeof ev.data === "string") this.#onText(p, ev.data);
         else this.#onBinary(p, ev.data as ArrayBuffer);

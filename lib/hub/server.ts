@@ -1,7 +1,7 @@
 /**
  * Starting and stopping a hub: config lookup and bootstrap, history, the UDP
- * relay, and `Deno.serve` for HTTP + WebSocket on one port (book, *Run a hub on
- * the public internet*; spec hub-http-api.md §10.4).
+ * relay, and the front end ({@link startFrontEnd}) for HTTP + WebSocket on one
+ * port (book, *Run a hub on the public internet*; spec hub-http-api.md §10.4).
  *
  * @module
  */
@@ -20,6 +20,7 @@ import {
   saveConfigFile,
 } from "./config.ts";
 import { consoleHandler } from "./console.ts";
+import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
 import { HUB_VERSION, makeHttpHandler } from "./http.ts";
@@ -131,6 +132,9 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   // Tuning knobs (not in Go's telahubd): first-message deadline and WebSocket idle timeout.
   const firstMsg = Number(env("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS") ?? "");
   const idle = Number(env("TELAHUBD_WS_IDLE_TIMEOUT") ?? "");
+  // Front-end bounds (not in Go's telahubd): request-head deadline, unauthenticated cap.
+  const headerTimeout = Number(env("TELAHUBD_HEADER_TIMEOUT_MS") ?? "");
+  const maxUnauth = Number(env("TELAHUBD_MAX_UNAUTHENTICATED") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -173,12 +177,15 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     hubName: settings.name,
     startedAt,
     console: consoleServe,
+    upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
   });
-  const server = Deno.serve({
+  const server: FrontEnd = startFrontEnd({
     hostname: "0.0.0.0",
     port: settings.port,
-    onListen: () => {},
-  }, handler);
+    handler,
+    headerTimeoutMs: headerTimeout > 0 ? headerTimeout : undefined,
+    maxUnauthenticated: maxUnauth > 0 ? maxUnauth : undefined,
+  });
   const port = server.addr.port;
   print(`telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})`);
   log.info(`hub ${settings.name || "(unnamed)"} id ${cfg.hubId} config ${configPath}`);
@@ -204,15 +211,15 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
           timer = setTimeout(resolve, settings.shutdownTimeoutMs);
         });
         // Let the close handshakes finish (our 1001 reason reaches the peers) before
-        // Deno's own shutdown closes whatever is left.
+        // the front end drops whatever is left.
         const closed = (async () => {
           for (let i = 0; i < 100 && hub.peerCount > 0; i++) {
             await new Promise((r) => setTimeout(r, 20));
           }
         })();
         await Promise.race([closed, timeout]);
-        await Promise.race([server.shutdown(), timeout]);
         clearTimeout(timer);
+        await server.shutdown(settings.shutdownTimeoutMs);
         await history.flush();
       })();
       return stopping;
