@@ -85,6 +85,8 @@ interface Parsed {
   bodyLen: number;
   /** Set when the request must be refused before reading on (413). */
   refuse?: number;
+  /** `Expect: 100-continue` and no 100 sent yet (RFC 9110 §10.1.1). */
+  expectContinue?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -134,7 +136,7 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       if (name === "content-length" && Number(info.headers[i + 1]) > opts.maxBodyBytes) {
         cur.refuse = 413;
       } else if (name === "expect" && /100-continue/i.test(info.headers[i + 1])) {
-        conn.write(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n")).catch(() => {});
+        cur.expectContinue = true;
       }
     }
   };
@@ -154,11 +156,14 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
 
   opts.pending.add(entry);
   timer = setTimeout(close, opts.headerTimeoutMs);
-  const buf = new Uint8Array(4096);
+  // Small first: an upgrade request is a few hundred bytes, and a thousand agents
+  // connecting at once should not leave a thousand large buffers for the collector.
+  let buf = new Uint8Array(1024);
   try {
     for (;;) {
       const n = await conn.read(buf);
       if (n === null) break;
+      const grow = n === buf.length && buf.length < 16384;
       const ret = parser.execute(Buffer.from(buf.buffer, 0, n));
       if (ret instanceof Error) {
         const status = /header size/.test(ret.message) ? 431 : 400;
@@ -198,7 +203,8 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
           completed.resolve();
           // Not awaited: this frame (its read buffer and parser) is released while the
           // WebSocket lives; the returned promise settles when the WebSocket ends.
-          return upgradeTo(conn, req, ws, buf.slice(ret, n), opts);
+          const key = req.headers.get("sec-websocket-key") ?? "";
+          return upgradeTo(conn, key, ws, buf.slice(ret, n), opts);
         }
         keepOpen = m.keepAlive && !m.upgrade && !closed && !opts.draining();
         // A peer that does not read its response does not keep the descriptor either.
@@ -208,12 +214,18 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         completed.resolve();
       }
       if (!keepOpen || closed) break;
+      if (cur?.expectContinue && !cur.refuse) {
+        // Every earlier response is out: the client may send the body now.
+        cur.expectContinue = false;
+        await writeAll(conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+      }
       if (!cur && done.length === 0) {
         // Idle between requests: unauthenticated again, under the head deadline.
         clearTimeout(timer);
         timer = setTimeout(close, opts.headerTimeoutMs);
         opts.pending.add(entry);
       }
+      if (grow) buf = new Uint8Array(16384); // a large head or a body is arriving
     }
   } catch {
     // reset by the peer, or closed by a deadline / the cap
@@ -226,12 +238,11 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
 
 async function upgradeTo(
   conn: Deno.TcpConn,
-  req: Request,
+  key: string,
   ws: ServerWebSocket,
   rest: Uint8Array,
   opts: Http1Options,
 ): Promise<void> {
-  const key = req.headers.get("sec-websocket-key") ?? "";
   const head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
     `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`;
   const entry: PendingEntry = { shed: () => ws.fail(1008, "too many unauthenticated connections") };
