@@ -58,7 +58,7 @@ export const JOIN_TIMEOUT_MS = 30_000;
 /** Mgmt request timeout, ms (spec §2.15). */
 export const MGMT_TIMEOUT_MS = 30_000;
 /**
- * `idleTimeout` given to `Deno.upgradeWebSocket`, seconds. Deno pings a WebSocket
+ * `idleTimeout` given to the front end's `upgradeWebSocket`, seconds. It pings a WebSocket
  * that has been silent for half of it (10 s, Go's hub-to-agent ping interval) and
  * closes it when nothing, not even the pong, arrives in the other half; so an open
  * WebSocket has proven its peer alive within the last 20 s.
@@ -171,7 +171,7 @@ export class Hub {
   readonly #firstMessageTimeoutMs: number;
   readonly #joinTimeoutMs: number;
   readonly #sendBufferLimit: number;
-  /** `idleTimeout` for `Deno.upgradeWebSocket`, seconds. */
+  /** `idleTimeout` for the front end's `upgradeWebSocket`, seconds. */
   readonly wsIdleTimeoutS: number;
 
   constructor(readonly opts: HubOptions) {
@@ -668,8 +668,8 @@ export class Hub {
 
   /**
    * The `machines` array of `/api/status` (spec §4.1), sorted by id, filtered by `visible`.
-   * `lastSeen` of a connected agent is at least now − the WebSocket idle timeout: Deno
-   * closes a WebSocket whose pong is that late, so an open control socket proves it.
+   * `lastSeen` of a connected agent is at least now − the WebSocket idle timeout: the
+   * front end closes a WebSocket whose pong is that late, so an open control socket proves it.
    */
   machineList(visible: (name: string) => boolean, now = new Date()): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
