@@ -4,8 +4,9 @@
  * @module
  */
 import { telaMain } from "../lib/client/mod.ts";
-import { wireguardEngine } from "../lib/client/engine.ts";
+import { wireguardEngine } from "../lib/session/mod.ts";
+import { wsRelayBind } from "../lib/transport/mod.ts";
 
 if (import.meta.main) {
-  Deno.exit(await telaMain(Deno.args, { engine: wireguardEngine }));
+  Deno.exit(await telaMain(Deno.args, { bind: wsRelayBind, engine: wireguardEngine }));
 }

@@ -6,21 +6,21 @@
 import { type Logger, tokenPreview } from "../log/mod.ts";
 import {
   type AnySignal,
-  backoffDelay,
+  type BindFactory,
   DEFAULT_MTU,
-  formatSeconds,
   generateSessionKeys,
+  HubDialError,
   parsePublicKeyHex,
   pipeBoth,
+  reconnectLoop,
   SessionTunnel,
   SignalSocket,
-  sleep,
   socketDuplex,
-  TELA_VERSION,
   tunnelAddresses,
   type TunnelConn,
   type TunnelEngine,
-} from "../client/mod.ts";
+} from "../session/mod.ts";
+import { TELA_VERSION } from "../host/mod.ts";
 import type { MachineConfig } from "./config.ts";
 
 /** Target dial timeout, in milliseconds (spec §12). */
@@ -31,12 +31,19 @@ export class AgentAuthError extends Error {
   override name = "AgentAuthError";
 }
 
+/** A service target did not accept the forwarded connection in time. */
+export class TargetDialError extends Error {
+  override name = "TargetDialError";
+}
+
 /** Settings shared by every machine of one telad. */
 export interface AgentOptions {
   hubUrl: string;
   agentId: string;
   /** machine name → registration id from `telad.state`. */
   registrationIds: Record<string, string>;
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  bind: BindFactory;
   engine: TunnelEngine;
   mtu?: number;
   log: (machine: string) => Logger;
@@ -93,28 +100,23 @@ export class MachineAgent {
   }
 
   /**
-   * Registers and serves sessions until {@link stop}.
+   * Registers and serves sessions until {@link stop}, reconnecting with the spec's backoff
+   * (§10.1: it starts over after a connection that got `registered`, grows otherwise).
    * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token`
    *   (the loop stops for this machine, spec §10.1).
    */
   async run(): Promise<void> {
-    const signal = this.#stop.signal;
-    let attempt = 0;
-    while (!signal.aborted) {
-      let registered = false;
+    const { hubUrl, random } = this.opts;
+    await reconnectLoop(async () => {
       try {
-        registered = await this.#connectOnce();
+        return (await this.#connectOnce()) ? "reset" : "grow";
       } catch (err) {
-        if (err instanceof AgentAuthError) throw err;
+        // Refusals for good stop the loop; an unreachable hub is the loop's to report.
+        if (err instanceof AgentAuthError || err instanceof HubDialError) throw err;
         this.log.warn((err as Error).message);
+        return "grow";
       }
-      if (signal.aborted) break;
-      if (registered) attempt = 0;
-      const delay = backoffDelay(attempt, this.opts.random);
-      if (!registered) attempt++;
-      this.log.info(`reconnecting in ${formatSeconds(delay)}...`);
-      await sleep(delay, signal);
-    }
+    }, { hubUrl, log: this.log, random, signal: this.#stop.signal });
   }
 
   async #connectOnce(): Promise<boolean> {
@@ -192,7 +194,11 @@ export class MachineAgent {
   }
 }
 
-/** Dials `host:port` with a timeout; TCP_NODELAY on. */
+/**
+ * Dials `host:port` with a timeout; TCP_NODELAY on.
+ * @param timeoutMs give up after this long, in milliseconds (spec §12: 10 s).
+ * @throws {TargetDialError} `timed out after <n> s`; the runtime's errors when refused.
+ */
 export async function dialTarget(
   hostname: string,
   port: number,
@@ -205,7 +211,7 @@ export async function dialTarget(
       dial,
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`timed out after ${timeoutMs / 1000} s`)),
+          () => reject(new TargetDialError(`timed out after ${timeoutMs / 1000} s`)),
           timeoutMs,
         );
       }),
@@ -274,6 +280,7 @@ export class AgentSession {
       }, true);
       const tunnel = new SessionTunnel({
         sock,
+        bind: opts.bind,
         engine: opts.engine,
         privateKey: keys.privateKey,
         peerPublicKey: clientKey,

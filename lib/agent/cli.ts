@@ -7,8 +7,8 @@
 import { resolve } from "node:path";
 import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
+import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
-  DEFAULT_MTU,
   ensureWsScheme,
   platformString,
   removeCredential,
@@ -16,8 +16,7 @@ import {
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
-  type TunnelEngine,
-} from "../client/mod.ts";
+} from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import {
   type AgentConfig,
@@ -30,6 +29,7 @@ import {
 
 /** What the agent CLI needs from outside. */
 export interface TeladDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -152,6 +152,7 @@ export async function teladMain(args: string[], deps: TeladDeps): Promise<number
       hubUrl: cfg.hub,
       agentId: state.agentId,
       registrationIds: regIds,
+      bind: deps.bind,
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),

@@ -6,14 +6,18 @@
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
 import {
   lookupStoredToken,
-  parseAgentPorts,
-  type ServiceSpec,
   systemCredentialsPath,
   userConfigDir,
   userCredentialsPath,
-} from "../client/mod.ts";
+} from "../host/mod.ts";
+
+/** telad's flags do not make a configuration (e.g. no `-ports`). */
+export class AgentFlagsError extends Error {
+  override name = "AgentFlagsError";
+}
 
 /** One machine the agent registers (a `machines:` entry, defaults applied). */
 export interface MachineConfig {
@@ -174,13 +178,16 @@ export interface AgentFlags {
 
 /**
  * Builds the configuration of flag mode (one machine).
- * @throws {Error} `-ports is required (e.g. -ports 22:SSH,3389:RDP)` or `no valid ports in: …`.
+ * @throws {AgentFlagsError} `-ports is required (e.g. -ports 22:SSH,3389:RDP)`.
+ * @throws {PortSpecError} `no valid ports in: …`.
  */
 export function agentConfigFromFlags(
   f: AgentFlags,
   onInvalidPort: (part: string) => void = () => {},
 ): AgentConfig {
-  if (!f.ports.trim()) throw new Error("-ports is required (e.g. -ports 22:SSH,3389:RDP)");
+  if (!f.ports.trim()) {
+    throw new AgentFlagsError("-ports is required (e.g. -ports 22:SSH,3389:RDP)");
+  }
   const services = parseAgentPorts(f.ports, onInvalidPort);
   return {
     hub: f.hub,

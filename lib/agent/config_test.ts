@@ -6,7 +6,7 @@ import {
   loadAgentState,
   resolveAgentTokens,
 } from "./mod.ts";
-import { storeCredential } from "../client/mod.ts";
+import { storeCredential } from "../host/mod.ts";
 
 async function tmp(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir();

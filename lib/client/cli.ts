@@ -7,15 +7,24 @@
 import { FlagError, type FlagSpec, formatFlagHelp, helpRequested, parseFlags } from "../cli/mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
-import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
-import { MachineConnection } from "./connection.ts";
+import {
+  type BindFactory,
+  DEFAULT_MTU,
+  reconnectLoop,
+  sleep,
+  type TunnelEngine,
+} from "../session/mod.ts";
 import {
   ensureWsScheme,
   lookupStoredToken,
+  platformString,
   removeCredential,
   resolveClientToken,
+  stdinLineReader,
   storeCredential,
-} from "./credentials.ts";
+  TELA_VERSION,
+} from "../host/mod.ts";
+import { MachineConnection } from "./connection.ts";
 import {
   fetchHubStatus,
   formatMachines,
@@ -36,11 +45,10 @@ import {
   type ProfileConnection,
   showProfile,
 } from "./profile.ts";
-import { DEFAULT_MTU, type TunnelEngine } from "./tunnel.ts";
-import { platformString, TELA_VERSION } from "./version.ts";
 
-/** What the CLI needs from outside: the tunnel engine and where text goes. */
+/** What the CLI needs from outside: the transport, the tunnel engine and where text goes. */
 export interface TelaDeps {
+  bind: BindFactory;
   engine: TunnelEngine;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
@@ -125,26 +133,6 @@ const QUERY_FLAGS = {
 
 function env(name: string): string | undefined {
   return Deno.env.get(name) || undefined;
-}
-
-/** Reads standard input one line at a time (for the `Token:` prompts of login). */
-export function stdinLineReader(): () => Promise<string | null> {
-  const dec = new TextDecoder();
-  let buf = "";
-  let eof = false;
-  return async () => {
-    while (!buf.includes("\n") && !eof) {
-      const chunk = new Uint8Array(1024);
-      const n = await Deno.stdin.read(chunk);
-      if (n === null) eof = true;
-      else buf += dec.decode(chunk.subarray(0, n));
-    }
-    if (!buf && eof) return null;
-    const i = buf.indexOf("\n");
-    const line = i >= 0 ? buf.slice(0, i) : buf;
-    buf = i >= 0 ? buf.slice(i + 1) : "";
-    return line.replace(/\r$/, "");
-  };
 }
 
 function signalPromise(): Promise<void> {
@@ -390,6 +378,7 @@ async function connectCommand(
     token,
     mappings,
     mtu,
+    bind: deps.bind,
     engine: deps.engine,
     log,
     fatalFirstDenial: true,
@@ -457,18 +446,23 @@ async function connectProfile(
       if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
     }
     // Service names resolve through the hub; failures retry with backoff (spec §10.3).
-    for (let attempt = 0; named.length > 0; attempt++) {
-      try {
-        const status = await fetchHubStatus(c.url, token);
-        const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
-        ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
-        break;
-      } catch (e) {
-        const d = backoffDelay(attempt);
-        tag.warn(`${(e as Error).message}; retrying service resolution in ${formatSeconds(d)}...`);
-        const stop = await Promise.race([sleep(d).then(() => false), interrupted.then(() => true)]);
-        if (stop) return;
-      }
+    if (named.length > 0) {
+      const done = new AbortController();
+      interrupted.then(() => done.abort());
+      let resolved = false;
+      await reconnectLoop(async () => {
+        try {
+          const status = await fetchHubStatus(c.url, token);
+          const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
+          ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
+          resolved = true;
+          done.abort();
+        } catch (e) {
+          tag.warn((e as Error).message);
+        }
+        return "grow";
+      }, { hubUrl: c.url, log: tag, signal: done.signal, label: "retrying service resolution" });
+      if (!resolved) return;
     }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({
@@ -477,6 +471,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      bind: deps.bind,
       engine: deps.engine,
       log: tag,
       onBound: (bound, wanted) =>

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { telaMain, type TunnelEngine } from "./mod.ts";
+import { telaMain } from "./mod.ts";
+import { wsRelayBind } from "../transport/mod.ts";
+import type { TunnelEngine } from "../session/mod.ts";
 
 const noEngine: TunnelEngine = () => {
   throw new Error("no tunnel in this test");
@@ -9,6 +11,7 @@ async function run(args: string[], lines: string[] = []) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await telaMain(args, {
+    bind: wsRelayBind,
     engine: noEngine,
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),

@@ -6,12 +6,22 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
-import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
-import { generateSessionKeys, parsePublicKeyHex } from "./keys.ts";
-import { pipeBoth, socketDuplex } from "./pipe.ts";
+import {
+  type AnySignal,
+  type AttemptResult,
+  type BindFactory,
+  DEFAULT_MTU,
+  generateSessionKeys,
+  parsePublicKeyHex,
+  pipeBoth,
+  reconnectLoop,
+  SessionTunnel,
+  SignalSocket,
+  socketDuplex,
+  tunnelAddresses,
+  type TunnelEngine,
+} from "../session/mod.ts";
 import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
-import { type AnySignal, SignalSocket } from "./signal.ts";
-import { DEFAULT_MTU, SessionTunnel, tunnelAddresses, type TunnelEngine } from "./tunnel.ts";
 
 /** The hub refused for good (e.g. `Invalid token`): the connection stops and does not retry. */
 export class FatalConnectError extends Error {
@@ -26,6 +36,8 @@ export interface ConnectionOptions {
   /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
   mappings?: PortMapping[];
   mtu?: number;
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  bind: BindFactory;
   engine: TunnelEngine;
   log: Logger;
   /**
@@ -41,8 +53,6 @@ export interface ConnectionOptions {
   /** Injected randomness for backoff jitter (tests). */
   random?: () => number;
 }
-
-type AttemptResult = "clean" | "retry";
 
 interface LiveTunnel {
   tunnel: SessionTunnel;
@@ -137,37 +147,24 @@ export class MachineConnection {
   }
 
   /**
-   * Runs sessions until {@link stop} is called.
+   * Runs sessions until {@link stop} is called, reconnecting with the spec's backoff (§10.2:
+   * it starts over after an attempt that ended cleanly, grows after a failure).
    * @throws {FatalConnectError} when the hub refuses for good (`Invalid token`, or a first
    *   `Access denied` with `fatalFirstDenial`).
    */
   async run(): Promise<void> {
-    const signal = this.#stop.signal;
-    let attempt = 0;
-    while (!signal.aborted) {
-      const r = await this.#attempt();
-      if (signal.aborted) break;
-      if (r === "clean") attempt = 0;
-      const delay = backoffDelay(attempt, this.opts.random);
-      if (r === "retry") attempt++;
-      this.opts.log.info(`reconnecting in ${formatSeconds(delay)}...`);
-      await sleep(delay, signal);
-    }
+    const { hubUrl, log, random } = this.opts;
+    await reconnectLoop(() => this.#attempt(), { hubUrl, log, random, signal: this.#stop.signal });
   }
 
   async #attempt(): Promise<AttemptResult> {
     const { log, hubUrl } = this.opts;
     log.info(`connecting to hub: ${hubUrl}`);
-    let sock: SignalSocket;
-    try {
-      sock = await SignalSocket.dial(hubUrl);
-    } catch (err) {
-      log.warn((err as Error).message);
-      return "retry";
-    }
+    // A dial failure (HubDialError) is the loop's to report and retry.
+    const sock = await SignalSocket.dial(hubUrl);
     if (this.#stop.signal.aborted) {
       sock.close();
-      return "clean";
+      return "reset";
     }
     this.#sock = sock;
     try {
@@ -202,7 +199,7 @@ export class MachineConnection {
         log.warn(
           `hub closed the connection before the session was ready: ${e.reason || e.message}`,
         );
-        return "clean";
+        return "reset";
       }
       if (msg.type === "ready") {
         sessionIdx = msg.sessionIdx;
@@ -220,11 +217,12 @@ export class MachineConnection {
       peerKey = parsePublicKeyHex(agentKey);
     } catch (err) {
       log.warn((err as Error).message);
-      return "clean";
+      return "reset";
     }
     const addr = tunnelAddresses(sessionIdx);
     const tunnel = new SessionTunnel({
       sock,
+      bind: this.opts.bind,
       engine: this.opts.engine,
       privateKey: keys.privateKey,
       peerPublicKey: peerKey,
@@ -263,19 +261,19 @@ export class MachineConnection {
     this.#stop.signal.removeEventListener("abort", onAbort); // one listener per session, not more
     this.#live = null;
     tunnel.close();
-    if (!closed) return "clean";
+    if (!closed) return "reset";
     const why = hubError || closed.reason;
     log.info(`session ended -- cleaning up${why ? ` (${why})` : ""}`);
     if (/access denied|invalid token/i.test(why)) {
       log.warn(`hub revoked access to "${machine}": ${why} (will retry)`);
-      return "retry";
+      return "grow";
     }
     if (/agent disconnected/i.test(why)) {
       log.warn(`the agent of "${machine}" went away; waiting for it to come back`);
     } else if (/agent session ended/i.test(why)) {
       log.warn(`the agent of "${machine}" closed the session; reconnecting`);
     }
-    return "clean";
+    return "reset";
   }
 
   #hubError(message: string): AttemptResult {
@@ -290,14 +288,14 @@ export class MachineConnection {
         );
       }
       log.warn(`hub refused access to "${machine}": ${message} (token revoked? will retry)`);
-      return "retry";
+      return "grow";
     }
     if (/not found/i.test(message)) {
       log.warn(`machine "${machine}" is not registered on this hub (will retry)`);
-      return "retry";
+      return "grow";
     }
     log.warn(`hub error: ${message}`);
-    return "retry";
+    return "grow";
   }
 
   /** Stops: ends the session, closes the listeners, wakes waiting local connections. */

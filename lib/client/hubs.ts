@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { ConfigError, readYamlFile } from "../config/mod.ts";
-import { userConfigDir } from "./paths.ts";
+import { userConfigDir } from "../host/paths.ts";
 
 /** A hub name that is neither a URL nor a known alias. */
 export class HubResolveError extends Error {

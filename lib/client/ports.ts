@@ -4,6 +4,7 @@
  * session-and-relay.md §11).
  * @module
  */
+import { parsePortNumber, PortSpecError } from "../session/port_spec.ts";
 
 /** One client mapping: local port on 127.0.0.1 → remote port on the agent. */
 export interface PortMapping {
@@ -11,27 +12,10 @@ export interface PortMapping {
   remote: number;
 }
 
-/** One service the agent exposes (the `register`/`telad.yaml` shape). */
-export interface ServiceSpec {
-  port: number;
-  proto?: string;
-  name?: string;
-  description?: string;
-}
-
-function parsePortNumber(s: string): number {
-  const t = s.trim();
-  const n = /^\d+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new Error(`"${t}" is not a valid port number`);
-  }
-  return n;
-}
-
 /**
  * Parses the client's `-ports` (`"22,2222:22"`): `p` means local p → remote p,
  * `l:r` local l → remote r.
- * @throws {Error} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
+ * @throws {PortSpecError} naming the bad part, e.g. `invalid remote port in "80:x": "x" is not a valid port number`.
  */
 export function parseClientPorts(spec: string): PortMapping[] {
   const out: PortMapping[] = [];
@@ -44,12 +28,12 @@ export function parseClientPorts(spec: string): PortMapping[] {
       try {
         local = parsePortNumber(part.slice(0, i));
       } catch (e) {
-        throw new Error(`invalid local port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid local port in "${part}": ${(e as Error).message}`);
       }
       try {
         remote = parsePortNumber(part.slice(i + 1));
       } catch (e) {
-        throw new Error(`invalid remote port in "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid remote port in "${part}": ${(e as Error).message}`);
       }
       out.push({ local, remote });
     } else {
@@ -57,42 +41,10 @@ export function parseClientPorts(spec: string): PortMapping[] {
         const p = parsePortNumber(part);
         out.push({ local: p, remote: p });
       } catch (e) {
-        throw new Error(`invalid port "${part}": ${(e as Error).message}`);
+        throw new PortSpecError(`invalid port "${part}": ${(e as Error).message}`);
       }
     }
   }
-  return out;
-}
-
-/**
- * Parses telad's `-ports` (`"22:SSH,80:HTTP:web server"`): `port[:name[:description]]`,
- * comma separated. Invalid entries are reported through `onInvalid` and skipped.
- * @throws {Error} `no valid ports in: <spec>` when nothing valid remains.
- */
-export function parseAgentPorts(
-  spec: string,
-  onInvalid: (part: string) => void = () => {},
-): ServiceSpec[] {
-  const out: ServiceSpec[] = [];
-  for (const raw of spec.split(",")) {
-    const part = raw.trim();
-    if (!part) continue;
-    const fields = part.split(":");
-    const [p, name, ...rest] = fields;
-    let port: number;
-    try {
-      port = parsePortNumber(p);
-    } catch {
-      onInvalid(part);
-      continue;
-    }
-    const svc: ServiceSpec = { port, proto: "tcp" };
-    if (name?.trim()) svc.name = name.trim();
-    const description = rest.join(":").trim();
-    if (description) svc.description = description;
-    out.push(svc);
-  }
-  if (out.length === 0) throw new Error(`no valid ports in: ${spec}`);
   return out;
 }
 
@@ -120,10 +72,15 @@ export function* candidatePorts(wanted: number): Generator<number> {
   for (let p = wanted + 10000; p <= 65535; p++) yield p;
 }
 
+/** No local port could be bound for a mapping. */
+export class LocalListenError extends Error {
+  override name = "LocalListenError";
+}
+
 /**
  * Binds a TCP listener on 127.0.0.1 at `wanted`, else at the next free candidate.
  * @returns the listener and the port it got.
- * @throws {Error} `could not bind: no free port found starting at <wanted>`.
+ * @throws {LocalListenError} `could not bind: no free port found starting at <wanted>`.
  */
 export function listenWithFallback(
   wanted: number,
@@ -140,7 +97,7 @@ export function listenWithFallback(
       throw err;
     }
   }
-  throw new Error(`could not bind: no free port found starting at ${wanted}`);
+  throw new LocalListenError(`could not bind: no free port found starting at ${wanted}`);
 }
 
 /** One line of the Services block. */

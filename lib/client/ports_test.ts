@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import {
-  backoffDelay,
   candidatePorts,
-  formatSeconds,
   formatServicesBlock,
   hubHttpBase,
   listenWithFallback,
-  parseAgentPorts,
   parseClientPorts,
   portLabel,
 } from "./mod.ts";
+import { backoffDelay, formatSeconds, parseAgentPorts } from "../session/mod.ts";
 
 Deno.test("client -ports: '22,2222:22' maps 22→22 and 2222→22; bad parts are named", () => {
   assert.deepEqual(parseClientPorts("22, 2222:22,,"), [

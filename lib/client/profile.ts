@@ -6,7 +6,12 @@
 import { basename, extname, join, sep } from "node:path";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { ConfigError, writeFileAtomic } from "../config/mod.ts";
-import { userConfigDir } from "./paths.ts";
+import { userConfigDir } from "../host/paths.ts";
+
+/** A profile that cannot be shown, created or deleted (unknown, exists already, bad name). */
+export class ProfileError extends Error {
+  override name = "ProfileError";
+}
 
 /** One `services:` entry of a connection: by remote port or by name, optional local port. */
 export interface ProfileService {
@@ -257,11 +262,11 @@ async function existingProfileFile(name: string): Promise<string | undefined> {
 
 /**
  * The text of profile `name` (`.yaml`, else `.yml`).
- * @throws {Error} `profile "<name>" not found`.
+ * @throws {ProfileError} `profile "<name>" not found`.
  */
 export async function showProfile(name: string): Promise<string> {
   const p = await existingProfileFile(name);
-  if (!p) throw new Error(`profile "${name}" not found`);
+  if (!p) throw new ProfileError(`profile "${name}" not found`);
   return await Deno.readTextFile(p);
 }
 
@@ -282,11 +287,11 @@ connections: []
 /**
  * Creates `<profiles dir>/<name>.yaml` (0600, folder 0700) with a commented example.
  * @returns the path.
- * @throws {Error} `profile "<name>" already exists`.
+ * @throws {ProfileError} `profile "<name>" already exists`.
  */
 export async function createProfile(name: string): Promise<string> {
-  if (!name || /[\\/]/.test(name)) throw new Error(`invalid profile name "${name}"`);
-  if (await existingProfileFile(name)) throw new Error(`profile "${name}" already exists`);
+  if (!name || /[\\/]/.test(name)) throw new ProfileError(`invalid profile name "${name}"`);
+  if (await existingProfileFile(name)) throw new ProfileError(`profile "${name}" already exists`);
   const path = join(profilesDir(), `${name}.yaml`);
   await writeFileAtomic(path, PROFILE_TEMPLATE.replaceAll("NAME", name), { mode: 0o600 });
   return path;
@@ -294,10 +299,10 @@ export async function createProfile(name: string): Promise<string> {
 
 /**
  * Deletes profile `name`.
- * @throws {Error} `profile "<name>" not found`.
+ * @throws {ProfileError} `profile "<name>" not found`.
  */
 export async function deleteProfile(name: string): Promise<void> {
   const p = await existingProfileFile(name);
-  if (!p) throw new Error(`profile "${name}" not found`);
+  if (!p) throw new ProfileError(`profile "${name}" not found`);
   await Deno.remove(p);
 }

@@ -3,7 +3,7 @@
  * subprocesses, temporary HOME folders, free loopback ports (issue #5, item 5).
  */
 import assert from "node:assert/strict";
-import { type DuplexConn, socketDuplex } from "../../lib/client/mod.ts";
+import { type DuplexConn, socketDuplex } from "../../lib/session/mod.ts";
 import { pattern, patternHash } from "../../lib/netstack/_test_util.ts";
 import { createHash } from "node:crypto";
 import {

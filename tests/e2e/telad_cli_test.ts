@@ -4,10 +4,11 @@
  * real WireGuard + netstack engine on both ends (wrapped to see the MTU each end uses).
  */
 import assert from "node:assert/strict";
-import { type TestHub, withTestHub } from "../hub/_test_util.ts";
-import { wireguardEngine } from "../client/engine.ts";
-import { telaMain, type TunnelEngine } from "../client/mod.ts";
-import { teladMain } from "./mod.ts";
+import { type TestHub, withTestHub } from "../../lib/hub/_test_util.ts";
+import { type TunnelEngine, wireguardEngine } from "../../lib/session/mod.ts";
+import { telaMain } from "../../lib/client/mod.ts";
+import { wsRelayBind } from "../../lib/transport/mod.ts";
+import { teladMain } from "../../lib/agent/mod.ts";
 
 const OWNER = "ab".repeat(32);
 const ENV = [
@@ -96,7 +97,7 @@ Deno.test("telad: version, help, bad flags and missing settings give the documen
   await withHub(async ({ url, dir }) => {
     const run = async (args: string[]) => {
       const x = io();
-      const code = await teladMain(args, { engine: noEngine, ...x.deps });
+      const code = await teladMain(args, { bind: wsRelayBind, engine: noEngine, ...x.deps });
       return { code, out: x.out.join("\n"), err: x.err.join("\n") };
     };
     assert.match((await run(["version"])).out, /^telad v\S+ \w+\/\w+$/);
@@ -142,7 +143,7 @@ Deno.test({
       Deno.env.set("TELAD_MTU", "1280");
       const agentSpy = spyEngine();
       const agent = io();
-      const agentRun = teladMain([], { engine: agentSpy.engine, ...agent.deps });
+      const agentRun = teladMain([], { bind: wsRelayBind, engine: agentSpy.engine, ...agent.deps });
       const gw = await until("gw online", async () => {
         const m = (await machines(http)).find((x) => x.id === "gw" && x.agentConnected);
         return m;
@@ -160,7 +161,7 @@ Deno.test({
       const client = io();
       const clientRun = telaMain(
         ["connect", "-services", "WEB", "-mtu", "1300"],
-        { engine: clientSpy.engine, ...client.deps },
+        { bind: wsRelayBind, engine: clientSpy.engine, ...client.deps },
       );
       const local = await until("Services block", () => {
         const m = client.out.join("\n").match(/localhost:(\d+)\s+→ port (\d+)/);
@@ -221,7 +222,11 @@ machines:
 `,
       );
       const agent = io();
-      const run = teladMain(["-config", path], { engine: noEngine, ...agent.deps });
+      const run = teladMain(["-config", path], {
+        bind: wsRelayBind,
+        engine: noEngine,
+        ...agent.deps,
+      });
       const both = await until("both machines online", async () => {
         const ms = (await machines(http)).filter((m) => m.agentConnected);
         return ms.length === 2 ? ms : undefined;
@@ -256,7 +261,7 @@ Deno.test({
       const agent = io();
       const code = await teladMain(
         ["-hub", url, "-machine", "barn", "-token", "0".repeat(64), "-ports", "22"],
-        { engine: noEngine, ...agent.deps },
+        { bind: wsRelayBind, engine: noEngine, ...agent.deps },
       );
       assert.equal(code, 1);
       assert.match(

@@ -1,20 +1,12 @@
 /**
  * One session's tunnel, the same on both ends (spec session-and-relay.md §3.2.1 step 6-7,
- * §3.3 step 7, §4, §8): a WireGuard device whose bind is the session's WebSocket (one
- * relay frame per message), a user-space TCP/IP stack on `10.77.N.x`, the in-band
- * CONTROL keepalive and the JSON keepalive.
+ * §3.3 step 7, §4, §8): a WireGuard device over the Bind the caller's factory makes from
+ * the session's WebSocket (lib/transport), a user-space TCP/IP stack on `10.77.N.x`, the
+ * in-band CONTROL keepalive and the JSON keepalive.
  * @module
  */
-import {
-  CONTROL_KEEPALIVE_REQUEST,
-  CONTROL_KEEPALIVE_RESPONSE,
-  FLAG_CONTROL,
-  FLAG_DATA,
-  KEEPALIVE_TEXT,
-  RELAY_HEADER_LEN,
-  RELAY_MAGIC,
-  writeRelayHeader,
-} from "../protocol/mod.ts";
+import { CONTROL_KEEPALIVE_REQUEST, KEEPALIVE_TEXT } from "../protocol/mod.ts";
+import type { Bind } from "../wireguard/mod.ts";
 import type { SignalSocket } from "./signal.ts";
 import type { DuplexConn } from "./pipe.ts";
 
@@ -32,8 +24,6 @@ export const KEEPALIVE_TIMEOUT_MS = 45_000;
  * fire 45 to 50 s after the oldest unanswered request, which the spec allows.
  */
 export const KEEPALIVE_CHECK_MS = 5_000;
-/** Datagrams are dropped (like a full UDP queue) while the WebSocket holds more than this. */
-export const MAX_WS_BUFFERED = 4 * 1024 * 1024;
 
 /** A TCP connection inside the tunnel (the netstack's `TcpConn`). */
 export interface TunnelConn extends DuplexConn {
@@ -55,13 +45,22 @@ export interface TunnelStack {
   close(): void;
 }
 
-/** Datagram transport handed to WireGuard (the shape of lib/wireguard's `Bind`). */
-export interface DatagramBind {
-  open(receive: (datagram: Uint8Array, from: unknown) => void): void | Promise<void>;
-  /** `headroom`: free octets in front of `datagram` the bind may overwrite (Bind.send). */
-  send(datagram: Uint8Array, to: unknown, headroom?: number): void;
-  close(): void;
+/**
+ * A Bind the session can keep alive in-band (spec §4.4): a CONTROL keepalive request out,
+ * and the time of the oldest one not answered yet. lib/transport's `WsRelayBind` is one.
+ */
+export interface SessionBind extends Bind {
+  /** Time (ms) of the oldest keepalive request not answered yet; 0 = none. */
+  outstandingSince: number;
+  /** Sends a one-byte CONTROL payload (e.g. `CONTROL_KEEPALIVE_REQUEST`). */
+  sendControl(byte: number): void;
 }
+
+/**
+ * Makes one session's Bind from its signaled hub WebSocket. The program chooses the
+ * transport (cmd/, lib/demo) and hands the factory down; agent and client never build one.
+ */
+export type BindFactory = (sock: SignalSocket) => SessionBind;
 
 /** Builds WireGuard + netstack over a bind. Kept behind an interface so tests and the two
  * ends share one wiring (see `engine.ts`). */
@@ -71,89 +70,10 @@ export type TunnelEngine = (opts: {
   localAddress: string;
   peerAddress: string;
   mtu: number;
-  bind: DatagramBind;
+  bind: Bind;
   /** WireGuard persistent keepalive in seconds; 0 = none (and no initiation at start). */
   persistentKeepaliveSeconds: number;
 }) => TunnelStack;
-
-/**
- * WireGuard's bind over the session WebSocket: every datagram is one binary message
- * `header(hop 0, DATA, own session id) ‖ datagram` (spec §4.1, §7.1 step 3). CONTROL
- * frames are answered/handled here and never reach WireGuard (§4.4).
- */
-export class RelayBind implements DatagramBind {
-  /** This side's random relay session id (spec §4.2). */
-  readonly sessionId = crypto.getRandomValues(new Uint32Array(1))[0];
-  #receive: ((d: Uint8Array, from: unknown) => void) | null = null;
-  /** Datagrams dropped because the WebSocket was backed up. */
-  droppedBackpressure = 0;
-  /** Frames received that were not well-formed v1 frames. */
-  droppedMalformed = 0;
-  /** Time (ms) of the oldest CONTROL keepalive request not answered yet; 0 = none. */
-  outstandingSince = 0;
-
-  constructor(readonly sock: SignalSocket, readonly maxBuffered = MAX_WS_BUFFERED) {}
-
-  open(receive: (datagram: Uint8Array, from: unknown) => void): void {
-    this.#receive = receive;
-    this.sock.onBinary((frame) => this.#onFrame(frame));
-  }
-
-  #onFrame(frame: Uint8Array): void {
-    if (frame.length < RELAY_HEADER_LEN || frame[0] !== RELAY_MAGIC) {
-      this.droppedMalformed++;
-      return;
-    }
-    if (frame[2] === FLAG_CONTROL) {
-      const b = frame[RELAY_HEADER_LEN];
-      if (b === CONTROL_KEEPALIVE_REQUEST) this.sendControl(CONTROL_KEEPALIVE_RESPONSE);
-      else if (b === CONTROL_KEEPALIVE_RESPONSE) this.outstandingSince = 0;
-      return;
-    }
-    this.#receive?.(frame.subarray(RELAY_HEADER_LEN), "ws");
-  }
-
-  send(datagram: Uint8Array, _to: unknown, headroom = 0): void {
-    if (!this.sock.open) return;
-    if (this.sock.bufferedAmount > this.maxBuffered) {
-      this.droppedBackpressure++;
-      return;
-    }
-    // Deno's WebSocket copies at send() (pinned by tunnel_test.ts), so a view is enough.
-    if (headroom >= RELAY_HEADER_LEN) {
-      // WireGuard left room in front of the datagram: write the header there, no copy.
-      const frame = new Uint8Array(
-        datagram.buffer,
-        datagram.byteOffset - RELAY_HEADER_LEN,
-        RELAY_HEADER_LEN + datagram.length,
-      );
-      writeRelayHeader(frame, 0, FLAG_DATA, this.sessionId);
-      this.sock.ws.send(frame);
-      return;
-    }
-    const frame = this.#scratch.length >= RELAY_HEADER_LEN + datagram.length
-      ? this.#scratch.subarray(0, RELAY_HEADER_LEN + datagram.length)
-      : new Uint8Array(RELAY_HEADER_LEN + datagram.length);
-    writeRelayHeader(frame, 0, FLAG_DATA, this.sessionId);
-    frame.set(datagram, RELAY_HEADER_LEN);
-    this.sock.ws.send(frame);
-  }
-  /** Frame buffer for datagrams without headroom (handshakes): reused, sent as a view. */
-  #scratch = new Uint8Array(RELAY_HEADER_LEN + 2048);
-
-  /** Sends a one-byte CONTROL frame (always over the WebSocket). */
-  sendControl(byte: number): void {
-    if (!this.sock.open) return;
-    const frame = new Uint8Array(RELAY_HEADER_LEN + 1);
-    writeRelayHeader(frame, 0, FLAG_CONTROL, this.sessionId);
-    frame[RELAY_HEADER_LEN] = byte;
-    this.sock.ws.send(frame);
-  }
-
-  close(): void {
-    this.#receive = null;
-  }
-}
 
 /** Tunnel addresses for session index N (spec §8.3): agent `10.77.N.1`, client `10.77.N.2`. */
 export function tunnelAddresses(sessionIdx: number): { agent: string; client: string } {
@@ -163,19 +83,21 @@ export function tunnelAddresses(sessionIdx: number): { agent: string; client: st
 
 /** A running session tunnel. */
 export class SessionTunnel {
-  readonly bind: RelayBind;
+  readonly bind: SessionBind;
   readonly stack: TunnelStack;
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
 
   /**
    * Brings the tunnel up on an already-signaled session socket.
+   * @param opts.bind makes this session's Bind from `sock` (the program's transport).
    * @param opts.engine builds WireGuard + netstack.
    * @param opts.onTimeout called when a CONTROL keepalive stays unanswered for 45 s (checked
    *   every {@link KEEPALIVE_CHECK_MS}).
    */
   constructor(opts: {
     sock: SignalSocket;
+    bind: BindFactory;
     engine: TunnelEngine;
     privateKey: Uint8Array;
     peerPublicKey: Uint8Array;
@@ -192,7 +114,7 @@ export class SessionTunnel {
     onTimeout?: () => void;
   }) {
     const now = opts.now ?? (() => performance.now());
-    this.bind = new RelayBind(opts.sock);
+    this.bind = opts.bind(opts.sock);
     this.stack = opts.engine({
       privateKey: opts.privateKey,
       peerPublicKey: opts.peerPublicKey,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { RelayBind, SignalSocket, tunnelAddresses } from "./mod.ts";
+import { SignalSocket } from "../session/mod.ts";
+import { WsRelayBind } from "./mod.ts";
 
 /** A WebSocket server on 127.0.0.1 whose server-side socket the test drives. */
 async function wsPair() {
@@ -19,17 +20,11 @@ async function wsPair() {
   return { sock, serverWs, server };
 }
 
-Deno.test("tunnel addresses: agent 10.77.N.1, client 10.77.N.2, N clamped to 1..254", () => {
-  assert.deepEqual(tunnelAddresses(3), { agent: "10.77.3.1", client: "10.77.3.2" });
-  assert.deepEqual(tunnelAddresses(0), { agent: "10.77.1.1", client: "10.77.1.2" });
-  assert.deepEqual(tunnelAddresses(999), { agent: "10.77.254.1", client: "10.77.254.2" });
-});
-
 Deno.test("relay bind: DATA frames in and out, CONTROL keepalive answered, junk dropped", async () => {
   const { sock, serverWs, server } = await wsPair();
   const fromClient: Uint8Array[] = [];
   serverWs.onmessage = (ev) => fromClient.push(new Uint8Array(ev.data as ArrayBuffer));
-  const bind = new RelayBind(sock);
+  const bind = new WsRelayBind(sock);
   const received: number[][] = [];
   bind.open((d) => received.push([...d]));
 
@@ -62,7 +57,7 @@ Deno.test("relay bind: with headroom the header goes in front of the datagram; r
   const { sock, serverWs, server } = await wsPair();
   const fromClient: Uint8Array[] = [];
   serverWs.onmessage = (ev) => fromClient.push(new Uint8Array(ev.data as ArrayBuffer));
-  const bind = new RelayBind(sock);
+  const bind = new WsRelayBind(sock);
   bind.open(() => {});
   // One store reused for every send, like WireGuard's transport buffer: the datagram
   // sits 16 octets in, and is overwritten right after each send. Deno's WebSocket must

@@ -2,6 +2,11 @@
 import { x25519 } from "@noble/curves/ed25519.js";
 import { bytesToHex, hexToBytes } from "../protocol/mod.ts";
 
+/** A peer's session key is not what signaling must carry (64 hex characters). */
+export class SessionKeyError extends Error {
+  override name = "SessionKeyError";
+}
+
 /** A session key pair; `publicHex` is what signaling carries (64 lowercase hex chars). */
 export interface SessionKeys {
   privateKey: Uint8Array;
@@ -18,11 +23,13 @@ export function generateSessionKeys(): SessionKeys {
 
 /**
  * Decodes a peer's `wgPubKey`.
- * @throws {Error} when it is not 64 hex characters.
+ * @throws {SessionKeyError} when it is not 64 hex characters.
  */
 export function parsePublicKeyHex(hex: string): Uint8Array {
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    throw new Error(`peer WireGuard key is not 64 hex characters (got ${hex.length} characters)`);
+    throw new SessionKeyError(
+      `peer WireGuard key is not 64 hex characters (got ${hex.length} characters)`,
+    );
   }
   return hexToBytes(hex.toLowerCase());
 }

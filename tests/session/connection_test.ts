@@ -7,18 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { x25519 } from "@noble/curves/ed25519.js";
-import { withTestHub } from "../hub/_test_util.ts";
-import { logger } from "../log/mod.ts";
-import { MachineAgent } from "../agent/mod.ts";
-import { bytesToHex } from "../protocol/mod.ts";
+import { withTestHub } from "../../lib/hub/_test_util.ts";
+import { logger } from "../../lib/log/mod.ts";
+import { MachineAgent } from "../../lib/agent/mod.ts";
+import { bytesToHex } from "../../lib/protocol/mod.ts";
+import { FatalConnectError, MachineConnection } from "../../lib/client/mod.ts";
+import { wsRelayBind } from "../../lib/transport/mod.ts";
 import {
-  FatalConnectError,
   KEEPALIVE_CHECK_MS,
-  MachineConnection,
   type TunnelConn,
   type TunnelEngine,
   type TunnelStack,
-} from "./mod.ts";
+} from "../../lib/session/mod.ts";
 
 function duplexPair(): [TunnelConn, TunnelConn] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();
@@ -104,6 +104,7 @@ async function registeredAgent(url: string, owner: string, engine: TunnelEngine,
     hubUrl: url,
     agentId: crypto.randomUUID(),
     registrationIds: {},
+    bind: wsRelayBind,
     engine,
     log: () => logger("test-agent"),
   });
@@ -137,6 +138,7 @@ Deno.test({
         hubUrl: url,
         machine: "barn",
         token: owner,
+        bind: wsRelayBind,
         engine,
         log: logger("test-client"),
         onBound: (b) => bound.push(...b.map((x) => x.localPort)),
@@ -195,6 +197,7 @@ Deno.test({
         hubUrl: url,
         machine: "barn",
         token: "f".repeat(64),
+        bind: wsRelayBind,
         engine,
         log: logger("test-client"),
         fatalFirstDenial: true,
@@ -278,6 +281,7 @@ Deno.test({
       machine: "barn",
       token: "t",
       mappings: [],
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
       fatalFirstDenial: true, // only before a first session: a later denial is not fatal
@@ -319,6 +323,7 @@ Deno.test({
     const conn = new MachineConnection({
       hubUrl: hub.url,
       machine: "barn",
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
     });
@@ -366,6 +371,7 @@ Deno.test({
     const conn = new MachineConnection({
       hubUrl: hub.url,
       machine: "barn",
+      bind: wsRelayBind,
       engine: idleEngine,
       log,
       random: () => 0,

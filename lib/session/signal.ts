@@ -14,6 +14,18 @@ export class SocketClosedError extends Error {
   }
 }
 
+/** The hub's WebSocket could not be opened (DNS, refused, timeout, TLS, HTTP status). */
+export class HubDialError extends Error {
+  override name = "HubDialError";
+  /**
+   * @param url the hub URL dialed.
+   * @param reason why, in the runtime's words (e.g. `no handshake within 15 s`).
+   */
+  constructor(readonly url: string, readonly reason: string) {
+    super(`websocket dial failed: ${reason}`);
+  }
+}
+
 /** Handshake timeout for hub WebSockets (spec §1.2), in milliseconds. */
 export const WS_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** Binary frames kept while nobody is attached (spec §1.4: a 256-datagram queue). */
@@ -67,7 +79,7 @@ export class SignalSocket {
 
   /**
    * Dials the hub URL exactly as configured (spec §1.1), 15 s handshake timeout.
-   * @throws {Error} `websocket dial failed: <reason>`.
+   * @throws {HubDialError} `websocket dial failed: <reason>`.
    */
   static dial(url: string, timeoutMs = WS_HANDSHAKE_TIMEOUT_MS): Promise<SignalSocket> {
     return new Promise((resolve, reject) => {
@@ -75,14 +87,14 @@ export class SignalSocket {
       try {
         ws = new WebSocket(url);
       } catch (err) {
-        return reject(new Error(`websocket dial failed: ${(err as Error).message}`));
+        return reject(new HubDialError(url, (err as Error).message));
       }
       const timer = setTimeout(() => {
         ws.onopen = ws.onerror = ws.onclose = null;
         try {
           ws.close();
         } catch { /* ignore */ }
-        reject(new Error(`websocket dial failed: no handshake within ${timeoutMs / 1000} s`));
+        reject(new HubDialError(url, `no handshake within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       ws.onopen = () => {
         clearTimeout(timer);
@@ -92,7 +104,7 @@ export class SignalSocket {
         clearTimeout(timer);
         ws.onopen = ws.onclose = null;
         const msg = (ev as ErrorEvent).message || "connection refused or closed";
-        reject(new Error(`websocket dial failed: ${msg}`));
+        reject(new HubDialError(url, msg));
       };
     });
   }
@@ -101,6 +113,11 @@ export class SignalSocket {
   sendJson(msg: object, newline = false): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(JSON.stringify(msg) + (newline ? "\n" : ""));
+  }
+
+  /** Sends one binary message (a relay frame); the WebSocket copies `frame` during the call. */
+  sendBinary(frame: Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
   }
 
   /** Sends raw text (e.g. the keepalive message). */
