@@ -82,6 +82,20 @@ export interface FrontEnd {
 /**
  * Listens on `hostname:port` and serves until {@link FrontEnd.shutdown}.
  * @throws {Deno.errors.AddrInUse} when the port is taken (and the other `Deno.listen` errors).
+ * @example
+ * ```ts
+ * const fe: FrontEnd = startFrontEnd({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: (req) => {
+ *     if (req.headers.get("upgrade") !== "websocket") return new Response("hello\n");
+ *     const { socket, response } = fe.upgradeWebSocket(req, { idleTimeout: 20 });
+ *     socket.onmessage = (ev) => socket.send(ev.data); // echo
+ *     return response;
+ *   },
+ * });
+ * await fe.shutdown(1000);
+ * ```
  */
 export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
   const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });

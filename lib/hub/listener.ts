@@ -46,6 +46,7 @@ export async function acceptLoop(
   let reserve = openReserve();
   let exhausted = false;
   let warnedAt = -Infinity;
+  let otherWarnedAt = -Infinity;
   let shed = 0;
   let backoff = 10;
   const maxBackoff = opts.maxBackoffMs ?? 1000;
@@ -56,8 +57,12 @@ export async function acceptLoop(
     } catch (err) {
       if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
       if (!isDescriptorExhaustion(err)) {
-        log.warn(`accept failed: ${(err as Error).message}; retrying`);
-        await new Promise((r) => setTimeout(r, 100));
+        // ECONNABORTED and the like: one peer's trouble; logged at most once a minute.
+        if (performance.now() - otherWarnedAt > 60_000) {
+          otherWarnedAt = performance.now();
+          log.warn(`accept failed: ${(err as Error).message}; retrying`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
         continue;
       }
       if (!exhausted) {
