@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { MAX_SIGNAL_BYTES } from "../protocol/mod.ts";
 import { acceptLoop } from "./listener.ts";
 import { type FetchHandler, serveHttp1 } from "./http1.ts";
 import { MAX_UNAUTHENTICATED, PendingConnections } from "./pending.ts";
@@ -24,13 +25,19 @@ export const HEADER_TIMEOUT_MS = 10_000;
 export const BODY_TIMEOUT_MS = 30_000;
 /** Largest request head, bytes. */
 export const MAX_HEAD_BYTES = 16 * 1024;
-/** Largest request body, bytes (1 MiB). */
-export const MAX_BODY_BYTES = 1024 * 1024;
 /**
- * Largest WebSocket message, bytes: a 64 KiB signaling text in UTF-8 (up to 3
- * bytes per UTF-16 unit the hub counts) fits, as does any relay frame.
+ * Largest request body, bytes (256 KiB; the admin API takes at most 4 KiB). With
+ * the head buffer and the copy a `Request` is built from, an unauthenticated
+ * request holds well under 1 MiB.
  */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
+export const MAX_BODY_BYTES = 256 * 1024;
+/**
+ * Largest WebSocket message, bytes (192 KiB): a signaling text at the hub's
+ * {@link MAX_SIGNAL_BYTES} UTF-16 units takes at most 3 bytes per unit in UTF-8,
+ * and any relay frame fits. Read buffer, fragments, their concatenation and the
+ * decoded text together stay under 1 MiB.
+ */
+export const MAX_MESSAGE_BYTES = 3 * MAX_SIGNAL_BYTES;
 /** `idleTimeout` when the handler gives none, seconds (Deno's default). */
 export const DEFAULT_WS_IDLE_TIMEOUT_S = 120;
 

@@ -388,11 +388,13 @@ export class ServerWebSocket implements HubWebSocket {
 
   #onData(op: number, fin: boolean, body: Uint8Array): void {
     if (op !== OP_CONT) this.#fragOp = op;
+    let fresh = false; // body is our own copy, not a view of the read buffer
     if (!fin || this.#fragments.length > 0) {
       this.#fragments.push(body.slice());
       this.#fragBytes += body.length;
       if (!fin) return;
       body = concat(this.#fragments, this.#fragBytes);
+      fresh = true;
       this.#fragments = [];
       this.#fragBytes = 0;
     }
@@ -408,7 +410,7 @@ export class ServerWebSocket implements HubWebSocket {
       }
       this.#deliver(text);
     } else {
-      this.#deliver(body.slice().buffer);
+      this.#deliver((fresh ? body : body.slice()).buffer as ArrayBuffer);
     }
   }
 

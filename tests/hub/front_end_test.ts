@@ -260,10 +260,10 @@ Deno.test({
         assert.ok(grew < 16 * 1024, `hub RSS grew ${grew} KiB for 4 × 60 MiB announced`);
       });
 
-      await t.step("fragments add up: 2 × 200 KiB of one text message → 1009", async () => {
+      await t.step("fragments add up: 2 × 120 KiB of one text message → 1009", async () => {
         const conn = await rawUpgrade(hub.port);
         const reading = readUntilEnd(conn, 5000);
-        const part = new Uint8Array(200 * 1024).fill(0x20);
+        const part = new Uint8Array(120 * 1024).fill(0x20);
         await conn.write(frameHeader(0x1, part.length, false));
         await conn.write(part);
         await conn.write(frameHeader(0x0, part.length, true)).catch(() => {});
@@ -284,7 +284,7 @@ Deno.test({
         assert.match(dec.decode(r.bytes), /^HTTP\/1\.1 431 /);
       });
 
-      await t.step("a body announced over 1 MiB → 413 before it is sent", async () => {
+      await t.step("a body announced over 256 KiB → 413 before it is sent", async () => {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: hub.port });
         const reading = readUntilEnd(conn, 5000);
         await conn.write(enc.encode(
@@ -295,7 +295,7 @@ Deno.test({
         assert.match(dec.decode(r.bytes), /^HTTP\/1\.1 413 /);
       });
 
-      await t.step("a chunked body past 1 MiB → 413", async () => {
+      await t.step("a chunked body past 256 KiB → 413", async () => {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port: hub.port });
         const reading = readUntilEnd(conn, 5000);
         await conn.write(enc.encode(
