@@ -326,7 +326,10 @@ async function writeResponse(
     if (name === "connection" || name === "transfer-encoding") continue;
     head += `${name}: ${value}\r\n`;
   }
-  if (!NO_BODY.has(status)) head += `content-length: ${length ?? 0}\r\n`;
+  // HEAD: the length GET would have, when the handler said it; otherwise none (RFC 9110 §8.6).
+  if (!NO_BODY.has(status) && !(method === "HEAD" && length === undefined)) {
+    head += `content-length: ${length ?? 0}\r\n`;
+  }
   head += `date: ${new Date().toUTCString()}\r\n`;
   if (!keepAlive) head += "connection: close\r\n";
   head += "\r\n";

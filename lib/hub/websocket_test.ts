@@ -245,6 +245,8 @@ Deno.test("HTTP/1.1: pipelined requests answered in order; HEAD without body; 10
     assert.deepEqual(statuses, ["200", "200", "100", "200"]);
     assert.match(got, /content-length: 6\r\n[^]*\r\n\r\nGET \/a/);
     assert.match(got, /\r\n\r\nHTTP\/1\.1 100 Continue\r\n\r\n/, "HEAD: no body");
+    const headResponse = got.split("GET /a")[1].split("HTTP/1.1 100")[0];
+    assert.doesNotMatch(headResponse, /content-length/, "HEAD: no length the handler did not give");
     assert.match(got, /connection: close\r\n\r\nPOST \/c$/);
   });
 });
