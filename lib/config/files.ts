@@ -8,7 +8,7 @@
  * @module
  */
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /** A config file could not be read or is malformed. The message names the file and the fix. */
 export class ConfigError extends Error {
@@ -17,6 +17,11 @@ export class ConfigError extends Error {
     super(`${path}: ${message}`);
   }
 }
+
+/** Temp files of {@link writeFileAtomic} are named `.<file name>.tmp-<8 hex>`. */
+const TEMP_INFIX = ".tmp-";
+/** This naming, and the one before it (`.<8 hex>.tmp`). */
+const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{8}$|^\.[0-9a-f]{8}\.tmp$/;
 
 /**
  * Writes `data` to `path` atomically: temp file beside it, fsync, rename over.
@@ -34,7 +39,7 @@ export async function writeFileAtomic(
   const mode = options.mode ?? 0o600;
   const dir = dirname(path);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const tmp = join(dir, `.${basename(path)}${TEMP_INFIX}${crypto.randomUUID().slice(0, 8)}`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const file = await Deno.open(tmp, { write: true, createNew: true, mode });
   try {
@@ -54,6 +59,37 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Removes the temp files that interrupted {@link writeFileAtomic} calls left in `dir` (a
+ * crash between create and rename). They may hold secrets (a hub's owner token), so a
+ * program calls this at start for the folders it writes to. Only names of the atomic-write
+ * pattern (`.telahubd.yaml.tmp-1a2b3c4d`, and the older `.1a2b3c4d.tmp`) are touched; a
+ * writer running at the same moment in another process could lose its temp file and fail
+ * its save, which it reports.
+ *
+ * @param dir the folder; a missing folder is not an error.
+ * @returns the names removed.
+ * @throws {Deno.errors.PermissionDenied} and other I/O errors other than NotFound.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile || !TEMP_NAME.test(e.name)) continue;
+      try {
+        await Deno.remove(join(dir, e.name));
+        removed.push(e.name);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return removed;
+    throw err;
+  }
+  return removed;
 }
 
 /**

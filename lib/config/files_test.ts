@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ConfigError, readYamlFile, writeFileAtomic, writeYamlFile } from "./files.ts";
+import {
+  ConfigError,
+  readYamlFile,
+  removeStaleTempFiles,
+  writeFileAtomic,
+  writeYamlFile,
+} from "./files.ts";
 
 Deno.test("writeYamlFile writes 0600 atomically and readYamlFile reads it back", async () => {
   const dir = await Deno.makeTempDir();
@@ -30,4 +36,53 @@ Deno.test("writeFileAtomic honours an explicit mode", async () => {
   await writeFileAtomic(`${dir}/pub.txt`, "x", { mode: 0o644 });
   assert.equal((await Deno.stat(`${dir}/pub.txt`)).mode! & 0o777, 0o644);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("removeStaleTempFiles removes only leftovers of interrupted atomic writes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const stale = [
+      ".telahubd.yaml.tmp-1a2b3c4d",
+      ".telahubd.history.json.tmp-00ff00ff",
+      ".9f8e7d6c.tmp",
+    ];
+    const kept = [
+      "telahubd.yaml",
+      ".hidden",
+      "notes.tmp-1a2b3c4d",
+      ".x.tmp-zz",
+      ".telahubd.yaml.tmp",
+    ];
+    for (const n of [...stale, ...kept]) await Deno.writeTextFile(`${dir}/${n}`, "owner: secret");
+    await Deno.mkdir(`${dir}/.d.tmp-1a2b3c4d`);
+    assert.deepEqual((await removeStaleTempFiles(dir)).sort(), [...stale].sort());
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(left, [...kept, ".d.tmp-1a2b3c4d"].sort());
+    assert.deepEqual(await removeStaleTempFiles(`${dir}/missing`), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic's temp file name is one removeStaleTempFiles recognises", async () => {
+  const dir = await Deno.makeTempDir();
+  const realRename = Deno.rename;
+  let tempPath = "";
+  try {
+    // Watch the rename that ends the write to learn the temp file's name.
+    Deno.rename = (from, to) => {
+      tempPath = String(from);
+      return realRename(from, to);
+    };
+    await writeFileAtomic(`${dir}/telahubd.yaml`, "x");
+    Deno.rename = realRename;
+    const name = tempPath.slice(dir.length + 1);
+    assert.match(name, /^\.telahubd\.yaml\.tmp-[0-9a-f]{8}$/);
+    await Deno.writeTextFile(`${dir}/${name}`, "left over by a crash");
+    assert.deepEqual(await removeStaleTempFiles(dir), [name]);
+    assert.equal(await Deno.readTextFile(`${dir}/telahubd.yaml`), "x");
+  } finally {
+    Deno.rename = realRename;
+    await Deno.remove(dir, { recursive: true });
+  }
 });

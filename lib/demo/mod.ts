@@ -61,7 +61,7 @@ export async function demoMain(args: string[]): Promise<number> {
   const webHost = web.addr.hostname;
   const hub = await startHub({
     configPath: `${dir}/telahubd.yaml`,
-    // TELAHUBD_LISTEN keeps the hub on loopback once startHub() reads it (wired at merge).
+    // TELAHUBD_LISTEN keeps the hub (HTTP+WS and UDP relay) on loopback.
     env: (n) =>
       ({
         TELAHUBD_PORT: "0",

@@ -45,6 +45,8 @@ export interface PortalEntry {
 /** The parsed, validated `telahubd.yaml` (keys as in Appendix B). */
 export interface HubConfigFile {
   hubId?: string;
+  /** Address the HTTP+WS listener and the UDP relay bind (our extension; default `0.0.0.0`). */
+  listen?: string;
   port?: number;
   udpPort?: number;
   udpHost?: string;
@@ -63,6 +65,8 @@ export interface HubConfigFile {
 
 /** Runtime settings after YAML and environment overrides are applied. */
 export interface HubSettings {
+  /** Address to bind, `0.0.0.0` unless `listen:` or `TELAHUBD_LISTEN` say otherwise. */
+  listen: string;
   /** HTTP+WS port; 0 = pick a free port (only via `TELAHUBD_PORT=0`). */
   port: number;
   /** UDP relay port; 0 = pick a free port (only via `TELAHUBD_UDP_PORT=0`). */
@@ -76,6 +80,8 @@ export interface HubSettings {
 
 /** Default HTTP/WS port (Appendix B). */
 export const DEFAULT_PORT = 80;
+/** Default listen address: every IPv4 interface, as Go's hub (spec §1.1). */
+export const DEFAULT_LISTEN = "0.0.0.0";
 /** Default UDP relay port. */
 export const DEFAULT_UDP_PORT = 41820;
 /** Default drain budget, ms. */
@@ -93,12 +99,29 @@ export function systemConfigPath(): string {
 }
 
 /**
- * Finds the config file: `-config` (made absolute; may not exist yet), else
- * `./data/telahubd.yaml` if it exists, else the platform path if it exists.
+ * Finds the config file (book, *Run a hub on the public internet*, foreground lookup; TDL
+ * "Configuration and credentials"): `-config` (made absolute; may not exist yet), else
+ * `TELAHUBD_CONFIG` (same), else `./data/telahubd.yaml` if it exists, else the platform path
+ * if it exists.
+ *
+ * A non-root user whose platform file exists but is not readable is not silently given a
+ * second hub: loading fails with {@link assertConfigReadable}'s message (use `sudo`, or
+ * `-config ./data/telahubd.yaml` for a separate hub). When nothing exists the hub creates
+ * `./data/telahubd.yaml` (spec §10.4 step 6), never the platform path, which needs root.
+ *
+ * @param flagPath the `-config` value.
+ * @param cwd folder `./data` is relative to.
+ * @param env environment lookup (for `TELAHUBD_CONFIG`).
  * @returns the path, or `undefined` when none exists and none was given.
  */
-export function locateConfig(flagPath?: string, cwd = Deno.cwd()): string | undefined {
+export function locateConfig(
+  flagPath?: string,
+  cwd = Deno.cwd(),
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): string | undefined {
   if (flagPath) return isAbsolute(flagPath) ? flagPath : resolve(cwd, flagPath);
+  const fromEnv = env("TELAHUBD_CONFIG");
+  if (fromEnv) return isAbsolute(fromEnv) ? fromEnv : resolve(cwd, fromEnv);
   const local = join(cwd, "data", "telahubd.yaml");
   if (existsSync(local)) return local;
   const sys = systemConfigPath();
@@ -106,8 +129,29 @@ export function locateConfig(flagPath?: string, cwd = Deno.cwd()): string | unde
   return undefined;
 }
 
+/**
+ * Fails early, with the fix, when `path` exists but this user may not read it (typically
+ * `/etc/tela/telahubd.yaml`, mode 0600, owned by root for the service).
+ * @throws {ConfigError} naming the file, the cause and the two ways out.
+ */
+export async function assertConfigReadable(path: string): Promise<void> {
+  try {
+    (await Deno.open(path, { read: true })).close();
+  } catch (err) {
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(
+        path,
+        "cannot be read by this user (it belongs to the hub service); run telahubd with sudo, " +
+          "or start a separate hub with -config ./data/telahubd.yaml",
+      );
+    }
+    // NotFound and the rest: loading reports them.
+  }
+}
+
 const KNOWN_KEYS = [
   "hubId",
+  "listen",
   "port",
   "udpPort",
   "udpHost",
@@ -208,6 +252,10 @@ function mapping(path: string, key: string, v: unknown): Record<string, unknown>
 export function validateConfig(path: string, doc: Record<string, unknown>): HubConfigFile {
   const cfg: HubConfigFile = { auth: { tokens: [], machines: {} } };
   cfg.hubId = str(path, "hubId", doc.hubId);
+  cfg.listen = str(path, "listen", doc.listen);
+  if (cfg.listen !== undefined && !isListenAddress(cfg.listen)) {
+    fail(path, "listen", "an IP address such as 0.0.0.0, 127.0.0.1 or ::", cfg.listen);
+  }
   cfg.port = port(path, "port", doc.port);
   cfg.udpPort = port(path, "udpPort", doc.udpPort);
   cfg.udpHost = str(path, "udpHost", doc.udpHost);
@@ -314,15 +362,21 @@ export async function loadConfigFile(path: string): Promise<HubConfigFile | unde
   return validateConfig(path, doc);
 }
 
-/** The document as written: Appendix B key order, empty values omitted, unknown keys kept at the end. */
+/**
+ * The document as written: Appendix B key order, unknown keys kept at the end. Only what the
+ * file holds is written: runtime values from flags, the environment or built-in defaults are
+ * never materialised into it (Go writes `port: 80` into a fresh file even when the hub runs
+ * on another port; we leave the key out, which reads back as the same default).
+ */
 export function configToYamlObject(cfg: HubConfigFile): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (cfg.hubId) o.hubId = cfg.hubId;
-  o.port = cfg.port ?? DEFAULT_PORT;
-  o.udpPort = cfg.udpPort ?? DEFAULT_UDP_PORT;
+  if (cfg.listen !== undefined) o.listen = cfg.listen;
+  if (cfg.port !== undefined) o.port = cfg.port;
+  if (cfg.udpPort !== undefined) o.udpPort = cfg.udpPort;
   if (cfg.udpHost) o.udpHost = cfg.udpHost;
-  o.name = cfg.name ?? "";
-  o.wwwDir = cfg.wwwDir ?? "";
+  if (cfg.name !== undefined) o.name = cfg.name;
+  if (cfg.wwwDir !== undefined) o.wwwDir = cfg.wwwDir;
   if (cfg.shutdownTimeout !== undefined) o.shutdownTimeout = cfg.shutdownTimeout;
   if (cfg.update && (cfg.update.channel || Object.keys(cfg.update.sources ?? {}).length)) {
     o.update = cfg.update;
@@ -366,6 +420,7 @@ export function resolveSettings(
   env: (name: string) => string | undefined = (n) => Deno.env.get(n),
 ): HubSettings {
   const s: HubSettings = {
+    listen: cfg.listen || DEFAULT_LISTEN,
     port: cfg.port || DEFAULT_PORT,
     udpPort: cfg.udpPort || DEFAULT_UDP_PORT,
     udpHost: cfg.udpHost ?? "",
@@ -383,6 +438,9 @@ export function resolveSettings(
     const n = Number(v);
     return n <= 65535 ? n : undefined;
   };
+  const listen = env("TELAHUBD_LISTEN")?.trim();
+  if (listen && isListenAddress(listen)) s.listen = listen;
+  s.listen = s.listen.replace(/^\[(.*)\]$/, "$1"); // Deno binds "::", not "[::]"
   const p = intEnv("TELAHUBD_PORT");
   if (p !== undefined) s.port = p;
   const u = intEnv("TELAHUBD_UDP_PORT");
@@ -394,6 +452,19 @@ export function resolveSettings(
   const www = env("TELAHUBD_WWW_DIR");
   if (www && isDir(www)) s.wwwDir = www;
   return s;
+}
+
+/**
+ * True for an address a listener can bind: an IPv4 literal, an IPv6 literal (brackets
+ * allowed), or `localhost`.
+ */
+export function isListenAddress(addr: string): boolean {
+  if (addr === "localhost") return true;
+  if (/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(addr)) {
+    return addr.split(".").every((o) => Number(o) <= 255);
+  }
+  const v6 = addr.startsWith("[") && addr.endsWith("]") ? addr.slice(1, -1) : addr;
+  return v6.includes(":") && /^[0-9A-Fa-f:.]+$/.test(v6);
 }
 
 /** What {@link bootstrapConfig} changed, so the caller can print and persist. */

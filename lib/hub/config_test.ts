@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../config/mod.ts";
 import {
+  assertConfigReadable,
   bootstrapConfig,
   configToYamlObject,
   type HubConfigFile,
+  isListenAddress,
   locateConfig,
   parseGoDuration,
   resolveSettings,
@@ -53,11 +55,10 @@ Deno.test("validateConfig keeps unknown keys and reads the Appendix B example", 
   assert.equal(cfg.port, 8080);
   assert.deepEqual(cfg.extra, { futureKey: { a: 1 } });
   const out = configToYamlObject(cfg);
+  // Only what the file holds is written back: no udpPort or wwwDir defaults appear.
   assert.deepEqual(Object.keys(out), [
     "port",
-    "udpPort",
     "name",
-    "wwwDir",
     "shutdownTimeout",
     "update",
     "auth",
@@ -121,4 +122,62 @@ Deno.test("locateConfig: -config made absolute, else ./data/telahubd.yaml when p
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("locateConfig: -config, then TELAHUBD_CONFIG, then ./data/telahubd.yaml", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = (n: string) => n === "TELAHUBD_CONFIG" ? "env/hub.yaml" : undefined;
+    assert.equal(locateConfig("my.yaml", dir, env), `${dir}/my.yaml`);
+    assert.equal(locateConfig(undefined, dir, env), `${dir}/env/hub.yaml`);
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.writeTextFile(`${dir}/data/telahubd.yaml`, "");
+    assert.equal(locateConfig(undefined, dir, env), `${dir}/env/hub.yaml`);
+    assert.equal(locateConfig(undefined, dir, () => undefined), `${dir}/data/telahubd.yaml`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listen: YAML, then TELAHUBD_LISTEN; default 0.0.0.0; not an address is refused", () => {
+  const none = () => undefined;
+  const base: HubConfigFile = { auth: { tokens: [], machines: {} } };
+  assert.equal(resolveSettings(base, none).listen, "0.0.0.0");
+  const cfg = validateConfig("f", { listen: "127.0.0.1" });
+  assert.equal(resolveSettings(cfg, none).listen, "127.0.0.1");
+  assert.equal(
+    resolveSettings(cfg, (n) => n === "TELAHUBD_LISTEN" ? "[::1]" : undefined).listen,
+    "::1",
+  );
+  assert.equal(
+    resolveSettings(cfg, (n) => n === "TELAHUBD_LISTEN" ? "junk host" : undefined).listen,
+    "127.0.0.1",
+  );
+  assert.deepEqual(configToYamlObject(cfg), { listen: "127.0.0.1" });
+  assert.throws(
+    () => validateConfig("f", { listen: "example.com" }),
+    /key "listen": expected an IP/,
+  );
+  for (const ok of ["0.0.0.0", "::", "[::1]", "localhost", "10.1.2.3"]) {
+    assert.ok(isListenAddress(ok), ok);
+  }
+  for (const bad of ["", "1.2.3.256", "a b", "host:80x"]) assert.ok(!isListenAddress(bad), bad);
+});
+
+Deno.test("a config this user may not read fails with the way out (sudo, or a separate hub)", async () => {
+  const realOpen = Deno.open;
+  // Root reads any file, so the refusal is simulated at the one call that opens it.
+  Deno.open = () => Promise.reject(new Deno.errors.PermissionDenied("Permission denied"));
+  try {
+    await assert.rejects(
+      assertConfigReadable("/etc/tela/telahubd.yaml"),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message.startsWith("/etc/tela/telahubd.yaml: cannot be read") &&
+        e.message.includes("sudo") && e.message.includes("-config ./data/telahubd.yaml"),
+    );
+  } finally {
+    Deno.open = realOpen;
+  }
+  await assertConfigReadable("/nonexistent/telahubd.yaml"); // missing: loading reports it
 });

@@ -1,13 +1,28 @@
 /**
- * The Tela hub (`telahubd`): config and bootstrap, auth, history, WebSocket
- * signaling and relay, UDP relay, HTTP read endpoints.
+ * The Tela hub (`telahubd`): config and bootstrap, auth, history; the WebSocket side in
+ * four parts (registry, signaling, relay, management) behind {@link Hub}; the UDP relay;
+ * the HTTP routes in `api/`; the command line (`cli.ts`) and offline `user` reads.
  * @module
  */
 export * from "./auth.ts";
 export * from "./config.ts";
 export * from "./history.ts";
-export { Hub, JOIN_TIMEOUT_MS, MAX_FRAME_BYTES, MAX_SESSIONS, WS_IDLE_TIMEOUT_S } from "./hub.ts";
-export type { HubOptions, Machine, Peer, RelayStats, Session } from "./hub.ts";
+export {
+  Hub,
+  JOIN_TIMEOUT_MS,
+  MAX_FRAME_BYTES,
+  MAX_SESSIONS,
+  MGMT_TIMEOUT_MS,
+  WS_IDLE_TIMEOUT_S,
+} from "./hub.ts";
+export type { HubOptions } from "./hub.ts";
+export * from "./errors.ts";
+export type { Management, MgmtResult } from "./management.ts";
+export * from "./registration.ts";
+export { OFFLINE_RETENTION_MS } from "./registry.ts";
+export type { Machine, Registry, Session } from "./registry.ts";
+export type { Relay, RelayStats } from "./relay.ts";
+export type { HubSocket, HubSocketRole } from "./socket.ts";
 export { goJson, HUB_VERSION, isUpgradeRequest, makeHttpHandler } from "./http.ts";
 export { checkHealth, healthTimeoutMs } from "./health.ts";
 export type { HealthOptions } from "./health.ts";
@@ -29,3 +44,13 @@ export type { HubCloseEvent, HubMessageEvent, HubWebSocket } from "./websocket.t
 export * from "./services.ts";
 export { UdpRelay } from "./udp_relay.ts";
 export type { FrameSink, UdpTokenEntry } from "./udp_relay.ts";
+export { telahubdMain } from "./cli.ts";
+export {
+  type Route,
+  type RouteArea,
+  type RouteHandler,
+  Router,
+  ROUTES,
+  STATUS_MAX_AGE_MS,
+} from "./api/mod.ts";
+export * from "./user.ts";

@@ -6,9 +6,11 @@
  * @module
  */
 import { join } from "node:path";
-import { logger } from "../log/mod.ts";
+import { removeStaleTempFiles } from "../config/mod.ts";
+import { escapeForLog, logger } from "../log/mod.ts";
 import { HubAuth } from "./auth.ts";
 import {
+  assertConfigReadable,
   bootstrapConfig,
   configDir,
   defaultConfigPath,
@@ -23,7 +25,8 @@ import { consoleHandler } from "./console.ts";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
-import { HUB_VERSION, makeHttpHandler } from "./http.ts";
+import { makeHttpHandler } from "./http.ts";
+import { HUB_VERSION } from "./version.ts";
 import { UdpRelay } from "./udp_relay.ts";
 
 const log = logger("hub");
@@ -44,10 +47,21 @@ export interface StartHubOptions {
   port?: number;
   /** `-udp-port`: UDP relay port, over `TELAHUBD_UDP_PORT` and the YAML. */
   udpPort?: number;
+  /**
+   * `-listen`: address the HTTP+WS listener and the UDP relay bind, over `TELAHUBD_LISTEN`
+   * and the YAML's `listen:` (default `0.0.0.0`).
+   */
+  listen?: string;
+  /** Forget machines offline this long, ms (default 24 h; see `Hub`). */
+  offlineRetentionMs?: number;
+  /** Longest reuse of a cached `/api/status` body while nothing changed, ms (default 1000). */
+  statusMaxAgeMs?: number;
 }
 
 /** A running hub. */
 export interface RunningHub {
+  /** Address the listeners are bound to (`0.0.0.0` by default). */
+  listen: string;
   /** Bound HTTP/WS port. */
   port: number;
   /** Bound UDP relay port, or the configured one when binding failed. */
@@ -67,25 +81,44 @@ export interface RunningHub {
 }
 
 /**
- * Loads (or creates) the config, bootstraps auth, and starts serving.
- * @throws {ConfigError} for a bad config file (the file is left untouched).
- * @throws when the HTTP port cannot be bound.
+ * Loads (or creates) the config, bootstraps auth, and starts serving (spec §10.4).
+ *
+ * The config is found as {@link locateConfig} says; leftovers of interrupted atomic writes in
+ * its folder are removed first. Flags (`opts`) and the environment override the file's values
+ * at run time and are never written into it.
+ *
+ * @throws {ConfigError} for a bad or unreadable config file (the file is left untouched).
+ * @throws {Deno.errors.AddrInUse} and the like when the HTTP port cannot be bound.
  */
 export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> {
   const env = opts.env ?? ((n: string) => Deno.env.get(n));
   const print = opts.print ?? ((l: string) => console.log(l));
-  const found = locateConfig(opts.configPath, opts.cwd);
+  const found = locateConfig(opts.configPath, opts.cwd, env);
+  const configPath = found ?? defaultConfigPath(opts.cwd);
+  try {
+    const removed = await removeStaleTempFiles(configDir(configPath));
+    if (removed.length) {
+      log.info(
+        `removed ${removed.length} temp file(s) of interrupted writes in ${configDir(configPath)}`,
+      );
+    }
+  } catch (err) {
+    log.warn(`cannot clean temp files in ${configDir(configPath)}: ${(err as Error).message}`);
+  }
+  if (found) await assertConfigReadable(found);
   let cfg = found ? await loadConfigFile(found) : undefined;
   const existed = cfg !== undefined;
   cfg ??= { auth: { tokens: [], machines: {} } };
   const settings = resolveSettings(cfg, env);
   if (opts.port !== undefined) settings.port = opts.port;
   if (opts.udpPort !== undefined) settings.udpPort = opts.udpPort;
-  const configPath = found ?? defaultConfigPath(opts.cwd);
+  if (opts.listen !== undefined) settings.listen = opts.listen.replace(/^\[(.*)\]$/, "$1");
   const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
+  let persisted = existed && !boot.changed;
   if (boot.changed || !existed) {
     try {
       await saveConfigFile(configPath, cfg);
+      persisted = true;
     } catch (err) {
       log.warn(`WARNING: could not persist config to ${configPath}: ${(err as Error).message}`);
       log.warn("WARNING: tokens exist only in memory until the config can be written");
@@ -101,9 +134,17 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
         `  Owner token: ${boot.generatedOwnerToken}`,
         "",
         "  Save this token now: it is not printed again.",
-        "  Use it with 'tela admin' and to register agents.",
-        `  Persisted to: ${configPath}`,
-        `  Show it again with: telahubd user show-owner -config ${configPath}`,
+        "  Agents register with it (telad -token <token>), clients log in",
+        "  with it (tela login <hub-url>).",
+        ...(persisted
+          ? [
+            `  Persisted to: ${configPath}`,
+            `  Show it again with: telahubd user show-owner -config ${configPath}`,
+          ]
+          : [
+            `  NOT persisted: ${configPath} could not be written (see the warnings).`,
+            "  The token lives in memory only until this hub stops.",
+          ]),
         "============================================================",
         "",
       ].join("\n"),
@@ -123,7 +164,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   let udpPort = settings.udpPort;
   let udpBound = false;
   try {
-    udpPort = udp.start("0.0.0.0", settings.udpPort);
+    udpPort = udp.start(settings.listen, settings.udpPort);
     udpBound = true;
   } catch (err) {
     log.warn(`UDP relay disabled: cannot bind udp :${settings.udpPort}: ${(err as Error).message}`);
@@ -148,6 +189,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
       : undefined,
     firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
     wsIdleTimeoutS: idle > 0 ? idle : undefined,
+    offlineRetentionMs: opts.offlineRetentionMs,
   });
 
   // The console handler is rebuilt if the viewer token changes (admin API, later issue).
@@ -177,21 +219,29 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     hubName: settings.name,
     startedAt,
     console: consoleServe,
+    statusMaxAgeMs: opts.statusMaxAgeMs,
     upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
   });
   const server: FrontEnd = startFrontEnd({
-    hostname: "0.0.0.0",
+    hostname: settings.listen,
     port: settings.port,
     handler,
     headerTimeoutMs: headerTimeout > 0 ? headerTimeout : undefined,
     maxUnauthenticated: maxUnauth > 0 ? maxUnauth : undefined,
   });
   const port = server.addr.port;
-  print(`telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})`);
-  log.info(`hub ${settings.name || "(unnamed)"} id ${cfg.hubId} config ${configPath}`);
+  const address = settings.listen === "0.0.0.0" ? "" : `, address ${settings.listen}`;
+  print(
+    `telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})${address}`,
+  );
+  log.info(
+    `hub ${escapeForLog(settings.name) || "(unnamed)"} id ${cfg.hubId} config ${configPath}` +
+      ` listen ${settings.listen}`,
+  );
 
   let stopping: Promise<void> | undefined;
   const running: RunningHub = {
+    listen: settings.listen,
     port,
     udpPort,
     udpBound,

@@ -4,6 +4,8 @@
  * @module
  */
 
+export { escapeForLog, LOG_FIELD_MAX } from "./escape.ts";
+
 /** Log levels in increasing severity. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 

@@ -13,6 +13,7 @@ const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
 type Yaml = {
   hubId: string;
   name?: string;
+  udpHost?: string;
   auth: { tokens: { id: string; token: string; hubRole?: string }[]; machines: unknown };
 };
 
@@ -178,7 +179,9 @@ Deno.test({
       assert.equal(hub.ownerToken, "operator-chosen-owner-token");
       assert.ok(!hub.stdout.some((l) => l.includes("Owner token")), "env token is not printed");
       const cfg = await readConfig(hub.configPath);
-      assert.equal(cfg.name, "", "TELAHUBD_NAME is not written back");
+      // The file holds only what it held: no name key at all (neither env nor default).
+      assert.equal(cfg.name, undefined, "TELAHUBD_NAME is not written back");
+      assert.equal(cfg.udpHost, undefined, "TELAHUBD_UDP_HOST is not written back");
       const st = await getJson(hub, "/api/status", hub.ownerToken);
       assert.equal(st.body.hubName, "from-env");
       // `telahubd health` (the Docker health check) against the running hub.

@@ -1,0 +1,16 @@
+/**
+ * `GET /.well-known/tela`: the hub discovery document (spec hub-http-api.md §4.3).
+ * @module
+ */
+import { type HttpContext, json, preflight, PUBLIC_CORS, text } from "./context.ts";
+
+/** Answers `/.well-known/tela`: GET and OPTIONS only (HEAD included in the 405s, §1.4). */
+export function wellKnown(ctx: HttpContext, req: Request): Response {
+  if (req.method === "OPTIONS") return preflight();
+  if (req.method !== "GET") return text(405, "method not allowed\n", PUBLIC_CORS);
+  const body: Record<string, unknown> = {};
+  if (ctx.hubId) body.hubId = ctx.hubId;
+  body.protocolVersion = "1.1";
+  body.supportedVersions = ["1.1"];
+  return json(200, body, PUBLIC_CORS, 2);
+}

@@ -1,0 +1,259 @@
+/**
+ * The hub's registry: machines, their sessions, and the indices that find them
+ * (spec hub-http-api.md §12.1). It holds state and answers lookups; the signaling
+ * layer decides what to change, and the status route reads {@link Registry.machineList}.
+ *
+ * Unlike Go's hub, offline machines are not kept forever: {@link Registry.prune} drops an
+ * entry whose agent has been disconnected for longer than the retention time
+ * ({@link OFFLINE_RETENTION_MS} by default), so a stream of short-lived registrations
+ * cannot grow the registry without bound.
+ *
+ * @module
+ */
+import type { RegisterMessage } from "../protocol/mod.ts";
+import { rfc3339 } from "./history.ts";
+import type { Service } from "./services.ts";
+import type { HubSocket } from "./socket.ts";
+import type { UdpTokenEntry } from "./udp_relay.ts";
+
+/** Highest session index; the 255th concurrent session of a machine is refused. */
+export const MAX_SESSIONS = 254;
+
+/**
+ * How long a machine whose agent disconnected stays listed, ms (24 h). Long enough for an
+ * operator to see yesterday's outage in the console; short enough that entries left by
+ * agents that lost their state file, or renamed machines, do not pile up.
+ */
+export const OFFLINE_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** A registered machine entry. */
+export interface Machine {
+  /** `agentId + ":" + machineName` (§12.1). */
+  key: string;
+  name: string;
+  agentId: string;
+  machineRegistrationId: string;
+  displayName: string;
+  hostname: string;
+  os: string;
+  agentVersion: string;
+  location: string;
+  owner: string;
+  tags: string[];
+  services: Service[];
+  capabilities?: Record<string, unknown>;
+  protocolVersion?: number;
+  /** Token the agent registered with (open-mode per-machine rule, spec §2.8). */
+  token: string;
+  control?: HubSocket;
+  registeredAt?: Date;
+  lastSeen?: Date;
+  sessions: Map<string, Session>;
+  /** usedIdx[n] = 1 while index n is taken (1..254). */
+  usedIdx: Uint8Array;
+}
+
+/** A client session (one client WS, one agent per-session WS). */
+export interface Session {
+  /** 16 hex chars. */
+  id: string;
+  /** Session index 1..{@link MAX_SESSIONS} within its machine. */
+  idx: number;
+  machine: Machine;
+  client: HubSocket;
+  agent?: HubSocket;
+  /** The client's WireGuard public key (base64), passed to the agent. */
+  clientKey: string;
+  ports?: number[];
+  /** History detail (`port 22 (SSH)` and the like). */
+  detail: string;
+  joinTimer?: ReturnType<typeof setTimeout>;
+  agentUdp?: UdpTokenEntry;
+  clientUdp?: UdpTokenEntry;
+  ended: boolean;
+}
+
+/** Machines, sessions, open sockets and the indices over them. */
+export class Registry {
+  /** Entries by key (`agentId:machineName`). */
+  readonly machines = new Map<string, Machine>();
+  /** Live sessions by id. */
+  readonly sessions = new Map<string, Session>();
+  /** Every open WebSocket. */
+  readonly sockets = new Set<HubSocket>();
+  readonly #byName = new Map<string, string>();
+  readonly #byRegId = new Map<string, string>();
+  #version = 0;
+
+  /**
+   * Bumped whenever what `/api/status` shows changes structurally (a machine registered,
+   * connected, disconnected or pruned; a session added or removed). `lastSeen` ticks do
+   * not bump it; the status cache ages those out.
+   */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Records a change visible in `/api/status`. */
+  changed(): void {
+    this.#version++;
+  }
+
+  /** The most recent registration with this machine name (§12.1). */
+  byName(name: string): Machine | undefined {
+    const key = this.#byName.get(name);
+    return key ? this.machines.get(key) : undefined;
+  }
+
+  /**
+   * Finds or creates the entry for a registration, moving a renamed machine (a known
+   * `machineRegistrationId` under a new key, spec session-and-relay.md §3.1 step 4), and
+   * points the name index at it. Fields other than the identity are left to the caller.
+   */
+  upsert(m: RegisterMessage): Machine {
+    const key = `${m.agentId}:${m.machineName}`;
+    let entry = this.machines.get(key);
+    if (m.machineRegistrationId) {
+      const oldKey = this.#byRegId.get(m.machineRegistrationId);
+      if (oldKey && oldKey !== key && this.machines.has(oldKey) && !entry) {
+        // Renamed machine: move the entry, with its sessions and state.
+        entry = this.machines.get(oldKey)!;
+        this.machines.delete(oldKey);
+        if (this.#byName.get(entry.name) === oldKey) this.#byName.delete(entry.name);
+        entry.key = key;
+        entry.name = m.machineName;
+        entry.agentId = m.agentId;
+        this.machines.set(key, entry);
+      }
+    }
+    if (!entry) {
+      entry = {
+        key,
+        name: m.machineName,
+        agentId: m.agentId,
+        machineRegistrationId: m.machineRegistrationId || crypto.randomUUID(),
+        displayName: "",
+        hostname: "",
+        os: "",
+        agentVersion: "",
+        location: "",
+        owner: "",
+        tags: [],
+        services: [],
+        token: "",
+        sessions: new Map(),
+        usedIdx: new Uint8Array(MAX_SESSIONS + 1),
+      };
+      this.machines.set(key, entry);
+    }
+    this.#byRegId.set(entry.machineRegistrationId, key);
+    this.#byName.set(m.machineName, key);
+    this.changed();
+    return entry;
+  }
+
+  /**
+   * Takes the lowest free session index of `entry`.
+   * @returns 1..{@link MAX_SESSIONS}, or 0 when all are taken.
+   */
+  takeIndex(entry: Machine): number {
+    for (let n = 1; n <= MAX_SESSIONS; n++) {
+      if (!entry.usedIdx[n]) {
+        entry.usedIdx[n] = 1;
+        return n;
+      }
+    }
+    return 0;
+  }
+
+  /** A session id (16 hex chars) not in use. */
+  freshSessionId(random: () => string): string {
+    let id = random();
+    while (this.sessions.has(id)) id = random();
+    return id;
+  }
+
+  /** Adds a session to its machine and the global index. */
+  addSession(s: Session): void {
+    s.machine.sessions.set(s.id, s);
+    this.sessions.set(s.id, s);
+    this.changed();
+  }
+
+  /** Removes a session and frees its index. */
+  removeSession(s: Session): void {
+    s.machine.sessions.delete(s.id);
+    s.machine.usedIdx[s.idx] = 0;
+    this.sessions.delete(s.id);
+    this.changed();
+  }
+
+  /**
+   * Drops machines whose agent has been disconnected for longer than `retentionMs`
+   * (no control socket, no session, `lastSeen` older than `now - retentionMs`).
+   * @param now epoch ms.
+   * @returns the names of the machines removed.
+   */
+  prune(now: number, retentionMs: number): string[] {
+    const removed: string[] = [];
+    for (const [key, e] of this.machines) {
+      if (e.control || e.sessions.size > 0) continue;
+      const seen = (e.lastSeen ?? e.registeredAt)?.getTime() ?? 0;
+      if (now - seen <= retentionMs) continue;
+      this.machines.delete(key);
+      if (this.#byName.get(e.name) === key) this.#byName.delete(e.name);
+      if (this.#byRegId.get(e.machineRegistrationId) === key) {
+        this.#byRegId.delete(e.machineRegistrationId);
+      }
+      removed.push(e.name);
+    }
+    if (removed.length) this.changed();
+    return removed;
+  }
+
+  /**
+   * The `machines` array of `/api/status` (spec hub-http-api.md §4.1), sorted by id, filtered
+   * by `visible`. `lastSeen` of a connected agent is at least `now - idleTimeoutS`: the
+   * WebSocket layer closes a socket whose pong is that late, so an open control socket
+   * proves it.
+   * @param idleTimeoutS the WebSocket idle timeout, seconds.
+   */
+  machineList(
+    visible: (name: string) => boolean,
+    now: Date,
+    idleTimeoutS: number,
+  ): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    const entries = [...this.machines.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : a.key < b.key ? -1 : 1
+    );
+    const nul = (s: string) => s === "" ? null : s;
+    for (const e of entries) {
+      if (!visible(e.name)) continue;
+      let lastSeen = e.lastSeen;
+      if (e.control) {
+        const floor = new Date(now.getTime() - idleTimeoutS * 1000);
+        if (!lastSeen || lastSeen < floor) lastSeen = floor;
+      }
+      const o: Record<string, unknown> = { id: e.name };
+      if (e.agentId) o.agentId = e.agentId;
+      if (e.machineRegistrationId) o.machineRegistrationId = e.machineRegistrationId;
+      o.displayName = nul(e.displayName);
+      o.hostname = nul(e.hostname);
+      o.os = nul(e.os);
+      o.agentVersion = nul(e.agentVersion);
+      o.tags = e.tags;
+      o.location = nul(e.location);
+      o.owner = nul(e.owner);
+      o.agentConnected = !!e.control;
+      o.sessionCount = e.sessions.size;
+      o.registeredAt = e.registeredAt ? rfc3339(e.registeredAt) : null;
+      o.lastSeen = lastSeen ? rfc3339(lastSeen) : null;
+      o.services = e.services;
+      if (e.capabilities) o.capabilities = e.capabilities;
+      if (e.protocolVersion !== undefined) o.protocolVersion = e.protocolVersion;
+      out.push(o);
+    }
+    return out;
+  }
+}

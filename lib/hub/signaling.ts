@@ -1,0 +1,357 @@
+/**
+ * Signaling: what the hub does with each text message of an unpaired socket, in the exact
+ * order of spec session-and-relay.md §3 (`register`, `connect`, `session-join`,
+ * `mgmt-response`; other types ignored, §1.6), and the teardown of sessions and sockets
+ * (§3.4).
+ *
+ * @module
+ */
+import {
+  type ConnectMessage,
+  decodeSignal,
+  HubClose,
+  HubErrors,
+  makeError,
+  makeReady,
+  makeRegistered,
+  makeSessionRequest,
+  makeSessionStart,
+  makeUdpOffer,
+  MAX_SIGNAL_BYTES,
+  ProtocolError,
+  randomHex,
+  type RegisteredMessage,
+  type RegisterMessage,
+  type SessionJoinMessage,
+  type SignalMessage,
+} from "../protocol/mod.ts";
+import { escapeForLog, logger, tokenPreview } from "../log/mod.ts";
+import { type HubAuth, tokensEqual } from "./auth.ts";
+import { RegistrationError } from "./errors.ts";
+import type { History } from "./history.ts";
+import type { Management } from "./management.ts";
+import { validateRegistration } from "./registration.ts";
+import type { Machine, Registry, Session } from "./registry.ts";
+import type { Relay } from "./relay.ts";
+import { normaliseServices, portsDetail, sessionDetail } from "./services.ts";
+import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
+import type { UdpRelay } from "./udp_relay.ts";
+
+const log = logger("hub");
+
+/** What signaling needs from the hub around it. */
+export interface SignalingContext {
+  auth: () => HubAuth;
+  history: History;
+  registry: Registry;
+  relay: Relay;
+  management: Management;
+  /** UDP relay port advertised in `udp-offer` (even if binding failed, like Go). */
+  udpPort: number;
+  /** `udpHost` / `TELAHUBD_UDP_HOST`, advertised when set. */
+  udpHost?: string;
+  udp?: UdpRelay;
+  defaultUpdate?: RegisteredMessage["defaultUpdate"];
+  /** Time an agent has to join after `session-request`, ms. */
+  joinTimeoutMs: number;
+}
+
+/** Why a session ended; decides who is told what (§3.4). */
+export type SessionEndCause =
+  | "client"
+  | "agent-session"
+  | "agent-disconnected"
+  | "join-timeout"
+  | "shutdown";
+
+/** The signaling state machine of every hub socket. */
+export class Signaling {
+  constructor(readonly ctx: SignalingContext) {}
+
+  /** Handles one text message of `s` (paired sockets relay it instead). */
+  onText(s: HubSocket, text: string): void {
+    if (text.length > MAX_SIGNAL_BYTES) {
+      closeSocket(s, HubClose.tooBig, "message too big");
+      return;
+    }
+    if (s.paired) {
+      this.ctx.relay.forwardText(s.paired, text);
+      return;
+    }
+    if (s.role === "rejected") return;
+    let msg: SignalMessage | { type: "unknown" };
+    try {
+      msg = decodeSignal(text);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      log.debug(`ws ${s.remote}: bad signaling message: ${escapeForLog(err.message)}`);
+      closeSocket(s, HubClose.protocol, HubClose.expectedJson);
+      return;
+    }
+    if (s.machine && s.role === "control") s.machine.lastSeen = new Date();
+    switch (msg.type) {
+      case "register":
+        if (s.role === "new" || s.role === "control") this.#onRegister(s, msg);
+        break;
+      case "connect":
+        if (s.role === "new") this.#onConnect(s, msg);
+        break;
+      case "session-join":
+        if (s.role === "new") this.#onSessionJoin(s, msg);
+        break;
+      case "mgmt-response":
+        if (s.role === "control") this.ctx.management.onResponse(s, msg.requestId, text);
+        break;
+      default:
+        break; // unknown and hub-bound-elsewhere types are ignored (§1.6)
+    }
+  }
+
+  /** Sets the role of `s` and stops its first-message deadline. */
+  settle(s: HubSocket, role: HubSocket["role"]): void {
+    s.role = role;
+    if (s.firstMessageTimer !== undefined) {
+      clearTimeout(s.firstMessageTimer);
+      s.firstMessageTimer = undefined;
+    }
+  }
+
+  #reject(s: HubSocket, message: string): void {
+    this.settle(s, "rejected");
+    sendJson(s, makeError(message));
+    closeSocket(s, HubClose.policy, message);
+  }
+
+  // ---- register (§3.1) ----
+
+  #onRegister(s: HubSocket, m: RegisterMessage): void {
+    if (!m.agentId) return this.#reject(s, HubErrors.agentIdRequired);
+    if (!m.machineName) return this.#reject(s, "register: machineName is required");
+    try {
+      validateRegistration(m);
+    } catch (err) {
+      if (!(err instanceof RegistrationError)) throw err;
+      log.info(
+        `register rejected: machine ${escapeForLog(m.machineName)} from ${s.remote}: ${
+          escapeForLog(err.message)
+        }`,
+      );
+      return this.#reject(s, err.message);
+    }
+    const { registry, history } = this.ctx;
+    if (!this.ctx.auth().canRegister(m.token, m.machineName)) {
+      log.info(
+        `register denied: machine ${escapeForLog(m.machineName)} from ${s.remote} (token ${
+          escapeForLog(tokenPreview(m.token))
+        })`,
+      );
+      return this.#reject(s, HubErrors.accessDenied);
+    }
+    const entry = registry.upsert(m);
+    if (entry.control && entry.control !== s) {
+      // Newest registration takes over; the old control socket's close becomes a no-op.
+      const old = entry.control;
+      entry.control = undefined;
+      old.machine = undefined;
+      closeSocket(old, HubClose.goingAway, "replaced by a newer registration");
+      history.record(entry.name, "agent-disconnect", "agent disconnected");
+    }
+    entry.control = s;
+    this.settle(s, "control");
+    s.machine = entry;
+    entry.services = normaliseServices(m.services, m.ports);
+    entry.token = m.token ?? "";
+    for (
+      const f of ["displayName", "hostname", "os", "agentVersion", "location", "owner"] as const
+    ) {
+      if (m[f]) entry[f] = m[f]!;
+    }
+    if (m.tags) entry.tags = m.tags;
+    if (m.capabilities) entry.capabilities = m.capabilities;
+    if (m.protocolVersion !== undefined) entry.protocolVersion = m.protocolVersion;
+    const now = new Date();
+    entry.registeredAt ??= now;
+    entry.lastSeen = now;
+    sendJson(s, makeRegistered(m.machineName, this.ctx.defaultUpdate));
+    history.record(entry.name, "agent-register", portsDetail(entry.services));
+    log.info(
+      `agent registered: ${escapeForLog(entry.name)} (${
+        escapeForLog(entry.agentId)
+      }) from ${s.remote}`,
+    );
+  }
+
+  // ---- connect (§3.2.2) ----
+
+  #onConnect(s: HubSocket, m: ConnectMessage): void {
+    this.settle(s, "client");
+    const { registry } = this.ctx;
+    const entry = registry.byName(m.machineId);
+    if (!entry || !entry.control) return this.#rejectClient(s, HubErrors.machineNotFound, entry);
+    s.machine = entry;
+    const auth = this.ctx.auth();
+    if (auth.enabled) {
+      if (!auth.canConnect(m.token, entry.name)) {
+        log.info(
+          `connect denied: machine ${escapeForLog(entry.name)} (token ${
+            escapeForLog(tokenPreview(m.token))
+          })`,
+        );
+        return this.#rejectClient(s, HubErrors.accessDenied, entry);
+      }
+    } else if (entry.token && !tokensEqual(m.token ?? "", entry.token)) {
+      return this.#rejectClient(s, HubErrors.invalidToken, entry);
+    }
+    const idx = registry.takeIndex(entry);
+    if (idx === 0) return this.#rejectClient(s, HubErrors.tooManySessions, entry);
+    const session: Session = {
+      id: registry.freshSessionId(() => randomHex(8)),
+      idx,
+      machine: entry,
+      client: s,
+      clientKey: m.wgPubKey,
+      ports: m.ports,
+      detail: sessionDetail(entry.services, m.ports),
+      ended: false,
+    };
+    registry.addSession(session);
+    s.session = session;
+    session.joinTimer = setTimeout(() => {
+      session.joinTimer = undefined;
+      if (!session.agent && !session.ended) this.endSession(session, "join-timeout");
+    }, this.ctx.joinTimeoutMs);
+    sendJson(entry.control, makeSessionRequest(session.id, idx, m.wgPubKey));
+  }
+
+  #rejectClient(s: HubSocket, message: string, entry?: Machine): void {
+    if (entry) s.machine = entry; // client-disconnect is recorded for resolved machines
+    sendJson(s, makeError(message));
+    closeSocket(s, HubClose.policy, message);
+  }
+
+  // ---- session-join and pairing (§3.3, §3.2.3) ----
+
+  #onSessionJoin(s: HubSocket, m: SessionJoinMessage): void {
+    if (!this.ctx.registry.byName(m.machineId)) return this.#reject(s, HubErrors.machineNotFound);
+    const session = this.ctx.registry.sessions.get(m.sessionId);
+    if (!session || session.ended || session.agent || session.machine.name !== m.machineId) {
+      return this.#reject(s, HubErrors.sessionNotFound);
+    }
+    const client = session.client;
+    if (client.closed || client.ws.readyState !== WebSocket.OPEN) {
+      return this.#reject(s, HubErrors.clientGone);
+    }
+    this.settle(s, "agent-session");
+    if (session.joinTimer !== undefined) {
+      clearTimeout(session.joinTimer);
+      session.joinTimer = undefined;
+    }
+    // Pair synchronously, then the setup messages in the order Go peers rely on.
+    session.agent = s;
+    s.session = session;
+    s.machine = session.machine;
+    s.paired = client;
+    client.paired = s;
+    sendJson(s, makeSessionStart(session.clientKey));
+    sendJson(client, makeReady(session.idx));
+    const udpHost = this.ctx.udpHost || undefined;
+    let agentToken = randomHex(8);
+    let clientToken = randomHex(8);
+    if (this.ctx.udp) {
+      const pair = this.ctx.udp.createPair(s, client);
+      session.agentUdp = pair.agent;
+      session.clientUdp = pair.client;
+      agentToken = pair.agent.hex;
+      clientToken = pair.client.hex;
+    }
+    sendJson(s, makeUdpOffer(this.ctx.udpPort, agentToken, udpHost));
+    sendJson(client, makeUdpOffer(this.ctx.udpPort, clientToken, udpHost));
+    this.ctx.history.record(session.machine.name, "client-connect", session.detail || undefined);
+    log.info(
+      `session ${session.id.slice(0, 8)} up: ${escapeForLog(session.machine.name)} #${session.idx}`,
+    );
+  }
+
+  // ---- teardown (§3.4) ----
+
+  /** Ends a session once: frees its index and UDP tokens and tells the other side. */
+  endSession(s: Session, cause: SessionEndCause): void {
+    if (s.ended) return;
+    s.ended = true;
+    if (s.joinTimer !== undefined) clearTimeout(s.joinTimer);
+    this.ctx.registry.removeSession(s);
+    this.ctx.udp?.deletePair(s.agentUdp, s.clientUdp);
+    const { client, agent } = s;
+    client.paired = undefined;
+    if (agent) agent.paired = undefined;
+    switch (cause) {
+      case "client":
+        if (agent) {
+          sendJson(agent, { type: "session-end" });
+          closeSocket(agent, 1000, "");
+        }
+        break;
+      case "agent-session":
+        closeSocket(client, HubClose.goingAway, HubClose.agentSessionEnded);
+        break;
+      case "agent-disconnected":
+        closeSocket(client, HubClose.goingAway, HubClose.agentDisconnected);
+        if (agent) closeSocket(agent, 1000, "");
+        break;
+      case "join-timeout":
+        closeSocket(client, HubClose.goingAway, HubClose.agentDidNotJoin);
+        break;
+      case "shutdown":
+        closeSocket(client, HubClose.goingAway, "hub shutting down");
+        if (agent) closeSocket(agent, HubClose.goingAway, "hub shutting down");
+        break;
+    }
+  }
+
+  /** A socket closed: end what it carried and record it in the history. */
+  onClosed(s: HubSocket): void {
+    const { history, registry } = this.ctx;
+    switch (s.role) {
+      case "control": {
+        const entry = s.machine;
+        if (!entry) break; // superseded: its disconnect was recorded when it was replaced
+        if (entry.control === s) {
+          entry.control = undefined;
+          entry.lastSeen = new Date();
+          registry.changed();
+          for (const x of [...entry.sessions.values()]) this.endSession(x, "agent-disconnected");
+          this.ctx.management.failMachine(entry);
+        }
+        history.record(entry.name, "agent-disconnect", "agent disconnected");
+        log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
+        break;
+      }
+      case "client": {
+        const session = s.session;
+        if (session) this.endSession(session, "client");
+        if (s.machine) {
+          history.record(
+            s.machine.name,
+            "client-disconnect",
+            session?.detail || "client disconnected",
+          );
+        }
+        break;
+      }
+      case "agent-session": {
+        const session = s.session;
+        if (session) this.endSession(session, "agent-session");
+        if (s.machine) {
+          history.record(
+            s.machine.name,
+            "agent-session-disconnect",
+            session?.detail || "agent-session disconnected",
+          );
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}

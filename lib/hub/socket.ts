@@ -1,0 +1,55 @@
+/**
+ * One accepted WebSocket as the hub sees it ({@link HubSocket}), and the two ways the hub
+ * writes to one: a signaling message and a close. The name avoids WireGuard's `Peer`
+ * (a cryptographic peer); a hub socket is a transport endpoint that becomes a control
+ * socket, a client, or an agent's per-session socket (spec session-and-relay.md §1.6).
+ *
+ * @module
+ */
+import { encodeSignal, type SignalMessage } from "../protocol/mod.ts";
+import type { Machine, Session } from "./registry.ts";
+import type { FrameSink } from "./udp_relay.ts";
+import type { HubWebSocket } from "./websocket.ts";
+
+/** What a hub socket has become after its first signaling message. */
+export type HubSocketRole = "new" | "control" | "client" | "agent-session" | "rejected";
+
+/** One accepted WebSocket. */
+export interface HubSocket extends FrameSink {
+  /** Sequence number, unique while the hub runs. */
+  readonly id: number;
+  readonly ws: HubWebSocket;
+  /** `ip:port` of the TCP peer, for logs. */
+  readonly remote: string;
+  role: HubSocketRole;
+  /** control: its machine; client: the machine it resolved (for history). */
+  machine?: Machine;
+  session?: Session;
+  /** The paired socket (client ↔ agent per-session). */
+  paired?: HubSocket;
+  firstMessageTimer?: ReturnType<typeof setTimeout>;
+  closed: boolean;
+}
+
+/** Sends one signaling message; a socket that is closing or closed is skipped silently. */
+export function sendJson(s: HubSocket, msg: SignalMessage | Record<string, unknown>): void {
+  if (s.closed || s.ws.readyState !== WebSocket.OPEN) return;
+  try {
+    s.ws.send(encodeSignal(msg as SignalMessage));
+  } catch { /* closing */ }
+}
+
+/**
+ * Starts the close handshake with `code` and `reason` (RFC 6455 §7.1.2); a second call, or a
+ * call on a socket already closing, does nothing.
+ */
+export function closeSocket(s: HubSocket, code: number, reason: string): void {
+  if (s.ws.readyState === WebSocket.CLOSING || s.ws.readyState === WebSocket.CLOSED) return;
+  try {
+    s.ws.close(code, reason);
+  } catch {
+    try {
+      s.ws.close();
+    } catch { /* already closed */ }
+  }
+}
