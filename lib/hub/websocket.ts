@@ -277,6 +277,7 @@ export class ServerWebSocket implements HubWebSocket {
     buf.set(rest);
     let start = 0;
     let end = rest.length;
+    let smallReads = 0; // consecutive short reads: a large buffer is no longer needed
     const conn = this.#conn!;
     try {
       while (this.#state !== CLOSED) {
@@ -303,10 +304,13 @@ export class ServerWebSocket implements HubWebSocket {
           buf = grown;
         } else if (end === 0 && buf.length > LARGE_READ) {
           buf = new Uint8Array(LARGE_READ); // give a large message's buffer back
+        } else if (end === 0 && smallReads >= 16 && buf.length > SMALL_READ) {
+          buf = new Uint8Array(SMALL_READ); // quiet again (a control socket after a big register)
         }
         const n = await conn.read(buf.subarray(end));
         if (n === null) break;
         this.lastRx = frontClock.now;
+        smallReads = n < SMALL_READ / 2 ? smallReads + 1 : 0;
         end += n;
         if (end === buf.length && buf.length < LARGE_READ) {
           const grown = new Uint8Array(LARGE_READ);
