@@ -175,6 +175,7 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         break;
       }
       let keepOpen = true;
+      let served = false;
       while (done.length > 0 && keepOpen) {
         const m = done.shift()!;
         clearTimeout(timer);
@@ -212,6 +213,7 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         await writeResponse(conn, req.method, res, keepOpen);
         clearTimeout(timer);
         completed.resolve();
+        served = true;
       }
       if (!keepOpen || closed) break;
       if (cur?.expectContinue && !cur.refuse) {
@@ -219,10 +221,12 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         cur.expectContinue = false;
         await writeAll(conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
       }
-      if (!cur && done.length === 0) {
-        // Idle between requests: unauthenticated again, under the head deadline.
+      if (served) {
+        // Between requests, or a pipelined one partly here: unauthenticated again, under the
+        // deadline of what is arriving. (Only after a response: a peer sending a byte at a
+        // time must not push its deadline back or stay the youngest entry.)
         clearTimeout(timer);
-        timer = setTimeout(close, opts.headerTimeoutMs);
+        timer = setTimeout(close, cur ? opts.bodyTimeoutMs : opts.headerTimeoutMs);
         opts.pending.add(entry);
       }
       if (grow) buf = new Uint8Array(16384); // a large head or a body is arriving

@@ -1,13 +1,12 @@
 /**
- * The front end's RFC 6455 server and HTTP/1.1 side, in process over loopback with
- * raw bytes: an echo handler behind {@link startFrontEnd}.
+ * The front end's RFC 6455 server, in process over loopback with raw bytes: an echo
+ * handler behind {@link startFrontEnd}.
  */
 import assert from "node:assert/strict";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 import type { HubCloseEvent } from "./websocket.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A client frame, masked with a non-zero key (RFC 6455 §5.3). */
 function clientFrame(op: number, payload: Uint8Array, fin = true, rsv = 0): Uint8Array {
@@ -217,36 +216,4 @@ Deno.test("a silent WebSocket is pinged after half the idle timeout and dropped 
     quiet.conn.close();
     await pongs;
   }, 2);
-});
-
-Deno.test("HTTP/1.1: pipelined requests answered in order; HEAD without body; 100-continue", async () => {
-  await withEcho(async (fe) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
-    const buf = new Uint8Array(4096);
-    let got = "";
-    const readUntil = async (what: RegExp) => {
-      for (let i = 0; i < 100 && !what.test(got); i++) {
-        const n = await conn.read(buf).catch(() => null);
-        if (n === null) break;
-        got += dec.decode(buf.subarray(0, n));
-      }
-    };
-    await conn.write(enc.encode(
-      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n" +
-        "POST /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n" +
-        "Connection: close\r\n\r\n",
-    ));
-    await readUntil(/100 Continue\r\n\r\n/);
-    await conn.write(enc.encode("hi"));
-    await readUntil(/POST \/c$/);
-    assert.equal(await conn.read(buf).catch(() => null), null, "Connection: close honoured");
-    conn.close();
-    const statuses = [...got.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
-    assert.deepEqual(statuses, ["200", "200", "100", "200"]);
-    assert.match(got, /content-length: 6\r\n[^]*\r\n\r\nGET \/a/);
-    assert.match(got, /\r\n\r\nHTTP\/1\.1 100 Continue\r\n\r\n/, "HEAD: no body");
-    const headResponse = got.split("GET /a")[1].split("HTTP/1.1 100")[0];
-    assert.doesNotMatch(headResponse, /content-length/, "HEAD: no length the handler did not give");
-    assert.match(got, /connection: close\r\n\r\nPOST \/c$/);
-  });
 });
