@@ -13,7 +13,8 @@
  */
 import { setImmediate } from "node:timers";
 import { NetStack, type TcpConn } from "../lib/netstack/mod.ts";
-import { simulatedLink, VirtualClock } from "../lib/netstack/phy/mod.ts";
+import { VirtualClock } from "../lib/clock/mod.ts";
+import { simulatedLink } from "../lib/netstack/phy/mod.ts";
 import { fmt, printTable } from "./_table.ts";
 
 const MIB = Number(Deno.args.find((a) => a.startsWith("--mib="))?.split("=")[1] ?? 64);

@@ -8,12 +8,12 @@
 import { type AeadBackend, availableAeads, nobleAead } from "../lib/crypto/mod.ts";
 import {
   Device,
-  FakeClock,
   generateKeyPair,
   memoryBindPair,
   UdpBind,
   udpEndpoint,
 } from "../lib/wireguard/mod.ts";
+import { VirtualClock } from "../lib/clock/mod.ts";
 import { fmt, printTable } from "./_table.ts";
 
 const SECONDS = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.split("=")[1] ?? 1);
@@ -76,7 +76,7 @@ for (const backend of backends()) {
 // 2. Whole transport path: Device.sendPacket -> seal -> bind -> receive -> open -> onPacket.
 for (const backend of backends()) {
   for (const size of [1100, 16384]) {
-    const clock = new FakeClock();
+    const clock = new VirtualClock(1_000_000);
     const [wa, wb] = memoryBindPair();
     wa.synchronous = wb.synchronous = true;
     const ka = generateKeyPair();
@@ -186,7 +186,7 @@ for (const size of [1100]) {
 
 // 4. Handshakes: initiation, response, both consumed, keys derived, first keepalive.
 {
-  const clock = new FakeClock();
+  const clock = new VirtualClock(1_000_000);
   const [wa, wb] = memoryBindPair();
   wa.synchronous = wb.synchronous = true;
   const ka = generateKeyPair();
@@ -196,7 +196,7 @@ for (const size of [1100]) {
   b.addPeer({ publicKey: ka.publicKey, allowedIPs: ["10.77.1.1/32"], endpoint: "a" });
   const peer = a.addPeer({ publicKey: kb.publicKey, allowedIPs: ["10.77.1.2/32"], endpoint: "b" });
   const ops = measure(() => {
-    clock.advance(5_001); // one initiation per REKEY_TIMEOUT
+    clock.advanceSync(5_001); // one initiation per REKEY_TIMEOUT
     peer.initiateHandshake();
   });
   const done = a.stats.handshakesCompleted;

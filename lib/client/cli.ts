@@ -15,7 +15,6 @@ import {
   type TunnelEngine,
 } from "../session/mod.ts";
 import {
-  ensureWsScheme,
   lookupStoredToken,
   platformString,
   removeCredential,
@@ -35,7 +34,7 @@ import {
   resolveServiceNames,
   statusJson,
 } from "./hubapi.ts";
-import { HubResolveError, resolveHubUrl } from "./hubs.ts";
+import { HubResolveError, resolveHubUrl, resolveLoginHub } from "./hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "./ports.ts";
 import {
   createProfile,
@@ -179,7 +178,7 @@ export async function telaMain(args: string[], deps: TelaDeps): Promise<number> 
       case "logout": {
         const url = rest.find((a) => !a.startsWith("-"));
         if (!url) throw new UsageError("Usage: tela logout <hub-url>");
-        const hub = ensureWsScheme(url);
+        const hub = await resolveLoginHub(url);
         out(
           (await removeCredential(hub))
             ? `Credentials removed for ${hub}`
@@ -274,7 +273,7 @@ async function loginCommand(
       "Usage: tela login <hub-url>\nStores a hub token in ~/.tela/credentials.yaml (mode 0600).",
     );
   }
-  const hub = ensureWsScheme(url);
+  const hub = await resolveLoginHub(url);
   const readLine = deps.readLine ?? stdinLineReader();
   const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
   (deps.stdout ? out : write)("Token: ");
@@ -471,6 +470,7 @@ async function connectProfile(
       token,
       mappings,
       mtu,
+      address: c.address,
       bind: deps.bind,
       engine: deps.engine,
       log: tag,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { telaMain } from "./mod.ts";
+import { fetchHubStatus, HubApiError, telaMain } from "./mod.ts";
 import { wsRelayBind } from "../transport/mod.ts";
 import type { TunnelEngine } from "../session/mod.ts";
 
@@ -313,6 +313,117 @@ Deno.test("tela connect argument errors exit 1 with the reason", async () => {
       assert.match(prof.err, /nosuch\.yaml: cannot read profile/);
     } finally {
       await server.shutdown();
+    }
+  });
+});
+
+Deno.test("tela login <short name> stores the token under the hubs.yaml URL that -hub <name> looks up", async () => {
+  await withHome(async (home) => {
+    const { server, url } = fakeStatusHub("stored");
+    try {
+      await Deno.mkdir(`${home}/.tela`, { recursive: true });
+      await Deno.writeTextFile(`${home}/.tela/hubs.yaml`, `hubs:\n  lab: ${url}\n`);
+      const l = await run(["login", "lab"], ["stored", ""]);
+      assert.equal(l.code, 0, l.err);
+      assert.equal(l.out.split("\n").at(-1), `Credentials stored for ${url}`);
+      const creds = await Deno.readTextFile(`${home}/.tela/credentials.yaml`);
+      assert.ok(creds.includes(`${url}:`), creds);
+      assert.doesNotMatch(creds, /wss:\/\/lab/);
+      // No -token, no TELA_TOKEN: the short name finds the stored token.
+      const s = await run(["services", "-hub", "lab", "-machine", "barn"]);
+      assert.equal(s.code, 0, s.err);
+      assert.match(s.out, /^Machine: barn \(online\)/);
+      assert.equal((await run(["logout", "lab"])).out, `Credentials removed for ${url}`);
+      // A name that is not in hubs.yaml is still a host name, as before.
+      const h = await run(["login", "hub.example.com"], ["x", ""]);
+      assert.match(h.out, /Credentials stored for wss:\/\/hub\.example\.com$/);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test({
+  name: "a profile's address: is the loopback address its listeners bind",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withHome(async (home) => {
+      const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const hubPort = (closed.addr as Deno.NetAddr).port;
+      closed.close();
+      const probe = Deno.listen({ hostname: "127.77.0.9", port: 0 });
+      const port = (probe.addr as Deno.NetAddr).port;
+      probe.close();
+      await Deno.mkdir(`${home}/.tela/profiles`, { recursive: true });
+      await Deno.writeTextFile(
+        `${home}/.tela/profiles/pinned.yaml`,
+        `connections:\n  - hub: ws://127.0.0.1:${hubPort}\n    machine: m\n` +
+          `    address: 127.77.0.9\n    services:\n      - remote: ${port}\n`,
+      );
+      const out: string[] = [];
+      let stop!: () => void;
+      const interrupted = new Promise<void>((r) => (stop = r));
+      const running = telaMain(["connect", "-profile", "pinned"], {
+        bind: wsRelayBind,
+        engine: noEngine,
+        stdout: (t) => out.push(t),
+        stderr: (t) => out.push(t),
+        interrupted,
+      });
+      try {
+        for (let i = 0; i < 100 && !out.join("\n").includes("Services available"); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.match(
+          out.join("\n"),
+          new RegExp(`^ {2}127\\.77\\.0\\.9:${port}\\s+→ port ${port}$`, "m"),
+        );
+        const c = await Deno.connect({ hostname: "127.77.0.9", port });
+        c.close();
+        await assert.rejects(
+          Deno.connect({ hostname: "127.0.0.1", port }),
+          Deno.errors.ConnectionRefused,
+        );
+      } finally {
+        stop();
+        assert.equal(await running, 0);
+      }
+    });
+  },
+});
+
+Deno.test("tela machines/services/status name the hub URL and the cause when the hub is unreachable", async () => {
+  await withHome(async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = l.addr.port;
+    l.close();
+    const url = `ws://127.0.0.1:${port}`;
+    for (const cmd of ["machines", "status", "services"]) {
+      const r = await run([cmd, "-hub", url, "-machine", "m", "-token", "t"]);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.err,
+        `Error: could not reach hub ${url}: connection refused by 127.0.0.1:${port} (no hub ` +
+          `listens there); check that telahubd is running and the port is right`,
+      );
+    }
+    // The API call's timeout is a parameter: a listener that never answers, 300 ms.
+    const sink = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of sink) held.push(c);
+    })();
+    try {
+      await assert.rejects(
+        fetchHubStatus(`ws://127.0.0.1:${sink.addr.port}`, "t", { timeoutMs: 300 }),
+        (e: Error) =>
+          e instanceof HubApiError && / timeout, no answer from 127\.0\.0\.1:\d+;/.test(e.message),
+      );
+    } finally {
+      sink.close();
+      await accepting;
+      for (const c of held) c.close();
     }
   });
 });

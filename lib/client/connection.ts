@@ -21,7 +21,13 @@ import {
   tunnelAddresses,
   type TunnelEngine,
 } from "../session/mod.ts";
-import { type BoundService, listenWithFallback, type PortMapping } from "./ports.ts";
+import { fetchHubStatus } from "./hubapi.ts";
+import {
+  advertisedName,
+  type BoundService,
+  listenWithFallback,
+  type PortMapping,
+} from "./ports.ts";
 
 /** The hub refused for good (e.g. `Invalid token`): the connection stops and does not retry. */
 export class FatalConnectError extends Error {
@@ -36,6 +42,11 @@ export interface ConnectionOptions {
   /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
   mappings?: PortMapping[];
   mtu?: number;
+  /**
+   * Loopback address the local listeners bind (a profile's `address:`, already checked to
+   * be in 127.0.0.0/8); default 127.0.0.1.
+   */
+  address?: string;
   /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
   bind: BindFactory;
   engine: TunnelEngine;
@@ -54,6 +65,9 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
+/** Time allowed for reading service names from the hub before the Services block, in ms. */
+export const SERVICE_NAMES_TIMEOUT_MS = 3_000;
+
 interface LiveTunnel {
   tunnel: SessionTunnel;
   peer: string;
@@ -66,6 +80,11 @@ export interface LocalListener {
   remotePort: number;
 }
 
+/** `bound` with each service's advertised name, where the agent gave one. */
+function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): BoundService[] {
+  return bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b);
+}
+
 /** A running client connection. Call {@link MachineConnection.run}; stop with {@link stop}. */
 export class MachineConnection {
   readonly listeners: LocalListener[] = [];
@@ -74,6 +93,10 @@ export class MachineConnection {
   #stop = new AbortController();
   #sock: SignalSocket | null = null;
   #everEstablished = false;
+  /** Names the agent advertises, once the hub listed its machine. */
+  #names: ReadonlyMap<number, string> | null = null;
+  /** Services blocks handed to `onBound`; `named` once printed with the agent's names. */
+  #blocks: { bound: BoundService[]; wanted: number[]; named: boolean }[] = [];
   /** Sessions established so far. */
   sessions = 0;
 
@@ -89,21 +112,78 @@ export class MachineConnection {
   #bind(maps: PortMapping[]): void {
     const bound: BoundService[] = [];
     const wanted: number[] = [];
+    const address = this.opts.address || "127.0.0.1";
     for (const m of maps) {
       let got;
       try {
-        got = listenWithFallback(m.local);
+        got = listenWithFallback(m.local, address);
       } catch (err) {
         this.opts.log.warn(`  SKIP port ${m.local} (${(err as Error).message})`);
         continue;
       }
       const l = { listener: got.listener, localPort: got.port, remotePort: m.remote };
       this.listeners.push(l);
-      bound.push({ localPort: got.port, remotePort: m.remote });
+      bound.push({
+        localPort: got.port,
+        remotePort: m.remote,
+        ...(address !== "127.0.0.1" ? { address } : {}),
+        ...(got.refused ? { refused: got.refused } : {}),
+      });
       wanted.push(m.local);
       this.#acceptLoop(l);
     }
-    if (bound.length) this.opts.onBound?.(bound, wanted);
+    if (bound.length) this.#report(bound, wanted);
+  }
+
+  /** Names the services as the agent advertises them, then hands the block to `onBound`. */
+  async #report(bound: BoundService[], wanted: number[]): Promise<void> {
+    if (!this.opts.onBound) return;
+    const block = { bound, wanted, named: false };
+    this.#blocks.push(block);
+    const names = await this.#serviceNames();
+    block.named = this.#names !== null;
+    this.opts.onBound(withNames(bound, names), wanted);
+  }
+
+  /**
+   * Once a session is up the agent is registered for sure: a block printed before that with
+   * the well-known labels only (the client started first) is printed again with the names.
+   */
+  async #renameBlocks(): Promise<void> {
+    const unnamed = this.#blocks.filter((b) => !b.named);
+    if (!this.opts.onBound || unnamed.length === 0) return;
+    const names = await this.#serviceNames();
+    if (this.#names === null) return;
+    for (const b of unnamed) {
+      b.named = true;
+      if (b.bound.some((s) => names.has(s.remotePort))) {
+        this.opts.onBound(withNames(b.bound, names), b.wanted);
+      }
+    }
+  }
+
+  /**
+   * Port → name of the services the agent advertises (`telad -ports 5432:postgres`), read
+   * from the hub's `/api/status`; empty when the hub cannot say (the well-known labels are
+   * used then). A successful answer is kept for the listeners bound later.
+   */
+  async #serviceNames(): Promise<ReadonlyMap<number, string>> {
+    if (this.#names) return this.#names;
+    const { hubUrl, token, machine, log } = this.opts;
+    try {
+      const status = await fetchHubStatus(hubUrl, token, { timeoutMs: SERVICE_NAMES_TIMEOUT_MS });
+      const names = new Map<number, string>();
+      const m = status.machines.find((x) => x.id === machine);
+      for (const s of m?.services ?? []) {
+        const name = advertisedName(s);
+        if (name) names.set(s.port, name);
+      }
+      if (m) this.#names = names;
+      return names;
+    } catch (err) {
+      log.debug(`service names not available, using well-known labels: ${(err as Error).message}`);
+      return new Map();
+    }
   }
 
   async #acceptLoop(l: LocalListener): Promise<void> {
@@ -246,6 +326,7 @@ export class MachineConnection {
     this.#live = live;
     for (const w of this.#waiters.splice(0)) w(live);
     this.opts.onSession?.({ sessionIdx, agentPorts });
+    this.#renameBlocks();
     // During the session the hub may still say why it ends it (an `error` before its close,
     // e.g. when the token is revoked); `udp-offer`/`peer-endpoint` are not used here.
     let hubError = "";

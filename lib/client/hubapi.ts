@@ -3,6 +3,7 @@
  * it: `tela machines`, `tela services`, `tela status` (spec agent-and-client.md §12).
  * @module
  */
+import { describeHubError } from "../session/hub_error.ts";
 import { hubHttpBase } from "./hubs.ts";
 
 /** One service as `/api/status` lists it. */
@@ -42,22 +43,31 @@ export class HubApiError extends Error {
   override name = "HubApiError";
 }
 
+/** Time allowed for a hub API call by default, in milliseconds (spec §9.5, §10.1). */
+export const HUB_API_TIMEOUT_MS = 10_000;
+
 /**
- * `GET <http base>/api/status` with `Authorization: Bearer <token>`, 10 s timeout.
- * @throws {HubApiError} `could not reach hub: …`, `hub returned 401 unauthorized. Check your -token`,
- *   `hub returned HTTP <code>`, `invalid JSON from hub: …`.
+ * `GET <http base>/api/status` with `Authorization: Bearer <token>`.
+ * @param options.timeoutMs time allowed, in milliseconds (default {@link HUB_API_TIMEOUT_MS}).
+ * @throws {HubApiError} `could not reach hub <url>: <cause and fix>` (see `describeHubError`),
+ *   `hub returned 401 unauthorized. Check your -token`, `hub returned HTTP <code>`,
+ *   `invalid JSON from hub: …`.
  */
-export async function fetchHubStatus(hubUrl: string, token?: string): Promise<HubStatus> {
+export async function fetchHubStatus(
+  hubUrl: string,
+  token?: string,
+  options: { timeoutMs?: number } = {},
+): Promise<HubStatus> {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   let res: Response;
   try {
     res = await fetch(`${hubHttpBase(hubUrl)}/api/status`, {
       headers,
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(options.timeoutMs ?? HUB_API_TIMEOUT_MS),
     });
   } catch (err) {
-    throw new HubApiError(`could not reach hub: ${(err as Error).message}`);
+    throw new HubApiError(describeHubError(hubUrl, err), { cause: err });
   }
   if (res.status === 401) {
     await res.body?.cancel();

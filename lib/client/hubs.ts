@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { ConfigError, readYamlFile } from "../config/mod.ts";
+import { ensureWsScheme } from "../host/credentials.ts";
 import { userConfigDir } from "../host/paths.ts";
 
 /** A hub name that is neither a URL nor a known alias. */
@@ -66,11 +67,30 @@ export async function resolveHubUrl(nameOrUrl: string, path = hubsFilePath()): P
         `use a ws:// or wss:// URL or add it to ${path}`,
     );
   }
-  if (s in aliases) return aliases[s];
+  if (Object.hasOwn(aliases, s)) return aliases[s];
   const known = Object.keys(aliases).sort().join(", ");
   throw new HubResolveError(
     `hub "${s}" not found (remotes unreachable, not in ${path}; known: ${known || "none"})`,
   );
+}
+
+/**
+ * Resolves the hub argument of `tela login` / `tela logout`: a short name from `hubs.yaml`
+ * becomes its URL, so the token is stored under the very URL that `tela connect -hub
+ * <name>` later looks up; anything else gets a WebSocket scheme as Go's `ensureWSScheme`
+ * gives it (`https://` → `wss://`, `http://` → `ws://`, none → `wss://`, spec §9.8).
+ * @param arg what the user typed: a URL, a host name, or a short name.
+ * @param path the `hubs.yaml` to consult (default {@link hubsFilePath}).
+ * @throws {ConfigError} when `hubs.yaml` exists but is malformed.
+ * @example resolveLoginHub("lab") // "ws://10.0.0.5:8080" when hubs.yaml says `lab: ws://10.0.0.5:8080`
+ */
+export async function resolveLoginHub(arg: string, path = hubsFilePath()): Promise<string> {
+  const s = arg.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+    const aliases = await loadHubAliases(path);
+    if (aliases && Object.hasOwn(aliases, s)) return aliases[s];
+  }
+  return ensureWsScheme(s);
 }
 
 /**

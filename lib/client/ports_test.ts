@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  advertisedName,
   candidatePorts,
   formatServicesBlock,
   hubHttpBase,
   listenWithFallback,
+  LocalListenError,
   parseClientPorts,
   portLabel,
 } from "./mod.ts";
@@ -59,6 +61,7 @@ Deno.test("a busy local port falls back to port+10000", () => {
     }
     got.listener.close();
     assert.ok(got.port >= p + 10000, `got ${got.port} for busy ${p}`);
+    assert.equal(got.refused, "in-use");
     return;
   }
   throw new Error("no usable ephemeral port found");
@@ -84,11 +87,11 @@ Deno.test("the Services block reads as the book shows, in Go's column layout", (
   );
   assert.equal(
     formatServicesBlock([{ localPort: 10022, remotePort: 22 }], [22]),
-    "Services available:\n  localhost:10022 → SSH (port 22 in use, remapped)",
+    "Services available:\n  localhost:10022 → SSH (127.0.0.1:22 in use, moved to 10022)",
   );
   assert.equal(
     formatServicesBlock([{ localPort: 12222, remotePort: 22, machine: "web01" }], [2222]),
-    "Services available:\n  localhost:12222 → SSH (web01, port 2222 in use, remapped)",
+    "Services available:\n  localhost:12222 → SSH (web01, 127.0.0.1:2222 in use, moved to 12222)",
   );
 });
 
@@ -104,4 +107,68 @@ Deno.test("backoff: 3 s doubling to 300 s, ±25 %, at least 1 s; Go-style durati
   assert.equal(formatSeconds(300000), "5m0s");
   assert.equal(hubHttpBase("wss://h.example.com/"), "https://h.example.com");
   assert.equal(hubHttpBase("ws://127.0.0.1:8080"), "http://127.0.0.1:8080");
+});
+
+Deno.test("a busy port without a fallback range says which address and port are in use", () => {
+  // Ports above 55535 have no +10000 candidates: the error is the only outcome.
+  for (let p = 65535 - Math.floor(Math.random() * 5000); p > 55535; p--) {
+    let probe;
+    try {
+      probe = Deno.listen({ hostname: "127.0.0.1", port: p });
+    } catch {
+      continue;
+    }
+    try {
+      assert.throws(
+        () => listenWithFallback(p),
+        (e: Error) =>
+          e instanceof LocalListenError &&
+          e.message.startsWith(`127.0.0.1:${p} in use; choose another local port`),
+      );
+    } finally {
+      probe.close();
+    }
+    return;
+  }
+  throw new Error("no free port above 55535 found");
+});
+
+Deno.test("listeners bind the loopback address asked for; an address not on this machine is named", () => {
+  const got = listenWithFallback(0, "127.0.0.2");
+  try {
+    assert.equal((got.listener.addr as Deno.NetAddr).hostname, "127.0.0.2");
+    assert.equal(got.refused, undefined);
+  } finally {
+    got.listener.close();
+  }
+  // Binding an address no interface has fails at once (EADDRNOTAVAIL), no packet sent.
+  assert.throws(
+    () => listenWithFallback(40000, "192.0.2.77"),
+    /could not bind 192\.0\.2\.77:40000: address 192\.0\.2\.77 is not available on this machine/,
+  );
+});
+
+Deno.test("the Services block shows the agent's name, the bound address and why a port moved", () => {
+  assert.equal(
+    formatServicesBlock([{ localPort: 5432, remotePort: 5432, name: "postgres" }]),
+    "Services available:\n  localhost:5432  → postgres",
+  );
+  assert.equal(
+    formatServicesBlock([{ localPort: 22, remotePort: 22, address: "127.99.1.1" }]),
+    "Services available:\n  127.99.1.1:22    → SSH",
+  );
+  assert.equal(
+    formatServicesBlock([{ localPort: 10022, remotePort: 22, refused: "privileged" }], [22]),
+    "Services available:\n  localhost:10022 → SSH (127.0.0.1:22 needs privileges " +
+      "(ports below 1024 need root or CAP_NET_BIND_SERVICE), moved to 10022)",
+  );
+});
+
+Deno.test("advertised names: the agent's own, never the hub's stand-in label; control characters escaped", () => {
+  assert.equal(advertisedName({ port: 5432, name: "postgres" }), "postgres");
+  assert.equal(advertisedName({ port: 5432, name: "port 5432" }), undefined);
+  assert.equal(advertisedName({ port: 8080, name: "HTTP-Alt" }), undefined);
+  assert.equal(advertisedName({ port: 22, name: "SSH" }), "SSH");
+  assert.equal(advertisedName({ port: 22 }), undefined);
+  assert.equal(advertisedName({ port: 1, name: "a\nb\x1b" }), "a\\x0ab\\x1b");
 });

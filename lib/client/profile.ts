@@ -121,6 +121,12 @@ function port(path: string, where: string, v: unknown): number | undefined {
   return v;
 }
 
+/** True for a dotted-quad IPv4 address in 127.0.0.0/8 (RFC 1122 §3.2.1.3 loopback). */
+export function isLoopbackIpv4(address: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address.trim());
+  return !!m && Number(m[1]) === 127 && m.slice(2).every((o) => Number(o) <= 255);
+}
+
 /**
  * Validates a parsed profile document.
  * @throws {ConfigError} naming the file and the bad key.
@@ -130,6 +136,7 @@ export function validateProfile(path: string, doc: unknown): Profile {
     throw new ConfigError(path, "expected a YAML mapping with a 'connections' list");
   }
   const d = doc as Record<string, unknown>;
+  const profileLabel = d.name ? String(d.name) : basename(path, extname(path));
   const conns = d.connections;
   if (!Array.isArray(conns) || conns.length === 0) {
     throw new ConfigError(path, `profile has no connections defined; add a 'connections:' list`);
@@ -168,8 +175,13 @@ export function validateProfile(path: string, doc: unknown): Profile {
     const str = (k: string) =>
       e[k] === undefined || e[k] === null || e[k] === "" ? undefined : String(e[k]);
     const address = str("address");
-    if (address && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)) {
-      throw new ConfigError(path, `${where}.address must be in 127.0.0.0/8 (got ${address})`);
+    if (address && !isLoopbackIpv4(address)) {
+      throw new ConfigError(
+        path,
+        `profile "${profileLabel}": ${where}.address ${JSON.stringify(address)} is not a ` +
+          `loopback address; use one in 127.0.0.0/8 (e.g. 127.88.1.1), or remove 'address:' ` +
+          `to bind 127.0.0.1`,
+      );
     }
     return {
       hub: e.hub,
@@ -197,9 +209,10 @@ export function validateProfile(path: string, doc: unknown): Profile {
 
 /**
  * Loads a profile by name or path: read, expand `${VAR}` over the whole text, parse,
- * validate. On first load it adds an `id` (v4 UUID) and sets `name` to the file's base
- * name, rewriting only those two keys in the original (unexpanded) text so comments and
- * `${VAR}` references stay (spec Q-CL-3, fixed).
+ * validate. On first load it adds an `id` (v4 UUID), inserting only that key into the
+ * original (unexpanded) text so comments and `${VAR}` references stay (spec Q-CL-3, fixed).
+ * `name:` is the user's label (Appendix A: "human-readable label") and is never written:
+ * Go forces it to the file's base name on load; we only default to the base name in memory.
  * @throws {ConfigError} when the file cannot be read, is not YAML or is invalid.
  */
 export async function loadProfile(arg: string): Promise<{ path: string; profile: Profile }> {
@@ -220,14 +233,12 @@ export async function loadProfile(arg: string): Promise<{ path: string; profile:
     );
   }
   const profile = validateProfile(path, doc);
-  const base = basename(path, extname(path));
-  if (!profile.id || profile.name !== base) {
-    profile.id ||= crypto.randomUUID();
-    profile.name = base;
+  profile.name ||= basename(path, extname(path));
+  if (!profile.id) {
+    profile.id = crypto.randomUUID();
     try {
       const original = parseDocument(text);
       original.set("id", profile.id);
-      original.set("name", base);
       await writeFileAtomic(path, original.toString(), { mode: 0o600 });
     } catch {
       // best effort, like Go: a read-only profile still connects

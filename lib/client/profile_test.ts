@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "../config/mod.ts";
 import {
   createProfile,
   deleteProfile,
@@ -33,7 +34,7 @@ Deno.test("expandEnv follows Go's os.ExpandEnv", () => {
   assert.equal(expandEnv("tail ${A", look), "tail A");
 });
 
-Deno.test("a profile loads with ${VAR} expanded, gets id and name added without losing comments", async () => {
+Deno.test("a profile loads with ${VAR} expanded, gets an id added without losing comments", async () => {
   await withHome(async () => {
     Deno.env.set("TELA_TEST_TOKEN", "t0k3n");
     try {
@@ -124,5 +125,54 @@ Deno.test("hubs.yaml aliases resolve; URLs pass through; unknown aliases list th
     assert.equal(await resolveHubUrl("prod"), "wss://hub.example.com");
     assert.equal(await resolveHubUrl("WSS://x"), "WSS://x");
     await assert.rejects(resolveHubUrl("Local"), /hub "Local" not found.*known: local, prod/);
+  });
+});
+
+Deno.test("loading a profile never rewrites its name (a label, not the file name)", async () => {
+  await withHome(async () => {
+    const dir = profilesDir();
+    await Deno.mkdir(dir, { recursive: true });
+    const named = `name: "Work servers"\nconnections:\n  - hub: ws://h\n    machine: m\n`;
+    await Deno.writeTextFile(`${dir}/work.yaml`, named);
+    const { profile } = await loadProfile("work");
+    assert.equal(profile.name, "Work servers");
+    const after = await Deno.readTextFile(`${dir}/work.yaml`);
+    assert.match(after, /^name: "?Work servers"?$/m, after);
+    assert.match(after, /^id: [0-9a-f-]{36}$/m, "the id is still added once");
+    // A profile without a name keeps having none on disk; in memory it is the file's name.
+    const bare = `connections:\n  - hub: ws://h\n    machine: m\n`;
+    await Deno.writeTextFile(`${dir}/lab.yaml`, bare);
+    assert.equal((await loadProfile("lab")).profile.name, "lab");
+    assert.doesNotMatch(await Deno.readTextFile(`${dir}/lab.yaml`), /^name:/m);
+    // Loading again (id present) writes nothing at all.
+    const stamp = await Deno.readTextFile(`${dir}/work.yaml`);
+    await loadProfile("work");
+    assert.equal(await Deno.readTextFile(`${dir}/work.yaml`), stamp);
+  });
+});
+
+Deno.test("a profile address outside 127.0.0.0/8 is a configuration error naming profile, field and fix", async () => {
+  await withHome(async () => {
+    const dir = profilesDir();
+    await Deno.mkdir(dir, { recursive: true });
+    for (const bad of ["10.0.0.1", "127.0.0.256", "localhost", "::1", "128.0.0.1"]) {
+      await Deno.writeTextFile(
+        `${dir}/office.yaml`,
+        `connections:\n  - hub: ws://h\n    machine: a\n  - hub: ws://h\n    machine: b\n` +
+          `    address: "${bad}"\n`,
+      );
+      await assert.rejects(loadProfile("office"), (e: Error) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, /office\.yaml: profile "office": connections\[1\]\.address/);
+        assert.ok(e.message.includes(JSON.stringify(bad)), e.message);
+        assert.match(e.message, /use one in 127\.0\.0\.0\/8 \(e\.g\. 127\.88\.1\.1\)/);
+        return true;
+      });
+    }
+    await Deno.writeTextFile(
+      `${dir}/office.yaml`,
+      `connections:\n  - hub: ws://h\n    machine: a\n    address: 127.99.1.1\n`,
+    );
+    assert.equal((await loadProfile("office")).profile.connections[0].address, "127.99.1.1");
   });
 });

@@ -7,6 +7,7 @@
  * Plus XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) for WireGuard cookie replies.
  * @module
  */
+import { KeyLengthError } from "./errors.ts";
 import * as nodeCrypto from "node:crypto";
 import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ChaChaPoly } from "./chacha_poly.ts";
@@ -57,14 +58,16 @@ export interface AeadBackend {
   readonly name: string;
   /**
    * Prepares a 32-byte key.
-   * @throws Error if `raw` is not 32 bytes.
+   * @throws {KeyLengthError} if `raw` is not 32 bytes.
    */
   importKey(raw: Uint8Array): AeadKey;
 }
 
 function checkKey(raw: Uint8Array): void {
   if (raw.length !== AEAD_KEY_SIZE) {
-    throw new Error(`ChaCha20-Poly1305 key must be ${AEAD_KEY_SIZE} bytes, got ${raw.length}`);
+    throw new KeyLengthError(
+      `ChaCha20-Poly1305 key must be ${AEAD_KEY_SIZE} bytes, got ${raw.length}`,
+    );
   }
 }
 

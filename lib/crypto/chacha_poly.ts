@@ -6,6 +6,7 @@
  * JavaScript number.
  * @module
  */
+import { KeyLengthError } from "./errors.ts";
 
 const SIGMA0 = 0x61707865, SIGMA1 = 0x3320646e, SIGMA2 = 0x79622d32, SIGMA3 = 0x6b206574;
 
@@ -35,10 +36,13 @@ export class ChaChaPoly {
   /** The tag computed by open(), compared with the received one. */
   readonly #tag = new Uint8Array(16);
 
-  /** @param key 32 bytes. @throws Error for another length. */
+  /**
+   * @param key 32 bytes.
+   * @throws {KeyLengthError} for another length.
+   */
   constructor(key: Uint8Array) {
     if (key.length !== 32) {
-      throw new Error(`ChaCha20-Poly1305 key must be 32 bytes, got ${key.length}`);
+      throw new KeyLengthError(`ChaCha20-Poly1305 key must be 32 bytes, got ${key.length}`);
     }
     for (let i = 0; i < 8; i++) this.#k[i] = readLE32(key, 4 * i);
   }

@@ -12,6 +12,7 @@ import {
   hmac,
   kdf,
   keyedHash,
+  KeyLengthError,
   mac,
   nobleAead,
   nobleX25519,
@@ -272,4 +273,26 @@ Deno.test("TAI64N: epoch label, big-endian, order follows time", () => {
   ok(compareTai64n(a, b) < 0);
   equal(compareTai64n(a, tai64n(1_700_000_000_000)), 0);
   assertEquals(a.length, 12);
+});
+
+Deno.test("a key of the wrong length is a KeyLengthError naming the lengths", () => {
+  const short = new Uint8Array(31);
+  for (const backend of availableAeads()) {
+    let caught: unknown;
+    try {
+      backend.importKey(short);
+    } catch (e) {
+      caught = e;
+    }
+    ok(caught instanceof KeyLengthError, `${backend.name} throws KeyLengthError`);
+    equal((caught as Error).name, "KeyLengthError");
+    ok((caught as Error).message.includes("got 31"));
+  }
+  let caught: unknown;
+  try {
+    publicKeyOf(short);
+  } catch (e) {
+    caught = e;
+  }
+  ok(caught instanceof KeyLengthError, "X25519 throws KeyLengthError");
 });

@@ -33,4 +33,5 @@ export {
   xaeadSeal,
 } from "./aead.ts";
 export type { AeadBackend, AeadKey } from "./aead.ts";
+export { KeyLengthError } from "./errors.ts";
 export { compareTai64n, tai64n, TAI64N_SIZE } from "./tai64n.ts";

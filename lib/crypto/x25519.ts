@@ -4,6 +4,7 @@
  * one is used when it reproduces the RFC 7748 §6.1 vector at start-up.
  * @module
  */
+import { KeyLengthError } from "./errors.ts";
 import { Buffer } from "node:buffer";
 import * as nodeCrypto from "node:crypto";
 import { x25519 } from "@noble/curves/ed25519.js";
@@ -113,7 +114,7 @@ export function generatePrivateKey(): Uint8Array {
 
 /**
  * Derives the public key of a private key.
- * @throws Error if `privateKey` is not 32 bytes.
+ * @throws {KeyLengthError} if `privateKey` is not 32 bytes.
  */
 export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
   checkLength(privateKey, "private key");
@@ -123,7 +124,7 @@ export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
 /**
  * Computes DH(privateKey, publicKey). Returns null when the result is all zeros
  * (a low-order public key), which WireGuard must reject.
- * @throws Error if either key is not 32 bytes.
+ * @throws {KeyLengthError} if either key is not 32 bytes.
  */
 export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | null {
   checkLength(privateKey, "private key");
@@ -141,6 +142,6 @@ export function dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | 
 
 function checkLength(key: Uint8Array, what: string): void {
   if (!(key instanceof Uint8Array) || key.length !== X25519_KEY_SIZE) {
-    throw new Error(`X25519 ${what} must be ${X25519_KEY_SIZE} bytes, got ${key?.length}`);
+    throw new KeyLengthError(`X25519 ${what} must be ${X25519_KEY_SIZE} bytes, got ${key?.length}`);
   }
 }

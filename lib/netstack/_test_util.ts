@@ -7,22 +7,20 @@ import { createHash } from "node:crypto";
 import { formatIpv4, NetStack, type NetStackOptions, parseIpv4, type TcpConn } from "./mod.ts";
 import { IpProtocol, Ipv4Packet } from "./wire/ipv4.ts";
 import {
-  emitTcpHeader,
   finishChecksum,
   formatFlags,
-  TcpOptions,
-  type TcpOutOptions,
+  type PayloadSource,
+  TcpRepr,
   TcpSegment,
 } from "./wire/tcp.ts";
 import {
   type LinkOptions,
   type PacketSink,
   PcapWriter,
-  type RunLimits,
   type SimulatedLink,
   simulatedLink,
-  VirtualClock,
 } from "./phy/mod.ts";
+import { type RunLimits, VirtualClock } from "../clock/mod.ts";
 
 export const A_ADDR = "10.0.0.1";
 export const B_ADDR = "10.0.0.2";
@@ -226,37 +224,40 @@ export interface RawSegment {
   payload?: Uint8Array;
 }
 
+/** A payload source over plain bytes. */
+export function bytesPayload(bytes: Uint8Array): PayloadSource {
+  return {
+    readAt: (offset, target, targetOffset, length) =>
+      target.set(bytes.subarray(offset, offset + length), targetOffset),
+  };
+}
+
 /** Builds a valid TCP/IPv4 packet (checksums included) from `r`. */
 export function craft(r: RawSegment): Uint8Array {
   const payload = r.payload ?? new Uint8Array(0);
-  const opts: TcpOutOptions = {
-    mss: r.mss ?? -1,
-    windowScale: r.windowScale ?? -1,
-    sackPermitted: r.sackPermitted ?? false,
-    timestamps: r.tsVal !== undefined,
-    tsVal: r.tsVal ?? 0,
-    tsEcr: r.tsEcr ?? 0,
-    sackCount: r.sack?.length ?? 0,
-    sackBlocks: (r.sack ?? []).flat(),
-  };
+  const seg = new TcpRepr();
+  seg.sourcePort = r.sport;
+  seg.destinationPort = r.dport;
+  seg.seq = r.seq >>> 0;
+  seg.ack = (r.ack ?? 0) >>> 0;
+  seg.flags = r.flags;
+  seg.window = r.window ?? 65535;
+  const o = seg.options;
+  o.mss = r.mss ?? -1;
+  o.windowScale = r.windowScale ?? -1;
+  o.sackPermitted = r.sackPermitted ?? false;
+  o.timestamps = r.tsVal !== undefined;
+  o.tsVal = r.tsVal ?? 0;
+  o.tsEcr = r.tsEcr ?? 0;
+  o.sackCount = r.sack?.length ?? 0;
+  (r.sack ?? []).flat().forEach((v, i) => (o.sackBlocks[i] = v));
+  seg.setPayload(bytesPayload(payload), 0, payload.length);
   const buf = new Uint8Array(20 + 60 + payload.length);
   const src = parseIpv4(r.src), dst = parseIpv4(r.dst);
-  const hl = emitTcpHeader(
-    buf,
-    20,
-    r.sport,
-    r.dport,
-    r.seq >>> 0,
-    (r.ack ?? 0) >>> 0,
-    r.flags,
-    r.window ?? 65535,
-    opts,
-  );
-  buf.set(payload, 20 + hl);
-  finishChecksum(buf, 20, hl + payload.length, src, dst);
+  const length = seg.emit(buf, 20, src, dst);
   const ip = new Ipv4Packet().wrap(buf);
-  ip.emitHeader(src, dst, IpProtocol.TCP, hl + payload.length, 7);
-  return buf.slice(0, 20 + hl + payload.length);
+  ip.emitHeader(src, dst, IpProtocol.TCP, length, 7);
+  return buf.slice(0, 20 + length);
 }
 
 /** A parsed TCP/IPv4 packet, for assertions. */
@@ -291,20 +292,21 @@ export function parse(packet: Uint8Array): ParsedSegment {
   if (!seg.wellFormed() || !seg.verifyChecksum(ip.source, ip.destination)) {
     throw new Error("bad TCP segment");
   }
-  const o = new TcpOptions();
-  if (!seg.parseOptions(o)) throw new Error("bad TCP options");
+  const repr = new TcpRepr();
+  if (!repr.parse(seg)) throw new Error("bad TCP options");
+  const o = repr.options;
   const sack: [number, number][] = [];
   for (let k = 0; k < o.sackCount; k++) sack.push([o.sackBlocks[2 * k], o.sackBlocks[2 * k + 1]]);
   return {
     src: formatIpv4(ip.source),
     dst: formatIpv4(ip.destination),
-    sport: seg.sourcePort,
-    dport: seg.destinationPort,
-    seq: seg.seq,
-    ack: seg.ack,
-    flags: seg.flags,
-    flagNames: formatFlags(seg.flags),
-    window: seg.window,
+    sport: repr.sourcePort,
+    dport: repr.destinationPort,
+    seq: repr.seq,
+    ack: repr.ack,
+    flags: repr.flags,
+    flagNames: formatFlags(repr.flags),
+    window: repr.window,
     mss: o.mss,
     windowScale: o.windowScale,
     sackPermitted: o.sackPermitted,
@@ -312,8 +314,8 @@ export function parse(packet: Uint8Array): ParsedSegment {
     tsVal: o.tsVal,
     tsEcr: o.tsEcr,
     sack,
-    payloadLength: seg.payloadLength,
-    payload: packet.slice(seg.payloadOffset, seg.payloadOffset + seg.payloadLength),
+    payloadLength: repr.payloadLength,
+    payload: packet.slice(seg.payloadOffset, seg.payloadOffset + repr.payloadLength),
   };
 }
 

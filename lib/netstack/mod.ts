@@ -33,8 +33,6 @@ export {
 } from "./stack.ts";
 export type { NetStackDropReason, NetStackOptions, NetStackStats } from "./stack.ts";
 export type { TcpAddress, TcpConn } from "./connection.ts";
-export type { Clock } from "./clock.ts";
-export { realClock } from "./clock.ts";
 export type { KeepaliveOptions, TcpOptionsConfig } from "./tcp/config.ts";
 export {
   ConnectionAbortedError,

@@ -2,11 +2,13 @@
  * The interface layer: one IPv4 address, its TCP sockets and listeners. Incoming packets
  * are validated (RFC 791 header, RFC 9293 checksum and options), demultiplexed by 4-tuple
  * and handed to a socket or a listener; segments that match neither get a RST
- * (RFC 9293 3.10.7.1). Outgoing packets leave through the `output` callback.
+ * (RFC 9293 3.10.7.1). Sockets emit TCP segments ({@link TcpRepr}); the stack wraps them in
+ * IPv4 ({@link Ipv4Egress}) and they leave through the `output` callback.
  * @module
  */
-import { type Clock, realClock } from "./clock.ts";
+import { type Clock, systemClock } from "../clock/mod.ts";
 import { Connection, type TcpConn } from "./connection.ts";
+import { Ipv4Egress } from "./egress.ts";
 import { resolveTcpConfig, type TcpConfig, type TcpOptionsConfig } from "./tcp/config.ts";
 import { IsnGenerator } from "./tcp/isn.ts";
 import {
@@ -15,11 +17,10 @@ import {
   TcpSocket,
   TcpState,
   type TcpStats,
-  Transmitter,
 } from "./tcp/socket.ts";
 import { formatIpv4, parseIpv4 } from "./wire/address.ts";
 import { IpProtocol, type Ipv4DropReason, Ipv4Packet } from "./wire/ipv4.ts";
-import { emptyOutOptions, TcpFlags, TcpOptions, TcpSegment } from "./wire/tcp.ts";
+import { TcpFlags, TcpOptions, TcpRepr, TcpSegment } from "./wire/tcp.ts";
 
 /** Options of a {@link NetStack}. Sizes in octets, times in milliseconds. */
 export interface NetStackOptions extends TcpOptionsConfig {
@@ -180,7 +181,8 @@ export class NetStack {
   readonly localAddr: number;
   readonly clock: Clock;
   readonly config: TcpConfig;
-  readonly tx: Transmitter;
+  /** IPv4 egress: every packet the stack sends leaves through `egress.output`. */
+  readonly egress: Ipv4Egress;
   readonly stats: NetStackStats;
   readonly #isn: IsnGenerator;
   readonly #random: () => number;
@@ -190,6 +192,8 @@ export class NetStack {
   readonly #ip = new Ipv4Packet();
   readonly #seg = new TcpSegment();
   readonly #opts = new TcpOptions();
+  /** The RST of RFC 9293 3.10.7.1, refilled for each (no options, window 0, no payload). */
+  readonly #rst = new TcpRepr();
   readonly #challengeLimit: number;
   /** What the sockets see of the stack. */
   readonly #host: SocketHost;
@@ -206,10 +210,10 @@ export class NetStack {
   constructor(opts: NetStackOptions) {
     this.address = opts.address;
     this.localAddr = parseIpv4(opts.address);
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? systemClock;
     this.config = resolveTcpConfig(opts);
     const output = opts.output;
-    this.tx = new Transmitter(this.localAddr, this.config.mtu, (p) => {
+    this.egress = new Ipv4Egress(this.localAddr, this.config.mtu, (p) => {
       this.stats.packetsSent++;
       output(p);
     });
@@ -249,7 +253,7 @@ export class NetStack {
     this.#host = {
       clock: this.clock,
       config: this.config,
-      tx: this.tx,
+      emit: (remote, segment) => this.egress.sendTcp(remote, segment),
       stats: this.stats.tcp,
       release: (sock) => this.#release(sock),
       allowChallengeAck: () => this.#allowChallengeAck(),
@@ -450,26 +454,21 @@ export class NetStack {
 
   /** Sends the RST of RFC 9293 3.10.7.1 in answer to `seg` (which had no RST bit). */
   #reset(src: number, sport: number, dport: number, seg: TcpSegment, flags: number): void {
-    const o = RST_OPTIONS;
+    const rst = this.#rst;
+    rst.sourcePort = dport;
+    rst.destinationPort = sport;
     if (flags & TcpFlags.ACK) {
-      this.tx.send(src, dport, sport, seg.ack, 0, TcpFlags.RST, 0, o, null, 0, 0);
+      rst.seq = seg.ack;
+      rst.ack = 0;
+      rst.flags = TcpFlags.RST;
     } else {
       const segLen = seg.payloadLength + (flags & TcpFlags.SYN ? 1 : 0) +
         (flags & TcpFlags.FIN ? 1 : 0);
-      this.tx.send(
-        src,
-        dport,
-        sport,
-        0,
-        (seg.seq + segLen) >>> 0,
-        TcpFlags.RST | TcpFlags.ACK,
-        0,
-        o,
-        null,
-        0,
-        0,
-      );
+      rst.seq = 0;
+      rst.ack = (seg.seq + segLen) >>> 0;
+      rst.flags = TcpFlags.RST | TcpFlags.ACK;
     }
+    this.egress.sendTcp(src, rst);
     this.stats.tcp.rstSent++;
     this.stats.tcp.segmentsSent++;
   }
@@ -529,8 +528,6 @@ export class NetStack {
     return `NetStack(${formatIpv4(this.localAddr)})`;
   }
 }
-
-const RST_OPTIONS = emptyOutOptions();
 
 /** The socket table's key: both ports in one number (remote port high). */
 function portKey(remotePort: number, localPort: number): number {

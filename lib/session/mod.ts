@@ -12,3 +12,4 @@ export * from "./tunnel.ts";
 export * from "./engine.ts";
 export * from "./port_spec.ts";
 export * from "./reconnect.ts";
+export * from "./hub_error.ts";

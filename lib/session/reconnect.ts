@@ -8,7 +8,7 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { backoffDelay, formatSeconds, sleep } from "./backoff.ts";
-import { HubDialError } from "./signal.ts";
+import { describeHubRetry, HubDialError } from "./hub_error.ts";
 
 /** How an attempt ended: `reset` starts the backoff over at 3 s, `grow` doubles it. */
 export type AttemptResult = "reset" | "grow";
@@ -29,19 +29,10 @@ export interface ReconnectOptions {
 }
 
 /**
- * The cause of a failed dial as the retry line shows it. One function so that
- * `describeHubError(url, err)` (lib/session/hub_error.ts, DNS/refused/timeout/TLS in
- * words) can take its place.
- */
-function dialCause(_url: string, err: Error): string {
-  return err.message;
-}
-
-/**
  * Runs `attempt` until `opts.signal` aborts, waiting the spec's backoff between attempts.
- * A {@link HubDialError} from an attempt counts as `grow` and is logged as
- * `hub <url> unreachable: <cause>; retrying in 6s (attempt 2)` (warn), where the attempt
- * number counts the failures in a row; after any other attempt the line is
+ * A {@link HubDialError} from an attempt counts as `grow` and is logged (warn) in
+ * {@link describeHubRetry}'s words: `could not reach hub <url>: <cause and fix>; retrying
+ * in 6s (attempt 2)`, where the attempt number counts the failures in a row; after any other attempt the line is
  * `reconnecting to hub <url> in 3s...` (info; `opts.label` replaces the words before "in").
  * @param attempt one connection attempt; it handles its own errors except fatal ones.
  * @throws whatever `attempt` throws other than {@link HubDialError} (a hub refusal for
@@ -74,10 +65,7 @@ export async function reconnectLoop(
     const delay = backoffDelay(k, opts.random);
     if (result === "grow") k++;
     if (unreachable) {
-      log.warn(
-        `hub ${hubUrl} unreachable: ${dialCause(hubUrl, unreachable)}; ` +
-          `retrying in ${formatSeconds(delay)} (attempt ${k})`,
-      );
+      log.warn(describeHubRetry(hubUrl, unreachable, delay, k));
     } else {
       const label = opts.label ?? `reconnecting to hub ${hubUrl}`;
       log.info(`${label} in ${formatSeconds(delay)}...`);

@@ -49,7 +49,7 @@ Deno.test("an unreachable hub gets one warn line per attempt: URL, cause, delay,
     assert.match(
       line,
       new RegExp(
-        `^warn hub ${escaped} unreachable: websocket dial failed: .+; ` +
+        `^warn could not reach hub ${escaped}: connection refused by ${escaped.slice(5)} .+; ` +
           `retrying in ${[3, 6, 12][i]}s \\(attempt ${i + 1}\\)$`,
       ),
     );

@@ -5,24 +5,13 @@
  * @module
  */
 import { decodeSignal, type SignalMessage, type UnknownMessage } from "../protocol/mod.ts";
+import { diagnoseDialFailure, HubDialError, HubTimeoutError } from "./hub_error.ts";
 
 /** The WebSocket ended (or never opened); `reason` is the hub's close reason if any. */
 export class SocketClosedError extends Error {
   override name = "SocketClosedError";
   constructor(readonly code: number, readonly reason: string, message?: string) {
     super(message ?? `connection closed (${code}${reason ? ` ${reason}` : ""})`);
-  }
-}
-
-/** The hub's WebSocket could not be opened (DNS, refused, timeout, TLS, HTTP status). */
-export class HubDialError extends Error {
-  override name = "HubDialError";
-  /**
-   * @param url the hub URL dialed.
-   * @param reason why, in the runtime's words (e.g. `no handshake within 15 s`).
-   */
-  constructor(readonly url: string, readonly reason: string) {
-    super(`websocket dial failed: ${reason}`);
   }
 }
 
@@ -79,22 +68,30 @@ export class SignalSocket {
 
   /**
    * Dials the hub URL exactly as configured (spec §1.1), 15 s handshake timeout.
-   * @throws {HubDialError} `websocket dial failed: <reason>`.
+   * @param timeoutMs handshake timeout, in milliseconds.
+   * @throws {HubDialError} whose message is {@link describeHubError}'s sentence (the URL, the
+   *   cause: DNS, refused, timeout, TLS, ... and the fix); `cause` is the original error.
    */
   static dial(url: string, timeoutMs = WS_HANDSHAKE_TIMEOUT_MS): Promise<SignalSocket> {
+    const started = Date.now();
+    const fail = async (err: unknown) => {
+      // A refused TCP connection reads only "tcp connect error"; ask the OS why.
+      const left = Math.max(500, timeoutMs - (Date.now() - started));
+      return new HubDialError(url, await diagnoseDialFailure(url, err, left));
+    };
     return new Promise((resolve, reject) => {
       let ws: WebSocket;
       try {
         ws = new WebSocket(url);
       } catch (err) {
-        return reject(new HubDialError(url, (err as Error).message));
+        return reject(new HubDialError(url, err));
       }
       const timer = setTimeout(() => {
         ws.onopen = ws.onerror = ws.onclose = null;
         try {
           ws.close();
         } catch { /* ignore */ }
-        reject(new HubDialError(url, `no handshake within ${timeoutMs / 1000} s`));
+        reject(new HubDialError(url, new HubTimeoutError(timeoutMs, "WebSocket handshake")));
       }, timeoutMs);
       ws.onopen = () => {
         clearTimeout(timer);
@@ -103,8 +100,7 @@ export class SignalSocket {
       ws.onerror = (ev) => {
         clearTimeout(timer);
         ws.onopen = ws.onclose = null;
-        const msg = (ev as ErrorEvent).message || "connection refused or closed";
-        reject(new HubDialError(url, msg));
+        fail((ev as ErrorEvent).error ?? (ev as ErrorEvent).message).then(reject);
       };
     });
   }

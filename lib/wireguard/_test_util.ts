@@ -1,6 +1,6 @@
 /** Helpers shared by this folder's tests (not part of the public surface). */
 import { Device, type DeviceOptions } from "./device.ts";
-import { FakeClock } from "./clock.ts";
+import { VirtualClock } from "../clock/mod.ts";
 import { generateKeyPair, type KeyPair } from "./keys.ts";
 import { type MemoryBind, memoryBindPair } from "./memory_bind.ts";
 import type { Peer } from "./peer.ts";
@@ -32,7 +32,7 @@ export async function settle(): Promise<void> {
 
 /** Two devices A (10.77.1.1) and B (10.77.1.2) on a simulated wire with one fake clock. */
 export interface Pair {
-  clock: FakeClock;
+  clock: VirtualClock;
   a: Device;
   b: Device;
   aKeys: KeyPair;
@@ -53,7 +53,7 @@ export function makePair(
   peerExtra: { presharedKey?: Uint8Array; keepaliveA?: number; keepaliveB?: number } = {},
   bOnly: Partial<DeviceOptions> = {},
 ): Pair {
-  const clock = (extra.clock as FakeClock | undefined) ?? new FakeClock();
+  const clock = (extra.clock as VirtualClock | undefined) ?? new VirtualClock(1_000_000);
   const wall = 1_800_000_000_000;
   const wallClock = () => wall + clock.now();
   const [wireA, wireB] = memoryBindPair();
@@ -117,12 +117,12 @@ export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
  * (a single big jump would fire every timer before any reply could land).
  */
 export async function advanceSettled(
-  clock: { advance(ms: number): void },
+  clock: { advanceSync(ms: number): void },
   ms: number,
   step = 1000,
 ): Promise<void> {
   for (let done = 0; done < ms; done += step) {
-    clock.advance(Math.min(step, ms - done));
+    clock.advanceSync(Math.min(step, ms - done));
     await settle();
   }
 }

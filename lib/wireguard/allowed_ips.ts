@@ -10,20 +10,25 @@ interface Route<T> {
   value: T;
 }
 
+/** An allowed-IP text that is not an IPv4/IPv6 address with an optional prefix length. */
+export class InvalidPrefixError extends Error {
+  override name = "InvalidPrefixError";
+}
+
 /**
  * Parses "a.b.c.d/n", "a.b.c.d" (= /32), "x::y/n" or "x::y" (= /128).
- * @throws Error naming the text when it is not a valid prefix.
+ * @throws {InvalidPrefixError} naming the text when it is not a valid prefix.
  */
 export function parsePrefix(text: string): { addr: Uint8Array; bits: number } {
   const [ip, len, extra] = text.trim().split("/");
   const addr = parseIp(ip);
   if (addr === null || extra !== undefined) {
-    throw new Error(`allowed IP "${text}" is not a valid IP prefix`);
+    throw new InvalidPrefixError(`allowed IP "${text}" is not a valid IP prefix`);
   }
   const max = addr.length * 8;
   const bits = len === undefined ? max : Number(len);
   if (!/^\d+$/.test(len ?? String(max)) || bits > max) {
-    throw new Error(`allowed IP "${text}" has a bad prefix length (0..${max})`);
+    throw new InvalidPrefixError(`allowed IP "${text}" has a bad prefix length (0..${max})`);
   }
   // Zero host bits so "10.0.0.7/24" means 10.0.0.0/24, like `wg`.
   for (let i = 0; i < addr.length; i++) {
@@ -82,7 +87,7 @@ export class AllowedIPs<T> {
 
   /**
    * Adds a prefix for `value`; an identical prefix moves to the new value, as in `wg set`.
-   * @throws Error on a malformed prefix.
+   * @throws {InvalidPrefixError} on a malformed prefix.
    */
   insert(prefix: string, value: T): void {
     const { addr, bits } = parsePrefix(prefix);

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { AllowedIPs, parseIp, parsePrefix } from "./allowed_ips.ts";
+import { AllowedIPs, InvalidPrefixError, parseIp, parsePrefix } from "./allowed_ips.ts";
+import { Device } from "./device.ts";
+import { generateKeyPair, InvalidKeyError } from "./keys.ts";
+import { memoryBindPair } from "./memory_bind.ts";
 
 const ip4 = (s: string) => parseIp(s)!;
 
@@ -38,5 +41,28 @@ Deno.test("allowed IPs: an odd prefix length masks host bits; bad prefixes are r
     ]
   ) {
     assert.throws(() => parsePrefix(bad), /allowed IP/, bad);
+  }
+});
+
+Deno.test("a malformed allowed IP is an InvalidPrefixError, also from Device.addPeer", () => {
+  assert.throws(() => parsePrefix("10.0.0.1/33"), InvalidPrefixError);
+  const dev = new Device({
+    privateKey: generateKeyPair().privateKey,
+    bind: memoryBindPair()[0],
+    onPacket: () => {},
+  });
+  try {
+    const publicKey = generateKeyPair().publicKey;
+    assert.throws(
+      () => dev.addPeer({ publicKey, allowedIPs: ["10.0.0.0/8", "nonsense"] }),
+      (e) => e instanceof InvalidPrefixError && e.name === "InvalidPrefixError",
+    );
+    assert.equal(dev.peers.length, 0, "a refused peer is not added");
+    assert.throws(
+      () => dev.addPeer({ publicKey: new Uint8Array(31), allowedIPs: [] }),
+      InvalidKeyError,
+    );
+  } finally {
+    dev.close();
   }
 });

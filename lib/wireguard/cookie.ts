@@ -5,7 +5,7 @@
  * @module
  */
 import { hash, mac, xaeadOpen, xaeadSeal } from "../crypto/mod.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock/mod.ts";
 import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1 } from "./constants.ts";
 import {
   COOKIE_REPLY_OFFSET_COOKIE,

@@ -18,7 +18,7 @@ Deno.test("under load the responder answers with a cookie; the retransmit carrie
     assert.deepEqual(t.wireB.sent.map((d) => [d[0], d.length]), [[3, 64]]);
     assert.equal(t.a.stats.cookieRepliesReceived, 1);
     assert.equal(t.gotB.length, 0);
-    t.clock.advance(REKEY_TIMEOUT);
+    t.clock.advanceSync(REKEY_TIMEOUT);
     await settle();
     assert.equal(t.gotB.length, 1, "handshake completed with mac2");
     assert.equal(t.b.stats.cookieRepliesSent, 1);
@@ -46,11 +46,11 @@ Deno.test("a flood of handshakes puts the device under load by itself, then it d
     t.a.sendPacket(AB("legit"));
     await settle();
     assert.equal(t.a.stats.cookieRepliesReceived, 1);
-    t.clock.advance(REKEY_TIMEOUT);
+    t.clock.advanceSync(REKEY_TIMEOUT);
     await settle();
     assert.equal(t.gotB.length, 1);
     // Load ends UNDER_LOAD_AFTER_TIME after the flood.
-    t.clock.advance(2000);
+    t.clock.advanceSync(2000);
     const before = t.b.stats.cookieRepliesSent;
     const msg = new Uint8Array(148);
     msg[0] = 1;
@@ -68,7 +68,7 @@ Deno.test("under load, handshakes with a valid cookie are still rate-limited per
     t.wireA.record = true;
     t.a.sendPacket(AB("x"));
     await settle();
-    t.clock.advance(REKEY_TIMEOUT);
+    t.clock.advanceSync(REKEY_TIMEOUT);
     await settle();
     assert.equal(t.gotB.length, 1);
     const withMac2 = t.wireA.sent.filter((d) => d[0] === 1).at(-1)!;

@@ -1,99 +1,24 @@
 /**
- * A WireGuard device: our static key, the peers, cryptokey routing, and the
- * receive path that demultiplexes datagrams from the bind (whitepaper §5).
- * Bad datagrams are counted and dropped; nothing they contain can make the
- * device throw.
+ * A WireGuard device (whitepaper §5): our static key, the peers and cryptokey routing.
+ * Datagrams from the bind go to the receive path (`receive.ts`); IP packets to send go to
+ * the peer their destination routes to (`send.ts`). The device implements the interfaces
+ * those modules and the peer declare ({@link PeerDevice}); none of them imports it.
  * @module
  */
 import { type AeadBackend, bestAead, publicKeyOf } from "../crypto/mod.ts";
+import { type Clock, systemClock } from "../clock/mod.ts";
 import { AllowedIPs } from "./allowed_ips.ts";
-import { type Bind, type BindEndpoint, TRANSPORT_HEADROOM } from "./bind.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import {
-  DEFAULT_LIMITS,
-  type Limits,
-  PADDING_MULTIPLE,
-  REKEY_TIMEOUT_JITTER_MAX,
-  UNDER_LOAD_AFTER_TIME,
-  UNDER_LOAD_HANDSHAKES_PER_SECOND,
-} from "./constants.ts";
-import { CookieChecker } from "./cookie.ts";
+import type { Bind, BindEndpoint } from "./bind.ts";
+import { DEFAULT_LIMITS, type Limits, REKEY_TIMEOUT_JITTER_MAX } from "./constants.ts";
 import { IndexTable } from "./index_table.ts";
 import type { Keypair } from "./keypair.ts";
-import { keyToHex } from "./keys.ts";
-import {
-  MESSAGE_COOKIE_REPLY_SIZE,
-  MESSAGE_COOKIE_REPLY_TYPE,
-  MESSAGE_INITIATION_SIZE,
-  MESSAGE_INITIATION_TYPE,
-  MESSAGE_RESPONSE_SIZE,
-  MESSAGE_RESPONSE_TYPE,
-  MESSAGE_TRANSPORT_HEADER_SIZE,
-  MESSAGE_TRANSPORT_MIN_SIZE,
-  MESSAGE_TRANSPORT_TYPE,
-  messageType,
-  readU32,
-  readU64,
-  TRANSPORT_OFFSET_COUNTER,
-  TRANSPORT_OFFSET_RECEIVER,
-  writeU32,
-  writeU64,
-} from "./messages.ts";
-import { consumeInitiation, consumeResponse } from "./noise.ts";
-import { Peer, type PeerOptions } from "./peer.ts";
-import { RateLimiter } from "./ratelimiter.ts";
+import { InvalidKeyError, keyToHex } from "./keys.ts";
+import { Peer, type PeerDevice, type PeerOptions } from "./peer.ts";
+import { Receiver } from "./receive.ts";
+import { MAX_IP_PACKET, TransportSealer } from "./send.ts";
+import { type DeviceStats, type DropReason, newDeviceStats } from "./stats.ts";
 
-/** Why a datagram or packet was dropped (keys of {@link DeviceStats.dropped}). */
-export type DropReason =
-  | "short"
-  | "unknown-type"
-  | "bad-size"
-  | "bad-mac1"
-  | "cookie-required"
-  | "rate-limited"
-  | "handshake-invalid"
-  | "unknown-peer"
-  | "stale-timestamp"
-  | "handshake-flood"
-  | "unknown-index"
-  | "cookie-invalid"
-  | "expired-keypair"
-  | "decrypt-failed"
-  | "replay"
-  | "bad-ip"
-  | "not-allowed-ip"
-  | "no-route"
-  | "no-endpoint"
-  | "send-failed"
-  | "staged-overflow"
-  | "staged-expired"
-  | "internal";
-
-/** Device-wide counters. Byte counts are datagram bytes as they cross the bind. */
-export interface DeviceStats {
-  /** Datagrams handed in by the bind. */
-  rxDatagrams: number;
-  /** Bytes of those datagrams. */
-  rxBytes: number;
-  /** Datagrams given to the bind. */
-  txDatagrams: number;
-  /** Bytes of those datagrams. */
-  txBytes: number;
-  /** IP packets delivered to onPacket. */
-  rxPackets: number;
-  /** IP packets encrypted and sent. */
-  txPackets: number;
-  /** Handshakes completed (as initiator on the response, as responder on confirmation). */
-  handshakesCompleted: number;
-  /** Cookie replies sent while under load. */
-  cookieRepliesSent: number;
-  /** Cookie replies accepted from peers. */
-  cookieRepliesReceived: number;
-  /** Total drops; per reason in `dropped`. */
-  droppedTotal: number;
-  /** Drops by reason. */
-  dropped: Partial<Record<DropReason, number>>;
-}
+export type { DeviceStats, DropReason } from "./stats.ts";
 
 /** Options of a {@link Device}. */
 export interface DeviceOptions {
@@ -123,30 +48,14 @@ export interface DeviceOptions {
   onHandshake?: (peer: Peer) => void;
 }
 
-/** Largest IP packet the device carries (the IPv4/IPv6 length field's range). */
-const MAX_IP_PACKET = 65535;
-const MAX_DATAGRAM = 65536 + MESSAGE_TRANSPORT_MIN_SIZE + PADDING_MULTIPLE;
-
 /** A WireGuard interface without a TUN: IP packets in and out through callbacks. */
-export class Device {
+export class Device implements PeerDevice {
   /** Our static private key. */
   readonly privateKey: Uint8Array;
   /** Our static public key. */
   readonly publicKey: Uint8Array;
   /** Counters, updated in place. */
-  readonly stats: DeviceStats = {
-    rxDatagrams: 0,
-    rxBytes: 0,
-    txDatagrams: 0,
-    txBytes: 0,
-    rxPackets: 0,
-    txPackets: 0,
-    handshakesCompleted: 0,
-    cookieRepliesSent: 0,
-    cookieRepliesReceived: 0,
-    droppedTotal: 0,
-    dropped: {},
-  };
+  readonly stats: DeviceStats = newDeviceStats();
   /** Resolves once `bind.open` has finished. */
   readonly ready: Promise<void>;
   /** @internal */
@@ -156,46 +65,30 @@ export class Device {
   /** @internal */
   readonly limits: Limits;
   /** @internal */
-  readonly indexTable: IndexTable = new IndexTable();
+  readonly indexTable: IndexTable<Peer> = new IndexTable<Peer>();
   /** @internal */
   readonly aead: AeadBackend;
   /** @internal */
   readonly onHandshake?: (peer: Peer) => void;
 
-  #onPacket: (ip: Uint8Array, peer: Peer) => void;
   #wallClock: () => number;
   #peers = new Map<string, Peer>();
   #routes = new AllowedIPs<Peer>();
-  #cookieChecker: CookieChecker;
-  #rateLimiter: RateLimiter;
-  #mtu: number;
   #jitter: () => number;
-  #underLoadThreshold: number;
-  #underLoadHook?: () => boolean;
-  #underLoadUntil = -Infinity;
-  #handshakeWindowStart = -Infinity;
-  #handshakeWindowCount = 0;
   #closed = false;
-  // Per-packet buffers, reused: the engine is single-threaded and callers copy.
-  /** Transport messages are built at TRANSPORT_HEADROOM into this store (see Bind.send). */
-  #txStore = new Uint8Array(TRANSPORT_HEADROOM + MAX_DATAGRAM);
-  #txBuffer = this.#txStore.subarray(TRANSPORT_HEADROOM);
-  #txPlain = new Uint8Array(MAX_DATAGRAM);
-  #txNonce = new Uint8Array(12);
-  #rxBuffer = new Uint8Array(MAX_DATAGRAM);
-  #rxNonce = new Uint8Array(12);
-  #enc = new TextEncoder();
+  #sealer: TransportSealer;
+  #receiver: Receiver;
 
   /**
    * Creates the device and opens its bind (see `ready`).
-   * @throws Error if the private key is not 32 bytes, or if a synchronous bind open fails
-   * (e.g. the UDP port is taken).
+   * @throws {KeyLengthError} (lib/crypto) if the private key is not 32 bytes.
+   * @throws whatever a synchronous `bind.open` throws, e.g. `UdpBindError` when the
+   *   UDP port is taken.
    */
   constructor(opts: DeviceOptions) {
     this.privateKey = opts.privateKey.slice();
     this.publicKey = publicKeyOf(this.privateKey);
     this.bind = opts.bind;
-    this.#onPacket = opts.onPacket;
     this.clock = opts.clock ?? systemClock;
     this.#wallClock = opts.wallClock ?? Date.now;
     this.aead = opts.aead ?? bestAead();
@@ -206,13 +99,15 @@ export class Device {
       this.limits.rejectAfterMessages,
       Number.MAX_SAFE_INTEGER,
     );
-    this.#mtu = opts.mtu ?? 0;
     this.#jitter = opts.jitter ?? (() => Math.floor(Math.random() * REKEY_TIMEOUT_JITTER_MAX));
-    this.#underLoadThreshold = opts.underLoadThreshold ?? UNDER_LOAD_HANDSHAKES_PER_SECOND;
-    this.#underLoadHook = opts.underLoad;
     this.onHandshake = opts.onHandshake;
-    this.#cookieChecker = new CookieChecker(this.publicKey, this.clock);
-    this.#rateLimiter = new RateLimiter(this.clock);
+    this.#sealer = new TransportSealer(opts.mtu ?? 0);
+    this.#receiver = new Receiver(this, {
+      route: (ip, offset, length) => this.#routes.lookup(ip, offset, length),
+      onPacket: opts.onPacket,
+      underLoadThreshold: opts.underLoadThreshold,
+      underLoad: opts.underLoad,
+    });
     this.ready = Promise.resolve(this.bind.open((d, from) => this.receive(d, from)));
     this.ready.catch(() => {}); // a failed open surfaces through `ready`, never as unhandled
   }
@@ -250,12 +145,19 @@ export class Device {
 
   /**
    * Adds a peer (or replaces the one with the same public key).
-   * @throws Error on a malformed key or allowed-IP prefix.
+   * @throws {InvalidKeyError} when a key is not 32 bytes.
+   * @throws {InvalidPrefixError} on a malformed allowed-IP prefix.
    */
   addPeer(opts: PeerOptions): Peer {
-    if (opts.publicKey.length !== 32) throw new Error("peer public key must be 32 bytes");
+    if (opts.publicKey.length !== 32) {
+      throw new InvalidKeyError(
+        `peer public key must be 32 bytes, got ${opts.publicKey.length}`,
+      );
+    }
     if (opts.presharedKey !== undefined && opts.presharedKey.length !== 32) {
-      throw new Error("peer preshared key must be 32 bytes");
+      throw new InvalidKeyError(
+        `peer preshared key must be 32 bytes, got ${opts.presharedKey.length}`,
+      );
     }
     const old = this.peerByKey(opts.publicKey);
     if (old !== undefined) this.removePeer(old);
@@ -332,7 +234,7 @@ export class Device {
     this.stats.rxDatagrams++;
     this.stats.rxBytes += datagram.length;
     try {
-      this.#dispatch(datagram, from);
+      this.#receiver.receive(datagram, from);
     } catch {
       this.drop("internal");
     }
@@ -344,153 +246,6 @@ export class Device {
    * TRANSPORT_HEADROOM free octets in front of it.
    */
   sealTransport(kp: Keypair, ip: Uint8Array): Uint8Array {
-    const len = ip.length;
-    let padded = (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
-    if (this.#mtu > 0 && len <= this.#mtu && padded > this.#mtu) padded = this.#mtu;
-    let plain = ip;
-    if (padded !== len) {
-      this.#txPlain.set(ip);
-      this.#txPlain.fill(0, len, padded);
-      plain = this.#txPlain.subarray(0, padded);
-    }
-    const counter = kp.sendNonce++;
-    const out = this.#txBuffer;
-    out[0] = MESSAGE_TRANSPORT_TYPE;
-    out[1] = out[2] = out[3] = 0;
-    writeU32(out, TRANSPORT_OFFSET_RECEIVER, kp.remoteIndex);
-    writeU64(out, TRANSPORT_OFFSET_COUNTER, counter);
-    writeU64(this.#txNonce, 4, counter);
-    const n = kp.sendKey.seal(this.#txNonce, plain, undefined, out, MESSAGE_TRANSPORT_HEADER_SIZE);
-    return out.subarray(0, MESSAGE_TRANSPORT_HEADER_SIZE + n);
-  }
-
-  #dispatch(d: Uint8Array, from: BindEndpoint): void {
-    const type = messageType(d);
-    switch (type) {
-      case MESSAGE_TRANSPORT_TYPE:
-        if (d.length < MESSAGE_TRANSPORT_MIN_SIZE) return this.drop("bad-size");
-        return this.#receiveTransport(d, from);
-      case MESSAGE_INITIATION_TYPE:
-        if (d.length !== MESSAGE_INITIATION_SIZE) return this.drop("bad-size");
-        return this.#receiveHandshake(d, from, type);
-      case MESSAGE_RESPONSE_TYPE:
-        if (d.length !== MESSAGE_RESPONSE_SIZE) return this.drop("bad-size");
-        return this.#receiveHandshake(d, from, type);
-      case MESSAGE_COOKIE_REPLY_TYPE:
-        if (d.length !== MESSAGE_COOKIE_REPLY_SIZE) return this.drop("bad-size");
-        return this.#receiveCookieReply(d);
-      default:
-        return this.drop(d.length < 4 ? "short" : "unknown-type");
-    }
-  }
-
-  #isUnderLoad(): boolean {
-    const now = this.clock.now();
-    if (now - this.#handshakeWindowStart >= 1000) {
-      this.#handshakeWindowStart = now;
-      this.#handshakeWindowCount = 0;
-    }
-    if (++this.#handshakeWindowCount > this.#underLoadThreshold) {
-      this.#underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
-    }
-    if (this.#underLoadHook !== undefined) return this.#underLoadHook();
-    return now < this.#underLoadUntil;
-  }
-
-  #sourceString(from: BindEndpoint): string {
-    return this.bind.endpointString?.(from) ?? "";
-  }
-
-  #receiveHandshake(d: Uint8Array, from: BindEndpoint, type: number): void {
-    if (!this.#cookieChecker.checkMac1(d)) return this.drop("bad-mac1");
-    if (this.#isUnderLoad()) {
-      const source = this.#sourceString(from);
-      const sourceBytes = this.#enc.encode(source);
-      if (!this.#cookieChecker.checkMac2(d, sourceBytes)) {
-        const reply = this.#cookieChecker.createReply(d, readU32(d, 4), sourceBytes);
-        try {
-          this.bind.send(reply, from);
-          this.stats.txDatagrams++;
-          this.stats.txBytes += reply.length;
-          this.stats.cookieRepliesSent++;
-        } catch {
-          this.drop("send-failed");
-        }
-        return this.drop("cookie-required");
-      }
-      // Rate-limit per host, not per port (wireguard-go limits per IP).
-      const colon = source.lastIndexOf(":");
-      if (!this.#rateLimiter.allow(colon > 0 ? source.slice(0, colon) : source)) {
-        return this.drop("rate-limited");
-      }
-    }
-    if (type === MESSAGE_INITIATION_TYPE) {
-      const r = consumeInitiation(this, d);
-      if (typeof r === "string") return this.drop(r);
-      if (from !== undefined) r.endpoint = from;
-      r.timersAnyAuthenticatedPacketTraversal();
-      r.timersAnyAuthenticatedPacketReceived();
-      r.stats.rxBytes += d.length;
-      if (!r.sendHandshakeResponse()) this.drop("handshake-invalid");
-    } else {
-      const peer = consumeResponse(this, d);
-      if (peer === null) return this.drop("handshake-invalid");
-      if (from !== undefined) peer.endpoint = from;
-      peer.timersAnyAuthenticatedPacketTraversal();
-      peer.timersAnyAuthenticatedPacketReceived();
-      peer.stats.rxBytes += d.length;
-      if (!peer.completeHandshakeAsInitiator()) this.drop("handshake-invalid");
-    }
-  }
-
-  #receiveCookieReply(d: Uint8Array): void {
-    const entry = this.indexTable.lookup(readU32(d, 4));
-    if (entry === undefined) return this.drop("unknown-index");
-    if (!entry.peer.cookieGenerator.consumeReply(d)) return this.drop("cookie-invalid");
-    this.stats.cookieRepliesReceived++;
-  }
-
-  #receiveTransport(d: Uint8Array, from: BindEndpoint): void {
-    const entry = this.indexTable.lookup(readU32(d, TRANSPORT_OFFSET_RECEIVER));
-    const kp = entry?.keypair;
-    if (entry === undefined || kp == null) return this.drop("unknown-index");
-    const peer = entry.peer;
-    const counter = readU64(d, TRANSPORT_OFFSET_COUNTER);
-    if (!peer.keypairUsableForReceive(kp, counter)) return this.drop("expired-keypair");
-
-    writeU64(this.#rxNonce, 4, counter);
-    const sealed = d.subarray(MESSAGE_TRANSPORT_HEADER_SIZE);
-    const n = kp.receiveKey.open(this.#rxNonce, sealed, undefined, this.#rxBuffer, 0);
-    if (n < 0) return this.drop("decrypt-failed");
-    if (!kp.replay.validate(counter, this.limits.rejectAfterMessages)) return this.drop("replay");
-
-    // Authenticated: roam to the source, rotate keys, run the timers.
-    if (from !== undefined) peer.endpoint = from; // roaming
-    peer.stats.rxBytes += d.length;
-    peer.receivedWithKeypair(kp);
-    peer.keepKeyFreshReceiving();
-    peer.timersAnyAuthenticatedPacketTraversal();
-    peer.timersAnyAuthenticatedPacketReceived();
-    if (n === 0) return; // keepalive
-
-    peer.timersDataReceived();
-    const p = this.#rxBuffer;
-    const version = p[0] >> 4;
-    let length: number;
-    let allowed: Peer | undefined;
-    if (version === 4 && n >= 20) {
-      length = (p[2] << 8) | p[3];
-      if (length < 20 || length > n) return this.drop("bad-ip");
-      allowed = this.#routes.lookup(p, 12, 4);
-    } else if (version === 6 && n >= 40) {
-      length = 40 + ((p[4] << 8) | p[5]);
-      if (length > n) return this.drop("bad-ip");
-      allowed = this.#routes.lookup(p, 8, 16);
-    } else {
-      return this.drop("bad-ip");
-    }
-    if (allowed !== peer) return this.drop("not-allowed-ip");
-    this.stats.rxPackets++;
-    this.#onPacket(p.subarray(0, length), peer);
+    return this.#sealer.seal(kp, ip);
   }
 }

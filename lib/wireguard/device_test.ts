@@ -4,7 +4,7 @@ import { Device } from "./device.ts";
 import { generateKeyPair, generatePresharedKey } from "./keys.ts";
 import { memoryBindPair } from "./memory_bind.ts";
 import { CookieGenerator } from "./cookie.ts";
-import { FakeClock } from "./clock.ts";
+import { VirtualClock } from "../clock/mod.ts";
 import { writeU32 } from "./messages.ts";
 
 const AB = (s: string) => ipv4("10.77.1.1", "10.77.1.2", text(s));
@@ -129,7 +129,7 @@ Deno.test("tampered and truncated messages of every type are dropped and counted
 });
 
 Deno.test("an initiation with valid mac1 but a forged body is refused as invalid", () => {
-  const clock = new FakeClock();
+  const clock = new VirtualClock(1_000_000);
   const [wire] = memoryBindPair();
   const b = generateKeyPair();
   const dev = new Device({ privateKey: b.privateKey, bind: wire, onPacket: () => {}, clock });
@@ -178,7 +178,7 @@ Deno.test("wrong keys: an unknown peer, a wrong responder key and foreign transp
 });
 
 Deno.test("an initiation older than the last accepted timestamp is refused (stale TAI64N)", async () => {
-  const clock = new FakeClock();
+  const clock = new VirtualClock(1_000_000);
   const [wa, wb] = memoryBindPair();
   const ka = generateKeyPair();
   const kb = generateKeyPair();
@@ -199,7 +199,7 @@ Deno.test("an initiation older than the last accepted timestamp is refused (stal
     assert.equal(a.stats.handshakesCompleted, 1);
     assert.equal(b.stats.handshakesCompleted, 1, "confirmed by A's keepalive");
     wall -= 60_000; // A's clock jumps back a minute
-    clock.advance(10_000);
+    clock.advanceSync(10_000);
     pb.initiateHandshake();
     await settle();
     assert.equal(b.stats.dropped["stale-timestamp"], 1);
@@ -273,7 +273,7 @@ Deno.test("both AEAD backends interoperate inside the tunnel", async () => {
   const { nobleAead, nodeAead } = await import("../crypto/mod.ts");
   const t = makePair();
   t.close();
-  const clock = new FakeClock();
+  const clock = new VirtualClock(1_000_000);
   const [wa, wb] = memoryBindPair();
   const ka = generateKeyPair();
   const kb = generateKeyPair();

@@ -3,24 +3,23 @@
  * fresh local index, which later names the keypair derived from it.
  * @module
  */
-import type { Handshake } from "./noise.ts";
+import type { Handshake } from "./handshake.ts";
 import type { Keypair } from "./keypair.ts";
-import type { Peer } from "./peer.ts";
 
-/** What a local index points at. */
-export interface IndexEntry {
-  peer: Peer;
+/** What a local index points at; `P` is the device's peer type. */
+export interface IndexEntry<P> {
+  peer: P;
   handshake: Handshake | null;
   keypair: Keypair | null;
 }
 
-/** Maps local indices to handshakes and keypairs. */
-export class IndexTable {
-  #entries = new Map<number, IndexEntry>();
+/** Maps local indices to handshakes and keypairs, and to the peer they belong to. */
+export class IndexTable<P> {
+  #entries = new Map<number, IndexEntry<P>>();
   #rand = new Uint32Array(1);
 
   /** Allocates a fresh random index for a handshake of `peer`. */
-  newIndexForHandshake(peer: Peer, handshake: Handshake): number {
+  newIndexForHandshake(peer: P, handshake: Handshake): number {
     for (;;) {
       crypto.getRandomValues(this.#rand);
       const index = this.#rand[0];
@@ -40,7 +39,7 @@ export class IndexTable {
   }
 
   /** Looks an index up. */
-  lookup(index: number): IndexEntry | undefined {
+  lookup(index: number): IndexEntry<P> | undefined {
     return this.#entries.get(index);
   }
 

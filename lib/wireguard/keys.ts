@@ -24,7 +24,7 @@ export function generateKeyPair(): KeyPair {
 
 /**
  * Derives the public key of a private key (like `wg pubkey`).
- * @throws Error if the key is not 32 bytes.
+ * @throws {KeyLengthError} (lib/crypto) if the key is not 32 bytes.
  */
 export function publicKeyFromPrivate(privateKey: Uint8Array): Uint8Array {
   return publicKeyOf(privateKey);
@@ -33,6 +33,14 @@ export function publicKeyFromPrivate(privateKey: Uint8Array): Uint8Array {
 /** Generates a random 32-byte preshared key (like `wg genpsk`). */
 export function generatePresharedKey(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(KEY_SIZE));
+}
+
+/**
+ * A WireGuard key in the wrong form or of the wrong length. The message shows at most the
+ * first 8 characters of the text, never a whole (possibly private) key.
+ */
+export class InvalidKeyError extends Error {
+  override name = "InvalidKeyError";
 }
 
 /** Encodes a key as 64 lowercase hex digits (Tela signaling form). */
@@ -44,11 +52,11 @@ export function keyToHex(key: Uint8Array): string {
 
 /**
  * Decodes a 64-hex-digit key (either case).
- * @throws Error naming the problem if the text is not 64 hex digits.
+ * @throws {InvalidKeyError} naming the problem if the text is not 64 hex digits.
  */
 export function keyFromHex(text: string): Uint8Array {
   if (!/^[0-9a-fA-F]{64}$/.test(text)) {
-    throw new Error(`WireGuard key "${preview(text)}" is not 64 hex digits`);
+    throw new InvalidKeyError(`WireGuard key "${preview(text)}" is not 64 hex digits`);
   }
   const out = new Uint8Array(KEY_SIZE);
   for (let i = 0; i < KEY_SIZE; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
@@ -64,11 +72,11 @@ export function keyToBase64(key: Uint8Array): string {
 
 /**
  * Decodes a standard base64 key (44 characters ending in "=").
- * @throws Error if the text is not the base64 form of 32 bytes.
+ * @throws {InvalidKeyError} if the text is not the base64 form of 32 bytes.
  */
 export function keyFromBase64(text: string): Uint8Array {
   if (!/^[A-Za-z0-9+/]{43}=$/.test(text)) {
-    throw new Error(`WireGuard key "${preview(text)}" is not 44 characters of base64`);
+    throw new InvalidKeyError(`WireGuard key "${preview(text)}" is not 44 characters of base64`);
   }
   const bin = atob(text);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
@@ -76,13 +84,13 @@ export function keyFromBase64(text: string): Uint8Array {
 
 /**
  * Decodes a key given either as 64 hex digits or as base64 (surrounding whitespace ignored).
- * @throws Error if it is neither.
+ * @throws {InvalidKeyError} if it is neither.
  */
 export function parseKey(text: string): Uint8Array {
   const t = text.trim();
   if (t.length === 64) return keyFromHex(t);
   if (t.length === 44) return keyFromBase64(t);
-  throw new Error(
+  throw new InvalidKeyError(
     `WireGuard key "${
       preview(t)
     }" must be 64 hex digits or 44 base64 characters, got ${t.length} characters`,

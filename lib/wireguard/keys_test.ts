@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   generateKeyPair,
+  InvalidKeyError,
   keyFromBase64,
   keyFromHex,
   keyToBase64,
@@ -44,5 +45,11 @@ Deno.test("keys: malformed text is refused with an error naming the problem, nev
       !(e as Error).message.includes("0123456789abcdef0123"),
       "error must not echo the key",
     );
+  }
+});
+
+Deno.test("keys: every malformed key is an InvalidKeyError", () => {
+  for (const f of [() => keyFromHex("ab"), () => keyFromBase64("x"), () => parseKey("short")]) {
+    assert.throws(f, (e) => e instanceof InvalidKeyError && e.name === "InvalidKeyError");
   }
 });

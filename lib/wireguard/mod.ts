@@ -20,15 +20,14 @@ export { Device } from "./device.ts";
 export type { DeviceOptions, DeviceStats, DropReason } from "./device.ts";
 export { Peer } from "./peer.ts";
 export type { PeerOptions, PeerStats } from "./peer.ts";
-export { UdpBind, udpEndpoint } from "./udp_bind.ts";
+export { UdpBind, UdpBindError, udpEndpoint } from "./udp_bind.ts";
 export type { UdpBindOptions, UdpEndpoint } from "./udp_bind.ts";
 export { MemoryBind, memoryBindPair } from "./memory_bind.ts";
 export type { WireFilter } from "./memory_bind.ts";
-export { FakeClock, systemClock } from "./clock.ts";
-export type { Clock } from "./clock.ts";
 export {
   generateKeyPair,
   generatePresharedKey,
+  InvalidKeyError,
   KEY_SIZE,
   keyFromBase64,
   keyFromHex,
@@ -38,6 +37,6 @@ export {
   publicKeyFromPrivate,
 } from "./keys.ts";
 export type { KeyPair } from "./keys.ts";
-export { formatIp, parseIp, parsePrefix } from "./allowed_ips.ts";
+export { formatIp, InvalidPrefixError, parseIp, parsePrefix } from "./allowed_ips.ts";
 export * as constants from "./constants.ts";
 export type { Limits } from "./constants.ts";

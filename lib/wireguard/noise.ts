@@ -16,9 +16,9 @@ import {
   kdf,
   publicKeyOf,
   tai64n,
-  TAI64N_SIZE,
 } from "../crypto/mod.ts";
 import { CONSTRUCTION, HANDSHAKE_INITIATION_RATE, IDENTIFIER } from "./constants.ts";
+import type { Handshake } from "./handshake.ts";
 import type { IndexTable } from "./index_table.ts";
 import { Keypair } from "./keypair.ts";
 import {
@@ -38,7 +38,6 @@ import {
   RESPONSE_OFFSET_SENDER,
   writeU32,
 } from "./messages.ts";
-import type { Peer } from "./peer.ts";
 
 const enc = new TextEncoder();
 /** C0 = HASH(CONSTRUCTION). */
@@ -48,75 +47,23 @@ export const INITIAL_HASH: Uint8Array = hash(INITIAL_CHAIN_KEY, enc.encode(IDENT
 const ZERO_NONCE = new Uint8Array(12);
 const EMPTY = new Uint8Array(0);
 
-/** Where a peer's handshake stands. */
-export type HandshakeState =
-  | "zeroed"
-  | "initiation-created"
-  | "initiation-consumed"
-  | "response-created"
-  | "response-consumed";
-
-/** The initiator-side state of an initiation we sent and still await a response to. */
-export interface PendingInitiation {
-  hash: Uint8Array;
-  chainKey: Uint8Array;
-  ephemeralPrivate: Uint8Array;
-  localIndex: number;
+/** What the handshake functions need of a peer: its handshake state. */
+export interface HandshakePeer {
+  readonly handshake: Handshake;
 }
 
-/** Per-peer handshake state (wireguard-go `Handshake`). */
-export class Handshake {
-  state: HandshakeState = "zeroed";
-  hash: Uint8Array = new Uint8Array(32);
-  chainKey: Uint8Array = new Uint8Array(32);
-  ephemeralPrivate: Uint8Array = new Uint8Array(32);
-  remoteEphemeral: Uint8Array = new Uint8Array(32);
-  localIndex = 0;
-  remoteIndex = 0;
-  /** Greatest TAI64N timestamp accepted from this peer (replay protection). */
-  lastTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
-  /** Clock time (ms) of the last initiation we consumed (flood protection). */
-  lastInitiationConsumption = -Infinity;
-  /** Clock time (ms) we last sent an initiation. */
-  lastSentHandshake = -Infinity;
-  /**
-   * Our own initiation, set aside while we answer one from the peer that crossed it
-   * on the wire, so the peer's response to ours can still complete (see Peer).
-   */
-  pendingInitiation: PendingInitiation | null = null;
-  /** DH(Spriv_local, Spub_remote), fixed for the peer's lifetime; null if low-order. */
-  precomputedStaticStatic: Uint8Array | null;
-
-  constructor(
-    readonly remoteStatic: Uint8Array,
-    public presharedKey: Uint8Array,
-    localStaticPrivate: Uint8Array,
-  ) {
-    this.precomputedStaticStatic = dh(localStaticPrivate, remoteStatic);
-  }
-
-  /** Forgets the ephemeral secrets and chaining state (not the replay timestamp). */
-  clear(): void {
-    this.hash.fill(0);
-    this.chainKey.fill(0);
-    this.ephemeralPrivate.fill(0);
-    this.remoteEphemeral.fill(0);
-    this.state = "zeroed";
-  }
-}
-
-/** What the handshake functions need from the device. */
-export interface NoiseContext {
+/** What the handshake functions need from the device; `P` is the device's peer type. */
+export interface NoiseContext<P extends HandshakePeer = HandshakePeer> {
   readonly staticPrivate: Uint8Array;
   readonly staticPublic: Uint8Array;
-  readonly indexTable: IndexTable;
+  readonly indexTable: IndexTable<P>;
   readonly aead: AeadBackend;
   /** Monotonic ms. */
   now(): number;
   /** Wall-clock ms since the Unix epoch, for TAI64N. */
   wallNow(): number;
   /** Finds the peer with this static public key. */
-  peerByKey(publicKey: Uint8Array): Peer | undefined;
+  peerByKey(publicKey: Uint8Array): P | undefined;
 }
 
 const mixHash = (h: Uint8Array, data: Uint8Array) => hash(h, data);
@@ -126,7 +73,10 @@ const mixKey = (c: Uint8Array, data: Uint8Array) => kdf(1, c, data)[0];
  * Builds a handshake initiation (type 1) to `peer`, with mac1/mac2 left zero for the
  * cookie generator. Returns null when the peer's static key is unusable (low order).
  */
-export function createInitiation(ctx: NoiseContext, peer: Peer): Uint8Array | null {
+export function createInitiation<P extends HandshakePeer>(
+  ctx: NoiseContext<P>,
+  peer: P,
+): Uint8Array | null {
   const hs = peer.handshake;
   if (hs.precomputedStaticStatic === null) return null;
   const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
@@ -176,10 +126,10 @@ export type InitiationRejection =
  * Consumes a handshake initiation (mac1 already checked). On success stores the
  * initiator's state in its peer's handshake and returns the peer.
  */
-export function consumeInitiation(
-  ctx: NoiseContext,
+export function consumeInitiation<P extends HandshakePeer>(
+  ctx: NoiseContext<P>,
   msg: Uint8Array,
-): Peer | InitiationRejection {
+): P | InitiationRejection {
   let c = INITIAL_CHAIN_KEY;
   let h = mixHash(INITIAL_HASH, ctx.staticPublic);
   const ePub = msg.slice(INITIATION_OFFSET_EPHEMERAL, INITIATION_OFFSET_STATIC);
@@ -233,7 +183,10 @@ export function consumeInitiation(
 }
 
 /** Builds the handshake response (type 2) to a consumed initiation; null on failure. */
-export function createResponse(ctx: NoiseContext, peer: Peer): Uint8Array | null {
+export function createResponse<P extends HandshakePeer>(
+  ctx: NoiseContext<P>,
+  peer: P,
+): Uint8Array | null {
   const hs = peer.handshake;
   if (hs.state !== "initiation-consumed") return null;
   const msg = new Uint8Array(MESSAGE_RESPONSE_SIZE);
@@ -275,7 +228,10 @@ export function createResponse(ctx: NoiseContext, peer: Peer): Uint8Array | null
  * Consumes a handshake response (mac1 already checked) to an initiation of ours.
  * Returns the peer, or null when it matches no pending initiation or fails to verify.
  */
-export function consumeResponse(ctx: NoiseContext, msg: Uint8Array): Peer | null {
+export function consumeResponse<P extends HandshakePeer>(
+  ctx: NoiseContext<P>,
+  msg: Uint8Array,
+): P | null {
   const entry = ctx.indexTable.lookup(readU32(msg, RESPONSE_OFFSET_RECEIVER));
   const hs = entry?.handshake;
   if (entry === undefined || hs == null || hs.state !== "initiation-created") return null;
@@ -310,8 +266,7 @@ export function consumeResponse(ctx: NoiseContext, msg: Uint8Array): Peer | null
  * After answering a crossing initiation: puts our own pending initiation back, so a
  * response to it is still accepted. No-op when there is none.
  */
-export function restorePendingInitiation(peer: Peer): void {
-  const hs = peer.handshake;
+export function restorePendingInitiation(hs: Handshake): void {
   const p = hs.pendingInitiation;
   if (p === null) return;
   hs.pendingInitiation = null;
@@ -327,8 +282,7 @@ export function restorePendingInitiation(peer: Peer): void {
  * (Tsend_i = Trecv_r, Trecv_i = Tsend_r) = KDF2(C, ε), then zeroes the handshake.
  * Returns null when the handshake is in no state to derive keys.
  */
-export function deriveKeypair(ctx: NoiseContext, peer: Peer): Keypair | null {
-  const hs = peer.handshake;
+export function deriveKeypair(ctx: NoiseContext, hs: Handshake): Keypair | null {
   let isInitiator: boolean;
   if (hs.state === "response-consumed") isInitiator = true;
   else if (hs.state === "response-created") isInitiator = false;
@@ -350,4 +304,13 @@ export function deriveKeypair(ctx: NoiseContext, peer: Peer): Keypair | null {
   hs.localIndex = 0; // the index now belongs to the keypair
   hs.clear();
   return keypair;
+}
+
+/** Forgets an initiation set aside by {@link consumeInitiation}, freeing its index. */
+export function dropPendingInitiation(ctx: Pick<NoiseContext, "indexTable">, hs: Handshake): void {
+  const p = hs.pendingInitiation;
+  if (p === null) return;
+  ctx.indexTable.delete(p.localIndex);
+  p.ephemeralPrivate.fill(0);
+  hs.pendingInitiation = null;
 }

@@ -3,7 +3,7 @@
  * wireguard-go ratelimiter: 20 per second, burst 5).
  * @module
  */
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock/mod.ts";
 import { HANDSHAKE_RATE_BURST, HANDSHAKE_RATE_PER_SECOND } from "./constants.ts";
 
 const PACKET_COST = 1000 / HANDSHAKE_RATE_PER_SECOND; // ms of credit per packet

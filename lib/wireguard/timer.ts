@@ -4,7 +4,7 @@
  * is rescheduled when it fires early. (wireguard-go modifies timers per packet too.)
  * @module
  */
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock/mod.ts";
 
 /** One peer timer (retransmit, keepalive, new handshake, zero keys, persistent keepalive). */
 export class LazyTimer {

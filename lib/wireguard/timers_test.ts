@@ -18,13 +18,13 @@ Deno.test("rekey by time: the initiator starts a new handshake once its keypair 
     t.a.sendPacket(AB("first"));
     await settle();
     const first = t.peerB.keypairs.current!;
-    t.clock.advance(REKEY_AFTER_TIME - 1000);
+    t.clock.advanceSync(REKEY_AFTER_TIME - 1000);
     t.wireA.record = t.wireB.record = true;
     t.a.sendPacket(AB("still young"));
     await settle();
     assert.deepEqual(types(t.wireA.sent), [4], "no rekey before REKEY_AFTER_TIME");
     // The responder never rekeys by time on send.
-    t.clock.advance(2000);
+    t.clock.advanceSync(2000);
     t.b.sendPacket(BA("responder is old too"));
     await settle();
     assert.ok(!types(t.wireB.sent).includes(1), "responder does not initiate");
@@ -56,7 +56,7 @@ Deno.test("after REJECT_AFTER_TIME a keypair neither sends nor receives", async 
     await settle();
     const captured = t.wireA.sent.at(-1)!.slice();
     t.wireA.filter = () => null; // the wire goes dead
-    t.clock.advance(REJECT_AFTER_TIME + 1);
+    t.clock.advanceSync(REJECT_AFTER_TIME + 1);
     t.wireA.sent.length = 0;
     t.a.sendPacket(AB("too late"));
     assert.deepEqual(types(t.wireA.sent), [1], "a new initiation instead of data");
@@ -76,7 +76,7 @@ Deno.test("rekey by message count: REKEY_AFTER_MESSAGES triggers a handshake, RE
   try {
     t.a.sendPacket(AB("hello")); // staged, then sent with nonce 0 after the handshake
     await settle();
-    t.clock.advance(REKEY_TIMEOUT); // initiations are at most one per REKEY_TIMEOUT
+    t.clock.advanceSync(REKEY_TIMEOUT); // initiations are at most one per REKEY_TIMEOUT
     t.wireA.record = true;
     for (let i = 0; i < 12; i++) t.a.sendPacket(AB(`m${i}`));
     await settle();
@@ -86,7 +86,7 @@ Deno.test("rekey by message count: REKEY_AFTER_MESSAGES triggers a handshake, RE
 
     // Now block handshakes and exhaust the new keypair: sending stops at 15 messages.
     t.wireA.filter = (d) => (d[0] === 4 ? d : null);
-    t.clock.advance(REKEY_TIMEOUT + 1);
+    t.clock.advanceSync(REKEY_TIMEOUT + 1);
     const kp = t.peerB.keypairs.current!;
     const delivered = t.gotB.length;
     for (let i = 0; i < 30; i++) t.a.sendPacket(AB(`x${i}`));
@@ -106,22 +106,22 @@ Deno.test("keepalive: KEEPALIVE_TIMEOUT after receiving data with nothing to sen
     await settle();
     t.wireB.record = true;
     t.wireB.sent.length = 0;
-    t.clock.advance(KEEPALIVE_TIMEOUT - 1);
+    t.clock.advanceSync(KEEPALIVE_TIMEOUT - 1);
     await settle();
     assert.equal(t.wireB.sent.length, 0, "nothing before the timeout");
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     await settle();
     assert.deepEqual(t.wireB.sent.map((d) => [d[0], d.length]), [[4, 32]], "one keepalive");
-    t.clock.advance(5 * KEEPALIVE_TIMEOUT);
+    t.clock.advanceSync(5 * KEEPALIVE_TIMEOUT);
     await settle();
     assert.equal(t.wireB.sent.length, 1, "no keepalive without new data");
     // If B answers with data in time, no keepalive is sent.
     t.a.sendPacket(AB("again"));
     await settle();
-    t.clock.advance(KEEPALIVE_TIMEOUT / 2);
+    t.clock.advanceSync(KEEPALIVE_TIMEOUT / 2);
     t.b.sendPacket(BA("answer"));
     await settle();
-    t.clock.advance(KEEPALIVE_TIMEOUT);
+    t.clock.advanceSync(KEEPALIVE_TIMEOUT);
     await settle();
     assert.deepEqual(t.wireB.sent.map((d) => d.length), [32, 16 + 32 + 16]);
   } finally {
@@ -136,7 +136,7 @@ Deno.test("persistent keepalive: an idle peer sends an empty packet every interv
     assert.equal(t.b.stats.handshakesCompleted, 1);
     t.wireB.record = true;
     for (let i = 0; i < 4; i++) {
-      t.clock.advance(25_000);
+      t.clock.advanceSync(25_000);
       await settle();
     }
     const keepalives = t.wireB.sent.filter((d) => d[0] === 4 && d.length === 32);
@@ -162,10 +162,10 @@ Deno.test("a lost initiation is retransmitted after REKEY_TIMEOUT; the attempt g
     t.a.sendPacket(AB("eventually"));
     await settle();
     assert.equal(t.gotB.length, 0);
-    t.clock.advance(REKEY_TIMEOUT - 1);
+    t.clock.advanceSync(REKEY_TIMEOUT - 1);
     await settle();
     assert.equal(types(t.wireA.sent).filter((x) => x === 1).length, 1);
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     await settle();
     assert.equal(t.gotB.length, 1, "delivered after the retransmit");
   } finally {
@@ -176,7 +176,7 @@ Deno.test("a lost initiation is retransmitted after REKEY_TIMEOUT; the attempt g
     u.wireA.record = true;
     u.wireA.filter = () => null;
     u.a.sendPacket(AB("never"));
-    for (let i = 0; i < 40; i++) u.clock.advance(REKEY_TIMEOUT);
+    for (let i = 0; i < 40; i++) u.clock.advanceSync(REKEY_TIMEOUT);
     await settle();
     const initiations = types(u.wireA.sent).filter((x) => x === 1).length;
     // wireguard-go: the first initiation plus MAX_TIMER_HANDSHAKES + 1 retries.
@@ -196,9 +196,9 @@ Deno.test("data sent without any reply for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT sta
     t.wireB.filter = () => null; // B's replies are lost
     t.wireA.record = true;
     t.a.sendPacket(AB("anyone?"));
-    t.clock.advance(KEEPALIVE_TIMEOUT + REKEY_TIMEOUT - 1);
+    t.clock.advanceSync(KEEPALIVE_TIMEOUT + REKEY_TIMEOUT - 1);
     assert.ok(!types(t.wireA.sent).includes(1));
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     assert.ok(types(t.wireA.sent).includes(1), "new handshake initiated");
   } finally {
     t.close();

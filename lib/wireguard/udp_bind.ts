@@ -21,6 +21,11 @@ export interface UdpBindOptions {
   port?: number;
 }
 
+/** A {@link UdpBind} used out of order, or its socket could not be bound. */
+export class UdpBindError extends Error {
+  override name = "UdpBindError";
+}
+
 /** Direct UDP. The socket is opened by `open` (so by the Device constructor). */
 export class UdpBind implements Bind {
   #opts: UdpBindOptions;
@@ -35,24 +40,28 @@ export class UdpBind implements Bind {
     this.#opts = opts;
   }
 
-  /** The bound local address (after open). */
+  /**
+   * The bound local address (after open).
+   * @throws {UdpBindError} before `open`.
+   */
   get localAddr(): UdpEndpoint {
-    if (this.#conn === null) throw new Error("UdpBind: not open yet");
+    if (this.#conn === null) throw new UdpBindError("UdpBind: not open yet; call open() first");
     return this.#conn.addr as Deno.NetAddr;
   }
 
   /**
    * Binds the socket and starts the receive loop.
-   * @throws Error naming the address when the socket cannot be bound (e.g. port in use).
+   * @throws {UdpBindError} naming the address when the socket cannot be bound (e.g. port
+   *   in use), or when the bind is already open.
    */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
-    if (this.#conn !== null) throw new Error("UdpBind: already open");
+    if (this.#conn !== null) throw new UdpBindError("UdpBind: already open; a bind opens once");
     const hostname = this.#opts.hostname ?? "0.0.0.0";
     const port = this.#opts.port ?? 0;
     try {
       this.#conn = Deno.listenDatagram({ transport: "udp", hostname, port });
     } catch (e) {
-      throw new Error(
+      throw new UdpBindError(
         `WireGuard UDP bind: cannot listen on ${hostname}:${port} (${(e as Error).message}); ` +
           "choose another port or 0 for an ephemeral one",
       );

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Device } from "./device.ts";
 import { generateKeyPair } from "./keys.ts";
-import { UdpBind, udpEndpoint } from "./udp_bind.ts";
+import { UdpBind, UdpBindError, udpEndpoint } from "./udp_bind.ts";
 import { ipv4, text } from "./_test_util.ts";
 
 async function waitUntil(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
@@ -67,6 +67,18 @@ Deno.test("a UDP bind on a port already in use fails with a message naming the a
       () => new Device({ privateKey: generateKeyPair().privateKey, bind, onPacket: () => {} }),
       new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`),
     );
+  } finally {
+    holder.close();
+  }
+});
+
+Deno.test("a UDP bind used out of order or on a taken port throws UdpBindError", () => {
+  const holder = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (holder.addr as Deno.NetAddr).port;
+    assert.throws(() => new UdpBind().localAddr, UdpBindError);
+    const bind = new UdpBind({ hostname: "127.0.0.1", port });
+    assert.throws(() => bind.open(() => {}), UdpBindError);
   } finally {
     holder.close();
   }

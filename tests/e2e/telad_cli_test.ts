@@ -164,7 +164,7 @@ Deno.test({
         { bind: wsRelayBind, engine: clientSpy.engine, ...client.deps },
       );
       const local = await until("Services block", () => {
-        const m = client.out.join("\n").match(/localhost:(\d+)\s+→ port (\d+)/);
+        const m = client.out.join("\n").match(/localhost:(\d+)\s+→ web\b/);
         return Promise.resolve(m ? Number(m[1]) : undefined);
       });
       assert.ok(local === port || local >= port + 10000, `bound ${local} for ${port}`);

@@ -109,8 +109,9 @@ Deno.test({
     try {
       await t.step("the client prints the Services block and the tunnel comes up", async () => {
         await client.waitFor(/^Services available:$/);
-        assert.equal(await boundPort(client, `port ${web.addr.port}`), webLocal);
-        assert.equal(await boundPort(client, `port ${target.port}`), dataLocal);
+        // The names telad advertises (`-ports <p>:HTTP,<q>:data`), not "port <n>".
+        assert.equal(await boundPort(client, "HTTP"), webLocal);
+        assert.equal(await boundPort(client, "data"), dataLocal);
         await tunnelUps(client, 1);
       });
 

@@ -6,7 +6,7 @@
  * Rates are probabilities in 0..1, sizes in octets, times in milliseconds.
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock/mod.ts";
 import type { PcapWriter } from "./pcap.ts";
 import { Rng } from "./rng.ts";
 

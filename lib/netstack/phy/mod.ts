@@ -1,11 +1,13 @@
 /**
- * Simulated devices for testing the stack: a virtual clock, a seeded RNG, link wrappers
- * (loss, duplication, corruption, MTU, delay, rate, reordering) and a pcap writer.
+ * Simulated devices for testing the stack: a seeded RNG, link wrappers (loss, duplication,
+ * corruption, MTU, delay, rate, reordering) and a pcap writer; they run on the virtual
+ * clock of `lib/clock`.
  *
  * @example
  * ```ts
+ * import { VirtualClock } from "../../clock/mod.ts";
  * import { NetStack } from "../mod.ts";
- * import { PcapWriter, simulatedLink, VirtualClock } from "./mod.ts";
+ * import { PcapWriter, simulatedLink } from "./mod.ts";
  * const clock = new VirtualClock();
  * const pcap = new PcapWriter();
  * let a!: NetStack, b!: NetStack;
@@ -20,7 +22,6 @@
  * @module
  */
 export { Rng } from "./rng.ts";
-export { type RunLimits, SimulationStalledError, VirtualClock } from "./virtual_clock.ts";
 export { LINKTYPE_RAW, PcapWriter } from "./pcap.ts";
 export {
   delayLine,

@@ -206,8 +206,8 @@ Deno.test("a lost SYN-ACK is retransmitted and the connection still opens", asyn
   const l = p.b.listen(80);
   let dropped = 0;
   // Drop the first packet b sends (its SYN-ACK).
-  const orig = p.b.tx.output;
-  (p.b.tx as { output: (x: Uint8Array) => void }).output = (x) => {
+  const orig = p.b.egress.output;
+  p.b.egress.output = (x) => {
     if (dropped++ === 0) return;
     orig(x);
   };

@@ -9,19 +9,9 @@
  * from IRS = 0, so the SYN is sequence 0 and the first data octet is 1.
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock/mod.ts";
 import { formatIpv4 } from "../wire/address.ts";
-import { IpProtocol, Ipv4Packet } from "../wire/ipv4.ts";
-import {
-  emitTcpHeader,
-  emptyOutOptions,
-  finishChecksum,
-  optionsLength,
-  TcpFlags,
-  type TcpOptions,
-  type TcpOutOptions,
-  type TcpSegment,
-} from "../wire/tcp.ts";
+import { optionsLength, TcpFlags, type TcpOptions, TcpRepr, type TcpSegment } from "../wire/tcp.ts";
 import { Assembler } from "./assembler.ts";
 import type { TcpConfig } from "./config.ts";
 import { type CongestionControl, Cubic, NewReno } from "./congestion.ts";
@@ -74,59 +64,15 @@ export interface TcpStats {
   dropped: number;
 }
 
-/** Emits TCP/IPv4 packets from one preallocated buffer and hands them to `output`. */
-export class Transmitter {
-  readonly buf: Uint8Array;
-  private readonly views: Uint8Array[] = [];
-  private readonly ip = new Ipv4Packet();
-  private ident = 0;
-  readonly localAddr: number;
-  readonly output: (packet: Uint8Array) => void;
-
-  constructor(localAddr: number, mtu: number, output: (packet: Uint8Array) => void) {
-    this.localAddr = localAddr;
-    this.output = output;
-    this.buf = new Uint8Array(mtu);
-    this.ip.wrap(this.buf);
-  }
-
-  /** A cached view of the first `len` octets of the buffer (no allocation after warm-up). */
-  private view(len: number): Uint8Array {
-    return this.views[len] ??= this.buf.subarray(0, len);
-  }
-
-  /**
-   * Sends one segment; `len` payload octets are copied from `ring` at `ringOff` (octets past
-   * its head). Wire values (32-bit seq/ack, scaled window) are given by the caller.
-   */
-  send(
-    remote: number,
-    lport: number,
-    rport: number,
-    seq: number,
-    ack: number,
-    flags: number,
-    wnd: number,
-    opts: TcpOutOptions,
-    ring: RingBuffer | null,
-    ringOff: number,
-    len: number,
-  ): void {
-    const b = this.buf;
-    const hl = emitTcpHeader(b, 20, lport, rport, seq, ack, flags, wnd, opts);
-    if (len > 0 && ring) ring.readAt(ringOff, b, 20 + hl, len);
-    finishChecksum(b, 20, hl + len, this.localAddr, remote);
-    this.ip.emitHeader(this.localAddr, remote, IpProtocol.TCP, hl + len, this.ident);
-    this.ident = (this.ident + 1) & 0xffff;
-    this.output(this.view(20 + hl + len));
-  }
-}
-
 /** What a socket needs from its stack. */
 export interface SocketHost {
   readonly clock: Clock;
   readonly config: TcpConfig;
-  readonly tx: Transmitter;
+  /**
+   * Sends `segment` to `remoteAddr` (the stack wraps it in IPv4). The repr is read during
+   * the call only, so the socket reuses one.
+   */
+  emit(remoteAddr: number, segment: TcpRepr): void;
   readonly stats: TcpStats;
   /** The socket reached CLOSED: forget it. */
   release(socket: TcpSocket): void;
@@ -258,7 +204,8 @@ export class TcpSocket {
   private flushQueued = false;
   private readonly onTimer = () => this.handleTimer();
 
-  private readonly out: TcpOutOptions = emptyOutOptions();
+  /** The segment to send, refilled for every one (ports fixed at construction). */
+  private readonly seg = new TcpRepr();
   private readonly hole = [0, 0];
   /** Error to report when the connection ends. */
   private closeError: Error | null = null;
@@ -276,6 +223,8 @@ export class TcpSocket {
     this.localPort = localPort;
     this.remoteAddr = remoteAddr;
     this.remotePort = remotePort;
+    this.seg.sourcePort = localPort;
+    this.seg.destinationPort = remotePort;
     this.iss = iss >>> 0;
     this.active = active;
     this.ourMss = c.mtu - 40;
@@ -358,7 +307,8 @@ export class TcpSocket {
 
   private sendSyn(): void {
     const c = this.host.config;
-    const o = this.out;
+    const seg = this.seg;
+    const o = seg.options;
     o.mss = this.ourMss;
     const synAck = this.state === TcpState.SYN_RECEIVED;
     // On SYN-ACK, offer only what the peer offered (RFC 7323 2.2, RFC 2018 2).
@@ -373,19 +323,12 @@ export class TcpSocket {
     this.rcvAdvRight = this.rcvNxt + wnd;
     // Last.ACK.sent of RFC 7323 4.3: without it TS.Recent would stay at the SYN's value.
     if (synAck) this.lastAckSent = this.rcvNxt;
-    this.host.tx.send(
-      this.remoteAddr,
-      this.localPort,
-      this.remotePort,
-      this.iss,
-      synAck ? wrap(this.rcvNxt, this.irs) : 0,
-      flags,
-      wnd,
-      o,
-      null,
-      0,
-      0,
-    );
+    seg.seq = this.iss;
+    seg.ack = synAck ? wrap(this.rcvNxt, this.irs) : 0;
+    seg.flags = flags;
+    seg.window = wnd;
+    seg.setPayload(null, 0, 0);
+    this.host.emit(this.remoteAddr, seg);
     this.host.stats.segmentsSent++;
     o.mss = -1;
     o.windowScale = -1;
@@ -478,21 +421,15 @@ export class TcpSocket {
   }
 
   private sendRst(seqWire: number): void {
-    this.out.timestamps = false;
-    this.out.sackCount = 0;
-    this.host.tx.send(
-      this.remoteAddr,
-      this.localPort,
-      this.remotePort,
-      seqWire,
-      0,
-      TcpFlags.RST,
-      0,
-      this.out,
-      null,
-      0,
-      0,
-    );
+    const seg = this.seg;
+    seg.options.timestamps = false;
+    seg.options.sackCount = 0;
+    seg.seq = seqWire;
+    seg.ack = 0;
+    seg.flags = TcpFlags.RST;
+    seg.window = 0;
+    seg.setPayload(null, 0, 0);
+    this.host.emit(this.remoteAddr, seg);
     this.host.stats.rstSent++;
     this.host.stats.segmentsSent++;
   }
@@ -1190,7 +1127,8 @@ export class TcpSocket {
    * space consumed.
    */
   private sendSegment(seq: number, len: number, withData: boolean): number {
-    const o = this.out;
+    const seg = this.seg;
+    const o = seg.options;
     const dataEnd = this.sendBufSeq + this.sendBuf.length;
     let fin = false;
     if (withData && this.finQueued && seq + len >= dataEnd && seq <= dataEnd) {
@@ -1218,19 +1156,12 @@ export class TcpSocket {
     if (len > 0 && seq + len === dataEnd) flags |= TcpFlags.PSH;
     const wnd = this.windowToAdvertise();
     this.rcvAdvRight = this.rcvNxt + ((wnd >> this.rcvWscale) << this.rcvWscale);
-    this.host.tx.send(
-      this.remoteAddr,
-      this.localPort,
-      this.remotePort,
-      wrap(seq, this.iss),
-      wrap(this.rcvNxt, this.irs),
-      flags,
-      wnd >> this.rcvWscale,
-      o,
-      this.sendBuf,
-      seq - this.sendBufSeq,
-      len,
-    );
+    seg.seq = wrap(seq, this.iss);
+    seg.ack = wrap(this.rcvNxt, this.irs);
+    seg.flags = flags;
+    seg.window = wnd >> this.rcvWscale;
+    seg.setPayload(this.sendBuf, seq - this.sendBufSeq, len);
+    this.host.emit(this.remoteAddr, seg);
     this.host.stats.segmentsSent++;
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;

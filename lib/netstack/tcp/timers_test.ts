@@ -46,9 +46,9 @@ Deno.test("retransmission timeouts back off exponentially (RFC 6298 5.5) and giv
   const p = makePair({ link: { delayMs: 10 }, tcp: { maxRetransmits: 5 } });
   const [c, s] = await connectPair(p);
   const stamps: number[] = [];
-  const deliver = p.a.tx.output;
+  const deliver = p.a.egress.output;
   p.link.cut();
-  (p.a.tx as { output: (x: Uint8Array) => void }).output = (x) => {
+  p.a.egress.output = (x) => {
     stamps.push(p.clock.now());
     deliver(x);
   };

@@ -3,7 +3,27 @@
  * timestamps (RFC 7323), SACK-permitted and SACK blocks (RFC 2018).
  *
  * {@link TcpSegment} is a zero-copy view; {@link TcpOptions} is a reusable struct the view
- * parses options into, so receiving a segment allocates nothing.
+ * parses options into, so receiving a segment allocates nothing. {@link TcpRepr} is the
+ * parsed representation (smoltcp's `TcpRepr`): {@link TcpRepr.parse} fills it from a view,
+ * {@link TcpRepr.emit} writes it, options, payload and checksum into a buffer. Senders keep
+ * one repr and refill it per segment, so emitting allocates nothing either.
+ *
+ * @example
+ * ```ts
+ * import { TcpFlags, TcpRepr, TcpSegment } from "./tcp.ts";
+ * const repr = new TcpRepr();
+ * repr.sourcePort = 49152;
+ * repr.destinationPort = 80;
+ * repr.seq = 1000;
+ * repr.flags = TcpFlags.SYN;
+ * repr.window = 65535;
+ * repr.options.mss = 1460;
+ * const buffer = new Uint8Array(60);
+ * const length = repr.emit(buffer, 0, 0x0a000001, 0x0a000002); // 10.0.0.1 -> 10.0.0.2
+ * const back = new TcpRepr();
+ * back.parse(new TcpSegment().wrap(buffer, 0, length));
+ * console.log(back.options.mss, length); // 1460 24
+ * ```
  * @module
  */
 import { fold, sum16 } from "./checksum.ts";
@@ -36,7 +56,10 @@ export const TcpOptionKind = {
 /** Maximum SACK blocks we parse or emit in one segment (40 octets of options fit 4). */
 export const MAX_SACK_BLOCKS = 4;
 
-/** Options of one segment; absent options are -1 / false. Reused between segments. */
+/**
+ * Options of one segment, parsed or to emit; absent options are -1 / false. Reused between
+ * segments.
+ */
 export class TcpOptions {
   /** Maximum segment size in octets, or -1. */
   mss = -1;
@@ -51,6 +74,7 @@ export class TcpOptions {
   /** SACK blocks as [left0, right0, left1, right1, ...] wire sequence numbers. */
   readonly sackBlocks = new Array<number>(MAX_SACK_BLOCKS * 2).fill(0);
 
+  /** Clears every option (a segment without options). */
   reset(): void {
     this.mss = -1;
     this.windowScale = -1;
@@ -62,8 +86,14 @@ export class TcpOptions {
   }
 }
 
+/** Where an emitted segment's payload is copied from (a ring buffer, a received segment). */
+export interface PayloadSource {
+  /** Copies `length` octets starting `offset` octets into the source to `target[targetOffset..]`. */
+  readAt(offset: number, target: Uint8Array, targetOffset: number, length: number): void;
+}
+
 /** A view over the bytes of one TCP segment (header + payload), starting at `offset`. */
-export class TcpSegment {
+export class TcpSegment implements PayloadSource {
   buffer: Uint8Array = new Uint8Array(0);
   offset = 0;
   /** Segment length in octets (header + payload). */
@@ -118,6 +148,12 @@ export class TcpSegment {
   /** Payload length in octets. */
   get payloadLength(): number {
     return this.length - this.headerLength;
+  }
+
+  /** Copies payload octets `[offset, offset + length)` to `target[targetOffset..]`. */
+  readAt(offset: number, target: Uint8Array, targetOffset: number, length: number): void {
+    const start = this.payloadOffset + offset;
+    target.set(this.buffer.subarray(start, start + length), targetOffset);
   }
 
   /** True when the header fits the segment (data offset ≥ 20 and ≤ length). */
@@ -202,38 +238,8 @@ export function pseudoHeaderSum(source: number, destination: number, tcpLength: 
     IpProtocol.TCP + tcpLength;
 }
 
-/** What to put in the options of an outgoing segment. */
-export interface TcpOutOptions {
-  /** MSS to announce (SYN only), or -1. */
-  mss: number;
-  /** Window scale shift to announce (SYN only), or -1. */
-  windowScale: number;
-  sackPermitted: boolean;
-  timestamps: boolean;
-  tsVal: number;
-  tsEcr: number;
-  /** Number of SACK blocks in `sackBlocks` to emit. */
-  sackCount: number;
-  /** [left, right] pairs, wire sequence numbers. */
-  sackBlocks: number[];
-}
-
-/** Out-options that emit nothing (a segment without options); SACK room for 4 blocks. */
-export function emptyOutOptions(): TcpOutOptions {
-  return {
-    mss: -1,
-    windowScale: -1,
-    sackPermitted: false,
-    timestamps: false,
-    tsVal: 0,
-    tsEcr: 0,
-    sackCount: 0,
-    sackBlocks: new Array<number>(MAX_SACK_BLOCKS * 2).fill(0),
-  };
-}
-
-/** Length in octets the options in `o` take (padded to a multiple of 4). */
-export function optionsLength(o: TcpOutOptions): number {
+/** Length in octets the options in `o` take when emitted (a multiple of 4). */
+export function optionsLength(o: TcpOptions): number {
   let n = 0;
   if (o.mss >= 0) n += 4;
   if (o.windowScale >= 0) n += 4; // NOP + WS(3)
@@ -244,31 +250,95 @@ export function optionsLength(o: TcpOutOptions): number {
 }
 
 /**
- * Writes a TCP header with options at `buffer[off..]` and returns the header length.
- * The checksum field is left zero: call {@link finishChecksum} once the payload is in place.
- * Layouts follow what Linux sends, which every middlebox accepts.
+ * A TCP segment as fields (RFC 9293 3.1): what a socket fills in to send and what
+ * {@link TcpRepr.parse} reads from a received segment. Sequence and acknowledgment numbers
+ * are wire values (unsigned 32-bit); `window` is SEG.WND as carried (already shifted by the
+ * window scale). The payload is not copied into the repr: {@link TcpRepr.emit} reads
+ * `payloadLength` octets from `payload` at `payloadOffset`.
  */
-export function emitTcpHeader(
-  buffer: Uint8Array,
-  off: number,
-  sourcePort: number,
-  destinationPort: number,
-  seq: number,
-  ack: number,
-  flags: number,
-  window: number,
-  o: TcpOutOptions,
-): number {
-  const b = buffer;
-  b[off] = sourcePort >> 8;
-  b[off + 1] = sourcePort & 255;
-  b[off + 2] = destinationPort >> 8;
-  b[off + 3] = destinationPort & 255;
-  write32(b, off + 4, seq);
-  write32(b, off + 8, ack);
-  b[off + 13] = flags;
-  b[off + 14] = window >> 8;
-  b[off + 15] = window & 255;
+export class TcpRepr {
+  sourcePort = 0;
+  destinationPort = 0;
+  /** SEG.SEQ on the wire. */
+  seq = 0;
+  /** SEG.ACK on the wire (meaningful with the ACK flag). */
+  ack = 0;
+  /** Control bits, see {@link TcpFlags}. */
+  flags = 0;
+  /** SEG.WND as carried, 0..65535. */
+  window = 0;
+  /** Options; reset() for a segment without any. */
+  readonly options: TcpOptions = new TcpOptions();
+  /** Where the payload is read from; null for none. */
+  payload: PayloadSource | null = null;
+  /** Offset of the payload in `payload`, in octets. */
+  payloadOffset = 0;
+  /** Payload length in octets. */
+  payloadLength = 0;
+
+  /** Header length in octets, options included. */
+  get headerLength(): number {
+    return TCP_HEADER_LEN + optionsLength(this.options);
+  }
+
+  /** Header plus payload, in octets. */
+  get segmentLength(): number {
+    return this.headerLength + this.payloadLength;
+  }
+
+  /** Sets the payload to `length` octets of `source` from `offset` (null/0 for none). */
+  setPayload(source: PayloadSource | null, offset: number, length: number): void {
+    this.payload = source;
+    this.payloadOffset = offset;
+    this.payloadLength = length;
+  }
+
+  /**
+   * Fills the repr from the segment `view` points at; the payload refers to the view's
+   * buffer (valid while that buffer is). The checksum is not verified here (see
+   * {@link TcpSegment.verifyChecksum}). Returns false for a malformed header or option list.
+   */
+  parse(view: TcpSegment): boolean {
+    if (!view.wellFormed() || !view.parseOptions(this.options)) return false;
+    this.sourcePort = view.sourcePort;
+    this.destinationPort = view.destinationPort;
+    this.seq = view.seq;
+    this.ack = view.ack;
+    this.flags = view.flags;
+    this.window = view.window;
+    this.setPayload(view, 0, view.payloadLength);
+    return true;
+  }
+
+  /**
+   * Writes the segment (header, options, payload, checksum over the RFC 9293 3.1
+   * pseudo-header of `source` → `destination`) at `buffer[offset..]` and returns its length
+   * in octets. The buffer must hold {@link segmentLength} octets from `offset`. Option
+   * layouts follow what Linux sends, which every middlebox accepts.
+   */
+  emit(buffer: Uint8Array, offset: number, source: number, destination: number): number {
+    const hl = emitHeader(this, buffer, offset);
+    if (this.payloadLength > 0 && this.payload !== null) {
+      this.payload.readAt(this.payloadOffset, buffer, offset + hl, this.payloadLength);
+    }
+    const length = hl + this.payloadLength;
+    finishChecksum(buffer, offset, length, source, destination);
+    return length;
+  }
+}
+
+// Writes the header and options of `r` with a zero checksum; returns the header length.
+function emitHeader(r: TcpRepr, b: Uint8Array, off: number): number {
+  const o = r.options;
+  b[off] = r.sourcePort >> 8;
+  b[off + 1] = r.sourcePort & 255;
+  b[off + 2] = r.destinationPort >> 8;
+  b[off + 3] = r.destinationPort & 255;
+  write32(b, off + 4, r.seq);
+  write32(b, off + 8, r.ack);
+  b[off + 13] = r.flags;
+  b[off + 14] = r.window >> 8;
+  b[off + 15] = r.window & 255;
   b[off + 16] = 0;
   b[off + 17] = 0;
   b[off + 18] = 0;

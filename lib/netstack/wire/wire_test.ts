@@ -7,16 +7,26 @@ import { checksum } from "./checksum.ts";
 import { formatIpv4, InvalidAddressError, parseIpv4 } from "./address.ts";
 import { emitIpv4Repr, IpProtocol, Ipv4Packet, parseIpv4Repr } from "./ipv4.ts";
 import {
-  emitTcpHeader,
-  emptyOutOptions,
-  finishChecksum,
   formatFlags,
   optionsLength,
+  type PayloadSource,
   TcpFlags,
   TcpOptions,
-  type TcpOutOptions,
+  TcpRepr,
   TcpSegment,
 } from "./tcp.ts";
+
+/** A repr with the given header fields, no options and no payload. */
+function repr(
+  fields: Pick<TcpRepr, "sourcePort" | "destinationPort" | "seq" | "ack" | "flags" | "window">,
+): TcpRepr {
+  return Object.assign(new TcpRepr(), fields);
+}
+
+const bytes = (b: Uint8Array): PayloadSource => ({
+  readAt: (offset, target, targetOffset, length) =>
+    target.set(b.subarray(offset, offset + length), targetOffset),
+});
 
 Deno.test("the Internet checksum matches RFC 1071's worked example", () => {
   // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2 (checksum 220d).
@@ -63,7 +73,15 @@ Deno.test("an emitted IPv4 header parses back to the same fields with a valid ch
 });
 
 Deno.test("TCP options round-trip: MSS, window scale, SACK-permitted, timestamps, SACK blocks", () => {
-  const o: TcpOutOptions = {
+  const r = repr({
+    sourcePort: 4000,
+    destinationPort: 80,
+    seq: 0xfffffff0,
+    ack: 7,
+    flags: TcpFlags.SYN,
+    window: 65535,
+  });
+  const o = Object.assign(r.options, {
     mss: 1460,
     windowScale: 7,
     sackPermitted: true,
@@ -71,10 +89,9 @@ Deno.test("TCP options round-trip: MSS, window scale, SACK-permitted, timestamps
     tsVal: 0xdeadbeef,
     tsEcr: 42,
     sackCount: 0,
-    sackBlocks: [],
-  };
+  });
   const buf = new Uint8Array(80);
-  const hl = emitTcpHeader(buf, 0, 4000, 80, 0xfffffff0, 7, TcpFlags.SYN, 65535, o);
+  const hl = r.emit(buf, 0, 0, 0);
   assert.equal(hl, 20 + optionsLength(o));
   assert.equal(hl % 4, 0);
   const seg = new TcpSegment().wrap(buf, 0, hl);
@@ -91,15 +108,18 @@ Deno.test("TCP options round-trip: MSS, window scale, SACK-permitted, timestamps
   assert.equal(seg.sourcePort, 4000);
   assert.equal(formatFlags(seg.flags), "SYN");
 
-  const sack: TcpOutOptions = {
-    ...o,
-    mss: -1,
-    windowScale: -1,
-    sackPermitted: false,
-    sackCount: 3,
-    sackBlocks: [1, 2, 3, 4, 0xfffffffe, 5],
-  };
-  const hl2 = emitTcpHeader(buf, 0, 1, 2, 3, 4, TcpFlags.ACK, 5, sack);
+  const r2 = repr({
+    sourcePort: 1,
+    destinationPort: 2,
+    seq: 3,
+    ack: 4,
+    flags: TcpFlags.ACK,
+    window: 5,
+  });
+  Object.assign(r2.options, { ...o, mss: -1, windowScale: -1, sackPermitted: false });
+  r2.options.sackCount = 3;
+  r2.options.sackBlocks.splice(0, 6, 1, 2, 3, 4, 0xfffffffe, 5);
+  const hl2 = r2.emit(buf, 0, 0, 0);
   assert.equal(hl2, 20 + 12 + 4 + 24);
   const seg2 = new TcpSegment().wrap(buf, 0, hl2);
   assert.ok(seg2.parseOptions(p));
@@ -152,12 +172,71 @@ Deno.test("a window scale above 14 is read as 14 (RFC 7323 2.3); unknown options
 Deno.test("the TCP checksum covers the pseudo-header: a wrong address fails verification", () => {
   const src = parseIpv4("10.0.0.1"), dst = parseIpv4("10.0.0.2");
   const buf = new Uint8Array(40);
-  const none = emptyOutOptions();
-  const hl = emitTcpHeader(buf, 0, 1234, 80, 1, 0, TcpFlags.SYN, 1000, none);
-  buf.set([1, 2, 3], hl);
-  finishChecksum(buf, 0, hl + 3, src, dst);
+  const r = repr({
+    sourcePort: 1234,
+    destinationPort: 80,
+    seq: 1,
+    ack: 0,
+    flags: TcpFlags.SYN,
+    window: 1000,
+  });
+  r.setPayload(bytes(new Uint8Array([1, 2, 3])), 0, 3);
+  const hl = r.headerLength;
+  assert.equal(r.emit(buf, 0, src, dst), hl + 3);
   const seg = new TcpSegment().wrap(buf, 0, hl + 3);
   assert.ok(seg.verifyChecksum(src, dst));
   assert.ok(!seg.verifyChecksum(src, parseIpv4("10.0.0.3")));
   assert.equal(seg.payloadLength, 3);
+});
+
+Deno.test("a TCP repr parses back what it emitted: fields, options, payload and checksum", () => {
+  const src = parseIpv4("10.0.0.1"), dst = parseIpv4("10.0.0.2");
+  const sent = repr({
+    sourcePort: 49152,
+    destinationPort: 443,
+    seq: 0xfffffffe,
+    ack: 0x80000001,
+    flags: TcpFlags.ACK | TcpFlags.PSH,
+    window: 501,
+  });
+  Object.assign(sent.options, { timestamps: true, tsVal: 9, tsEcr: 8, sackCount: 1 });
+  sent.options.sackBlocks.splice(0, 2, 100, 200);
+  const data = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  sent.setPayload(bytes(data), 2, 5); // octets 2..6 of the source
+  const buf = new Uint8Array(100).fill(0xee);
+  const length = sent.emit(buf, 10, src, dst);
+  assert.equal(length, 20 + 12 + 12 + 5);
+  assert.equal(length, sent.segmentLength);
+  const view = new TcpSegment().wrap(buf, 10, length);
+  assert.ok(view.verifyChecksum(src, dst));
+
+  const got = new TcpRepr();
+  assert.ok(got.parse(view));
+  assert.deepEqual(
+    [got.sourcePort, got.destinationPort, got.seq, got.ack, got.flags, got.window],
+    [49152, 443, 0xfffffffe, 0x80000001, TcpFlags.ACK | TcpFlags.PSH, 501],
+  );
+  assert.deepEqual(
+    [got.options.timestamps, got.options.tsVal, got.options.tsEcr, got.options.mss],
+    [true, 9, 8, -1],
+  );
+  assert.deepEqual(got.options.sackBlocks.slice(0, 2 * got.options.sackCount), [100, 200]);
+  assert.equal(got.payloadLength, 5);
+  const payload = new Uint8Array(5);
+  got.payload!.readAt(got.payloadOffset, payload, 0, got.payloadLength);
+  assert.deepEqual([...payload], [2, 3, 4, 5, 6]);
+
+  // Emitting the parsed repr reproduces the segment octet for octet.
+  const again = new Uint8Array(100);
+  assert.equal(got.emit(again, 0, src, dst), length);
+  assert.deepEqual(again.subarray(0, length), buf.subarray(10, 10 + length));
+});
+
+Deno.test("a TCP repr refuses a malformed segment: short data offset, option past the header", () => {
+  const buf = new Uint8Array(24);
+  buf[12] = 0x40; // data offset 16 octets < 20
+  assert.equal(new TcpRepr().parse(new TcpSegment().wrap(buf, 0, 24)), false);
+  buf[12] = 0x60; // 24 octets: one option word
+  buf.set([2, 8, 0, 0], 20); // MSS claiming 8 octets, only 4 left
+  assert.equal(new TcpRepr().parse(new TcpSegment().wrap(buf, 0, 24)), false);
 });

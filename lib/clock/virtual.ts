@@ -1,12 +1,24 @@
 /**
- * A virtual clock for simulations: time stands still until the test runs the timers, then
- * jumps to each deadline in order. Between deadlines it yields to the event loop
- * (`setImmediate`, after all microtasks) so promise-based code such as web streams makes
- * progress exactly as it would in real time, only faster and deterministically.
+ * A virtual clock for tests and simulations: time stands still until the test moves it,
+ * then jumps to each deadline in order. {@link VirtualClock.advance} and
+ * {@link VirtualClock.run} yield to the event loop between deadlines (`setImmediate`,
+ * after all microtasks) so promise-based code such as web streams makes progress exactly
+ * as it would in real time, only faster and deterministically;
+ * {@link VirtualClock.advanceSync} runs the timers without yielding, for synchronous
+ * engines such as WireGuard's.
+ *
+ * @example
+ * ```ts
+ * import { VirtualClock } from "./virtual.ts";
+ * const clock = new VirtualClock();
+ * let fired = 0;
+ * clock.setTimeout(() => fired++, 5_000);
+ * clock.advanceSync(5_000);
+ * console.log(fired, clock.now()); // 1 5000
+ * ```
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { Clock } from "../clock.ts";
 
 interface Timer {
   at: number;
@@ -30,8 +42,12 @@ export interface RunLimits {
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
-/** A {@link Clock} whose time only moves when {@link run} or {@link advance} moves it. */
-export class VirtualClock implements Clock {
+/**
+ * A `Clock` (see `mod.ts`, which re-exports this module; it is not imported here so the
+ * folder has no import cycle) whose time only moves when {@link VirtualClock.run},
+ * {@link VirtualClock.advance} or {@link VirtualClock.advanceSync} moves it.
+ */
+export class VirtualClock {
   #now = 0;
   #seq = 0;
   /** Binary min-heap on (at, seq). */
@@ -42,16 +58,19 @@ export class VirtualClock implements Clock {
     this.#now = start;
   }
 
+  /** Current virtual time in milliseconds. */
   now(): number {
     return this.#now;
   }
 
+  /** Schedules `fn` at now + `ms` milliseconds (run when the clock is moved past it). */
   setTimeout(fn: () => void, ms: number): unknown {
     const t: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
     this.#push(t);
     return t;
   }
 
+  /** Cancels a scheduled timer. */
   clearTimeout(handle: unknown): void {
     if (handle) (handle as Timer).cancelled = true;
   }
@@ -63,7 +82,24 @@ export class VirtualClock implements Clock {
     return n;
   }
 
-  /** Moves time forward by `ms`, running every timer due on the way, in order. */
+  /**
+   * Moves time forward by `ms` milliseconds, running every timer due on the way in order,
+   * without yielding to the event loop (timers may schedule more; those due run too).
+   */
+  advanceSync(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const t = this.#peek();
+      if (!t || t.at > end) break;
+      this.#runDue();
+    }
+    this.#now = end;
+  }
+
+  /**
+   * Moves time forward by `ms` milliseconds, running every timer due on the way in order and
+   * yielding to the event loop between deadlines.
+   */
   async advance(ms: number): Promise<void> {
     const end = this.#now + ms;
     await yieldToEventLoop();
