@@ -13,11 +13,14 @@
  *
  * @module
  */
+import { logger } from "../log/mod.ts";
 import { MAX_SIGNAL_BYTES } from "../protocol/mod.ts";
 import { acceptLoop } from "./listener.ts";
 import { type FetchHandler, serveHttp1 } from "./http1.ts";
 import { MAX_UNAUTHENTICATED, PendingConnections } from "./pending.ts";
 import { frontClock, ServerWebSocket } from "./websocket.ts";
+
+const log = logger("hub");
 
 /** Deadline for a request head (Go's hub: `ReadHeaderTimeout` 10 s), ms. */
 export const HEADER_TIMEOUT_MS = 10_000;
@@ -120,11 +123,16 @@ export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
     for (const ws of sockets) {
       const half = ws.idleTimeoutMs / 2;
       if (ws.pingAt && ws.lastRx > ws.pingAt) ws.pingAt = 0;
-      if (ws.pingAt) {
-        if (now - ws.pingAt >= half) ws.fail(1001, "idle timeout");
-      } else if (now - ws.lastRx >= half) {
-        ws.pingAt = now;
-        ws.ping();
+      try {
+        if (ws.pingAt) {
+          if (now - ws.pingAt >= half) ws.fail(1001, "idle timeout");
+        } else if (now - ws.lastRx >= half) {
+          ws.pingAt = now;
+          ws.ping();
+        }
+      } catch (err) {
+        // A bug behind one socket's close handler must not end the process.
+        log.error(`websocket idle check: ${(err as Error).stack ?? err}`);
       }
     }
   }, 500);
@@ -176,6 +184,11 @@ export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
       pending,
       draining: () => draining,
       onWebSocket: (ws, open) => open ? sockets.add(ws) : sockets.delete(ws),
+    }).catch((err) => {
+      log.error(`connection: ${(err as Error).stack ?? err}`);
+      try {
+        conn.close();
+      } catch { /* closed */ }
     }).finally(() => {
       conns.delete(conn);
       tasks.delete(task);

@@ -55,7 +55,11 @@ export class PendingConnections {
             "(TELAHUBD_MAX_UNAUTHENTICATED raises the cap)",
         );
       }
-      oldest.shed();
+      try {
+        oldest.shed();
+      } catch (err) {
+        log.error(`shedding a connection: ${(err as Error).stack ?? err}`);
+      }
     }
   }
 
@@ -63,7 +67,13 @@ export class PendingConnections {
   shedAll(): void {
     const all = [...this.#set];
     this.#set.clear();
-    for (const e of all) e.shed();
+    for (const e of all) {
+      try {
+        e.shed();
+      } catch (err) {
+        log.error(`shedding a connection: ${(err as Error).stack ?? err}`);
+      }
+    }
   }
 
   /** `e` authenticated, is busy with a request, or is gone. */

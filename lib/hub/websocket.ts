@@ -13,6 +13,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { logger } from "../log/mod.ts";
+
+const log = logger("hub");
 
 /** The GUID of RFC 6455 §1.3, appended to `Sec-WebSocket-Key`. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -485,8 +488,17 @@ export class ServerWebSocket implements HubWebSocket {
     if (this.#reported) return;
     this.#reported = true;
     this.#closeConn();
-    this.onDone?.();
-    this.onclose?.({ code: this.#closeCode, reason: this.#closeReason, wasClean: this.#wasClean });
+    try {
+      this.onDone?.();
+      this.onclose?.({
+        code: this.#closeCode,
+        reason: this.#closeReason,
+        wasClean: this.#wasClean,
+      });
+    } catch (err) {
+      // Reached from timers and write completions: a throwing handler must not end the process.
+      log.error(`websocket close handler: ${(err as Error).stack ?? err}`);
+    }
   }
 
   #closeConn(): void {
