@@ -20,7 +20,7 @@ export function isUpgradeRequest(req: Request): boolean {
 }
 
 /**
- * Builds the request handler for `Deno.serve`.
+ * Builds the fetch-style request handler the front end serves.
  * @param ctx the running hub's parts.
  * @param router the API route table (default: this version's routes).
  */
@@ -58,10 +58,12 @@ function upgrade(ctx: HttpContext, req: Request, info: Deno.ServeHandlerInfo): R
   const remote = `${addr.hostname}:${addr.port}`;
   let pair;
   try {
-    pair = Deno.upgradeWebSocket(req, { idleTimeout: ctx.hub.wsIdleTimeoutS });
+    pair = ctx.upgradeWebSocket(req, { idleTimeout: ctx.hub.wsIdleTimeoutS });
   } catch (err) {
     return text(400, `Bad Request: ${(err as Error).message}\n`);
   }
-  ctx.hub.accept(pair.socket, remote);
+  const socket = ctx.hub.accept(pair.socket, remote);
+  // Counted against the cap on unauthenticated connections until it registers, connects or joins.
+  pair.socket.authenticated = () => socket.role !== "new" && socket.role !== "rejected";
   return pair.response;
 }

@@ -27,6 +27,7 @@ import { MAX_FRAME_BYTES, Relay, type RelayStats } from "./relay.ts";
 import { Signaling } from "./signaling.ts";
 import { closeSocket, type HubSocket } from "./socket.ts";
 import type { UdpRelay } from "./udp_relay.ts";
+import type { HubMessageEvent, HubWebSocket } from "./websocket.ts";
 
 export { MAX_FRAME_BYTES, MGMT_TIMEOUT_MS };
 export { MAX_SESSIONS } from "./registry.ts";
@@ -36,7 +37,7 @@ const log = logger("hub");
 /** Time an agent has to join after `session-request`, ms (spec §3.2.2). */
 export const JOIN_TIMEOUT_MS = 30_000;
 /**
- * `idleTimeout` given to `Deno.upgradeWebSocket`, seconds. Deno pings a WebSocket
+ * `idleTimeout` given to the front end's `upgradeWebSocket`, seconds. It pings a WebSocket
  * that has been silent for half of it (10 s, Go's hub-to-agent ping interval) and
  * closes it when nothing, not even the pong, arrives in the other half; so an open
  * WebSocket has proven its peer alive within the last 20 s.
@@ -82,7 +83,7 @@ export class Hub {
   readonly #firstMessageTimeoutMs: number;
   readonly offlineRetentionMs: number;
   #pruneTimer?: ReturnType<typeof setInterval>;
-  /** `idleTimeout` for `Deno.upgradeWebSocket`, seconds. */
+  /** `idleTimeout` for the front end's `upgradeWebSocket`, seconds. */
   readonly wsIdleTimeoutS: number;
 
   constructor(readonly opts: HubOptions) {
@@ -127,10 +128,10 @@ export class Hub {
 
   /**
    * Takes ownership of a freshly upgraded server WebSocket.
-   * @param ws from `Deno.upgradeWebSocket` (or a WebSocket-like object with the same events).
+   * @param ws from the front end's `upgradeWebSocket`.
    * @param remote `ip:port` of the TCP peer, for logs.
    */
-  accept(ws: WebSocket, remote: string): HubSocket {
+  accept(ws: HubWebSocket, remote: string): HubSocket {
     ws.binaryType = "arraybuffer";
     this.#startPruning();
     const s: HubSocket = {
@@ -149,7 +150,7 @@ export class Hub {
         closeSocket(s, HubClose.policy, "no signaling message received");
       }
     }, this.#firstMessageTimeoutMs);
-    ws.onmessage = (ev: MessageEvent) => {
+    ws.onmessage = (ev: HubMessageEvent) => {
       try {
         if (typeof ev.data === "string") this.#signaling.onText(s, ev.data);
         else this.#onBinary(s, ev.data as ArrayBuffer);

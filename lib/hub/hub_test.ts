@@ -5,6 +5,7 @@ import { HubAuth } from "./auth.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
 import { makeHttpHandler } from "./http.ts";
+import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 
 Deno.test({
   name: "mgmt plumbing: request reaches the agent, the raw response comes back verbatim",
@@ -62,9 +63,10 @@ Deno.test({
       udpPort: 41820,
       joinTimeoutMs: 300,
     });
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      makeHttpHandler({
+    const server: FrontEnd = startFrontEnd({
+      hostname: "127.0.0.1",
+      port: 0,
+      handler: makeHttpHandler({
         hub,
         auth: () => auth,
         history,
@@ -72,8 +74,9 @@ Deno.test({
         hubName: "",
         startedAt: performance.now(),
         console: () => null,
+        upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
       }),
-    );
+    });
     const url = `ws://127.0.0.1:${server.addr.port}`;
     try {
       const agent = await ScriptedAgent.register(url, { machineName: "slow" });
@@ -93,7 +96,7 @@ Deno.test({
       await agent.close();
     } finally {
       hub.closeAll();
-      await server.shutdown();
+      await server.shutdown(1000);
     }
   },
 });

@@ -1,7 +1,7 @@
 /**
  * Starting and stopping a hub: config lookup and bootstrap, history, the UDP
- * relay, and `Deno.serve` for HTTP + WebSocket on one port (book, *Run a hub on
- * the public internet*; spec hub-http-api.md §10.4).
+ * relay, and the front end ({@link startFrontEnd}) for HTTP + WebSocket on one
+ * port (book, *Run a hub on the public internet*; spec hub-http-api.md §10.4).
  *
  * @module
  */
@@ -22,6 +22,7 @@ import {
   saveConfigFile,
 } from "./config.ts";
 import { consoleHandler } from "./console.ts";
+import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
 import { makeHttpHandler } from "./http.ts";
@@ -172,6 +173,9 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   // Tuning knobs (not in Go's telahubd): first-message deadline and WebSocket idle timeout.
   const firstMsg = Number(env("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS") ?? "");
   const idle = Number(env("TELAHUBD_WS_IDLE_TIMEOUT") ?? "");
+  // Front-end bounds (not in Go's telahubd): request-head deadline, unauthenticated cap.
+  const headerTimeout = Number(env("TELAHUBD_HEADER_TIMEOUT_MS") ?? "");
+  const maxUnauth = Number(env("TELAHUBD_MAX_UNAUTHENTICATED") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -216,12 +220,15 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     startedAt,
     console: consoleServe,
     statusMaxAgeMs: opts.statusMaxAgeMs,
+    upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
   });
-  const server = Deno.serve({
+  const server: FrontEnd = startFrontEnd({
     hostname: settings.listen,
     port: settings.port,
-    onListen: () => {},
-  }, handler);
+    handler,
+    headerTimeoutMs: headerTimeout > 0 ? headerTimeout : undefined,
+    maxUnauthenticated: maxUnauth > 0 ? maxUnauth : undefined,
+  });
   const port = server.addr.port;
   const address = settings.listen === "0.0.0.0" ? "" : `, address ${settings.listen}`;
   print(
@@ -254,15 +261,15 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
           timer = setTimeout(resolve, settings.shutdownTimeoutMs);
         });
         // Let the close handshakes finish (our 1001 reason reaches the peers) before
-        // Deno's own shutdown closes whatever is left.
+        // the front end drops whatever is left.
         const closed = (async () => {
           for (let i = 0; i < 100 && hub.peerCount > 0; i++) {
             await new Promise((r) => setTimeout(r, 20));
           }
         })();
         await Promise.race([closed, timeout]);
-        await Promise.race([server.shutdown(), timeout]);
         clearTimeout(timer);
+        await server.shutdown(settings.shutdownTimeoutMs);
         await history.flush();
       })();
       return stopping;

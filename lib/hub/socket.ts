@@ -9,6 +9,7 @@
 import { encodeSignal, type SignalMessage } from "../protocol/mod.ts";
 import type { Machine, Session } from "./registry.ts";
 import type { FrameSink } from "./udp_relay.ts";
+import type { HubWebSocket } from "./websocket.ts";
 
 /** What a hub socket has become after its first signaling message. */
 export type HubSocketRole = "new" | "control" | "client" | "agent-session" | "rejected";
@@ -17,7 +18,7 @@ export type HubSocketRole = "new" | "control" | "client" | "agent-session" | "re
 export interface HubSocket extends FrameSink {
   /** Sequence number, unique while the hub runs. */
   readonly id: number;
-  readonly ws: WebSocket;
+  readonly ws: HubWebSocket;
   /** `ip:port` of the TCP peer, for logs. */
   readonly remote: string;
   role: HubSocketRole;

@@ -73,6 +73,8 @@ export interface HubProcessOptions {
   timeoutMs?: number;
   /** Pass `-config <dir>/telahubd.yaml` (default true); false tests the lookup order (cwd = dir). */
   configFlag?: boolean;
+  /** Run the hub under this descriptor limit (`prlimit --nofile=N:N`, which execs: same PID). */
+  nofile?: number;
 }
 
 /**
@@ -90,8 +92,10 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     await Deno.mkdir(configPath.slice(0, configPath.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(configPath, opts.configYaml);
   }
-  const child = new Deno.Command(Deno.execPath(), {
+  const prlimit = opts.nofile ? [`--nofile=${opts.nofile}:${opts.nofile}`, Deno.execPath()] : [];
+  const child = new Deno.Command(opts.nofile ? "prlimit" : Deno.execPath(), {
     args: [
+      ...prlimit,
       "run",
       "-A",
       HUB_MAIN,

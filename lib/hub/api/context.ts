@@ -8,6 +8,7 @@ import { escapeForLog, logger } from "../../log/mod.ts";
 import { type HubAuth, requestToken } from "../auth.ts";
 import type { History } from "../history.ts";
 import type { Hub } from "../hub.ts";
+import type { WebSocketUpgrader } from "../front_end.ts";
 
 const log = logger("hub");
 
@@ -22,6 +23,8 @@ export interface HttpContext {
   startedAt: number;
   /** Console files for GET/HEAD paths no API route takes; `null` = not a console path. */
   console: (req: Request) => Response | Promise<Response> | null;
+  /** The front end's WebSocket upgrade (size limits, mask check, idle pings). */
+  upgradeWebSocket: WebSocketUpgrader;
   /**
    * Longest time a cached `/api/status` body is served while nothing changed, ms
    * (default {@link STATUS_MAX_AGE_MS}).

@@ -1,0 +1,347 @@
+/**
+ * One HTTP/1.1 connection of the hub (RFC 9112): the request head and body read
+ * under a size bound and a deadline, parsed by `http-parser-js` (the pure-JS
+ * parser `websocket-driver` and `faye-websocket` use), handed to a fetch-style
+ * handler as a `Request`, and the `Response` written back with one write. A
+ * response that stands for a WebSocket upgrade (see {@link WebSocketUpgrader})
+ * becomes a 101 and the connection is handed to the {@link ServerWebSocket}.
+ *
+ * Bounds: the head (request line + headers) at most `maxHeadBytes` (else 431),
+ * read within `headerTimeoutMs` of the connection opening or of the previous
+ * response (the keep-alive idle limit too); the body at most `maxBodyBytes`
+ * (else 413, decided from `Content-Length` before reading it), read within
+ * `bodyTimeoutMs`. A deadline that passes closes the connection.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import httpParser from "http-parser-js";
+import type { PendingConnections, PendingEntry } from "./pending.ts";
+import { acceptKey, frontClock, type ServerWebSocket } from "./websocket.ts";
+
+// deno-lint-ignore no-explicit-any
+const { HTTPParser } = httpParser as any;
+
+/** A fetch-style handler, as `Deno.serve` takes it. */
+export type FetchHandler = (
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** Options of {@link serveHttp1}. */
+export interface Http1Options {
+  handler: FetchHandler;
+  /** Deadline for a request head, from connection open or the previous response, ms. */
+  headerTimeoutMs: number;
+  /** Deadline for a request body once its head arrived, ms. */
+  bodyTimeoutMs: number;
+  /** Largest request head (request line and header fields), bytes. */
+  maxHeadBytes: number;
+  /** Largest request body, bytes. */
+  maxBodyBytes: number;
+  /** The WebSocket a response stands for, when the handler upgraded the request. */
+  takeUpgrade: (res: Response) => ServerWebSocket | undefined;
+  /** The cap on unauthenticated connections. */
+  pending: PendingConnections;
+  /** True once the server is shutting down: responses then end their connection. */
+  draining: () => boolean;
+  /** Called with every upgraded WebSocket while it is open (for idle pings). */
+  onWebSocket: (ws: ServerWebSocket, open: boolean) => void;
+}
+
+/** Reason phrases (RFC 9110 §15) for the statuses the hub sends. */
+const REASON: Record<number, string> = {
+  101: "Switching Protocols",
+  200: "OK",
+  201: "Created",
+  204: "No Content",
+  301: "Moved Permanently",
+  302: "Found",
+  304: "Not Modified",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  412: "Precondition Failed",
+  413: "Content Too Large",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+interface Parsed {
+  method: string;
+  url: string;
+  headers: string[];
+  keepAlive: boolean;
+  upgrade: boolean;
+  body: Uint8Array[];
+  bodyLen: number;
+  /** Set when the request must be refused before reading on (413). */
+  refuse?: number;
+  /** `Expect: 100-continue` and no 100 sent yet (RFC 9110 §10.1.1). */
+  expectContinue?: boolean;
+}
+
+const encoder = new TextEncoder();
+const NO_BODY = new Set([101, 204, 304]);
+
+/**
+ * Serves HTTP/1.1 requests on `conn` until it closes, a deadline passes, a bound
+ * is exceeded, or the connection becomes a WebSocket.
+ */
+export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promise<void> {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  const entry: PendingEntry = { shed: close };
+  const remoteAddr = conn.remoteAddr;
+  const parser = new HTTPParser(HTTPParser.REQUEST);
+  parser.maxHeaderSize = opts.maxHeadBytes;
+  let cur: Parsed | undefined;
+  const done: Parsed[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  parser[HTTPParser.kOnHeadersComplete] = (info: {
+    headers: string[];
+    method: number;
+    url: string;
+    upgrade: boolean;
+    shouldKeepAlive: boolean;
+  }) => {
+    cur = {
+      method: HTTPParser.methods[info.method],
+      url: info.url,
+      headers: info.headers,
+      keepAlive: info.shouldKeepAlive,
+      upgrade: info.upgrade,
+      body: [],
+      bodyLen: 0,
+    };
+    // Head complete: the body has its own deadline.
+    clearTimeout(timer);
+    timer = setTimeout(close, opts.bodyTimeoutMs);
+    for (let i = 0; i < info.headers.length; i += 2) {
+      const name = info.headers[i].toLowerCase();
+      if (name === "content-length" && Number(info.headers[i + 1]) > opts.maxBodyBytes) {
+        cur.refuse = 413;
+      } else if (name === "expect" && /100-continue/i.test(info.headers[i + 1])) {
+        cur.expectContinue = true;
+      }
+    }
+  };
+  parser[HTTPParser.kOnBody] = (chunk: Uint8Array, start: number, len: number) => {
+    if (!cur || cur.refuse) return;
+    if (cur.bodyLen + len > opts.maxBodyBytes) {
+      cur.refuse = 413;
+      return;
+    }
+    cur.body.push(chunk.slice(start, start + len));
+    cur.bodyLen += len;
+  };
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    if (cur) done.push(cur);
+    cur = undefined;
+  };
+
+  opts.pending.add(entry);
+  timer = setTimeout(close, opts.headerTimeoutMs);
+  // Small first: an upgrade request is a few hundred bytes, and a thousand agents
+  // connecting at once should not leave a thousand large buffers for the collector.
+  let buf = new Uint8Array(1024);
+  try {
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      const grow = n === buf.length && buf.length < 16384;
+      const ret = parser.execute(Buffer.from(buf.buffer, 0, n));
+      if (ret instanceof Error) {
+        const status = /header size/.test(ret.message) ? 431 : 400;
+        await writeSimple(conn, status);
+        break;
+      }
+      if (cur?.refuse) {
+        await writeSimple(conn, cur.refuse);
+        break;
+      }
+      let keepOpen = true;
+      let served = false;
+      while (done.length > 0 && keepOpen) {
+        const m = done.shift()!;
+        clearTimeout(timer);
+        opts.pending.remove(entry);
+        if (m.refuse) {
+          await writeSimple(conn, m.refuse);
+          keepOpen = false;
+          break;
+        }
+        const req = toRequest(m);
+        if (!req) {
+          await writeSimple(conn, 400);
+          keepOpen = false;
+          break;
+        }
+        const completed = Promise.withResolvers<void>();
+        let res: Response;
+        try {
+          res = await opts.handler(req, { remoteAddr, completed: completed.promise });
+        } catch {
+          res = new Response("Internal Server Error\n", { status: 500 });
+        }
+        const ws = opts.takeUpgrade(res);
+        if (ws) {
+          clearTimeout(timer);
+          completed.resolve();
+          // Not awaited: this frame (its read buffer and parser) is released while the
+          // WebSocket lives; the returned promise settles when the WebSocket ends.
+          const key = req.headers.get("sec-websocket-key") ?? "";
+          return upgradeTo(conn, key, ws, buf.slice(ret, n), opts);
+        }
+        keepOpen = m.keepAlive && !m.upgrade && !closed && !opts.draining();
+        // A peer that does not read its response does not keep the descriptor either.
+        timer = setTimeout(close, opts.bodyTimeoutMs);
+        await writeResponse(conn, req.method, res, keepOpen);
+        clearTimeout(timer);
+        completed.resolve();
+        served = true;
+      }
+      if (!keepOpen || closed) break;
+      if (cur?.expectContinue && !cur.refuse) {
+        // Every earlier response is out: the client may send the body now.
+        cur.expectContinue = false;
+        await writeAll(conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+      }
+      if (served) {
+        // Between requests, or a pipelined one partly here: unauthenticated again, under the
+        // deadline of what is arriving. (Only after a response: a peer sending a byte at a
+        // time must not push its deadline back or stay the youngest entry.)
+        clearTimeout(timer);
+        timer = setTimeout(close, cur ? opts.bodyTimeoutMs : opts.headerTimeoutMs);
+        opts.pending.add(entry);
+      }
+      if (grow) buf = new Uint8Array(16384); // a large head or a body is arriving
+    }
+  } catch {
+    // reset by the peer, or closed by a deadline / the cap
+  } finally {
+    clearTimeout(timer);
+    opts.pending.remove(entry);
+  }
+  close();
+}
+
+async function upgradeTo(
+  conn: Deno.TcpConn,
+  key: string,
+  ws: ServerWebSocket,
+  rest: Uint8Array,
+  opts: Http1Options,
+): Promise<void> {
+  const head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`;
+  const entry: PendingEntry = { shed: () => ws.fail(1008, "too many unauthenticated connections") };
+  opts.pending.add(entry);
+  ws.onAuthenticated = () => opts.pending.remove(entry);
+  ws.onDone = () => {
+    opts.pending.remove(entry);
+    opts.onWebSocket(ws, false);
+  };
+  try {
+    await writeAll(conn, encoder.encode(head));
+  } catch {
+    ws.fail(1006, "");
+    return;
+  }
+  opts.onWebSocket(ws, true);
+  await ws.attach(conn, rest, frontClock.now);
+}
+
+function toRequest(m: Parsed): Request | undefined {
+  try {
+    const headers = new Headers();
+    let host = "";
+    for (let i = 0; i < m.headers.length; i += 2) {
+      headers.append(m.headers[i], m.headers[i + 1]);
+      if (!host && m.headers[i].toLowerCase() === "host") host = m.headers[i + 1];
+    }
+    const url = /^https?:\/\//i.test(m.url)
+      ? m.url
+      : `http://${host || "localhost"}${m.url.startsWith("/") ? m.url : "/" + m.url}`;
+    let body: Uint8Array<ArrayBuffer> | undefined;
+    if (m.bodyLen > 0 && m.method !== "GET" && m.method !== "HEAD") {
+      body = new Uint8Array(m.bodyLen);
+      let o = 0;
+      for (const c of m.body) {
+        body.set(c, o);
+        o += c.length;
+      }
+    }
+    return new Request(new URL(url), { method: m.method, headers, body });
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** A short plain-text error response that ends the connection. */
+function writeSimple(conn: Deno.Conn, status: number): Promise<void> {
+  const body = `${REASON[status] ?? "Error"}\n`;
+  return writeAll(
+    conn,
+    encoder.encode(
+      `HTTP/1.1 ${status} ${
+        REASON[status] ?? "Error"
+      }\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    ),
+  ).catch(() => {});
+}
+
+/** Writes `res` as one HTTP/1.1 response (head and body in a single write). */
+async function writeResponse(
+  conn: Deno.Conn,
+  method: string,
+  res: Response,
+  keepAlive: boolean,
+): Promise<void> {
+  const status = res.status;
+  const body = res.body ? new Uint8Array(await res.arrayBuffer()) : undefined;
+  let head = `HTTP/1.1 ${status} ${res.statusText || REASON[status] || "Status"}\r\n`;
+  let length = body?.length;
+  for (const [name, value] of res.headers) {
+    if (name === "content-length") {
+      if (length === undefined) length = Number(value);
+      continue;
+    }
+    if (name === "connection" || name === "transfer-encoding") continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  // HEAD: the length GET would have, when the handler said it; otherwise none (RFC 9110 §8.6).
+  if (!NO_BODY.has(status) && !(method === "HEAD" && length === undefined)) {
+    head += `content-length: ${length ?? 0}\r\n`;
+  }
+  head += `date: ${new Date().toUTCString()}\r\n`;
+  if (!keepAlive) head += "connection: close\r\n";
+  head += "\r\n";
+  const headBytes = encoder.encode(head);
+  const send = method === "HEAD" || NO_BODY.has(status) || !body ? undefined : body;
+  if (!send) return writeAll(conn, headBytes);
+  const out = new Uint8Array(headBytes.length + send.length);
+  out.set(headBytes);
+  out.set(send, headBytes.length);
+  await writeAll(conn, out);
+}

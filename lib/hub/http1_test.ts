@@ -1,0 +1,119 @@
+/**
+ * The front end's HTTP/1.1 side, in process over loopback with raw bytes: ordering,
+ * HEAD, 100-continue, and the deadlines a slow peer cannot push back.
+ */
+import assert from "node:assert/strict";
+import { type FrontEnd, type FrontEndOptions, startFrontEnd } from "./front_end.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function withEcho(
+  fn: (fe: FrontEnd) => Promise<void>,
+  opts: Partial<FrontEndOptions> = {},
+): Promise<void> {
+  const fe = startFrontEnd({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (req) => {
+      const body = req.method === "HEAD" ? null : `${req.method} ${new URL(req.url).pathname}`;
+      return new Response(body, { status: 200 });
+    },
+    ...opts,
+  });
+  try {
+    await fn(fe);
+  } finally {
+    await fe.shutdown(500);
+  }
+}
+
+/** Reads until the server ends the connection (or `timeoutMs`); the text and when it ended. */
+async function readAll(conn: Deno.Conn, timeoutMs: number): Promise<{ text: string; ms: number }> {
+  const t0 = performance.now();
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  let text = "";
+  const buf = new Uint8Array(4096);
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += dec.decode(buf.subarray(0, n));
+    }
+  } catch { /* closed by the timer */ }
+  clearTimeout(timer);
+  return { text, ms: performance.now() - t0 };
+}
+
+Deno.test("HTTP/1.1: pipelined requests answered in order; HEAD without body; 100-continue", async () => {
+  await withEcho(async (fe) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
+    const buf = new Uint8Array(4096);
+    let got = "";
+    const readUntil = async (what: RegExp) => {
+      for (let i = 0; i < 100 && !what.test(got); i++) {
+        const n = await conn.read(buf).catch(() => null);
+        if (n === null) break;
+        got += dec.decode(buf.subarray(0, n));
+      }
+    };
+    await conn.write(enc.encode(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "POST /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n" +
+        "Connection: close\r\n\r\n",
+    ));
+    await readUntil(/100 Continue\r\n\r\n/);
+    await conn.write(enc.encode("hi"));
+    await readUntil(/POST \/c$/);
+    assert.equal(await conn.read(buf).catch(() => null), null, "Connection: close honoured");
+    conn.close();
+    const statuses = [...got.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ["200", "200", "100", "200"]);
+    assert.match(got, /content-length: 6\r\n[^]*\r\n\r\nGET \/a/);
+    assert.match(got, /\r\n\r\nHTTP\/1\.1 100 Continue\r\n\r\n/, "HEAD: no body");
+    const headResponse = got.split("GET /a")[1].split("HTTP/1.1 100")[0];
+    assert.doesNotMatch(headResponse, /content-length/, "HEAD: no length the handler did not give");
+    assert.match(got, /connection: close\r\n\r\nPOST \/c$/);
+  });
+});
+
+Deno.test("a pipelined request whose body never comes is closed at the body deadline", async () => {
+  await withEcho(async (fe) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
+    await conn.write(enc.encode(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n",
+    ));
+    const r = await readAll(conn, 5000);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[^]*GET \/a$/, "the first is answered");
+    assert.ok(r.ms < 3000, `then closed at the 500 ms body deadline (${r.ms | 0} ms)`);
+  }, { bodyTimeoutMs: 500, headerTimeoutMs: 60_000 });
+});
+
+Deno.test("a head sent a byte at a time does not push its deadline back", async () => {
+  await withEcho(async (fe) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
+    const t0 = performance.now();
+    const head = enc.encode("GET /slow HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    let closedAt = 0;
+    for (let i = 0; i < head.length && performance.now() - t0 < 5000; i++) {
+      const ok = await conn.write(head.subarray(i, i + 1)).then(() => true, () => false);
+      if (!ok) {
+        closedAt = performance.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!closedAt) {
+      const r = await readAll(conn, 5000);
+      closedAt = performance.now() - t0;
+      assert.equal(r.text, "", "no response to a head that never completed");
+    }
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    assert.ok(closedAt < 3000, `closed near the 1 s head deadline (${closedAt | 0} ms)`);
+  }, { headerTimeoutMs: 1000 });
+});
