@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { freeTcpPort } from "../../tests/free_port.ts";
 import { fetchHubStatus, HubApiError, telaMain } from "./mod.ts";
 import { wsRelayBind } from "../transport/mod.ts";
 import type { TunnelEngine } from "../session/mod.ts";
@@ -405,9 +406,7 @@ Deno.test({
 
 Deno.test("tela machines/services/status name the hub URL and the cause when the hub is unreachable", async () => {
   await withHome(async () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = l.addr.port;
-    l.close();
+    const port = freeTcpPort();
     const url = `ws://127.0.0.1:${port}`;
     for (const cmd of ["machines", "status", "services"]) {
       // -machine is a flag of services only (flags belong to their command).

@@ -9,13 +9,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository root (absolute, with a trailing slash). */
 export const REPO_ROOT = ROOT;
 
-/** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freeTcpPort } from "../free_port.ts";
 
 /** A subprocess with its output lines. */
 export class Proc {

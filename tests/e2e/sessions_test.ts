@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import {
   countLines,
-  freePort,
+  freeTcpPort,
   httpGet,
   type Proc,
   runTela,
@@ -91,7 +91,7 @@ Deno.test({
     };
     let agentBProc = spawnDeno("telad:gw", "cmd/telad.ts", [], agentEnv);
     procs.push(agentBProc);
-    const l1 = freePort();
+    const l1 = freeTcpPort();
     const l2 = portWithFallbackRoom();
     const busy = Deno.listen({ hostname: "127.0.0.1", port: l2 });
     let client: Proc | undefined;

@@ -123,8 +123,7 @@ async function withHub(
   try {
     await fn(hub);
   } finally {
-    await hub.stop("SIGKILL");
-    await Deno.remove(hub.dir, { recursive: true });
+    await hub.close("SIGKILL");
   }
 }
 

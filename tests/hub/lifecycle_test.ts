@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
+import { freeTcpPort } from "../free_port.ts";
 import { getJson, openSession, ScriptedAgent, startHubProcess, waitFor } from "./scripted_peers.ts";
 
 const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
@@ -117,8 +118,7 @@ Deno.test({
       assert.equal((h.body.events as { machineId: string }[])[0].machineId, "crashy");
       await again.stop();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -213,8 +213,7 @@ Deno.test({
       assert.equal(again.ownerToken, "operator-chosen-owner-token");
       await again.stop();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -248,19 +247,10 @@ Deno.test({
       const hist = JSON.parse(await Deno.readTextFile(`${hub.dir}/telahubd.history.json`));
       assert.ok(hist.events.some((e: { event: string }) => e.event === "client-connect"));
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freeTcpPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name:
@@ -283,8 +273,7 @@ Deno.test({
       assert.equal(r.status, 200);
       await r.body?.cancel();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
     const bad = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", HUB_MAIN, "-port", "99999"],

@@ -22,6 +22,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { decodeUdpToken, encodeProbe, isReadyFor, UDP_TOKEN_LEN } from "../../lib/protocol/mod.ts";
+import { type RunningHub, startHub, type StartHubOptions } from "../../lib/hub/mod.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const HUB_MAIN = `${REPO}cmd/telahubd.ts`;
@@ -55,6 +56,11 @@ export interface HubProcess {
   child: Deno.ChildProcess;
   /** Sends a signal (default SIGTERM) and waits for exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /**
+   * {@link HubProcess.stop}, then removes {@link HubProcess.dir} when
+   * {@link startHubProcess} created it (a `dir` passed in is kept).
+   */
+  close(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** Exit status once the process ended. */
   status: Promise<Deno.CommandStatus>;
 }
@@ -161,6 +167,12 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     auth?: { tokens?: { token: string; hubRole?: string }[] };
   };
   const tokens = cfg?.auth?.tokens ?? [];
+  async function stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    return await status;
+  }
   return {
     ...ports,
     url: `ws://127.0.0.1:${ports.port}`,
@@ -173,11 +185,70 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     stderr: () => stderr,
     child,
     status,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already exited */ }
-      return await status;
+    stop,
+    async close(signal: Deno.Signal = "SIGTERM") {
+      const s = await stop(signal);
+      if (opts.dir === undefined) await Deno.remove(dir, { recursive: true });
+      return s;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- in-process hub
+
+/** Options of {@link startHubInProcess}: {@link StartHubOptions} plus what a test sets up. */
+export interface InProcessHubOptions extends Omit<StartHubOptions, "env"> {
+  /** YAML text written to `<dir>/telahubd.yaml` before start. */
+  configYaml?: string;
+  /** Environment the hub sees, over `TELAHUBD_PORT=0` and `TELAHUBD_UDP_PORT=0`. */
+  env?: Record<string, string>;
+}
+
+/** A hub started by {@link startHubInProcess}. */
+export interface InProcessHub {
+  running: RunningHub;
+  /** Its temporary config folder (the working folder too unless `cwd` was given). */
+  dir: string;
+  /** `ws://127.0.0.1:<port>` */
+  url: string;
+  /** `http://127.0.0.1:<port>` */
+  http: string;
+  /** Shuts the hub down and removes {@link InProcessHub.dir}. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a hub in this process on 127.0.0.1 with free ports, `<dir>/telahubd.yaml` in a new
+ * temporary folder, and nothing printed; `opts` override any of that.
+ * @throws whatever {@link startHub} throws (a bad config, a port in use)
+ */
+export async function startHubInProcess(opts: InProcessHubOptions = {}): Promise<InProcessHub> {
+  const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
+  const { configYaml, env: extraEnv, ...rest } = opts;
+  if (configYaml !== undefined) await Deno.writeTextFile(`${dir}/telahubd.yaml`, configYaml);
+  const env: Record<string, string> = { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", ...extraEnv };
+  let running: RunningHub;
+  try {
+    running = await startHub({
+      configPath: `${dir}/telahubd.yaml`,
+      print: () => {},
+      cwd: dir,
+      listen: "127.0.0.1",
+      ...rest,
+      env: (n) => env[n],
+    });
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true });
+    throw err;
+  }
+  return {
+    running,
+    dir,
+    url: `ws://127.0.0.1:${running.port}`,
+    http: `http://127.0.0.1:${running.port}`,
+    async close() {
+      await running.shutdown();
+      await Deno.remove(dir, { recursive: true });
     },
   };
 }

@@ -7,17 +7,10 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { showOwnerToken, startHub } from "../../lib/hub/mod.ts";
+import { freeTcpPort } from "../free_port.ts";
 import { startHubProcess } from "./scripted_peers.ts";
 
 const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freeTcpPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function readYaml(path: string): Promise<Record<string, unknown>> {
   return parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
@@ -42,8 +35,7 @@ Deno.test({
       assert.ok(doc.hubId, "the hub's own state (hubId, tokens) is written");
       assert.ok((doc.auth as { tokens: unknown[] }).tokens.length >= 2);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -66,8 +58,7 @@ Deno.test({
       assert.ok(doc.hubId, "the file was rewritten");
       assert.deepEqual([doc.port, doc.udpPort, doc.name], [9000, 9001, "from-file"]);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -91,8 +82,7 @@ Deno.test({
       assert.ok(!banner.includes("tela admin"), "recommends only commands that exist");
       assert.equal(await showOwnerToken(path), token, "show-owner finds the banner's token");
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
