@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   freeTcpPort,
+  portWithFallbackRoom,
   Proc,
   runTela,
   spawnDeno,
@@ -19,19 +20,6 @@ const owner = "c".repeat(64);
 /** `tela connect` flags for one machine of the hub with the owner token. */
 function connectArgs(hubUrl: string, machine: string, ports: string): string[] {
   return ["-hub", hubUrl, "-machine", machine, "-token", owner, "-ports", ports];
-}
-
-/** A port P that is free with P+10000 free too. */
-function fallbackablePort(): number {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 35000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
-      return p;
-    } catch { /* try another */ }
-  }
-  throw new Error("no port P with P+10000 free");
 }
 
 Deno.test({
@@ -123,7 +111,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "e2e-ux-" });
-    const busyPort = fallbackablePort();
+    const busyPort = portWithFallbackRoom();
     const busy = Deno.listen({ hostname: "127.0.0.1", port: busyPort });
     // As root, take the one capability away that lets a process bind ports below 1024.
     const root = Deno.uid() === 0;

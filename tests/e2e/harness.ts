@@ -11,6 +11,23 @@ export const REPO_ROOT = ROOT;
 
 export { freeTcpPort } from "../free_port.ts";
 
+/**
+ * A port P below 55536 with P and P+10000 both free on 127.0.0.1 (the client's fallback
+ * when P cannot be bound moves to P+10000).
+ * @throws Error when 200 random tries find none
+ */
+export function portWithFallbackRoom(): number {
+  for (let i = 0; i < 200; i++) {
+    const p = 20000 + Math.floor(Math.random() * 30000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
+      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
+      return p;
+    } catch { /* taken, try another */ }
+  }
+  throw new Error("no port with room for the +10000 fallback");
+}
+
 /** A subprocess with its output lines. */
 export class Proc {
   readonly lines: string[] = [];

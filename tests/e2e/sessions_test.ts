@@ -11,6 +11,7 @@ import {
   countLines,
   freeTcpPort,
   httpGet,
+  portWithFallbackRoom,
   type Proc,
   runTela,
   spawnDeno,
@@ -34,19 +35,6 @@ function hubConfig(withAlice: boolean): string {
     `      connectTokens: [${withAlice ? alice : ""}]`,
     "",
   ].join("\n");
-}
-
-/** A port L below 55536 with L and L+10000 both free on 127.0.0.1. */
-function portWithFallbackRoom(): number {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 30000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
-      return p;
-    } catch { /* taken, try another */ }
-  }
-  throw new Error("no port with room for the +10000 fallback");
 }
 
 Deno.test({

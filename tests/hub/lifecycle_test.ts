@@ -7,9 +7,14 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { freeTcpPort } from "../free_port.ts";
-import { getJson, openSession, ScriptedAgent, startHubProcess, waitFor } from "./scripted_peers.ts";
-
-const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
+import {
+  getJson,
+  openSession,
+  runHubOnce,
+  ScriptedAgent,
+  startHubProcess,
+  waitFor,
+} from "./scripted_peers.ts";
 
 type Yaml = {
   hubId: string;
@@ -143,13 +148,8 @@ Deno.test({
       for (const [text, want] of cases) {
         const path = `${dir}/telahubd.yaml`;
         await Deno.writeTextFile(path, text);
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", HUB_MAIN, "-config", path],
-          env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", NO_COLOR: "1" },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const err = new TextDecoder().decode(out.stderr);
+        const out = await runHubOnce(["-config", path]);
+        const err = out.stderr;
         assert.equal(out.code, 3, err); // a configuration error (book, exit codes)
         assert.ok(err.includes(path), `names the file: ${err}`);
         assert.match(err, want);
@@ -185,14 +185,10 @@ Deno.test({
       const st = await getJson(hub, "/api/status", hub.ownerToken);
       assert.equal(st.body.hubName, "from-env");
       // `telahubd health` (the Docker health check) against the running hub.
-      const health = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", HUB_MAIN, "health", "-port", String(hub.port)],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(health.code, 0, new TextDecoder().decode(health.stderr));
+      const health = await runHubOnce(["health", "-port", String(hub.port)]);
+      assert.equal(health.code, 0, health.stderr);
       assert.match(
-        new TextDecoder().decode(health.stdout),
+        health.stdout,
         new RegExp(
           `^ok: telahubd \\S+ listening at http://127\\.0\\.0\\.1:${hub.port}/\\.well-known/tela \\(protocol 1\\.1\\)`,
         ),
@@ -275,12 +271,8 @@ Deno.test({
     } finally {
       await hub.close();
     }
-    const bad = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", HUB_MAIN, "-port", "99999"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bad = await runHubOnce(["-port", "99999"]);
     assert.equal(bad.code, 2);
-    assert.match(new TextDecoder().decode(bad.stderr), /-port 99999 is not a port: use 0\.\.65535/);
+    assert.match(bad.stderr, /-port 99999 is not a port: use 0\.\.65535/);
   },
 });

@@ -194,6 +194,33 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
   };
 }
 
+/** What a `telahubd` run that ends by itself printed, and its exit status. */
+export interface HubRunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run -A cmd/telahubd.ts <args>` to completion (a sub-command such as `health`,
+ * or arguments that must be refused). `TELAHUBD_PORT` and `TELAHUBD_UDP_PORT` are 0, so a
+ * run that starts a hub by mistake takes free ports; `env` adds to that.
+ */
+export async function runHubOnce(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<HubRunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", HUB_MAIN, ...args],
+    env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 // ---------------------------------------------------------------- in-process hub
 
 /** Options of {@link startHubInProcess}: {@link StartHubOptions} plus what a test sets up. */

@@ -8,9 +8,7 @@ import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { showOwnerToken, startHub } from "../../lib/hub/mod.ts";
 import { freeTcpPort } from "../free_port.ts";
-import { startHubProcess } from "./scripted_peers.ts";
-
-const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
+import { runHubOnce, startHubProcess } from "./scripted_peers.ts";
 
 async function readYaml(path: string): Promise<Record<string, unknown>> {
   return parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
@@ -183,16 +181,9 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
-    const bad = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", HUB_MAIN, "-listen", "not-an-address"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bad = await runHubOnce(["-listen", "not-an-address"]);
     assert.equal(bad.code, 2);
-    assert.match(
-      new TextDecoder().decode(bad.stderr),
-      /-listen not-an-address is not an IP address/,
-    );
+    assert.match(bad.stderr, /-listen not-an-address is not an IP address/);
   },
 });
 
