@@ -1,5 +1,7 @@
 /**
- * Making peer-supplied text safe to put in a log line.
+ * Making peer-supplied text safe to put in a log line (OWASP Logging Cheat Sheet, "log
+ * injection"; CWE-117, Improper Output Neutralization for Logs). Issue 9: a machine name
+ * with a newline forged log lines.
  * @module
  */
 
