@@ -22,7 +22,10 @@ export class RegistrationError extends Error {
 /** A config file holds no token with the role asked for (`telahubd user show-owner`). */
 export class TokenNotFoundError extends Error {
   override name = "TokenNotFoundError";
-  /** @param role `owner` or `viewer`. */
+  /**
+   * @param role `owner` or `viewer`.
+   * @param path the config file that was read.
+   */
   constructor(readonly role: string, readonly path: string) {
     super(`no ${role} token found`);
   }

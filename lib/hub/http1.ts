@@ -95,6 +95,9 @@ const NO_BODY = new Set([101, 204, 304]);
 /**
  * Serves HTTP/1.1 requests on `conn` until it closes, a deadline passes, a bound
  * is exceeded, or the connection becomes a WebSocket.
+ * @param conn an accepted TCP connection; closed when this returns, unless it became a WebSocket.
+ * @param opts the handler, the bounds (octets) and deadlines (ms), and the unauthenticated cap.
+ * @returns when the connection is done with HTTP. Never throws: a handler error becomes a 500.
  */
 export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promise<void> {
   let closed = false;

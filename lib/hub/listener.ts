@@ -38,6 +38,8 @@ function openReserve(): Deno.FsFile | undefined {
 /**
  * Accepts connections from `listener` until it is closed.
  * @returns a promise that settles when the listener is closed.
+ * @param listener the hub's TCP listener.
+ * @param opts what to do with each connection, and how to shed when descriptors run out.
  */
 export async function acceptLoop(
   listener: Deno.TcpListener,

@@ -30,24 +30,41 @@ export const OFFLINE_RETENTION_MS = 24 * 60 * 60 * 1000;
 export interface Machine {
   /** `agentId + ":" + machineName` (§12.1). */
   key: string;
+  /** `machineName` of the `register` message: the id clients connect to. */
   name: string;
+  /** The agent's stable id (its `telad.state`), a v4 UUID from our agent. */
   agentId: string;
+  /** Per-machine id the agent keeps across restarts. */
   machineRegistrationId: string;
+  /** Optional human label from the agent's config. */
   displayName: string;
+  /** The agent host's name, as the agent reports it. */
   hostname: string;
+  /** Go `GOOS` of the agent (`linux`, `windows`, ...). */
   os: string;
+  /** The agent's version string. */
   agentVersion: string;
+  /** Free-text location from the agent's config. */
   location: string;
+  /** Free-text owner from the agent's config. */
   owner: string;
+  /** At most `MAX_TAGS` labels (registration.ts). */
   tags: string[];
+  /** Advertised services (port, name, description), normalised from `ports`/`services`. */
   services: Service[];
+  /** Feature flags the agent advertises; depth and size bounded at registration. */
   capabilities?: Record<string, unknown>;
+  /** Signaling protocol version the agent speaks, when it says. */
   protocolVersion?: number;
   /** Token the agent registered with (open-mode per-machine rule, spec §2.8). */
   token: string;
+  /** The agent's control WebSocket while it is connected. */
   control?: HubSocket;
+  /** When the current registration happened. */
   registeredAt?: Date;
+  /** Last sign of life from the agent; with `control` gone, the start of the offline time. */
   lastSeen?: Date;
+  /** Open sessions by session id. */
   sessions: Map<string, Session>;
   /** usedIdx[n] = 1 while index n is taken (1..254). */
   usedIdx: Uint8Array;
@@ -59,17 +76,25 @@ export interface Session {
   id: string;
   /** Session index 1..{@link MAX_SESSIONS} within its machine. */
   idx: number;
+  /** The machine the client asked for. */
   machine: Machine;
+  /** The client's WebSocket. */
   client: HubSocket;
+  /** The agent's per-session WebSocket, once it joined. */
   agent?: HubSocket;
   /** The client's WireGuard public key (base64), passed to the agent. */
   clientKey: string;
+  /** Ports the client asked for, if it named any. */
   ports?: number[];
   /** History detail (`port 22 (SSH)` and the like). */
   detail: string;
+  /** Ends the session when the agent has not joined within `JOIN_TIMEOUT_MS`. */
   joinTimer?: ReturnType<typeof setTimeout>;
+  /** The agent side's UDP relay token, once offered. */
   agentUdp?: UdpTokenEntry;
+  /** The client side's UDP relay token, once offered. */
   clientUdp?: UdpTokenEntry;
+  /** Set once the session was torn down (teardown runs once). */
   ended: boolean;
 }
 

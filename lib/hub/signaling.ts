@@ -66,6 +66,7 @@ export type SessionEndCause =
 
 /** The signaling state machine of every hub socket. */
 export class Signaling {
+  /** @param ctx the hub's registry, relay, management, auth and history this machine drives. */
   constructor(readonly ctx: SignalingContext) {}
 
   /** Handles one text message of `s` (paired sockets relay it instead). */

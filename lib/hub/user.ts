@@ -14,6 +14,9 @@ import { TokenNotFoundError } from "./errors.ts";
  * The config file a `telahubd user ...` command edits: `-config`, else `TELAHUBD_CONFIG`,
  * else the file the hub would find (`./data/telahubd.yaml` when present, then the platform
  * path), else the platform path (spec §10.3).
+ * @param flagPath the `-config` value, if given.
+ * @param cwd the folder `./data/telahubd.yaml` is looked up in (default the working folder).
+ * @param env the environment (`TELAHUBD_CONFIG`), injectable for tests.
  */
 export function userConfigPath(
   flagPath?: string,
@@ -62,6 +65,8 @@ export interface CommandIo {
  * @param role which identity.
  * @param configPath from {@link userConfigPath}.
  * @returns the exit status.
+ * @param io where the token and the error go (default stdout, stderr).
+ * @throws only what is neither a {@link TokenNotFoundError} nor a `ConfigError` (an I/O bug).
  */
 export async function runShowToken(
   role: "owner" | "viewer",

@@ -136,6 +136,7 @@ export class ServerWebSocket implements HubWebSocket {
   /** Time a ping went unanswered since, ms; 0 = none outstanding. */
   pingAt = 0;
 
+  /** @param opts the message size bound (octets) and the idle and close timeouts (ms). */
   constructor(opts: ServerWebSocketOptions) {
     this.#opts = opts;
   }

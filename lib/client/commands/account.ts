@@ -9,7 +9,13 @@ import { resolveLoginHub } from "../hubs.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
 import { JSON_FLAG, type TelaDeps } from "./shared.ts";
 
-/** `tela login <hub-url>`: prompts for a token and stores it. */
+/**
+ * `tela login <hub-url|name>` (book, Appendix A; *Credentials and pairing*): resolves a
+ * short name through `hubs.yaml`, prompts for a token and an optional identity, and stores
+ * them in `~/.tela/credentials.yaml` (0600). Its `run` throws `Error` for an empty token
+ * (exit 1) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
+ * @param deps where the prompts read from and write to.
+ */
 export function loginCommand(deps: TelaDeps): Command {
   return command({
     name: "login",
@@ -35,7 +41,10 @@ hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.`,
   });
 }
 
-/** `tela logout <hub-url>`. */
+/**
+ * `tela logout <hub-url|name>` (book, Appendix A): removes the hub's token from the user
+ * credential store; `ConfigError` (exit 3) for a malformed store.
+ */
 export const logoutCommand = command({
   name: "logout",
   summary: "Remove a hub's token from the credential store.",
@@ -73,7 +82,10 @@ const profileList = command({
   },
 });
 
-/** `tela profile [list|show|create|delete]`; `tela profile` alone lists. */
+/**
+ * `tela profile [list|show|create|delete]` (book, Appendix A; profiles in Appendix B);
+ * `tela profile` alone lists. A malformed profile is a `ConfigError` (exit 3).
+ */
 export const profileCommand = command({
   name: "profile",
   summary: "Manage connection profiles (list, show, create, delete).",

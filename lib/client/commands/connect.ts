@@ -47,7 +47,15 @@ const CONNECT_FLAGS = {
   v: VERBOSE_FLAG,
 } as const;
 
-/** The `tela connect` command. */
+/**
+ * `tela connect` (book, Appendix A; *First connection*): one machine
+ * (`-hub -machine [-ports|-services]`) or every connection of a profile (`-profile`), until
+ * Ctrl-C. Its `run` throws {@link UsageError} for missing or conflicting flags and a bad
+ * `-ports` spec (exit 2), `ConfigError` for a bad profile (exit 3), and `Error` when the hub
+ * refuses the token, service names cannot be resolved, or every profile connection stopped
+ * (exit 1). An unreachable hub is retried with backoff, not thrown.
+ * @param deps the transport, the tunnel engine, output and the Ctrl-C signal.
+ */
 export function connectCommand(deps: TelaDeps) {
   return command({
     name: "connect",
