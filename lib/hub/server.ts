@@ -39,7 +39,10 @@ export interface StartHubOptions {
   open?: boolean;
   /** Environment lookup (tests inject); default `Deno.env.get`. */
   env?: (name: string) => string | undefined;
-  /** Where the one-time owner-token banner and the listening line go; default stdout. */
+  /**
+   * Where the one-time owner-token banner goes; default stdout. The listening line is a log
+   * line (stderr): data on stdout, logs on stderr (book, *TDL for the command line*).
+   */
   print?: (line: string) => void;
   /** Working directory for `./data/telahubd.yaml`; default `Deno.cwd()`. */
   cwd?: string;
@@ -231,7 +234,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   });
   const port = server.addr.port;
   const address = settings.listen === "0.0.0.0" ? "" : `, address ${settings.listen}`;
-  print(
+  log.info(
     `telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})${address}`,
   );
   log.info(
