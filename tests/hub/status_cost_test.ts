@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { startHub } from "../../lib/hub/mod.ts";
 import { encodeRelayFrame } from "../../lib/protocol/mod.ts";
-import { openSession, ScriptedAgent, startHubProcess, waitFor } from "./scripted_peers.ts";
+import { openSession, ScriptedAgent, startHubProcess, waitFor, WsPeer } from "./scripted_peers.ts";
 
 const POLLER = new URL("./_status_poller.ts", import.meta.url).pathname;
 const OWNER = "0123456789abcdef".repeat(4);
@@ -180,6 +180,39 @@ Deno.test({
       await waitFor(() => short.hub.hub.machines.size === 0, "the sweep prunes brief");
     } finally {
       await short.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "a socket that re-registers under new names leaves the old ones offline and prunable",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000);
+    try {
+      const p = await WsPeer.open(h.url);
+      for (const machineName of ["one", "two", "three"]) {
+        p.sendJson(ScriptedAgent.registerMessage({ machineName, agentId: "a1", token: OWNER }));
+        await p.expect("registered");
+      }
+      const listed = () =>
+        status(h.http, OWNER).then((r) =>
+          (JSON.parse(r.text).machines as { id: string; agentConnected: boolean }[])
+            .map((m) => [m.id, m.agentConnected])
+        );
+      assert.deepEqual(await listed(), [["one", false], ["three", true], ["two", false]]);
+      await p.close();
+      await waitFor(() => !h.hub.hub.machineByName("three")?.control, "three disconnected");
+      assert.deepEqual(await listed(), [["one", false], ["three", false], ["two", false]]);
+      assert.deepEqual(h.hub.hub.pruneOffline(Date.now() + 61_000).sort(), [
+        "one",
+        "three",
+        "two",
+      ]);
+      assert.equal(h.hub.hub.machines.size, 0);
+    } finally {
+      await h.stop();
     }
   },
 });
