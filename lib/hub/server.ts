@@ -179,6 +179,8 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   // Front-end bounds (not in Go's telahubd): request-head deadline, unauthenticated cap.
   const headerTimeout = Number(env("TELAHUBD_HEADER_TIMEOUT_MS") ?? "");
   const maxUnauth = Number(env("TELAHUBD_MAX_UNAUTHENTICATED") ?? "");
+  // Registry bound (not in Go's telahubd): most machine entries, connected or offline.
+  const maxMachines = Number(env("TELAHUBD_MAX_MACHINES") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -193,6 +195,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
     wsIdleTimeoutS: idle > 0 ? idle : undefined,
     offlineRetentionMs: opts.offlineRetentionMs,
+    maxMachines: maxMachines > 0 ? maxMachines : undefined,
   });
 
   // The console handler is rebuilt if the viewer token changes (admin API, later issue).

@@ -27,7 +27,7 @@ import {
 } from "../protocol/mod.ts";
 import { escapeForLog, logger, tokenPreview } from "../log/mod.ts";
 import { type HubAuth, tokensEqual } from "./auth.ts";
-import { RegistrationError } from "./errors.ts";
+import { RegistrationError, RegistryFullError } from "./errors.ts";
 import type { History } from "./history.ts";
 import type { Management } from "./management.ts";
 import { validateRegistration } from "./registration.ts";
@@ -147,7 +147,14 @@ export class Signaling {
       );
       return this.#reject(s, HubErrors.accessDenied);
     }
-    const entry = registry.upsert(m);
+    let entry: Machine;
+    try {
+      entry = registry.upsert(m);
+    } catch (err) {
+      if (!(err instanceof RegistryFullError)) throw err;
+      log.warn(`register refused: machine ${escapeForLog(m.machineName)}: ${err.message}`);
+      return this.#reject(s, err.message);
+    }
     const before = s.machine;
     if (before && before !== entry && before.control === s) {
       // This socket registered under another name before: that machine's agent is gone from

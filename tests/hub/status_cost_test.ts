@@ -117,11 +117,12 @@ Deno.test({
 });
 
 /** Starts an in-process hub on loopback with the given offline retention. */
-async function retentionHub(offlineRetentionMs: number) {
+async function retentionHub(offlineRetentionMs: number, env: Record<string, string> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
   const hub = await startHub({
     configPath: `${dir}/telahubd.yaml`,
-    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
+    env: (n) =>
+      ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER, ...env })[n],
     print: () => {},
     listen: "127.0.0.1",
     offlineRetentionMs,
@@ -212,6 +213,39 @@ Deno.test({
       ]);
       assert.equal(h.hub.hub.machines.size, 0);
     } finally {
+      await h.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "past TELAHUBD_MAX_MACHINES the longest-offline entry is forgotten; all connected: refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000, { TELAHUBD_MAX_MACHINES: "2" });
+    const agents: ScriptedAgent[] = [];
+    try {
+      const reg = async (machineName: string) => {
+        const agentId = `agent-${machineName}`;
+        const a = await ScriptedAgent.register(h.url, { machineName, agentId, token: OWNER });
+        agents.push(a);
+        return a;
+      };
+      await (await reg("old")).close();
+      await waitFor(() => !h.hub.hub.machineByName("old")?.control, "old disconnected");
+      await reg("stays");
+      await reg("new");
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      await assert.rejects(
+        reg("more"),
+        /^HubError: register: the hub holds its maximum of 2 machines, all connected; raise TELAHUBD_MAX_MACHINES/,
+      );
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      // A known machine re-registering needs no room.
+      await reg("stays");
+    } finally {
+      for (const a of agents) await a.close().catch(() => {});
       await h.stop();
     }
   },
