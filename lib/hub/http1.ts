@@ -208,9 +208,13 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
           return upgradeTo(conn, key, ws, buf.slice(ret, n), opts);
         }
         keepOpen = m.keepAlive && !m.upgrade && !closed && !opts.draining();
-        // A peer that does not read its response does not keep the descriptor either.
+        // A peer that does not read its response does not keep the descriptor either, and
+        // counts against the cap while the response waits in memory for it: connections that
+        // each ask for a large body and never read cannot pin that body many times over.
         timer = setTimeout(close, opts.bodyTimeoutMs);
+        opts.pending.add(entry);
         await writeResponse(conn, req.method, res, keepOpen);
+        opts.pending.remove(entry);
         clearTimeout(timer);
         completed.resolve();
         served = true;
@@ -340,6 +344,11 @@ async function writeResponse(
   const headBytes = encoder.encode(head);
   const send = method === "HEAD" || NO_BODY.has(status) || !body ? undefined : body;
   if (!send) return writeAll(conn, headBytes);
+  if (send.length > 64 * 1024) {
+    // Large: two writes rather than a second copy of the body.
+    await writeAll(conn, headBytes);
+    return writeAll(conn, send);
+  }
   const out = new Uint8Array(headBytes.length + send.length);
   out.set(headBytes);
   out.set(send, headBytes.length);
