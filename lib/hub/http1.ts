@@ -16,11 +16,14 @@
  */
 import { Buffer } from "node:buffer";
 import httpParser from "http-parser-js";
+import { escapeForLog, logger } from "../log/mod.ts";
+import { isConnectionGone } from "./net_errors.ts";
 import type { PendingConnections, PendingEntry } from "./pending.ts";
 import { acceptKey, frontClock, type ServerWebSocket } from "./websocket.ts";
 
 // deno-lint-ignore no-explicit-any
 const { HTTPParser } = httpParser as any;
+const log = logger("hub");
 
 /** A fetch-style handler, as `Deno.serve` takes it. */
 export type FetchHandler = (
@@ -195,7 +198,13 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         let res: Response;
         try {
           res = await opts.handler(req, { remoteAddr, completed: completed.promise });
-        } catch {
+        } catch (err) {
+          // A bug behind one route: this request gets a 500, the log gets the stack.
+          log.error(
+            `${m.method} ${escapeForLog(new URL(req.url).pathname)}: ${
+              escapeForLog((err as Error)?.stack ?? String(err), 2000)
+            }`,
+          );
           res = new Response("Internal Server Error\n", { status: 500 });
         }
         const ws = opts.takeUpgrade(res);
@@ -235,8 +244,11 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       }
       if (grow) buf = new Uint8Array(16384); // a large head or a body is arriving
     }
-  } catch {
-    // reset by the peer, or closed by a deadline / the cap
+  } catch (err) {
+    // Reset by the peer, or closed by a deadline / the cap: expected. Anything else is a bug.
+    if (!isConnectionGone(err)) {
+      log.error(`http connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+    }
   } finally {
     clearTimeout(timer);
     opts.pending.remove(entry);

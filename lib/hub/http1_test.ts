@@ -159,3 +159,29 @@ Deno.test("a peer that does not read a large response counts against the unauthe
     }
   }, { maxUnauthenticated: 1, handler: () => new Response(big) });
 });
+
+Deno.test("a handler that throws gets the request a 500 and the log its stack, on one line", async () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    await withEcho(async (fe) => {
+      const r = await fetch(`http://127.0.0.1:${fe.addr.port}/boom%0Aforged`);
+      assert.equal(r.status, 500);
+      assert.equal(await r.text(), "Internal Server Error\n");
+      const again = await fetch(`http://127.0.0.1:${fe.addr.port}/boom`);
+      assert.equal(again.status, 500, "the front end keeps serving");
+      await again.body?.cancel();
+    }, {
+      handler: () => {
+        throw new TypeError("kaboom");
+      },
+    });
+  } finally {
+    console.error = original;
+  }
+  const logged = lines.filter((l) => l.includes("kaboom"));
+  assert.equal(logged.length, 2, lines.join("\n"));
+  assert.match(logged[0], /\[hub\] ERROR: GET \/boom%0Aforged: TypeError: kaboom\\n {4}at /);
+  assert.ok(!logged[0].includes("\n"), "one line");
+});

@@ -13,7 +13,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { logger } from "../log/mod.ts";
+import { escapeForLog, logger } from "../log/mod.ts";
+import { isConnectionGone } from "./net_errors.ts";
 
 const log = logger("hub");
 
@@ -289,7 +290,10 @@ export class ServerWebSocket implements HubWebSocket {
         while (off < n) off += await conn.write(buf.subarray(off, n));
         this.#buffered -= n;
       }
-    } catch {
+    } catch (err) {
+      if (!isConnectionGone(err)) {
+        log.error(`websocket write: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+      }
       this.#outLen = 0;
       this.#finish();
     } finally {
@@ -352,8 +356,12 @@ export class ServerWebSocket implements HubWebSocket {
           buf = grown;
         }
       }
-    } catch {
-      // reset, or closed by us
+    } catch (err) {
+      // Reset, or closed by us: expected. Anything else (a bug behind onmessage is caught by
+      // the hub; this would be one in the framing) is logged, and the socket ends either way.
+      if (!isConnectionGone(err)) {
+        log.error(`websocket read: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+      }
     }
     this.#finish();
   }
@@ -529,7 +537,9 @@ export class ServerWebSocket implements HubWebSocket {
       });
     } catch (err) {
       // Reached from timers and write completions: a throwing handler must not end the process.
-      log.error(`websocket close handler: ${(err as Error).stack ?? err}`);
+      log.error(
+        `websocket close handler: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
+      );
     }
   }
 
