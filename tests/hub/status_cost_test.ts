@@ -68,6 +68,11 @@ Deno.test({
       assert.equal(first.status, 200);
       assert.match(first.etag ?? "", /^"[0-9a-f]{20}"$/);
       assert.deepEqual(ids(first.text), ["barn"]);
+      // The cost bound itself: a second later (the timestamp's resolution) the same body is
+      // served, not rebuilt; a hub that only hashed a fresh body would show a new timestamp.
+      await new Promise((r) => setTimeout(r, 1100));
+      const cached = await status(http, "v".repeat(64));
+      assert.equal(cached.text, first.text, "served from the cache, not rebuilt");
 
       const again = await status(http, "v".repeat(64), { "If-None-Match": first.etag! });
       assert.deepEqual([again.status, again.text, again.etag], [304, "", first.etag]);
