@@ -6,7 +6,8 @@
  * `telahubd -h` print the help. `cmd/telahubd.ts` only calls {@link telahubdMain}.
  *
  * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
- * `telahubd listening on :<port> (udp relay :<udpPort>)` on stdout once serving.
+ * `telahubd listening on :<port> (udp relay :<udpPort>)` as a log line on stderr once serving
+ * (stdout carries only the first-start owner-token banner).
  * @module
  */
 import {

@@ -11,6 +11,7 @@
  * @module
  */
 import type { RegisterMessage } from "../protocol/mod.ts";
+import { RegistryFullError } from "./errors.ts";
 import { rfc3339 } from "./history.ts";
 import type { Service } from "./services.ts";
 import type { HubSocket } from "./socket.ts";
@@ -25,6 +26,14 @@ export const MAX_SESSIONS = 254;
  * agents that lost their state file, or renamed machines, do not pile up.
  */
 export const OFFLINE_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Default cap on machine entries (connected or not). When a new machine would pass it, the
+ * entry offline the longest is forgotten first; a stream of registrations under new names
+ * (open mode needs no token) then cannot grow the registry without bound within the
+ * retention time.
+ */
+export const MAX_MACHINES = 10_000;
 
 /** A registered machine entry. */
 export interface Machine {
@@ -110,6 +119,9 @@ export class Registry {
   readonly #byRegId = new Map<string, string>();
   #version = 0;
 
+  /** @param maxMachines most machine entries held (default {@link MAX_MACHINES}). */
+  constructor(readonly maxMachines: number = MAX_MACHINES) {}
+
   /**
    * Bumped whenever what `/api/status` shows changes structurally (a machine registered,
    * connected, disconnected or pruned; a session added or removed). `lastSeen` ticks do
@@ -134,6 +146,8 @@ export class Registry {
    * Finds or creates the entry for a registration, moving a renamed machine (a known
    * `machineRegistrationId` under a new key, spec session-and-relay.md §3.1 step 4), and
    * points the name index at it. Fields other than the identity are left to the caller.
+   * @throws {RegistryFullError} when a new entry is needed, {@link maxMachines} are held and
+   *   every one is connected (otherwise the entry offline the longest is forgotten).
    */
   upsert(m: RegisterMessage): Machine {
     const key = `${m.agentId}:${m.machineName}`;
@@ -152,6 +166,7 @@ export class Registry {
       }
     }
     if (!entry) {
+      if (this.machines.size >= this.maxMachines) this.#forgetLongestOffline();
       entry = {
         key,
         name: m.machineName,
@@ -175,6 +190,28 @@ export class Registry {
     this.#byName.set(m.machineName, key);
     this.changed();
     return entry;
+  }
+
+  /** Makes room for one entry by forgetting the one offline the longest. */
+  #forgetLongestOffline(): void {
+    let oldest: Machine | undefined;
+    let oldestSeen = Infinity;
+    for (const e of this.machines.values()) {
+      if (e.control || e.sessions.size > 0) continue;
+      const seen = (e.lastSeen ?? e.registeredAt)?.getTime() ?? 0;
+      if (seen < oldestSeen) oldest = e, oldestSeen = seen;
+    }
+    if (!oldest) throw new RegistryFullError(this.maxMachines);
+    this.#forget(oldest);
+    this.changed();
+  }
+
+  #forget(e: Machine): void {
+    this.machines.delete(e.key);
+    if (this.#byName.get(e.name) === e.key) this.#byName.delete(e.name);
+    if (this.#byRegId.get(e.machineRegistrationId) === e.key) {
+      this.#byRegId.delete(e.machineRegistrationId);
+    }
   }
 
   /**
@@ -221,15 +258,11 @@ export class Registry {
    */
   prune(now: number, retentionMs: number): string[] {
     const removed: string[] = [];
-    for (const [key, e] of this.machines) {
+    for (const e of this.machines.values()) {
       if (e.control || e.sessions.size > 0) continue;
       const seen = (e.lastSeen ?? e.registeredAt)?.getTime() ?? 0;
       if (now - seen <= retentionMs) continue;
-      this.machines.delete(key);
-      if (this.#byName.get(e.name) === key) this.#byName.delete(e.name);
-      if (this.#byRegId.get(e.machineRegistrationId) === key) {
-        this.#byRegId.delete(e.machineRegistrationId);
-      }
+      this.#forget(e);
       removed.push(e.name);
     }
     if (removed.length) this.changed();

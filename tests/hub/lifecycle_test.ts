@@ -40,6 +40,7 @@ Deno.test({
     const hub = await startHubProcess();
     const dir = hub.dir;
     try {
+      await hub.waitStdout(/Owner token: /);
       const banner = hub.stdout.filter((l) => l.includes("Owner token:"));
       assert.equal(banner.length, 1, "owner token printed once");
       const cfg = await readConfig(hub.configPath);
@@ -72,6 +73,10 @@ Deno.test({
       const events = (before.body.events as { event: string }[]).map((e) => e.event);
       assert.ok(events.length >= 4, `events recorded: ${events}`);
       assert.equal((await hub.stop()).code, 0);
+      // Data on stdout, logs on stderr: the listening line is a log line; stdout is the banner.
+      assert.match(hub.stderr(), /\[hub\] telahubd listening on :\d+ \(udp relay :\d+\)/);
+      assert.ok(!hub.stdout.some((l) => l.includes("listening")), hub.stdout.join("\n"));
+      assert.ok(hub.stdout.every((l) => l === "" || /^( {2}|=+$)/.test(l)), hub.stdout.join("\n"));
       if (Deno.build.os !== "windows") {
         const h = await Deno.stat(`${dir}/telahubd.history.json`);
         assert.equal(h.mode! & 0o777, 0o600, "history is 0600");
@@ -79,7 +84,6 @@ Deno.test({
 
       const again = await startHubProcess({ dir });
       try {
-        assert.ok(!again.stdout.some((l) => l.includes("Owner token")), "no second banner");
         assert.equal(again.ownerToken, hub.ownerToken);
         assert.equal(again.viewerToken, hub.viewerToken);
         assert.equal(await hubIdOf(again.httpUrl), cfg.hubId);
@@ -87,6 +91,8 @@ Deno.test({
         assert.equal(st.status, 200, "old owner token still valid");
         const after = await getJson(again, "/api/history", hub.viewerToken);
         assert.deepEqual(after.body.events, before.body.events, "history survived the restart");
+        await again.stop(); // stdout is complete once the process is gone
+        assert.deepEqual(again.stdout, [], "no second banner, nothing else on stdout");
       } finally {
         await again.stop();
       }
@@ -177,7 +183,6 @@ Deno.test({
     try {
       assert.equal(hub.configPath, `${hub.dir}/data/telahubd.yaml`);
       assert.equal(hub.ownerToken, "operator-chosen-owner-token");
-      assert.ok(!hub.stdout.some((l) => l.includes("Owner token")), "env token is not printed");
       const cfg = await readConfig(hub.configPath);
       // The file holds only what it held: no name key at all (neither env nor default).
       assert.equal(cfg.name, undefined, "TELAHUBD_NAME is not written back");
@@ -203,6 +208,7 @@ Deno.test({
       await s.client.ws.close();
       await agent.close();
       await hub.stop();
+      assert.deepEqual(hub.stdout, [], "env token is not printed; nothing else on stdout");
       // Restart without -config from the same folder: ./data/telahubd.yaml is found.
       const again = await startHubProcess({ dir: hub.dir, configFlag: false });
       assert.equal(await hubIdOf(again.httpUrl), cfg.hubId);

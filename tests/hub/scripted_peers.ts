@@ -15,8 +15,9 @@
  * ```
  *
  * How a test finds the hub's port: the hub is started with `TELAHUBD_PORT=0` and
- * `TELAHUBD_UDP_PORT=0` and prints `telahubd listening on :<port> (udp relay :<udpPort>)`
- * on stdout once it serves; {@link startHubProcess} waits for that line.
+ * `TELAHUBD_UDP_PORT=0` and logs `telahubd listening on :<port> (udp relay :<udpPort>)`
+ * on stderr once it serves; {@link startHubProcess} waits for that line. Stdout carries
+ * only data (the first-start owner-token banner).
  *
  * @module
  */
@@ -49,8 +50,14 @@ export interface HubProcess {
   ownerToken?: string;
   /** Token of the first `viewer` identity. */
   viewerToken?: string;
-  /** Lines the hub printed on stdout so far. */
+  /**
+   * Lines the hub printed on stdout so far (complete once {@link stop} returned). Stdout and
+   * stderr are separate pipes: a line printed before the listening line may still be in
+   * transit when {@link startHubProcess} returns; wait for it with {@link waitStdout}.
+   */
   stdout: string[];
+  /** Resolves with the stdout text (lines joined with `\n`) once it matches `re`. */
+  waitStdout(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Everything the hub printed on stderr so far (log lines). */
   stderr(): string;
   child: Deno.ChildProcess;
@@ -117,26 +124,37 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
   const stdout: string[] = [];
   let stderr = "";
   const listening = Promise.withResolvers<{ port: number; udpPort: number }>();
-  (async () => {
+  const stdoutWaiters = new Set<() => void>();
+  const stdoutDone = (async () => {
     const dec = new TextDecoder();
     let buf = "";
     for await (const chunk of child.stdout) {
       buf += dec.decode(chunk, { stream: true });
       let nl;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
+        stdout.push(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        stdout.push(line);
-        const m = line.match(/telahubd listening on :(\d+) \(udp relay :(\d+)/);
-        if (m) listening.resolve({ port: Number(m[1]), udpPort: Number(m[2]) });
       }
+      for (const w of stdoutWaiters) w();
     }
-  })().catch(() => {});
+  })().catch(() => {}).finally(() => {
+    for (const w of stdoutWaiters) w();
+  });
   (async () => {
     const dec = new TextDecoder();
+    let line = "";
     for await (const chunk of child.stderr) {
-      stderr += dec.decode(chunk, { stream: true });
+      const text = dec.decode(chunk, { stream: true });
+      stderr += text;
       if (stderr.length > 1 << 20) stderr = stderr.slice(-(1 << 19));
+      // The listening line is a log line on stderr (data on stdout, logs on stderr).
+      line += text;
+      let nl;
+      while ((nl = line.indexOf("\n")) >= 0) {
+        const m = line.slice(0, nl).match(/telahubd listening on :(\d+) \(udp relay :(\d+)/);
+        if (m) listening.resolve({ port: Number(m[1]), udpPort: Number(m[2]) });
+        line = line.slice(nl + 1);
+      }
     }
   })().catch(() => {});
   const status = child.status;
@@ -171,7 +189,9 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     try {
       child.kill(signal);
     } catch { /* already exited */ }
-    return await status;
+    const s = await status;
+    await stdoutDone; // stdout is complete once the process is gone
+    return s;
   }
   return {
     ...ports,
@@ -185,6 +205,26 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     stderr: () => stderr,
     child,
     status,
+    waitStdout(re: RegExp, waitMs = WAIT_MS): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const text = stdout.join("\n");
+          if (re.test(text)) {
+            stdoutWaiters.delete(check);
+            clearTimeout(t);
+            resolve(text);
+          }
+        };
+        const t = setTimeout(() => {
+          stdoutWaiters.delete(check);
+          reject(
+            new Error(`stdout did not match ${re} within ${waitMs} ms:\n${stdout.join("\n")}`),
+          );
+        }, waitMs);
+        stdoutWaiters.add(check);
+        check();
+      });
+    },
     stop,
     async close(signal: Deno.Signal = "SIGTERM") {
       const s = await stop(signal);

@@ -69,7 +69,7 @@ Deno.test({
     const hub = await startHubProcess({ configFlag: false });
     try {
       const path = `${hub.dir}/data/telahubd.yaml`;
-      const banner = hub.stdout.join("\n");
+      const banner = await hub.waitStdout(/Show it again with: .*\n=+$/m);
       const token = banner.match(/^ {2}Owner token: ([0-9a-f]{64})$/m)?.[1];
       assert.ok(token, banner);
       assert.ok(banner.includes(`  Persisted to: ${path}\n`), banner);

@@ -13,6 +13,7 @@ import {
   startHubInProcess,
   startHubProcess,
   waitFor,
+  WsPeer,
 } from "./scripted_peers.ts";
 
 const POLLER = new URL("./_status_poller.ts", import.meta.url).pathname;
@@ -65,6 +66,11 @@ Deno.test({
       assert.equal(first.status, 200);
       assert.match(first.etag ?? "", /^"[0-9a-f]{20}"$/);
       assert.deepEqual(ids(first.text), ["barn"]);
+      // The cost bound itself: a second later (the timestamp's resolution) the same body is
+      // served, not rebuilt; a hub that only hashed a fresh body would show a new timestamp.
+      await new Promise((r) => setTimeout(r, 1100));
+      const cached = await status(http, "v".repeat(64));
+      assert.equal(cached.text, first.text, "served from the cache, not rebuilt");
 
       const again = await status(http, "v".repeat(64), { "If-None-Match": first.etag! });
       assert.deepEqual([again.status, again.text, again.etag], [304, "", first.etag]);
@@ -105,8 +111,11 @@ Deno.test({
 });
 
 /** An in-process hub on loopback with the given offline retention, in milliseconds. */
-function retentionHub(offlineRetentionMs: number): Promise<InProcessHub> {
-  return startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER }, offlineRetentionMs });
+function retentionHub(
+  offlineRetentionMs: number,
+  env: Record<string, string> = {},
+): Promise<InProcessHub> {
+  return startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER, ...env }, offlineRetentionMs });
 }
 
 Deno.test({
@@ -152,6 +161,72 @@ Deno.test({
       await waitFor(() => short.running.hub.machines.size === 0, "the sweep prunes brief");
     } finally {
       await short.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a socket that re-registers under new names leaves the old ones offline and prunable",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000);
+    try {
+      const p = await WsPeer.open(h.url);
+      for (const machineName of ["one", "two", "three"]) {
+        p.sendJson(ScriptedAgent.registerMessage({ machineName, agentId: "a1", token: OWNER }));
+        await p.expect("registered");
+      }
+      const listed = () =>
+        status(h.http, OWNER).then((r) =>
+          (JSON.parse(r.text).machines as { id: string; agentConnected: boolean }[])
+            .map((m) => [m.id, m.agentConnected])
+        );
+      assert.deepEqual(await listed(), [["one", false], ["three", true], ["two", false]]);
+      await p.close();
+      await waitFor(() => !h.running.hub.machineByName("three")?.control, "three disconnected");
+      assert.deepEqual(await listed(), [["one", false], ["three", false], ["two", false]]);
+      assert.deepEqual(h.running.hub.pruneOffline(Date.now() + 61_000).sort(), [
+        "one",
+        "three",
+        "two",
+      ]);
+      assert.equal(h.running.hub.machines.size, 0);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "past TELAHUBD_MAX_MACHINES the longest-offline entry is forgotten; all connected: refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000, { TELAHUBD_MAX_MACHINES: "2" });
+    const agents: ScriptedAgent[] = [];
+    try {
+      const reg = async (machineName: string) => {
+        const agentId = `agent-${machineName}`;
+        const a = await ScriptedAgent.register(h.url, { machineName, agentId, token: OWNER });
+        agents.push(a);
+        return a;
+      };
+      await (await reg("old")).close();
+      await waitFor(() => !h.running.hub.machineByName("old")?.control, "old disconnected");
+      await reg("stays");
+      await reg("new");
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      await assert.rejects(
+        reg("more"),
+        /^HubError: register: the hub holds its maximum of 2 machines, all connected; raise TELAHUBD_MAX_MACHINES/,
+      );
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      // A known machine re-registering needs no room.
+      await reg("stays");
+    } finally {
+      for (const a of agents) await a.close().catch(() => {});
+      await h.close();
     }
   },
 });
