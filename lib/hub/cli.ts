@@ -29,6 +29,7 @@ import { setLogLevel } from "../log/mod.ts";
 import { isListenAddress } from "./config.ts";
 import { checkHealth, healthTimeoutMs } from "./health.ts";
 import { HUB_VERSION } from "./version.ts";
+import { platformString } from "../host/version.ts";
 import { startHub } from "./server.ts";
 import { showOwnerToken, showViewerToken, userConfigPath } from "./user.ts";
 
@@ -64,11 +65,6 @@ const FLAGS = {
 } as const;
 
 /** The Go `GOARCH` spelling of this machine's architecture. */
-function platform(): string {
-  const a = Deno.build.arch;
-  return `${Deno.build.os}/${a === "x86_64" ? "amd64" : a === "aarch64" ? "arm64" : a}`;
-}
-
 /** Runs the hub until SIGINT/SIGTERM. */
 async function runHub(values: {
   config?: string;
@@ -342,7 +338,7 @@ file, flags override both. A word after "telahubd" must be one of the commands b
       channelCommand("telahubd", true),
       updateCommand("telahubd"),
       healthCommand,
-      versionCommand("telahubd", HUB_VERSION, platform()),
+      versionCommand("telahubd", HUB_VERSION, platformString()),
       helpCommand("telahubd"),
     ],
   });

@@ -349,26 +349,16 @@ export class Signaling {
         }
         break;
       }
-      case "client": {
-        const session = s.session;
-        if (session) this.endSession(session, "client");
-        if (s.machine) {
-          history.record(
-            s.machine.name,
-            "client-disconnect",
-            session?.detail || "client disconnected",
-          );
-        }
-        break;
-      }
+      case "client":
       case "agent-session": {
+        // Either half of a session: end the session, record "<role>-disconnect".
         const session = s.session;
-        if (session) this.endSession(session, "agent-session");
+        if (session) this.endSession(session, s.role);
         if (s.machine) {
           history.record(
             s.machine.name,
-            "agent-session-disconnect",
-            session?.detail || "agent-session disconnected",
+            `${s.role}-disconnect`,
+            session?.detail || `${s.role} disconnected`,
           );
         }
         break;

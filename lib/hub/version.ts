@@ -1,17 +1,12 @@
 /**
- * The hub's version.
+ * The hub's version: the one build version of all three programs (lib/host), and the
+ * platform in Go's names for `/api/status`.
  * @module
  */
+import { goPlatform as hostGoPlatform, TELA_VERSION } from "../host/version.ts";
 
-/** Version string reported in `/api/status` and the console. */
-export const HUB_VERSION = "dev";
+/** Version string reported by `telahubd version`, in `/api/status` and in the console. */
+export const HUB_VERSION = TELA_VERSION;
 
 /** `linux`/`darwin`/`windows` and `amd64`/`arm64`, as Go reports them (spec §4.1). */
-export function goPlatform(): { os: string; arch: string } {
-  const arch = Deno.build.arch === "x86_64"
-    ? "amd64"
-    : Deno.build.arch === "aarch64"
-    ? "arm64"
-    : Deno.build.arch;
-  return { os: Deno.build.os, arch };
-}
+export const goPlatform = hostGoPlatform;
