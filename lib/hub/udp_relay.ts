@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../clock/mod.ts";
 import {
   applyHop,
   bytesToHex,
@@ -48,11 +49,6 @@ export interface UdpTokenEntry {
   rxDatagrams: number;
 }
 
-/** A clock in milliseconds (monotonic enough for expiry). */
-export interface Clock {
-  now(): number;
-}
-
 /** Reaper period and the age after which tokens without a live session go (spec §5.1). */
 export const UDP_REAP_INTERVAL_MS = 60_000;
 export const UDP_TOKEN_MAX_AGE_MS = 5 * 60_000;
@@ -74,7 +70,7 @@ function key48(b: Uint8Array): number {
 /** Token table plus (when started) the UDP socket. */
 export class UdpRelay {
   readonly #byKey = new Map<number, UdpTokenEntry>();
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, "now">;
   #conn?: Deno.DatagramConn;
   #closed = false;
   #reaper?: ReturnType<typeof setInterval>;
@@ -83,8 +79,8 @@ export class UdpRelay {
   /** Counters for status/bench: datagrams in, forwarded over UDP, forwarded over WS, dropped. */
   readonly stats = { rx: 0, toUdp: 0, toWs: 0, dropped: 0, probes: 0 };
 
-  constructor(opts: { clock?: Clock } = {}) {
-    this.#clock = opts.clock ?? { now: () => performance.now() };
+  constructor(opts: { clock?: Pick<Clock, "now"> } = {}) {
+    this.#clock = opts.clock ?? systemClock;
   }
 
   /**

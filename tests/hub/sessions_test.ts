@@ -1,15 +1,12 @@
+/** Hub sessions through a real front end on loopback: management requests reach the agent and
+ * come back verbatim; a client whose agent never joins is closed with 1001. */
 import assert from "node:assert/strict";
-import {
-  clientConnect,
-  ScriptedAgent,
-  startHubInProcess,
-  waitFor,
-} from "../../tests/hub/scripted_peers.ts";
-import { HubAuth } from "./auth.ts";
-import { History } from "./history.ts";
-import { Hub } from "./hub.ts";
-import { makeHttpHandler } from "./http.ts";
-import { type FrontEnd, startFrontEnd } from "./front_end.ts";
+import { clientConnect, ScriptedAgent, startHubInProcess, waitFor } from "./scripted_peers.ts";
+import { HubAuth } from "../../lib/hub/auth.ts";
+import { History } from "../../lib/hub/history.ts";
+import { Hub } from "../../lib/hub/hub.ts";
+import { makeHttpHandler } from "../../lib/hub/http.ts";
+import { type FrontEnd, startFrontEnd } from "../../lib/hub/front_end.ts";
 
 Deno.test({
   name: "mgmt plumbing: request reaches the agent, the raw response comes back verbatim",
