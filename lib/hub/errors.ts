@@ -45,3 +45,33 @@ export class RegistryFullError extends Error {
     );
   }
 }
+
+/**
+ * The hub cannot listen on its HTTP + WebSocket address. Thrown by `startHub` before it
+ * writes its config or prints the first-start banner, so a failed start changes nothing.
+ */
+export class HubListenError extends Error {
+  override name = "HubListenError";
+  /**
+   * @param address `host:port` the hub tried to listen on.
+   * @param cause the `Deno.listen` error.
+   */
+  constructor(readonly address: string, cause: unknown) {
+    super(`cannot listen on ${address}: ${listenProblem(cause)}`, { cause });
+  }
+}
+
+function listenProblem(err: unknown): string {
+  if (err instanceof Deno.errors.AddrInUse) {
+    return "the address is in use (another telahubd or another program holds it); stop that " +
+      "program or choose another port with -port or TELAHUBD_PORT";
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); run it " +
+      "with those rights or choose a port from 1024 up with -port";
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return "no interface of this machine has that address; fix -listen or TELAHUBD_LISTEN";
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -73,6 +73,8 @@ export interface FrontEndOptions {
   maxMessageBytes?: number;
   /** Cap on unauthenticated connections (default {@link MAX_UNAUTHENTICATED}). */
   maxUnauthenticated?: number;
+  /** A listener bound already (then `hostname` and `port` are ignored); the front end owns it. */
+  listener?: Deno.TcpListener;
 }
 
 /** A serving front end. */
@@ -108,7 +110,8 @@ export interface FrontEnd {
  * ```
  */
 export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
+  const listener = opts.listener ??
+    Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
   const pending = new PendingConnections(opts.maxUnauthenticated ?? MAX_UNAUTHENTICATED);
   const upgrades = new WeakMap<Response, ServerWebSocket>();
   const sockets = new Set<ServerWebSocket>();

@@ -23,6 +23,7 @@ import {
 } from "./config.ts";
 import { consoleHandler } from "./console.ts";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
+import { HubListenError } from "./errors.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
 import { makeHttpHandler } from "./http.ts";
@@ -91,7 +92,8 @@ export interface RunningHub {
  * at run time and are never written into it.
  *
  * @throws {ConfigError} for a bad or unreadable config file (the file is left untouched).
- * @throws {Deno.errors.AddrInUse} and the like when the HTTP port cannot be bound.
+ * @throws {HubListenError} when the HTTP port cannot be bound (in use, needs privileges, no such
+ *   address); nothing has been written or printed then.
  */
 export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> {
   const env = opts.env ?? ((n: string) => Deno.env.get(n));
@@ -116,6 +118,40 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   if (opts.port !== undefined) settings.port = opts.port;
   if (opts.udpPort !== undefined) settings.udpPort = opts.udpPort;
   if (opts.listen !== undefined) settings.listen = opts.listen.replace(/^\[(.*)\]$/, "$1");
+  // Bind first: a hub that cannot listen stops before it writes its config or a banner.
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: settings.listen, port: settings.port, transport: "tcp" });
+  } catch (err) {
+    const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
+    throw new HubListenError(`${host}:${settings.port}`, err);
+  }
+  try {
+    return await serveHub(opts, env, print, { configPath, existed, cfg, settings, listener });
+  } catch (err) {
+    try {
+      listener.close();
+    } catch { /* the front end owned and closed it */ }
+    throw err;
+  }
+}
+
+/** What {@link startHub} resolved before it bound the listener. */
+interface HubStart {
+  configPath: string;
+  existed: boolean;
+  cfg: HubConfigFile;
+  settings: HubSettings;
+  listener: Deno.TcpListener;
+}
+
+/** The rest of {@link startHub}, once the listener is bound: bootstrap, relay, serve. */
+async function serveHub(
+  opts: StartHubOptions,
+  env: (name: string) => string | undefined,
+  print: (line: string) => void,
+  { configPath, existed, cfg, settings, listener }: HubStart,
+): Promise<RunningHub> {
   const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
   let persisted = existed && !boot.changed;
   if (boot.changed || !existed) {
@@ -231,6 +267,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   const server: FrontEnd = startFrontEnd({
     hostname: settings.listen,
     port: settings.port,
+    listener,
     handler,
     headerTimeoutMs: headerTimeout > 0 ? headerTimeout : undefined,
     maxUnauthenticated: maxUnauth > 0 ? maxUnauth : undefined,

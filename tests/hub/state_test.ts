@@ -188,6 +188,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a port in use stops the hub with the address and the fix, before it writes or prints",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-busy-" });
+    const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (held.addr as Deno.NetAddr).port;
+    try {
+      const r = await runHubOnce([
+        "-config",
+        `${dir}/telahubd.yaml`,
+        "-listen",
+        "127.0.0.1",
+        "-port",
+        String(port),
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `Error: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use .*-port`,
+        ),
+      );
+      assert.equal(r.stdout, "", "no first-start banner for a hub that did not start");
+      await assert.rejects(Deno.stat(`${dir}/telahubd.yaml`), Deno.errors.NotFound);
+    } finally {
+      held.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "leftover temp files of interrupted config writes are removed at start; others stay",
   sanitizeResources: false,
   sanitizeOps: false,
