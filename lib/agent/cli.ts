@@ -225,10 +225,21 @@ async function runAgent(
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
 }
 
-/** Every machine of the agent stopped (authentication refused, fatal error). */
-class AgentStoppedError extends Error {
+/** Every machine of the agent stopped (authentication refused, fatal error). Exit status 1. */
+export class AgentStoppedError extends Error {
   override name = "AgentStoppedError";
 }
+
+/**
+ * A command that writes the system credential store was run without root (book,
+ * *Credentials and pairing*: "telad login requires elevated privileges"). Exit status 1
+ * (book, *TDL for the command line*: permission errors are runtime errors).
+ */
+export class PrivilegeError extends Error {
+  override name = "PrivilegeError";
+}
+
+const EMPTY_TOKEN = "token cannot be empty; paste the hub's token at the prompt";
 
 function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
   const store = "the system credential store (/etc/tela/credentials.yaml)";
@@ -262,7 +273,9 @@ async function credentialCommand(
     );
   }
   if (Deno.build.os !== "windows" && Deno.uid() !== 0) {
-    throw new Error(`telad ${cmd} requires administrator/root privileges.`);
+    throw new PrivilegeError(
+      `telad ${cmd} writes ${systemCredentialsPath()} and needs root; run "sudo telad ${cmd}"`,
+    );
   }
   const hub = ensureWsScheme(hubArg);
   if (cmd === "logout") {
@@ -278,7 +291,7 @@ async function credentialCommand(
   const ask = deps.stdout ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
   ask("Token: ");
   const token = (await readLine())?.trim() ?? "";
-  if (!token) throw new Error("token cannot be empty");
+  if (!token) throw new UsageError(EMPTY_TOKEN);
   ask("Identity (press Enter to skip): ");
   const identity = (await readLine())?.trim() ?? "";
   const key = await storeCredential(

@@ -67,8 +67,8 @@ Deno.test("tela login stores the token 0600 under the normalised URL; logout rem
     assert.match((await run(["logout", "wss://hub.example.com"])).out, /Credentials removed/);
     assert.match((await run(["logout", "wss://hub.example.com"])).out, /No credentials found/);
     const empty = await run(["login", "wss://h"], [""]);
-    assert.equal(empty.code, 1);
-    assert.match(empty.err, /token cannot be empty/);
+    assert.equal(empty.code, 2, "no token is a missing argument: a usage error");
+    assert.match(empty.err, /^Error: token cannot be empty; paste the hub's token at the prompt\n/);
   });
 });
 

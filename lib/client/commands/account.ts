@@ -3,7 +3,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { type Command, command } from "../../cli/mod.ts";
+import { type Command, command, UsageError } from "../../cli/mod.ts";
 import { removeCredential, stdinLineReader, storeCredential } from "../../host/mod.ts";
 import { resolveLoginHub } from "../hubs.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
@@ -26,7 +26,9 @@ hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.`,
       const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
       (deps.stdout ? out : write)("Token: ");
       const token = (await readLine())?.trim() ?? "";
-      if (!token) throw new Error("token cannot be empty");
+      if (!token) {
+        throw new UsageError("token cannot be empty; paste the hub's token at the prompt");
+      }
       (deps.stdout ? out : write)("Identity (press Enter to skip): ");
       const identity = (await readLine())?.trim() ?? "";
       const key = await storeCredential(hub, { token, ...(identity ? { identity } : {}) });

@@ -8,7 +8,7 @@ import { logger, setLogLevel } from "../../log/mod.ts";
 import { DEFAULT_MTU, reconnectLoop, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
-import { fetchHubStatus, resolveServiceNames } from "../hubapi.ts";
+import { fetchHubStatus, HubApiError, resolveServiceNames } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
@@ -46,6 +46,14 @@ const CONNECT_FLAGS = {
   mtu: { type: "number", usage: `WireGuard tunnel MTU (env TELA_MTU). Default: ${DEFAULT_MTU}` },
   v: VERBOSE_FLAG,
 } as const;
+
+/**
+ * Every connection of a profile gave up (e.g. the hub rejected the token everywhere), so
+ * nothing is left running. Exit status 1.
+ */
+export class ProfileStoppedError extends Error {
+  override name = "ProfileStoppedError";
+}
 
 /** The `tela connect` command. */
 export function connectCommand(deps: TelaDeps) {
@@ -102,7 +110,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
         try {
           status = await fetchHubStatus(hub, token);
         } catch (e) {
-          throw new Error(`cannot resolve service names: ${(e as Error).message}`);
+          throw new HubApiError(`cannot resolve service names: ${(e as Error).message}`);
         }
         for (const p of resolveServiceNames(status, machine, names)) {
           mappings.push({ local: p, remote: p });
@@ -243,7 +251,9 @@ async function connectProfile(
   await Promise.race([Promise.all(tasks), sleep(2000)]);
   // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
   if (!stopped && fatal > 0) {
-    throw new Error(`every connection of profile "${profile.name}" stopped (see the log above)`);
+    throw new ProfileStoppedError(
+      `every connection of profile "${profile.name}" stopped (see the log above)`,
+    );
   }
   return 0;
 }
