@@ -5,10 +5,9 @@
  */
 import { command, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
-import { DEFAULT_MTU, reconnectLoop, sleep } from "../../session/mod.ts";
+import { DEFAULT_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
-import { fetchHubStatus, HubApiError, resolveServiceNames } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
@@ -104,23 +103,15 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
       }
       const hub = await resolveHubUrl(hubArg);
       const token = await resolveClientToken(values.token, hub);
-      if (values.services) {
-        const names = values.services.split(",").map((s) => s.trim()).filter(Boolean);
-        let status;
-        try {
-          status = await fetchHubStatus(hub, token);
-        } catch (e) {
-          throw new HubApiError(`cannot resolve service names: ${(e as Error).message}`);
-        }
-        for (const p of resolveServiceNames(status, machine, names)) {
-          mappings.push({ local: p, remote: p });
-        }
-      }
+      // Names resolve through the hub in the connection's reconnect loop (spec §10.1).
+      const serviceNames = (values.services ?? "").split(",").map((s) => s.trim())
+        .filter(Boolean).map((name) => ({ name }));
       const conn = new MachineConnection({
         hubUrl: hub,
         machine,
         token,
         mappings,
+        serviceNames,
         mtu,
         bind: deps.bind,
         engine: deps.engine,
@@ -190,35 +181,21 @@ async function connectProfile(
     const tag = logger(`profile:${i + 1}`);
     const token = c.token || await lookupStoredToken(c.url);
     const mappings: PortMapping[] = [];
-    const named = (c.services ?? []).filter((s) => s.name);
     for (const s of c.services ?? []) {
       if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
     }
-    // Service names resolve through the hub; failures retry with backoff (spec §10.3).
-    if (named.length > 0) {
-      const done = new AbortController();
-      interrupted.then(() => done.abort());
-      let resolved = false;
-      await reconnectLoop(async () => {
-        try {
-          const status = await fetchHubStatus(c.url, token);
-          const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
-          ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
-          resolved = true;
-          done.abort();
-        } catch (e) {
-          tag.warn((e as Error).message);
-        }
-        return "grow";
-      }, { hubUrl: c.url, log: tag, signal: done.signal, label: "retrying service resolution" });
-      if (!resolved) return;
-    }
+    // Service names resolve through the hub in the connection's reconnect loop (spec §10.3).
+    const serviceNames = (c.services ?? []).filter((s) => s.name).map((s) => ({
+      name: s.name!,
+      local: s.local,
+    }));
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({
       hubUrl: c.url,
       machine: c.machine,
       token,
       mappings,
+      serviceNames,
       mtu,
       address: c.address,
       bind: deps.bind,
