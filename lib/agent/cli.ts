@@ -21,13 +21,14 @@ import {
 import { logger, setLogLevel } from "../log/mod.ts";
 import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
+  CredentialNotFoundError,
   ensureWsScheme,
   platformString,
   removeCredential,
-  stdinLineReader,
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
+  terminalPrompt,
 } from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import {
@@ -256,7 +257,7 @@ ${store}, so telad.yaml and the command line need no token. Needs root.`
     flags: { hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" } },
     examples: [`sudo telad ${cmd} -hub wss://owlsnest.parkscomputing.com`],
     seeAlso: [cmd === "login" ? "telad logout" : "telad login", "tela login"],
-    run: ({ values, out }) => credentialCommand(cmd, values.hub, deps, out),
+    run: ({ values }) => credentialCommand(cmd, values.hub, deps),
   });
 }
 
@@ -264,7 +265,6 @@ async function credentialCommand(
   cmd: "login" | "logout",
   hubFlag: string | undefined,
   deps: TeladDeps,
-  out: (t: string) => void,
 ): Promise<number> {
   const hubArg = hubFlag ?? env("TELA_HUB");
   if (!hubArg) {
@@ -278,27 +278,20 @@ async function credentialCommand(
     );
   }
   const hub = ensureWsScheme(hubArg);
+  const store = systemCredentialsPath();
   if (cmd === "logout") {
-    out(
-      (await removeCredential(hub, systemCredentialsPath()))
-        ? `Credentials removed for ${hub}`
-        : `No credentials found for ${hub}`,
-    );
+    if (!(await removeCredential(hub, store))) {
+      throw new CredentialNotFoundError(
+        `no token stored for ${hub} in ${store}; "telad login -hub ${hubArg}" stores one`,
+      );
+    }
     return 0;
   }
-  const readLine = deps.readLine ?? stdinLineReader();
-  // Prompts stay on the line the answer is typed on (no newline), as Go's do.
-  const ask = deps.stdout ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
-  ask("Token: ");
-  const token = (await readLine())?.trim() ?? "";
+  // Silence is success (book, *TDL for the command line*: "tela login echoes nothing").
+  const ask = terminalPrompt(deps.readLine);
+  const token = (await ask("Token: ", { secret: true }))?.trim() ?? "";
   if (!token) throw new UsageError(EMPTY_TOKEN);
-  ask("Identity (press Enter to skip): ");
-  const identity = (await readLine())?.trim() ?? "";
-  const key = await storeCredential(
-    hub,
-    { token, ...(identity ? { identity } : {}) },
-    systemCredentialsPath(),
-  );
-  out(`Credentials stored for ${key}`);
+  const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
+  await storeCredential(hub, { token, ...(identity ? { identity } : {}) }, store);
   return 0;
 }

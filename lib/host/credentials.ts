@@ -21,6 +21,14 @@ export interface CredentialFile {
   [key: string]: unknown;
 }
 
+/**
+ * No token is stored for the hub `tela logout` (or `telad logout`) names. Exit status 1
+ * (book, *TDL for the command line*: "not found" is a runtime error).
+ */
+export class CredentialNotFoundError extends Error {
+  override name = "CredentialNotFoundError";
+}
+
 /** `<user config dir>/credentials.yaml`. */
 export function userCredentialsPath(): string {
   return join(userConfigDir(), "credentials.yaml");
