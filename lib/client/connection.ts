@@ -99,6 +99,14 @@ export interface LocalListener {
   remotePort: number;
 }
 
+/** A Services block: `named` once printed with the agent's names; `printed` settles then. */
+interface ReportedBlock {
+  bound: BoundService[];
+  wanted: number[];
+  named: boolean;
+  printed: Promise<void>;
+}
+
 /** `bound` with each service's advertised name, where the agent gave one. */
 function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): BoundService[] {
   return bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b);
@@ -114,8 +122,8 @@ export class MachineConnection {
   #everEstablished = false;
   /** Names the agent advertises, once the hub listed its machine. */
   #names: ReadonlyMap<number, string> | null = null;
-  /** Services blocks handed to `onBound`; `named` once printed with the agent's names. */
-  #blocks: { bound: BoundService[]; wanted: number[]; named: boolean }[] = [];
+  /** Services blocks handed to `onBound`. */
+  #blocks: ReportedBlock[] = [];
   /** Sessions established so far. */
   sessions = 0;
   /** The mappings: the explicit ones, then those of the service names once resolved. */
@@ -200,25 +208,32 @@ export class MachineConnection {
   }
 
   /** Names the services as the agent advertises them, then hands the block to `onBound`. */
-  async #report(bound: BoundService[], wanted: number[]): Promise<void> {
-    if (!this.opts.onBound) return;
-    const block = { bound, wanted, named: false };
+  #report(bound: BoundService[], wanted: number[]): void {
+    const onBound = this.opts.onBound;
+    if (!onBound) return;
+    const block: ReportedBlock = { bound, wanted, named: false, printed: Promise.resolve() };
+    block.printed = (async () => {
+      const names = await this.#serviceNames();
+      block.named = this.#names !== null;
+      onBound(withNames(bound, names), wanted);
+    })();
     this.#blocks.push(block);
-    const names = await this.#serviceNames();
-    block.named = this.#names !== null;
-    this.opts.onBound(withNames(bound, names), wanted);
   }
 
   /**
    * Once a session is up the agent is registered for sure: a block printed before that with
    * the well-known labels only (the client started first) is printed again with the names.
+   * Blocks still being printed are waited for first, so none is printed twice.
    */
   async #renameBlocks(): Promise<void> {
+    if (!this.opts.onBound) return;
+    await Promise.all(this.#blocks.map((b) => b.printed));
     const unnamed = this.#blocks.filter((b) => !b.named);
-    if (!this.opts.onBound || unnamed.length === 0) return;
+    if (unnamed.length === 0) return;
     const names = await this.#serviceNames();
     if (this.#names === null) return;
     for (const b of unnamed) {
+      if (b.named) continue;
       b.named = true;
       if (b.bound.some((s) => names.has(s.remotePort))) {
         this.opts.onBound(withNames(b.bound, names), b.wanted);

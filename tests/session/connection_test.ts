@@ -512,3 +512,49 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "the advertised ports are printed in one Services block, with the agent's names, once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { engine } = memoryEngine();
+    await withHub(async (url, owner) => {
+      const agent = new MachineAgent({
+        name: "barn",
+        target: "127.0.0.1",
+        token: owner,
+        ports: [4080],
+        services: [{ port: 4080, proto: "tcp", name: "web" }],
+      }, {
+        hubUrl: url,
+        agentId: crypto.randomUUID(),
+        registrationIds: {},
+        bind: wsRelayBind,
+        engine,
+        log: () => logger("test-agent"),
+      });
+      const agentRun = agent.run();
+      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const blocks: string[][] = [];
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: owner,
+        bind: wsRelayBind,
+        engine,
+        log: logger("test-client"),
+        onBound: (b) => blocks.push(b.map((s) => `${s.remotePort}:${s.name ?? ""}`)),
+      });
+      const running = conn.run();
+      while (conn.sessions === 0 || blocks.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 500)); // time for a second block, were there one
+      assert.deepEqual(blocks, [["4080:web"]]);
+      conn.stop();
+      agent.stop();
+      await Promise.all([running, agentRun.catch(() => {})]);
+    });
+  },
+});
