@@ -95,7 +95,10 @@ Deno.test("tela profile create, list, show, delete", async () => {
     assert.equal((await run(["profile", "list"])).out, "No profiles found.");
     const gone = await run(["profile", "rm", "work"]);
     assert.equal(gone.code, 1);
-    assert.match(gone.err, /Error: profile "work" not found/);
+    assert.match(
+      gone.err,
+      /^Error: profile "work" not found; "tela profile list" shows the profiles$/,
+    );
   });
 });
 
@@ -144,7 +147,19 @@ Deno.test("tela machines, services and status read the hub's /api/status with th
       );
       const bad = await run(["status", "-hub", hub, "-token", "bad"]);
       assert.equal(bad.code, 1);
-      assert.match(bad.err, /hub returned 401 unauthorized/);
+      assert.match(
+        bad.err,
+        /^Error: hub returned 401 unauthorized: it does not accept the token \(bad\.*\); check -token, TELA_TOKEN or the one "tela login" stored$/m,
+      );
+      const none = await run(["status", "-hub", hub]);
+      assert.equal(none.code, 1);
+      assert.match(
+        none.err,
+        new RegExp(
+          `^Error: hub returned 401 unauthorized: no token was given; pass -token, set TELA_TOKEN, or run "tela login ${hub}"$`,
+          "m",
+        ),
+      );
       assert.ok(seen.includes("Bearer good"));
     } finally {
       await server.shutdown();
@@ -321,7 +336,7 @@ Deno.test("tela connect: missing or malformed arguments exit 2, runtime errors 1
       Deno.env.set("TELA_PROFILE", "nosuch");
       const prof = await run(["connect", "-hub", url, "-machine", "barn"]);
       assert.equal(prof.code, 3, "TELA_PROFILE takes precedence; a missing profile is exit 3");
-      assert.match(prof.err, /nosuch\.yaml: cannot read profile/);
+      assert.match(prof.err, /nosuch\.yaml: profile not found; "tela profile list" shows/);
     } finally {
       await server.shutdown();
     }

@@ -3,6 +3,7 @@
  * it: `tela machines`, `tela services`, `tela status` (spec agent-and-client.md §12).
  * @module
  */
+import { tokenPreview } from "../log/mod.ts";
 import { HubDialError } from "../session/hub_error.ts";
 import { hubHttpBase } from "./hubs.ts";
 
@@ -56,7 +57,8 @@ export const HUB_API_TIMEOUT_MS = 10_000;
  * @param options.timeoutMs time allowed, in milliseconds (default {@link HUB_API_TIMEOUT_MS}).
  * @throws {HubDialError} `could not reach hub <url>: <cause and fix>` (see
  *   `describeHubError`) when no HTTP answer came; a reconnect loop retries it.
- * @throws {HubUnauthorizedError} `hub returned 401 unauthorized. Check your -token`.
+ * @throws {HubUnauthorizedError} `hub returned 401 unauthorized: <no token was given, or the
+ *   token's 8-character preview>; <where the token comes from>`.
  * @throws {HubApiError} `hub returned HTTP <code>`, `invalid JSON from hub: …`.
  */
 export async function fetchHubStatus(
@@ -77,7 +79,14 @@ export async function fetchHubStatus(
   }
   if (res.status === 401) {
     await res.body?.cancel();
-    throw new HubUnauthorizedError("hub returned 401 unauthorized. Check your -token");
+    throw new HubUnauthorizedError(
+      token
+        ? `hub returned 401 unauthorized: it does not accept the token (${
+          tokenPreview(token)
+        }); check -token, TELA_TOKEN or the one "tela login" stored`
+        : `hub returned 401 unauthorized: no token was given; pass -token, set TELA_TOKEN, ` +
+          `or run "tela login ${hubUrl}"`,
+    );
   }
   if (res.status !== 200) {
     await res.body?.cancel();

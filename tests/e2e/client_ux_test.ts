@@ -181,7 +181,7 @@ Deno.test({
       assert.equal(wrong.code, 1, wrong.stderr);
       assert.match(
         wrong.stderr,
-        /^Error: cannot resolve service names: hub returned 401 unauthorized\. Check your -token$/m,
+        /^Error: cannot resolve service names: hub returned 401 unauthorized: it does not accept the token \(dddddddd\.\.\.\); check -token/m,
       );
       const unknown = await runTela(home, connect(owner, "mysql"));
       assert.equal(unknown.code, 1, unknown.stderr);

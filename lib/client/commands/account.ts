@@ -24,8 +24,8 @@ export function loginCommand(deps: TelaDeps): Command {
     name: "login",
     summary: "Store a hub token in the credential store.",
     usage: ["tela login <hub-url>"],
-    description: `Prompts for a token (typed without echo) and an optional identity, and stores
-them for the hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.
+    description: `Prompts for a token (typed without echo) and an optional identity and stores
+them for the hub in ~/.tela/credentials.yaml (mode 0600); later commands need no -token.
 Without a terminal it reads the two answers from stdin, one a line. Prints nothing.`,
     args: ["<hub-url>"],
     examples: ["tela login wss://owlsnest.parkscomputing.com"],
