@@ -251,9 +251,13 @@ function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
       : "Remove a hub's token from the system credential store.",
     usage: [`telad ${cmd} -hub <hub-url>`],
     description: cmd === "login"
-      ? `Prompts for a token (and an optional identity) on stdin and stores it for the hub in
-${store}, so telad.yaml and the command line need no token. Needs root.`
-      : `Removes the token stored by "telad login" for the hub from ${store}. Needs root.`,
+      ? `Prompts for a token (typed without echo) and an optional identity and stores them
+for the hub in ${store},
+so telad.yaml and the command line need no token. Without a terminal it reads the
+answers from stdin. Needs root. Prints nothing.`
+      : `Removes the token stored by "telad login" for the hub from
+${store}.
+Needs root. Prints nothing; a hub with no stored token is an error.`,
     flags: { hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" } },
     examples: [`sudo telad ${cmd} -hub wss://owlsnest.parkscomputing.com`],
     seeAlso: [cmd === "login" ? "telad logout" : "telad login", "tela login"],
