@@ -53,10 +53,14 @@ export function terminalPrompt(readLine?: LineReader): Prompt {
   const enc = new TextEncoder();
   const say = (t: string) => Deno.stderr.writeSync(enc.encode(t));
   return async (question, options) => {
-    say(question);
-    if (!options?.secret) return await read();
+    if (!options?.secret) {
+      say(question);
+      return await read();
+    }
+    // Echo off before the question is shown, so nothing typed after it can be echoed.
     Deno.stdin.setRaw(true);
     try {
+      say(question);
       return await readMasked();
     } finally {
       Deno.stdin.setRaw(false);

@@ -4,7 +4,7 @@
  * while the hub is unreachable, and local ports that say why they moved.
  */
 import assert from "node:assert/strict";
-import { freePort, Proc, runTela, spawnDeno, startAgent, startHub } from "./harness.ts";
+import { DENO_DIR, freePort, Proc, runTela, spawnDeno, startAgent, startHub } from "./harness.ts";
 
 const owner = "c".repeat(64);
 
@@ -236,7 +236,7 @@ Deno.test({
             "-A",
             ...tela(args),
           ],
-          env: { NO_COLOR: "1", HOME: home },
+          env: { NO_COLOR: "1", DENO_DIR, HOME: home },
           stdin: "null",
           stdout: "piped",
           stderr: "piped",

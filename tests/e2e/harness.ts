@@ -9,6 +9,14 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository root (absolute, with a trailing slash). */
 export const REPO_ROOT = ROOT;
 
+/** Deno's cache, so the children (with their own HOME) reuse it instead of downloading. */
+export const DENO_DIR: string = JSON.parse(
+  new TextDecoder().decode(
+    new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).outputSync()
+      .stdout,
+  ),
+).denoDir;
+
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -119,7 +127,7 @@ export function spawnDeno(
 ): Proc {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}${script}`, ...args],
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", DENO_DIR, ...env },
     cwd: env.HOME ?? ROOT,
     stdin: "null",
     stdout: "piped",
@@ -229,7 +237,7 @@ export async function runTela(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}cmd/tela.ts`, ...args],
-    env: { NO_COLOR: "1", HOME: home, ...env },
+    env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
     cwd: home,
     stdin: "piped",
     stdout: "piped",

@@ -5,15 +5,10 @@
  * nothing").
  */
 import assert from "node:assert/strict";
-import { REPO_ROOT } from "./harness.ts";
+import { DENO_DIR, REPO_ROOT } from "./harness.ts";
 
 const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null" })
   .output().then((o) => o.success, () => false);
-
-/** Where this process's Deno keeps its module cache (`DENO_DIR`, else `~/.cache/deno`). */
-function denoDir(): string {
-  return Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
-}
 
 Deno.test({
   name: "tela login at a terminal asks for the token without echoing it, and prints nothing else",
@@ -23,8 +18,7 @@ Deno.test({
     const tela = `${Deno.execPath()} run -A ${REPO_ROOT}cmd/tela.ts login wss://hub.example.com`;
     const child = new Deno.Command("script", {
       args: ["-qec", tela, "/dev/null"],
-      // The parent's module cache, so the child with another HOME downloads nothing.
-      env: { HOME: home, NO_COLOR: "1", DENO_DIR: denoDir() },
+      env: { HOME: home, NO_COLOR: "1", DENO_DIR },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
