@@ -7,7 +7,7 @@
  * @module
  */
 import {
-  freePort,
+  freeTcpPort,
   type Proc,
   startAgent,
   startClient,
@@ -122,7 +122,7 @@ try {
   const hub = await startHub(dirs[0], owner);
   procs.push(hub.proc);
   procs.push(startAgent(dirs[1], hub.url, "bench", owner, String(target.port)));
-  const local = freePort();
+  const local = freeTcpPort();
   const client = startClient(dirs[2], [
     "-hub",
     hub.url,

@@ -82,7 +82,10 @@ export interface CommandSpec<F extends Record<string, FlagSpec>> {
 export type Command = CommandSpec<Record<string, FlagSpec>>;
 
 /**
- * Declares a command; the identity, so `run` gets its flags typed.
+ * Declares a command (book, *TDL for the command line*, Commands). The identity: it only
+ * types `run`'s flag values after `spec.flags`.
+ * @param spec the command: name, help texts, flags, sub-commands and `run`.
+ * @returns the same object, as an element of a command tree.
  * @example
  * ```ts
  * const version = command({
@@ -95,17 +98,25 @@ export type Command = CommandSpec<Record<string, FlagSpec>>;
  * });
  * ```
  */
-// deno-lint-ignore ban-types
-export function command<F extends Record<string, FlagSpec> = {}>(spec: CommandSpec<F>): Command {
+export function command<
+  // deno-lint-ignore ban-types
+  F extends Record<string, FlagSpec> = {},
+>(spec: CommandSpec<F>): Command {
   return spec as unknown as Command;
 }
 
 /**
  * Declares a command of the book that this version does not implement: it has its help,
- * and running it prints `Error: "<command>" is not available in this version`, exit 1.
+ * and running it prints `Error: "<command>" is not available in this version`, exit 1
+ * ({@link NotAvailableError}), so a planned word never falls through to a default action
+ * (issue 9: "every book command not built yet is in the tree").
+ * @param spec the command's help and flags, as {@link command} takes them, without `run`.
+ * @returns the command, marked `notAvailable`.
  */
-// deno-lint-ignore ban-types
-export function notAvailable<F extends Record<string, FlagSpec> = {}>(
+export function notAvailable<
+  // deno-lint-ignore ban-types
+  F extends Record<string, FlagSpec> = {},
+>(
   spec: Omit<CommandSpec<F>, "run" | "notAvailable">,
 ): Command {
   return { ...spec, notAvailable: true } as unknown as Command;
@@ -170,6 +181,15 @@ interface Reached {
  * @param io where data and errors go.
  * @returns the exit status: 0 success, 1 runtime error, 2 usage error (the error and the
  *   command's help on stderr), 3 configuration error (book, *TDL for the command line*).
+ *   Never throws: whatever a command throws ({@link UsageError}, `FlagError`,
+ *   {@link UnknownCommandError}, `ConfigError`, {@link NotAvailableError}, any other error)
+ *   is printed as `Error: <message>` on stderr and mapped by `exitCodeFor`.
+ * @example
+ * ```ts
+ * const root = command({ name: "tela", summary: "s", usage: ["tela <command>"],
+ *   description: "d", commands: [helpCommand("tela")] });
+ * await runCli(root, ["conect"], processIo); // 2: Error: unknown command "conect" ...
+ * ```
  */
 export async function runCli(root: Command, args: readonly string[], io: CliIo): Promise<number> {
   const at: Reached = { cmd: root, path: root.name };

@@ -142,13 +142,21 @@ function toNumber(name: string, raw: string): number {
 /** The spellings Go's `flag` package treats as a request for usage. */
 const HELP_FLAGS = new Set(["-h", "--h", "-help", "--help", "-?"]);
 
-/** True when `args` (before any `--`) ask for usage with `-h`, `-help` or `-?`, as Go's do. */
+/**
+ * True when `args` (before any `--`) ask for usage with `-h`, `--h`, `-help`, `--help` or
+ * `-?`, as Go's `flag` package treats them (book, *TDL for the command line*, Help text).
+ * @param args the raw arguments after the command words.
+ */
 export function helpRequested(args: readonly string[]): boolean {
   const end = args.indexOf("--");
   return (end < 0 ? args : args.slice(0, end)).some((a) => HELP_FLAGS.has(a));
 }
 
-/** `args` without the help spellings that stand before any `--` (see {@link helpRequested}). */
+/**
+ * `args` without the help spellings that stand before any `--` (see {@link helpRequested}).
+ * @param args the raw arguments; not modified.
+ * @returns a new array.
+ */
 export function withoutHelpFlags(args: readonly string[]): string[] {
   const end = args.indexOf("--");
   return args.filter((a, i) => (end >= 0 && i >= end) || !HELP_FLAGS.has(a));

@@ -31,7 +31,13 @@ function flagText(spec: FlagSpec): string {
   return text;
 }
 
-/** Rows of two columns, the second starting at one column for all (book: "aligned"). */
+/**
+ * Rows of two columns, the second starting at one column for all (book, *TDL for the command
+ * line*, Help text: flags and commands "aligned"), three spaces past the widest left cell.
+ * @param rows `[left, right]` pairs; a row with an empty right cell prints the left alone.
+ * @param indent prefix of every line (default two spaces).
+ * @returns one line per row, trailing spaces trimmed.
+ */
 export function alignRows(rows: readonly (readonly [string, string])[], indent = INDENT): string[] {
   const width = Math.max(0, ...rows.map(([l]) => l.length)) + 3;
   return rows.map(([l, r]) => r ? `${indent}${l.padEnd(width)}${r}`.trimEnd() : `${indent}${l}`);

@@ -17,8 +17,8 @@ function planned(name: string, p: Omit<Parameters<typeof notAvailable>[0], "name
 }
 
 /**
- * `<binary> version [-json]`: prints `<binary> <version> <platform>`, or with `-json` the
- * object `{"name", "version", "platform"}`.
+ * `<binary> version [-json]` (book, Appendix A): prints `<binary> <version> <platform>`, or
+ * with `-json` the object `{"name", "version", "platform"}`, on stdout.
  * @param binary the program name.
  * @param version e.g. `v0.1.0-dev`.
  * @param platform e.g. `linux/amd64`.
@@ -43,7 +43,8 @@ export function versionCommand(binary: string, version: string, platform: string
 }
 
 /**
- * `<binary> channel [set <channel>|show|download]` of the book (not built yet).
+ * `<binary> channel [set <channel>|show|download]` of the book (Appendix A; not built yet):
+ * each sub-command has its help and exits 1 when run.
  * @param binary `tela`, `telad` or `telahubd`.
  * @param configFlag whether the binary's channel commands take `-config` (the daemons).
  */
@@ -115,7 +116,11 @@ export function channelCommand(binary: string, configFlag: boolean): Command {
   });
 }
 
-/** `<binary> update` of the book (not built yet). */
+/**
+ * `<binary> update [-channel <name>] [-dry-run]` of the book (Appendix A; not built yet):
+ * its help, and exit 1 when run.
+ * @param binary `tela`, `telad` or `telahubd`.
+ */
 export function updateCommand(binary: string): Command {
   return planned("update", {
     summary: `Update ${binary} from its release channel.`,
@@ -131,12 +136,17 @@ export function updateCommand(binary: string): Command {
 }
 
 /**
- * `<binary> service ...` of the book (not built yet).
+ * `<binary> service install|uninstall|start|stop|restart[|status]` of the book (Appendix A;
+ * not built yet): each sub-command has its help and exits 1 when run.
  * @param binary `tela`, `telad` or `telahubd`.
  * @param installFlags the flags `install` accepts besides `-config`.
  * @param withStatus whether the book lists `service status` for this binary.
  */
-export function serviceCommand(binary: string, installFlags: Flags, withStatus: boolean): Command {
+export function serviceCommand(
+  binary: string,
+  installFlags: Record<string, FlagSpec>,
+  withStatus: boolean,
+): Command {
   const see = [`${binary} service`];
   const action = (name: string, summary: string) =>
     planned(name, {

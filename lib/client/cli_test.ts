@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { withHome } from "../../tests/with_home.ts";
+import { freeTcpPort } from "../../tests/free_port.ts";
 import { fetchHubStatus, telaMain } from "./mod.ts";
 import { wsRelayBind } from "../transport/mod.ts";
 import { HubDialError, type TunnelEngine } from "../session/mod.ts";
@@ -19,20 +21,6 @@ async function run(args: string[], lines: string[] = []) {
     interrupted: new Promise(() => {}),
   });
   return { code, out: out.join("\n"), err: err.join("\n") };
-}
-
-async function withHome(fn: (home: string) => Promise<void>) {
-  const home = await Deno.makeTempDir();
-  const vars = ["HOME", "TELA_TOKEN", "TELA_HUB", "TELA_MACHINE", "TELA_PROFILE", "TELA_MTU"];
-  const saved = vars.map((k) => [k, Deno.env.get(k)] as const);
-  Deno.env.set("HOME", home);
-  for (const k of vars.slice(1)) Deno.env.delete(k);
-  try {
-    await fn(home);
-  } finally {
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-    await Deno.remove(home, { recursive: true });
-  }
 }
 
 Deno.test("tela version, help, no command, unknown command and bad flags", async () => {
@@ -426,9 +414,7 @@ Deno.test({
 
 Deno.test("tela machines/services/status name the hub URL and the cause when the hub is unreachable", async () => {
   await withHome(async () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = l.addr.port;
-    l.close();
+    const port = freeTcpPort();
     const url = `ws://127.0.0.1:${port}`;
     for (const cmd of ["machines", "status", "services"]) {
       // -machine is a flag of services only (flags belong to their command).

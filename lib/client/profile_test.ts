@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withHome } from "../../tests/with_home.ts";
 import { ConfigError } from "../config/mod.ts";
 import {
   createProfile,
@@ -11,18 +12,6 @@ import {
   resolveHubUrl,
   showProfile,
 } from "./mod.ts";
-
-async function withHome(fn: (home: string) => Promise<void>) {
-  const home = await Deno.makeTempDir();
-  const old = Deno.env.get("HOME");
-  Deno.env.set("HOME", home);
-  try {
-    await fn(home);
-  } finally {
-    if (old !== undefined) Deno.env.set("HOME", old);
-    await Deno.remove(home, { recursive: true });
-  }
-}
 
 Deno.test("expandEnv follows Go's os.ExpandEnv", () => {
   const env: Record<string, string> = { A: "x", WEB_TOKEN: "secret", "1": "one" };

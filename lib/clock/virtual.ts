@@ -5,7 +5,8 @@
  * after all microtasks) so promise-based code such as web streams makes progress exactly
  * as it would in real time, only faster and deterministically;
  * {@link VirtualClock.advanceSync} runs the timers without yielding, for synchronous
- * engines such as WireGuard's.
+ * engines such as WireGuard's. The model is Deno std's `FakeTime` (`@std/testing/time`),
+ * without patching the globals: engines take the clock as a {@link Clock}-shaped argument.
  *
  * @example
  * ```ts
@@ -85,6 +86,8 @@ export class VirtualClock {
   /**
    * Moves time forward by `ms` milliseconds, running every timer due on the way in order,
    * without yielding to the event loop (timers may schedule more; those due run too).
+   * @param ms virtual milliseconds, 0 or more.
+   * @throws whatever a timer's callback throws; the clock then stands at that timer's time.
    */
   advanceSync(ms: number): void {
     const end = this.#now + ms;
@@ -99,6 +102,8 @@ export class VirtualClock {
   /**
    * Moves time forward by `ms` milliseconds, running every timer due on the way in order and
    * yielding to the event loop between deadlines.
+   * @param ms virtual milliseconds, 0 or more.
+   * @throws whatever a timer's callback throws; the clock then stands at that timer's time.
    */
   async advance(ms: number): Promise<void> {
     const end = this.#now + ms;
@@ -115,6 +120,8 @@ export class VirtualClock {
 
   /**
    * Runs timers until `task` settles and returns its result.
+   * @param task the promise the simulation is waiting for.
+   * @param limits how far in virtual and real time the run may go.
    * @throws {SimulationStalledError} when no timer is left and `task` is still pending, or
    *   a limit in `limits` is reached (the message says which).
    * @throws whatever `task` rejects with.

@@ -13,6 +13,10 @@ import { basename, dirname, join } from "node:path";
 /** A config file could not be read or is malformed. The message names the file and the fix. */
 export class ConfigError extends Error {
   override name = "ConfigError";
+  /**
+   * @param path the file, as the user gave it or as it was looked up.
+   * @param message what is wrong and the fix; the error's message is `<path>: <message>`.
+   */
   constructor(readonly path: string, message: string) {
     super(`${path}: ${message}`);
   }
@@ -24,7 +28,9 @@ const TEMP_INFIX = ".tmp-";
 const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{8}$|^\.[0-9a-f]{8}\.tmp$/;
 
 /**
- * Writes `data` to `path` atomically: temp file beside it, fsync, rename over.
+ * Writes `data` to `path` atomically: temp file beside it, fsync, rename over (POSIX
+ * `rename(2)` replaces the target atomically within one file system; Windows' `MoveFileEx`
+ * with replace, which Deno uses, is as close as it gets there).
  *
  * @param path destination file; its folder is created (mode 0700) if missing.
  * @param data bytes or UTF-8 text.
@@ -133,6 +139,8 @@ export async function readYamlFile<T = Record<string, unknown>>(
  * @param value a plain object.
  * @param options.mode file mode, default 0o600.
  * @param options.header optional comment lines placed before the document.
+ * @throws {Deno.errors.PermissionDenied} and other I/O errors of {@link writeFileAtomic};
+ *   the old file is untouched.
  */
 export async function writeYamlFile(
   path: string,
@@ -143,7 +151,10 @@ export async function writeYamlFile(
   await writeFileAtomic(path, header + stringifyYaml(value), { mode: options.mode });
 }
 
-/** The user's home folder (`HOME`, or `USERPROFILE` on Windows). */
+/**
+ * The user's home folder (`HOME`, or `USERPROFILE` on Windows; `.` when neither is set).
+ * Read at every call so tests can point `HOME` at a temporary folder.
+ */
 export function homeDir(): string {
   return Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
 }

@@ -8,10 +8,13 @@ import { join } from "node:path";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
 import { systemConfigDir, userConfigDir } from "./paths.ts";
 
-/** One stored credential. */
+/** One stored credential (book, Appendix B, `credentials.yaml`). */
 export interface HubCredential {
+  /** The hub token, 64 hex characters for tokens the hub generated. */
   token: string;
+  /** The token's identity name on the hub (`tela login` asks for it), if known. */
   identity?: string;
+  /** The hub's pinned certificate fingerprint (TOFU), kept across a token change. */
   pin?: string;
 }
 
@@ -29,7 +32,7 @@ export class CredentialNotFoundError extends Error {
   override name = "CredentialNotFoundError";
 }
 
-/** `<user config dir>/credentials.yaml`. */
+/** `<user config dir>/credentials.yaml`: `~/.tela/credentials.yaml`, `%APPDATA%\tela\...`. */
 export function userCredentialsPath(): string {
   return join(userConfigDir(), "credentials.yaml");
 }
@@ -42,6 +45,7 @@ export function systemCredentialsPath(): string {
 /**
  * The key a hub URL is stored under: trailing `/` removed, scheme lower-cased, host and
  * path kept as written (spec §9.6). No `https`↔`wss` mapping.
+ * @param url a hub URL as typed or stored.
  * @example normalizeHubKey("WSS://Hub.example.com/") === "wss://Hub.example.com"
  */
 export function normalizeHubKey(url: string): string {
@@ -54,6 +58,8 @@ export function normalizeHubKey(url: string): string {
 /**
  * Gives a hub URL a WebSocket scheme for `tela login`: `ws://`/`wss://` kept,
  * `http://` → `ws://`, `https://` → `wss://`, no scheme → `wss://` (spec §9.8).
+ * @param url a hub URL or bare host (`hub.example.com:8080`).
+ * @example ensureWsScheme("https://h") === "wss://h"
  */
 export function ensureWsScheme(url: string): string {
   const u = url.trim();
@@ -65,8 +71,11 @@ export function ensureWsScheme(url: string): string {
 }
 
 /**
- * Reads a credential file; a missing file is an empty store.
- * @throws {ConfigError} when the file is malformed (names the file and the fix).
+ * Reads a credential file; a missing file is an empty store. Keys are normalised with
+ * {@link normalizeHubKey}.
+ * @param path the `credentials.yaml` to read.
+ * @throws {ConfigError} when the file cannot be read or is malformed (names the file and
+ *   the fix).
  */
 export async function loadCredentials(path: string): Promise<CredentialFile> {
   const doc = await readYamlFile<Record<string, unknown>>(path);
@@ -90,14 +99,24 @@ export async function loadCredentials(path: string): Promise<CredentialFile> {
   return { ...doc, hubs: out };
 }
 
-/** Writes a credential file atomically with mode 0600 (folder 0700). */
+/**
+ * Writes a credential file atomically with mode 0600 (folder 0700).
+ * @param path the `credentials.yaml` to write.
+ * @param file the whole store; unknown top-level keys are written back as they are.
+ * @throws {Deno.errors.PermissionDenied} and other I/O errors; the old file is untouched.
+ */
 export async function saveCredentials(path: string, file: CredentialFile): Promise<void> {
   await writeYamlFile(path, file, { mode: 0o600 });
 }
 
 /**
- * Stores `credential` for `hubUrl` in the store at `path` (default: the user store).
+ * Stores `credential` for `hubUrl` in the store at `path` (default: the user store),
+ * keeping a pin stored before when `credential` has none.
+ * @param hubUrl the hub's WebSocket URL (normalised into the key).
+ * @param credential token and optional identity and pin.
+ * @param path the store, default {@link userCredentialsPath}.
  * @returns the normalised key it was stored under.
+ * @throws {ConfigError} when the existing store is malformed; I/O errors of the write.
  */
 export async function storeCredential(
   hubUrl: string,
@@ -117,8 +136,11 @@ export async function storeCredential(
 }
 
 /**
- * Removes the credential for `hubUrl`.
+ * Removes the credential for `hubUrl` (`tela logout`, `telad logout`).
+ * @param hubUrl the hub's URL (normalised for the lookup).
+ * @param path the store, default {@link userCredentialsPath}.
  * @returns true if there was one.
+ * @throws {ConfigError} when the store is malformed; I/O errors of the write.
  */
 export async function removeCredential(
   hubUrl: string,
@@ -137,6 +159,8 @@ export async function removeCredential(
  * token, as Go does). Unreadable stores (e.g. `/etc/tela` without permission) are skipped.
  * @param hubUrl the resolved hub URL (normalised for the lookup).
  * @param paths stores in lookup order; default user then system (spec §9.6).
+ * @returns the stored token, or undefined when no store has the hub.
+ * @throws {ConfigError} when a readable store is malformed.
  */
 export async function lookupStoredToken(
   hubUrl: string,
@@ -161,6 +185,8 @@ export async function lookupStoredToken(
  * credential store, user then system).
  * @param flagToken the `-token` value, if given.
  * @param hubUrl the resolved hub URL.
+ * @returns the token, or undefined when none of the three has one (open-mode hubs).
+ * @throws {ConfigError} when a readable store is malformed.
  */
 export async function resolveClientToken(
   flagToken: string | undefined,

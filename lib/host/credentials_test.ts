@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withHome } from "../../tests/with_home.ts";
 import {
   ensureWsScheme,
   loadCredentials,
@@ -9,21 +10,6 @@ import {
   storeCredential,
   userCredentialsPath,
 } from "./mod.ts";
-
-async function withHome(fn: (home: string) => Promise<void>) {
-  const home = await Deno.makeTempDir();
-  const old = Deno.env.get("HOME");
-  const oldToken = Deno.env.get("TELA_TOKEN");
-  Deno.env.set("HOME", home);
-  Deno.env.delete("TELA_TOKEN");
-  try {
-    await fn(home);
-  } finally {
-    if (old !== undefined) Deno.env.set("HOME", old);
-    if (oldToken !== undefined) Deno.env.set("TELA_TOKEN", oldToken);
-    await Deno.remove(home, { recursive: true });
-  }
-}
 
 Deno.test("hub URLs are normalised: trailing slashes gone, scheme lower-cased, host kept", () => {
   assert.equal(normalizeHubKey("WSS://Hub.Example.com//"), "wss://Hub.Example.com");

@@ -4,9 +4,10 @@
 export type LineReader = () => Promise<string | null>;
 
 /**
- * Reads standard input one line at a time (for the `Token:` prompts of login).
+ * Reads standard input one line at a time (for the `Token:` prompts of login). The
+ * terminal's echo is left as it is.
  * @returns a function resolving to the next line without its `\n` (and a trailing `\r`
- *   removed), or null at end of input.
+ *   removed), or null at end of input; it rejects with the I/O error of `Deno.stdin.read`.
  */
 export function stdinLineReader(): LineReader {
   const dec = new TextDecoder();

@@ -3,7 +3,7 @@
  * owner token.
  * @module
  */
-import { startHub } from "./mod.ts";
+import { startHubInProcess } from "../../tests/hub/scripted_peers.ts";
 
 /** Where a test hub listens. */
 export interface TestHub {
@@ -20,17 +20,10 @@ export async function withTestHub(
   owner: string,
   fn: (hub: TestHub) => Promise<void>,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
-  const hub = await startHub({
-    configPath: `${dir}/telahubd.yaml`,
-    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: owner })[n],
-    print: () => {},
-    cwd: dir,
-  });
+  const hub = await startHubInProcess({ env: { TELA_OWNER_TOKEN: owner } });
   try {
-    await fn({ url: `ws://127.0.0.1:${hub.port}`, http: `http://127.0.0.1:${hub.port}`, dir });
+    await fn({ url: hub.url, http: hub.http, dir: hub.dir });
   } finally {
-    await hub.shutdown();
-    await Deno.remove(dir, { recursive: true });
+    await hub.close();
   }
 }

@@ -6,7 +6,8 @@
  * `telahubd -h` print the help. `cmd/telahubd.ts` only calls {@link telahubdMain}.
  *
  * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
- * `telahubd listening on :<port> (udp relay :<udpPort>)` on stdout once serving.
+ * `telahubd listening on :<port> (udp relay :<udpPort>)` as a log line on stderr once serving
+ * (stdout carries only the first-start owner-token banner).
  * @module
  */
 import {
@@ -351,6 +352,8 @@ file, flags override both. A word after "telahubd" must be one of the commands b
  * Runs `telahubd` with `args` (the command line without the program name).
  * @returns exit status: 0 after a clean stop, 1 runtime error, 2 usage error (unknown
  *   command or flag, bad port), 3 configuration error (book, *TDL for the command line*).
+ * @param args the command line after the program name (`Deno.args`).
+ * @param io where data and errors go (default stdout, stderr). Never throws.
  */
 export async function telahubdMain(args: string[], io: CliIo = processIo): Promise<number> {
   return await runCli(telahubdCommand(), args, io);

@@ -22,8 +22,26 @@ export class RegistrationError extends Error {
 /** A config file holds no token with the role asked for (`telahubd user show-owner`). */
 export class TokenNotFoundError extends Error {
   override name = "TokenNotFoundError";
-  /** @param role `owner` or `viewer`. */
+  /**
+   * @param role `owner` or `viewer`.
+   * @param path the config file that was read.
+   */
   constructor(readonly role: string, readonly path: string) {
     super(`no ${role} token found`);
+  }
+}
+
+/**
+ * A registration would add a machine entry to a registry that holds its maximum and has no
+ * offline entry to forget. The hub answers that agent with an `error` message.
+ */
+export class RegistryFullError extends Error {
+  override name = "RegistryFullError";
+  /** @param max the registry's limit on machine entries. */
+  constructor(readonly max: number) {
+    super(
+      `register: the hub holds its maximum of ${max} machines, all connected; ` +
+        "raise TELAHUBD_MAX_MACHINES or retire machines",
+    );
   }
 }

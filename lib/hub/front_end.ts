@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { logger } from "../log/mod.ts";
+import { escapeForLog, logger } from "../log/mod.ts";
 import { MAX_SIGNAL_BYTES } from "../protocol/mod.ts";
 import { acceptLoop } from "./listener.ts";
 import { type FetchHandler, serveHttp1 } from "./http1.ts";
@@ -132,7 +132,9 @@ export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
         }
       } catch (err) {
         // A bug behind one socket's close handler must not end the process.
-        log.error(`websocket idle check: ${(err as Error).stack ?? err}`);
+        log.error(
+          `websocket idle check: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
+        );
       }
     }
   }, 500);
@@ -185,7 +187,7 @@ export function startFrontEnd(opts: FrontEndOptions): FrontEnd {
       draining: () => draining,
       onWebSocket: (ws, open) => open ? sockets.add(ws) : sockets.delete(ws),
     }).catch((err) => {
-      log.error(`connection: ${(err as Error).stack ?? err}`);
+      log.error(`connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
       try {
         conn.close();
       } catch { /* closed */ }

@@ -16,11 +16,14 @@
  */
 import { Buffer } from "node:buffer";
 import httpParser from "http-parser-js";
+import { escapeForLog, logger } from "../log/mod.ts";
+import { isConnectionGone } from "./net_errors.ts";
 import type { PendingConnections, PendingEntry } from "./pending.ts";
 import { acceptKey, frontClock, type ServerWebSocket } from "./websocket.ts";
 
 // deno-lint-ignore no-explicit-any
 const { HTTPParser } = httpParser as any;
+const log = logger("hub");
 
 /** A fetch-style handler, as `Deno.serve` takes it. */
 export type FetchHandler = (
@@ -95,6 +98,9 @@ const NO_BODY = new Set([101, 204, 304]);
 /**
  * Serves HTTP/1.1 requests on `conn` until it closes, a deadline passes, a bound
  * is exceeded, or the connection becomes a WebSocket.
+ * @param conn an accepted TCP connection; closed when this returns, unless it became a WebSocket.
+ * @param opts the handler, the bounds (octets) and deadlines (ms), and the unauthenticated cap.
+ * @returns when the connection is done with HTTP. Never throws: a handler error becomes a 500.
  */
 export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promise<void> {
   let closed = false;
@@ -195,7 +201,13 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         let res: Response;
         try {
           res = await opts.handler(req, { remoteAddr, completed: completed.promise });
-        } catch {
+        } catch (err) {
+          // A bug behind one route: this request gets a 500, the log gets the stack.
+          log.error(
+            `${m.method} ${escapeForLog(new URL(req.url).pathname)}: ${
+              escapeForLog((err as Error)?.stack ?? String(err), 2000)
+            }`,
+          );
           res = new Response("Internal Server Error\n", { status: 500 });
         }
         const ws = opts.takeUpgrade(res);
@@ -208,9 +220,13 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
           return upgradeTo(conn, key, ws, buf.slice(ret, n), opts);
         }
         keepOpen = m.keepAlive && !m.upgrade && !closed && !opts.draining();
-        // A peer that does not read its response does not keep the descriptor either.
+        // A peer that does not read its response does not keep the descriptor either, and
+        // counts against the cap while the response waits in memory for it: connections that
+        // each ask for a large body and never read cannot pin that body many times over.
         timer = setTimeout(close, opts.bodyTimeoutMs);
+        opts.pending.add(entry);
         await writeResponse(conn, req.method, res, keepOpen);
+        opts.pending.remove(entry);
         clearTimeout(timer);
         completed.resolve();
         served = true;
@@ -231,8 +247,11 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       }
       if (grow) buf = new Uint8Array(16384); // a large head or a body is arriving
     }
-  } catch {
-    // reset by the peer, or closed by a deadline / the cap
+  } catch (err) {
+    // Reset by the peer, or closed by a deadline / the cap: expected. Anything else is a bug.
+    if (!isConnectionGone(err)) {
+      log.error(`http connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+    }
   } finally {
     clearTimeout(timer);
     opts.pending.remove(entry);
@@ -340,6 +359,11 @@ async function writeResponse(
   const headBytes = encoder.encode(head);
   const send = method === "HEAD" || NO_BODY.has(status) || !body ? undefined : body;
   if (!send) return writeAll(conn, headBytes);
+  if (send.length > 64 * 1024) {
+    // Large: two writes rather than a second copy of the body.
+    await writeAll(conn, headBytes);
+    return writeAll(conn, send);
+  }
   const out = new Uint8Array(headBytes.length + send.length);
   out.set(headBytes);
   out.set(send, headBytes.length);

@@ -117,3 +117,71 @@ Deno.test("a head sent a byte at a time does not push its deadline back", async 
     assert.ok(closedAt < 3000, `closed near the 1 s head deadline (${closedAt | 0} ms)`);
   }, { headerTimeoutMs: 1000 });
 });
+
+Deno.test("a peer that does not read a large response counts against the unauthenticated cap", async () => {
+  const big = new Uint8Array(32 * 1024 * 1024);
+  await withEcho(async (fe) => {
+    const reader = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
+    await reader.write(enc.encode("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    // Let the hub fill the socket buffers and block writing the rest of the 32 MiB.
+    for (let i = 0; i < 100 && fe.pendingCount === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const newcomer = await Deno.connect({ hostname: "127.0.0.1", port: fe.addr.port });
+    try {
+      // The cap is 1: the newcomer sheds the oldest, the peer that stopped reading.
+      let bytes = 0;
+      const t0 = performance.now();
+      const buf = new Uint8Array(1 << 20);
+      const timer = setTimeout(() => reader.close(), 3000);
+      let ended = false;
+      try {
+        for (let i = 0; i < 10_000; i++) {
+          const n = await reader.read(buf);
+          if (n === null) {
+            ended = true;
+            break;
+          }
+          bytes += n;
+        }
+      } catch {
+        ended = performance.now() - t0 < 3000; // reset by the hub, not closed by the timer
+      }
+      clearTimeout(timer);
+      assert.ok(ended, `the non-reading peer was shed (${bytes} bytes read)`);
+      assert.ok(bytes < big.length, `and did not get the whole body (${bytes} bytes)`);
+    } finally {
+      newcomer.close();
+      try {
+        reader.close();
+      } catch { /* closed */ }
+    }
+  }, { maxUnauthenticated: 1, handler: () => new Response(big) });
+});
+
+Deno.test("a handler that throws gets the request a 500 and the log its stack, on one line", async () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    await withEcho(async (fe) => {
+      const r = await fetch(`http://127.0.0.1:${fe.addr.port}/boom%0Aforged`);
+      assert.equal(r.status, 500);
+      assert.equal(await r.text(), "Internal Server Error\n");
+      const again = await fetch(`http://127.0.0.1:${fe.addr.port}/boom`);
+      assert.equal(again.status, 500, "the front end keeps serving");
+      await again.body?.cancel();
+    }, {
+      handler: () => {
+        throw new TypeError("kaboom");
+      },
+    });
+  } finally {
+    console.error = original;
+  }
+  const logged = lines.filter((l) => l.includes("kaboom"));
+  assert.equal(logged.length, 2, lines.join("\n"));
+  assert.match(logged[0], /\[hub\] ERROR: GET \/boom%0Aforged: TypeError: kaboom\\n {4}at /);
+  assert.ok(!logged[0].includes("\n"), "one line");
+});

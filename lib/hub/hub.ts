@@ -13,7 +13,8 @@
  * `MAX_SIGNAL_BYTES` or binary over {@link MAX_FRAME_BYTES} → 1009; a WebSocket that sends
  * no signaling message within `firstMessageTimeoutMs` → 1008; a registration over the
  * limits of `registration.ts` → `error` and 1008; a receiver whose send buffer is full has
- * frames dropped; machines offline for longer than `offlineRetentionMs` are pruned.
+ * frames dropped; machines offline for longer than `offlineRetentionMs` are pruned, and past
+ * `maxMachines` entries the one offline the longest is forgotten.
  *
  * @module
  */
@@ -30,7 +31,7 @@ import type { UdpRelay } from "./udp_relay.ts";
 import type { HubMessageEvent, HubWebSocket } from "./websocket.ts";
 
 export { MAX_FRAME_BYTES, MGMT_TIMEOUT_MS };
-export { MAX_SESSIONS } from "./registry.ts";
+export { MAX_MACHINES, MAX_SESSIONS } from "./registry.ts";
 
 const log = logger("hub");
 
@@ -70,11 +71,16 @@ export interface HubOptions {
    * once a minute.
    */
   offlineRetentionMs?: number;
+  /**
+   * Most machine entries held (default {@link MAX_MACHINES}); past it the entry offline the
+   * longest is forgotten, and a registration is refused only when all are connected.
+   */
+  maxMachines?: number;
 }
 
 /** The WebSocket half of the hub. Transport-agnostic: it is handed upgraded sockets. */
 export class Hub {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly relay: Relay;
   readonly management: Management;
   readonly #signaling: Signaling;
@@ -87,6 +93,7 @@ export class Hub {
   readonly wsIdleTimeoutS: number;
 
   constructor(readonly opts: HubOptions) {
+    this.registry = new Registry(opts.maxMachines);
     this.wsIdleTimeoutS = opts.wsIdleTimeoutS ?? WS_IDLE_TIMEOUT_S;
     this.#firstMessageTimeoutMs = opts.firstMessageTimeoutMs ?? 30_000;
     this.offlineRetentionMs = opts.offlineRetentionMs ?? OFFLINE_RETENTION_MS;

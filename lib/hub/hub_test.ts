@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { startHub } from "./server.ts";
-import { clientConnect, ScriptedAgent, waitFor } from "../../tests/hub/scripted_peers.ts";
+import {
+  clientConnect,
+  ScriptedAgent,
+  startHubInProcess,
+  waitFor,
+} from "../../tests/hub/scripted_peers.ts";
 import { HubAuth } from "./auth.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
@@ -12,15 +16,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "telahubd-unit-" });
-    const env: Record<string, string> = { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0" };
-    const running = await startHub({
-      configPath: `${dir}/telahubd.yaml`,
-      env: (n) => env[n],
-      print: () => {},
-    });
+    const { running, url, close } = await startHubInProcess();
     const owner = running.config.auth.tokens[0].token;
-    const url = `ws://127.0.0.1:${running.port}`;
     const agent = await ScriptedAgent.register(url, { machineName: "barn", token: owner });
     try {
       const pending = running.hub.mgmtRequest("barn", "logs", { lines: 5 });
@@ -42,8 +39,7 @@ Deno.test({
       assert.equal((await running.hub.mgmtRequest("barn", "logs")).status, 503);
     } finally {
       await agent.close().catch(() => {});
-      await running.shutdown();
-      await Deno.remove(dir, { recursive: true });
+      await close();
     }
   },
 });

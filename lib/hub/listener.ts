@@ -3,8 +3,8 @@
  * the process on EMFILE ("Too many open files"); this one keeps one descriptor in
  * reserve (as libuv and nginx do): when `accept` fails for want of descriptors it
  * frees the reserve, accepts the waiting connection and closes it at once (shed),
- * then takes the reserve back. It logs once per episode, not per connection, and
- * backs off while descriptors stay exhausted.
+ * then takes the reserve back, and goes on with the next waiting connection. It logs once
+ * per episode, not per connection, and backs off while nothing can be shed.
  *
  * @module
  */
@@ -38,6 +38,8 @@ function openReserve(): Deno.FsFile | undefined {
 /**
  * Accepts connections from `listener` until it is closed.
  * @returns a promise that settles when the listener is closed.
+ * @param listener the hub's TCP listener.
+ * @param opts what to do with each connection, and how to shed when descriptors run out.
  */
 export async function acceptLoop(
   listener: Deno.TcpListener,
@@ -81,12 +83,17 @@ export async function acceptLoop(
         // a reset instead of hanging in the backlog.
         reserve.close();
         reserve = undefined;
+        let didShed = false;
         try {
           const c = await listener.accept();
           c.close();
           shed++;
-        } catch { /* still nothing */ }
+          didShed = true;
+        } catch { /* still out of descriptors: back off below */ }
         reserve = openReserve();
+        // More may be waiting in the backlog: shed them now rather than after a pause, so
+        // their clients see the end at once instead of hanging.
+        if (didShed && reserve) continue;
       }
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, maxBackoff);

@@ -14,7 +14,9 @@ export const MGMT_TIMEOUT_MS = 30_000;
 
 /** An HTTP status and the body to send for a mgmt request. */
 export interface MgmtResult {
+  /** 200 with the agent's answer; 404 unknown machine, 503 agent offline, 504 timeout. */
   status: number;
+  /** The agent's `mgmt-response` message verbatim, or a JSON error of the hub. */
   body: string;
 }
 
@@ -28,6 +30,7 @@ interface Pending {
 export class Management {
   readonly #pending = new Map<string, Pending>();
 
+  /** @param registry where machines (and their control sockets) are looked up. */
   constructor(readonly registry: Registry) {}
 
   /**

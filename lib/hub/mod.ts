@@ -19,7 +19,7 @@ export type { HubOptions } from "./hub.ts";
 export * from "./errors.ts";
 export type { Management, MgmtResult } from "./management.ts";
 export * from "./registration.ts";
-export { OFFLINE_RETENTION_MS } from "./registry.ts";
+export { MAX_MACHINES, OFFLINE_RETENTION_MS } from "./registry.ts";
 export type { Machine, Registry, Session } from "./registry.ts";
 export type { Relay, RelayStats } from "./relay.ts";
 export type { HubSocket, HubSocketRole } from "./socket.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { logger } from "../log/mod.ts";
+import { escapeForLog, logger } from "../log/mod.ts";
 
 const log = logger("hub");
 
@@ -58,7 +58,9 @@ export class PendingConnections {
       try {
         oldest.shed();
       } catch (err) {
-        log.error(`shedding a connection: ${(err as Error).stack ?? err}`);
+        log.error(
+          `shedding a connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
+        );
       }
     }
   }
@@ -71,7 +73,9 @@ export class PendingConnections {
       try {
         e.shed();
       } catch (err) {
-        log.error(`shedding a connection: ${(err as Error).stack ?? err}`);
+        log.error(
+          `shedding a connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
+        );
       }
     }
   }

@@ -14,13 +14,15 @@ import { RegistrationError } from "./errors.ts";
 export const MAX_ID_LENGTH = 128;
 /** Longest descriptive field (`displayName`, `hostname`, `os`, ...), in characters. */
 export const MAX_TEXT_LENGTH = 256;
-/** Most `tags`, and the longest tag, in characters. */
+/** Most `tags`. */
 export const MAX_TAGS = 32;
+/** Longest tag, in characters. */
 export const MAX_TAG_LENGTH = 64;
 /** Most entries in `services` and in `ports`. */
 export const MAX_SERVICES = 256;
-/** Longest service `name` and `description`, in characters. */
+/** Longest service `name`, in characters. */
 export const MAX_SERVICE_NAME_LENGTH = 64;
+/** Longest service `description`, in characters. */
 export const MAX_SERVICE_DESCRIPTION_LENGTH = 256;
 /** Deepest nesting of objects and arrays in `capabilities` (the object itself is depth 1). */
 export const MAX_CAPABILITIES_DEPTH = 8;

@@ -11,6 +11,7 @@
  * @module
  */
 import type { RegisterMessage } from "../protocol/mod.ts";
+import { RegistryFullError } from "./errors.ts";
 import { rfc3339 } from "./history.ts";
 import type { Service } from "./services.ts";
 import type { HubSocket } from "./socket.ts";
@@ -26,28 +27,53 @@ export const MAX_SESSIONS = 254;
  */
 export const OFFLINE_RETENTION_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * Default cap on machine entries (connected or not). When a new machine would pass it, the
+ * entry offline the longest is forgotten first; a stream of registrations under new names
+ * (open mode needs no token) then cannot grow the registry without bound within the
+ * retention time.
+ */
+export const MAX_MACHINES = 10_000;
+
 /** A registered machine entry. */
 export interface Machine {
   /** `agentId + ":" + machineName` (§12.1). */
   key: string;
+  /** `machineName` of the `register` message: the id clients connect to. */
   name: string;
+  /** The agent's stable id (its `telad.state`), a v4 UUID from our agent. */
   agentId: string;
+  /** Per-machine id the agent keeps across restarts. */
   machineRegistrationId: string;
+  /** Optional human label from the agent's config. */
   displayName: string;
+  /** The agent host's name, as the agent reports it. */
   hostname: string;
+  /** Go `GOOS` of the agent (`linux`, `windows`, ...). */
   os: string;
+  /** The agent's version string. */
   agentVersion: string;
+  /** Free-text location from the agent's config. */
   location: string;
+  /** Free-text owner from the agent's config. */
   owner: string;
+  /** At most `MAX_TAGS` labels (registration.ts). */
   tags: string[];
+  /** Advertised services (port, name, description), normalised from `ports`/`services`. */
   services: Service[];
+  /** Feature flags the agent advertises; depth and size bounded at registration. */
   capabilities?: Record<string, unknown>;
+  /** Signaling protocol version the agent speaks, when it says. */
   protocolVersion?: number;
   /** Token the agent registered with (open-mode per-machine rule, spec §2.8). */
   token: string;
+  /** The agent's control WebSocket while it is connected. */
   control?: HubSocket;
+  /** When the current registration happened. */
   registeredAt?: Date;
+  /** Last sign of life from the agent; with `control` gone, the start of the offline time. */
   lastSeen?: Date;
+  /** Open sessions by session id. */
   sessions: Map<string, Session>;
   /** usedIdx[n] = 1 while index n is taken (1..254). */
   usedIdx: Uint8Array;
@@ -59,17 +85,25 @@ export interface Session {
   id: string;
   /** Session index 1..{@link MAX_SESSIONS} within its machine. */
   idx: number;
+  /** The machine the client asked for. */
   machine: Machine;
+  /** The client's WebSocket. */
   client: HubSocket;
+  /** The agent's per-session WebSocket, once it joined. */
   agent?: HubSocket;
   /** The client's WireGuard public key (base64), passed to the agent. */
   clientKey: string;
+  /** Ports the client asked for, if it named any. */
   ports?: number[];
   /** History detail (`port 22 (SSH)` and the like). */
   detail: string;
+  /** Ends the session when the agent has not joined within `JOIN_TIMEOUT_MS`. */
   joinTimer?: ReturnType<typeof setTimeout>;
+  /** The agent side's UDP relay token, once offered. */
   agentUdp?: UdpTokenEntry;
+  /** The client side's UDP relay token, once offered. */
   clientUdp?: UdpTokenEntry;
+  /** Set once the session was torn down (teardown runs once). */
   ended: boolean;
 }
 
@@ -84,6 +118,9 @@ export class Registry {
   readonly #byName = new Map<string, string>();
   readonly #byRegId = new Map<string, string>();
   #version = 0;
+
+  /** @param maxMachines most machine entries held (default {@link MAX_MACHINES}). */
+  constructor(readonly maxMachines: number = MAX_MACHINES) {}
 
   /**
    * Bumped whenever what `/api/status` shows changes structurally (a machine registered,
@@ -109,6 +146,8 @@ export class Registry {
    * Finds or creates the entry for a registration, moving a renamed machine (a known
    * `machineRegistrationId` under a new key, spec session-and-relay.md §3.1 step 4), and
    * points the name index at it. Fields other than the identity are left to the caller.
+   * @throws {RegistryFullError} when a new entry is needed, {@link maxMachines} are held and
+   *   every one is connected (otherwise the entry offline the longest is forgotten).
    */
   upsert(m: RegisterMessage): Machine {
     const key = `${m.agentId}:${m.machineName}`;
@@ -127,6 +166,7 @@ export class Registry {
       }
     }
     if (!entry) {
+      if (this.machines.size >= this.maxMachines) this.#forgetLongestOffline();
       entry = {
         key,
         name: m.machineName,
@@ -150,6 +190,28 @@ export class Registry {
     this.#byName.set(m.machineName, key);
     this.changed();
     return entry;
+  }
+
+  /** Makes room for one entry by forgetting the one offline the longest. */
+  #forgetLongestOffline(): void {
+    let oldest: Machine | undefined;
+    let oldestSeen = Infinity;
+    for (const e of this.machines.values()) {
+      if (e.control || e.sessions.size > 0) continue;
+      const seen = (e.lastSeen ?? e.registeredAt)?.getTime() ?? 0;
+      if (seen < oldestSeen) oldest = e, oldestSeen = seen;
+    }
+    if (!oldest) throw new RegistryFullError(this.maxMachines);
+    this.#forget(oldest);
+    this.changed();
+  }
+
+  #forget(e: Machine): void {
+    this.machines.delete(e.key);
+    if (this.#byName.get(e.name) === e.key) this.#byName.delete(e.name);
+    if (this.#byRegId.get(e.machineRegistrationId) === e.key) {
+      this.#byRegId.delete(e.machineRegistrationId);
+    }
   }
 
   /**
@@ -196,15 +258,11 @@ export class Registry {
    */
   prune(now: number, retentionMs: number): string[] {
     const removed: string[] = [];
-    for (const [key, e] of this.machines) {
+    for (const e of this.machines.values()) {
       if (e.control || e.sessions.size > 0) continue;
       const seen = (e.lastSeen ?? e.registeredAt)?.getTime() ?? 0;
       if (now - seen <= retentionMs) continue;
-      this.machines.delete(key);
-      if (this.#byName.get(e.name) === key) this.#byName.delete(e.name);
-      if (this.#byRegId.get(e.machineRegistrationId) === key) {
-        this.#byRegId.delete(e.machineRegistrationId);
-      }
+      this.#forget(e);
       removed.push(e.name);
     }
     if (removed.length) this.changed();

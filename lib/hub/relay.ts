@@ -17,8 +17,11 @@ export const SEND_BUFFER_LIMIT = 4 * 1024 * 1024;
 
 /** Relay counters (bench and status). */
 export interface RelayStats {
+  /** Relay frames forwarded to the other side of their session. */
   framesRelayed: number;
+  /** Octets of those frames, relay headers included. */
   bytesRelayed: number;
+  /** Frames dropped: receiver over {@link SEND_BUFFER_LIMIT}, closed, or no session. */
   framesDropped: number;
 }
 

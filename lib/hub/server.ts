@@ -39,7 +39,10 @@ export interface StartHubOptions {
   open?: boolean;
   /** Environment lookup (tests inject); default `Deno.env.get`. */
   env?: (name: string) => string | undefined;
-  /** Where the one-time owner-token banner and the listening line go; default stdout. */
+  /**
+   * Where the one-time owner-token banner goes; default stdout. The listening line is a log
+   * line (stderr): data on stdout, logs on stderr (book, *TDL for the command line*).
+   */
   print?: (line: string) => void;
   /** Working directory for `./data/telahubd.yaml`; default `Deno.cwd()`. */
   cwd?: string;
@@ -176,6 +179,8 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   // Front-end bounds (not in Go's telahubd): request-head deadline, unauthenticated cap.
   const headerTimeout = Number(env("TELAHUBD_HEADER_TIMEOUT_MS") ?? "");
   const maxUnauth = Number(env("TELAHUBD_MAX_UNAUTHENTICATED") ?? "");
+  // Registry bound (not in Go's telahubd): most machine entries, connected or offline.
+  const maxMachines = Number(env("TELAHUBD_MAX_MACHINES") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -190,6 +195,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
     wsIdleTimeoutS: idle > 0 ? idle : undefined,
     offlineRetentionMs: opts.offlineRetentionMs,
+    maxMachines: maxMachines > 0 ? maxMachines : undefined,
   });
 
   // The console handler is rebuilt if the viewer token changes (admin API, later issue).
@@ -231,7 +237,7 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   });
   const port = server.addr.port;
   const address = settings.listen === "0.0.0.0" ? "" : `, address ${settings.listen}`;
-  print(
+  log.info(
     `telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})${address}`,
   );
   log.info(

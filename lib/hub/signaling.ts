@@ -27,7 +27,7 @@ import {
 } from "../protocol/mod.ts";
 import { escapeForLog, logger, tokenPreview } from "../log/mod.ts";
 import { type HubAuth, tokensEqual } from "./auth.ts";
-import { RegistrationError } from "./errors.ts";
+import { RegistrationError, RegistryFullError } from "./errors.ts";
 import type { History } from "./history.ts";
 import type { Management } from "./management.ts";
 import { validateRegistration } from "./registration.ts";
@@ -66,6 +66,7 @@ export type SessionEndCause =
 
 /** The signaling state machine of every hub socket. */
 export class Signaling {
+  /** @param ctx the hub's registry, relay, management, auth and history this machine drives. */
   constructor(readonly ctx: SignalingContext) {}
 
   /** Handles one text message of `s` (paired sockets relay it instead). */
@@ -147,7 +148,21 @@ export class Signaling {
       );
       return this.#reject(s, HubErrors.accessDenied);
     }
-    const entry = registry.upsert(m);
+    let entry: Machine;
+    try {
+      entry = registry.upsert(m);
+    } catch (err) {
+      if (!(err instanceof RegistryFullError)) throw err;
+      log.warn(`register refused: machine ${escapeForLog(m.machineName)}: ${err.message}`);
+      return this.#reject(s, err.message);
+    }
+    const before = s.machine;
+    if (before && before !== entry && before.control === s) {
+      // This socket registered under another name before: that machine's agent is gone from
+      // it. Left pointing at this socket, the old entry would show as connected and never
+      // be pruned, so one socket could pile up entries by re-registering under new names.
+      this.#agentGone(before);
+    }
     if (entry.control && entry.control !== s) {
       // Newest registration takes over; the old control socket's close becomes a no-op.
       const old = entry.control;
@@ -308,22 +323,30 @@ export class Signaling {
     }
   }
 
+  /** `entry`'s control socket is gone: it goes offline, its sessions and mgmt requests end. */
+  #agentGone(entry: Machine): void {
+    entry.control = undefined;
+    entry.lastSeen = new Date();
+    this.ctx.registry.changed();
+    for (const x of [...entry.sessions.values()]) this.endSession(x, "agent-disconnected");
+    this.ctx.management.failMachine(entry);
+    this.ctx.history.record(entry.name, "agent-disconnect", "agent disconnected");
+    log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
+  }
+
   /** A socket closed: end what it carried and record it in the history. */
   onClosed(s: HubSocket): void {
-    const { history, registry } = this.ctx;
+    const { history } = this.ctx;
     switch (s.role) {
       case "control": {
         const entry = s.machine;
         if (!entry) break; // superseded: its disconnect was recorded when it was replaced
         if (entry.control === s) {
-          entry.control = undefined;
-          entry.lastSeen = new Date();
-          registry.changed();
-          for (const x of [...entry.sessions.values()]) this.endSession(x, "agent-disconnected");
-          this.ctx.management.failMachine(entry);
+          this.#agentGone(entry);
+        } else {
+          history.record(entry.name, "agent-disconnect", "agent disconnected");
+          log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
         }
-        history.record(entry.name, "agent-disconnect", "agent disconnected");
-        log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
         break;
       }
       case "client": {

@@ -31,7 +31,11 @@ export interface HubSocket extends FrameSink {
   closed: boolean;
 }
 
-/** Sends one signaling message; a socket that is closing or closed is skipped silently. */
+/**
+ * Sends one signaling message; a socket that is closing or closed is skipped silently.
+ * @param s the hub's record of the WebSocket.
+ * @param msg a signaling message (spec session-and-relay.md §3), encoded as JSON text.
+ */
 export function sendJson(s: HubSocket, msg: SignalMessage | Record<string, unknown>): void {
   if (s.closed || s.ws.readyState !== WebSocket.OPEN) return;
   try {
@@ -42,6 +46,9 @@ export function sendJson(s: HubSocket, msg: SignalMessage | Record<string, unkno
 /**
  * Starts the close handshake with `code` and `reason` (RFC 6455 §7.1.2); a second call, or a
  * call on a socket already closing, does nothing.
+ * @param s the hub's record of the WebSocket.
+ * @param code a close code (RFC 6455 §7.4: 1000 normal, 1001 going away, 1008 policy).
+ * @param reason at most 123 UTF-8 octets (RFC 6455 §5.5).
  */
 export function closeSocket(s: HubSocket, code: number, reason: string): void {
   if (s.ws.readyState === WebSocket.CLOSING || s.ws.readyState === WebSocket.CLOSED) return;

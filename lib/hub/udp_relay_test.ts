@@ -40,3 +40,30 @@ Deno.test("UdpRelay reaper deletes dead tokens after 5 minutes (fake clock)", ()
   assert.equal(relay.size, 2, "live tokens stay");
   relay.deletePair(p1.agent, p1.client);
 });
+
+Deno.test("datagrams with unknown tokens from unauthenticated senders leave no state behind", async () => {
+  const relay = new UdpRelay();
+  const port = relay.start("127.0.0.1", 0);
+  const { agent: a } = relay.createPair(sink(), sink());
+  const sender = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  try {
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
+    const d = new Uint8Array(8 + 16);
+    const end = performance.now() + 10_000;
+    for (let i = 0; i < 500 && performance.now() < end; i++) {
+      crypto.getRandomValues(d); // a random token: never one the hub handed out
+      await sender.send(d, to);
+      // Same process: let the relay's receive loop keep up so the kernel drops nothing.
+      while (relay.stats.rx < i + 1 && performance.now() < end) {
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    }
+    assert.equal(relay.stats.rx, 500, "every datagram was handled");
+    assert.equal(relay.stats.dropped, 500, "and dropped");
+    assert.equal(relay.size, 2, "the token table holds only the session's two tokens");
+    assert.equal(a.addr, undefined, "no address was learnt for a real token");
+  } finally {
+    sender.close();
+    relay.close();
+  }
+});

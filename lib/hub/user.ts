@@ -2,11 +2,11 @@
  * Offline reads of `telahubd.yaml` for `telahubd user show-owner` and `show-viewer` (spec
  * hub-http-api.md §10.6; book, Appendix A). TelaVisor's Docker integration runs
  * `telahubd user show-owner -config /app/data/telahubd.yaml` and takes the trimmed stdout as
- * the token, so stdout carries the token and nothing else.
+ * the token, so stdout carries the token and nothing else; the command itself is
+ * `user show-owner` in `cli.ts`, which prints what these functions return.
  *
  * @module
  */
-import { ConfigError } from "../config/mod.ts";
 import { loadConfigFile, locateConfig, systemConfigPath } from "./config.ts";
 import { TokenNotFoundError } from "./errors.ts";
 
@@ -14,6 +14,9 @@ import { TokenNotFoundError } from "./errors.ts";
  * The config file a `telahubd user ...` command edits: `-config`, else `TELAHUBD_CONFIG`,
  * else the file the hub would find (`./data/telahubd.yaml` when present, then the platform
  * path), else the platform path (spec §10.3).
+ * @param flagPath the `-config` value, if given.
+ * @param cwd the folder `./data/telahubd.yaml` is looked up in (default the working folder).
+ * @param env the environment (`TELAHUBD_CONFIG`), injectable for tests.
  */
 export function userConfigPath(
   flagPath?: string,
@@ -48,39 +51,4 @@ export function showOwnerToken(configPath: string): Promise<string> {
  */
 export function showViewerToken(configPath: string): Promise<string> {
   return firstToken(configPath, "viewer");
-}
-
-/** Where a command writes: data to stdout, diagnostics to stderr. */
-export interface CommandIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-/**
- * Runs `telahubd user show-owner` / `show-viewer`: the token and a newline on stdout, exit 0;
- * else `no owner token found` (or the config error) on stderr, exit 1 (spec §10.6).
- * @param role which identity.
- * @param configPath from {@link userConfigPath}.
- * @returns the exit status.
- */
-export async function runShowToken(
-  role: "owner" | "viewer",
-  configPath: string,
-  io: CommandIo = {
-    stdout: (t) => console.log(t),
-    stderr: (t) => console.error(t),
-  },
-): Promise<number> {
-  try {
-    io.stdout(
-      role === "owner" ? await showOwnerToken(configPath) : await showViewerToken(configPath),
-    );
-    return 0;
-  } catch (err) {
-    if (err instanceof TokenNotFoundError || err instanceof ConfigError) {
-      io.stderr(err.message);
-      return 1;
-    }
-    throw err;
-  }
 }

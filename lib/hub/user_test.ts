@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { runShowToken, showOwnerToken, showViewerToken, userConfigPath } from "./user.ts";
+import { ConfigError } from "../config/mod.ts";
+import { showOwnerToken, showViewerToken, userConfigPath } from "./user.ts";
 import { TokenNotFoundError } from "./errors.ts";
 
 Deno.test("show-owner prints the first owner's token; show-viewer the first viewer's", async () => {
@@ -20,17 +21,12 @@ Deno.test("show-owner prints the first owner's token; show-viewer the first view
     );
     assert.equal(await showOwnerToken(path), "oooo");
     assert.equal(await showViewerToken(path), "vvvv");
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-    assert.equal(await runShowToken("owner", path, io), 0);
-    assert.deepEqual([out, err], [["oooo"], []]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("show-owner without an owner (or without a file) says `no owner token found`, exit 1", async () => {
+Deno.test("show-owner without an owner (or without a file) throws TokenNotFoundError (`no owner token found`)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/telahubd.yaml`;
@@ -40,14 +36,12 @@ Deno.test("show-owner without an owner (or without a file) says `no owner token 
       "auth:\n  tokens:\n    - {id: v, token: vvvv, hubRole: viewer}\n",
     );
     await assert.rejects(showOwnerToken(path), { message: "no owner token found" });
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-    assert.equal(await runShowToken("owner", path, io), 1);
-    assert.deepEqual([out, err], [[], ["no owner token found"]]);
     await Deno.writeTextFile(path, "auth: [\n");
-    assert.equal(await runShowToken("viewer", path, io), 1);
-    assert.match(err[1], /telahubd\.yaml: invalid YAML/);
+    await assert.rejects(showViewerToken(path), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /telahubd\.yaml: invalid YAML/);
+      return true;
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

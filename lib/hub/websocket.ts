@@ -13,7 +13,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { logger } from "../log/mod.ts";
+import { escapeForLog, logger } from "../log/mod.ts";
+import { isConnectionGone } from "./net_errors.ts";
 
 const log = logger("hub");
 
@@ -28,6 +29,7 @@ export const WsClose = {
   noStatus: 1005,
   abnormal: 1006,
   invalidData: 1007,
+  policy: 1008,
   tooBig: 1009,
 } as const;
 
@@ -65,7 +67,26 @@ export interface ServerWebSocketOptions {
   idleTimeoutMs: number;
   /** Time the peer has to answer our Close before the TCP connection is dropped, ms. */
   closeTimeoutMs?: number;
+  /**
+   * Most bytes queued for a peer that does not read, bytes (default
+   * {@link MAX_BUFFERED_BYTES}); a `send` past it closes the socket with 1008.
+   */
+  maxBufferedBytes?: number;
 }
+
+/**
+ * Default {@link ServerWebSocketOptions.maxBufferedBytes}: 8 MiB, twice the relay's
+ * drop threshold (`SEND_BUFFER_LIMIT`, 4 MiB), so it only ends peers that stopped reading
+ * while something other than relay frames kept coming for them.
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Pongs are queued only while less than this is waiting to be written, bytes (64 KiB). A
+ * peer that sends pings and never reads would otherwise make the hub queue pongs without
+ * bound; RFC 6455 §5.5.3 lets an endpoint answer only the most recent of several pings.
+ */
+export const PONG_BUFFER_LIMIT = 64 * 1024;
 
 /**
  * `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2 item 5.4):
@@ -136,6 +157,7 @@ export class ServerWebSocket implements HubWebSocket {
   /** Time a ping went unanswered since, ms; 0 = none outstanding. */
   pingAt = 0;
 
+  /** @param opts the message size bound (octets) and the idle and close timeouts (ms). */
   constructor(opts: ServerWebSocketOptions) {
     this.#opts = opts;
   }
@@ -171,11 +193,22 @@ export class ServerWebSocket implements HubWebSocket {
     return this.#readLoop(rest);
   }
 
-  /** Queues one data frame (text for strings, binary otherwise). */
+  /**
+   * Queues one data frame (text for strings, binary otherwise). When the queue would pass
+   * `maxBufferedBytes` (the peer stopped reading), the socket is closed with 1008 instead.
+   */
   send(data: string | Uint8Array | ArrayBuffer): void {
     if (this.#state >= CLOSING || this.#closeSent) return;
-    if (typeof data === "string") this.#queue(OP_TEXT, encoder.encode(data));
-    else this.#queue(OP_BINARY, data instanceof Uint8Array ? data : new Uint8Array(data));
+    const bytes = typeof data === "string"
+      ? encoder.encode(data)
+      : data instanceof Uint8Array
+      ? data
+      : new Uint8Array(data);
+    if (this.#buffered + bytes.length > (this.#opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES)) {
+      this.fail(WsClose.policy, "send buffer full: the peer does not read");
+      return;
+    }
+    this.#queue(typeof data === "string" ? OP_TEXT : OP_BINARY, bytes);
   }
 
   /** Starts the closing handshake (RFC 6455 §5.5.1); the TCP connection ends when the peer answers. */
@@ -258,7 +291,10 @@ export class ServerWebSocket implements HubWebSocket {
         while (off < n) off += await conn.write(buf.subarray(off, n));
         this.#buffered -= n;
       }
-    } catch {
+    } catch (err) {
+      if (!isConnectionGone(err)) {
+        log.error(`websocket write: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+      }
       this.#outLen = 0;
       this.#finish();
     } finally {
@@ -321,8 +357,12 @@ export class ServerWebSocket implements HubWebSocket {
           buf = grown;
         }
       }
-    } catch {
-      // reset, or closed by us
+    } catch (err) {
+      // Reset, or closed by us: expected. Anything else (a bug behind onmessage is caught by
+      // the hub; this would be one in the framing) is logged, and the socket ends either way.
+      if (!isConnectionGone(err)) {
+        log.error(`websocket read: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`);
+      }
     }
     this.#finish();
   }
@@ -379,7 +419,8 @@ export class ServerWebSocket implements HubWebSocket {
     unmaskInto(body, buf, m, body);
     switch (op) {
       case OP_PING:
-        if (!this.#closeSent) this.#queue(OP_PONG, body);
+        // Bounded: a peer that pings and never reads gets no more pongs queued (§5.5.3).
+        if (!this.#closeSent && this.#buffered < PONG_BUFFER_LIMIT) this.#queue(OP_PONG, body);
         break;
       case OP_PONG:
         this.pingAt = 0;
@@ -497,7 +538,9 @@ export class ServerWebSocket implements HubWebSocket {
       });
     } catch (err) {
       // Reached from timers and write completions: a throwing handler must not end the process.
-      log.error(`websocket close handler: ${(err as Error).stack ?? err}`);
+      log.error(
+        `websocket close handler: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
+      );
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
-import type { HubCloseEvent } from "./websocket.ts";
+import { type HubCloseEvent, PONG_BUFFER_LIMIT, type ServerWebSocket } from "./websocket.ts";
 
 const enc = new TextEncoder();
 
@@ -216,4 +216,76 @@ Deno.test("a silent WebSocket is pinged after half the idle timeout and dropped 
     quiet.conn.close();
     await pongs;
   }, 2);
+});
+
+/** A front end whose one WebSocket handler hands the server socket to the test. */
+function captureFrontEnd(
+  onSocket: (ws: ServerWebSocket) => void,
+): FrontEnd {
+  const fe: FrontEnd = startFrontEnd({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (req) => {
+      const { socket, response } = fe.upgradeWebSocket(req, { idleTimeout: 60 });
+      onSocket(socket);
+      return response;
+    },
+  });
+  return fe;
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("a peer that sends 32 MiB of pings and never reads gets at most 64 KiB of pongs queued", async () => {
+  let ws: ServerWebSocket | undefined;
+  let done = false;
+  const fe = captureFrontEnd((s) => {
+    ws = s;
+    s.onmessage = () => done = true;
+  });
+  const { conn } = await open(fe);
+  try {
+    const ping = clientFrame(0x9, new Uint8Array(125).fill(0x70));
+    const batch = new Uint8Array(ping.length * 8192); // about 1 MiB of pings per write
+    for (let i = 0; i < 8192; i++) batch.set(ping, i * ping.length);
+    for (let k = 0; k < 32; k++) {
+      for (let off = 0; off < batch.length;) off += await conn.write(batch.subarray(off));
+    }
+    await conn.write(clientFrame(0x1, enc.encode("done")));
+    await until(() => done, "the hub to read every ping");
+    assert.ok(
+      ws!.bufferedAmount <= PONG_BUFFER_LIMIT + 256,
+      `pongs queued for a peer that does not read: ${ws!.bufferedAmount} bytes`,
+    );
+  } finally {
+    conn.close();
+    await fe.shutdown(500);
+  }
+});
+
+Deno.test("a peer that does not read is closed with 1008 once 8 MiB are queued for it", async () => {
+  let closed: HubCloseEvent | undefined;
+  const fe = captureFrontEnd((s) => {
+    s.onmessage = () => {
+      const chunk = new Uint8Array(64 * 1024);
+      for (let i = 0; i < 200 && s.readyState === 1; i++) s.send(chunk); // 12.5 MiB
+    };
+    s.onclose = (ev) => closed = ev;
+  });
+  const { conn } = await open(fe);
+  try {
+    await conn.write(clientFrame(0x1, enc.encode("flood me")));
+    await until(() => closed !== undefined, "the hub to close the socket");
+    assert.equal(closed!.code, 1008);
+    assert.match(closed!.reason, /peer does not read/);
+  } finally {
+    conn.close();
+    await fe.shutdown(500);
+  }
 });

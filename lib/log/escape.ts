@@ -1,15 +1,19 @@
 /**
- * Making peer-supplied text safe to put in a log line.
+ * Making peer-supplied text safe to put in a log line (OWASP Logging Cheat Sheet, "log
+ * injection"; CWE-117, Improper Output Neutralization for Logs). Issue 9: a machine name
+ * with a newline forged log lines.
  * @module
  */
 
 /** Default cap for {@link escapeForLog}, in UTF-16 code units of the input. */
 export const LOG_FIELD_MAX = 200;
 
-// C0 controls, DEL, C1 controls, the Unicode line and paragraph separators, and the backslash
-// (escaped so an escaped "\n" cannot be confused with a literal backslash-n).
+// C0 controls, DEL, C1 controls, the Unicode line and paragraph separators, the bidirectional
+// embedding, override and isolate controls (they reorder how the rest of a terminal line reads,
+// "Trojan Source"), and the backslash (escaped so an escaped "\n" cannot be confused with a
+// literal backslash-n).
 // deno-lint-ignore no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\\]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g;
 
 function escapeChar(c: string): string {
   switch (c) {
@@ -31,8 +35,9 @@ function escapeChar(c: string): string {
 /**
  * Escapes a string that came from a peer (machine name, close reason, user agent...) so it
  * stays on one log line and cannot forge another: `\n`, `\r`, `\t` and `\\` become their
- * backslash forms; other C0 controls, DEL and C1 controls become `\xHH`; U+2028/U+2029 become
- * `\uHHHH`. Text longer than `max` is cut and marked with `...(N chars)`.
+ * backslash forms; other C0 controls, DEL and C1 controls become `\xHH`; U+2028/U+2029 and the
+ * bidirectional controls (U+202A-U+202E, U+2066-U+2069) become `\uHHHH`. Text longer than `max`
+ * is cut and marked with `...(N chars)`.
  *
  * @param s the untrusted text; `undefined` gives `""`.
  * @param max the most input characters kept, default {@link LOG_FIELD_MAX}.

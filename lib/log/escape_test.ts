@@ -8,6 +8,13 @@ Deno.test("escapeForLog keeps a forged log line on the line it came in on", () =
   assert.ok(!/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(s));
 });
 
+Deno.test("escapeForLog escapes bidirectional controls that would reorder the rest of the line", () => {
+  assert.equal(
+    escapeForLog("barn\u202egnp.exe\u2066x\u2069"),
+    "barn\\u202egnp.exe\\u2066x\\u2069",
+  );
+});
+
 Deno.test("escapeForLog leaves printable text, including non-ASCII, alone", () => {
   assert.equal(escapeForLog("barn-01 Zürich 東京"), "barn-01 Zürich 東京");
   assert.equal(escapeForLog(undefined), "");

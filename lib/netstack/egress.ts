@@ -23,7 +23,8 @@ export class Ipv4Egress {
 
   /**
    * @param source our address, unsigned 32-bit.
-   * @param mtu the largest packet in octets, IPv4 header included.
+   * @param mtu the largest packet in octets, IPv4 header included (the tunnel MTU).
+   * @param output receives each packet, see {@link Ipv4Egress.output}.
    */
   constructor(source: number, mtu: number, output: (packet: Uint8Array) => void) {
     this.source = source;
@@ -33,8 +34,12 @@ export class Ipv4Egress {
   }
 
   /**
-   * Sends `segment` to `destination` in one IPv4 packet (DF set, next identification).
-   * The segment must fit the MTU: the socket sizes its payload to MTU - 40 - options.
+   * Sends `segment` to `destination` in one IPv4 packet (RFC 791 §3.1: DF set, TTL 64,
+   * the next identification; RFC 9293 §3.1 checksum over the pseudo-header).
+   * The segment must fit the MTU (not checked here, on the per-packet path): the socket
+   * sizes its payload to MTU - 40 - options.
+   * @param destination the peer's address, unsigned 32-bit.
+   * @param segment the segment's fields and payload source; read, not kept.
    */
   sendTcp(destination: number, segment: TcpRepr): void {
     const length = segment.emit(this.#buffer, IPV4_HEADER_LEN, this.source, destination);

@@ -12,6 +12,7 @@ export const BACKOFF_CAP_MS = 300_000;
 
 /**
  * The wait before attempt `attempt` (0-based), in milliseconds.
+ * @param attempt failed attempts so far, 0 for the first retry.
  * @param random a uniform number in [0, 1), injectable for tests.
  */
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
@@ -20,7 +21,10 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
   return Math.max(1_000, Math.round(jittered));
 }
 
-/** Formats milliseconds like Go's `time.Duration` rounded to seconds: `6s`, `1m36s`, `5m0s`. */
+/**
+ * Formats milliseconds like Go's `time.Duration` rounded to seconds: `6s`, `1m36s`, `5m0s`.
+ * @param ms a duration in milliseconds.
+ */
 export function formatSeconds(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
@@ -29,7 +33,11 @@ export function formatSeconds(ms: number): string {
   return `${Math.floor(m / 60)}h${m % 60}m${s % 60}s`;
 }
 
-/** Sleeps `ms`, or less if `signal` aborts (then resolves without throwing). */
+/**
+ * Sleeps `ms`, or less if `signal` aborts (then resolves without throwing).
+ * @param ms how long, in milliseconds.
+ * @param signal ends the sleep early when it aborts.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();

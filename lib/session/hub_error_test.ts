@@ -6,6 +6,7 @@
  * a hub are covered: the signaling WebSocket and the HTTP API (`/api/status`).
  */
 import assert from "node:assert/strict";
+import { freeTcpPort } from "../../tests/free_port.ts";
 import { SignalSocket } from "./signal.ts";
 import {
   classifyHubError,
@@ -17,12 +18,7 @@ import {
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+const closedPort = freeTcpPort;
 
 /**
  * Both failures for one URL: the WebSocket dial, and a `fetch` of `/api/status` as the hub

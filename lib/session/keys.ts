@@ -9,8 +9,11 @@ export class SessionKeyError extends Error {
 
 /** A session key pair; `publicHex` is what signaling carries (64 lowercase hex chars). */
 export interface SessionKeys {
+  /** X25519 private key, 32 octets (RFC 7748 §5). */
   privateKey: Uint8Array;
+  /** X25519 public key, 32 octets. */
   publicKey: Uint8Array;
+  /** `publicKey` as 64 lowercase hex characters. */
   publicHex: string;
 }
 

@@ -100,6 +100,8 @@ async function safeClose(c: DuplexConn): Promise<void> {
 /**
  * Copies `a`→`b` and `b`→`a` until both directions end.
  * @returns once both connections are closed. Never throws.
+ * @param a one side, e.g. an accepted local TCP connection.
+ * @param b the other side, e.g. a tunnel connection.
  */
 export async function pipeBoth(a: DuplexConn, b: DuplexConn): Promise<void> {
   let failed = false;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { freeTcpPort } from "../../tests/free_port.ts";
 import type { Logger } from "../log/mod.ts";
 import { type AttemptResult, reconnectLoop, SignalSocket } from "./mod.ts";
 
@@ -13,12 +14,7 @@ function recordingLog(): { log: Logger; lines: string[] } {
 }
 
 /** A loopback port with nothing listening on it (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
+const closedPort = freeTcpPort;
 
 Deno.test("an unreachable hub gets one warn line per attempt: URL, cause, delay, attempt number", async () => {
   const hubUrl = `ws://127.0.0.1:${closedPort()}`;

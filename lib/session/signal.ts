@@ -10,6 +10,11 @@ import { diagnoseDialFailure, HubDialError, HubTimeoutError } from "./hub_error.
 /** The WebSocket ended (or never opened); `reason` is the hub's close reason if any. */
 export class SocketClosedError extends Error {
   override name = "SocketClosedError";
+  /**
+   * @param code the WebSocket close code (RFC 6455 §7.4; 1006 when it never opened).
+   * @param reason the close reason the hub sent, `""` for none.
+   * @param message overrides the default `connection closed (<code> <reason>)`.
+   */
   constructor(readonly code: number, readonly reason: string, message?: string) {
     super(message ?? `connection closed (${code}${reason ? ` ${reason}` : ""})`);
   }

@@ -38,9 +38,11 @@ export interface RelaySocket {
 }
 
 /**
- * WireGuard's Bind over a hub WebSocket, plus the in-band CONTROL keepalive the session
- * drives (spec §4.4): {@link sendControl} sends a request, a response clears
- * {@link outstandingSince}, a request from the far end is answered at once.
+ * WireGuard's Bind (wireguard-go `conn.Bind`: open, send, receive, close) over a hub
+ * WebSocket, plus the in-band CONTROL keepalive the session drives (spec §4.4):
+ * {@link sendControl} sends a request, a response clears {@link outstandingSince}, a request
+ * from the far end is answered at once. Nothing here throws on the data path: a datagram
+ * that cannot be sent is dropped and counted, as a full UDP socket would drop it.
  */
 export class WsRelayBind implements Bind {
   /** This side's random relay session id (spec §4.2). */
@@ -59,7 +61,11 @@ export class WsRelayBind implements Bind {
    */
   constructor(readonly sock: RelaySocket, readonly maxBuffered = MAX_WS_BUFFERED) {}
 
-  /** Starts taking binary messages from the socket; DATA payloads go to `receive`. */
+  /**
+   * Starts taking binary messages from the socket; DATA payloads go to `receive`.
+   * @param receive called with each datagram (a view into the frame, valid during the call)
+   *   and the endpoint `"ws"`.
+   */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     this.#receive = receive;
     this.sock.onBinary((frame) => this.#onFrame(frame));
@@ -113,7 +119,11 @@ export class WsRelayBind implements Bind {
   /** Frame buffer for datagrams without headroom (handshakes): reused, sent as a view. */
   #scratch = new Uint8Array(RELAY_HEADER_LEN + 2048);
 
-  /** Sends a one-byte CONTROL frame (spec §4.4), always over the WebSocket. */
+  /**
+   * Sends a one-byte CONTROL frame (spec §4.4), always over the WebSocket; nothing when the
+   * socket is closed.
+   * @param byte `CONTROL_KEEPALIVE_REQUEST` (0x01) or `CONTROL_KEEPALIVE_RESPONSE` (0x02).
+   */
   sendControl(byte: number): void {
     if (!this.sock.open) return;
     const payload = new Uint8Array([byte]);
@@ -131,6 +141,8 @@ export class WsRelayBind implements Bind {
 /**
  * The bind factory for the WebSocket relay: what a program hands its sessions so that
  * each session's datagrams travel over that session's hub WebSocket.
+ * @param sock the session's signaled hub WebSocket.
+ * @returns a bind with the default backpressure limit {@link MAX_WS_BUFFERED}.
  * @example
  * ```ts ignore
  * new MachineConnection({ ...opts, bind: wsRelayBind });

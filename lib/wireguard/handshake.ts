@@ -22,14 +22,24 @@ export interface PendingInitiation {
   localIndex: number;
 }
 
-/** Per-peer handshake state (wireguard-go `Handshake`). */
+/**
+ * Per-peer handshake state (wireguard-go `Handshake`; whitepaper §5.4.2-§5.4.5). Keys and
+ * hashes are 32 octets; times are clock milliseconds.
+ */
 export class Handshake {
+  /** Which message of the handshake was built or consumed last. */
   state: HandshakeState = "zeroed";
+  /** The running transcript hash H (whitepaper §5.4). */
   hash: Uint8Array = new Uint8Array(32);
+  /** The chaining key C (whitepaper §5.4). */
   chainKey: Uint8Array = new Uint8Array(32);
+  /** Our ephemeral private key E_priv of this handshake. */
   ephemeralPrivate: Uint8Array = new Uint8Array(32);
+  /** The peer's ephemeral public key E_pub of this handshake. */
   remoteEphemeral: Uint8Array = new Uint8Array(32);
+  /** Our sender index I_i / I_r of this handshake, unsigned 32-bit. */
   localIndex = 0;
+  /** The peer's sender index, unsigned 32-bit. */
   remoteIndex = 0;
   /** Greatest TAI64N timestamp accepted from this peer (replay protection). */
   lastTimestamp: Uint8Array = new Uint8Array(TAI64N_SIZE);
@@ -45,6 +55,12 @@ export class Handshake {
   /** DH(Spriv_local, Spub_remote), fixed for the peer's lifetime; null if low-order. */
   precomputedStaticStatic: Uint8Array | null;
 
+  /**
+   * @param remoteStatic the peer's static public key S_pub, 32 octets.
+   * @param presharedKey Q, 32 octets (all zero when none is configured).
+   * @param localStaticPrivate our static private key S_priv, 32 octets; only the
+   *   static-static DH of it is kept.
+   */
   constructor(
     readonly remoteStatic: Uint8Array,
     public presharedKey: Uint8Array,

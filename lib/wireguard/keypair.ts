@@ -41,8 +41,9 @@ export class Keypairs {
   /**
    * Installs the keypair of a completed handshake (wireguard-go BeginSymmetricSession):
    * the initiator uses it at once (`current`); the responder keeps it as `next` until the
-   * initiator's first transport message confirms it. `release` is called with every
-   * keypair dropped from the slots (to free its index).
+   * initiator's first transport message confirms it.
+   * @param kp the new keypair.
+   * @param release called with every keypair dropped from the slots (to free its index).
    */
   install(kp: Keypair, release: (dropped: Keypair) => void): void {
     if (kp.isInitiator) {

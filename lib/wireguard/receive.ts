@@ -73,6 +73,10 @@ export class Receiver {
   #nonce = new Uint8Array(12);
   #enc = new TextEncoder();
 
+  /**
+   * @param device the device whose peers, index table, keys and counters the path uses.
+   * @param opts routing of decrypted packets, their delivery, and the under-load threshold.
+   */
   constructor(device: ReceiveDevice, opts: ReceiverOptions) {
     this.#device = device;
     this.#opts = opts;
@@ -81,7 +85,13 @@ export class Receiver {
     this.#rateLimiter = new RateLimiter(device.clock);
   }
 
-  /** Handles one datagram from the bind; `from` is its source (undefined: unchanged). */
+  /**
+   * Handles one datagram from the bind (wireguard-go `RoutineReceiveIncoming`): checks its
+   * size for its type (§5.4), then the handshake, cookie-reply or transport path. Never
+   * throws; a bad datagram is counted in the device's drops by reason.
+   * @param d the datagram, valid during the call only.
+   * @param from its source endpoint (for roaming, §2.1); undefined: unchanged.
+   */
   receive(d: Uint8Array, from: BindEndpoint): void {
     const type = messageType(d);
     const dev = this.#device;

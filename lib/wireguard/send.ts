@@ -67,7 +67,11 @@ export interface SendPeer extends HandshakePeer {
 
 /**
  * Encrypts and sends one IP packet (or an empty keepalive) to the peer; without a usable
- * session the packet is copied to the staging queue and a handshake starts (§6.1).
+ * session the packet is copied to the staging queue and a handshake starts (§6.1;
+ * wireguard-go `SendStagedPackets`). Never throws: a packet that cannot go is dropped and
+ * counted.
+ * @param peer the peer whose allowed IPs routed the packet here.
+ * @param ip the IP packet, at most {@link MAX_IP_PACKET} octets; read during the call only.
  */
 export function sendPacket(peer: SendPeer, ip: Uint8Array): void {
   if (peer.closed) return;
@@ -90,8 +94,10 @@ export function sendKeepalive(peer: SendPeer): void {
 }
 
 /**
- * Sends a handshake initiation, at most one per REKEY_TIMEOUT (§6.4). `isRetry` is true for
- * the retransmit timer's resends, which keep counting attempts.
+ * Sends a handshake initiation, at most one per REKEY_TIMEOUT (§6.4; wireguard-go
+ * `SendHandshakeInitiation`).
+ * @param peer the peer to handshake with.
+ * @param isRetry true for the retransmit timer's resends, which keep counting attempts.
  */
 export function sendHandshakeInitiation(peer: SendPeer, isRetry: boolean): void {
   if (peer.closed) return;
@@ -110,8 +116,10 @@ export function sendHandshakeInitiation(peer: SendPeer, isRetry: boolean): void 
 }
 
 /**
- * Answers a consumed initiation and installs the new keypair as `next` (§5.4.3, §5.4.5).
- * Returns false when no response could be made (the caller counts the drop).
+ * Answers a consumed initiation and installs the new keypair as `next` (§5.4.3, §5.4.5;
+ * wireguard-go `SendHandshakeResponse`).
+ * @param peer the peer whose initiation was just consumed.
+ * @returns false when no response could be made (the caller counts the drop).
  */
 export function sendHandshakeResponse(peer: SendPeer): boolean {
   const d = peer.device;
@@ -157,9 +165,12 @@ export function sendStagedPackets(peer: SendPeer): void {
 }
 
 /**
- * Sends raw bytes to the peer's endpoint, counting them; false when there is no endpoint or
- * the bind failed. `headroom`: free octets in front of `datagram` the bind may use
- * (see {@link Bind.send}).
+ * Sends raw bytes to the peer's endpoint, counting them.
+ * @param peer the destination peer.
+ * @param datagram a whole WireGuard message.
+ * @param headroom free octets in front of `datagram` the bind may use (see
+ *   {@link Bind.send}), default 0.
+ * @returns false when there is no endpoint or the bind threw (counted as a drop).
  */
 export function sendDatagram(peer: SendPeer, datagram: Uint8Array, headroom = 0): boolean {
   const d = peer.device;
@@ -243,8 +254,11 @@ export class TransportSealer {
   }
 
   /**
-   * Seals `ip` with `kp` and advances its send counter. The returned view is valid until
+   * Seals `ip` with `kp` and advances its send counter (§5.4.6: counter as the 64-bit
+   * little-endian nonce, ChaCha20-Poly1305 under Tm_send). The returned view is valid until
    * the next call and has TRANSPORT_HEADROOM free octets in front of it.
+   * @param kp a keypair {@link keypairUsableForSending} accepted.
+   * @param ip the IP packet, at most {@link MAX_IP_PACKET} octets (empty for a keepalive).
    */
   seal(kp: Keypair, ip: Uint8Array): Uint8Array {
     const len = ip.length;

@@ -121,7 +121,7 @@ Deno.test({
     );
     assert.match(tela.stderr, /\nUSAGE\n/);
     assert.equal(hub.code, 2, hub.stderr);
-    assert.equal(hub.stdout, "", "no listening line: the hub did not start");
+    assert.equal(hub.stdout, "", "no banner: the hub did not start");
     assert.match(hub.stderr, /^Error: unknown command "conect"\n\ntelahubd — /);
     const hubHelp = renderHelp(telahubdCommand(), "telahubd");
     assert.equal(hub.stderr, `Error: unknown command "conect"\n\n${hubHelp}\n`, "nothing else");

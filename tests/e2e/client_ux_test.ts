@@ -4,21 +4,23 @@
  * while the hub is unreachable, and local ports that say why they moved.
  */
 import assert from "node:assert/strict";
-import { DENO_DIR, freePort, Proc, runTela, spawnDeno, startAgent, startHub } from "./harness.ts";
+import {
+  DENO_DIR,
+  freeTcpPort,
+  portWithFallbackRoom,
+  Proc,
+  runTela,
+  spawnDeno,
+  startAgent,
+  startClient,
+  startHub,
+} from "./harness.ts";
 
 const owner = "c".repeat(64);
 
-/** A port P that is free with P+10000 free too. */
-function fallbackablePort(): number {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 35000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
-      return p;
-    } catch { /* try another */ }
-  }
-  throw new Error("no port P with P+10000 free");
+/** `tela connect` flags for one machine of the hub with the owner token. */
+function connectArgs(hubUrl: string, machine: string, ports: string): string[] {
+  return ["-hub", hubUrl, "-machine", machine, "-token", owner, "-ports", ports];
 }
 
 Deno.test({
@@ -48,36 +50,16 @@ Deno.test({
       ]);
       assert.equal(services.code, 0, services.stderr);
       assert.match(services.stdout, new RegExp(`^${dbPort}\\s+postgres\\s+tela connect `, "m"));
-      const local = freePort();
-      const client = spawnDeno("tela", "cmd/tela.ts", [
-        "connect",
-        "-hub",
-        hub.url,
-        "-machine",
-        "db",
-        "-token",
-        owner,
-        "-ports",
-        `${local}:${dbPort}`,
-      ], { HOME: home });
+      const local = freeTcpPort();
+      const client = startClient(home, connectArgs(hub.url, "db", `${local}:${dbPort}`));
       procs.push(client);
       await client.waitFor(new RegExp(`^ {2}localhost:${local}\\s+→ postgres$`), 90_000);
       assert.doesNotMatch(client.output, new RegExp(`→ port ${dbPort}`));
 
       // A client that starts before its agent prints the well-known label first, then the
       // block again with the agent's name once the agent is there.
-      const early = freePort();
-      const waiting = spawnDeno("tela:early", "cmd/tela.ts", [
-        "connect",
-        "-hub",
-        hub.url,
-        "-machine",
-        "late",
-        "-token",
-        owner,
-        "-ports",
-        `${early}:${dbPort}`,
-      ], { HOME: home });
+      const early = freeTcpPort();
+      const waiting = startClient(home, connectArgs(hub.url, "late", `${early}:${dbPort}`));
       procs.push(waiting);
       await waiting.waitFor(new RegExp(`^ {2}localhost:${early}\\s+→ port ${dbPort}$`), 90_000);
       procs.push(startAgent(home, hub.url, "late", owner, `${dbPort}:pg`));
@@ -98,19 +80,9 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "e2e-ux-" });
-    const closed = freePort();
+    const closed = freeTcpPort();
     const url = `ws://127.0.0.1:${closed}`;
-    const client = spawnDeno("tela", "cmd/tela.ts", [
-      "connect",
-      "-hub",
-      url,
-      "-machine",
-      "db",
-      "-token",
-      owner,
-      "-ports",
-      `${freePort()}:5432`,
-    ], { HOME: home });
+    const client = startClient(home, connectArgs(url, "db", `${freeTcpPort()}:5432`));
     const agent = startAgent(home, url, "db", owner, "5432:postgres");
     try {
       const line = (n: number) =>
@@ -144,7 +116,7 @@ Deno.test({
     const home = await Deno.makeTempDir({ prefix: "e2e-ux-home-" });
     const db = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const dbPort = (db.addr as Deno.NetAddr).port;
-    const port = freePort();
+    const port = freeTcpPort();
     const url = `ws://127.0.0.1:${port}`;
     const connect = (token: string, services: string) => [
       "connect",
@@ -205,7 +177,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const home = await Deno.makeTempDir({ prefix: "e2e-ux-" });
-    const busyPort = fallbackablePort();
+    const busyPort = portWithFallbackRoom();
     const busy = Deno.listen({ hostname: "127.0.0.1", port: busyPort });
     // As root, take the one capability away that lets a process bind ports below 1024.
     const root = Deno.uid() === 0;
@@ -218,7 +190,7 @@ Deno.test({
     const args = [
       "connect",
       "-hub",
-      `ws://127.0.0.1:${freePort()}`,
+      `ws://127.0.0.1:${freeTcpPort()}`,
       "-machine",
       "db",
       "-ports",

@@ -17,12 +17,23 @@ export const DENO_DIR: string = JSON.parse(
   ),
 ).denoDir;
 
-/** A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+export { freeTcpPort } from "../free_port.ts";
+
+/**
+ * A port P below 55536 with P and P+10000 both free on 127.0.0.1 (the client's fallback
+ * when P cannot be bound moves to P+10000).
+ * @throws Error when 200 random tries find none
+ */
+export function portWithFallbackRoom(): number {
+  for (let i = 0; i < 200; i++) {
+    const p = 20000 + Math.floor(Math.random() * 30000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
+      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
+      return p;
+    } catch { /* taken, try another */ }
+  }
+  throw new Error("no port with room for the +10000 fallback");
 }
 
 /** A subprocess with its output lines. */

@@ -9,8 +9,9 @@
 import assert from "node:assert/strict";
 import {
   countLines,
-  freePort,
+  freeTcpPort,
   httpGet,
+  portWithFallbackRoom,
   type Proc,
   runTela,
   spawnDeno,
@@ -34,19 +35,6 @@ function hubConfig(withAlice: boolean): string {
     `      connectTokens: [${withAlice ? alice : ""}]`,
     "",
   ].join("\n");
-}
-
-/** A port L below 55536 with L and L+10000 both free on 127.0.0.1. */
-function portWithFallbackRoom(): number {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 30000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
-      return p;
-    } catch { /* taken, try another */ }
-  }
-  throw new Error("no port with room for the +10000 fallback");
 }
 
 Deno.test({
@@ -91,7 +79,7 @@ Deno.test({
     };
     let agentBProc = spawnDeno("telad:gw", "cmd/telad.ts", [], agentEnv);
     procs.push(agentBProc);
-    const l1 = freePort();
+    const l1 = freeTcpPort();
     const l2 = portWithFallbackRoom();
     const busy = Deno.listen({ hostname: "127.0.0.1", port: l2 });
     let client: Proc | undefined;

@@ -8,7 +8,7 @@ import { pattern, patternHash } from "../../lib/netstack/_test_util.ts";
 import { createHash } from "node:crypto";
 import {
   boundPort,
-  freePort,
+  freeTcpPort,
   httpGet,
   IN_CI,
   type Proc,
@@ -93,8 +93,8 @@ Deno.test({
       startAgent(agentHome, hub.url, "web01", owner, `${web.addr.port}:HTTP,${target.port}:data`);
     let agent = startWeb01();
     procs.push(agent);
-    const webLocal = freePort();
-    const dataLocal = freePort();
+    const webLocal = freeTcpPort();
+    const dataLocal = freeTcpPort();
     const client = startClient(clientHome, [
       "-hub",
       hub.url,
@@ -223,7 +223,7 @@ Deno.test({
           "-token",
           "0".repeat(64),
           "-ports",
-          String(freePort()),
+          String(freeTcpPort()),
         ]);
         procs.push(bad);
         const status = await bad.exited;

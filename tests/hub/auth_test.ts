@@ -216,8 +216,7 @@ Deno.test({
       });
     } finally {
       for (const a of open) await a.close().catch(() => {});
-      assert.equal((await hub.stop()).code, 0);
-      await Deno.remove(hub.dir, { recursive: true });
+      assert.equal((await hub.close()).code, 0);
     }
   },
 });

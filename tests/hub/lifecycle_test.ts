@@ -6,9 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { getJson, openSession, ScriptedAgent, startHubProcess, waitFor } from "./scripted_peers.ts";
-
-const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
+import { freeTcpPort } from "../free_port.ts";
+import {
+  getJson,
+  openSession,
+  runHubOnce,
+  ScriptedAgent,
+  startHubProcess,
+  waitFor,
+} from "./scripted_peers.ts";
 
 type Yaml = {
   hubId: string;
@@ -34,6 +40,7 @@ Deno.test({
     const hub = await startHubProcess();
     const dir = hub.dir;
     try {
+      await hub.waitStdout(/Owner token: /);
       const banner = hub.stdout.filter((l) => l.includes("Owner token:"));
       assert.equal(banner.length, 1, "owner token printed once");
       const cfg = await readConfig(hub.configPath);
@@ -66,6 +73,10 @@ Deno.test({
       const events = (before.body.events as { event: string }[]).map((e) => e.event);
       assert.ok(events.length >= 4, `events recorded: ${events}`);
       assert.equal((await hub.stop()).code, 0);
+      // Data on stdout, logs on stderr: the listening line is a log line; stdout is the banner.
+      assert.match(hub.stderr(), /\[hub\] telahubd listening on :\d+ \(udp relay :\d+\)/);
+      assert.ok(!hub.stdout.some((l) => l.includes("listening")), hub.stdout.join("\n"));
+      assert.ok(hub.stdout.every((l) => l === "" || /^( {2}|=+$)/.test(l)), hub.stdout.join("\n"));
       if (Deno.build.os !== "windows") {
         const h = await Deno.stat(`${dir}/telahubd.history.json`);
         assert.equal(h.mode! & 0o777, 0o600, "history is 0600");
@@ -73,7 +84,6 @@ Deno.test({
 
       const again = await startHubProcess({ dir });
       try {
-        assert.ok(!again.stdout.some((l) => l.includes("Owner token")), "no second banner");
         assert.equal(again.ownerToken, hub.ownerToken);
         assert.equal(again.viewerToken, hub.viewerToken);
         assert.equal(await hubIdOf(again.httpUrl), cfg.hubId);
@@ -81,6 +91,8 @@ Deno.test({
         assert.equal(st.status, 200, "old owner token still valid");
         const after = await getJson(again, "/api/history", hub.viewerToken);
         assert.deepEqual(after.body.events, before.body.events, "history survived the restart");
+        await again.stop(); // stdout is complete once the process is gone
+        assert.deepEqual(again.stdout, [], "no second banner, nothing else on stdout");
       } finally {
         await again.stop();
       }
@@ -117,8 +129,7 @@ Deno.test({
       assert.equal((h.body.events as { machineId: string }[])[0].machineId, "crashy");
       await again.stop();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -143,13 +154,8 @@ Deno.test({
       for (const [text, want] of cases) {
         const path = `${dir}/telahubd.yaml`;
         await Deno.writeTextFile(path, text);
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", HUB_MAIN, "-config", path],
-          env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", NO_COLOR: "1" },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const err = new TextDecoder().decode(out.stderr);
+        const out = await runHubOnce(["-config", path]);
+        const err = out.stderr;
         assert.equal(out.code, 3, err); // a configuration error (book, exit codes)
         assert.ok(err.includes(path), `names the file: ${err}`);
         assert.match(err, want);
@@ -177,7 +183,6 @@ Deno.test({
     try {
       assert.equal(hub.configPath, `${hub.dir}/data/telahubd.yaml`);
       assert.equal(hub.ownerToken, "operator-chosen-owner-token");
-      assert.ok(!hub.stdout.some((l) => l.includes("Owner token")), "env token is not printed");
       const cfg = await readConfig(hub.configPath);
       // The file holds only what it held: no name key at all (neither env nor default).
       assert.equal(cfg.name, undefined, "TELAHUBD_NAME is not written back");
@@ -185,14 +190,10 @@ Deno.test({
       const st = await getJson(hub, "/api/status", hub.ownerToken);
       assert.equal(st.body.hubName, "from-env");
       // `telahubd health` (the Docker health check) against the running hub.
-      const health = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", HUB_MAIN, "health", "-port", String(hub.port)],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(health.code, 0, new TextDecoder().decode(health.stderr));
+      const health = await runHubOnce(["health", "-port", String(hub.port)]);
+      assert.equal(health.code, 0, health.stderr);
       assert.match(
-        new TextDecoder().decode(health.stdout),
+        health.stdout,
         new RegExp(
           `^ok: telahubd \\S+ listening at http://127\\.0\\.0\\.1:${hub.port}/\\.well-known/tela \\(protocol 1\\.1\\)`,
         ),
@@ -207,14 +208,14 @@ Deno.test({
       await s.client.ws.close();
       await agent.close();
       await hub.stop();
+      assert.deepEqual(hub.stdout, [], "env token is not printed; nothing else on stdout");
       // Restart without -config from the same folder: ./data/telahubd.yaml is found.
       const again = await startHubProcess({ dir: hub.dir, configFlag: false });
       assert.equal(await hubIdOf(again.httpUrl), cfg.hubId);
       assert.equal(again.ownerToken, "operator-chosen-owner-token");
       await again.stop();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -248,19 +249,10 @@ Deno.test({
       const hist = JSON.parse(await Deno.readTextFile(`${hub.dir}/telahubd.history.json`));
       assert.ok(hist.events.some((e: { event: string }) => e.event === "client-connect"));
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freeTcpPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test({
   name:
@@ -283,15 +275,10 @@ Deno.test({
       assert.equal(r.status, 200);
       await r.body?.cancel();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
-    const bad = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", HUB_MAIN, "-port", "99999"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bad = await runHubOnce(["-port", "99999"]);
     assert.equal(bad.code, 2);
-    assert.match(new TextDecoder().decode(bad.stderr), /-port 99999 is not a port: use 0\.\.65535/);
+    assert.match(bad.stderr, /-port 99999 is not a port: use 0\.\.65535/);
   },
 });

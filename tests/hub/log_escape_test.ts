@@ -41,8 +41,7 @@ Deno.test({
       );
       assert.match(mentions[1], /bad signaling message: .*x\\nforged/);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });

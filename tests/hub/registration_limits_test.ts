@@ -48,8 +48,7 @@ Deno.test({
       healthy.client.ws.sendBinary(f);
       assert.deepEqual([...(await healthy.agent.ws.nextBinary()).subarray(7)], [7, 7, 7]);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -123,8 +122,7 @@ Deno.test({
       assert.deepEqual((st.body.machines as { id: string }[]).map((m) => m.id), ["barn"]);
       await good.close();
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });

@@ -390,9 +390,8 @@ Deno.test({
       });
     } finally {
       for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
-      const st = await hub.stop();
+      const st = await hub.close();
       assert.equal(st.code, 0, `hub exit code (stderr:\n${hub.stderr()})`);
-      await Deno.remove(hub.dir, { recursive: true });
     }
   },
 });

@@ -215,8 +215,7 @@ Deno.test({
     } finally {
       await healthy.client.ws.close().catch(() => {});
       await agent.close().catch(() => {});
-      assert.equal((await hub.stop()).code, 0, hub.stderr());
-      await Deno.remove(hub.dir, { recursive: true });
+      assert.equal((await hub.close()).code, 0, hub.stderr());
     }
   },
 });
@@ -269,8 +268,7 @@ Deno.test({
     } finally {
       for (const s of sessions) s.client.ws.ws.close();
       await agent.close().catch(() => {});
-      assert.equal((await hub.stop()).code, 0);
-      await Deno.remove(hub.dir, { recursive: true });
+      assert.equal((await hub.close()).code, 0);
     }
   },
 });
@@ -329,8 +327,7 @@ Deno.test({
     } finally {
       wedged.close();
       await alive.close().catch(() => {});
-      assert.equal((await hub.stop()).code, 0);
-      await Deno.remove(hub.dir, { recursive: true });
+      assert.equal((await hub.close()).code, 0);
     }
   },
 });

@@ -15,13 +15,15 @@
  * ```
  *
  * How a test finds the hub's port: the hub is started with `TELAHUBD_PORT=0` and
- * `TELAHUBD_UDP_PORT=0` and prints `telahubd listening on :<port> (udp relay :<udpPort>)`
- * on stdout once it serves; {@link startHubProcess} waits for that line.
+ * `TELAHUBD_UDP_PORT=0` and logs `telahubd listening on :<port> (udp relay :<udpPort>)`
+ * on stderr once it serves; {@link startHubProcess} waits for that line. Stdout carries
+ * only data (the first-start owner-token banner).
  *
  * @module
  */
 import { parse as parseYaml } from "yaml";
 import { decodeUdpToken, encodeProbe, isReadyFor, UDP_TOKEN_LEN } from "../../lib/protocol/mod.ts";
+import { type RunningHub, startHub, type StartHubOptions } from "../../lib/hub/mod.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const HUB_MAIN = `${REPO}cmd/telahubd.ts`;
@@ -48,13 +50,24 @@ export interface HubProcess {
   ownerToken?: string;
   /** Token of the first `viewer` identity. */
   viewerToken?: string;
-  /** Lines the hub printed on stdout so far. */
+  /**
+   * Lines the hub printed on stdout so far (complete once {@link stop} returned). Stdout and
+   * stderr are separate pipes: a line printed before the listening line may still be in
+   * transit when {@link startHubProcess} returns; wait for it with {@link waitStdout}.
+   */
   stdout: string[];
+  /** Resolves with the stdout text (lines joined with `\n`) once it matches `re`. */
+  waitStdout(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Everything the hub printed on stderr so far (log lines). */
   stderr(): string;
   child: Deno.ChildProcess;
   /** Sends a signal (default SIGTERM) and waits for exit. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /**
+   * {@link HubProcess.stop}, then removes {@link HubProcess.dir} when
+   * {@link startHubProcess} created it (a `dir` passed in is kept).
+   */
+  close(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
   /** Exit status once the process ended. */
   status: Promise<Deno.CommandStatus>;
 }
@@ -111,26 +124,37 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
   const stdout: string[] = [];
   let stderr = "";
   const listening = Promise.withResolvers<{ port: number; udpPort: number }>();
-  (async () => {
+  const stdoutWaiters = new Set<() => void>();
+  const stdoutDone = (async () => {
     const dec = new TextDecoder();
     let buf = "";
     for await (const chunk of child.stdout) {
       buf += dec.decode(chunk, { stream: true });
       let nl;
       while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
+        stdout.push(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        stdout.push(line);
-        const m = line.match(/telahubd listening on :(\d+) \(udp relay :(\d+)/);
-        if (m) listening.resolve({ port: Number(m[1]), udpPort: Number(m[2]) });
       }
+      for (const w of stdoutWaiters) w();
     }
-  })().catch(() => {});
+  })().catch(() => {}).finally(() => {
+    for (const w of stdoutWaiters) w();
+  });
   (async () => {
     const dec = new TextDecoder();
+    let line = "";
     for await (const chunk of child.stderr) {
-      stderr += dec.decode(chunk, { stream: true });
+      const text = dec.decode(chunk, { stream: true });
+      stderr += text;
       if (stderr.length > 1 << 20) stderr = stderr.slice(-(1 << 19));
+      // The listening line is a log line on stderr (data on stdout, logs on stderr).
+      line += text;
+      let nl;
+      while ((nl = line.indexOf("\n")) >= 0) {
+        const m = line.slice(0, nl).match(/telahubd listening on :(\d+) \(udp relay :(\d+)/);
+        if (m) listening.resolve({ port: Number(m[1]), udpPort: Number(m[2]) });
+        line = line.slice(nl + 1);
+      }
     }
   })().catch(() => {});
   const status = child.status;
@@ -161,6 +185,14 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     auth?: { tokens?: { token: string; hubRole?: string }[] };
   };
   const tokens = cfg?.auth?.tokens ?? [];
+  async function stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    const s = await status;
+    await stdoutDone; // stdout is complete once the process is gone
+    return s;
+  }
   return {
     ...ports,
     url: `ws://127.0.0.1:${ports.port}`,
@@ -173,11 +205,117 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
     stderr: () => stderr,
     child,
     status,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already exited */ }
-      return await status;
+    waitStdout(re: RegExp, waitMs = WAIT_MS): Promise<string> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const text = stdout.join("\n");
+          if (re.test(text)) {
+            stdoutWaiters.delete(check);
+            clearTimeout(t);
+            resolve(text);
+          }
+        };
+        const t = setTimeout(() => {
+          stdoutWaiters.delete(check);
+          reject(
+            new Error(`stdout did not match ${re} within ${waitMs} ms:\n${stdout.join("\n")}`),
+          );
+        }, waitMs);
+        stdoutWaiters.add(check);
+        check();
+      });
+    },
+    stop,
+    async close(signal: Deno.Signal = "SIGTERM") {
+      const s = await stop(signal);
+      if (opts.dir === undefined) await Deno.remove(dir, { recursive: true });
+      return s;
+    },
+  };
+}
+
+/** What a `telahubd` run that ends by itself printed, and its exit status. */
+export interface HubRunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run -A cmd/telahubd.ts <args>` to completion (a sub-command such as `health`,
+ * or arguments that must be refused). `TELAHUBD_PORT` and `TELAHUBD_UDP_PORT` are 0, so a
+ * run that starts a hub by mistake takes free ports; `env` adds to that.
+ */
+export async function runHubOnce(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<HubRunResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", HUB_MAIN, ...args],
+    env: { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+// ---------------------------------------------------------------- in-process hub
+
+/** Options of {@link startHubInProcess}: {@link StartHubOptions} plus what a test sets up. */
+export interface InProcessHubOptions extends Omit<StartHubOptions, "env"> {
+  /** YAML text written to `<dir>/telahubd.yaml` before start. */
+  configYaml?: string;
+  /** Environment the hub sees, over `TELAHUBD_PORT=0` and `TELAHUBD_UDP_PORT=0`. */
+  env?: Record<string, string>;
+}
+
+/** A hub started by {@link startHubInProcess}. */
+export interface InProcessHub {
+  running: RunningHub;
+  /** Its temporary config folder (the working folder too unless `cwd` was given). */
+  dir: string;
+  /** `ws://127.0.0.1:<port>` */
+  url: string;
+  /** `http://127.0.0.1:<port>` */
+  http: string;
+  /** Shuts the hub down and removes {@link InProcessHub.dir}. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a hub in this process on 127.0.0.1 with free ports, `<dir>/telahubd.yaml` in a new
+ * temporary folder, and nothing printed; `opts` override any of that.
+ * @throws whatever {@link startHub} throws (a bad config, a port in use)
+ */
+export async function startHubInProcess(opts: InProcessHubOptions = {}): Promise<InProcessHub> {
+  const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
+  const { configYaml, env: extraEnv, ...rest } = opts;
+  if (configYaml !== undefined) await Deno.writeTextFile(`${dir}/telahubd.yaml`, configYaml);
+  const env: Record<string, string> = { TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", ...extraEnv };
+  let running: RunningHub;
+  try {
+    running = await startHub({
+      configPath: `${dir}/telahubd.yaml`,
+      print: () => {},
+      cwd: dir,
+      listen: "127.0.0.1",
+      ...rest,
+      env: (n) => env[n],
+    });
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true });
+    throw err;
+  }
+  return {
+    running,
+    dir,
+    url: `ws://127.0.0.1:${running.port}`,
+    http: `http://127.0.0.1:${running.port}`,
+    async close() {
+      await running.shutdown();
+      await Deno.remove(dir, { recursive: true });
     },
   };
 }

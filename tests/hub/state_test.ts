@@ -7,17 +7,8 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { showOwnerToken, startHub } from "../../lib/hub/mod.ts";
-import { startHubProcess } from "./scripted_peers.ts";
-
-const HUB_MAIN = new URL("../../cmd/telahubd.ts", import.meta.url).pathname;
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freeTcpPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freeTcpPort } from "../free_port.ts";
+import { runHubOnce, startHubProcess } from "./scripted_peers.ts";
 
 async function readYaml(path: string): Promise<Record<string, unknown>> {
   return parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
@@ -42,8 +33,7 @@ Deno.test({
       assert.ok(doc.hubId, "the hub's own state (hubId, tokens) is written");
       assert.ok((doc.auth as { tokens: unknown[] }).tokens.length >= 2);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -66,8 +56,7 @@ Deno.test({
       assert.ok(doc.hubId, "the file was rewritten");
       assert.deepEqual([doc.port, doc.udpPort, doc.name], [9000, 9001, "from-file"]);
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -80,7 +69,7 @@ Deno.test({
     const hub = await startHubProcess({ configFlag: false });
     try {
       const path = `${hub.dir}/data/telahubd.yaml`;
-      const banner = hub.stdout.join("\n");
+      const banner = await hub.waitStdout(/Show it again with: .*\n=+$/m);
       const token = banner.match(/^ {2}Owner token: ([0-9a-f]{64})$/m)?.[1];
       assert.ok(token, banner);
       assert.ok(banner.includes(`  Persisted to: ${path}\n`), banner);
@@ -91,8 +80,7 @@ Deno.test({
       assert.ok(!banner.includes("tela admin"), "recommends only commands that exist");
       assert.equal(await showOwnerToken(path), token, "show-owner finds the banner's token");
     } finally {
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });
@@ -193,16 +181,9 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
-    const bad = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", HUB_MAIN, "-listen", "not-an-address"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bad = await runHubOnce(["-listen", "not-an-address"]);
     assert.equal(bad.code, 2);
-    assert.match(
-      new TextDecoder().decode(bad.stderr),
-      /-listen not-an-address is not an IP address/,
-    );
+    assert.match(bad.stderr, /-listen not-an-address is not an IP address/);
   },
 });
 

@@ -5,9 +5,16 @@
  * machine whose agent has been gone longer than the retention time disappears.
  */
 import assert from "node:assert/strict";
-import { startHub } from "../../lib/hub/mod.ts";
 import { encodeRelayFrame } from "../../lib/protocol/mod.ts";
-import { openSession, ScriptedAgent, startHubProcess, waitFor } from "./scripted_peers.ts";
+import {
+  type InProcessHub,
+  openSession,
+  ScriptedAgent,
+  startHubInProcess,
+  startHubProcess,
+  waitFor,
+  WsPeer,
+} from "./scripted_peers.ts";
 
 const POLLER = new URL("./_status_poller.ts", import.meta.url).pathname;
 const OWNER = "0123456789abcdef".repeat(4);
@@ -37,11 +44,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
     // A user that may connect to "barn" only: its view must never be served to others.
-    await Deno.writeTextFile(
-      `${dir}/telahubd.yaml`,
-      [
+    const hub = await startHubInProcess({
+      configYaml: [
         "auth:",
         "  tokens:",
         `    - {id: owner, token: ${OWNER}, hubRole: owner}`,
@@ -51,16 +56,9 @@ Deno.test({
         `    barn: {connectTokens: [${"b".repeat(64)}]}`,
         "",
       ].join("\n"),
-    );
-    const hub = await startHub({
-      configPath: `${dir}/telahubd.yaml`,
-      env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0" })[n],
-      print: () => {},
-      listen: "127.0.0.1",
       statusMaxAgeMs: 60_000,
     });
-    const http = `http://127.0.0.1:${hub.port}`;
-    const url = `ws://127.0.0.1:${hub.port}`;
+    const { http, url } = hub;
     const agents: ScriptedAgent[] = [];
     try {
       agents.push(await ScriptedAgent.register(url, { machineName: "barn", token: OWNER }));
@@ -68,6 +66,11 @@ Deno.test({
       assert.equal(first.status, 200);
       assert.match(first.etag ?? "", /^"[0-9a-f]{20}"$/);
       assert.deepEqual(ids(first.text), ["barn"]);
+      // The cost bound itself: a second later (the timestamp's resolution) the same body is
+      // served, not rebuilt; a hub that only hashed a fresh body would show a new timestamp.
+      await new Promise((r) => setTimeout(r, 1100));
+      const cached = await status(http, "v".repeat(64));
+      assert.equal(cached.text, first.text, "served from the cache, not rebuilt");
 
       const again = await status(http, "v".repeat(64), { "If-None-Match": first.etag! });
       assert.deepEqual([again.status, again.text, again.etag], [304, "", first.etag]);
@@ -88,53 +91,31 @@ Deno.test({
       assert.equal((await status(http, "x".repeat(64))).status, 401);
     } finally {
       for (const a of agents) await a.close();
-      await hub.shutdown();
-      await Deno.remove(dir, { recursive: true });
+      await hub.close();
     }
 
     // With a short maximum age, an unchanged registry still gets a fresh body (uptime,
     // timestamp, lastSeen move on).
-    const dir2 = await Deno.makeTempDir({ prefix: "telahubd-test-" });
-    const hub2 = await startHub({
-      configPath: `${dir2}/telahubd.yaml`,
-      env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
-      print: () => {},
-      listen: "127.0.0.1",
-      statusMaxAgeMs: 50,
-    });
+    const hub2 = await startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER }, statusMaxAgeMs: 50 });
     try {
-      const h = `http://127.0.0.1:${hub2.port}`;
+      const h = hub2.http;
       const a = await status(h, OWNER);
       await waitFor(async () => {
         await new Promise((r) => setTimeout(r, 1100)); // timestamp has second resolution
         return (await status(h, OWNER, { "If-None-Match": a.etag! })).status === 200;
       }, "a rebuilt body after the maximum age");
     } finally {
-      await hub2.shutdown();
-      await Deno.remove(dir2, { recursive: true });
+      await hub2.close();
     }
   },
 });
 
-/** Starts an in-process hub on loopback with the given offline retention. */
-async function retentionHub(offlineRetentionMs: number) {
-  const dir = await Deno.makeTempDir({ prefix: "telahubd-test-" });
-  const hub = await startHub({
-    configPath: `${dir}/telahubd.yaml`,
-    env: (n) => ({ TELAHUBD_PORT: "0", TELAHUBD_UDP_PORT: "0", TELA_OWNER_TOKEN: OWNER })[n],
-    print: () => {},
-    listen: "127.0.0.1",
-    offlineRetentionMs,
-  });
-  return {
-    hub,
-    http: `http://127.0.0.1:${hub.port}`,
-    url: `ws://127.0.0.1:${hub.port}`,
-    async stop() {
-      await hub.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+/** An in-process hub on loopback with the given offline retention, in milliseconds. */
+function retentionHub(
+  offlineRetentionMs: number,
+  env: Record<string, string> = {},
+): Promise<InProcessHub> {
+  return startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER, ...env }, offlineRetentionMs });
 }
 
 Deno.test({
@@ -149,7 +130,7 @@ Deno.test({
       const stays = await ScriptedAgent.register(h.url, { machineName: "stays", token: OWNER });
       const goes = await ScriptedAgent.register(h.url, { machineName: "goes", token: OWNER });
       await goes.close();
-      await waitFor(() => !h.hub.hub.machineByName("goes")?.control, "goes disconnected");
+      await waitFor(() => !h.running.hub.machineByName("goes")?.control, "goes disconnected");
       const offline = JSON.parse((await status(h.http, OWNER)).text).machines as {
         id: string;
         agentConnected: boolean;
@@ -158,9 +139,9 @@ Deno.test({
         ["goes", false],
         ["stays", true],
       ]);
-      assert.deepEqual(h.hub.hub.pruneOffline(Date.now() + 30_000), [], "not yet");
-      assert.deepEqual(h.hub.hub.pruneOffline(Date.now() + 61_000), ["goes"]);
-      assert.equal(h.hub.hub.machineByName("goes"), undefined, "the name index forgets it too");
+      assert.deepEqual(h.running.hub.pruneOffline(Date.now() + 30_000), [], "not yet");
+      assert.deepEqual(h.running.hub.pruneOffline(Date.now() + 61_000), ["goes"]);
+      assert.equal(h.running.hub.machineByName("goes"), undefined, "the name index forgets it too");
       assert.deepEqual(ids((await status(h.http, OWNER)).text), ["stays"]);
       // The name can register again as a new entry.
       const back = await ScriptedAgent.register(h.url, { machineName: "goes", token: OWNER });
@@ -168,18 +149,84 @@ Deno.test({
       await back.close();
       await stays.close();
     } finally {
-      await h.stop();
+      await h.close();
     }
 
     // The sweep runs by itself (every quarter of the retention), without any status request.
     const short = await retentionHub(300);
     try {
       const a = await ScriptedAgent.register(short.url, { machineName: "brief", token: OWNER });
-      assert.equal(short.hub.hub.machines.size, 1);
+      assert.equal(short.running.hub.machines.size, 1);
       await a.close();
-      await waitFor(() => short.hub.hub.machines.size === 0, "the sweep prunes brief");
+      await waitFor(() => short.running.hub.machines.size === 0, "the sweep prunes brief");
     } finally {
-      await short.stop();
+      await short.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a socket that re-registers under new names leaves the old ones offline and prunable",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000);
+    try {
+      const p = await WsPeer.open(h.url);
+      for (const machineName of ["one", "two", "three"]) {
+        p.sendJson(ScriptedAgent.registerMessage({ machineName, agentId: "a1", token: OWNER }));
+        await p.expect("registered");
+      }
+      const listed = () =>
+        status(h.http, OWNER).then((r) =>
+          (JSON.parse(r.text).machines as { id: string; agentConnected: boolean }[])
+            .map((m) => [m.id, m.agentConnected])
+        );
+      assert.deepEqual(await listed(), [["one", false], ["three", true], ["two", false]]);
+      await p.close();
+      await waitFor(() => !h.running.hub.machineByName("three")?.control, "three disconnected");
+      assert.deepEqual(await listed(), [["one", false], ["three", false], ["two", false]]);
+      assert.deepEqual(h.running.hub.pruneOffline(Date.now() + 61_000).sort(), [
+        "one",
+        "three",
+        "two",
+      ]);
+      assert.equal(h.running.hub.machines.size, 0);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "past TELAHUBD_MAX_MACHINES the longest-offline entry is forgotten; all connected: refused",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await retentionHub(60_000, { TELAHUBD_MAX_MACHINES: "2" });
+    const agents: ScriptedAgent[] = [];
+    try {
+      const reg = async (machineName: string) => {
+        const agentId = `agent-${machineName}`;
+        const a = await ScriptedAgent.register(h.url, { machineName, agentId, token: OWNER });
+        agents.push(a);
+        return a;
+      };
+      await (await reg("old")).close();
+      await waitFor(() => !h.running.hub.machineByName("old")?.control, "old disconnected");
+      await reg("stays");
+      await reg("new");
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      await assert.rejects(
+        reg("more"),
+        /^HubError: register: the hub holds its maximum of 2 machines, all connected; raise TELAHUBD_MAX_MACHINES/,
+      );
+      assert.deepEqual(ids((await status(h.http, OWNER)).text), ["new", "stays"]);
+      // A known machine re-registering needs no room.
+      await reg("stays");
+    } finally {
+      for (const a of agents) await a.close().catch(() => {});
+      await h.close();
     }
   },
 });
@@ -258,8 +305,7 @@ Deno.test({
       );
     } finally {
       for (const a of agents) await a.close().catch(() => {});
-      await hub.stop();
-      await Deno.remove(hub.dir, { recursive: true });
+      await hub.close();
     }
   },
 });

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
-  freePort,
+  freeTcpPort,
   IN_CI,
   type Proc,
   startAgent,
@@ -71,7 +71,7 @@ Deno.test({
       }
       await Deno.copyFile(`${d}/clientkey.pub`, `${d}/authorized_keys`);
       await Deno.chmod(`${d}/authorized_keys`, 0o600);
-      const sshPort = freePort();
+      const sshPort = freeTcpPort();
       await Deno.writeTextFile(
         `${d}/sshd_config`,
         [
@@ -100,7 +100,7 @@ Deno.test({
       const hub = await startHub(d, owner);
       procs.push(hub.proc);
       procs.push(startAgent(`${d}`, hub.url, "web01", owner, `${sshPort}:SSH`));
-      const local = freePort();
+      const local = freeTcpPort();
       assert.notEqual(local, sshPort, "ssh must go through tela's listener, not to sshd");
       const client = startClient(`${d}`, [
         "-v",

@@ -16,8 +16,12 @@ import { createProfile, deleteProfile, listProfiles, showProfile } from "../prof
 import { JSON_FLAG, type TelaDeps } from "./shared.ts";
 
 /**
- * `tela login <hub-url>`: prompts for a token (masked) and an identity, stores them, and
- * prints nothing (book, *TDL for the command line*: "tela login echoes nothing").
+ * `tela login <hub-url|name>` (book, Appendix A; *Credentials and pairing*): resolves a
+ * short name through `hubs.yaml`, prompts for a token (typed without echo) and an optional
+ * identity, and stores them in `~/.tela/credentials.yaml` (0600). Prints nothing (book, *TDL
+ * for the command line*: "tela login echoes nothing"). Its `run` throws `UsageError` for an
+ * empty token (exit 2) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
+ * @param deps where the answers are read from (no questions are printed then).
  */
 export function loginCommand(deps: TelaDeps): Command {
   return command({
@@ -43,7 +47,11 @@ Without a terminal it reads the two answers from stdin, one a line. Prints nothi
   });
 }
 
-/** `tela logout <hub-url>`: removes the stored token; prints nothing. */
+/**
+ * `tela logout <hub-url|name>` (book, Appendix A): removes the hub's token from the user
+ * credential store and prints nothing; `CredentialNotFoundError` (exit 1) when none is
+ * stored, `ConfigError` (exit 3) for a malformed store.
+ */
 export const logoutCommand = command({
   name: "logout",
   summary: "Remove a hub's token from the credential store.",
@@ -83,7 +91,10 @@ const profileList = command({
   },
 });
 
-/** `tela profile [list|show|create|delete]`; `tela profile` alone lists. */
+/**
+ * `tela profile [list|show|create|delete]` (book, Appendix A; profiles in Appendix B);
+ * `tela profile` alone lists. A malformed profile is a `ConfigError` (exit 3).
+ */
 export const profileCommand = command({
   name: "profile",
   summary: "Manage connection profiles (list, show, create, delete).",

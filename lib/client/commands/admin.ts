@@ -314,7 +314,10 @@ function adminHub(): Command {
   });
 }
 
-/** `tela admin ...` (book, Appendix A): remote hub management, not built yet. */
+/**
+ * `tela admin ...` (book, Appendix A): remote hub management, not built yet. Every
+ * sub-command has its help and exits 1 with `NotAvailableError` when run.
+ */
 export function adminCommand(): Command {
   return planned("admin", {
     summary: "Manage a hub remotely: access, tokens, portals, pairing, agents, the hub.",

@@ -54,7 +54,16 @@ export class ProfileStoppedError extends Error {
   override name = "ProfileStoppedError";
 }
 
-/** The `tela connect` command. */
+/**
+ * `tela connect` (book, Appendix A; *First connection*): one machine
+ * (`-hub -machine [-ports|-services]`) or every connection of a profile (`-profile`), until
+ * Ctrl-C. Its `run` throws {@link UsageError} for missing or conflicting flags and a bad
+ * `-ports` spec (exit 2), `ConfigError` for a bad profile (exit 3), and `FatalConnectError`
+ * when the hub refuses the token or a service name is unknown, {@link ProfileStoppedError}
+ * when every profile connection stopped (exit 1). An unreachable hub (service names
+ * included) is retried with backoff, not thrown.
+ * @param deps the transport, the tunnel engine, output and the Ctrl-C signal.
+ */
 export function connectCommand(deps: TelaDeps) {
   return command({
     name: "connect",

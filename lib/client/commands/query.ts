@@ -29,7 +29,11 @@ async function hubAndToken(values: { hub?: string; token?: string; v?: boolean }
   return { hub, token: await resolveClientToken(values.token, hub) };
 }
 
-/** `tela machines`. */
+/**
+ * `tela machines [-json]` (book, Appendix A): the hub's `/api/status` machines as a table.
+ * Throws {@link UsageError} without a hub (exit 2), `HubApiError` when the hub cannot be
+ * reached or refuses the token (exit 1), `ConfigError` for a malformed `hubs.yaml` (exit 3).
+ */
 export const machinesCommand = command({
   name: "machines",
   summary: "List the machines registered on a hub.",
@@ -50,7 +54,11 @@ the one stored by "tela login" for the hub.`,
   },
 });
 
-/** `tela services`. */
+/**
+ * `tela services -machine <name> [-json]` (book, Appendix A): one machine's advertised
+ * services with a `tela connect` line each. Throws as {@link machinesCommand}, and `Error`
+ * when the machine is not on the hub (exit 1).
+ */
 export const servicesCommand = command({
   name: "services",
   summary: "List the services of one machine on a hub.",
@@ -81,7 +89,10 @@ advertises (port, name) with the "tela connect" line that reaches each.`,
   },
 });
 
-/** `tela status`. */
+/**
+ * `tela status [-json]` (book, Appendix A): machine, service and session counts of a hub.
+ * Throws as {@link machinesCommand}.
+ */
 export const statusCommand = command({
   name: "status",
   summary: "Print a summary of a hub: machines, services and sessions.",

@@ -8,9 +8,13 @@ import type { BindFactory, TunnelEngine } from "../../session/mod.ts";
 
 /** What the CLI needs from outside: the transport, the tunnel engine and where text goes. */
 export interface TelaDeps {
+  /** Makes each session's WireGuard Bind (lib/transport). */
   bind: BindFactory;
+  /** Builds WireGuard + netstack for a session. */
   engine: TunnelEngine;
+  /** Data output (default stdout). */
   stdout?: (text: string) => void;
+  /** Diagnostics output (default stderr). */
   stderr?: (text: string) => void;
   /** Reads one line of standard input (without the newline); null at end of input. */
   readLine?: () => Promise<string | null>;

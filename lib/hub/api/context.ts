@@ -45,6 +45,8 @@ export const PUBLIC_CORS: Readonly<Record<string, string>> = {
 /**
  * JSON as Go's encoder writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped,
  * newline-terminated; `indent` 2 for status and well-known (spec §1.3).
+ * @param value any JSON-serialisable value.
+ * @param indent spaces per level; undefined for one line.
  */
 export function goJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, null, indent).replace(
@@ -53,7 +55,13 @@ export function goJson(value: unknown, indent?: number): string {
   ) + "\n";
 }
 
-/** A JSON response (`Content-Type: application/json`, no charset, §1.3). */
+/**
+ * A JSON response (`Content-Type: application/json`, no charset, §1.3).
+ * @param status the HTTP status code.
+ * @param body any JSON-serialisable value, written by {@link goJson}.
+ * @param headers extra response headers (CORS for public endpoints).
+ * @param indent spaces per level; undefined for one line.
+ */
 export function json(
   status: number,
   body: unknown,
@@ -66,7 +74,12 @@ export function json(
   });
 }
 
-/** A plain-text response (`text/plain; charset=utf-8`). */
+/**
+ * A plain-text response (`text/plain; charset=utf-8`).
+ * @param status the HTTP status code.
+ * @param body the text, sent as it is.
+ * @param headers extra response headers.
+ */
 export function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
@@ -91,6 +104,10 @@ export interface Reader {
  * The read gate of `/api/status` and `/api/history` (§2.6): with auth enabled, any valid
  * token passes; otherwise 401 `{"error":"auth_required", <emptyKey>: []}`.
  * @returns the reader, or the 401 response.
+ * @param ctx the hub's HTTP context (its auth).
+ * @param req the request (`Authorization: Bearer`).
+ * @param url its URL (the deprecated `?token=`, logged when used).
+ * @param emptyKey the list key of the endpoint's 401 body.
  */
 export function readGate(
   ctx: HttpContext,

@@ -6,7 +6,12 @@
 import { rfc3339 } from "../history.ts";
 import { type HttpContext, json, preflight, PUBLIC_CORS, readGate } from "./context.ts";
 
-/** Answers `/api/history`; every method but OPTIONS behaves like GET (§1.4). */
+/**
+ * Answers `/api/history`; every method but OPTIONS behaves like GET (§1.4).
+ * @param ctx the hub's HTTP context.
+ * @param req the request.
+ * @param url its parsed URL.
+ */
 export function history(ctx: HttpContext, req: Request, url: URL): Response {
   if (req.method === "OPTIONS") return preflight();
   const r = readGate(ctx, req, url, "events");

@@ -74,7 +74,12 @@ function matches(ifNoneMatch: string | null, etag: string): boolean {
   });
 }
 
-/** Answers `/api/status`; every method but OPTIONS behaves like GET (§1.4). */
+/**
+ * Answers `/api/status`; every method but OPTIONS behaves like GET (§1.4).
+ * @param ctx the hub's HTTP context.
+ * @param req the request (`If-None-Match` gets 304 when the ETag matches, RFC 9110 §13.1.2).
+ * @param url its parsed URL.
+ */
 export function status(ctx: HttpContext, req: Request, url: URL): Response {
   if (req.method === "OPTIONS") return preflight();
   const r = readGate(ctx, req, url, "machines");

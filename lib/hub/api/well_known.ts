@@ -4,7 +4,11 @@
  */
 import { type HttpContext, json, preflight, PUBLIC_CORS, text } from "./context.ts";
 
-/** Answers `/.well-known/tela`: GET and OPTIONS only (HEAD included in the 405s, §1.4). */
+/**
+ * Answers `/.well-known/tela`: GET and OPTIONS only (HEAD included in the 405s, §1.4).
+ * @param ctx the hub's HTTP context (its hubId).
+ * @param req the request.
+ */
 export function wellKnown(ctx: HttpContext, req: Request): Response {
   if (req.method === "OPTIONS") return preflight();
   if (req.method !== "GET") return text(405, "method not allowed\n", PUBLIC_CORS);

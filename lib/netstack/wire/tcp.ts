@@ -232,13 +232,23 @@ function write32(b: Uint8Array, i: number, v: number): void {
   b[i + 3] = v & 255;
 }
 
-/** The unfolded sum of the TCP pseudo-header for a segment of `tcpLength` octets. */
+/**
+ * The unfolded one's-complement sum of the TCP pseudo-header (RFC 9293 §3.1: source and
+ * destination address, zero, protocol 6, TCP length) for a segment of `tcpLength` octets.
+ * @param source our address, unsigned 32-bit.
+ * @param destination the peer's address, unsigned 32-bit.
+ * @param tcpLength header plus payload, in octets.
+ */
 export function pseudoHeaderSum(source: number, destination: number, tcpLength: number): number {
   return (source >>> 16) + (source & 0xffff) + (destination >>> 16) + (destination & 0xffff) +
     IpProtocol.TCP + tcpLength;
 }
 
-/** Length in octets the options in `o` take when emitted (a multiple of 4). */
+/**
+ * Length in octets the options in `o` take when emitted (a multiple of 4, RFC 9293 §3.1
+ * Data Offset), in the layout {@link TcpRepr.emit} writes (MSS, RFC 7323 window scale and
+ * timestamps, RFC 2018 SACK).
+ */
 export function optionsLength(o: TcpOptions): number {
   let n = 0;
   if (o.mss >= 0) n += 4;
@@ -257,7 +267,9 @@ export function optionsLength(o: TcpOptions): number {
  * `payloadLength` octets from `payload` at `payloadOffset`.
  */
 export class TcpRepr {
+  /** Source port, 0..65535. */
   sourcePort = 0;
+  /** Destination port, 0..65535. */
   destinationPort = 0;
   /** SEG.SEQ on the wire. */
   seq = 0;
@@ -286,7 +298,13 @@ export class TcpRepr {
     return this.headerLength + this.payloadLength;
   }
 
-  /** Sets the payload to `length` octets of `source` from `offset` (null/0 for none). */
+  /**
+   * Sets the payload to `length` octets of `source` from `offset` (null/0 for none). Not
+   * copied: `source` must hold them until {@link TcpRepr.emit}.
+   * @param source a received segment, or a socket's send buffer.
+   * @param offset where the payload starts in `source`, in octets.
+   * @param length payload length in octets.
+   */
   setPayload(source: PayloadSource | null, offset: number, length: number): void {
     this.payload = source;
     this.payloadOffset = offset;
@@ -296,7 +314,9 @@ export class TcpRepr {
   /**
    * Fills the repr from the segment `view` points at; the payload refers to the view's
    * buffer (valid while that buffer is). The checksum is not verified here (see
-   * {@link TcpSegment.verifyChecksum}). Returns false for a malformed header or option list.
+   * {@link TcpSegment.verifyChecksum}).
+   * @param view a segment wrapped with {@link TcpSegment.wrap}.
+   * @returns false for a malformed header or option list (the repr is then unspecified).
    */
   parse(view: TcpSegment): boolean {
     if (!view.wellFormed() || !view.parseOptions(this.options)) return false;
@@ -315,6 +335,11 @@ export class TcpRepr {
    * pseudo-header of `source` → `destination`) at `buffer[offset..]` and returns its length
    * in octets. The buffer must hold {@link segmentLength} octets from `offset`. Option
    * layouts follow what Linux sends, which every middlebox accepts.
+   * @param buffer the packet buffer.
+   * @param offset where the TCP header starts (after the IPv4 header), in octets.
+   * @param source our address, unsigned 32-bit (for the pseudo-header).
+   * @param destination the peer's address, unsigned 32-bit.
+   * @returns the segment's length in octets.
    */
   emit(buffer: Uint8Array, offset: number, source: number, destination: number): number {
     const hl = emitHeader(this, buffer, offset);
@@ -395,7 +420,13 @@ function emitHeader(r: TcpRepr, b: Uint8Array, off: number): number {
   return hl;
 }
 
-/** Computes and stores the checksum of the segment `buffer[off, off + length)`. */
+/**
+ * Computes and stores the checksum of the segment `buffer[off, off + length)` (RFC 9293
+ * §3.1: the 16-bit one's complement of the one's-complement sum of pseudo-header, header
+ * and data; RFC 1071 for the computation). The checksum field must be zero on entry.
+ * @param length the segment's length, header included, in octets.
+ * @param source our address, unsigned 32-bit; `destination` likewise.
+ */
 export function finishChecksum(
   buffer: Uint8Array,
   off: number,
