@@ -21,13 +21,14 @@ import {
 import { logger, setLogLevel } from "../log/mod.ts";
 import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
 import {
+  CredentialNotFoundError,
   ensureWsScheme,
   platformString,
   removeCredential,
-  stdinLineReader,
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
+  terminalPrompt,
 } from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import {
@@ -225,10 +226,21 @@ async function runAgent(
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
 }
 
-/** Every machine of the agent stopped (authentication refused, fatal error). */
-class AgentStoppedError extends Error {
+/** Every machine of the agent stopped (authentication refused, fatal error). Exit status 1. */
+export class AgentStoppedError extends Error {
   override name = "AgentStoppedError";
 }
+
+/**
+ * A command that writes the system credential store was run without root (book,
+ * *Credentials and pairing*: "telad login requires elevated privileges"). Exit status 1
+ * (book, *TDL for the command line*: permission errors are runtime errors).
+ */
+export class PrivilegeError extends Error {
+  override name = "PrivilegeError";
+}
+
+const EMPTY_TOKEN = "token cannot be empty; paste the hub's token at the prompt";
 
 function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
   const store = "the system credential store (/etc/tela/credentials.yaml)";
@@ -239,13 +251,17 @@ function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
       : "Remove a hub's token from the system credential store.",
     usage: [`telad ${cmd} -hub <hub-url>`],
     description: cmd === "login"
-      ? `Prompts for a token (and an optional identity) on stdin and stores it for the hub in
-${store}, so telad.yaml and the command line need no token. Needs root.`
-      : `Removes the token stored by "telad login" for the hub from ${store}. Needs root.`,
+      ? `Prompts for a token (typed without echo) and an optional identity and stores them
+for the hub in ${store},
+so telad.yaml and the command line need no token. Without a terminal it reads the
+answers from stdin. Needs root. Prints nothing.`
+      : `Removes the token stored by "telad login" for the hub from
+${store}.
+Needs root. Prints nothing; a hub with no stored token is an error.`,
     flags: { hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" } },
     examples: [`sudo telad ${cmd} -hub wss://owlsnest.parkscomputing.com`],
     seeAlso: [cmd === "login" ? "telad logout" : "telad login", "tela login"],
-    run: ({ values, out }) => credentialCommand(cmd, values.hub, deps, out),
+    run: ({ values }) => credentialCommand(cmd, values.hub, deps),
   });
 }
 
@@ -253,7 +269,6 @@ async function credentialCommand(
   cmd: "login" | "logout",
   hubFlag: string | undefined,
   deps: TeladDeps,
-  out: (t: string) => void,
 ): Promise<number> {
   const hubArg = hubFlag ?? env("TELA_HUB");
   if (!hubArg) {
@@ -262,30 +277,25 @@ async function credentialCommand(
     );
   }
   if (Deno.build.os !== "windows" && Deno.uid() !== 0) {
-    throw new Error(`telad ${cmd} requires administrator/root privileges.`);
+    throw new PrivilegeError(
+      `telad ${cmd} writes ${systemCredentialsPath()} and needs root; run "sudo telad ${cmd}"`,
+    );
   }
   const hub = ensureWsScheme(hubArg);
+  const store = systemCredentialsPath();
   if (cmd === "logout") {
-    out(
-      (await removeCredential(hub, systemCredentialsPath()))
-        ? `Credentials removed for ${hub}`
-        : `No credentials found for ${hub}`,
-    );
+    if (!(await removeCredential(hub, store))) {
+      throw new CredentialNotFoundError(
+        `no token stored for ${hub} in ${store}; "telad login -hub ${hubArg}" stores one`,
+      );
+    }
     return 0;
   }
-  const readLine = deps.readLine ?? stdinLineReader();
-  // Prompts stay on the line the answer is typed on (no newline), as Go's do.
-  const ask = deps.stdout ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
-  ask("Token: ");
-  const token = (await readLine())?.trim() ?? "";
-  if (!token) throw new Error("token cannot be empty");
-  ask("Identity (press Enter to skip): ");
-  const identity = (await readLine())?.trim() ?? "";
-  const key = await storeCredential(
-    hub,
-    { token, ...(identity ? { identity } : {}) },
-    systemCredentialsPath(),
-  );
-  out(`Credentials stored for ${key}`);
+  // Silence is success (book, *TDL for the command line*: "tela login echoes nothing").
+  const ask = terminalPrompt(deps.readLine);
+  const token = (await ask("Token: ", { secret: true }))?.trim() ?? "";
+  if (!token) throw new UsageError(EMPTY_TOKEN);
+  const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
+  await storeCredential(hub, { token, ...(identity ? { identity } : {}) }, store);
   return 0;
 }

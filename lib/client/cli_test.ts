@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { withHome } from "../../tests/with_home.ts";
 import { freeTcpPort } from "../../tests/free_port.ts";
-import { fetchHubStatus, HubApiError, telaMain } from "./mod.ts";
+import { fetchHubStatus, telaMain } from "./mod.ts";
 import { wsRelayBind } from "../transport/mod.ts";
-import type { TunnelEngine } from "../session/mod.ts";
+import { HubDialError, type TunnelEngine } from "../session/mod.ts";
 
 const noEngine: TunnelEngine = () => {
   throw new Error("no tunnel in this test");
@@ -43,20 +43,29 @@ Deno.test("tela version, help, no command, unknown command and bad flags", async
   assert.match(f.err, /^Error: flag provided but not defined: -nope\n\ntela machines — /);
 });
 
-Deno.test("tela login stores the token 0600 under the normalised URL; logout removes it", async () => {
+Deno.test("tela login stores the token 0600 under the normalised URL and prints nothing; logout removes it", async () => {
   await withHome(async (home) => {
     const r = await run(["login", "hub.example.com/"], ["  abc123  ", "alice"]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /Credentials stored for wss:\/\/hub\.example\.com/);
+    assert.deepEqual([r.out, r.err], ["", ""], "silence is success; no token echoed");
     const path = `${home}/.tela/credentials.yaml`;
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
     const text = await Deno.readTextFile(path);
     assert.match(text, /wss:\/\/hub\.example\.com:\n\s+token: abc123\n\s+identity: alice/);
-    assert.match((await run(["logout", "wss://hub.example.com"])).out, /Credentials removed/);
-    assert.match((await run(["logout", "wss://hub.example.com"])).out, /No credentials found/);
+    const out = await run(["logout", "wss://hub.example.com"]);
+    assert.deepEqual([out.code, out.out, out.err], [0, "", ""]);
+    assert.doesNotMatch(await Deno.readTextFile(path), /abc123/);
+    const again = await run(["logout", "wss://hub.example.com"]);
+    assert.equal(again.code, 1, "nothing to remove is an error, not a message on stdout");
+    assert.equal(again.out, "");
+    assert.equal(
+      again.err,
+      `Error: no token stored for wss://hub.example.com in ${path}; ` +
+        `"tela login wss://hub.example.com" stores one`,
+    );
     const empty = await run(["login", "wss://h"], [""]);
-    assert.equal(empty.code, 1);
-    assert.match(empty.err, /token cannot be empty/);
+    assert.equal(empty.code, 2, "no token is a missing argument: a usage error");
+    assert.match(empty.err, /^Error: token cannot be empty; paste the hub's token at the prompt\n/);
   });
 });
 
@@ -64,14 +73,20 @@ Deno.test("tela profile create, list, show, delete", async () => {
   await withHome(async () => {
     assert.equal((await run(["profile", "list"])).out, "No profiles found.");
     const c = await run(["profile", "create", "work"]);
-    assert.match(c.out, /^Created profile "work" at .*profiles\/work\.yaml$/);
+    assert.equal(c.out, `${Deno.env.get("HOME")}/.tela/profiles/work.yaml`, "the path, as data");
+    assert.match(await Deno.readTextFile(c.out), /connections: \[\]/);
     assert.equal((await run(["profile"])).out, "work");
     assert.match((await run(["profile", "show", "work"])).out, /connections: \[\]/);
     assert.equal((await run(["profile", "create", "work"])).code, 1);
-    assert.equal((await run(["profile", "delete", "work"])).out, 'Deleted profile "work"');
+    const d = await run(["profile", "delete", "work"]);
+    assert.deepEqual([d.code, d.out, d.err], [0, "", ""]);
+    assert.equal((await run(["profile", "list"])).out, "No profiles found.");
     const gone = await run(["profile", "rm", "work"]);
     assert.equal(gone.code, 1);
-    assert.match(gone.err, /Error: profile "work" not found/);
+    assert.match(
+      gone.err,
+      /^Error: profile "work" not found; "tela profile list" shows the profiles$/,
+    );
   });
 });
 
@@ -120,7 +135,19 @@ Deno.test("tela machines, services and status read the hub's /api/status with th
       );
       const bad = await run(["status", "-hub", hub, "-token", "bad"]);
       assert.equal(bad.code, 1);
-      assert.match(bad.err, /hub returned 401 unauthorized/);
+      assert.match(
+        bad.err,
+        /^Error: hub returned 401 unauthorized: it does not accept the token \(bad\.*\); check -token, TELA_TOKEN or the one "tela login" stored$/m,
+      );
+      const none = await run(["status", "-hub", hub]);
+      assert.equal(none.code, 1);
+      assert.match(
+        none.err,
+        new RegExp(
+          `^Error: hub returned 401 unauthorized: no token was given; pass -token, set TELA_TOKEN, or run "tela login ${hub}"$`,
+          "m",
+        ),
+      );
       assert.ok(seen.includes("Bearer good"));
     } finally {
       await server.shutdown();
@@ -225,7 +252,7 @@ Deno.test("a stored token (tela login) is used when neither -token nor TELA_TOKE
     try {
       const l = await run(["login", `${url.replace("ws://", "HTTP://")}/`], ["stored", ""]);
       assert.equal(l.code, 0, l.err);
-      assert.equal(l.out.split("\n").at(-1), `Credentials stored for ${url}`);
+      assert.equal(l.out, "");
       const m = await run(["machines", "-hub", url]);
       assert.equal(m.code, 0, m.err);
       assert.match(m.out, /^MACHINE/);
@@ -276,17 +303,6 @@ Deno.test("tela connect: missing or malformed arguments exit 2, runtime errors 1
       ports.err,
       /^Error: invalid port "x": "x" is not a valid port number\n\ntela connect/,
     );
-    const unreachable = await run([
-      "connect",
-      "-hub",
-      "ws://127.0.0.1:9",
-      "-machine",
-      "m",
-      "-services",
-      "ssh",
-    ]);
-    assert.equal(unreachable.code, 1);
-    assert.match(unreachable.err, /^Error: cannot resolve service names: could not reach hub/);
     const { server, url } = fakeStatusHub("t");
     try {
       const missing = await run([
@@ -308,7 +324,7 @@ Deno.test("tela connect: missing or malformed arguments exit 2, runtime errors 1
       Deno.env.set("TELA_PROFILE", "nosuch");
       const prof = await run(["connect", "-hub", url, "-machine", "barn"]);
       assert.equal(prof.code, 3, "TELA_PROFILE takes precedence; a missing profile is exit 3");
-      assert.match(prof.err, /nosuch\.yaml: cannot read profile/);
+      assert.match(prof.err, /nosuch\.yaml: profile not found; "tela profile list" shows/);
     } finally {
       await server.shutdown();
     }
@@ -323,7 +339,7 @@ Deno.test("tela login <short name> stores the token under the hubs.yaml URL that
       await Deno.writeTextFile(`${home}/.tela/hubs.yaml`, `hubs:\n  lab: ${url}\n`);
       const l = await run(["login", "lab"], ["stored", ""]);
       assert.equal(l.code, 0, l.err);
-      assert.equal(l.out.split("\n").at(-1), `Credentials stored for ${url}`);
+      assert.equal(l.out, "");
       const creds = await Deno.readTextFile(`${home}/.tela/credentials.yaml`);
       assert.ok(creds.includes(`${url}:`), creds);
       assert.doesNotMatch(creds, /wss:\/\/lab/);
@@ -331,10 +347,15 @@ Deno.test("tela login <short name> stores the token under the hubs.yaml URL that
       const s = await run(["services", "-hub", "lab", "-machine", "barn"]);
       assert.equal(s.code, 0, s.err);
       assert.match(s.out, /^Machine: barn \(online\)/);
-      assert.equal((await run(["logout", "lab"])).out, `Credentials removed for ${url}`);
+      assert.equal((await run(["logout", "lab"])).code, 0);
+      assert.ok(!(await Deno.readTextFile(`${home}/.tela/credentials.yaml`)).includes(url));
       // A name that is not in hubs.yaml is still a host name, as before.
       const h = await run(["login", "hub.example.com"], ["x", ""]);
-      assert.match(h.out, /Credentials stored for wss:\/\/hub\.example\.com$/);
+      assert.equal(h.code, 0, h.err);
+      assert.match(
+        await Deno.readTextFile(`${home}/.tela/credentials.yaml`),
+        /wss:\/\/hub\.example\.com:\n\s+token: x\n/,
+      );
     } finally {
       await server.shutdown();
     }
@@ -416,7 +437,7 @@ Deno.test("tela machines/services/status name the hub URL and the cause when the
       await assert.rejects(
         fetchHubStatus(`ws://127.0.0.1:${sink.addr.port}`, "t", { timeoutMs: 300 }),
         (e: Error) =>
-          e instanceof HubApiError && / timeout, no answer from 127\.0\.0\.1:\d+;/.test(e.message),
+          e instanceof HubDialError && / timeout, no answer from 127\.0\.0\.1:\d+;/.test(e.message),
       );
     } finally {
       sink.close();

@@ -12,6 +12,7 @@ import {
   type BindFactory,
   DEFAULT_MTU,
   generateSessionKeys,
+  HubDialError,
   parsePublicKeyHex,
   pipeBoth,
   reconnectLoop,
@@ -21,7 +22,13 @@ import {
   tunnelAddresses,
   type TunnelEngine,
 } from "../session/mod.ts";
-import { fetchHubStatus } from "./hubapi.ts";
+import {
+  fetchHubStatus,
+  HubUnauthorizedError,
+  MachineNotListedError,
+  resolveServiceNames,
+  UnknownServiceError,
+} from "./hubapi.ts";
 import {
   advertisedName,
   type BoundService,
@@ -39,8 +46,20 @@ export interface ConnectionOptions {
   hubUrl: string;
   machine: string;
   token?: string;
-  /** Explicit mappings; empty or absent: forward every port the agent advertises (book, Appendix A). */
+  /**
+   * Explicit mappings; empty or absent (and no {@link serviceNames}): forward every port the
+   * agent advertises (book, Appendix A).
+   */
   mappings?: PortMapping[];
+  /**
+   * Services asked for by name (`-services`, a profile's `name:`), each with an optional
+   * local port. Each attempt first resolves them through the hub's `/api/status` (spec
+   * agent-and-client.md §10.1) until that succeeds; an unreachable hub or an unregistered
+   * machine is retried by the reconnect loop, a 401 or an unknown name ends the connection
+   * with {@link FatalConnectError}. The explicit mappings are bound together with them,
+   * in the spec's order (explicit first).
+   */
+  serviceNames?: { name: string; local?: number }[];
   mtu?: number;
   /**
    * Loopback address the local listeners bind (a profile's `address:`, already checked to
@@ -80,6 +99,14 @@ export interface LocalListener {
   remotePort: number;
 }
 
+/** A Services block: `named` once printed with the agent's names; `printed` settles then. */
+interface ReportedBlock {
+  bound: BoundService[];
+  wanted: number[];
+  named: boolean;
+  printed: Promise<void>;
+}
+
 /** `bound` with each service's advertised name, where the agent gave one. */
 function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): BoundService[] {
   return bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b);
@@ -95,18 +122,63 @@ export class MachineConnection {
   #everEstablished = false;
   /** Names the agent advertises, once the hub listed its machine. */
   #names: ReadonlyMap<number, string> | null = null;
-  /** Services blocks handed to `onBound`; `named` once printed with the agent's names. */
-  #blocks: { bound: BoundService[]; wanted: number[]; named: boolean }[] = [];
+  /** Services blocks handed to `onBound`. */
+  #blocks: ReportedBlock[] = [];
   /** Sessions established so far. */
   sessions = 0;
+  /** The mappings: the explicit ones, then those of the service names once resolved. */
+  #mappings: PortMapping[];
+  /** Service names not resolved yet. */
+  #unresolved: { name: string; local?: number }[];
 
-  constructor(readonly opts: ConnectionOptions) {}
+  constructor(readonly opts: ConnectionOptions) {
+    this.#mappings = [...(opts.mappings ?? [])];
+    this.#unresolved = [...(opts.serviceNames ?? [])];
+  }
 
-  /** Binds the explicit mappings now (before the first hub connection, spec §10.2). */
+  /**
+   * Binds the explicit mappings now (before the first hub connection, spec §10.2); with
+   * service names to resolve, they are bound with those instead, once the hub named them.
+   */
   bindExplicit(): void {
-    const maps = this.opts.mappings ?? [];
-    if (maps.length === 0) return;
-    this.#bind(maps);
+    if (this.#mappings.length === 0 || this.#unresolved.length > 0) return;
+    this.#bind(this.#mappings);
+  }
+
+  /**
+   * Resolves the service names through the hub's `/api/status`, then binds every mapping.
+   * @returns `grow` when the machine is not listed yet (retried), null when resolved.
+   * @throws {HubDialError} hub unreachable: the reconnect loop reports it and retries.
+   * @throws {FatalConnectError} 401 (wrong or missing token) or a name the agent does not
+   *   advertise: retrying cannot help.
+   */
+  async #resolveServiceNames(): Promise<AttemptResult | null> {
+    const { hubUrl, token, machine, log } = this.opts;
+    const names = this.#unresolved;
+    let ports: number[];
+    try {
+      const status = await fetchHubStatus(hubUrl, token);
+      ports = resolveServiceNames(status, machine, names.map((n) => n.name));
+    } catch (err) {
+      // The spec's words (§10.1): fetch errors get the prefix, a missing name says itself.
+      const message = err instanceof UnknownServiceError
+        ? err.message
+        : `cannot resolve service names: ${(err as Error).message}`;
+      if (err instanceof HubUnauthorizedError || err instanceof UnknownServiceError) {
+        throw new FatalConnectError(message);
+      }
+      if (err instanceof MachineNotListedError) {
+        log.warn(`machine "${machine}" is not registered on this hub yet (will retry)`);
+        return "grow";
+      }
+      if (err instanceof HubDialError) throw err;
+      log.warn(message);
+      return "grow";
+    }
+    this.#unresolved = [];
+    ports.forEach((p, i) => this.#mappings.push({ local: names[i].local ?? p, remote: p }));
+    this.#bind(this.#mappings);
+    return null;
   }
 
   #bind(maps: PortMapping[]): void {
@@ -136,25 +208,32 @@ export class MachineConnection {
   }
 
   /** Names the services as the agent advertises them, then hands the block to `onBound`. */
-  async #report(bound: BoundService[], wanted: number[]): Promise<void> {
-    if (!this.opts.onBound) return;
-    const block = { bound, wanted, named: false };
+  #report(bound: BoundService[], wanted: number[]): void {
+    const onBound = this.opts.onBound;
+    if (!onBound) return;
+    const block: ReportedBlock = { bound, wanted, named: false, printed: Promise.resolve() };
+    block.printed = (async () => {
+      const names = await this.#serviceNames();
+      block.named = this.#names !== null;
+      onBound(withNames(bound, names), wanted);
+    })();
     this.#blocks.push(block);
-    const names = await this.#serviceNames();
-    block.named = this.#names !== null;
-    this.opts.onBound(withNames(bound, names), wanted);
   }
 
   /**
    * Once a session is up the agent is registered for sure: a block printed before that with
    * the well-known labels only (the client started first) is printed again with the names.
+   * Blocks still being printed are waited for first, so none is printed twice.
    */
   async #renameBlocks(): Promise<void> {
+    if (!this.opts.onBound) return;
+    await Promise.all(this.#blocks.map((b) => b.printed));
     const unnamed = this.#blocks.filter((b) => !b.named);
-    if (!this.opts.onBound || unnamed.length === 0) return;
+    if (unnamed.length === 0) return;
     const names = await this.#serviceNames();
     if (this.#names === null) return;
     for (const b of unnamed) {
+      if (b.named) continue;
       b.named = true;
       if (b.bound.some((s) => names.has(s.remotePort))) {
         this.opts.onBound(withNames(b.bound, names), b.wanted);
@@ -234,11 +313,23 @@ export class MachineConnection {
    */
   async run(): Promise<void> {
     const { hubUrl, log, random } = this.opts;
-    await reconnectLoop(() => this.#attempt(), { hubUrl, log, random, signal: this.#stop.signal });
+    await reconnectLoop(() => this.#attempt(), {
+      hubUrl,
+      log,
+      random,
+      signal: this.#stop.signal,
+      label: () =>
+        this.#unresolved.length ? "retrying service resolution" : `reconnecting to hub ${hubUrl}`,
+    });
   }
 
   async #attempt(): Promise<AttemptResult> {
     const { log, hubUrl } = this.opts;
+    if (this.#unresolved.length > 0) {
+      const waiting = await this.#resolveServiceNames();
+      if (waiting) return waiting;
+      if (this.#stop.signal.aborted) return "reset";
+    }
     log.info(`connecting to hub: ${hubUrl}`);
     // A dial failure (HubDialError) is the loop's to report and retry.
     const sock = await SignalSocket.dial(hubUrl);
@@ -258,7 +349,7 @@ export class MachineConnection {
   async #session(sock: SignalSocket): Promise<AttemptResult> {
     const { log, machine } = this.opts;
     const keys = generateSessionKeys();
-    const ports = (this.opts.mappings ?? []).map((m) => m.remote);
+    const ports = this.#mappings.map((m) => m.remote);
     sock.sendJson({
       type: "connect",
       machineId: machine,
@@ -318,7 +409,7 @@ export class MachineConnection {
     log.debug(`tunnel MTU ${this.opts.mtu ?? DEFAULT_MTU}`);
     this.sessions++;
     this.#everEstablished = true;
-    if ((this.opts.mappings ?? []).length === 0 && agentPorts.length) {
+    if (this.#mappings.length === 0 && agentPorts.length) {
       const unbound = agentPorts.filter((p) => !this.listeners.some((l) => l.remotePort === p));
       this.#bind(unbound.map((p) => ({ local: p, remote: p })));
     }

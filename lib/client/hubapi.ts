@@ -3,7 +3,8 @@
  * it: `tela machines`, `tela services`, `tela status` (spec agent-and-client.md §12).
  * @module
  */
-import { describeHubError } from "../session/hub_error.ts";
+import { tokenPreview } from "../log/mod.ts";
+import { HubDialError } from "../session/hub_error.ts";
 import { hubHttpBase } from "./hubs.ts";
 
 /** One service as `/api/status` lists it. */
@@ -43,15 +44,22 @@ export class HubApiError extends Error {
   override name = "HubApiError";
 }
 
+/** The hub answered 401: the token is missing or wrong. Retrying does not help. */
+export class HubUnauthorizedError extends HubApiError {
+  override name = "HubUnauthorizedError";
+}
+
 /** Time allowed for a hub API call by default, in milliseconds (spec §9.5, §10.1). */
 export const HUB_API_TIMEOUT_MS = 10_000;
 
 /**
  * `GET <http base>/api/status` with `Authorization: Bearer <token>`.
  * @param options.timeoutMs time allowed, in milliseconds (default {@link HUB_API_TIMEOUT_MS}).
- * @throws {HubApiError} `could not reach hub <url>: <cause and fix>` (see `describeHubError`),
- *   `hub returned 401 unauthorized. Check your -token`, `hub returned HTTP <code>`,
- *   `invalid JSON from hub: …`.
+ * @throws {HubDialError} `could not reach hub <url>: <cause and fix>` (see
+ *   `describeHubError`) when no HTTP answer came; a reconnect loop retries it.
+ * @throws {HubUnauthorizedError} `hub returned 401 unauthorized: <no token was given, or the
+ *   token's 8-character preview>; <where the token comes from>`.
+ * @throws {HubApiError} `hub returned HTTP <code>`, `invalid JSON from hub: …`.
  */
 export async function fetchHubStatus(
   hubUrl: string,
@@ -67,11 +75,18 @@ export async function fetchHubStatus(
       signal: AbortSignal.timeout(options.timeoutMs ?? HUB_API_TIMEOUT_MS),
     });
   } catch (err) {
-    throw new HubApiError(describeHubError(hubUrl, err), { cause: err });
+    throw new HubDialError(hubUrl, err);
   }
   if (res.status === 401) {
     await res.body?.cancel();
-    throw new HubApiError("hub returned 401 unauthorized. Check your -token");
+    throw new HubUnauthorizedError(
+      token
+        ? `hub returned 401 unauthorized: it does not accept the token (${
+          tokenPreview(token)
+        }); check -token, TELA_TOKEN or the one "tela login" stored`
+        : `hub returned 401 unauthorized: no token was given; pass -token, set TELA_TOKEN, ` +
+          `or run "tela login ${hubUrl}"`,
+    );
   }
   if (res.status !== 200) {
     await res.body?.cancel();
@@ -203,11 +218,22 @@ export function formatStatus(status: HubStatus, hubUrl: string): string {
   ].join("\n");
 }
 
+/** The hub lists no machine of that name (its agent has not registered, or the name is wrong). */
+export class MachineNotListedError extends HubApiError {
+  override name = "MachineNotListedError";
+}
+
+/** The machine is listed but advertises no service of that name. */
+export class UnknownServiceError extends HubApiError {
+  override name = "UnknownServiceError";
+}
+
 /**
  * Resolves service names to ports through `/api/status` (spec §10.1).
  * @returns one port per name, in order.
- * @throws {HubApiError} `machine "<m>" not found on hub (cannot resolve service names)` or
- *   `service "<n>" not found on machine "<m>" (available: SSH:22, …)`.
+ * @throws {MachineNotListedError} `machine "<m>" not found on hub (cannot resolve service
+ *   names)`: the agent may not have registered yet.
+ * @throws {UnknownServiceError} `service "<n>" not found on machine "<m>" (available: SSH:22, …)`.
  */
 export function resolveServiceNames(
   status: HubStatus,
@@ -216,7 +242,9 @@ export function resolveServiceNames(
 ): number[] {
   const m = status.machines.find((x) => x.id === machine);
   if (!m) {
-    throw new HubApiError(`machine "${machine}" not found on hub (cannot resolve service names)`);
+    throw new MachineNotListedError(
+      `machine "${machine}" not found on hub (cannot resolve service names)`,
+    );
   }
   const svcs = m.services ?? [];
   return names.map((n) => {
@@ -224,8 +252,8 @@ export function resolveServiceNames(
     const s = svcs.find((x) => x.name?.toLowerCase() === want || x.label?.toLowerCase() === want);
     if (!s) {
       const avail = svcs.map((x) => `${serviceLabel(x)}:${x.port}`).join(", ");
-      throw new HubApiError(
-        `service "${n}" not found on machine "${machine}" (available: ${avail})`,
+      throw new UnknownServiceError(
+        `service "${n}" not found on machine "${machine}" (available: ${avail || "none"})`,
       );
     }
     return s.port;

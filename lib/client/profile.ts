@@ -221,6 +221,13 @@ export async function loadProfile(arg: string): Promise<{ path: string; profile:
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new ConfigError(
+        path,
+        `profile not found; "tela profile list" shows the profiles, ` +
+          `"tela profile create ${arg}" makes one`,
+      );
+    }
     throw new ConfigError(path, `cannot read profile: ${(err as Error).message}`);
   }
   let doc: unknown;
@@ -273,13 +280,15 @@ async function existingProfileFile(name: string): Promise<string | undefined> {
 
 /**
  * The text of profile `name` (`.yaml`, else `.yml`).
- * @throws {ProfileError} `profile "<name>" not found`.
+ * @throws {ProfileError} `profile "<name>" not found; "tela profile list" shows the profiles`.
  */
 export async function showProfile(name: string): Promise<string> {
   const p = await existingProfileFile(name);
-  if (!p) throw new ProfileError(`profile "${name}" not found`);
+  if (!p) throw new ProfileError(`profile "${name}" not found${LIST_HINT}`);
   return await Deno.readTextFile(p);
 }
+
+const LIST_HINT = `; "tela profile list" shows the profiles`;
 
 const PROFILE_TEMPLATE =
   `# Tela connection profile. Open every connection with: tela connect -profile NAME
@@ -288,6 +297,7 @@ const PROFILE_TEMPLATE =
 #   - hub: wss://hub.example.com     # hub URL or short name from hubs.yaml
 #     machine: web01
 #     token: \${WEB_TOKEN}           # optional; \${VAR} is expanded, else the credential store
+#     address: 127.88.1.1            # optional; the loopback address (127.0.0.0/8) to listen on
 #     services:                      # optional; omit to forward every advertised port
 #       - remote: 22
 #         local: 2222                # optional local port
@@ -310,10 +320,10 @@ export async function createProfile(name: string): Promise<string> {
 
 /**
  * Deletes profile `name`.
- * @throws {ProfileError} `profile "<name>" not found`.
+ * @throws {ProfileError} `profile "<name>" not found; "tela profile list" shows the profiles`.
  */
 export async function deleteProfile(name: string): Promise<void> {
   const p = await existingProfileFile(name);
-  if (!p) throw new ProfileError(`profile "${name}" not found`);
+  if (!p) throw new ProfileError(`profile "${name}" not found${LIST_HINT}`);
   await Deno.remove(p);
 }

@@ -80,7 +80,10 @@ Deno.test("bad profiles give errors naming the file and the key", async () => {
       "connections:\n  - hub: ws://h\n    machine: m\n    services: [ssh]\n",
     );
     await assert.rejects(loadProfile("short"), /services\[0\] must be a mapping/);
-    await assert.rejects(loadProfile("missing"), /missing\.yaml: cannot read profile/);
+    await assert.rejects(
+      loadProfile("missing"),
+      /missing\.yaml: profile not found; "tela profile list" shows the profiles, "tela profile create missing" makes one$/,
+    );
   });
 });
 

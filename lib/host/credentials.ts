@@ -24,6 +24,14 @@ export interface CredentialFile {
   [key: string]: unknown;
 }
 
+/**
+ * No token is stored for the hub `tela logout` (or `telad logout`) names. Exit status 1
+ * (book, *TDL for the command line*: "not found" is a runtime error).
+ */
+export class CredentialNotFoundError extends Error {
+  override name = "CredentialNotFoundError";
+}
+
 /** `<user config dir>/credentials.yaml`: `~/.tela/credentials.yaml`, `%APPDATA%\tela\...`. */
 export function userCredentialsPath(): string {
   return join(userConfigDir(), "credentials.yaml");

@@ -29,6 +29,7 @@ export type HubFailureKind =
   | "tls"
   | "unreachable"
   | "reset"
+  | "blocked-port"
   | "other";
 
 /** No answer within the time allowed; `timeoutMs` is that time, in milliseconds. */
@@ -89,6 +90,8 @@ export function classifyHubError(err: unknown): HubFailureKind {
   if (err instanceof HubDialError) err = err.cause;
   const text = errorText(err);
   if (isTimeout(err, text)) return "timeout";
+  // Deno's fetch refuses the Fetch standard's "bad ports" (1, 22, 25, ...) without dialling.
+  if (/requests to port \d+ are blocked/.test(text)) return "blocked-port";
   if (
     /dns error|failed to lookup address|name or service not known|no address associated|nodename nor servname|name resolution|no such host/
       .test(text)
@@ -224,6 +227,9 @@ export function describeHubError(url: string, err: unknown): string {
     case "reset":
       return `${head}: ${at} closed the connection during the handshake (${reason(err)}); ` +
         `is it a Tela hub, and is the URL's path right?`;
+    case "blocked-port":
+      return `${head}: port ${port} is on the Fetch standard's list of blocked ports, so the ` +
+        `hub's HTTP API cannot be called there; run the hub on another port (e.g. 8080)`;
     default:
       return `${head}: ${reason(err)}`;
   }

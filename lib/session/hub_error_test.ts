@@ -240,3 +240,20 @@ Deno.test("the retry line carries the cause, the wait and the attempt number", (
     /^could not reach hub wss:\/\/hub\.example\.com: no route to hub\.example\.com:443 /,
   );
 });
+
+Deno.test("a port fetch refuses to call (the Fetch standard's bad ports) says so and what to do", async () => {
+  const url = "ws://127.0.0.1:1";
+  let api: unknown;
+  try {
+    await fetch("http://127.0.0.1:1/api/status");
+  } catch (e) {
+    api = new HubDialError(url, e);
+  }
+  assert.ok(api instanceof HubDialError);
+  assert.equal(classifyHubError(api), "blocked-port");
+  assert.equal(
+    api.message,
+    `could not reach hub ${url}: port 1 is on the Fetch standard's list of blocked ports, so ` +
+      `the hub's HTTP API cannot be called there; run the hub on another port (e.g. 8080)`,
+  );
+});

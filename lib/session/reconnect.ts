@@ -22,8 +22,11 @@ export interface ReconnectOptions {
   signal: AbortSignal;
   /** A uniform number in [0, 1) for the jitter; injectable for tests. */
   random?: () => number;
-  /** What the info line says is retried; default `reconnecting to hub <url>`. */
-  label?: string;
+  /**
+   * What the info line says is retried, or a function asked after each attempt (the
+   * client's first attempts resolve service names); default `reconnecting to hub <url>`.
+   */
+  label?: string | (() => string);
   /** Waits `ms` milliseconds or until `signal` aborts; injectable for tests. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -67,7 +70,8 @@ export async function reconnectLoop(
     if (unreachable) {
       log.warn(describeHubRetry(hubUrl, unreachable, delay, k));
     } else {
-      const label = opts.label ?? `reconnecting to hub ${hubUrl}`;
+      const label = (typeof opts.label === "function" ? opts.label() : opts.label) ??
+        `reconnecting to hub ${hubUrl}`;
       log.info(`${label} in ${formatSeconds(delay)}...`);
     }
     await wait(delay, signal);

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  DENO_DIR,
   freeTcpPort,
   portWithFallbackRoom,
   Proc,
@@ -106,6 +107,71 @@ Deno.test({
 });
 
 Deno.test({
+  name: "tela connect -services retries an unreachable hub with one line per attempt, then " +
+    "binds the named service; a wrong token or an unknown name ends it at once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const hubDir = await Deno.makeTempDir({ prefix: "e2e-ux-hub-" });
+    const home = await Deno.makeTempDir({ prefix: "e2e-ux-home-" });
+    const db = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const dbPort = (db.addr as Deno.NetAddr).port;
+    const port = freeTcpPort();
+    const url = `ws://127.0.0.1:${port}`;
+    const connect = (token: string, services: string) => [
+      "connect",
+      "-hub",
+      url,
+      "-machine",
+      "db",
+      "-token",
+      token,
+      "-services",
+      services,
+    ];
+    const client = spawnDeno("tela", "cmd/tela.ts", connect(owner, "postgres"), { HOME: home });
+    const procs: Proc[] = [client];
+    try {
+      const line = (n: number) =>
+        new RegExp(
+          `WARN: could not reach hub ${url}: connection refused by 127\\.0\\.0\\.1:${port} ` +
+            `\\(no hub listens there\\); check that telahubd is running and the port is right; ` +
+            `retrying in \\d+s \\(attempt ${n}\\)$`,
+        );
+      await client.waitFor(line(1), 90_000);
+      await client.waitFor(line(2), 20_000);
+      assert.doesNotMatch(client.output, /^Error:/m, "still running");
+      // The hub comes up on that port, the agent registers: the next attempt resolves the
+      // name and binds it (attempt 3 is ~12 s after attempt 2).
+      const hub = await startHub(hubDir, owner, port);
+      procs.push(hub.proc);
+      const agent = startAgent(home, url, "db", owner, `${dbPort}:postgres`);
+      procs.push(agent);
+      await client.waitFor(/^ {2}localhost:\d+\s+→ postgres( \(.*\))?$/, 60_000);
+
+      const wrong = await runTela(home, connect("d".repeat(64), "postgres"));
+      assert.equal(wrong.code, 1, wrong.stderr);
+      assert.match(
+        wrong.stderr,
+        /^Error: cannot resolve service names: hub returned 401 unauthorized: it does not accept the token \(dddddddd\.\.\.\); check -token/m,
+      );
+      const unknown = await runTela(home, connect(owner, "mysql"));
+      assert.equal(unknown.code, 1, unknown.stderr);
+      assert.match(
+        unknown.stderr,
+        /^Error: service "mysql" not found on machine "db" \(available: postgres:\d+\)$/m,
+      );
+      assert.doesNotMatch(wrong.stderr + unknown.stderr, /retrying/);
+    } finally {
+      for (const p of procs.reverse()) await p.stop();
+      db.close();
+      await Deno.remove(hubDir, { recursive: true });
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "a local port that cannot be bound says why: needs privileges, or in use (moved to +10000)",
   sanitizeOps: false,
   sanitizeResources: false,
@@ -142,7 +208,7 @@ Deno.test({
             "-A",
             ...tela(args),
           ],
-          env: { NO_COLOR: "1", HOME: home },
+          env: { NO_COLOR: "1", DENO_DIR, HOME: home },
           stdin: "null",
           stdout: "piped",
           stderr: "piped",

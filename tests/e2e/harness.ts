@@ -9,6 +9,14 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** The repository root (absolute, with a trailing slash). */
 export const REPO_ROOT = ROOT;
 
+/** Deno's cache, so the children (with their own HOME) reuse it instead of downloading. */
+export const DENO_DIR: string = JSON.parse(
+  new TextDecoder().decode(
+    new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).outputSync()
+      .stdout,
+  ),
+).denoDir;
+
 export { freeTcpPort } from "../free_port.ts";
 
 /**
@@ -130,7 +138,7 @@ export function spawnDeno(
 ): Proc {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}${script}`, ...args],
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", DENO_DIR, ...env },
     cwd: env.HOME ?? ROOT,
     stdin: "null",
     stdout: "piped",
@@ -240,7 +248,7 @@ export async function runTela(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}cmd/tela.ts`, ...args],
-    env: { NO_COLOR: "1", HOME: home, ...env },
+    env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
     cwd: home,
     stdin: "piped",
     stdout: "piped",

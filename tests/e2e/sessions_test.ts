@@ -94,9 +94,10 @@ Deno.test({
           await Deno.writeTextFile(`${home}/.tela/hubs.yaml`, `hubs:\n  lab: ${hub.url}\n`);
           const login = await runTela(home, ["login", `${hub.url}/`], `${owner}\nme\n`);
           assert.equal(login.code, 0, login.stderr);
-          assert.match(login.stdout, new RegExp(`Credentials stored for ${hub.url}\\n$`));
+          assert.deepEqual([login.stdout, login.stderr], ["", ""], "silence is success");
           const creds = `${home}/.tela/credentials.yaml`;
           assert.equal((await Deno.stat(creds)).mode! & 0o777, 0o600);
+          assert.ok((await Deno.readTextFile(creds)).includes(`${hub.url}:\n    token: ${owner}`));
           // No -token and no TELA_TOKEN: the stored token is used.
           const m = await runTela(home, ["machines", "-hub", "lab", "-json"]);
           assert.equal(m.code, 0, m.stderr);

@@ -118,6 +118,16 @@ Deno.test("telad: version, help, bad flags and missing settings give the documen
     const junk = await run(["-hub", url, "-machine", "m", "-ports", "x,y"]);
     assert.equal(junk.code, 2);
     assert.match(junk.err, /^Error: no valid ports in: x,y\n/);
+    // telad logout prints nothing on stdout; a hub with no stored token (or no root) is exit 1.
+    const hub = `wss://no-such-hub-${crypto.randomUUID()}.invalid`;
+    const logout = await run(["logout", "-hub", hub]);
+    assert.deepEqual([logout.code, logout.out], [1, ""]);
+    assert.match(
+      logout.err,
+      Deno.uid() === 0
+        ? new RegExp(`^Error: no token stored for ${hub.replaceAll(".", "\\.")} in /etc/tela/`)
+        : /^Error: telad logout writes \/etc\/tela\/credentials\.yaml and needs root; run "sudo telad logout"$/,
+    );
     Deno.env.set("TELAD_CONFIG", `${dir}/missing.yaml`);
     const cfg = await run([]);
     assert.equal(cfg.code, 3);

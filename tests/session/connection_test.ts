@@ -420,3 +420,141 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "service names are resolved in the reconnect loop: retried while the machine is not " +
+    "listed, then bound with the explicit ports",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { engine } = memoryEngine();
+    const target = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (target.addr as Deno.NetAddr).port;
+    await withHub(async (url, owner) => {
+      const { log, lines } = recordingLogger();
+      const bound: number[][] = [];
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: owner,
+        mappings: [{ local: 0, remote: 22 }],
+        serviceNames: [{ name: "PORT-" + port, local: 0 }],
+        bind: wsRelayBind,
+        engine,
+        log,
+        random: () => 0, // 3 s - 25 %
+        onBound: (b) => bound.push(b.map((s) => s.remotePort)),
+      });
+      conn.bindExplicit();
+      assert.equal(conn.listeners.length, 0, "explicit ports wait for the names");
+      const running = conn.run();
+      while (!lines.some((l) => /retrying service resolution in/.test(l))) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(
+        lines.includes('warn machine "barn" is not registered on this hub yet (will retry)'),
+      );
+      assert.ok(!lines.some((l) => /connecting to hub/.test(l)), "no dial before the names");
+      // The agent names its service PORT-<port> (as `telad -ports <port>:PORT-<port>`).
+      const agent = new MachineAgent({
+        name: "barn",
+        target: "127.0.0.1",
+        token: owner,
+        ports: [port],
+        services: [{ port, proto: "tcp", name: "PORT-" + port }],
+      }, {
+        hubUrl: url,
+        agentId: crypto.randomUUID(),
+        registrationIds: {},
+        bind: wsRelayBind,
+        engine,
+        log: () => logger("test-agent"),
+      });
+      const agentRun = agent.run();
+      while (conn.sessions === 0) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(conn.listeners.map((l) => l.remotePort), [22, port]);
+      assert.deepEqual(bound[0], [22, port], "one Services block, explicit ports first");
+      conn.stop();
+      agent.stop();
+      await Promise.all([running, agentRun.catch(() => {})]);
+    });
+    target.close();
+  },
+});
+
+Deno.test({
+  name: "a service name the agent does not advertise ends the connection at once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { engine } = memoryEngine();
+    await withHub(async (url, owner) => {
+      const { agent, agentRun } = await registeredAgent(url, owner, engine, 4022);
+      const { log } = recordingLogger();
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: owner,
+        serviceNames: [{ name: "mysql" }],
+        bind: wsRelayBind,
+        engine,
+        log,
+      });
+      await assert.rejects(conn.run(), (e: Error) => {
+        assert.ok(e instanceof FatalConnectError);
+        assert.match(e.message, /^service "mysql" not found on machine "barn" \(available: /);
+        return true;
+      });
+      assert.equal(conn.listeners.length, 0);
+      conn.stop();
+      agent.stop();
+      await agentRun.catch(() => {});
+    });
+  },
+});
+
+Deno.test({
+  name: "the advertised ports are printed in one Services block, with the agent's names, once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const { engine } = memoryEngine();
+    await withHub(async (url, owner) => {
+      const agent = new MachineAgent({
+        name: "barn",
+        target: "127.0.0.1",
+        token: owner,
+        ports: [4080],
+        services: [{ port: 4080, proto: "tcp", name: "web" }],
+      }, {
+        hubUrl: url,
+        agentId: crypto.randomUUID(),
+        registrationIds: {},
+        bind: wsRelayBind,
+        engine,
+        log: () => logger("test-agent"),
+      });
+      const agentRun = agent.run();
+      while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
+      const blocks: string[][] = [];
+      const conn = new MachineConnection({
+        hubUrl: url,
+        machine: "barn",
+        token: owner,
+        bind: wsRelayBind,
+        engine,
+        log: logger("test-client"),
+        onBound: (b) => blocks.push(b.map((s) => `${s.remotePort}:${s.name ?? ""}`)),
+      });
+      const running = conn.run();
+      while (conn.sessions === 0 || blocks.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 500)); // time for a second block, were there one
+      assert.deepEqual(blocks, [["4080:web"]]);
+      conn.stop();
+      agent.stop();
+      await Promise.all([running, agentRun.catch(() => {})]);
+    });
+  },
+});

@@ -3,64 +3,73 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { type Command, command } from "../../cli/mod.ts";
-import { removeCredential, stdinLineReader, storeCredential } from "../../host/mod.ts";
+import { type Command, command, UsageError } from "../../cli/mod.ts";
+import {
+  CredentialNotFoundError,
+  removeCredential,
+  storeCredential,
+  terminalPrompt,
+  userCredentialsPath,
+} from "../../host/mod.ts";
 import { resolveLoginHub } from "../hubs.ts";
 import { createProfile, deleteProfile, listProfiles, showProfile } from "../profile.ts";
 import { JSON_FLAG, type TelaDeps } from "./shared.ts";
 
 /**
  * `tela login <hub-url|name>` (book, Appendix A; *Credentials and pairing*): resolves a
- * short name through `hubs.yaml`, prompts for a token and an optional identity, and stores
- * them in `~/.tela/credentials.yaml` (0600). Its `run` throws `Error` for an empty token
- * (exit 1) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
- * @param deps where the prompts read from and write to.
+ * short name through `hubs.yaml`, prompts for a token (typed without echo) and an optional
+ * identity, and stores them in `~/.tela/credentials.yaml` (0600). Prints nothing (book, *TDL
+ * for the command line*: "tela login echoes nothing"). Its `run` throws `UsageError` for an
+ * empty token (exit 2) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
+ * @param deps where the answers are read from (no questions are printed then).
  */
 export function loginCommand(deps: TelaDeps): Command {
   return command({
     name: "login",
     summary: "Store a hub token in the credential store.",
     usage: ["tela login <hub-url>"],
-    description: `Prompts for a token (and an optional identity) on stdin and stores it for the
-hub in ~/.tela/credentials.yaml (mode 0600), so later commands need no -token.`,
+    description: `Prompts for a token (typed without echo) and an optional identity and stores
+them for the hub in ~/.tela/credentials.yaml (mode 0600); later commands need no -token.
+Without a terminal it reads the two answers from stdin, one a line. Prints nothing.`,
     args: ["<hub-url>"],
     examples: ["tela login wss://owlsnest.parkscomputing.com"],
     seeAlso: ["tela logout", "tela machines"],
-    async run({ positionals, out }) {
+    async run({ positionals }) {
       const hub = await resolveLoginHub(positionals[0]);
-      const readLine = deps.readLine ?? stdinLineReader();
-      const write = (t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t));
-      (deps.stdout ? out : write)("Token: ");
-      const token = (await readLine())?.trim() ?? "";
-      if (!token) throw new Error("token cannot be empty");
-      (deps.stdout ? out : write)("Identity (press Enter to skip): ");
-      const identity = (await readLine())?.trim() ?? "";
-      const key = await storeCredential(hub, { token, ...(identity ? { identity } : {}) });
-      out(`${deps.stdout ? "" : "\n"}Credentials stored for ${key}`);
+      const ask = terminalPrompt(deps.readLine);
+      const token = (await ask("Token: ", { secret: true }))?.trim() ?? "";
+      if (!token) {
+        throw new UsageError("token cannot be empty; paste the hub's token at the prompt");
+      }
+      const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
+      await storeCredential(hub, { token, ...(identity ? { identity } : {}) });
     },
   });
 }
 
 /**
  * `tela logout <hub-url|name>` (book, Appendix A): removes the hub's token from the user
- * credential store; `ConfigError` (exit 3) for a malformed store.
+ * credential store and prints nothing; `CredentialNotFoundError` (exit 1) when none is
+ * stored, `ConfigError` (exit 3) for a malformed store.
  */
 export const logoutCommand = command({
   name: "logout",
   summary: "Remove a hub's token from the credential store.",
   usage: ["tela logout <hub-url>"],
   description: `Removes the token stored by "tela login" for the hub from
-~/.tela/credentials.yaml.`,
+~/.tela/credentials.yaml. Prints nothing; a hub with no stored token is an error.`,
   args: ["<hub-url>"],
   examples: ["tela logout wss://owlsnest.parkscomputing.com"],
   seeAlso: ["tela login"],
-  async run({ positionals, out }) {
+  async run({ positionals }) {
     const hub = await resolveLoginHub(positionals[0]);
-    out(
-      (await removeCredential(hub))
-        ? `Credentials removed for ${hub}`
-        : `No credentials found for ${hub}`,
-    );
+    if (!(await removeCredential(hub))) {
+      throw new CredentialNotFoundError(
+        `no token stored for ${hub} in ${userCredentialsPath()}; "tela login ${
+          positionals[0]
+        }" stores one`,
+      );
+    }
   },
 });
 
@@ -122,13 +131,13 @@ export const profileCommand = command({
       summary: "Create a profile from a commented template.",
       usage: ["tela profile create <name>"],
       description: `Writes ~/.tela/profiles/<name>.yaml (mode 0600) with a commented example
-connection; edit it, then run "tela connect -profile <name>".`,
+connection and prints its path; edit it, then run "tela connect -profile <name>".`,
       args: ["<name>"],
       examples: ["tela profile create home"],
       seeAlso: PROFILE_SEE_ALSO,
       async run({ positionals, out }) {
-        const path = await createProfile(positionals[0]);
-        out(`Created profile "${positionals[0]}" at ${path}`);
+        // The path is the command's data (what to edit next), not a confirmation.
+        out(await createProfile(positionals[0]));
       },
     }),
     command({
@@ -136,13 +145,12 @@ connection; edit it, then run "tela connect -profile <name>".`,
       aliases: ["rm"],
       summary: "Delete a profile.",
       usage: ["tela profile delete <name>"],
-      description: "Removes ~/.tela/profiles/<name>.yaml.",
+      description: "Removes ~/.tela/profiles/<name>.yaml. Prints nothing.",
       args: ["<name>"],
       examples: ["tela profile delete home"],
       seeAlso: PROFILE_SEE_ALSO,
-      async run({ positionals, out }) {
+      async run({ positionals }) {
         await deleteProfile(positionals[0]);
-        out(`Deleted profile "${positionals[0]}"`);
       },
     }),
   ],

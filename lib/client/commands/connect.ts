@@ -5,10 +5,9 @@
  */
 import { command, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
-import { DEFAULT_MTU, reconnectLoop, sleep } from "../../session/mod.ts";
+import { DEFAULT_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
-import { fetchHubStatus, resolveServiceNames } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
@@ -48,12 +47,21 @@ const CONNECT_FLAGS = {
 } as const;
 
 /**
+ * Every connection of a profile gave up (e.g. the hub rejected the token everywhere), so
+ * nothing is left running. Exit status 1.
+ */
+export class ProfileStoppedError extends Error {
+  override name = "ProfileStoppedError";
+}
+
+/**
  * `tela connect` (book, Appendix A; *First connection*): one machine
  * (`-hub -machine [-ports|-services]`) or every connection of a profile (`-profile`), until
  * Ctrl-C. Its `run` throws {@link UsageError} for missing or conflicting flags and a bad
- * `-ports` spec (exit 2), `ConfigError` for a bad profile (exit 3), and `Error` when the hub
- * refuses the token, service names cannot be resolved, or every profile connection stopped
- * (exit 1). An unreachable hub is retried with backoff, not thrown.
+ * `-ports` spec (exit 2), `ConfigError` for a bad profile (exit 3), and `FatalConnectError`
+ * when the hub refuses the token or a service name is unknown, {@link ProfileStoppedError}
+ * when every profile connection stopped (exit 1). An unreachable hub (service names
+ * included) is retried with backoff, not thrown.
  * @param deps the transport, the tunnel engine, output and the Ctrl-C signal.
  */
 export function connectCommand(deps: TelaDeps) {
@@ -104,23 +112,15 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
       }
       const hub = await resolveHubUrl(hubArg);
       const token = await resolveClientToken(values.token, hub);
-      if (values.services) {
-        const names = values.services.split(",").map((s) => s.trim()).filter(Boolean);
-        let status;
-        try {
-          status = await fetchHubStatus(hub, token);
-        } catch (e) {
-          throw new Error(`cannot resolve service names: ${(e as Error).message}`);
-        }
-        for (const p of resolveServiceNames(status, machine, names)) {
-          mappings.push({ local: p, remote: p });
-        }
-      }
+      // Names resolve through the hub in the connection's reconnect loop (spec §10.1).
+      const serviceNames = (values.services ?? "").split(",").map((s) => s.trim())
+        .filter(Boolean).map((name) => ({ name }));
       const conn = new MachineConnection({
         hubUrl: hub,
         machine,
         token,
         mappings,
+        serviceNames,
         mtu,
         bind: deps.bind,
         engine: deps.engine,
@@ -190,35 +190,21 @@ async function connectProfile(
     const tag = logger(`profile:${i + 1}`);
     const token = c.token || await lookupStoredToken(c.url);
     const mappings: PortMapping[] = [];
-    const named = (c.services ?? []).filter((s) => s.name);
     for (const s of c.services ?? []) {
       if (!s.name && s.remote) mappings.push({ local: s.local ?? s.remote, remote: s.remote });
     }
-    // Service names resolve through the hub; failures retry with backoff (spec §10.3).
-    if (named.length > 0) {
-      const done = new AbortController();
-      interrupted.then(() => done.abort());
-      let resolved = false;
-      await reconnectLoop(async () => {
-        try {
-          const status = await fetchHubStatus(c.url, token);
-          const ports = resolveServiceNames(status, c.machine, named.map((s) => s.name!));
-          ports.forEach((p, j) => mappings.push({ local: named[j].local ?? p, remote: p }));
-          resolved = true;
-          done.abort();
-        } catch (e) {
-          tag.warn((e as Error).message);
-        }
-        return "grow";
-      }, { hubUrl: c.url, log: tag, signal: done.signal, label: "retrying service resolution" });
-      if (!resolved) return;
-    }
+    // Service names resolve through the hub in the connection's reconnect loop (spec §10.3).
+    const serviceNames = (c.services ?? []).filter((s) => s.name).map((s) => ({
+      name: s.name!,
+      local: s.local,
+    }));
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({
       hubUrl: c.url,
       machine: c.machine,
       token,
       mappings,
+      serviceNames,
       mtu,
       address: c.address,
       bind: deps.bind,
@@ -251,7 +237,9 @@ async function connectProfile(
   await Promise.race([Promise.all(tasks), sleep(2000)]);
   // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
   if (!stopped && fatal > 0) {
-    throw new Error(`every connection of profile "${profile.name}" stopped (see the log above)`);
+    throw new ProfileStoppedError(
+      `every connection of profile "${profile.name}" stopped (see the log above)`,
+    );
   }
   return 0;
 }

@@ -11,6 +11,7 @@ import {
   formatMachines,
   formatServices,
   formatStatus,
+  HubApiError,
   machineJson,
   statusJson,
 } from "../hubapi.ts";
@@ -83,7 +84,7 @@ advertises (port, name) with the "tela connect" line that reaches each.`,
     const status = await fetchHubStatus(hub, token);
     if (!values.json) return void out(formatServices(status, machine, hub));
     const m = status.machines.find((x) => x.id === machine);
-    if (!m) throw new Error(`Machine not found: ${machine}`);
+    if (!m) throw new HubApiError(`Machine not found: ${machine}`);
     out(JSON.stringify(machineJson(m), null, 2));
   },
 });
