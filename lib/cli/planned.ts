@@ -67,11 +67,11 @@ export function channelCommand(binary: string, configFlag: boolean): Command {
   return planned("channel", {
     summary: "Show or set the release channel.",
     usage: [
-      `${binary} channel${configFlag ? " [-config <path>]" : ""}`,
+      `${binary} channel${configFlag ? " [-config <path>]" : ""} [-json]`,
       `${binary} channel set <channel>`,
     ],
     description: `Shows the current channel and its latest version. Channels: ${CHANNEL_ARG}.`,
-    flags: cfg,
+    flags: { ...cfg, json: JSON_FLAG },
     examples: [`${binary} channel`, `${binary} channel set beta`],
     seeAlso: [`${binary} update`],
     commands: [
@@ -148,11 +148,12 @@ export function serviceCommand(
   withStatus: boolean,
 ): Command {
   const see = [`${binary} service`];
-  const action = (name: string, summary: string) =>
+  const action = (name: string, summary: string, flags: Flags = {}) =>
     planned(name, {
       summary,
-      usage: [`${binary} service ${name}`],
+      usage: [`${binary} service ${name}${"json" in flags ? " [-json]" : ""}`],
       description: `${summary} Needs administrator rights.`,
+      flags,
       examples: [`${binary} service ${name}`],
       seeAlso: see,
     });
@@ -180,7 +181,7 @@ config in /etc/tela (Linux/macOS) or %ProgramData%\\Tela (Windows).`,
       action("start", "Start the service."),
       action("stop", "Stop the service."),
       action("restart", "Restart the service."),
-      ...(withStatus ? [action("status", "Show the service's state.")] : []),
+      ...(withStatus ? [action("status", "Show the service's state.", { json: JSON_FLAG })] : []),
       action("uninstall", "Remove the service."),
     ],
   });

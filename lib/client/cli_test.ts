@@ -71,7 +71,12 @@ Deno.test("tela login stores the token 0600 under the normalised URL and prints 
 
 Deno.test("tela profile create, list, show, delete", async () => {
   await withHome(async () => {
-    assert.equal((await run(["profile", "list"])).out, "No profiles found.");
+    const none = await run(["profile", "list"]);
+    assert.deepEqual(
+      [none.out, none.err, none.code],
+      ["", "No profiles found.", 0],
+      "a note, not data",
+    );
     const c = await run(["profile", "create", "work"]);
     assert.equal(c.out, `${Deno.env.get("HOME")}/.tela/profiles/work.yaml`, "the path, as data");
     assert.match(await Deno.readTextFile(c.out), /connections: \[\]/);
@@ -80,7 +85,7 @@ Deno.test("tela profile create, list, show, delete", async () => {
     assert.equal((await run(["profile", "create", "work"])).code, 1);
     const d = await run(["profile", "delete", "work"]);
     assert.deepEqual([d.code, d.out, d.err], [0, "", ""]);
-    assert.equal((await run(["profile", "list"])).out, "No profiles found.");
+    assert.equal((await run(["profile", "list"])).err, "No profiles found.");
     const gone = await run(["profile", "rm", "work"]);
     assert.equal(gone.code, 1);
     assert.match(

@@ -199,19 +199,20 @@ function userCommand(): Command {
       plannedWithConfig(
         "bootstrap",
         "Generate the first owner token (printed once).",
-        "telahubd user bootstrap [-config <path>]",
+        "telahubd user bootstrap [-config <path>] [-json]",
         [],
         "telahubd user bootstrap -config /etc/tela/telahubd.yaml",
         see,
+        { json: JSON_FLAG },
       ),
       plannedWithConfig(
         "add",
         "Add a token identity; prints its token once.",
-        "telahubd user add <id> [-role owner|admin]",
+        "telahubd user add <id> [-role owner|admin] [-json]",
         ["<id>"],
         "telahubd user add alice -role admin",
         see,
-        { role },
+        { role, json: JSON_FLAG },
       ),
       plannedWithConfig(
         "list",
@@ -241,10 +242,11 @@ function userCommand(): Command {
       plannedWithConfig(
         "rotate",
         "Regenerate the token of an identity; prints it once.",
-        "telahubd user rotate <id>",
+        "telahubd user rotate <id> [-json]",
         ["<id>"],
         "telahubd user rotate alice",
         see,
+        { json: JSON_FLAG },
       ),
       plannedWithConfig(
         "remove",

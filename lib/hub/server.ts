@@ -172,7 +172,7 @@ async function serveHub(
         "",
         `  Owner token: ${boot.generatedOwnerToken}`,
         "",
-        "  Save this token now: it is not printed again.",
+        "  Save this token now: this banner appears on first start only.",
         "  Agents register with it (telad -token <token>), clients log in",
         "  with it (tela login <hub-url>).",
         ...(persisted

@@ -26,17 +26,15 @@ export interface Logger {
 }
 
 /**
- * Returns a logger whose lines read `2026/11/22 02:41:23 [tag] message`, like Go Tela's.
+ * Returns a logger whose lines read `2026-04-11T03:22:01Z [tag] message` on stderr: ISO 8601
+ * UTC to the second and a bracketed component tag (book, *TDL for the command line*, stream
+ * discipline); warnings and errors carry `WARN: ` / `ERROR: ` before the message.
  * @param tag component name shown in brackets.
  */
 export function logger(tag: string): Logger {
   const emit = (level: LogLevel, msg: string) => {
     if (ORDER[level] < ORDER[threshold]) return;
-    const d = new Date();
-    const p = (n: number) => String(n).padStart(2, "0");
-    const ts = `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${
-      p(d.getMinutes())
-    }:${p(d.getSeconds())}`;
+    const ts = new Date().toISOString().slice(0, 19) + "Z";
     console.error(`${ts} [${tag}] ${level === "info" ? "" : level.toUpperCase() + ": "}${msg}`);
   };
   return {

@@ -84,10 +84,11 @@ const profileList = command({
   flags: { json: JSON_FLAG },
   examples: ["tela profile list", "tela profile list -json"],
   seeAlso: PROFILE_SEE_ALSO,
-  async run({ values, out }) {
+  async run({ values, out, err }) {
     const names = await listProfiles();
     if (values.json) out(JSON.stringify(names, null, 2));
-    else out(names.length ? names.join("\n") : "No profiles found.");
+    else if (names.length) out(names.join("\n"));
+    else err("No profiles found."); // a note, not data: stdout stays empty for scripts
   },
 });
 

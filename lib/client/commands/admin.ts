@@ -98,9 +98,13 @@ function adminTokens(): Command {
       }),
       planned("add", {
         summary: "Add a token identity; prints its token once.",
-        usage: ["tela admin tokens add <id> [-role owner|admin]"],
+        usage: ["tela admin tokens add <id> [-role owner|admin] [-json]"],
         description: "Creates an identity with a new 64-hex token and prints the token once.",
-        flags: { ...ADMIN_FLAGS, role: { type: "string", arg: "owner|admin", usage: "Hub role" } },
+        flags: {
+          ...ADMIN_FLAGS,
+          role: { type: "string", arg: "owner|admin", usage: "Hub role" },
+          json: JSON_FLAG,
+        },
         args: ["<id>"],
         examples: ["tela admin tokens add bob -role admin"],
         seeAlso: see,
@@ -236,7 +240,7 @@ function adminAgent(): Command {
           "tela admin agent channel -machine <id> set <channel>",
         ],
         description: `Shows the agent's channel; "set" switches it (${CHANNEL_ARG}).`,
-        flags: ADMIN_MACHINE_FLAGS,
+        flags: { ...ADMIN_MACHINE_FLAGS, json: JSON_FLAG },
         examples: ["tela admin agent channel -machine barn"],
         seeAlso: see,
         commands: [
@@ -298,7 +302,7 @@ function adminHub(): Command {
         summary: "Show or set the hub's release channel.",
         usage: ["tela admin hub channel", "tela admin hub channel set <channel>"],
         description: `Shows the hub's channel; "set" switches it (${CHANNEL_ARG}).`,
-        flags: ADMIN_FLAGS,
+        flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
         examples: ["tela admin hub channel"],
         seeAlso: see,
         commands: [
@@ -331,9 +335,9 @@ Token resolution order: -token, TELA_OWNER_TOKEN, TELA_TOKEN, the credential sto
       adminTokens(),
       planned("rotate", {
         summary: "Regenerate an identity's token.",
-        usage: ["tela admin rotate <id>"],
+        usage: ["tela admin rotate <id> [-json]"],
         description: "Replaces the identity's token with a new one and prints it once.",
-        flags: ADMIN_FLAGS,
+        flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
         args: ["<id>"],
         examples: ["tela admin rotate alice"],
         seeAlso: ["tela admin tokens"],
@@ -342,7 +346,7 @@ Token resolution order: -token, TELA_OWNER_TOKEN, TELA_TOKEN, the credential sto
       planned("pair-code", {
         summary: "Generate a one-time pairing code.",
         usage: [
-          "tela admin pair-code <machine> [-type connect|register] [-expires <duration>] [-machines <list>]",
+          "tela admin pair-code <machine> [-type connect|register] [-expires <duration>] [-machines <list>] [-json]",
         ],
         description: `Creates a code a user ("tela pair") or an agent exchanges for a token.`,
         flags: {
@@ -365,6 +369,7 @@ Token resolution order: -token, TELA_OWNER_TOKEN, TELA_TOKEN, the credential sto
             usage: "Comma-separated machine IDs (connect type only)",
             default: "*",
           },
+          json: JSON_FLAG,
         },
         args: ["<machine>"],
         examples: ["tela admin pair-code barn -type register -expires 1h"],

@@ -47,10 +47,13 @@ the one stored by "tela login" for the hub.`,
     "tela machines -hub wss://hub.example.com -json",
   ],
   seeAlso: ["tela services", "tela status", "tela connect"],
-  async run({ values, out }) {
+  async run({ values, out, err }) {
     const { hub, token } = await hubAndToken(values);
     const status = await fetchHubStatus(hub, token);
-    out(values.json ? JSON.stringify(statusJson(status), null, 2) : formatMachines(status));
+    if (values.json) out(JSON.stringify(statusJson(status), null, 2));
+    // "No machines registered." is a note, not data: stdout stays empty for scripts.
+    else if (status.machines.length === 0) err(formatMachines(status));
+    else out(formatMachines(status));
   },
 });
 

@@ -6,15 +6,15 @@
  * a hub are covered: the signaling WebSocket and the HTTP API (`/api/status`).
  */
 import assert from "node:assert/strict";
-import { freeTcpPort } from "../../tests/free_port.ts";
-import { SignalSocket } from "./signal.ts";
+import { freeTcpPort } from "../free_port.ts";
+import { SignalSocket } from "../../lib/session/signal.ts";
 import {
   classifyHubError,
   describeHubError,
   describeHubRetry,
   HubDialError,
   HubTimeoutError,
-} from "./hub_error.ts";
+} from "../../lib/session/hub_error.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
