@@ -10,6 +10,44 @@ import type { FlagSpec } from "./flags.ts";
 import type { Command } from "./command.ts";
 
 const INDENT = "  ";
+/** Help lines are wrapped at this many columns (terminals are at least 80 wide). */
+export const HELP_WIDTH = 88;
+
+/**
+ * Words of `text` in lines of at most `width` columns (a longer word stands alone).
+ * @param text one paragraph; its line breaks count as spaces.
+ * @param width columns per line.
+ */
+export function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/**
+ * A DESCRIPTION body: prose paragraphs (separated by blank lines) rewrapped to
+ * {@link HELP_WIDTH}; a paragraph with a line that starts with a space or a list mark is
+ * kept as written.
+ */
+function descriptionLines(text: string): string[] {
+  const out: string[] = [];
+  for (const para of text.trim().split(/\n\s*\n/)) {
+    if (out.length) out.push("");
+    const lines = para.split("\n");
+    const verbatim = lines.some((l) => /^(\s|[-*] )/.test(l));
+    for (const l of verbatim ? lines : wrapWords(para, HELP_WIDTH - INDENT.length)) {
+      out.push(INDENT + l);
+    }
+  }
+  return out;
+}
 
 /**
  * The left column of a flag in help: `-name <placeholder>` (booleans take no value).
@@ -33,14 +71,24 @@ function flagText(spec: FlagSpec): string {
 
 /**
  * Rows of two columns, the second starting at one column for all (book, *TDL for the command
- * line*, Help text: flags and commands "aligned"), three spaces past the widest left cell.
+ * line*, Help text: flags and commands "aligned"), three spaces past the widest left cell, and
+ * wrapped under itself to stay within {@link HELP_WIDTH} columns.
  * @param rows `[left, right]` pairs; a row with an empty right cell prints the left alone.
  * @param indent prefix of every line (default two spaces).
  * @returns one line per row, trailing spaces trimmed.
  */
 export function alignRows(rows: readonly (readonly [string, string])[], indent = INDENT): string[] {
   const width = Math.max(0, ...rows.map(([l]) => l.length)) + 3;
-  return rows.map(([l, r]) => r ? `${indent}${l.padEnd(width)}${r}`.trimEnd() : `${indent}${l}`);
+  // The right column wraps under itself when the line would pass HELP_WIDTH.
+  const room = Math.max(30, HELP_WIDTH - indent.length - width);
+  return rows.flatMap(([l, r]) => {
+    if (!r) return [`${indent}${l}`];
+    const [first, ...rest] = wrapWords(r, room);
+    return [
+      `${indent}${l.padEnd(width)}${first}`.trimEnd(),
+      ...rest.map((t) => `${indent}${" ".repeat(width)}${t}`),
+    ];
+  });
 }
 
 function section(title: string, lines: readonly string[]): string | undefined {
@@ -61,7 +109,7 @@ function section(title: string, lines: readonly string[]): string | undefined {
  * ```
  */
 export function renderHelp(cmd: Command, path: string): string {
-  const description = cmd.description.trim().split("\n").map((l) => l ? INDENT + l : l);
+  const description = descriptionLines(cmd.description);
   if (cmd.notAvailable) {
     description.push("", `${INDENT}Not available in this version: "${path}" exits with status 1.`);
   }

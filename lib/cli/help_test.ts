@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { command, renderHelp } from "./mod.ts";
+import { command, HELP_WIDTH, renderHelp } from "./mod.ts";
 
 Deno.test("help follows the book's format: header, sections in order, aligned flags, defaults", () => {
   const cmd = command({
@@ -25,8 +25,7 @@ Deno.test("help follows the book's format: header, sections in order, aligned fl
       "  tela connect -profile <name>",
       "",
       "DESCRIPTION",
-      "  Opens a WireGuard tunnel to the machine and binds local ports",
-      "  to its services.",
+      "  Opens a WireGuard tunnel to the machine and binds local ports to its services.",
       "",
       "FLAGS",
       "  -hub <url|name>   Hub URL or short name.",
@@ -40,6 +39,31 @@ Deno.test("help follows the book's format: header, sections in order, aligned fl
       "  tela status, tela machines",
     ].join("\n"),
   );
+});
+
+Deno.test("help wraps prose and flag text at HELP_WIDTH columns; indented lines stay as written", () => {
+  const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+  const text = renderHelp(
+    command({
+      name: "x",
+      summary: "Do x.",
+      usage: ["p x"],
+      description: `${long}\n\nKept as written:\n  ${long}`,
+      flags: { flag: { type: "string", arg: "v", usage: long } },
+    }),
+    "p x",
+  );
+  const lines = text.split("\n");
+  const kept = lines.find((l) => l.startsWith("    word0 "));
+  assert.ok(kept && kept.length > HELP_WIDTH, "an indented line is not rewrapped");
+  for (const l of lines) if (l !== kept) assert.ok(l.length <= HELP_WIDTH, l);
+  const flagLines = lines.slice(lines.indexOf("FLAGS") + 1);
+  assert.match(flagLines[0], /^ {2}-flag <v> {3}word0 word1/);
+  assert.match(flagLines[1], /^ {14}word\d+ /, "continuation under the text column");
+  const start = lines.indexOf("DESCRIPTION") + 1;
+  const prose = lines.slice(start, lines.indexOf("", start));
+  assert.ok(prose.length > 1, "the paragraph was rewrapped");
+  assert.equal(prose.join(" ").replace(/\s+/g, " ").trim(), long);
 });
 
 Deno.test("help leaves out empty sections", () => {

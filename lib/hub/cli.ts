@@ -315,7 +315,7 @@ export function telahubdCommand(): Command {
     name: "telahubd",
     summary: "Run a Tela hub: relay encrypted sessions between agents and clients.",
     usage: [
-      "telahubd [-config <path>] [-port <n>] [-udp-port <n>] [-open] [-v]",
+      "telahubd [-config <path>] [-port <n>] [-udp-port <n>] [-listen <addr>] [-open] [-v]",
       "telahubd <command> [flags] [args]",
     ],
     description:

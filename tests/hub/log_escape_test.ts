@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { HubError, ScriptedAgent, startHubProcess, waitFor, WsPeer } from "./scripted_peers.ts";
 
-const FORGED = "2026/12/02 06:00:00 [hub] agent registered: forged";
+const FORGED = "2026-12-02T06:00:00Z [hub] agent registered: forged";
 
 Deno.test({
-  name: 'a machine named "web\\n2026/... forged" produces one log line, not two',
+  name: 'a machine named "web\\n2026-... forged" produces one log line, not two',
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -37,7 +37,7 @@ Deno.test({
       assert.equal(mentions.length, 2, mentions.join("\n"));
       assert.match(
         mentions[0],
-        /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[hub\] (register rejected: machine|agent registered:) web\\n2026/,
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[hub\] (register rejected: machine|agent registered:) web\\n2026-/,
       );
       assert.match(mentions[1], /bad signaling message: .*x\\nforged/);
     } finally {
