@@ -92,14 +92,20 @@ function withHub(fn: (url: string, owner: string) => Promise<void>): Promise<voi
   return withTestHub(owner, (hub) => fn(hub.url, owner));
 }
 
-/** Starts an agent for machine "barn" exposing `port` and waits until it registered. */
-async function registeredAgent(url: string, owner: string, engine: TunnelEngine, port: number) {
+/** Starts an agent for machine "barn" exposing `port`, named `serviceName` if given. */
+function startAgent(
+  url: string,
+  owner: string,
+  engine: TunnelEngine,
+  port: number,
+  serviceName?: string,
+) {
   const agent = new MachineAgent({
     name: "barn",
     target: "127.0.0.1",
     token: owner,
     ports: [port],
-    services: [{ port, proto: "tcp" }],
+    services: [{ port, proto: "tcp", ...(serviceName ? { name: serviceName } : {}) }],
   }, {
     hubUrl: url,
     agentId: crypto.randomUUID(),
@@ -108,7 +114,12 @@ async function registeredAgent(url: string, owner: string, engine: TunnelEngine,
     engine,
     log: () => logger("test-agent"),
   });
-  const agentRun = agent.run();
+  return { agent, agentRun: agent.run() };
+}
+
+/** {@link startAgent}, then waits until the agent registered. */
+async function registeredAgent(url: string, owner: string, engine: TunnelEngine, port: number) {
+  const { agent, agentRun } = startAgent(url, owner, engine, port);
   while (agent.registrations === 0) await new Promise((r) => setTimeout(r, 20));
   return { agent, agentRun };
 }
@@ -456,21 +467,7 @@ Deno.test({
       );
       assert.ok(!lines.some((l) => /connecting to hub/.test(l)), "no dial before the names");
       // The agent names its service PORT-<port> (as `telad -ports <port>:PORT-<port>`).
-      const agent = new MachineAgent({
-        name: "barn",
-        target: "127.0.0.1",
-        token: owner,
-        ports: [port],
-        services: [{ port, proto: "tcp", name: "PORT-" + port }],
-      }, {
-        hubUrl: url,
-        agentId: crypto.randomUUID(),
-        registrationIds: {},
-        bind: wsRelayBind,
-        engine,
-        log: () => logger("test-agent"),
-      });
-      const agentRun = agent.run();
+      const { agent, agentRun } = startAgent(url, owner, engine, port, "PORT-" + port);
       while (conn.sessions === 0) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(conn.listeners.map((l) => l.remotePort), [22, port]);
       assert.deepEqual(bound[0], [22, port], "one Services block, explicit ports first");
