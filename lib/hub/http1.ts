@@ -134,6 +134,7 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       body: [],
       bodyLen: 0,
     };
+    checkFraming(info.headers);
     // Head complete: the body has its own deadline.
     clearTimeout(timer);
     timer = setTimeout(close, opts.bodyTimeoutMs);
@@ -146,13 +147,24 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       }
     }
   };
+  // A header line that is not `name: value` is refused, not skipped (RFC 9112 §5.1, §5.2:
+  // no whitespace before the colon, no obsolete line folding).
+  const parseHeader = parser.parseHeader;
+  parser.parseHeader = function (line: string, headers: string[]) {
+    if (!FIELD_LINE.test(line)) throw new RequestFramingError(`malformed header line`);
+    return parseHeader.call(this, line, headers);
+  };
   parser[HTTPParser.kOnBody] = (chunk: Uint8Array, start: number, len: number) => {
+    // http-parser-js takes a chunk size with parseInt(…, 16): "-5" would walk it backwards
+    // over the same line forever. Refuse it here, where the parser calls us.
+    if (!(len >= 0)) throw new RequestFramingError("bad chunk size");
     if (!cur || cur.refuse) return;
     if (cur.bodyLen + len > opts.maxBodyBytes) {
       cur.refuse = 413;
       return;
     }
-    cur.body.push(chunk.slice(start, start + len));
+    // A copy: `chunk` is a Buffer view of the read buffer, which the next read overwrites.
+    cur.body.push(Uint8Array.prototype.slice.call(chunk, start, start + len));
     cur.bodyLen += len;
   };
   parser[HTTPParser.kOnMessageComplete] = () => {
@@ -170,16 +182,18 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
       const n = await conn.read(buf);
       if (n === null) break;
       const grow = n === buf.length && buf.length < 16384;
-      const ret = parser.execute(Buffer.from(buf.buffer, 0, n));
-      if (ret instanceof Error) {
-        const status = /header size/.test(ret.message) ? 431 : 400;
-        await writeSimple(conn, status);
-        break;
+      let ret: number | Error;
+      try {
+        ret = parser.execute(Buffer.from(buf.buffer, 0, n));
+      } catch (err) {
+        if (!(err instanceof RequestFramingError)) throw err;
+        ret = err;
       }
-      if (cur?.refuse) {
-        await writeSimple(conn, cur.refuse);
-        break;
-      }
+      // A bad request after complete ones in the same read: those are answered first, then
+      // the error, so no client takes the error for the answer to an earlier request.
+      const failure = ret instanceof Error
+        ? (/header size/.test(ret.message) ? 431 : 400)
+        : cur?.refuse;
       let keepOpen = true;
       let served = false;
       while (done.length > 0 && keepOpen) {
@@ -217,7 +231,9 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
           // Not awaited: this frame (its read buffer and parser) is released while the
           // WebSocket lives; the returned promise settles when the WebSocket ends.
           const key = req.headers.get("sec-websocket-key") ?? "";
-          return upgradeTo(conn, key, ws, buf.slice(ret, n), opts);
+          // The parser stops at an upgrade's head: `ret` is where the WebSocket's bytes begin.
+          const rest = typeof ret === "number" ? buf.slice(ret, n) : new Uint8Array(0);
+          return upgradeTo(conn, key, ws, rest, opts);
         }
         keepOpen = m.keepAlive && !m.upgrade && !closed && !opts.draining();
         // A peer that does not read its response does not keep the descriptor either, and
@@ -230,6 +246,10 @@ export async function serveHttp1(conn: Deno.TcpConn, opts: Http1Options): Promis
         clearTimeout(timer);
         completed.resolve();
         served = true;
+      }
+      if (failure !== undefined) {
+        if (keepOpen && !closed) await writeSimple(conn, failure);
+        break;
       }
       if (!keepOpen || closed) break;
       if (cur?.expectContinue && !cur.refuse) {
@@ -268,7 +288,12 @@ async function upgradeTo(
 ): Promise<void> {
   const head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
     `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`;
-  const entry: PendingEntry = { shed: () => ws.fail(1008, "too many unauthenticated connections") };
+  const entry: PendingEntry = {
+    shed: (why) =>
+      why === "shutdown"
+        ? ws.fail(1001, "hub shutting down")
+        : ws.fail(1008, "too many unauthenticated connections"),
+  };
   opts.pending.add(entry);
   ws.onAuthenticated = () => opts.pending.remove(entry);
   ws.onDone = () => {
@@ -281,8 +306,42 @@ async function upgradeTo(
     ws.fail(1006, "");
     return;
   }
+  // Shed (or failed) while the 101 was being written: onDone already ran; do not track it.
+  if (ws.readyState === WebSocket.CLOSED) return;
   opts.onWebSocket(ws, true);
   await ws.attach(conn, rest, frontClock.now);
+}
+
+/** A request whose framing is ambiguous or malformed (RFC 9112 §6.1, §6.3): answered 400. */
+export class RequestFramingError extends Error {
+  override name = "RequestFramingError";
+}
+
+/** `field-name ":"` at the start of a header line (RFC 9110 §5.1 token, then the colon). */
+const FIELD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:/;
+
+/**
+ * Refuses the framings a proxy in front of the hub could read differently (request
+ * smuggling, RFC 9112 §6.1 and §6.3): Transfer-Encoding other than one `chunked`, or
+ * together with Content-Length; a Content-Length that is not decimal digits, or that
+ * repeats with another value.
+ * @param headers name, value, name, value… as the parser gives them.
+ * @throws {RequestFramingError} naming the problem.
+ */
+function checkFraming(headers: string[]): void {
+  const te: string[] = [];
+  const cl: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i].toLowerCase();
+    if (name === "transfer-encoding") te.push(headers[i + 1].trim().toLowerCase());
+    else if (name === "content-length") cl.push(headers[i + 1].trim());
+  }
+  if (te.length > 0 && (te.length > 1 || te[0] !== "chunked" || cl.length > 0)) {
+    throw new RequestFramingError("Transfer-Encoding other than one chunked, or with a length");
+  }
+  if (cl.some((v) => !/^\d{1,15}$/.test(v)) || new Set(cl.map(Number)).size > 1) {
+    throw new RequestFramingError("Content-Length is not one decimal length");
+  }
 }
 
 function toRequest(m: Parsed): Request | undefined {

@@ -185,3 +185,73 @@ Deno.test("a handler that throws gets the request a 500 and the log its stack, o
   assert.match(logged[0], /\[hub\] ERROR: GET \/boom%0Aforged: TypeError: kaboom\\n {4}at /);
   assert.ok(!logged[0].includes("\n"), "one line");
 });
+
+/** One exchange on a fresh connection: writes each part (waiting `gapMs` between), reads to the end. */
+async function exchange(port: number, parts: string[], gapMs = 0): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  for (const p of parts) {
+    await conn.write(enc.encode(p));
+    if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return (await readAll(conn, 3_000)).text;
+}
+
+Deno.test("a request body arriving in several reads reaches the handler intact", async () => {
+  await withEcho(async (fe) => {
+    const head = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\nConnection: close\r\n\r\n";
+    const text = await exchange(fe.addr.port, [head, "AAAAA", "BBBBB", "CCCCC"], 100);
+    assert.match(text, /\r\n\r\nAAAAABBBBBCCCCC$/);
+  }, {
+    handler: async (req) => new Response(new Uint8Array(await req.arrayBuffer())),
+  });
+});
+
+Deno.test("a negative chunk size is refused with 400 and the hub keeps serving", async () => {
+  await withEcho(async (fe) => {
+    const bad = await exchange(fe.addr.port, [
+      "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nXY",
+    ]);
+    assert.match(bad, /^HTTP\/1\.1 400 /);
+    const ok = await exchange(fe.addr.port, [
+      "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ]);
+    assert.match(ok, /GET \/ok$/);
+  });
+});
+
+Deno.test("ambiguous framing is refused with 400 and nothing hidden in it is served (RFC 9112 §6)", async () => {
+  const hidden = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const cases: Record<string, string> = {
+    "Transfer-Encoding with Content-Length":
+      `POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${hidden}`,
+    "Transfer-Encoding: identity":
+      `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n${hidden}`,
+    "two Transfer-Encodings":
+      `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n${hidden}`,
+    "space before the colon":
+      `POST /a HTTP/1.1\r\nHost: x\r\nContent-Length : ${hidden.length}\r\n\r\n${hidden}`,
+    "Content-Length not digits":
+      `POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0x3\r\n\r\n${hidden}`,
+    "obsolete line folding": `GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n${hidden}`,
+  };
+  await withEcho(async (fe) => {
+    for (const [what, raw] of Object.entries(cases)) {
+      const text = await exchange(fe.addr.port, [raw]);
+      assert.match(text, /^HTTP\/1\.1 400 /, what);
+      assert.doesNotMatch(text, /smuggled/, `${what}: the hidden request was not served`);
+      assert.doesNotMatch(text, /POST \/a|GET \/a/, `${what}: the handler never saw it`);
+    }
+  });
+});
+
+Deno.test("a bad request pipelined after a good one: the good one is answered first", async () => {
+  await withEcho(async (fe) => {
+    const text = await exchange(fe.addr.port, [
+      "GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /big HTTP/1.1\r\nHost: x\r\n" +
+      "Content-Length: 1000000000\r\n\r\n",
+    ]);
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ["200", "413"]);
+    assert.match(text, /GET \/first/);
+  });
+});

@@ -52,60 +52,83 @@ export async function acceptLoop(
   let shed = 0;
   let backoff = 10;
   const maxBackoff = opts.maxBackoffMs ?? 1000;
-  for (;;) {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await listener.accept();
-    } catch (err) {
-      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
-      if (!isDescriptorExhaustion(err)) {
-        // ECONNABORTED and the like: one peer's trouble; logged at most once a minute.
-        if (performance.now() - otherWarnedAt > 60_000) {
-          otherWarnedAt = performance.now();
-          log.warn(`accept failed: ${(err as Error).message}; retrying`);
+  try {
+    await loop();
+  } finally {
+    reserve?.close(); // the listener is closed: give the reserve descriptor back
+  }
+
+  async function loop(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
         }
-        await new Promise((r) => setTimeout(r, 10));
+        if (!isDescriptorExhaustion(err)) {
+          // ECONNABORTED and the like: one peer's trouble; logged at most once a minute.
+          if (performance.now() - otherWarnedAt > 60_000) {
+            otherWarnedAt = performance.now();
+            log.warn(`accept failed: ${(err as Error).message}; retrying`);
+          }
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        if (!exhausted) {
+          exhausted = true;
+        }
+        if (performance.now() - warnedAt > 60_000) {
+          // Once per minute at most, however often descriptors run out and come back.
+          warnedAt = performance.now();
+          log.warn(
+            "descriptor limit reached (Too many open files): shedding new connections until " +
+              "descriptors free up; raise the limit (ulimit -n / LimitNOFILE) if this recurs",
+          );
+        }
+        if (reserve) {
+          // Free one descriptor, take the waiting connection, close it: the client sees
+          // a reset instead of hanging in the backlog.
+          reserve.close();
+          reserve = undefined;
+          let didShed = false;
+          try {
+            const c = await listener.accept();
+            reserve = openReserve();
+            if (reserve) {
+              // Descriptors came back while this accept waited: a healthy client, keep it.
+              exhausted = false;
+              backoff = 10;
+              opts.onConnection(c);
+              continue;
+            }
+            c.close();
+            shed++;
+            didShed = true;
+          } catch (err) {
+            // The listener was closed while waiting: done. Else still out of descriptors.
+            if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+              return;
+            }
+          }
+          reserve ??= openReserve();
+          // More may be waiting in the backlog: shed them now rather than after a pause, so
+          // their clients see the end at once instead of hanging.
+          if (didShed && reserve) continue;
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, maxBackoff);
         continue;
       }
-      if (!exhausted) {
-        exhausted = true;
+      if (exhausted) {
+        exhausted = false;
+        log.debug(`descriptors available again; ${shed} connection(s) were shed`);
+        shed = 0;
       }
-      if (performance.now() - warnedAt > 60_000) {
-        // Once per minute at most, however often descriptors run out and come back.
-        warnedAt = performance.now();
-        log.warn(
-          "descriptor limit reached (Too many open files): shedding new connections until " +
-            "descriptors free up; raise the limit (ulimit -n / LimitNOFILE) if this recurs",
-        );
-      }
-      if (reserve) {
-        // Free one descriptor, take the waiting connection, close it: the client sees
-        // a reset instead of hanging in the backlog.
-        reserve.close();
-        reserve = undefined;
-        let didShed = false;
-        try {
-          const c = await listener.accept();
-          c.close();
-          shed++;
-          didShed = true;
-        } catch { /* still out of descriptors: back off below */ }
-        reserve = openReserve();
-        // More may be waiting in the backlog: shed them now rather than after a pause, so
-        // their clients see the end at once instead of hanging.
-        if (didShed && reserve) continue;
-      }
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, maxBackoff);
-      continue;
+      backoff = 10;
+      reserve ??= openReserve();
+      opts.onConnection(conn);
     }
-    if (exhausted) {
-      exhausted = false;
-      log.debug(`descriptors available again; ${shed} connection(s) were shed`);
-      shed = 0;
-    }
-    backoff = 10;
-    reserve ??= openReserve();
-    opts.onConnection(conn);
   }
 }

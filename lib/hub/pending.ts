@@ -15,9 +15,9 @@ const log = logger("hub");
 /** Default cap on unauthenticated connections. */
 export const MAX_UNAUTHENTICATED = 128;
 
-/** One tracked connection; `shed` closes it. */
+/** One tracked connection; `shed` closes it, over the cap or because the hub shuts down. */
 export interface PendingEntry {
-  readonly shed: () => void;
+  readonly shed: (why: "cap" | "shutdown") => void;
 }
 
 /** Connections not yet authenticated, oldest first. */
@@ -56,7 +56,7 @@ export class PendingConnections {
         );
       }
       try {
-        oldest.shed();
+        oldest.shed("cap");
       } catch (err) {
         log.error(
           `shedding a connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,
@@ -71,7 +71,7 @@ export class PendingConnections {
     this.#set.clear();
     for (const e of all) {
       try {
-        e.shed();
+        e.shed("shutdown");
       } catch (err) {
         log.error(
           `shedding a connection: ${escapeForLog((err as Error)?.stack ?? String(err), 2000)}`,

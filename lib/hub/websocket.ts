@@ -106,13 +106,19 @@ const SMALL_READ = 2048;
 const LARGE_READ = 65536;
 const OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa;
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a text message that starts with U+FEFF keeps it (RFC 6455 carries text as sent).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Most fragments one message may arrive in; past it the socket is closed with 1009. */
+export const MAX_FRAGMENTS = 1024;
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
-/** Valid close codes a peer may send (RFC 6455 §7.4.1, §7.4.2). */
+/**
+ * Valid close codes a peer may send (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012
+ * service restart, 1013 try again later, 1014 bad gateway; 1004-1006 and 1015 are never sent).
+ */
 function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
     (code >= 3000 && code <= 4999);
 }
 
@@ -146,6 +152,8 @@ export class ServerWebSocket implements HubWebSocket {
   #fragOp = -1;
   #fragments: Uint8Array[] = [];
   #fragBytes = 0;
+  /** Frames of the message being reassembled, empty ones included. */
+  #fragCount = 0;
   #closeSent = false;
   #closeTimer?: ReturnType<typeof setTimeout>;
   #closeCode: number = WsClose.abnormal;
@@ -437,14 +445,20 @@ export class ServerWebSocket implements HubWebSocket {
   #onData(op: number, fin: boolean, body: Uint8Array): void {
     if (op !== OP_CONT) this.#fragOp = op;
     let fresh = false; // body is our own copy, not a view of the read buffer
-    if (!fin || this.#fragments.length > 0) {
-      this.#fragments.push(body.slice());
+    if (!fin || this.#fragCount > 0) {
+      // Empty fragments cost a frame header each and add nothing: the count bounds them too.
+      if (++this.#fragCount > MAX_FRAGMENTS) {
+        this.fail(1009, "message in too many fragments");
+        return;
+      }
+      if (body.length > 0) this.#fragments.push(body.slice());
       this.#fragBytes += body.length;
       if (!fin) return;
       body = concat(this.#fragments, this.#fragBytes);
       fresh = true;
       this.#fragments = [];
       this.#fragBytes = 0;
+      this.#fragCount = 0;
     }
     const whole = this.#fragOp;
     this.#fragOp = -1;

@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
-import { type HubCloseEvent, PONG_BUFFER_LIMIT, type ServerWebSocket } from "./websocket.ts";
+import {
+  type HubCloseEvent,
+  MAX_FRAGMENTS,
+  PONG_BUFFER_LIMIT,
+  type ServerWebSocket,
+} from "./websocket.ts";
 
 const enc = new TextEncoder();
 
@@ -288,4 +293,31 @@ Deno.test("a peer that does not read is closed with 1008 once 8 MiB are queued f
     conn.close();
     await fe.shutdown(500);
   }
+});
+
+Deno.test("a message in more than MAX_FRAGMENTS fragments, empty ones included, is closed with 1009", async () => {
+  await withEcho(async (fe) => {
+    const { conn, frames } = await open(fe);
+    const empty = clientFrame(0x0, new Uint8Array(0), false);
+    const burst = new Uint8Array(empty.length * (MAX_FRAGMENTS + 1));
+    for (let i = 0; i <= MAX_FRAGMENTS; i++) burst.set(empty, i * empty.length);
+    await conn.write(clientFrame(0x2, new Uint8Array(0), false));
+    await conn.write(burst);
+    assert.equal(await frames.closeCode(), 1009);
+    conn.close();
+  });
+});
+
+Deno.test("close codes 1012-1014 of the IANA registry are accepted; a text's BOM is kept", async () => {
+  await withEcho(async (fe, closes) => {
+    const { conn, frames } = await open(fe);
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]);
+    await conn.write(clientFrame(0x1, bom));
+    assert.deepEqual((await frames.next())?.payload, bom, "echoed with its U+FEFF");
+    await conn.write(clientFrame(0x8, new Uint8Array([0x03, 0xf4]))); // 1012 service restart
+    assert.equal(await frames.closeCode(), 1012);
+    conn.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(closes.at(-1)?.code, 1012);
+  });
 });
