@@ -142,7 +142,7 @@ Deno.test("tela machines, services and status read the hub's /api/status with th
       assert.equal(bad.code, 1);
       assert.match(
         bad.err,
-        /^Error: hub returned 401 unauthorized: it does not accept the token \(bad\.*\); check -token, TELA_TOKEN or the one "tela login" stored$/m,
+        /^Error: hub returned 401 unauthorized: it does not accept the token \(b\.\.\.\); check -token, TELA_TOKEN or the one "tela login" stored$/m,
       );
       const none = await run(["status", "-hub", hub]);
       assert.equal(none.code, 1);

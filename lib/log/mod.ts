@@ -45,8 +45,14 @@ export function logger(tag: string): Logger {
   };
 }
 
-/** First 8 characters of a token followed by `...`, safe to log. */
+/**
+ * A token's first characters followed by `...`, safe to log: at most 8 characters and at
+ * most half of the token, so a short token is never shown whole (book, *TDL for the
+ * command line*: tokens are never printed whole).
+ * @param token the secret; undefined or empty gives `(none)`.
+ * @example tokenPreview("0123456789abcdef") // "01234567..."; tokenPreview("wrong") // "wr..."
+ */
 export function tokenPreview(token: string | undefined): string {
   if (!token) return "(none)";
-  return token.length <= 8 ? token : `${token.slice(0, 8)}...`;
+  return `${token.slice(0, Math.min(8, Math.floor(token.length / 2)))}...`;
 }
