@@ -243,8 +243,8 @@ Deno.test("TELA_HUB (an alias from hubs.yaml) and TELA_TOKEN stand in for -hub a
       assert.match(bad.err, /^Error: hub returned 401 unauthorized/);
       Deno.env.set("TELA_HUB", "nope");
       const unknown = await run(["machines"]);
-      assert.equal(unknown.code, 1);
-      assert.match(unknown.err, /^Error: hub "nope" not found .*known: lab\)/);
+      assert.equal(unknown.code, 2, "an unknown short name is a usage error: nothing was dialled");
+      assert.match(unknown.err, /^Error: -hub "nope" is not a ws:\/\/ .*\(it defines: lab\)/);
     } finally {
       await server.shutdown();
     }

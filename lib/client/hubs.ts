@@ -10,9 +10,14 @@ import { join } from "node:path";
 import { ConfigError, readYamlFile } from "../config/mod.ts";
 import { ensureWsScheme } from "../host/credentials.ts";
 import { userConfigDir } from "../host/paths.ts";
+import { UsageError } from "../cli/mod.ts";
 
-/** A hub name that is neither a URL nor a known alias. */
-export class HubResolveError extends Error {
+/**
+ * A `-hub` value tela cannot use: a URL whose scheme is not `ws://`/`wss://`, or a short
+ * name that `hubs.yaml` does not define. A usage error (exit 2): the value is checked
+ * before anything is dialled, and the fix is a different value.
+ */
+export class HubResolveError extends UsageError {
   override name = "HubResolveError";
 }
 
@@ -53,24 +58,51 @@ export function isHubUrl(s: string): boolean {
   return /^wss?:\/\//i.test(s);
 }
 
+/** `scheme://rest`: the scheme, or undefined when `s` has none. */
+function schemeOf(s: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1].toLowerCase();
+}
+
+/** The `ws://`/`wss://` spelling of a URL with another scheme (`http` → `ws`, else `wss`). */
+function wsSpelling(s: string, scheme: string): string {
+  const rest = s.slice(scheme.length + 3);
+  return `${scheme === "http" ? "ws" : "wss"}://${rest}`;
+}
+
 /**
- * Resolves `-hub` (URL or alias) to the URL to dial.
- * @throws {HubResolveError} with the spec's wording when an alias is unknown.
+ * Resolves `-hub` (URL or short name) to the URL to dial (book, Appendix A *Hub name
+ * resolution*). Nothing is dialled: a value that cannot work is refused here.
+ * @param nameOrUrl what the user gave: `ws://…`, `wss://…` or a short name.
+ * @param path the `hubs.yaml` to consult (default {@link hubsFilePath}).
+ * @param label how the value is named in errors (`-hub`, or a profile's `hub:`).
+ * @throws {HubResolveError} for another scheme (`http://h` suggests `ws://h`) or a short
+ *   name not in `hubs.yaml` (the message names the file and suggests `wss://<name>`).
+ * @throws {ConfigError} when `hubs.yaml` is malformed.
  */
-export async function resolveHubUrl(nameOrUrl: string, path = hubsFilePath()): Promise<string> {
+export async function resolveHubUrl(
+  nameOrUrl: string,
+  path = hubsFilePath(),
+  label = "-hub",
+): Promise<string> {
   const s = nameOrUrl.trim();
   if (s === "" || isHubUrl(s)) return s;
-  const aliases = await loadHubAliases(path);
-  if (!aliases) {
+  const scheme = schemeOf(s);
+  if (scheme) {
     throw new HubResolveError(
-      `hub "${s}" is not a URL and could not be resolved (no remotes configured, no local config); ` +
-        `use a ws:// or wss:// URL or add it to ${path}`,
+      `${label} must be a ws:// or wss:// URL or a short name from ${path}; ` +
+        `for ${s} use ${wsSpelling(s, scheme)}`,
     );
   }
-  if (Object.hasOwn(aliases, s)) return aliases[s];
-  const known = Object.keys(aliases).sort().join(", ");
+  const aliases = await loadHubAliases(path);
+  if (aliases && Object.hasOwn(aliases, s)) return aliases[s];
+  const where = aliases
+    ? `not a short name in ${path} (it defines: ${
+      Object.keys(aliases).sort().join(", ") || "none"
+    })`
+    : `not a short name (${path} does not exist)`;
   throw new HubResolveError(
-    `hub "${s}" not found (remotes unreachable, not in ${path}; known: ${known || "none"})`,
+    `${label} "${s}" is not a ws:// or wss:// URL and ${where}; use wss://${s} ` +
+      `(ws://${s} for a hub without TLS), or add "${s}: wss://<host>" under "hubs:" in ${path}`,
   );
 }
 
@@ -81,14 +113,21 @@ export async function resolveHubUrl(nameOrUrl: string, path = hubsFilePath()): P
  * gives it (`https://` → `wss://`, `http://` → `ws://`, none → `wss://`, spec §9.8).
  * @param arg what the user typed: a URL, a host name, or a short name.
  * @param path the `hubs.yaml` to consult (default {@link hubsFilePath}).
+ * @throws {HubResolveError} for a scheme other than ws, wss, http or https.
  * @throws {ConfigError} when `hubs.yaml` exists but is malformed.
  * @example resolveLoginHub("lab") // "ws://10.0.0.5:8080" when hubs.yaml says `lab: ws://10.0.0.5:8080`
  */
 export async function resolveLoginHub(arg: string, path = hubsFilePath()): Promise<string> {
   const s = arg.trim();
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+  const scheme = schemeOf(s);
+  if (!scheme) {
     const aliases = await loadHubAliases(path);
     if (aliases && Object.hasOwn(aliases, s)) return aliases[s];
+  } else if (!["ws", "wss", "http", "https"].includes(scheme)) {
+    throw new HubResolveError(
+      `the hub must be a ws:// or wss:// URL or a short name from ${path}; ` +
+        `for ${s} use ${wsSpelling(s, scheme)}`,
+    );
   }
   return ensureWsScheme(s);
 }

@@ -103,7 +103,11 @@ Deno.test("profile create, list, show and delete", async () => {
 
 Deno.test("hubs.yaml aliases resolve; URLs pass through; unknown aliases list the known ones", async () => {
   await withHome(async (home) => {
-    await assert.rejects(resolveHubUrl("owls"), /not a URL and could not be resolved/);
+    await assert.rejects(
+      resolveHubUrl("owls"),
+      /-hub "owls" is not a ws:\/\/ or wss:\/\/ URL and not a short name \(.*hubs\.yaml does not exist\); use wss:\/\/owls/,
+    );
+    await assert.rejects(resolveHubUrl("http://h:1"), /for http:\/\/h:1 use ws:\/\/h:1$/);
     await Deno.mkdir(`${home}/.tela`, { recursive: true });
     await Deno.writeTextFile(
       `${home}/.tela/hubs.yaml`,
@@ -116,7 +120,10 @@ Deno.test("hubs.yaml aliases resolve; URLs pass through; unknown aliases list th
     assert.equal(await resolveHubUrl("local"), "ws://localhost:8080");
     assert.equal(await resolveHubUrl("prod"), "wss://hub.example.com");
     assert.equal(await resolveHubUrl("WSS://x"), "WSS://x");
-    await assert.rejects(resolveHubUrl("Local"), /hub "Local" not found.*known: local, prod/);
+    await assert.rejects(
+      resolveHubUrl("Local"),
+      /"Local" .*not a short name in .*hubs\.yaml \(it defines: local, prod\)/,
+    );
   });
 });
 

@@ -8,7 +8,8 @@ import { logger, setLogLevel } from "../../log/mod.ts";
 import { DEFAULT_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
-import { resolveHubUrl } from "../hubs.ts";
+import { HubResolveError, resolveHubUrl } from "../hubs.ts";
+import { ConfigError } from "../../config/mod.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
 import {
@@ -57,8 +58,9 @@ export class ProfileStoppedError extends Error {
 /**
  * `tela connect` (book, Appendix A; *First connection*): one machine
  * (`-hub -machine [-ports|-services]`) or every connection of a profile (`-profile`), until
- * Ctrl-C. Its `run` throws {@link UsageError} for missing or conflicting flags and a bad
- * `-ports` spec (exit 2), `ConfigError` for a bad profile (exit 3), and `FatalConnectError`
+ * Ctrl-C. Its `run` throws {@link UsageError} for missing or conflicting flags, a bad
+ * `-ports` spec or `-hub` value (exit 2), `ConfigError` for a bad profile or a profile hub
+ * that is not a ws:// or wss:// URL or known short name (exit 3), and `FatalConnectError`
  * when the hub refuses the token or a service name is unknown, {@link ProfileStoppedError}
  * when every profile connection stopped (exit 1). An unreachable hub (service names
  * included) is retried with backoff, not thrown.
@@ -173,14 +175,25 @@ async function connectProfile(
   interrupted: Promise<void>,
 ): Promise<number> {
   const log = logger("tela");
-  const { profile } = await loadProfile(arg);
+  const { path, profile } = await loadProfile(arg);
   const mtu = profile.mtu && profile.mtu > 0 ? profile.mtu : flagMtu;
   log.info(`loaded profile with ${profile.connections.length} connection(s)`);
   profile.connections.forEach((c, i) =>
     log.info(`  [${i + 1}] hub=${c.hub} machine=${c.machine} services=${c.services?.length ?? 0}`)
   );
   const resolved = [];
-  for (const c of profile.connections) resolved.push({ ...c, url: await resolveHubUrl(c.hub) });
+  for (const [i, c] of profile.connections.entries()) {
+    // A profile's hub is configuration: a bad one is the file's error (exit 3), not usage.
+    try {
+      resolved.push({
+        ...c,
+        url: await resolveHubUrl(c.hub, undefined, `connection ${i + 1} hub`),
+      });
+    } catch (e) {
+      if (e instanceof HubResolveError) throw new ConfigError(path, e.message);
+      throw e;
+    }
+  }
   const conns = mergeConnections(resolved);
   if (conns.length !== resolved.length) log.info(`merged to ${conns.length} unique connection(s)`);
   const multi = conns.length > 1;

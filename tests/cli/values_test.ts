@@ -1,0 +1,126 @@
+/**
+ * Argument and environment values the programs refuse before they dial anything (issue 9,
+ * new-user walkthrough): each case runs the real program without network permission, so a
+ * program that tried to connect would fail with a different status and message. Exit 2 is a
+ * usage error (book, *TDL for the command line*), with `Error: …` on stderr and stdout empty.
+ */
+import assert from "node:assert/strict";
+import { DENO_DIR, REPO_ROOT } from "../e2e/harness.ts";
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd/<program>.ts` in a fresh HOME, stdin closed, without network permission. */
+async function run(
+  program: "tela" | "telad",
+  args: string[],
+  env: Record<string, string> = {},
+  setup?: (home: string) => Promise<void>,
+): Promise<Ran & { home: string }> {
+  const home = await Deno.makeTempDir({ prefix: "tela-values-" });
+  try {
+    await setup?.(home);
+    const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--deny-net"];
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...perms, "--no-prompt", `${REPO_ROOT}/cmd/${program}.ts`, ...args],
+      env: { HOME: home, DENO_DIR, NO_COLOR: "1", ...env },
+      clearEnv: true,
+      cwd: home,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      stderr: dec.decode(out.stderr),
+      home,
+    };
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/** Asserts a usage error: exit 2, nothing on stdout, `Error: <re>` on stderr. */
+function assertUsage(r: Ran, re: RegExp, what: string): void {
+  assert.equal(r.code, 2, `${what}: exit 2 expected\n${r.stderr}`);
+  assert.equal(r.stdout, "", `${what}: stdout stays empty`);
+  assert.match(r.stderr, re, what);
+}
+
+Deno.test("tela: -hub with an http:// or other scheme is a usage error that gives the ws:// spelling", async () => {
+  const cases: [string[], string, string][] = [
+    [["connect", "-machine", "m"], "http://127.0.0.1:8080", "ws://127.0.0.1:8080"],
+    [["machines"], "https://hub.example.com", "wss://hub.example.com"],
+    [["services", "-machine", "m"], "http://127.0.0.1:8080", "ws://127.0.0.1:8080"],
+    [["status"], "ftp://hub.example.com", "wss://hub.example.com"],
+  ];
+  for (const [args, hub, fix] of cases) {
+    const r = await run("tela", [...args, "-hub", hub, "-token", "t"]);
+    const esc = (s: string) => s.replace(/[.]/g, "\\.");
+    assertUsage(
+      r,
+      new RegExp(
+        `^Error: -hub must be a ws:// or wss:// URL or a short name from \\S*hubs\\.yaml; ` +
+          `for ${esc(hub)} use ${esc(fix)}$`,
+        "m",
+      ),
+      `tela ${args[0]} -hub ${hub}`,
+    );
+  }
+});
+
+Deno.test("tela: an unresolved -hub short name names hubs.yaml and suggests wss://<name>", async () => {
+  const r = await run("tela", ["connect", "-hub", "127.0.0.1:8080", "-machine", "m"]);
+  assertUsage(
+    r,
+    /^Error: -hub "127\.0\.0\.1:8080" is not a ws:\/\/ or wss:\/\/ URL and not a short name \(\S+\/\.tela\/hubs\.yaml does not exist\); use wss:\/\/127\.0\.0\.1:8080 \(ws:\/\/127\.0\.0\.1:8080 for a hub without TLS\), or add "127\.0\.0\.1:8080: wss:\/\/<host>" under "hubs:" in \S+hubs\.yaml$/m,
+    "tela connect -hub 127.0.0.1:8080",
+  );
+  const known = await run(
+    "tela",
+    ["machines", "-hub", "owls"],
+    {},
+    async (home) => {
+      await Deno.mkdir(`${home}/.tela`);
+      await Deno.writeTextFile(`${home}/.tela/hubs.yaml`, "hubs:\n  lab: ws://10.0.0.5:8080\n");
+    },
+  );
+  assertUsage(
+    known,
+    /^Error: -hub "owls" is not a ws:\/\/ or wss:\/\/ URL and not a short name in \S+hubs\.yaml \(it defines: lab\); use wss:\/\/owls/m,
+    "tela machines -hub owls with hubs.yaml",
+  );
+});
+
+Deno.test("tela: a profile whose hub is http:// is a configuration error naming the profile", async () => {
+  const r = await run("tela", ["connect", "-profile", "home"], {}, async (home) => {
+    await Deno.mkdir(`${home}/.tela/profiles`, { recursive: true });
+    await Deno.writeTextFile(
+      `${home}/.tela/profiles/home.yaml`,
+      "id: 6f0d3b1e-0000-4000-8000-000000000000\nconnections:\n" +
+        "  - hub: http://127.0.0.1:8080\n    machine: m\n",
+    );
+  });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(
+    r.stderr,
+    /^Error: \S+home\.yaml: connection 1 hub must be a ws:\/\/ or wss:\/\/ URL .*; for http:\/\/127\.0\.0\.1:8080 use ws:\/\/127\.0\.0\.1:8080$/m,
+  );
+});
+
+Deno.test("tela login/logout: a hub with a scheme other than ws, wss, http or https is a usage error", async () => {
+  for (const verb of ["login", "logout"]) {
+    const r = await run("tela", [verb, "ftp://hub.example.com"]);
+    assertUsage(
+      r,
+      /^Error: the hub must be a ws:\/\/ or wss:\/\/ URL or a short name from \S+hubs\.yaml; for ftp:\/\/hub\.example\.com use wss:\/\/hub\.example\.com$/m,
+      `tela ${verb} ftp://…`,
+    );
+  }
+});
