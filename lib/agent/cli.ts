@@ -12,6 +12,7 @@ import {
   type Command,
   command,
   helpCommand,
+  intSetting,
   runCli,
   serviceCommand,
   updateCommand,
@@ -19,7 +20,13 @@ import {
   versionCommand,
 } from "../cli/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
-import { type BindFactory, DEFAULT_MTU, type TunnelEngine } from "../session/mod.ts";
+import {
+  type BindFactory,
+  DEFAULT_MTU,
+  MAX_MTU,
+  MIN_MTU,
+  type TunnelEngine,
+} from "../session/mod.ts";
 import {
   CredentialNotFoundError,
   ensureWsScheme,
@@ -71,7 +78,10 @@ const FLAGS = {
     arg: "host",
     usage: "Target host for services, gateway mode (env TELAD_TARGET_HOST). Default: 127.0.0.1",
   },
-  mtu: { type: "number", usage: `WireGuard tunnel MTU (env TELAD_MTU). Default: ${DEFAULT_MTU}` },
+  mtu: {
+    type: "number",
+    usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELAD_MTU). Default: ${DEFAULT_MTU}`,
+  },
   v: { type: "boolean", usage: "Verbose logging" },
 } as const;
 
@@ -150,12 +160,15 @@ async function runAgent(
 ): Promise<number> {
   if (values.v) setLogLevel("debug");
   const log = logger("telad");
-  const mtuEnv = Number(env("TELAD_MTU"));
-  const mtu = values.mtu && values.mtu > 0
-    ? values.mtu
-    : Number.isInteger(mtuEnv) && mtuEnv > 0
-    ? mtuEnv
-    : DEFAULT_MTU;
+  const mtu = intSetting({
+    flag: "mtu",
+    flagValue: values.mtu,
+    env: "TELAD_MTU",
+    min: MIN_MTU,
+    max: MAX_MTU,
+    what: "tunnel MTU",
+    fallback: DEFAULT_MTU,
+  });
   let cfg: AgentConfig;
   let statePath: string;
   const configPath = values.config ?? env("TELAD_CONFIG");
@@ -174,6 +187,14 @@ async function runAgent(
     if (!/^wss?:\/\//i.test(hub)) {
       throw new UsageError(`-hub must be a ws:// or wss:// URL (got ${hub})`);
     }
+    // One bad part refuses the whole spec: an agent must not serve less than it was told.
+    const portsFrom = values.ports !== undefined ? "-ports" : "environment variable TELAD_PORTS";
+    const badPort = (part: string) => {
+      throw new UsageError(
+        `${portsFrom}: "${part}" is not a port spec: each comma-separated part is ` +
+          `port[:name[:description]] with a port 1-65535, e.g. 22:SSH,3389:RDP`,
+      );
+    };
     try {
       cfg = agentConfigFromFlags(
         {
@@ -182,10 +203,11 @@ async function runAgent(
           ports: values.ports ?? env("TELAD_PORTS") ?? "",
           targetHost: values["target-host"] ?? env("TELAD_TARGET_HOST"),
         },
-        (part) => log.warn(`ignoring invalid port spec: ${part}`),
+        badPort,
       );
     } catch (e) {
-      throw new UsageError((e as Error).message); // -ports missing or malformed
+      if (e instanceof UsageError) throw e;
+      throw new UsageError((e as Error).message); // -ports missing
     }
     statePath = agentStatePath();
   }

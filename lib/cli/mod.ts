@@ -20,3 +20,4 @@ export {
   walkCommands,
 } from "./command.ts";
 export * from "./planned.ts";
+export * from "./values.ts";

@@ -7,6 +7,7 @@ import { basename, extname, join, sep } from "node:path";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { ConfigError, writeFileAtomic } from "../config/mod.ts";
 import { userConfigDir } from "../host/paths.ts";
+import { DEFAULT_MTU, MAX_MTU, MIN_MTU } from "../session/mod.ts";
 
 /** A profile that cannot be shown, created or deleted (unknown, exists already, bad name). */
 export class ProfileError extends Error {
@@ -194,8 +195,17 @@ export function validateProfile(path: string, doc: unknown): Profile {
     };
   });
   const mtu = d.mtu;
-  if (mtu !== undefined && mtu !== null && (typeof mtu !== "number" || mtu < 0)) {
-    throw new ConfigError(path, `'mtu' must be a positive number`);
+  // 0 means "not set" (spec §8.6: only a positive profile mtu overrides -mtu / TELA_MTU).
+  if (
+    mtu !== undefined && mtu !== null &&
+    (typeof mtu !== "number" || (mtu !== 0 && !(Number.isInteger(mtu) && mtu >= MIN_MTU &&
+      mtu <= MAX_MTU)))
+  ) {
+    throw new ConfigError(
+      path,
+      `'mtu' must be a whole number ${MIN_MTU}-${MAX_MTU} (got ${JSON.stringify(mtu)}); ` +
+        `remove it for the default ${DEFAULT_MTU}`,
+    );
   }
   return {
     id: d.id ? String(d.id) : undefined,

@@ -71,6 +71,14 @@ Deno.test("bad profiles give errors naming the file and the key", async () => {
     await Deno.writeTextFile(`${dir}/nomachine.yaml`, "connections:\n  - hub: ws://h\n");
     await assert.rejects(loadProfile("nomachine"), /connections\[0\]: 'machine' is required/);
     await Deno.writeTextFile(
+      `${dir}/bigmtu.yaml`,
+      "mtu: 99999\nconnections:\n  - hub: ws://h\n    machine: m\n",
+    );
+    await assert.rejects(
+      loadProfile("bigmtu"),
+      /bigmtu\.yaml: 'mtu' must be a whole number 576-65475 \(got 99999\); remove it/,
+    );
+    await Deno.writeTextFile(
       `${dir}/badport.yaml`,
       "connections:\n  - hub: ws://h\n    machine: m\n    services:\n      - remote: 70000\n",
     );

@@ -12,6 +12,13 @@ import type { DuplexConn } from "./pipe.ts";
 
 /** Default tunnel MTU (spec §8.6). */
 export const DEFAULT_MTU = 1100;
+/** Smallest tunnel MTU accepted: the IPv4 datagram every host must take (RFC 791 §3.1). */
+export const MIN_MTU = 576;
+/**
+ * Largest tunnel MTU accepted: a full packet plus WireGuard's 32 octets of overhead fits one
+ * UDP datagram over IPv4 (65507 octets of payload) and the hub's 64 KiB relay frame.
+ */
+export const MAX_MTU = 65507 - 32;
 /** Persistent keepalive inside the session, in seconds (spec §8.2). */
 export const PERSISTENT_KEEPALIVE_S = 25;
 /** CONTROL and JSON keepalive interval, in milliseconds (spec §1.5, §4.4). */

@@ -124,3 +124,64 @@ Deno.test("tela login/logout: a hub with a scheme other than ws, wss, http or ht
     );
   }
 });
+
+/** `Error:` lines of stderr (the help that follows a usage error is not counted). */
+function errorLines(r: Ran): string[] {
+  return r.stderr.split("\n").filter((l) => /^Error:|WARN/.test(l));
+}
+
+Deno.test("tela connect: -mtu and TELA_MTU out of range are usage errors before any dial", async () => {
+  const base = ["connect", "-hub", "ws://127.0.0.1:9", "-machine", "m", "-token", "t"];
+  assertUsage(
+    await run("tela", [...base, "-mtu", "99999"]),
+    /^Error: -mtu 99999 is not a valid tunnel MTU: it must be a whole number 576-65475 \(default 1100\)$/m,
+    "-mtu 99999",
+  );
+  assertUsage(
+    await run("tela", [...base, "-mtu=-5"]),
+    /^Error: -mtu -5 is not a valid tunnel MTU/m,
+    "-mtu -5",
+  );
+  for (const v of ["abc", "99999", "1.5"]) {
+    assertUsage(
+      await run("tela", base, { TELA_MTU: v }),
+      new RegExp(
+        `^Error: environment variable TELA_MTU="${
+          v.replace(".", "\\.")
+        }" is not a valid tunnel MTU: it must be a whole number 576-65475; fix it, or unset it for the default 1100$`,
+        "m",
+      ),
+      `TELA_MTU=${v}`,
+    );
+  }
+});
+
+Deno.test("telad: a bad -ports part, -mtu, TELAD_MTU or TELAD_PORTS is one usage error before any dial", async () => {
+  const base = ["-hub", "ws://127.0.0.1:9", "-machine", "m", "-token", "t"];
+  const abc = await run("telad", [...base, "-ports", "22,abc"]);
+  assertUsage(
+    abc,
+    /^Error: -ports: "abc" is not a port spec: each comma-separated part is port\[:name\[:description\]\] with a port 1-65535, e\.g\. 22:SSH,3389:RDP$/m,
+    "-ports 22,abc",
+  );
+  assert.equal(errorLines(abc).length, 1, abc.stderr);
+  const big = await run("telad", [...base, "-ports", "99999"]);
+  assertUsage(big, /^Error: -ports: "99999" is not a port spec/m, "-ports 99999");
+  assert.deepEqual(errorLines(big).length, 1, `one error, no WARN:\n${big.stderr}`);
+  const envPorts = await run("telad", base, { TELAD_PORTS: "abc" });
+  assertUsage(
+    envPorts,
+    /^Error: environment variable TELAD_PORTS: "abc" is not a port spec/m,
+    "TELAD_PORTS=abc",
+  );
+  assertUsage(
+    await run("telad", [...base, "-ports", "22"], { TELAD_MTU: "abc" }),
+    /^Error: environment variable TELAD_MTU="abc" is not a valid tunnel MTU: it must be a whole number 576-65475/m,
+    "TELAD_MTU=abc",
+  );
+  assertUsage(
+    await run("telad", [...base, "-ports", "22", "-mtu", "99999"]),
+    /^Error: -mtu 99999 is not a valid tunnel MTU/m,
+    "telad -mtu 99999",
+  );
+});

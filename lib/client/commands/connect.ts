@@ -3,9 +3,9 @@
  * flags, or every connection of a profile, until Ctrl-C.
  * @module
  */
-import { command, UsageError } from "../../cli/mod.ts";
+import { command, intSetting, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
-import { DEFAULT_MTU, sleep } from "../../session/mod.ts";
+import { DEFAULT_MTU, MAX_MTU, MIN_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { MachineConnection } from "../connection.ts";
 import { HubResolveError, resolveHubUrl } from "../hubs.ts";
@@ -43,7 +43,10 @@ const CONNECT_FLAGS = {
   },
   port: { type: "number", usage: "Legacy: local port" },
   "target-port": { type: "number", usage: "Legacy: remote port (default: -port)" },
-  mtu: { type: "number", usage: `WireGuard tunnel MTU (env TELA_MTU). Default: ${DEFAULT_MTU}` },
+  mtu: {
+    type: "number",
+    usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELA_MTU). Default: ${DEFAULT_MTU}`,
+  },
   v: VERBOSE_FLAG,
 } as const;
 
@@ -89,7 +92,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
     async run({ values, out, err }) {
       if (values.v) setLogLevel("debug");
       const log = logger("tela");
-      const mtu = envMtu(values.mtu, "TELA_MTU");
+      const mtu = clientMtu(values.mtu);
       const interrupted = deps.interrupted ?? signalPromise();
       const profileArg = values.profile ?? env("TELA_PROFILE");
       if (profileArg) return await connectProfile(profileArg, mtu, deps, out, err, interrupted);
@@ -145,10 +148,17 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
   });
 }
 
-function envMtu(flag: number | undefined, name: string): number {
-  if (flag && flag > 0) return flag;
-  const e = Number(Deno.env.get(name));
-  return Number.isInteger(e) && e > 0 ? e : DEFAULT_MTU;
+/** `-mtu`, else `TELA_MTU`, else the default; checked before anything is dialled. */
+function clientMtu(flag: number | undefined): number {
+  return intSetting({
+    flag: "mtu",
+    flagValue: flag,
+    env: "TELA_MTU",
+    min: MIN_MTU,
+    max: MAX_MTU,
+    what: "tunnel MTU",
+    fallback: DEFAULT_MTU,
+  });
 }
 
 function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
