@@ -148,7 +148,7 @@ export async function demoMain(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGINT", () => resolve());
     if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", () => resolve());
   });
-  console.log("\nstopping");
+  console.error("\nstopping"); // a log line: stderr, like every log
   setLogLevel("error"); // the agent noticing the hub go away is expected now
   client.stop();
   agent.stop();

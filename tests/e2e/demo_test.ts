@@ -43,6 +43,9 @@ Deno.test({
       const status = await demo.exited;
       assert.equal(status.code, 0);
       assert.match(demo.output, /\nstopping$/);
+      // A log line, not data: scripts reading the demo's stdout do not get it.
+      assert.ok(demo.stderrLines.includes("stopping"), demo.stderrLines.join("\n"));
+      assert.ok(!demo.stdoutLines.includes("stopping"), "stopping is not on stdout");
     } finally {
       await demo.stop();
       await Deno.remove(home, { recursive: true });

@@ -38,17 +38,22 @@ export function portWithFallbackRoom(): number {
 
 /** A subprocess with its output lines. */
 export class Proc {
+  /** Every line, stdout and stderr interleaved as they arrived. */
   readonly lines: string[] = [];
+  /** The lines of stdout alone (data). */
+  readonly stdoutLines: string[] = [];
+  /** The lines of stderr alone (logs and errors). */
+  readonly stderrLines: string[] = [];
   #waiters: { re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }[] = [];
   readonly exited: Promise<Deno.CommandStatus>;
 
   constructor(readonly name: string, readonly child: Deno.ChildProcess) {
-    this.#pump(child.stdout);
-    this.#pump(child.stderr);
+    this.#pump(child.stdout, this.stdoutLines);
+    this.#pump(child.stderr, this.stderrLines);
     this.exited = child.status;
   }
 
-  async #pump(stream: ReadableStream<Uint8Array>) {
+  async #pump(stream: ReadableStream<Uint8Array>, own: string[]) {
     const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     try {
@@ -58,12 +63,16 @@ export class Proc {
         buf += value;
         let i;
         while ((i = buf.indexOf("\n")) >= 0) {
+          own.push(buf.slice(0, i));
           this.#line(buf.slice(0, i));
           buf = buf.slice(i + 1);
         }
       }
     } catch { /* process killed */ }
-    if (buf) this.#line(buf);
+    if (buf) {
+      own.push(buf);
+      this.#line(buf);
+    }
   }
 
   #line(l: string) {
