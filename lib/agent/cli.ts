@@ -29,8 +29,10 @@ import {
 } from "../session/mod.ts";
 import {
   CredentialNotFoundError,
+  emptyTokenMessage,
   ensureWsScheme,
   platformString,
+  promptIsInteractive,
   removeCredential,
   storeCredential,
   systemCredentialsPath,
@@ -262,8 +264,6 @@ export class PrivilegeError extends Error {
   override name = "PrivilegeError";
 }
 
-const EMPTY_TOKEN = "token cannot be empty; paste the hub's token at the prompt";
-
 function loginCommand(cmd: "login" | "logout", deps: TeladDeps): Command {
   const store = "the system credential store (/etc/tela/credentials.yaml)";
   return command({
@@ -316,7 +316,11 @@ async function credentialCommand(
   // Silence is success (book, *TDL for the command line*: "tela login echoes nothing").
   const ask = terminalPrompt(deps.readLine);
   const token = (await ask("Token: ", { secret: true }))?.trim() ?? "";
-  if (!token) throw new UsageError(EMPTY_TOKEN);
+  if (!token) {
+    throw new UsageError(
+      emptyTokenMessage(`telad login -hub ${hubArg}`, promptIsInteractive(deps.readLine)),
+    );
+  }
   const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
   await storeCredential(hub, { token, ...(identity ? { identity } : {}) }, store);
   return 0;

@@ -65,7 +65,10 @@ Deno.test("tela login stores the token 0600 under the normalised URL and prints 
     );
     const empty = await run(["login", "wss://h"], [""]);
     assert.equal(empty.code, 2, "no token is a missing argument: a usage error");
-    assert.match(empty.err, /^Error: token cannot be empty; paste the hub's token at the prompt\n/);
+    assert.match(
+      empty.err,
+      /^Error: token cannot be empty: standard input is not a terminal, .*pipe it in \(printf '%s\\n' "\$TOKEN" \| tela login wss:\/\/h\), or pass -token to each command instead\n/,
+    );
   });
 });
 
@@ -132,7 +135,26 @@ Deno.test("tela machines, services and status read the hub's /api/status with th
       );
       const missing = await run(["services", "-hub", hub, "-machine", "zzz", "-token", "good"]);
       assert.equal(missing.code, 1);
-      assert.match(missing.err, /Machine not found: zzz/);
+      assert.match(
+        missing.err,
+        new RegExp(
+          `^Error: machine "zzz" is not registered on ${hub}; "tela machines -hub ${hub}" lists them$`,
+          "m",
+        ),
+      );
+      const missingJson = await run([
+        "services",
+        "-hub",
+        hub,
+        "-machine",
+        "zzz",
+        "-token",
+        "good",
+        "-json",
+      ]);
+      assert.equal(missingJson.code, 1);
+      assert.equal(missingJson.out, "");
+      assert.match(missingJson.err, /^Error: machine "zzz" is not registered on .*lists them$/m);
       const st = await run(["status", "-hub", hub, "-token", "good"]);
       assert.match(
         st.out,

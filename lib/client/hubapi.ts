@@ -44,6 +44,21 @@ export class HubApiError extends Error {
   override name = "HubApiError";
 }
 
+/** The machine a command names is not in the hub's `/api/status`. Exit status 1. */
+export class MachineNotFoundError extends HubApiError {
+  override name = "MachineNotFoundError";
+  /**
+   * @param machine the name as the user gave it.
+   * @param hubUrl the hub that was asked.
+   */
+  constructor(readonly machine: string, readonly hubUrl: string) {
+    super(
+      `machine ${JSON.stringify(machine)} is not registered on ${hubUrl}; ` +
+        `"tela machines -hub ${hubUrl}" lists them`,
+    );
+  }
+}
+
 /** The hub answered 401: the token is missing or wrong. Retrying does not help. */
 export class HubUnauthorizedError extends HubApiError {
   override name = "HubUnauthorizedError";
@@ -182,11 +197,11 @@ export function formatMachines(status: HubStatus): string {
 
 /**
  * `tela services -machine <m>` output.
- * @throws {HubApiError} `Machine not found: <m>`.
+ * @throws {MachineNotFoundError} when the hub has no such machine.
  */
 export function formatServices(status: HubStatus, machine: string, hubUrl: string): string {
   const m = status.machines.find((x) => x.id === machine);
-  if (!m) throw new HubApiError(`Machine not found: ${machine}`);
+  if (!m) throw new MachineNotFoundError(machine, hubUrl);
   const lines = [`Machine: ${m.id} (${m.agentConnected ? "online" : "offline"})`];
   if (!m.services || m.services.length === 0) {
     lines.push("No services advertised.");

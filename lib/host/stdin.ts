@@ -86,3 +86,25 @@ async function readMasked(): Promise<string | null> {
     }
   }
 }
+
+/**
+ * True when {@link terminalPrompt} will ask at a terminal: no reader was injected and
+ * standard input is a terminal.
+ */
+export function promptIsInteractive(readLine?: LineReader): boolean {
+  return !readLine && Deno.stdin.isTerminal();
+}
+
+/**
+ * The message for a login that got no token: at a terminal, paste it at the prompt; without
+ * one (stdin piped or closed) there is no prompt, so say how to pipe it or to use -token.
+ * @param loginCommand the command as the user should run it, e.g. `tela login wss://h`.
+ * @param interactive whether the token was asked at a terminal ({@link promptIsInteractive}).
+ */
+export function emptyTokenMessage(loginCommand: string, interactive: boolean): string {
+  return interactive
+    ? `token cannot be empty; paste the hub's token at the "Token:" prompt`
+    : `token cannot be empty: standard input is not a terminal, so the token is read from ` +
+      `it and none came; pipe it in (printf '%s\\n' "$TOKEN" | ${loginCommand}), ` +
+      `or pass -token to each command instead`;
+}

@@ -3,6 +3,8 @@
  * new-user walkthrough): each case runs the real program without network permission, so a
  * program that tried to connect would fail with a different status and message. Exit 2 is a
  * usage error (book, *TDL for the command line*), with `Error: …` on stderr and stdout empty.
+ * The messages a new user met (machine not found, login without a terminal, help text) are
+ * checked on the real programs too.
  */
 import assert from "node:assert/strict";
 import { DENO_DIR, REPO_ROOT } from "../e2e/harness.ts";
@@ -19,11 +21,13 @@ async function run(
   args: string[],
   env: Record<string, string> = {},
   setup?: (home: string) => Promise<void>,
+  net = false,
 ): Promise<Ran & { home: string }> {
   const home = await Deno.makeTempDir({ prefix: "tela-values-" });
   try {
     await setup?.(home);
-    const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--deny-net"];
+    const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
+    perms.push(net ? "--allow-net=127.0.0.1" : "--deny-net");
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...perms, "--no-prompt", `${REPO_ROOT}/cmd/${program}.ts`, ...args],
       env: { HOME: home, DENO_DIR, NO_COLOR: "1", ...env },
@@ -184,4 +188,51 @@ Deno.test("telad: a bad -ports part, -mtu, TELAD_MTU or TELAD_PORTS is one usage
     /^Error: -mtu 99999 is not a valid tunnel MTU/m,
     "telad -mtu 99999",
   );
+});
+
+Deno.test("tela services: a machine the hub does not have is named with the hub and the command that lists them", async () => {
+  // A stand-in hub on loopback: /api/status with one machine.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+    Response.json({
+      machines: [{ id: "barn", agentConnected: true, sessionCount: 0, services: [] }],
+      timestamp: "2026-12-02T08:00:00Z",
+    }));
+  try {
+    const hub = `ws://127.0.0.1:${server.addr.port}`;
+    const want = new RegExp(
+      `^Error: machine "nosuch" is not registered on ${hub}; "tela machines -hub ${hub}" lists them$`,
+      "m",
+    );
+    for (const json of [[], ["-json"]]) {
+      const r = await run(
+        "tela",
+        ["services", "-hub", hub, "-machine", "nosuch", "-token", "t", ...json],
+        {},
+        undefined,
+        true,
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, want, `tela services ${json.join(" ")}`);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("tela login without a terminal says to pipe the token in, not to paste it at a prompt", async () => {
+  const tela = await run("tela", ["login", "ws://127.0.0.1:9"]);
+  assertUsage(
+    tela,
+    /^Error: token cannot be empty: standard input is not a terminal, so the token is read from it and none came; pipe it in \(printf '%s\\n' "\$TOKEN" \| tela login ws:\/\/127\.0\.0\.1:9\), or pass -token to each command instead$/m,
+    "tela login </dev/null",
+  );
+  assert.doesNotMatch(tela.stderr, /prompt/);
+});
+
+Deno.test("tela profile show -h describes -json against YAML, not a table", async () => {
+  const r = await run("tela", ["profile", "show", "-h"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /-json\s+Print JSON instead of the profile's YAML/);
+  assert.doesNotMatch(r.stdout + r.stderr, /instead of a table/);
 });

@@ -6,6 +6,8 @@ import { parse as parseYaml } from "yaml";
 import { type Command, command, UsageError } from "../../cli/mod.ts";
 import {
   CredentialNotFoundError,
+  emptyTokenMessage,
+  promptIsInteractive,
   removeCredential,
   storeCredential,
   terminalPrompt,
@@ -20,7 +22,7 @@ import { JSON_FLAG, type TelaDeps } from "./shared.ts";
  * short name through `hubs.yaml`, prompts for a token (typed without echo) and an optional
  * identity, and stores them in `~/.tela/credentials.yaml` (0600). Prints nothing (book, *TDL
  * for the command line*: "tela login echoes nothing"). Its `run` throws `UsageError` for an
- * empty token (exit 2) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
+ * empty token (exit 2; without a terminal the message says to pipe the token in) and `ConfigError` for a malformed store or `hubs.yaml` (exit 3).
  * @param deps where the answers are read from (no questions are printed then).
  */
 export function loginCommand(deps: TelaDeps): Command {
@@ -39,7 +41,9 @@ Without a terminal it reads the two answers from stdin, one a line. Prints nothi
       const ask = terminalPrompt(deps.readLine);
       const token = (await ask("Token: ", { secret: true }))?.trim() ?? "";
       if (!token) {
-        throw new UsageError("token cannot be empty; paste the hub's token at the prompt");
+        throw new UsageError(
+          emptyTokenMessage(`tela login ${positionals[0]}`, promptIsInteractive(deps.readLine)),
+        );
       }
       const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
       await storeCredential(hub, { token, ...(identity ? { identity } : {}) });
@@ -118,7 +122,7 @@ export const profileCommand = command({
       summary: "Print a profile's YAML.",
       usage: ["tela profile show <name> [-json]"],
       description: "Prints the profile file as written, or its content as JSON with -json.",
-      flags: { json: JSON_FLAG },
+      flags: { json: { type: "boolean", usage: "Print JSON instead of the profile's YAML" } },
       args: ["<name>"],
       examples: ["tela profile show home", "tela profile show home -json"],
       seeAlso: PROFILE_SEE_ALSO,

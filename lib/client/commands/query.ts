@@ -11,8 +11,8 @@ import {
   formatMachines,
   formatServices,
   formatStatus,
-  HubApiError,
   machineJson,
+  MachineNotFoundError,
   statusJson,
 } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
@@ -59,8 +59,8 @@ the one stored by "tela login" for the hub.`,
 
 /**
  * `tela services -machine <name> [-json]` (book, Appendix A): one machine's advertised
- * services with a `tela connect` line each. Throws as {@link machinesCommand}, and `Error`
- * when the machine is not on the hub (exit 1).
+ * services with a `tela connect` line each. Throws as {@link machinesCommand}, and
+ * `MachineNotFoundError` when the machine is not on the hub (exit 1).
  */
 export const servicesCommand = command({
   name: "services",
@@ -87,7 +87,7 @@ advertises (port, name) with the "tela connect" line that reaches each.`,
     const status = await fetchHubStatus(hub, token);
     if (!values.json) return void out(formatServices(status, machine, hub));
     const m = status.machines.find((x) => x.id === machine);
-    if (!m) throw new HubApiError(`Machine not found: ${machine}`);
+    if (!m) throw new MachineNotFoundError(machine, hub);
     out(JSON.stringify(machineJson(m), null, 2));
   },
 });
