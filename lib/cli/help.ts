@@ -116,7 +116,10 @@ export function renderHelp(cmd: Command, path: string): string {
   const kids = (cmd.commands ?? []).filter((c) => !c.hidden);
   if (kids.length) {
     description.push("", `${INDENT}Commands:`);
-    description.push(...alignRows(kids.map((k) => [k.name, k.summary]), INDENT + INDENT));
+    // Commands of the book not built yet say so in the list, not only when run.
+    const summary = (k: Command) =>
+      k.notAvailable ? `${k.summary} (not available in this version)` : k.summary;
+    description.push(...alignRows(kids.map((k) => [k.name, summary(k)]), INDENT + INDENT));
   }
   const flags = Object.entries(cmd.flags ?? {});
   const parts = [
