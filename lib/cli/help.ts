@@ -115,8 +115,14 @@ export function renderHelp(cmd: Command, path: string): string {
   }
   const kids = (cmd.commands ?? []).filter((c) => !c.hidden);
   if (kids.length) {
-    description.push("", `${INDENT}Commands:`);
-    description.push(...alignRows(kids.map((k) => [k.name, k.summary]), INDENT + INDENT));
+    // Commands of the book not built yet are listed apart, so the list says it before a run does.
+    const built = kids.filter((k) => !k.notAvailable);
+    const planned = kids.filter((k) => k.notAvailable);
+    const rows = (ks: Command[]) => alignRows(ks.map((k) => [k.name, k.summary]), INDENT + INDENT);
+    if (built.length) description.push("", `${INDENT}Commands:`, ...rows(built));
+    if (planned.length) {
+      description.push("", `${INDENT}Not available in this version:`, ...rows(planned));
+    }
   }
   const flags = Object.entries(cmd.flags ?? {});
   const parts = [

@@ -6,7 +6,7 @@
  * `telahubd -h` print the help. `cmd/telahubd.ts` only calls {@link telahubdMain}.
  *
  * Set `TELAHUBD_PORT=0` / `TELAHUBD_UDP_PORT=0` to take free ports; the hub prints
- * `telahubd listening on :<port> (udp relay :<udpPort>)` as a log line on stderr once serving
+ * `telahubd listening on [<address>]:<port> (udp relay :<udpPort>)` as a log line on stderr once serving
  * (stdout carries only the first-start owner-token banner).
  * @module
  */
@@ -135,7 +135,8 @@ answers with a protocol version, 1 otherwise. The port is -port, else TELAHUBD_P
       timeoutMs: healthTimeoutMs(values.timeout),
     });
     if (values.json) out(JSON.stringify({ ok: r.ok, message: r.line }, null, 2));
-    else (r.ok ? out : err)(r.line);
+    else if (r.ok) out(r.line);
+    else err(`Error: ${r.line}`);
     return r.ok ? 0 : 1;
   },
 });

@@ -432,14 +432,15 @@ export function resolveSettings(
     const ms = parseGoDuration(cfg.shutdownTimeout) ?? 0;
     if (ms > 0) s.shutdownTimeoutMs = ms;
   }
-  const intEnv = (name: string): number | undefined => {
-    const v = env(name);
-    if (v === undefined || !/^\d+$/.test(v.trim())) return undefined;
-    const n = Number(v);
-    return n <= 65535 ? n : undefined;
-  };
+  const intEnv = (name: string) => envInteger(env, name, 0, 65535, "a port number");
   const listen = env("TELAHUBD_LISTEN")?.trim();
-  if (listen && isListenAddress(listen)) s.listen = listen;
+  if (listen && !isListenAddress(listen)) {
+    throw new ConfigError(
+      "environment",
+      `TELAHUBD_LISTEN="${listen}" is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1, or unset it`,
+    );
+  }
+  if (listen) s.listen = listen;
   s.listen = s.listen.replace(/^\[(.*)\]$/, "$1"); // Deno binds "::", not "[::]"
   const p = intEnv("TELAHUBD_PORT");
   if (p !== undefined) s.port = p;
@@ -452,6 +453,35 @@ export function resolveSettings(
   const www = env("TELAHUBD_WWW_DIR");
   if (www && isDir(www)) s.wwwDir = www;
   return s;
+}
+
+/**
+ * An integer setting from the environment: unset or empty gives `undefined`; anything else
+ * must be decimal digits within `min..max`.
+ * @param env the environment lookup.
+ * @param name the variable, e.g. `TELAHUBD_PORT`.
+ * @param min smallest accepted value.
+ * @param max largest accepted value.
+ * @param what what the value is, for the message ("a port number").
+ * @throws {ConfigError} naming the variable, its value, the range and the fix.
+ */
+export function envInteger(
+  env: (name: string) => string | undefined,
+  name: string,
+  min: number,
+  max: number,
+  what: string,
+): number | undefined {
+  const v = env(name)?.trim();
+  if (!v) return undefined;
+  const n = /^\d{1,15}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new ConfigError(
+      "environment",
+      `${name}="${v}" is not ${what} ${min}-${max}; fix it or unset it`,
+    );
+  }
+  return n;
 }
 
 /**

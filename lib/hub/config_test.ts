@@ -67,7 +67,7 @@ Deno.test("validateConfig keeps unknown keys and reads the Appendix B example", 
   assert.equal(resolveSettings(cfg, () => undefined).shutdownTimeoutMs, 45_000);
 });
 
-Deno.test("resolveSettings: env wins over YAML; 0 asks for a free port; junk is ignored", () => {
+Deno.test("resolveSettings: env wins over YAML; 0 asks for a free port; junk is refused", () => {
   const cfg: HubConfigFile = {
     port: 8080,
     udpPort: 9000,
@@ -76,12 +76,21 @@ Deno.test("resolveSettings: env wins over YAML; 0 asks for a free port; junk is 
   };
   const env: Record<string, string> = {
     TELAHUBD_PORT: "0",
-    TELAHUBD_UDP_PORT: "x",
+    TELAHUBD_UDP_PORT: "",
     TELAHUBD_NAME: "e",
     TELAHUBD_UDP_HOST: "h.example",
   };
   const s = resolveSettings(cfg, (n) => env[n]);
-  assert.deepEqual([s.port, s.udpPort, s.name, s.udpHost], [0, 9000, "e", "h.example"]);
+  assert.deepEqual(
+    [s.port, s.udpPort, s.name, s.udpHost],
+    [0, 9000, "e", "h.example"],
+    "empty = unset",
+  );
+  assert.throws(
+    () => resolveSettings(cfg, (n) => n === "TELAHUBD_UDP_PORT" ? "x" : undefined),
+    (err: Error) =>
+      err instanceof ConfigError && /TELAHUBD_UDP_PORT="x" is not a port/.test(err.message),
+  );
   const d = resolveSettings({ auth: { tokens: [], machines: {} } }, () => undefined);
   assert.deepEqual([d.port, d.udpPort, d.shutdownTimeoutMs], [80, 41820, 30_000]);
 });
@@ -149,9 +158,9 @@ Deno.test("listen: YAML, then TELAHUBD_LISTEN; default 0.0.0.0; not an address i
     resolveSettings(cfg, (n) => n === "TELAHUBD_LISTEN" ? "[::1]" : undefined).listen,
     "::1",
   );
-  assert.equal(
-    resolveSettings(cfg, (n) => n === "TELAHUBD_LISTEN" ? "junk host" : undefined).listen,
-    "127.0.0.1",
+  assert.throws(
+    () => resolveSettings(cfg, (n) => n === "TELAHUBD_LISTEN" ? "junk host" : undefined),
+    /TELAHUBD_LISTEN="junk host" is not an IP address/,
   );
   assert.deepEqual(configToYamlObject(cfg), { listen: "127.0.0.1" });
   assert.throws(

@@ -25,9 +25,13 @@ export class TokenNotFoundError extends Error {
   /**
    * @param role `owner` or `viewer`.
    * @param path the config file that was read.
+   * @param exists whether that file exists (else the message says how to get one).
    */
-  constructor(readonly role: string, readonly path: string) {
-    super(`no ${role} token found`);
+  constructor(readonly role: string, readonly path: string, exists = true) {
+    super(
+      `no ${role} token found in ${path}` + (exists ? "" : " (no such file: start the hub once " +
+        "to create it, or pass the hub's config with -config)"),
+    );
   }
 }
 

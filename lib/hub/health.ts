@@ -26,19 +26,30 @@ export async function checkHealth(o: HealthOptions): Promise<{ ok: boolean; line
   try {
     const r = await fetch(url, { signal: AbortSignal.timeout(o.timeoutMs) });
     const text = await r.text();
-    if (r.status < 200 || r.status > 299) return { ok: false, line: `unhealthy: HTTP ${r.status}` };
+    if (r.status < 200 || r.status > 299) return unhealthy(url, `it answered HTTP ${r.status}`);
     let doc: { protocolVersion?: unknown };
     try {
       doc = JSON.parse(text);
     } catch {
-      return { ok: false, line: "unhealthy: response is not JSON" };
+      return unhealthy(url, "its answer is not JSON (is a telahubd listening there?)");
     }
     const v = typeof doc.protocolVersion === "string" ? doc.protocolVersion.trim() : "";
-    if (!v) return { ok: false, line: "unhealthy: no protocolVersion in response" };
+    if (!v) return unhealthy(url, "its answer has no protocolVersion (is it a telahubd?)");
     return { ok: true, line: `ok: telahubd ${HUB_VERSION} listening at ${url} (protocol ${v})` };
   } catch (err) {
-    return { ok: false, line: `unhealthy: ${(err as Error).message}` };
+    // Deno's fetch says "fetch failed"; the cause says why (refused, timeout, ...).
+    const e = err as Error & { cause?: Error };
+    const why = e.name === "TimeoutError"
+      ? `no answer within ${o.timeoutMs} ms`
+      : /refused/i.test(e.cause?.message ?? "")
+      ? "connection refused (no hub listens there; check -port or TELAHUBD_PORT)"
+      : (e.cause?.message ?? e.message);
+    return unhealthy(url, why);
   }
+}
+
+function unhealthy(url: string, why: string): { ok: false; line: string } {
+  return { ok: false, line: `unhealthy: ${url}: ${why}` };
 }
 
 /** Parses `-timeout` (Go duration, default 3 s) into ms. */

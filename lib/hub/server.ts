@@ -14,6 +14,7 @@ import {
   bootstrapConfig,
   configDir,
   defaultConfigPath,
+  envInteger,
   type HubConfigFile,
   type HubSettings,
   loadConfigFile,
@@ -118,6 +119,17 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   if (opts.port !== undefined) settings.port = opts.port;
   if (opts.udpPort !== undefined) settings.udpPort = opts.udpPort;
   if (opts.listen !== undefined) settings.listen = opts.listen.replace(/^\[(.*)\]$/, "$1");
+  // Tuning knobs (not in Go's telahubd), checked before anything starts: first-message
+  // deadline, WebSocket idle timeout, request-head deadline, unauthenticated cap, and the
+  // most machine entries the registry keeps.
+  const knob = (name: string, what: string) => envInteger(env, name, 1, 1e9, what);
+  const knobs: HubKnobs = {
+    firstMsg: knob("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS", "a time in ms"),
+    idle: knob("TELAHUBD_WS_IDLE_TIMEOUT", "a time in seconds"),
+    headerTimeout: knob("TELAHUBD_HEADER_TIMEOUT_MS", "a time in ms"),
+    maxUnauth: knob("TELAHUBD_MAX_UNAUTHENTICATED", "a connection count"),
+    maxMachines: knob("TELAHUBD_MAX_MACHINES", "a machine count"),
+  };
   // Bind first: a hub that cannot listen stops before it writes its config or a banner.
   let listener: Deno.TcpListener;
   try {
@@ -127,7 +139,14 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     throw new HubListenError(`${host}:${settings.port}`, err);
   }
   try {
-    return await serveHub(opts, env, print, { configPath, existed, cfg, settings, listener });
+    return await serveHub(opts, env, print, {
+      configPath,
+      existed,
+      cfg,
+      settings,
+      listener,
+      knobs,
+    });
   } catch (err) {
     try {
       listener.close();
@@ -136,8 +155,18 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   }
 }
 
+/** The environment's tuning knobs; `undefined` keeps the built-in default. */
+interface HubKnobs {
+  firstMsg?: number;
+  idle?: number;
+  headerTimeout?: number;
+  maxUnauth?: number;
+  maxMachines?: number;
+}
+
 /** What {@link startHub} resolved before it bound the listener. */
 interface HubStart {
+  knobs: HubKnobs;
   configPath: string;
   existed: boolean;
   cfg: HubConfigFile;
@@ -150,7 +179,7 @@ async function serveHub(
   opts: StartHubOptions,
   env: (name: string) => string | undefined,
   print: (line: string) => void,
-  { configPath, existed, cfg, settings, listener }: HubStart,
+  { configPath, existed, cfg, settings, listener, knobs }: HubStart,
 ): Promise<RunningHub> {
   const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
   let persisted = existed && !boot.changed;
@@ -209,14 +238,6 @@ async function serveHub(
     log.warn(`UDP relay disabled: cannot bind udp :${settings.udpPort}: ${(err as Error).message}`);
   }
 
-  // Tuning knobs (not in Go's telahubd): first-message deadline and WebSocket idle timeout.
-  const firstMsg = Number(env("TELAHUBD_FIRST_MESSAGE_TIMEOUT_MS") ?? "");
-  const idle = Number(env("TELAHUBD_WS_IDLE_TIMEOUT") ?? "");
-  // Front-end bounds (not in Go's telahubd): request-head deadline, unauthenticated cap.
-  const headerTimeout = Number(env("TELAHUBD_HEADER_TIMEOUT_MS") ?? "");
-  const maxUnauth = Number(env("TELAHUBD_MAX_UNAUTHENTICATED") ?? "");
-  // Registry bound (not in Go's telahubd): most machine entries, connected or offline.
-  const maxMachines = Number(env("TELAHUBD_MAX_MACHINES") ?? "");
   const hub = new Hub({
     auth: () => auth,
     history,
@@ -228,10 +249,10 @@ async function serveHub(
     defaultUpdate: cfg.update && (cfg.update.channel || cfg.update.sources)
       ? { Channel: cfg.update.channel ?? "", Sources: cfg.update.sources ?? null }
       : undefined,
-    firstMessageTimeoutMs: firstMsg > 0 ? firstMsg : undefined,
-    wsIdleTimeoutS: idle > 0 ? idle : undefined,
+    firstMessageTimeoutMs: knobs.firstMsg,
+    wsIdleTimeoutS: knobs.idle,
     offlineRetentionMs: opts.offlineRetentionMs,
-    maxMachines: maxMachines > 0 ? maxMachines : undefined,
+    maxMachines: knobs.maxMachines,
   });
 
   // The console handler is rebuilt if the viewer token changes (admin API, later issue).
@@ -269,13 +290,18 @@ async function serveHub(
     port: settings.port,
     listener,
     handler,
-    headerTimeoutMs: headerTimeout > 0 ? headerTimeout : undefined,
-    maxUnauthenticated: maxUnauth > 0 ? maxUnauth : undefined,
+    headerTimeoutMs: knobs.headerTimeout,
+    maxUnauthenticated: knobs.maxUnauth,
   });
   const port = server.addr.port;
-  const address = settings.listen === "0.0.0.0" ? "" : `, address ${settings.listen}`;
+  // `:PORT` means every address, as Go prints it; a -listen address stands before the colon.
+  const host = settings.listen === "0.0.0.0"
+    ? ""
+    : settings.listen.includes(":")
+    ? `[${settings.listen}]`
+    : settings.listen;
   log.info(
-    `telahubd listening on :${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})${address}`,
+    `telahubd listening on ${host}:${port} (udp relay :${udpPort}${udpBound ? "" : " unbound"})`,
   );
   log.info(
     `hub ${escapeForLog(settings.name) || "(unnamed)"} id ${cfg.hubId} config ${configPath}` +

@@ -29,7 +29,7 @@ export function userConfigPath(
 async function firstToken(configPath: string, role: "owner" | "viewer"): Promise<string> {
   const cfg = await loadConfigFile(configPath); // a missing file is an empty config (§10.6)
   const t = cfg?.auth.tokens.find((x) => x.hubRole === role && x.token);
-  if (!t) throw new TokenNotFoundError(role, configPath);
+  if (!t) throw new TokenNotFoundError(role, configPath, cfg !== undefined);
   return t.token;
 }
 

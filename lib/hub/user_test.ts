@@ -35,7 +35,7 @@ Deno.test("show-owner without an owner (or without a file) throws TokenNotFoundE
       path,
       "auth:\n  tokens:\n    - {id: v, token: vvvv, hubRole: viewer}\n",
     );
-    await assert.rejects(showOwnerToken(path), { message: "no owner token found" });
+    await assert.rejects(showOwnerToken(path), { message: `no owner token found in ${path}` });
     await Deno.writeTextFile(path, "auth: [\n");
     await assert.rejects(showViewerToken(path), (err: Error) => {
       assert.ok(err instanceof ConfigError);

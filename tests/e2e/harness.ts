@@ -175,7 +175,7 @@ export async function startHub(dir: string, ownerToken: string, port = 0): Promi
     TELAHUBD_UDP_PORT: "0",
     TELA_OWNER_TOKEN: ownerToken,
   });
-  const m = await proc.waitFor(/listening on :(\d+)/, 90_000);
+  const m = await proc.waitFor(/listening on \S*:(\d+)/, 90_000);
   const p = Number(m[1]);
   return { proc, port: p, url: `ws://127.0.0.1:${p}`, ownerToken };
 }

@@ -74,7 +74,7 @@ Deno.test({
       assert.ok(events.length >= 4, `events recorded: ${events}`);
       assert.equal((await hub.stop()).code, 0);
       // Data on stdout, logs on stderr: the listening line is a log line; stdout is the banner.
-      assert.match(hub.stderr(), /\[hub\] telahubd listening on :\d+ \(udp relay :\d+\)/);
+      assert.match(hub.stderr(), /\[hub\] telahubd listening on \S*:\d+ \(udp relay :\d+\)/);
       assert.ok(!hub.stdout.some((l) => l.includes("listening")), hub.stdout.join("\n"));
       assert.ok(hub.stdout.every((l) => l === "" || /^( {2}|=+$)/.test(l)), hub.stdout.join("\n"));
       if (Deno.build.os !== "windows") {
@@ -197,6 +197,14 @@ Deno.test({
         new RegExp(
           `^ok: telahubd \\S+ listening at http://127\\.0\\.0\\.1:${hub.port}/\\.well-known/tela \\(protocol 1\\.1\\)`,
         ),
+      );
+      const closed = freeTcpPort();
+      const down = await runHubOnce(["health", "-port", String(closed)]);
+      assert.equal(down.code, 1);
+      assert.equal(
+        down.stderr,
+        `Error: unhealthy: http://127.0.0.1:${closed}/.well-known/tela: connection refused ` +
+          "(no hub listens there; check -port or TELAHUBD_PORT)\n",
       );
       const agent = await ScriptedAgent.register(hub.url, {
         machineName: "m",

@@ -15,7 +15,7 @@
  * ```
  *
  * How a test finds the hub's port: the hub is started with `TELAHUBD_PORT=0` and
- * `TELAHUBD_UDP_PORT=0` and logs `telahubd listening on :<port> (udp relay :<udpPort>)`
+ * `TELAHUBD_UDP_PORT=0` and logs `telahubd listening on [<address>]:<port> (udp relay :<udpPort>)`
  * on stderr once it serves; {@link startHubProcess} waits for that line. Stdout carries
  * only data (the first-start owner-token banner).
  *
@@ -151,7 +151,7 @@ export async function startHubProcess(opts: HubProcessOptions = {}): Promise<Hub
       line += text;
       let nl;
       while ((nl = line.indexOf("\n")) >= 0) {
-        const m = line.slice(0, nl).match(/telahubd listening on :(\d+) \(udp relay :(\d+)/);
+        const m = line.slice(0, nl).match(/telahubd listening on \S*:(\d+) \(udp relay :(\d+)/);
         if (m) listening.resolve({ port: Number(m[1]), udpPort: Number(m[2]) });
         line = line.slice(nl + 1);
       }

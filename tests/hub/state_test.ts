@@ -221,6 +221,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a bad environment value stops the hub with exit 3 naming the variable, before it writes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-env-" });
+    try {
+      const cases: [Record<string, string>, RegExp][] = [
+        [{ TELAHUBD_PORT: "abc" }, /TELAHUBD_PORT="abc" is not a port number 0-65535/],
+        [{ TELAHUBD_UDP_PORT: "70000" }, /TELAHUBD_UDP_PORT="70000" is not a port number/],
+        [{ TELAHUBD_LISTEN: "nowhere" }, /TELAHUBD_LISTEN="nowhere" is not an IP address/],
+        [{ TELAHUBD_MAX_UNAUTHENTICATED: "-1" }, /TELAHUBD_MAX_UNAUTHENTICATED="-1" is not/],
+        [{ TELAHUBD_WS_IDLE_TIMEOUT: "20s" }, /TELAHUBD_WS_IDLE_TIMEOUT="20s" is not a time/],
+      ];
+      for (const [env, message] of cases) {
+        const r = await runHubOnce(
+          ["-config", `${dir}/telahubd.yaml`, "-listen", "127.0.0.1"],
+          env,
+        );
+        assert.equal(r.code, 3, `${JSON.stringify(env)}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.match(r.stderr, /or unset it/);
+        await assert.rejects(Deno.stat(`${dir}/telahubd.yaml`), Deno.errors.NotFound);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "leftover temp files of interrupted config writes are removed at start; others stay",
   sanitizeResources: false,
   sanitizeOps: false,
