@@ -13,54 +13,10 @@ import type { TunnelEngine } from "../../lib/session/mod.ts";
 import { wsRelayBind } from "../../lib/transport/mod.ts";
 import { teladCommand } from "../../lib/agent/mod.ts";
 import { telahubdCommand } from "../../lib/hub/cli.ts";
+import { runProgram } from "./_run.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const OWNER = "0123456789abcdef".repeat(4);
 const VIEWER = "fedcba9876543210".repeat(4);
-
-/** Deno's cache, so the children (with their own HOME) reuse it instead of downloading. */
-const DENO_DIR: string = JSON.parse(
-  new TextDecoder().decode(
-    new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" }).outputSync()
-      .stdout,
-  ),
-).denoDir;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `cmd/<program>.ts` with `args` in a fresh HOME. `net: false` runs it without network
- * permission (`--deny-net`): a program that tried to listen or connect would fail on it.
- */
-async function runProgram(
-  program: "tela" | "telad" | "telahubd",
-  args: string[],
-  o: { net?: boolean; env?: Record<string, string> } = {},
-): Promise<Ran> {
-  const home = await Deno.makeTempDir({ prefix: "tela-grammar-" });
-  try {
-    const perms = o.net === false
-      ? ["--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--deny-net", "--no-prompt"]
-      : ["-A"];
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...perms, `${ROOT}cmd/${program}.ts`, ...args],
-      env: { HOME: home, DENO_DIR, NO_COLOR: "1", ...o.env },
-      cwd: home,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
-}
 
 async function withConfig<T>(text: string, fn: (path: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "tela-grammar-cfg-" });

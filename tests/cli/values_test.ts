@@ -7,47 +7,18 @@
  * checked on the real programs too.
  */
 import assert from "node:assert/strict";
-import { DENO_DIR, REPO_ROOT } from "../e2e/harness.ts";
+import { type Ran, runProgram } from "./_run.ts";
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `cmd/<program>.ts` in a fresh HOME, stdin closed, without network permission. */
-async function run(
+/** Runs `cmd/<program>.ts` in a fresh HOME and a clean environment, stdin closed, without
+ * network permission (`net`: loopback only). */
+function run(
   program: "tela" | "telad",
   args: string[],
   env: Record<string, string> = {},
   setup?: (home: string) => Promise<void>,
   net = false,
-): Promise<Ran & { home: string }> {
-  const home = await Deno.makeTempDir({ prefix: "tela-values-" });
-  try {
-    await setup?.(home);
-    const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
-    perms.push(net ? "--allow-net=127.0.0.1" : "--deny-net");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...perms, "--no-prompt", `${REPO_ROOT}/cmd/${program}.ts`, ...args],
-      env: { HOME: home, DENO_DIR, NO_COLOR: "1", ...env },
-      clearEnv: true,
-      cwd: home,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const dec = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: dec.decode(out.stdout),
-      stderr: dec.decode(out.stderr),
-      home,
-    };
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+): Promise<Ran> {
+  return runProgram(program, args, { env, setup, clearEnv: true, net: net ? "loopback" : false });
 }
 
 /** Asserts a usage error: exit 2, nothing on stdout, `Error: <re>` on stderr. */
