@@ -12,6 +12,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
 import { randomHex } from "../protocol/mod.ts";
+import { UsageError } from "../cli/errors.ts";
 
 /** One identity in `auth.tokens` (Appendix C). */
 export interface TokenEntry {
@@ -435,9 +436,9 @@ export function resolveSettings(
   const intEnv = (name: string) => envInteger(env, name, 0, 65535, "a port number");
   const listen = env("TELAHUBD_LISTEN")?.trim();
   if (listen && !isListenAddress(listen)) {
-    throw new ConfigError(
-      "environment",
-      `TELAHUBD_LISTEN="${listen}" is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1, or unset it`,
+    throw new UsageError(
+      `environment variable TELAHUBD_LISTEN="${listen}" is not an IP address: use e.g. ` +
+        "0.0.0.0 or 127.0.0.1, or unset it",
     );
   }
   if (listen) s.listen = listen;
@@ -463,7 +464,8 @@ export function resolveSettings(
  * @param min smallest accepted value.
  * @param max largest accepted value.
  * @param what what the value is, for the message ("a port number").
- * @throws {ConfigError} naming the variable, its value, the range and the fix.
+ * @throws {UsageError} naming the variable, its value, the range and the fix (exit 2: an
+ *   environment variable stands in for its flag, as in tela and telad).
  */
 export function envInteger(
   env: (name: string) => string | undefined,
@@ -476,9 +478,8 @@ export function envInteger(
   if (!v) return undefined;
   const n = /^\d{1,15}$/.test(v) ? Number(v) : NaN;
   if (!(n >= min && n <= max)) {
-    throw new ConfigError(
-      "environment",
-      `${name}="${v}" is not ${what} ${min}-${max}; fix it or unset it`,
+    throw new UsageError(
+      `environment variable ${name}="${v}" is not ${what} ${min}-${max}; fix it or unset it`,
     );
   }
   return n;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../config/mod.ts";
+import { UsageError } from "../cli/errors.ts";
 import {
   assertConfigReadable,
   bootstrapConfig,
@@ -89,7 +90,7 @@ Deno.test("resolveSettings: env wins over YAML; 0 asks for a free port; junk is 
   assert.throws(
     () => resolveSettings(cfg, (n) => n === "TELAHUBD_UDP_PORT" ? "x" : undefined),
     (err: Error) =>
-      err instanceof ConfigError && /TELAHUBD_UDP_PORT="x" is not a port/.test(err.message),
+      err instanceof UsageError && /TELAHUBD_UDP_PORT="x" is not a port/.test(err.message),
   );
   const d = resolveSettings({ auth: { tokens: [], machines: {} } }, () => undefined);
   assert.deepEqual([d.port, d.udpPort, d.shutdownTimeoutMs], [80, 41820, 30_000]);

@@ -221,7 +221,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a bad environment value stops the hub with exit 3 naming the variable, before it writes",
+  name: "a bad environment value stops the hub with exit 2 naming the variable, before it writes",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -239,7 +239,9 @@ Deno.test({
           ["-config", `${dir}/telahubd.yaml`, "-listen", "127.0.0.1"],
           env,
         );
-        assert.equal(r.code, 3, `${JSON.stringify(env)}: ${r.stderr}`);
+        // Exit 2, a usage error: the variable stands in for its flag (as in tela and telad).
+        assert.equal(r.code, 2, `${JSON.stringify(env)}: ${r.stderr}`);
+        assert.match(r.stderr, /^Error: environment variable TELAHUBD_/);
         assert.match(r.stderr, message);
         assert.match(r.stderr, /or unset it/);
         await assert.rejects(Deno.stat(`${dir}/telahubd.yaml`), Deno.errors.NotFound);
