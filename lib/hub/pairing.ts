@@ -129,13 +129,14 @@ export class FailureLimiter {
    */
   blockedFor(client: string, now: number): number {
     this.#prune(now);
-    let until = 0;
+    let until = -Infinity; // the failure whose ageing out frees a slot
     const mine = this.#perClient.get(client);
     if (mine && mine.length >= this.perClient) until = mine[mine.length - this.perClient];
     if (this.#hub.length >= this.hubWide) {
       until = Math.max(until, this.#hub[this.#hub.length - this.hubWide]);
     }
-    return until ? Math.max(1, Math.ceil((until + this.windowMs - now) / 1000)) : 0;
+    if (until === -Infinity) return 0;
+    return Math.max(1, Math.ceil((until + this.windowMs - now) / 1000));
   }
 
   /**

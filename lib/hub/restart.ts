@@ -8,6 +8,8 @@
  * - A compiled binary (`deno compile`): the binary itself with `<args>`.
  * - In Docker (`/.dockerenv` exists): no successor; the process exits 0 and the container's
  *   restart policy starts it again (Go does the same).
+ * - `TELAHUBD_RESTART=exec` or `=exit` forces one of the two (our addition: a container
+ *   without a restart policy, or tests run inside a container).
  *
  * @module
  */
@@ -38,13 +40,26 @@ export function inDocker(): boolean {
 }
 
 /**
+ * How this process restarts: `exec` (start a successor) or `exit` (leave it to Docker).
+ * @param env environment lookup (`TELAHUBD_RESTART`).
+ */
+export function restartMode(env: (name: string) => string | undefined): "exec" | "exit" {
+  const v = env("TELAHUBD_RESTART")?.trim().toLowerCase();
+  if (v === "exec" || v === "exit") return v;
+  return inDocker() ? "exit" : "exec";
+}
+
+/**
  * Starts this program again as a detached child (call after the listeners are closed).
- * @returns the successor's pid, or `undefined` in Docker (nothing started).
+ * @param env environment lookup (`TELAHUBD_RESTART`), default `Deno.env.get`.
+ * @returns the successor's pid, or `undefined` when the mode is `exit` (Docker).
  * @throws when the successor cannot be spawned (the caller then stays down: exit 1).
  */
-export function spawnSuccessor(): number | undefined {
-  if (inDocker()) {
-    log.info("restart: in Docker; exiting for the container restart policy");
+export function spawnSuccessor(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): number | undefined {
+  if (restartMode(env) === "exit") {
+    log.info("restart: exiting for the container's restart policy (Docker)");
     return undefined;
   }
   const { cmd, args } = selfCommand();
