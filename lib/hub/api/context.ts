@@ -7,9 +7,9 @@
 import { escapeForLog, logger } from "../../log/mod.ts";
 import { type HubAuth, requestToken } from "../auth.ts";
 import type { History } from "../history.ts";
+import type { AccessStore } from "../access/types.ts";
 import type { Hub } from "../hub.ts";
 import type { WebSocketUpgrader } from "../front_end.ts";
-import type { AccessStore } from "../access/types.ts";
 import type { LogRing } from "../log_ring.ts";
 import type { PairingCodes } from "../pairing.ts";
 
@@ -18,7 +18,10 @@ const log = logger("hub");
 /** What the routes need from the running hub. */
 export interface HttpContext {
   hub: Hub;
+  /** The current decision view (`store.auth()`). */
   auth: () => HubAuth;
+  /** Identities, grants, pairing and portals (issue 10). */
+  store: AccessStore;
   history: History;
   hubId: string;
   hubName: string;
@@ -33,8 +36,6 @@ export interface HttpContext {
    * (default {@link STATUS_MAX_AGE_MS}).
    */
   statusMaxAgeMs?: number;
-  /** The access store: identities, grants, portals (admin API, pairing). */
-  store: AccessStore;
   /** Live pairing codes (`/api/admin/pair-code`, `/api/pair`). */
   pairing: PairingCodes;
   /** The hub's log ring (`/api/admin/logs`). */
