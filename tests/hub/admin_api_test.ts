@@ -556,6 +556,7 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
     assert.equal(again.body.status, "updated");
     const list = await call(hub.http, "GET", "/api/admin/portals", { token: T.owner });
     assert.deepEqual(list.body, { portals: [{ name: "p1", url: purl, hubDirectory: "/dir/hubs", hasSyncToken: true }] });
+    await hub.running.store.flush();
     const yaml = await Deno.readTextFile(`${hub.dir}/telahubd.yaml`);
     assert.ok(yaml.includes("hubsync_abc"), "sync token persisted");
     assert.ok(!yaml.includes("portal-admin"), "the portal admin token is never stored");
