@@ -458,7 +458,9 @@ export class FileAccessStore implements AccessStore {
   #scheduleWrite(): void {
     if (this.#writeQueued) return;
     this.#writeQueued = true;
-    this.#chain = this.#chain.then(() => this.#write());
+    this.#chain = this.#chain.then(() => this.#write()).catch((err) =>
+      log.error(`access: writing ${this.path} failed: ${(err as Error).stack ?? err}`)
+    );
   }
 
   async #write(): Promise<void> {
@@ -574,7 +576,9 @@ export class FileAccessStore implements AccessStore {
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
       if (this.#closed) return;
-      this.#chain = this.#chain.then(() => this.#checkFile());
+      this.#chain = this.#chain.then(() => this.#checkFile()).catch((err) =>
+        log.error(`access: reloading ${this.path} failed: ${(err as Error).stack ?? err}`)
+      );
     }, this.#debounceMs);
   }
 }
