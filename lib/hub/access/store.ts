@@ -44,7 +44,7 @@ import {
 const log = logger("hub");
 
 /** The actor of a reload of the file edited by another process. */
-export const FILE_ACTOR: Actor = { id: "local:file", via: "file" };
+export const FILE_ACCESS_ACTOR: Actor = { id: "local:file", via: "file" };
 
 /** Options of {@link FileAccessStore}. */
 export interface FileAccessStoreOptions {
@@ -92,6 +92,8 @@ export class FileAccessStore implements AccessStore {
   #badText?: string;
   #chain: Promise<void> = Promise.resolve();
   #writeQueued = false;
+  /** An outside edit was taken while a write was in flight (that write may have hidden it). */
+  #reloadedWhileWriting = false;
   #watcher?: Deno.FsWatcher;
   #debounce?: ReturnType<typeof setTimeout>;
   readonly #debounceMs: number;
@@ -478,6 +480,11 @@ export class FileAccessStore implements AccessStore {
     } finally {
       this.#writingText = undefined;
     }
+    if (this.#reloadedWhileWriting) {
+      // The rename may have replaced the edit on disk: write the merged state again.
+      this.#reloadedWhileWriting = false;
+      this.#scheduleWrite();
+    }
   }
 
   /** True when `text` is neither what this store last read/wrote nor is writing. */
@@ -523,6 +530,7 @@ export class FileAccessStore implements AccessStore {
     }
     this.#badText = undefined;
     this.#lastText = text;
+    if (this.#writingText !== undefined) this.#reloadedWhileWriting = true;
     const kept: ((cfg: HubConfigFile) => void)[] = [];
     for (const op of this.#pending) {
       try {
@@ -545,9 +553,9 @@ export class FileAccessStore implements AccessStore {
     if (kept.length) this.#scheduleWrite();
     if (before === JSON.stringify([this.#cfg.auth, this.#cfg.portals ?? {}])) return;
     const oldPrints = this.#prints;
-    const changed = this.#changed(FILE_ACTOR);
+    const changed = this.#changed(FILE_ACCESS_ACTOR);
     const summary = describeReload(oldPrints, this.#prints, changed);
-    this.#audit(FILE_ACTOR, "", `file ${basename(this.path)}: ${summary}`, changed);
+    this.#audit(FILE_ACCESS_ACTOR, "", `file ${basename(this.path)}: ${summary}`, changed);
   }
 
   #startWatch(): void {
