@@ -352,7 +352,8 @@ function pairCommand(): Command {
     description: `Sends the one-time register code from "tela admin pair-code -type register" to
 the hub and stores the token it returns in the system credential store
 (/etc/tela/credentials.yaml), so telad and telad.yaml need no token. Without write access
-there (not root) the token goes to the user store instead, which telad also reads.`,
+there (not root) the token goes to the user store instead, which telad also reads.
+TELA_SYSTEM_DIR, when set, replaces /etc/tela (tests, unusual installs).`,
     flags: {
       hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" },
       code: { type: "string", arg: "code", usage: "Pairing code, e.g. ABCD-1234" },

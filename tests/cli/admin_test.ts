@@ -17,7 +17,7 @@ import {
   startHubProcess,
   waitFor,
 } from "../hub/scripted_peers.ts";
-import { spawnDeno } from "../e2e/harness.ts";
+import { DENO_DIR, REPO_ROOT, spawnDeno } from "../e2e/harness.ts";
 
 const OWNER = "0123456789abcdef".repeat(4);
 const ALICE = "a1".repeat(32);
@@ -53,6 +53,49 @@ function ok(r: Ran, what: string): Ran {
 /** A YAML credential store text holding `token` for `hubUrl`. */
 function storeYaml(hubUrl: string, token: string, identity?: string): string {
   return toYaml({ hubs: { [hubUrl]: { token, ...(identity ? { identity } : {}) } } });
+}
+
+/** True when util-linux `script` is there to give a command a terminal. */
+function hasScript(): boolean {
+  try {
+    return new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `tela <args>` with a pseudo-terminal as stdin/stdout (util-linux `script`), typing
+ * `input`; stdout and stderr arrive merged in `output`.
+ */
+async function inTerminal(
+  args: string[],
+  input: string,
+): Promise<{ code: number; output: string }> {
+  const home = await Deno.makeTempDir({ prefix: "tela-tty-" });
+  try {
+    const quote = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+    const cmd = [Deno.execPath(), "run", "-A", `${REPO_ROOT}cmd/tela.ts`, ...args].map(quote).join(
+      " ",
+    );
+    const child = new Deno.Command("script", {
+      args: ["-qec", cmd, "/dev/null"],
+      env: { HOME: home, DENO_DIR, NO_COLOR: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(input));
+    await w.close();
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 }
 
 Deno.test({
@@ -305,6 +348,50 @@ Deno.test({
           assert.ok(!ids.includes("carol") && !ids.includes("dave"), ids.join(","));
         },
       );
+
+      await t.step({
+        name: "at a terminal, tokens remove asks [y/N]: no keeps the identity, y removes it",
+        ignore: !hasScript(),
+        async fn() {
+          ok(await admin(hub, ["tokens", "add", "erin"]), "add erin");
+          const no = await inTerminal([
+            "admin",
+            "tokens",
+            "remove",
+            "erin",
+            "-hub",
+            hub.url,
+            "-token",
+            OWNER,
+          ], "n\n");
+          assert.equal(no.code, 1, no.output);
+          assert.match(
+            no.output,
+            /This will permanently delete identity "erin", .*Continue\? \[y\/N\]: /,
+          );
+          assert.match(
+            no.output,
+            /Error: not confirmed: identity "erin" was not removed \(-force skips the question\)/,
+          );
+          let ids = JSON.parse(ok(await admin(hub, ["access", "-json"]), "access").stdout)
+            .map((e: { id: string }) => e.id);
+          assert.ok(ids.includes("erin"), "still there after no");
+          const yes = await inTerminal([
+            "admin",
+            "tokens",
+            "remove",
+            "erin",
+            "-hub",
+            hub.url,
+            "-token",
+            OWNER,
+          ], "y\n");
+          assert.equal(yes.code, 0, yes.output);
+          ids = JSON.parse(ok(await admin(hub, ["access", "-json"]), "access").stdout)
+            .map((e: { id: string }) => e.id);
+          assert.ok(!ids.includes("erin"), "gone after yes");
+        },
+      });
 
       await t.step("portals add, list and remove against a portal on 127.0.0.1", async () => {
         const portal = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
