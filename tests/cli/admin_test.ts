@@ -630,3 +630,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "tela admin hub restart prints nothing and the hub restarts (exit mode: the process ends 0)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const hub = await startHubProcess({ configYaml: CONFIG, env: { TELAHUBD_RESTART: "exit" } });
+    try {
+      const r = await admin(hub, ["hub", "restart"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout + r.stderr, "");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ended = await Promise.race([
+        hub.status,
+        new Promise<null>((res) => timer = setTimeout(() => res(null), 30_000)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(ended, "the hub process ended after the restart request");
+      assert.equal(ended.code, 0);
+    } finally {
+      await hub.close();
+    }
+  },
+});
