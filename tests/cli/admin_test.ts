@@ -247,7 +247,7 @@ Deno.test({
           assert.equal(r.code, 1);
           assert.match(
             r.stderr,
-            /^Error: the token stored for ws:\/\/127\.0\.0\.1:\d+ in \S+credentials\.yaml \(identity "alice"\): the token of identity "alice" is not an owner or admin token on \S+ \(HTTP 403\)/,
+            /^Error: the token stored for ws:\/\/127\.0\.0\.1:\d+ in \S+credentials\.yaml belongs to identity "alice" that is not an owner or admin on \S+ \(HTTP 403\); tela admin needs such a token: pass one with -token, set TELA_OWNER_TOKEN, or run "tela login \S+" with one\n$/,
           );
         },
       );
