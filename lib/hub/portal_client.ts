@@ -121,7 +121,9 @@ export async function registerWithPortal(reg: PortalRegistration): Promise<Porta
     });
     text = await readCapped(r);
   } catch (err) {
-    throw new PortalRegistrationError(`could not reach ${url}: ${(err as Error).message}`);
+    const e = err as Error & { cause?: { message?: string } };
+    const why = e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
+    throw new PortalRegistrationError(`could not reach ${url}: ${why}`);
   }
   if (r.status === 401) throw new PortalRegistrationError("unauthorized. Check your API token");
   if (r.status < 200 || r.status > 299) {
