@@ -78,6 +78,12 @@ export interface SessionRequestMessage {
   sessionId: string;
   sessionIdx: number;
   wgPubKey: string;
+  /**
+   * The ports this client may reach in this session (issue 10, decision 3: a per-service
+   * connect grant). Absent: every port the agent exposes. Our hub's addition; Go agents
+   * ignore it, so for them the hub's refusal of the `connect` is the only enforcement.
+   */
+  ports?: number[];
 }
 
 /** Agent → hub, first message of a per-session WS (§2.5). */
@@ -377,13 +383,19 @@ export function makeRegistered(
     : { type: "registered", machineId };
 }
 
-/** `session-request` with Go's (sorted) key order. */
+/**
+ * `session-request` with Go's (sorted) key order.
+ * @param ports the ports the session may reach (a per-service grant); omitted when undefined.
+ */
 export function makeSessionRequest(
   sessionId: string,
   sessionIdx: number,
   wgPubKey: string,
+  ports?: number[],
 ): SessionRequestMessage {
-  return { sessionId, sessionIdx, type: "session-request", wgPubKey } as SessionRequestMessage;
+  return (ports
+    ? { ports, sessionId, sessionIdx, type: "session-request", wgPubKey }
+    : { sessionId, sessionIdx, type: "session-request", wgPubKey }) as SessionRequestMessage;
 }
 
 /** `session-start`; `wgPubKey` omitted when empty (§2.6). */
