@@ -7,15 +7,21 @@
 import { escapeForLog, logger } from "../../log/mod.ts";
 import { type HubAuth, requestToken } from "../auth.ts";
 import type { History } from "../history.ts";
+import type { AccessStore } from "../access/types.ts";
 import type { Hub } from "../hub.ts";
 import type { WebSocketUpgrader } from "../front_end.ts";
+import type { LogRing } from "../log_ring.ts";
+import type { PairingCodes } from "../pairing.ts";
 
 const log = logger("hub");
 
 /** What the routes need from the running hub. */
 export interface HttpContext {
   hub: Hub;
+  /** The current decision view (`store.auth()`). */
   auth: () => HubAuth;
+  /** Identities, grants, pairing and portals (issue 10). */
+  store: AccessStore;
   history: History;
   hubId: string;
   hubName: string;
@@ -30,6 +36,16 @@ export interface HttpContext {
    * (default {@link STATUS_MAX_AGE_MS}).
    */
   statusMaxAgeMs?: number;
+  /** Live pairing codes (`/api/admin/pair-code`, `/api/pair`). */
+  pairing: PairingCodes;
+  /** The hub's log ring (`/api/admin/logs`). */
+  logs: LogRing;
+  /**
+   * Stops the hub and starts it again with the same arguments (`/api/admin/restart`); only
+   * the `telahubd` command sets it, so an in-process hub answers 501 instead of ending its
+   * host process.
+   */
+  restart?: () => void;
 }
 
 /** Default for {@link HttpContext.statusMaxAgeMs}: one second, the resolution of `uptime`. */
@@ -113,7 +129,7 @@ export function readGate(
   ctx: HttpContext,
   req: Request,
   url: URL,
-  emptyKey: "machines" | "events",
+  emptyKey: "machines" | "events" | "hubs",
 ): Reader | Response {
   const auth = ctx.auth();
   const found = requestToken(req, url);
