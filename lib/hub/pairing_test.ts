@@ -35,14 +35,17 @@ Deno.test("a code is XXXX-XXXX uppercase hex from the first 4 random bytes (spec
   assert.equal(formatCode(new Uint8Array([0xa1, 0xb2, 0xc3, 0xd4, 0xff, 0xff])), "A1B2-C3D4");
   const codes = new PairingCodes();
   for (let i = 0; i < 50; i++) {
-    assert.match(codes.generate({
-      type: "connect",
-      machineId: "",
-      role: "user",
-      machines: ["*"],
-      ttlMs: 1000,
-      createdBy: "owner",
-    }).code, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+    assert.match(
+      codes.generate({
+        type: "connect",
+        machineId: "",
+        role: "user",
+        machines: ["*"],
+        ttlMs: 1000,
+        createdBy: "owner",
+      }).code,
+      /^[0-9A-F]{4}-[0-9A-F]{4}$/,
+    );
   }
   assert.equal(codes.size, 50);
 });
@@ -79,7 +82,11 @@ Deno.test("expiresIn: numbers are whole seconds, strings Go durations or <n>d, 7
   const type = "expiresIn must be a number (seconds) or duration string";
   refused(() => parseExpiresIn(true), 400, type);
   refused(() => parseExpiresIn([1]), 400, type);
-  refused(() => parseExpiresIn("soon"), 400, 'parse duration "soon": time: invalid duration "soon"');
+  refused(
+    () => parseExpiresIn("soon"),
+    400,
+    'parse duration "soon": time: invalid duration "soon"',
+  );
   refused(() => parseExpiresIn("10"), 400, /^parse duration "10": time: missing unit/);
   refused(() => parseExpiresIn("5y"), 400, /^parse duration "5y": time: unknown unit "y"/);
 });

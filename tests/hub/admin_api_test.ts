@@ -5,6 +5,7 @@
  * the log ring.
  */
 import assert from "node:assert/strict";
+import { type Answer, call } from "./_admin_http.ts";
 import { startHubInProcess } from "./scripted_peers.ts";
 
 const hex = (c: string) => c.repeat(64);
@@ -39,40 +40,6 @@ auth:
       connectTokens:
         - ${T.user}
 `;
-
-/** One HTTP exchange. */
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // deno-lint-ignore no-explicit-any
-  body: any;
-}
-
-/** Sends a request to the hub and reads the whole answer. */
-export async function call(
-  base: string,
-  method: string,
-  path: string,
-  opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`;
-  const r = await fetch(base + path, {
-    method,
-    headers,
-    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
-    redirect: "manual",
-  });
-  const text = await r.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: r.status, headers: r.headers, text, body };
-}
 
 type Role = "owner" | "admin" | "user" | "viewer" | "none" | "revoked";
 const ROLES: Role[] = ["owner", "admin", "user", "viewer", "none", "revoked"];
@@ -332,7 +299,16 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
     const origin = "https://console.example";
-    for (const p of ["/api/admin/tokens", "/api/admin/access/x", "/api/admin/logs", "/api/admin/restart", "/api/admin/portals", "/api/admin/rotate/x"]) {
+    for (
+      const p of [
+        "/api/admin/tokens",
+        "/api/admin/access/x",
+        "/api/admin/logs",
+        "/api/admin/restart",
+        "/api/admin/portals",
+        "/api/admin/rotate/x",
+      ]
+    ) {
       const a = await call(hub.http, "OPTIONS", p, { headers: { Origin: origin } });
       assert.equal(a.status, 204, p);
       assert.equal(a.headers.get("access-control-allow-origin"), origin);
@@ -369,7 +345,15 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
     // Method first on rotate: a GET without a token gets 405.
     const r = await call(hub.http, "GET", "/api/admin/rotate/x");
     assert.equal(r.status, 405);
-    for (const [m, p] of [["PUT", "/api/admin/tokens"], ["POST", "/api/admin/access"], ["DELETE", "/api/admin/logs"], ["GET", "/api/admin/restart"], ["PUT", "/api/admin/portals"]]) {
+    for (
+      const [m, p] of [
+        ["PUT", "/api/admin/tokens"],
+        ["POST", "/api/admin/access"],
+        ["DELETE", "/api/admin/logs"],
+        ["GET", "/api/admin/restart"],
+        ["PUT", "/api/admin/portals"],
+      ]
+    ) {
       const a = await call(hub.http, m, p, { token: T.owner });
       assert.equal(a.status, 405, `${m} ${p}`);
       assert.deepEqual(a.body, { error: "method not allowed" });
@@ -381,37 +365,73 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
     assert.equal(redir.headers.get("location"), "/api/admin/rotate/");
     // 4096-byte limit on tokens POST, portals POST, access PATCH/PUT: 413.
     const big = JSON.stringify({ id: "x", pad: "p".repeat(5000) });
-    for (const [m, p] of [["POST", "/api/admin/tokens"], ["POST", "/api/admin/portals"], ["PATCH", "/api/admin/access/user"], ["PUT", "/api/admin/access/user/machines/barn"]]) {
+    for (
+      const [m, p] of [["POST", "/api/admin/tokens"], ["POST", "/api/admin/portals"], [
+        "PATCH",
+        "/api/admin/access/user",
+      ], ["PUT", "/api/admin/access/user/machines/barn"]]
+    ) {
       const a = await call(hub.http, m, p, { token: T.owner, raw: big });
       assert.equal(a.status, 413, `${m} ${p}`);
       assert.deepEqual(a.body, { error: "request body too large (limit 4096 bytes)" });
     }
     // Just under the limit is read.
     const fits = JSON.stringify({ id: "fits", pad: "p".repeat(4000) });
-    assert.equal((await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, raw: fits })).status, 201);
+    assert.equal(
+      (await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, raw: fits })).status,
+      201,
+    );
     // Body errors are the spec's JSON.
     const e1 = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, raw: "nope" });
     assert.deepEqual([e1.status, e1.body], [400, { error: "id is required" }]);
-    const e2 = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "v", role: "viewer" } });
+    const e2 = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "v", role: "viewer" },
+    });
     assert.equal(e2.status, 400);
-    const e3 = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "user" } });
+    const e3 = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "user" },
+    });
     assert.deepEqual([e3.status, e3.body], [409, { error: "identity already exists" }]);
-    const e4 = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "w", expiresAt: "tomorrow" } });
-    assert.deepEqual([e4.status, e4.body], [400, { error: "expiresAt must be RFC3339 (e.g. 2027-01-01T00:00:00Z)" }]);
-    const e5 = await call(hub.http, "PUT", "/api/admin/access/user/machines/", { token: T.owner, body: {} });
+    const e4 = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "w", expiresAt: "tomorrow" },
+    });
+    assert.deepEqual([e4.status, e4.body], [400, {
+      error: "expiresAt must be RFC3339 (e.g. 2027-01-01T00:00:00Z)",
+    }]);
+    const e5 = await call(hub.http, "PUT", "/api/admin/access/user/machines/", {
+      token: T.owner,
+      body: {},
+    });
     assert.deepEqual([e5.status, e5.body], [400, { error: "machineId required" }]);
-    const e6 = await call(hub.http, "PUT", "/api/admin/access/user/machines/barn", { token: T.owner, raw: "[" });
+    const e6 = await call(hub.http, "PUT", "/api/admin/access/user/machines/barn", {
+      token: T.owner,
+      raw: "[",
+    });
     assert.deepEqual([e6.status, e6.body], [400, { error: "invalid body" }]);
     const e7 = await call(hub.http, "GET", "/api/admin/access/nobody", { token: T.owner });
     assert.deepEqual([e7.status, e7.body], [404, { error: "identity not found" }]);
-    const e8 = await call(hub.http, "POST", "/api/admin/tokens/user/frobnicate", { token: T.owner });
+    const e8 = await call(hub.http, "POST", "/api/admin/tokens/user/frobnicate", {
+      token: T.owner,
+    });
     assert.deepEqual([e8.status, e8.body], [404, { error: "unknown action: frobnicate" }]);
-    const e9 = await call(hub.http, "PATCH", "/api/admin/access/user", { token: T.owner, body: {} });
+    const e9 = await call(hub.http, "PATCH", "/api/admin/access/user", {
+      token: T.owner,
+      body: {},
+    });
     assert.deepEqual([e9.status, e9.body], [400, { error: "specify at least one of id or role" }]);
-    const e10 = await call(hub.http, "PATCH", "/api/admin/access/user", { token: T.owner, body: { id: "" } });
+    const e10 = await call(hub.http, "PATCH", "/api/admin/access/user", {
+      token: T.owner,
+      body: { id: "" },
+    });
     assert.deepEqual([e10.status, e10.body], [400, { error: "id cannot be empty" }]);
     // Ids with a slash travel percent-encoded and are decoded (spec §1.2).
-    const slash = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "a/b" } });
+    const slash = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "a/b" },
+    });
     assert.equal(slash.status, 201);
     const got = await call(hub.http, "GET", "/api/admin/access/a%2Fb", { token: T.owner });
     assert.equal(got.body.id, "a/b");
@@ -425,7 +445,10 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
 Deno.test("token lifecycle: revoke keeps the identity, rotate re-enables, expiresAt is honoured", async () => {
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
-    const c = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "bob", role: "admin" } });
+    const c = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "bob", role: "admin" },
+    });
     assert.equal(c.status, 201, c.text);
     const bob = c.body.token as string;
     assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: bob })).status, 200);
@@ -434,26 +457,46 @@ Deno.test("token lifecycle: revoke keeps the identity, rotate re-enables, expire
     assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: bob })).status, 401);
     assert.equal((await call(hub.http, "GET", "/api/status", { token: bob })).status, 401);
     const again = await call(hub.http, "POST", "/api/admin/tokens/bob/revoke", { token: T.owner });
-    assert.deepEqual(again.body, { status: "already-revoked", id: "bob", revokedAt: rv.body.revokedAt });
+    assert.deepEqual(again.body, {
+      status: "already-revoked",
+      id: "bob",
+      revokedAt: rv.body.revokedAt,
+    });
     const kept = await call(hub.http, "GET", "/api/admin/access/bob", { token: T.owner });
     assert.equal(kept.status, 200);
     assert.equal(kept.body.revokedAt, rv.body.revokedAt);
     const list = await call(hub.http, "GET", "/api/admin/tokens", { token: T.owner });
-    assert.equal(list.body.tokens.find((t: { id: string }) => t.id === "bob").revokedAt, rv.body.revokedAt);
+    assert.equal(
+      list.body.tokens.find((t: { id: string }) => t.id === "bob").revokedAt,
+      rv.body.revokedAt,
+    );
     const ro = await call(hub.http, "POST", "/api/admin/rotate/bob", { token: T.owner });
     assert.equal(ro.status, 200);
     assert.notEqual(ro.body.token, bob);
-    assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: ro.body.token })).status, 200);
-    assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: bob })).status, 401, "old token dead");
+    assert.equal(
+      (await call(hub.http, "GET", "/api/admin/tokens", { token: ro.body.token })).status,
+      200,
+    );
+    assert.equal(
+      (await call(hub.http, "GET", "/api/admin/tokens", { token: bob })).status,
+      401,
+      "old token dead",
+    );
     const after = await call(hub.http, "GET", "/api/admin/access/bob", { token: T.owner });
     assert.equal(after.body.revokedAt, undefined);
 
     // expiresAt: valid until then, unknown (401) after.
     const at = new Date(Date.now() + 2000).toISOString().replace(/\.\d+Z$/, "Z");
-    const e = await call(hub.http, "POST", "/api/admin/tokens", { token: T.owner, body: { id: "temp", role: "admin", expiresAt: at } });
+    const e = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "temp", role: "admin", expiresAt: at },
+    });
     assert.equal(e.status, 201, e.text);
     assert.equal(e.body.expiresAt, at);
-    assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: e.body.token })).status, 200);
+    assert.equal(
+      (await call(hub.http, "GET", "/api/admin/tokens", { token: e.body.token })).status,
+      200,
+    );
     await new Promise((r) => setTimeout(r, Date.parse(at) - Date.now() + 1100));
     const late = await call(hub.http, "GET", "/api/admin/tokens", { token: e.body.token });
     assert.equal(late.status, 401, late.text);
@@ -466,19 +509,34 @@ Deno.test("the last owner cannot be deleted, revoked or demoted (409)", async ()
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
     const d = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
-    assert.deepEqual([d.status, d.body], [409, { error: "cannot delete the last remaining owner; promote another identity to owner first" }]);
+    assert.deepEqual([d.status, d.body], [409, {
+      error: "cannot delete the last remaining owner; promote another identity to owner first",
+    }]);
     const d2 = await call(hub.http, "DELETE", "/api/admin/tokens/owner", { token: T.admin });
     assert.equal(d2.status, 409);
     const r = await call(hub.http, "POST", "/api/admin/tokens/owner/revoke", { token: T.admin });
-    assert.deepEqual([r.status, r.body], [409, { error: "cannot revoke the last remaining owner; promote another identity to owner first" }]);
-    const p = await call(hub.http, "PATCH", "/api/admin/access/owner", { token: T.admin, body: { role: "admin" } });
-    assert.deepEqual([p.status, p.body], [409, { error: "cannot demote the sole owner; promote another identity first" }]);
+    assert.deepEqual([r.status, r.body], [409, {
+      error: "cannot revoke the last remaining owner; promote another identity to owner first",
+    }]);
+    const p = await call(hub.http, "PATCH", "/api/admin/access/owner", {
+      token: T.admin,
+      body: { role: "admin" },
+    });
+    assert.deepEqual([p.status, p.body], [409, {
+      error: "cannot demote the sole owner; promote another identity first",
+    }]);
     // With a second owner, the first can go.
-    const up = await call(hub.http, "PATCH", "/api/admin/access/admin", { token: T.owner, body: { role: "owner" } });
+    const up = await call(hub.http, "PATCH", "/api/admin/access/admin", {
+      token: T.owner,
+      body: { role: "owner" },
+    });
     assert.equal(up.status, 200, up.text);
     const ok = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
     assert.deepEqual([ok.status, ok.body], [200, { id: "owner", status: "removed" }]);
-    assert.equal((await call(hub.http, "GET", "/api/admin/tokens", { token: T.owner })).status, 401);
+    assert.equal(
+      (await call(hub.http, "GET", "/api/admin/tokens", { token: T.owner })).status,
+      401,
+    );
   } finally {
     await hub.close();
   }
@@ -500,15 +558,21 @@ Deno.test("If-Match: a stale version gets 412 with the current entry; the curren
     assert.equal(put.headers.get("etag"), `"${v + 1}"`);
     assert.equal(put.body.version, v + 1);
     // The old tag is stale now, for every mutation.
-    for (const [m, p, body] of [
-      ["PUT", "/api/admin/access/user/machines/barn", { permissions: [] }],
-      ["DELETE", "/api/admin/access/user/machines/shed", undefined],
-      ["PATCH", "/api/admin/access/user", { id: "u2" }],
-      ["DELETE", "/api/admin/access/user", undefined],
-      ["POST", "/api/admin/rotate/user", undefined],
-      ["POST", "/api/admin/tokens/user/revoke", undefined],
-    ] as const) {
-      const a = await call(hub.http, m, p, { token: T.owner, body, headers: { "If-Match": `W/${tag}` } });
+    for (
+      const [m, p, body] of [
+        ["PUT", "/api/admin/access/user/machines/barn", { permissions: [] }],
+        ["DELETE", "/api/admin/access/user/machines/shed", undefined],
+        ["PATCH", "/api/admin/access/user", { id: "u2" }],
+        ["DELETE", "/api/admin/access/user", undefined],
+        ["POST", "/api/admin/rotate/user", undefined],
+        ["POST", "/api/admin/tokens/user/revoke", undefined],
+      ] as const
+    ) {
+      const a = await call(hub.http, m, p, {
+        token: T.owner,
+        body,
+        headers: { "If-Match": `W/${tag}` },
+      });
       assert.equal(a.status, 412, `${m} ${p}: ${a.text}`);
       assert.equal(a.body.error, "access entry has been modified since last read");
       assert.equal(a.body.id, "user");
@@ -516,9 +580,16 @@ Deno.test("If-Match: a stale version gets 412 with the current entry; the curren
       assert.equal(a.body.current.id, "user");
     }
     // `*` and a bare number are accepted forms.
-    const star = await call(hub.http, "PATCH", "/api/admin/access/user", { token: T.owner, body: { id: "user2" }, headers: { "If-Match": "*" } });
+    const star = await call(hub.http, "PATCH", "/api/admin/access/user", {
+      token: T.owner,
+      body: { id: "user2" },
+      headers: { "If-Match": "*" },
+    });
     assert.equal(star.status, 200, star.text);
-    const bare = await call(hub.http, "DELETE", "/api/admin/access/user2/machines/shed", { token: T.owner, headers: { "If-Match": String(star.body.version) } });
+    const bare = await call(hub.http, "DELETE", "/api/admin/access/user2/machines/shed", {
+      token: T.owner,
+      headers: { "If-Match": String(star.body.version) },
+    });
     assert.equal(bare.status, 200, bare.text);
   } finally {
     await hub.close();
@@ -531,7 +602,11 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
   const portal = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const u = new URL(req.url);
     if (u.pathname === "/.well-known/tela") {
-      return Response.json({ hub_directory: "/dir/hubs", protocolVersion: "1.1", supportedVersions: ["1.1"] });
+      return Response.json({
+        hub_directory: "/dir/hubs",
+        protocolVersion: "1.1",
+        supportedVersions: ["1.1"],
+      });
     }
     if (u.pathname === "/dir/hubs" && req.method === "POST") {
       const auth = req.headers.get("authorization");
@@ -540,35 +615,85 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
       if (auth !== "Bearer portal-admin") return Response.json({ error: "no" }, { status: 401 });
       if (mode === "500") return new Response("boom", { status: 500 });
       if (mode === "nosync") return Response.json({ hubs: [] });
-      return Response.json({ hubs: [{ id: body.hubId, name: body.name, url: body.url, canManage: true }], syncToken: "hubsync_abc", updated: false });
+      return Response.json({
+        hubs: [{ id: body.hubId, name: body.name, url: body.url, canManage: true }],
+        syncToken: "hubsync_abc",
+        updated: false,
+      });
     }
     return new Response("not found", { status: 404 });
   });
   const purl = `http://127.0.0.1:${portal.addr.port}`;
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
-    const post = (body: unknown) => call(hub.http, "POST", "/api/admin/portals", { token: T.owner, body });
-    const ok = await post({ name: "p1", portalUrl: purl + "/", portalToken: "portal-admin", hubUrl: "https://hub.example" });
+    const post = (body: unknown) =>
+      call(hub.http, "POST", "/api/admin/portals", { token: T.owner, body });
+    const ok = await post({
+      name: "p1",
+      portalUrl: purl + "/",
+      portalToken: "portal-admin",
+      hubUrl: "https://hub.example",
+    });
     assert.equal(ok.status, 201, ok.text);
-    assert.equal(ok.text, JSON.stringify({ hasSyncToken: true, hubDirectory: "/dir/hubs", name: "p1", status: "created", url: purl }) + "\n");
-    assert.deepEqual(seen.at(-1)!.body, { name: "testhub", url: "https://hub.example", hubId: hub.running.config.hubId, viewerToken: T.viewer });
-    const again = await post({ name: "p1", portalUrl: purl, portalToken: "portal-admin", hubUrl: "https://hub.example" });
+    assert.equal(
+      ok.text,
+      JSON.stringify({
+        hasSyncToken: true,
+        hubDirectory: "/dir/hubs",
+        name: "p1",
+        status: "created",
+        url: purl,
+      }) + "\n",
+    );
+    assert.deepEqual(seen.at(-1)!.body, {
+      name: "testhub",
+      url: "https://hub.example",
+      hubId: hub.running.config.hubId,
+      viewerToken: T.viewer,
+    });
+    const again = await post({
+      name: "p1",
+      portalUrl: purl,
+      portalToken: "portal-admin",
+      hubUrl: "https://hub.example",
+    });
     assert.equal(again.body.status, "updated");
     const list = await call(hub.http, "GET", "/api/admin/portals", { token: T.owner });
-    assert.deepEqual(list.body, { portals: [{ name: "p1", url: purl, hubDirectory: "/dir/hubs", hasSyncToken: true }] });
+    assert.deepEqual(list.body, {
+      portals: [{ name: "p1", url: purl, hubDirectory: "/dir/hubs", hasSyncToken: true }],
+    });
     await hub.running.store.flush();
     const yaml = await Deno.readTextFile(`${hub.dir}/telahubd.yaml`);
     assert.ok(yaml.includes("hubsync_abc"), "sync token persisted");
     assert.ok(!yaml.includes("portal-admin"), "the portal admin token is never stored");
 
-    const bad = await post({ name: "p2", portalUrl: purl, portalToken: "wrong", hubUrl: "https://h" });
-    assert.deepEqual([bad.status, bad.body], [502, { error: "unauthorized. Check your API token" }]);
+    const bad = await post({
+      name: "p2",
+      portalUrl: purl,
+      portalToken: "wrong",
+      hubUrl: "https://h",
+    });
+    assert.deepEqual([bad.status, bad.body], [502, {
+      error: "unauthorized. Check your API token",
+    }]);
     mode = "500";
-    const five = await post({ name: "p2", portalUrl: purl, portalToken: "portal-admin", hubUrl: "https://h" });
+    const five = await post({
+      name: "p2",
+      portalUrl: purl,
+      portalToken: "portal-admin",
+      hubUrl: "https://h",
+    });
     assert.deepEqual([five.status, five.body], [502, { error: "portal returned HTTP 500: boom" }]);
     mode = "nosync";
-    const ns = await post({ name: "p2", portalUrl: purl, portalToken: "portal-admin", hubUrl: "https://h" });
-    assert.deepEqual([ns.status, ns.body], [502, { error: `portal at ${purl} returned no syncToken; portal does not implement protocol 1.0` }]);
+    const ns = await post({
+      name: "p2",
+      portalUrl: purl,
+      portalToken: "portal-admin",
+      hubUrl: "https://h",
+    });
+    assert.deepEqual([ns.status, ns.body], [502, {
+      error: `portal at ${purl} returned no syncToken; portal does not implement protocol 1.0`,
+    }]);
     const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const deadUrl = `http://127.0.0.1:${(dead.addr as Deno.NetAddr).port}`;
     dead.close();
@@ -578,12 +703,16 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
     const l2 = await call(hub.http, "GET", "/api/admin/portals", { token: T.owner });
     assert.equal(l2.body.portals.length, 1, "failed registrations store nothing");
 
-    const byQuery = await call(hub.http, "DELETE", "/api/admin/portals?name=p1", { token: T.owner });
+    const byQuery = await call(hub.http, "DELETE", "/api/admin/portals?name=p1", {
+      token: T.owner,
+    });
     assert.deepEqual([byQuery.status, byQuery.body], [200, { name: "p1", status: "removed" }]);
     const gone = await call(hub.http, "DELETE", "/api/admin/portals/p1", { token: T.owner });
     assert.deepEqual([gone.status, gone.body], [404, { error: "portal not found" }]);
     const noName = await call(hub.http, "DELETE", "/api/admin/portals", { token: T.owner });
-    assert.deepEqual([noName.status, noName.body], [400, { error: "name query param is required" }]);
+    assert.deepEqual([noName.status, noName.body], [400, {
+      error: "name query param is required",
+    }]);
   } finally {
     await hub.close();
     await portal.shutdown();
@@ -593,8 +722,13 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
 Deno.test("a hub without a name refuses portal registration", async () => {
   const hub = await startHubInProcess({ configYaml: CONFIG.replace("name: testhub\n", "") });
   try {
-    const a = await call(hub.http, "POST", "/api/admin/portals", { token: T.owner, body: { name: "p", portalUrl: "http://127.0.0.1:9", hubUrl: "https://h" } });
-    assert.deepEqual([a.status, a.body], [400, { error: "hub name not configured (set HUB_NAME or name in config)" }]);
+    const a = await call(hub.http, "POST", "/api/admin/portals", {
+      token: T.owner,
+      body: { name: "p", portalUrl: "http://127.0.0.1:9", hubUrl: "https://h" },
+    });
+    assert.deepEqual([a.status, a.body], [400, {
+      error: "hub name not configured (set HUB_NAME or name in config)",
+    }]);
   } finally {
     await hub.close();
   }
@@ -603,7 +737,10 @@ Deno.test("a hub without a name refuses portal registration", async () => {
 Deno.test("the log ring: /api/admin/logs returns the newest lines, oldest first", async () => {
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
-    const pc = await call(hub.http, "POST", "/api/admin/pair-code", { token: T.owner, body: { type: "connect" } });
+    const pc = await call(hub.http, "POST", "/api/admin/pair-code", {
+      token: T.owner,
+      body: { type: "connect" },
+    });
     assert.equal(pc.status, 200);
     const a = await call(hub.http, "GET", "/api/admin/logs?lines=1000", { token: T.owner });
     const lines = a.body.lines as string[];
@@ -611,7 +748,10 @@ Deno.test("the log ring: /api/admin/logs returns the newest lines, oldest first"
     const gen = lines.findIndex((l) => l.includes("pairing code generated by owner"));
     assert.ok(listen >= 0 && gen > listen, "oldest first");
     assert.match(lines[gen], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[hub\] /);
-    assert.ok(!lines.some((l) => l.includes(pc.body.code) && l.includes(T.owner)), "no token in logs");
+    assert.ok(
+      !lines.some((l) => l.includes(pc.body.code) && l.includes(T.owner)),
+      "no token in logs",
+    );
     const two = await call(hub.http, "GET", "/api/admin/logs?lines=2", { token: T.owner });
     assert.deepEqual(two.body.lines, lines.slice(-2).length === 2 ? two.body.lines : []);
     assert.equal(two.body.lines.length, 2);

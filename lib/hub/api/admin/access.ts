@@ -20,8 +20,8 @@ import type { HttpContext } from "../context.ts";
 import { json } from "../context.ts";
 import {
   adminGate,
-  type Caller,
   adminPreflight,
+  type Caller,
   etag,
   guarded,
   ifMatch,
@@ -135,7 +135,11 @@ async function identity(
       }
       if (newId === "") return json(400, { error: "id cannot be empty" }, cors);
       if (role !== undefined && typeof role !== "string") {
-        return json(400, { error: "role must be one of owner, admin, viewer, or empty (user)" }, cors);
+        return json(
+          400,
+          { error: "role must be one of owner, admin, viewer, or empty (user)" },
+          cors,
+        );
       }
       return guarded(cors, () => {
         const change: { id?: string; role?: string } = {};

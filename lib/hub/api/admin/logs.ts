@@ -21,5 +21,9 @@ export function logs(ctx: HttpContext, req: Request, url: URL): Response {
   const caller = adminGate(ctx, req, url);
   if (caller instanceof Response) return caller;
   if (req.method !== "GET") return methodNotAllowed("GET, OPTIONS", caller.cors);
-  return json(200, { lines: ctx.logs.tail(parseLines(url.searchParams.get("lines"))) }, caller.cors);
+  return json(
+    200,
+    { lines: ctx.logs.tail(parseLines(url.searchParams.get("lines"))) },
+    caller.cors,
+  );
 }

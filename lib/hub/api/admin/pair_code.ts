@@ -21,7 +21,7 @@
  * @module
  */
 import { escapeForLog, logger } from "../../../log/mod.ts";
-import { localRfc3339, PairingError, parseExpiresIn, type PairType } from "../../pairing.ts";
+import { localRfc3339, PairingError, type PairType, parseExpiresIn } from "../../pairing.ts";
 import type { HttpContext } from "../context.ts";
 import { json } from "../context.ts";
 import { adminGate, audit, methodNotAllowed, parseObject, readBody } from "./common.ts";
