@@ -11,7 +11,7 @@
  * - a register code needs a machine (inline error); the hub's refusals show in the card.
  *
  * Screenshots of the card in both themes: /tmp/console-pairing-light.png and
- * /tmp/console-pairing-dark.png. Skips (with a printed reason) when Chromium is missing,
+ * /tmp/console-pairing-dark.png (also -signin.png and -error.png). Skips (with a printed reason) when Chromium is missing,
  * except with CI=true where that is a failure.
  * @module
  */
@@ -30,6 +30,9 @@ if (!HAVE_CHROMIUM) {
 /** Where the screenshots of the card go (named in the report). */
 const SHOT_LIGHT = "/tmp/console-pairing-light.png";
 const SHOT_DARK = "/tmp/console-pairing-dark.png";
+/** The sign-in card with a refused token (light), and a hub error in the card (dark). */
+const SHOT_SIGNIN = "/tmp/console-pairing-signin.png";
+const SHOT_ERROR = "/tmp/console-pairing-error.png";
 
 function step(what: string) {
   console.log(`console_pairing_test: ${what}`);
@@ -120,6 +123,7 @@ Deno.test({
       await page.click("#signin-submit");
       await page.waitFor(visible("signin-error"), "the sign-in error");
       assert.match(await text(page, "signin-error"), /did not accept this token.*HTTP 403/);
+      await page.screenshot(SHOT_SIGNIN);
       assert.equal(await page.evaluate(visible("pairing-section")), false);
 
       step("signing in with the owner token");
@@ -219,6 +223,8 @@ Deno.test({
       await page.waitFor(visible("pair-error"), "the hub's error");
       assert.match(await text(page, "pair-error"), /HTTP 400: expiresIn exceeds maximum of 7 days/);
       assert.equal(await page.evaluate(visible("pair-result")), false);
+      await page.evaluate(`document.getElementById("pairing-section").scrollIntoView()`);
+      await page.screenshot(SHOT_ERROR);
 
       step("signing out hides the section");
       await page.click("#signout-button");
