@@ -121,7 +121,9 @@ export async function registerWithPortal(reg: PortalRegistration): Promise<Porta
     });
     text = await readCapped(r);
   } catch (err) {
-    throw new PortalRegistrationError(`could not reach ${url}: ${(err as Error).message}`);
+    const e = err as Error & { cause?: { message?: string } };
+    const why = e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
+    throw new PortalRegistrationError(`could not reach ${url}: ${why}`);
   }
   if (r.status === 401) throw new PortalRegistrationError("unauthorized. Check your API token");
   if (r.status < 200 || r.status > 299) {
@@ -143,4 +145,47 @@ export async function registerWithPortal(reg: PortalRegistration): Promise<Porta
     );
   }
   return { url, syncToken, hubDirectory, updated: doc.updated === true };
+}
+
+/** Timeout of one viewer-token sync request, ms (spec §11). */
+export const SYNC_TIMEOUT_MS = 10_000;
+
+/**
+ * Pushes the console viewer token to every portal the hub holds a sync token for
+ * (`PATCH {url}{hubDirectory}/sync`, bearer sync token, body `{"name","viewerToken"}`;
+ * spec §11). Skipped without a hub name or viewer token; failures are only logged.
+ * @param portals the hub's portal registrations, by name.
+ * @param hubName the hub's name.
+ * @param viewerToken the current console viewer token.
+ * @returns the names of the portals that answered 200.
+ */
+export async function syncViewerToken(
+  portals: Record<string, { url: string; syncToken?: string; hubDirectory?: string }>,
+  hubName: string,
+  viewerToken: string | undefined,
+): Promise<string[]> {
+  if (!hubName || !viewerToken) return [];
+  const done: string[] = [];
+  await Promise.all(
+    Object.entries(portals).map(async ([name, p]) => {
+      if (!p.syncToken) return;
+      const target = `${p.url}${p.hubDirectory || DEFAULT_HUB_DIRECTORY}/sync`;
+      try {
+        const r = await fetch(target, {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json", Authorization: `Bearer ${p.syncToken}` },
+          body: JSON.stringify({ name: hubName, viewerToken }),
+          signal: AbortSignal.timeout(SYNC_TIMEOUT_MS),
+        });
+        await r.body?.cancel();
+        if (r.status === 200) done.push(name);
+        else log.warn(`portal ${escapeForLog(name)}: viewer token sync got HTTP ${r.status}`);
+      } catch (err) {
+        log.warn(
+          `portal ${escapeForLog(name)}: viewer token sync failed: ${(err as Error).message}`,
+        );
+      }
+    }),
+  );
+  return done;
 }

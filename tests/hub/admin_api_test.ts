@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Answer, call } from "./_admin_http.ts";
-import { startHubInProcess } from "./scripted_peers.ts";
+import { startHubInProcess, waitFor } from "./scripted_peers.ts";
 
 const hex = (c: string) => c.repeat(64);
 const T = {
@@ -598,6 +598,7 @@ Deno.test("If-Match: a stale version gets 412 with the current entry; the curren
 
 Deno.test("portals: registration against a loopback portal, its errors, listing and removal", async () => {
   const seen: { auth: string | null; body: Record<string, unknown>; path: string }[] = [];
+  const synced: { auth: string | null; body: Record<string, unknown> }[] = [];
   let mode: "ok" | "500" | "nosync" = "ok";
   const portal = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const u = new URL(req.url);
@@ -607,6 +608,10 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
         protocolVersion: "1.1",
         supportedVersions: ["1.1"],
       });
+    }
+    if (u.pathname === "/dir/hubs/sync" && req.method === "PATCH") {
+      synced.push({ auth: req.headers.get("authorization"), body: await req.json() });
+      return Response.json({ ok: true });
     }
     if (u.pathname === "/dir/hubs" && req.method === "POST") {
       const auth = req.headers.get("authorization");
@@ -666,6 +671,19 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
     const yaml = await Deno.readTextFile(`${hub.dir}/telahubd.yaml`);
     assert.ok(yaml.includes("hubsync_abc"), "sync token persisted");
     assert.ok(!yaml.includes("portal-admin"), "the portal admin token is never stored");
+
+    // Rotating the console's viewer token pushes it to the portal with the sync token.
+    const rot = await call(hub.http, "POST", "/api/admin/rotate/viewer", { token: T.owner });
+    assert.equal(rot.status, 200);
+    await waitFor(() => synced.length > 0, "the viewer-token sync");
+    assert.deepEqual(synced[0], {
+      auth: "Bearer hubsync_abc",
+      body: { name: "testhub", viewerToken: rot.body.token },
+    });
+    // Rotating anyone else does not.
+    await call(hub.http, "POST", "/api/admin/rotate/user", { token: T.owner });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(synced.length, 1);
 
     const bad = await post({
       name: "p2",
@@ -759,6 +777,43 @@ Deno.test("the log ring: /api/admin/logs returns the newest lines, oldest first"
       const d = await call(hub.http, "GET", `/api/admin/logs${q}`, { token: T.owner });
       assert.ok(d.body.lines.length <= 100 && d.body.lines.length > 0, q);
     }
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("/api/hubs names the hub at the URL the client used (X-Forwarded-Proto/Host, Host)", async () => {
+  const hub = await startHubInProcess({ configYaml: CONFIG });
+  try {
+    const fwd = await call(hub.http, "GET", "/api/hubs", {
+      token: T.user,
+      headers: { "X-Forwarded-Proto": "https", "X-Forwarded-Host": "hub.example.com, proxy.local" },
+    });
+    assert.deepEqual(fwd.body.hubs[0], {
+      id: hub.running.config.hubId,
+      name: "testhub",
+      url: "https://hub.example.com",
+      canManage: false,
+    });
+    assert.equal(fwd.headers.get("access-control-allow-origin"), "*");
+    const pre = await call(hub.http, "OPTIONS", "/api/hubs");
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-methods"), "GET, POST, DELETE, OPTIONS");
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("open mode: the admin API is off (403), /api/hubs answers without a token", async () => {
+  const hub = await startHubInProcess({ open: true });
+  try {
+    const a = await call(hub.http, "GET", "/api/admin/tokens");
+    assert.deepEqual([a.status, a.body], [403, { error: "forbidden" }]);
+    const p = await call(hub.http, "POST", "/api/admin/pair-code", { body: {} });
+    assert.deepEqual([p.status, p.body], [403, { error: "forbidden" }]);
+    const h = await call(hub.http, "GET", "/api/hubs");
+    assert.equal(h.status, 200);
+    assert.equal(h.body.hubs[0].canManage, false);
   } finally {
     await hub.close();
   }

@@ -394,13 +394,7 @@ export function grant(
   perms: string[] = ["connect"],
 ): boolean {
   needMachine(machineId);
-  for (const p of perms) {
-    if (!PERMISSIONS.includes(p as Permission)) {
-      throw new AccessError(400, {
-        error: `unknown permission "${p}": use register, connect or manage`,
-      });
-    }
-  }
+  checkPerms(perms);
   const t = mustFind(auth, id);
   const acl = auth.machines[machineId] ??= {};
   let changed = false;
@@ -421,23 +415,52 @@ export function grant(
 }
 
 /**
- * Takes connect on `machineId` from identity `id` (`telahubd user revoke`, spec §10.6).
+ * Takes permissions on `machineId` from identity `id` (`telahubd user revoke`, spec §10.6:
+ * connect by default; `perms` is our extension).
  * @throws {AccessError} 404 identity, 404 `no ACL for machine "<m>"`, 404 `identity "<id>" has
- *   no connect grant on "<m>"`.
+ *   no <perms> grant on "<m>"` when it held none of them; 400 unknown permission.
  */
-export function revokeConnect(auth: AuthConfig, id: string, machineId: string): void {
+export function revokePermissions(
+  auth: AuthConfig,
+  id: string,
+  machineId: string,
+  perms: string[] = ["connect"],
+): void {
+  checkPerms(perms);
   const t = mustFind(auth, id);
   const acl = auth.machines[machineId];
   if (!acl) throw new AccessError(404, { error: `no ACL for machine "${machineId}"` });
-  if (!acl.connectTokens?.includes(t.token)) {
-    throw new AccessError(404, {
-      error: `identity "${id}" has no connect grant on "${machineId}"`,
-    });
+  let held = false;
+  for (const p of perms) {
+    if (p === "register" && acl.registerToken === t.token) {
+      delete acl.registerToken;
+      held = true;
+    } else if (p !== "register") {
+      const k = p === "connect" ? "connectTokens" : "manageTokens";
+      if (acl[k]?.includes(t.token)) {
+        acl[k] = acl[k]!.filter((x) => x !== t.token);
+        held = true;
+      }
+    }
   }
-  acl.connectTokens = acl.connectTokens.filter((x) => x !== t.token);
-  if (acl.connectServices) {
+  if (perms.includes("connect") && acl.connectServices && t.token in acl.connectServices) {
     delete acl.connectServices[t.token];
     if (!Object.keys(acl.connectServices).length) delete acl.connectServices;
+  }
+  if (!held) {
+    throw new AccessError(404, {
+      error: `identity "${id}" has no ${perms.join(",")} grant on "${machineId}"`,
+    });
+  }
+}
+
+function checkPerms(perms: string[]): void {
+  for (const p of perms) {
+    if (!PERMISSIONS.includes(p as Permission)) {
+      throw new AccessError(400, {
+        error: `unknown permission "${p}": use register, connect or manage`,
+      });
+    }
   }
 }
 

@@ -44,7 +44,7 @@ import {
 const log = logger("hub");
 
 /** The actor of a reload of the file edited by another process. */
-export const FILE_ACTOR: Actor = { id: "local:file", via: "file" };
+export const FILE_ACCESS_ACTOR: Actor = { id: "local:file", via: "file" };
 
 /** Options of {@link FileAccessStore}. */
 export interface FileAccessStoreOptions {
@@ -92,6 +92,8 @@ export class FileAccessStore implements AccessStore {
   #badText?: string;
   #chain: Promise<void> = Promise.resolve();
   #writeQueued = false;
+  /** An outside edit was taken while a write was in flight (that write may have hidden it). */
+  #reloadedWhileWriting = false;
   #watcher?: Deno.FsWatcher;
   #debounce?: ReturnType<typeof setTimeout>;
   readonly #debounceMs: number;
@@ -458,7 +460,9 @@ export class FileAccessStore implements AccessStore {
   #scheduleWrite(): void {
     if (this.#writeQueued) return;
     this.#writeQueued = true;
-    this.#chain = this.#chain.then(() => this.#write());
+    this.#chain = this.#chain.then(() => this.#write()).catch((err) =>
+      log.error(`access: writing ${this.path} failed: ${(err as Error).stack ?? err}`)
+    );
   }
 
   async #write(): Promise<void> {
@@ -475,6 +479,11 @@ export class FileAccessStore implements AccessStore {
       log.warn(`could not persist config to ${this.path}: ${(err as Error).message}`);
     } finally {
       this.#writingText = undefined;
+    }
+    if (this.#reloadedWhileWriting) {
+      // The rename may have replaced the edit on disk: write the merged state again.
+      this.#reloadedWhileWriting = false;
+      this.#scheduleWrite();
     }
   }
 
@@ -521,6 +530,7 @@ export class FileAccessStore implements AccessStore {
     }
     this.#badText = undefined;
     this.#lastText = text;
+    if (this.#writingText !== undefined) this.#reloadedWhileWriting = true;
     const kept: ((cfg: HubConfigFile) => void)[] = [];
     for (const op of this.#pending) {
       try {
@@ -543,9 +553,9 @@ export class FileAccessStore implements AccessStore {
     if (kept.length) this.#scheduleWrite();
     if (before === JSON.stringify([this.#cfg.auth, this.#cfg.portals ?? {}])) return;
     const oldPrints = this.#prints;
-    const changed = this.#changed(FILE_ACTOR);
+    const changed = this.#changed(FILE_ACCESS_ACTOR);
     const summary = describeReload(oldPrints, this.#prints, changed);
-    this.#audit(FILE_ACTOR, "", `file ${basename(this.path)}: ${summary}`, changed);
+    this.#audit(FILE_ACCESS_ACTOR, "", `file ${basename(this.path)}: ${summary}`, changed);
   }
 
   #startWatch(): void {
@@ -574,7 +584,9 @@ export class FileAccessStore implements AccessStore {
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
       if (this.#closed) return;
-      this.#chain = this.#chain.then(() => this.#checkFile());
+      this.#chain = this.#chain.then(() => this.#checkFile()).catch((err) =>
+        log.error(`access: reloading ${this.path} failed: ${(err as Error).stack ?? err}`)
+      );
     }, this.#debounceMs);
   }
 }

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { type HubConfigFile, loadConfigFile, saveConfigFile } from "../config.ts";
+import {
+  configToText as configText,
+  type HubConfigFile,
+  loadConfigFile,
+  saveConfigFile,
+} from "../config.ts";
 import { History } from "../history.ts";
 import { FileAccessStore, parseIfMatch } from "./store.ts";
 import { AccessError, type Actor } from "./types.ts";
@@ -178,7 +183,6 @@ Deno.test("update: 400s, 404, 409 rename taken; rename carries the version", asy
     assert.equal(e.version, 2);
     assert.equal(status(() => s.get("a")).status, 404);
     return Promise.resolve();
-    return Promise.resolve();
   });
 });
 
@@ -277,5 +281,110 @@ Deno.test("addPaired gives unique ids; portals set and remove; admin changes are
     assert.ok(admin.some((e) => e.detail === "pair redeem barn-agent-2" && e.identity === "pair"));
     assert.ok(admin.some((e) => e.detail === "portals remove awan" && e.identity === "owner"));
     return Promise.resolve();
+  });
+});
+
+/** Resolves with the next change the store reports, or rejects after `ms`. */
+function nextChange(s: FileAccessStore, ms = 5000): Promise<{ summary: string; at: number }> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const t = setTimeout(() => {
+      done = true;
+      reject(new Error("no change reported"));
+    }, ms);
+    s.onChange((c) => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      resolve({ summary: c.summary, at: performance.now() });
+    });
+  });
+}
+
+Deno.test({
+  name: "an outside edit (atomic rename or in-place write) is live within 1 s through the watch",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withStore(async (s, path, _c, history) => {
+      // Atomic replacement, as telahubd user does.
+      const cfg = (await loadConfigFile(path))!;
+      cfg.auth.tokens.push({ id: "bob", token: "b".repeat(64) });
+      cfg.auth.machines.barn = { connectTokens: ["b".repeat(64)] };
+      const seen = nextChange(s);
+      const t0 = performance.now();
+      await saveConfigFile(path, cfg);
+      const c = await seen;
+      assert.ok(c.at - t0 < 1000, `reloaded after ${(c.at - t0).toFixed(0)} ms`);
+      assert.ok(s.auth().canConnect("b".repeat(64), "barn"));
+      assert.match(c.summary, /tokens add bob/);
+      assert.ok(
+        history.list().some((e) => e.event === "admin-change" && e.identity === "local:file"),
+      );
+      // In-place write (an editor without rename).
+      const text = (await Deno.readTextFile(path)).replace(`"${"b".repeat(64)}"`, "x");
+      const seen2 = nextChange(s);
+      const t1 = performance.now();
+      await Deno.writeTextFile(path, text.replace(/token: b{64}/, "token: zzz"));
+      const c2 = await seen2;
+      assert.ok(c2.at - t1 < 1000);
+      assert.equal(s.auth().identity("b".repeat(64)), undefined);
+      assert.equal(s.auth().identity("zzz")?.id, "bob");
+    }, { watch: true });
+  },
+});
+
+Deno.test({
+  name: "a bad outside edit is logged and ignored; the fixed file then applies",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withStore(async (s, path) => {
+      const good = await Deno.readTextFile(path);
+      await Deno.writeTextFile(path, good + "  machines: [\n");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(s.auth().canConnect(OWNER, "barn"), "state kept");
+      assert.equal(s.list().length, 2);
+      await Deno.writeTextFile(
+        path,
+        good.replace("hubRole: owner", "hubRole: owner\n      expiresAt: not-a-time"),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(s.get("owner").expiresAt, undefined, "invalid key ignored");
+      const seen = nextChange(s);
+      await Deno.writeTextFile(
+        path,
+        good.replace("hubRole: owner", "hubRole: owner\n      expiresAt: 2030-01-01T00:00:00Z"),
+      );
+      await seen;
+      assert.equal(s.get("owner").expiresAt, "2030-01-01T00:00:00Z");
+    }, { watch: true });
+  },
+});
+
+Deno.test("an API change right after an outside edit keeps both (reload before change and write)", async () => {
+  await withStore(async (s, path) => {
+    const cfg = (await loadConfigFile(path))!;
+    cfg.auth.tokens.push({ id: "cli-user", token: "c".repeat(64) });
+    await saveConfigFile(path, cfg); // no watch here: only the pre-change check can see it
+    s.create({ id: "api-user" }, API);
+    await s.flush();
+    const ids = (await loadConfigFile(path))!.auth.tokens.map((t) => t.id);
+    assert.deepEqual(ids, ["owner", "console-viewer", "cli-user", "api-user"]);
+    assert.ok(s.auth().identity("c".repeat(64)));
+  });
+});
+
+Deno.test("changes not yet written are replayed onto a file edited before the write", async () => {
+  await withStore(async (s, path) => {
+    const cfg = (await loadConfigFile(path))!;
+    cfg.auth.tokens.push({ id: "cli-user", token: "c".repeat(64) });
+    const outside = configText(cfg);
+    // The write is queued behind this promise: the edit lands between change and write.
+    s.create({ id: "api-user" }, API);
+    Deno.writeTextFileSync(path, outside);
+    await s.flush();
+    const ids = (await loadConfigFile(path))!.auth.tokens.map((t) => t.id);
+    assert.deepEqual(ids, ["owner", "console-viewer", "cli-user", "api-user"]);
   });
 });
