@@ -13,7 +13,7 @@
  * @module
  */
 import { escapeForLog, logger } from "../../log/mod.ts";
-import { AccessError } from "../access/types.ts";
+import { AccessError, PersistError } from "../access/types.ts";
 import { PairingError } from "../pairing.ts";
 import type { HttpContext } from "./context.ts";
 import { json } from "./context.ts";
@@ -63,8 +63,12 @@ export async function pair(
   if (!code) return json(400, { error: "code is required" });
   const machineId = typeof body.machineId === "string" ? body.machineId : "";
   const client = clientAddress(req, info);
+  const mark = ctx.store.changeMark();
   try {
     const r = ctx.pairing.redeem(code, machineId, client, ctx.store);
+    // The identity is live; answer once it (and the code's consumption) is on disk.
+    await ctx.pairing.flush();
+    await ctx.store.persisted(mark);
     log.info(
       `pairing code redeemed from ${escapeForLog(client)}: ${r.type} identity ${
         escapeForLog(r.identity)
@@ -83,6 +87,11 @@ export async function pair(
       );
     }
     if (err instanceof AccessError) return json(err.status, err.body);
+    if (err instanceof PersistError) {
+      // Spec §4.4: exactly this body (the in-memory change is already live).
+      log.error(`pairing: the new identity is live but not saved: ${err.message}`);
+      return json(500, { error: "persist config" });
+    }
     log.error(`pairing: ${(err as Error).stack ?? err}`);
     return json(500, { error: "internal error" });
   }
