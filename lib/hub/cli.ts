@@ -441,7 +441,9 @@ granting again changes nothing. -perms gives register and/or manage as well or i
             machine,
           );
           // Success is silent (book, TDL); a grant that was already there is noted on stderr.
-          if (!changed) err(`"${id}" already has ${perms.join(",")} on "${machine}"; nothing changed`);
+          if (!changed) {
+            err(`"${id}" already has ${perms.join(",")} on "${machine}"; nothing changed`);
+          }
         },
       }),
       command({
