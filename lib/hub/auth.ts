@@ -12,6 +12,13 @@
  * - an ACL entry without `registerToken` does not open registration to every
  *   known token (Go quirk with security impact).
  *
+ * Token lifecycle (spec §14.2): a revoked token, or one past its `expiresAt`, fails every
+ * check (identity, admin gate, register, connect, manage, view). Expiry is evaluated at each
+ * check against the clock, so a token expires on time without a rebuild; {@link
+ * HubAuth.tokenState} says why a token fails, for the decision-1 texts of issue 10.
+ *
+ * Per-service connect filters (spec §14.1): {@link HubAuth.connectServices}.
+ *
  * Tokens are compared in constant time: every token is reduced to its SHA-256
  * digest and digests are compared with `timingSafeEqual`; identities are found
  * by digest, never by the raw value.
@@ -19,7 +26,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { AuthConfig, TokenEntry } from "./config.ts";
+import { type AuthConfig, parseRfc3339, type TokenEntry } from "./config.ts";
 
 function digest(token: string): Uint8Array {
   return createHash("sha256").update(token, "utf8").digest();
@@ -39,39 +46,131 @@ export interface Identity {
   token: string;
 }
 
+/** Why a token does or does not resolve to an identity. */
+export type TokenState =
+  | { state: "ok"; identity: Identity }
+  | { state: "revoked" | "expired"; id: string }
+  | { state: "unknown" };
+
+interface Held extends Identity {
+  revoked: boolean;
+  /** Epoch ms; undefined = never. */
+  expiresAt?: number;
+}
+
 /** Immutable view of the `auth` block with the decisions of Appendix C. Rebuild after changes. */
 export class HubAuth {
   /** Auth is enabled iff at least one token entry exists (spec §2.4). */
   readonly enabled: boolean;
-  readonly #byDigest = new Map<string, Identity>();
+  readonly #byDigest = new Map<string, Held>();
   readonly #acl = new Map<
     string,
-    { register?: Uint8Array; connect: Uint8Array[]; manage: Uint8Array[] }
+    {
+      register?: Uint8Array;
+      connect: Uint8Array[];
+      manage: Uint8Array[];
+      /** Connect filters by token digest (hex). */
+      services: Map<string, string[]>;
+    }
   >();
   readonly #viewerToken?: string;
+  readonly #expiries: number[] = [];
+  readonly #ids = new Set<string>();
 
-  /** @param auth the config's `auth` block (copied, so later edits need a new instance). */
-  constructor(auth: AuthConfig) {
+  /**
+   * @param auth the config's `auth` block (copied, so later edits need a new instance).
+   * @param now the clock, epoch ms (tests inject one to expire tokens).
+   */
+  constructor(auth: AuthConfig, readonly now: () => number = Date.now) {
     this.enabled = auth.tokens.length > 0;
     for (const t of auth.tokens) {
+      this.#ids.add(t.id);
       if (!t.token) continue;
+      const expiresAt = t.expiresAt ? parseRfc3339(t.expiresAt) : undefined;
+      if (expiresAt !== undefined) this.#expiries.push(expiresAt);
       // Later entries with the same value win (spec §2.3).
-      this.#byDigest.set(hex(digest(t.token)), { id: t.id, role: roleOf(t), token: t.token });
+      this.#byDigest.set(hex(digest(t.token)), {
+        id: t.id,
+        role: roleOf(t),
+        token: t.token,
+        revoked: !!t.revokedAt,
+        expiresAt,
+      });
     }
     for (const [name, acl] of Object.entries(auth.machines)) {
+      const services = new Map<string, string[]>();
+      for (const [t, list] of Object.entries(acl.connectServices ?? {})) {
+        if (list.length) services.set(hex(digest(t)), [...list]);
+      }
       this.#acl.set(name, {
         register: acl.registerToken ? digest(acl.registerToken) : undefined,
         connect: (acl.connectTokens ?? []).filter((t) => t).map(digest),
         manage: (acl.manageTokens ?? []).filter((t) => t).map(digest),
+        services,
       });
     }
-    this.#viewerToken = auth.tokens.find((t) => t.hubRole === "viewer" && t.token)?.token;
+    this.#viewerToken = auth.tokens.find((t) => t.hubRole === "viewer" && t.token && !t.revokedAt)
+      ?.token;
   }
 
-  /** The identity holding `token`, if any. */
+  /** True when some identity (valid or not) is named `id`. */
+  hasId(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
+  /** The identity holding `token`, if any (revoked and expired tokens have none). */
   identity(token: string | undefined): Identity | undefined {
-    if (!token) return undefined;
-    return this.#byDigest.get(hex(digest(token)));
+    const s = this.tokenState(token);
+    return s.state === "ok" ? s.identity : undefined;
+  }
+
+  /**
+   * What `token` is: a valid identity, a revoked or expired one (with its id, for the
+   * "Access denied: token of identity ..." texts), or unknown.
+   */
+  tokenState(token: string | undefined): TokenState {
+    if (!token) return { state: "unknown" };
+    const h = this.#byDigest.get(hex(digest(token)));
+    if (!h) return { state: "unknown" };
+    if (h.revoked) return { state: "revoked", id: h.id };
+    if (h.expiresAt !== undefined && this.now() >= h.expiresAt) {
+      return { state: "expired", id: h.id };
+    }
+    return { state: "ok", identity: { id: h.id, role: h.role, token: h.token } };
+  }
+
+  /**
+   * The soonest `expiresAt` still ahead of the clock, epoch ms (live enforcement arms a
+   * timer for it), or undefined when no token will expire.
+   */
+  nextExpiry(): number | undefined {
+    const now = this.now();
+    let best: number | undefined;
+    for (const t of this.#expiries) if (t > now && (best === undefined || t < best)) best = t;
+    return best;
+  }
+
+  /**
+   * The services `token` may reach on machine `name` (spec §14.1 connectServicesFilter):
+   * `undefined` = all. Owner, admin and viewer are unfiltered; otherwise the filter of the
+   * machine's own connect grant when there is one (a grant without a filter = all), else
+   * the `*` grant's. Only meaningful when {@link canConnect} allows.
+   * @returns service names (`port-<N>` for unnamed services), or `undefined`.
+   */
+  connectServices(token: string | undefined, name: string): string[] | undefined {
+    if (!this.enabled) return undefined;
+    const id = this.identity(token);
+    if (!id || id.role !== "user") return undefined;
+    const d = digest(token!);
+    const h = hex(d);
+    for (const key of [name, "*"]) {
+      const acl = this.#acl.get(key);
+      if (!acl) continue;
+      let hit = false;
+      for (const c of acl.connect) if (timingSafeEqual(c, d)) hit = true;
+      if (hit) return acl.services.get(h);
+    }
+    return undefined;
   }
 
   /** Token of the first viewer identity in config order (the console token). */

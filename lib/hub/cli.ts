@@ -26,12 +26,30 @@ import {
   versionCommand,
 } from "../cli/mod.ts";
 import { setLogLevel } from "../log/mod.ts";
-import { isListenAddress } from "./config.ts";
+import { type HubConfigFile, isListenAddress } from "./config.ts";
 import { checkHealth, healthTimeoutMs } from "./health.ts";
 import { HUB_VERSION } from "./version.ts";
 import { platformString } from "../host/version.ts";
 import { startHub } from "./server.ts";
-import { showOwnerToken, showViewerToken, userConfigPath } from "./user.ts";
+import {
+  bootstrapUsers,
+  editConfig,
+  explain,
+  type IssuedToken,
+  listUsers,
+  parseExpires,
+  showOwnerToken,
+  showViewerToken,
+  userConfigPath,
+} from "./user.ts";
+import {
+  createIdentity,
+  grant,
+  removeIdentity,
+  revokePermissions,
+  rotateIdentity,
+} from "./access/ops.ts";
+import { AccessError } from "./access/types.ts";
 
 const CONFIG_FLAG = {
   type: "string",
@@ -185,77 +203,276 @@ function plannedWithConfig(
   });
 }
 
+const LIVE = "A running hub applies the change within a second (it watches its config " +
+  "file); no restart is needed.";
+
+/** `-perms connect,register,manage` (our extension of grant/revoke). */
+function permsOf(v: string | undefined): string[] {
+  if (v === undefined) return ["connect"];
+  const list = v.split(",").map((x) => x.trim()).filter((x) => x);
+  for (const p of list) {
+    if (!["register", "connect", "manage"].includes(p)) {
+      throw new UsageError(
+        `-perms ${JSON.stringify(v)}: "${p}" is not a permission; use register, connect ` +
+          "and/or manage, comma-separated",
+      );
+    }
+  }
+  if (!list.length) throw new UsageError("-perms is empty; use e.g. -perms connect,manage");
+  return list;
+}
+
+/** Runs an edit; an {@link AccessError} becomes a message naming the thing, cause and fix. */
+async function edit<T>(
+  path: string,
+  id: string,
+  change: (cfg: HubConfigFile, now: number) => T | undefined,
+  machine?: string,
+): Promise<T | undefined> {
+  try {
+    return await editConfig(path, change);
+  } catch (err) {
+    if (err instanceof AccessError) throw explain(err, id, path, machine);
+    throw err;
+  }
+}
+
+function printIssued(
+  out: (s: string) => void,
+  err: (s: string) => void,
+  json: boolean | undefined,
+  t: IssuedToken,
+  what: string,
+): void {
+  if (json) {
+    out(JSON.stringify(t, null, 2));
+    return;
+  }
+  out(t.token);
+  err(`${what}; save the token now: it is not shown again. ${LIVE}`);
+}
+
 function userCommand(): Command {
-  const see = ["telahubd user list", "tela admin tokens"];
-  const role = { type: "string", arg: "owner|admin", usage: "Hub role" } as const;
+  const see = ["telahubd user list", "tela admin access"];
+  const idArg = (
+    name: string,
+    summary: string,
+    description: string,
+    example: string,
+    run: (id: string, path: string, io: CliIo, json?: boolean) => Promise<void>,
+  ) =>
+    command({
+      name,
+      summary,
+      usage: [`telahubd user ${name} <id> [-config <path>] [-json]`],
+      description: `${description} ${LIVE}`,
+      flags: { config: CONFIG_FLAG, json: JSON_FLAG },
+      args: ["<id>"],
+      examples: [example],
+      seeAlso: see,
+      async run({ values, positionals, out, err }) {
+        await run(positionals[0], userConfigPath(values.config), { out, err }, values.json);
+      },
+    });
   return command({
     name: "user",
     summary: "Manage the hub's token identities on this machine.",
     usage: ["telahubd user <action> [-config <path>] [args]"],
     description: `Local token management on the hub machine: reads and writes the hub's config
-(-config, else TELAHUBD_CONFIG, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml).`,
-    examples: ["telahubd user show-owner", "telahubd user list -json"],
+(-config, else TELAHUBD_CONFIG, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml),
+atomically and with the same rules as the admin API. ${LIVE}`,
+    examples: [
+      "telahubd user add alice -role admin -expires 90d",
+      "telahubd user grant alice barn",
+      "telahubd user list -json",
+    ],
     seeAlso: ["tela admin tokens", "telahubd portal"],
     commands: [
-      plannedWithConfig(
-        "bootstrap",
-        "Generate the first owner token (printed once).",
-        "telahubd user bootstrap [-config <path>] [-json]",
-        [],
-        "telahubd user bootstrap -config /etc/tela/telahubd.yaml",
-        see,
-        { json: JSON_FLAG },
-      ),
-      plannedWithConfig(
-        "add",
-        "Add a token identity; prints its token once.",
-        "telahubd user add <id> [-role owner|admin] [-json]",
-        ["<id>"],
-        "telahubd user add alice -role admin",
-        see,
-        { role, json: JSON_FLAG },
-      ),
-      plannedWithConfig(
-        "list",
-        "List token identities.",
-        "telahubd user list [-json]",
-        [],
-        "telahubd user list -json",
-        ["telahubd user add"],
-        { json: JSON_FLAG },
-      ),
-      plannedWithConfig(
-        "grant",
-        "Grant an identity connect access to a machine.",
-        "telahubd user grant <id> <machine>",
-        ["<id>", "<machine>"],
-        "telahubd user grant alice barn",
-        see,
-      ),
-      plannedWithConfig(
-        "revoke",
-        "Revoke an identity's connect access to a machine.",
-        "telahubd user revoke <id> <machine>",
-        ["<id>", "<machine>"],
-        "telahubd user revoke alice barn",
-        see,
-      ),
-      plannedWithConfig(
+      command({
+        name: "bootstrap",
+        summary: "Generate the first owner token (printed once).",
+        usage: ["telahubd user bootstrap [-config <path>] [-json]"],
+        description: `Adds the owner identity, the console viewer and connect on every machine
+for the owner to a config without tokens, and prints the owner token once on stdout. Refused
+when the config already has tokens. ${LIVE}`,
+        flags: { config: CONFIG_FLAG, json: JSON_FLAG },
+        examples: ["sudo telahubd user bootstrap"],
+        seeAlso: ["telahubd user show-owner"],
+        async run({ values, out, err }) {
+          const path = userConfigPath(values.config);
+          const t = await bootstrapUsers(path);
+          printIssued(out, err, values.json, t, `Auth bootstrapped in ${path}`);
+        },
+      }),
+      command({
+        name: "add",
+        summary: "Add a token identity; prints its token once.",
+        usage: [
+          "telahubd user add <id> [-role owner|admin|user] [-expires 30d|4w|1y|<time>] " +
+          "[-config <path>] [-json]",
+        ],
+        description: `Adds an identity with a new 64-hex token and prints the token on stdout
+(the only time it is shown). Without -role it is a user, who needs grants (telahubd user
+grant) to reach machines. -expires sets a lifetime (h, d, w, y) or an RFC 3339 time after
+which the token fails every check. ${LIVE}`,
+        flags: {
+          config: CONFIG_FLAG,
+          role: { type: "string", arg: "owner|admin|user", usage: "Hub role (default user)" },
+          expires: {
+            type: "string",
+            arg: "lifetime",
+            usage: "Token lifetime (30d, 4w, 1y) or RFC 3339 expiry time (default never)",
+          },
+          json: JSON_FLAG,
+        },
+        args: ["<id>"],
+        examples: [
+          "telahubd user add alice -role admin",
+          "telahubd user add tech-bob -expires 30d",
+        ],
+        seeAlso: ["telahubd user grant", "telahubd user list"],
+        async run({ values, positionals, out, err }) {
+          const id = positionals[0];
+          const role = values.role ?? "";
+          if (!["", "owner", "admin", "user"].includes(role)) {
+            throw new UsageError(
+              `-role ${JSON.stringify(role)} is not a role you can add: use owner, admin or ` +
+                "user (the console viewer is created by the hub)",
+            );
+          }
+          const expiresAt = values.expires !== undefined ? parseExpires(values.expires) : undefined;
+          const path = userConfigPath(values.config);
+          const e = await edit(
+            path,
+            id,
+            (cfg, now) => createIdentity(cfg.auth, { id, role, expiresAt }, now),
+          );
+          const t: IssuedToken = { id, role: e!.hubRole || "user", token: e!.token };
+          if (expiresAt) t.expiresAt = expiresAt;
+          printIssued(out, err, values.json, t, `Added identity "${id}" to ${path}`);
+        },
+      }),
+      command({
+        name: "list",
+        summary: "List token identities.",
+        usage: ["telahubd user list [-config <path>] [-json]"],
+        description: `Lists the identities of the hub's config: id, role, the first 8 characters
+of the token, and whether it is active, revoked or expired. -json prints an array of
+{id, role, tokenPreview, status, issuedAt, expiresAt, revokedAt}.`,
+        flags: { config: CONFIG_FLAG, json: JSON_FLAG },
+        examples: ["telahubd user list", "telahubd user list -json"],
+        seeAlso: ["telahubd user add"],
+        async run({ values, out, err }) {
+          const path = userConfigPath(values.config);
+          const rows = await listUsers(path);
+          if (values.json) out(JSON.stringify(rows, null, 2));
+          if (!rows.length) {
+            err(`No identities in ${path}; create the first owner with: telahubd user bootstrap`);
+            return;
+          }
+          if (values.json) return;
+          const table = [["ID", "ROLE", "TOKEN", "STATUS", "EXPIRES"]].concat(
+            rows.map((r) => [r.id, r.role, r.tokenPreview, r.status, r.expiresAt ?? "-"]),
+          );
+          const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+          out(table.map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()).join("\n"));
+        },
+      }),
+      command({
+        name: "grant",
+        summary: "Grant an identity connect access to a machine.",
+        usage: [
+          "telahubd user grant <id> <machine> [-perms connect,register,manage] [-config <path>]",
+        ],
+        description: `Gives the identity connect on the machine (or on every machine with "*");
+granting again changes nothing. -perms gives register and/or manage as well or instead. ${LIVE}`,
+        flags: {
+          config: CONFIG_FLAG,
+          perms: {
+            type: "string",
+            arg: "list",
+            usage: "Permissions to give, comma-separated (default connect)",
+          },
+        },
+        args: ["<id>", "<machine>"],
+        examples: [
+          "telahubd user grant alice barn",
+          "telahubd user grant barn-agent barn -perms register",
+        ],
+        seeAlso: ["telahubd user revoke", "tela admin access grant"],
+        async run({ values, positionals, out }) {
+          const [id, machine] = positionals;
+          const perms = permsOf(values.perms);
+          const path = userConfigPath(values.config);
+          const changed = await edit(
+            path,
+            id,
+            (cfg) => grant(cfg.auth, id, machine, perms),
+            machine,
+          );
+          out(
+            changed
+              ? `Granted ${perms.join(",")} on "${machine}" to "${id}".`
+              : `"${id}" already has ${perms.join(",")} on "${machine}"; nothing changed.`,
+          );
+        },
+      }),
+      command({
+        name: "revoke",
+        summary: "Revoke an identity's connect access to a machine.",
+        usage: [
+          "telahubd user revoke <id> <machine> [-perms connect,register,manage] [-config <path>]",
+        ],
+        description: `Takes connect (or the -perms listed) on the machine from the identity; its
+open sessions to that machine are cut. Fails when it held none of them. ${LIVE}`,
+        flags: {
+          config: CONFIG_FLAG,
+          perms: {
+            type: "string",
+            arg: "list",
+            usage: "Permissions to take, comma-separated (default connect)",
+          },
+        },
+        args: ["<id>", "<machine>"],
+        examples: ["telahubd user revoke alice barn"],
+        seeAlso: ["telahubd user grant", "tela admin access revoke"],
+        async run({ values, positionals, out }) {
+          const [id, machine] = positionals;
+          const perms = permsOf(values.perms);
+          const path = userConfigPath(values.config);
+          await edit(path, id, (cfg) => {
+            revokePermissions(cfg.auth, id, machine, perms);
+            return true;
+          }, machine);
+          out(`Revoked ${perms.join(",")} on "${machine}" from "${id}".`);
+        },
+      }),
+      idArg(
         "rotate",
         "Regenerate the token of an identity; prints it once.",
-        "telahubd user rotate <id> [-json]",
-        ["<id>"],
+        `Gives the identity a new token (printed on stdout once) and moves its grants to it;
+the old token stops working and its live connections are cut.`,
         "telahubd user rotate alice",
-        see,
-        { json: JSON_FLAG },
+        async (id, path, io, json) => {
+          const e = await edit(path, id, (cfg, now) => rotateIdentity(cfg.auth, id, now));
+          printIssued(io.out, io.err, json, {
+            id,
+            role: e!.hubRole || "user",
+            token: e!.token,
+          }, `Rotated the token of "${id}" in ${path}`);
+        },
       ),
-      plannedWithConfig(
+      idArg(
         "remove",
         "Remove an identity.",
-        "telahubd user remove <id>",
-        ["<id>"],
+        `Deletes the identity and removes its token from every machine's register, connect and
+manage lists; its live connections are cut. The last owner cannot be removed.`,
         "telahubd user remove alice",
-        see,
+        async (id, path, io, json) => {
+          await edit(path, id, (cfg, now) => removeIdentity(cfg.auth, id, now));
+          if (json) io.out(JSON.stringify({ id, status: "removed" }, null, 2));
+          else io.out(`Removed identity "${id}" from ${path}.`);
+        },
       ),
       showToken("owner"),
       showToken("viewer"),

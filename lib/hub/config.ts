@@ -10,7 +10,8 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { ConfigError, readYamlFile, writeFileAtomic } from "../config/mod.ts";
 import { randomHex } from "../protocol/mod.ts";
 import { UsageError } from "../cli/errors.ts";
 
@@ -20,6 +21,12 @@ export interface TokenEntry {
   token: string;
   /** `owner` | `admin` | `viewer` | `""`/absent (user). */
   hubRole?: string;
+  /** When the token value was issued (create, rotate), RFC 3339 (spec §14.2). */
+  issuedAt?: string;
+  /** After this instant the token fails every check, RFC 3339 (spec §14.2). */
+  expiresAt?: string;
+  /** Set when revoked: the token fails every check, the entry stays for audit (§14.2). */
+  revokedAt?: string;
 }
 
 /** One entry of `auth.machines` (`"*"` is the wildcard). */
@@ -27,6 +34,13 @@ export interface MachineAcl {
   registerToken?: string;
   connectTokens?: string[];
   manageTokens?: string[];
+  /**
+   * Per-service connect filters, by token value (spec §14.1; decision 7): a token listed in
+   * `connectTokens` with an entry here may reach only these services (service name, or
+   * `port-<N>` when unnamed). In YAML the grant is written `{token, services}`; tokens
+   * without a filter stay bare strings so v0.14 Go tools still read the file.
+   */
+  connectServices?: Record<string, string[]>;
 }
 
 /** The `auth` block. */
@@ -88,7 +102,8 @@ export const DEFAULT_UDP_PORT = 41820;
 /** Default drain budget, ms. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
-const HEADER = "telahubd configuration\nEdit and restart the service to apply changes.\n";
+const HEADER =
+  "telahubd configuration\nA running hub applies edits to this file within a second.\n";
 
 /** The platform-standard config path (`/etc/tela/telahubd.yaml`, `%ProgramData%\Tela\...`). */
 export function systemConfigPath(): string {
@@ -238,6 +253,58 @@ function strList(path: string, key: string, v: unknown): string[] | undefined {
   });
 }
 
+/**
+ * `connectTokens`: bare token strings, or `{token, services}` grants (spec §14.1).
+ * @returns the tokens in order and the filters of those that carry one.
+ */
+function connectList(
+  path: string,
+  key: string,
+  v: unknown,
+): { tokens: string[]; services: Record<string, string[]> } | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) fail(path, key, "a list of tokens", v);
+  const services: Record<string, string[]> = {};
+  const tokens = v.map((x, i) => {
+    if (typeof x === "string") return x;
+    const k = `${key}[${i}]`;
+    if (typeof x !== "object" || x === null || Array.isArray(x)) {
+      fail(path, k, "a token string or {token, services}", x);
+    }
+    const o = x as Record<string, unknown>;
+    if (typeof o.token !== "string") fail(path, `${k}.token`, "a token string", o.token);
+    const list = strList(path, `${k}.services`, o.services)?.filter((s) => s !== "");
+    if (list && list.length) services[o.token] = list;
+    return o.token;
+  });
+  return { tokens, services };
+}
+
+/** RFC 3339 date-time with a zone (`2027-01-01T00:00:00Z`, `...+02:00`, fractions allowed). */
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an RFC 3339 timestamp.
+ * @returns epoch ms, or `undefined` when `s` is not RFC 3339.
+ */
+export function parseRfc3339(s: string): number | undefined {
+  if (!RFC3339.test(s)) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function timestamp(path: string, key: string, v: unknown): string | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  // The YAML library may give a Date for an unquoted timestamp.
+  if (v instanceof Date && !Number.isNaN(v.getTime())) {
+    return v.toISOString().replace(/\.000Z$/, "Z");
+  }
+  if (typeof v !== "string" || parseRfc3339(v) === undefined) {
+    fail(path, key, "an RFC 3339 time such as 2027-01-01T00:00:00Z", v);
+  }
+  return v;
+}
+
 function mapping(path: string, key: string, v: unknown): Record<string, unknown> | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "object" || Array.isArray(v)) fail(path, key, "a mapping (key: value)", v);
@@ -312,6 +379,10 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
         };
         const role = str(path, `${k}.hubRole`, m.hubRole);
         if (role !== undefined) entry.hubRole = role;
+        for (const f of ["issuedAt", "expiresAt", "revokedAt"] as const) {
+          const v = timestamp(path, `${k}.${f}`, m[f]);
+          if (v !== undefined) entry[f] = v;
+        }
         cfg.auth.tokens.push(entry);
       });
     }
@@ -323,8 +394,11 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
         const acl: MachineAcl = {};
         const rt = str(path, `${k}.registerToken`, m.registerToken);
         if (rt !== undefined) acl.registerToken = rt;
-        const ct = strList(path, `${k}.connectTokens`, m.connectTokens);
-        if (ct) acl.connectTokens = ct;
+        const ct = connectList(path, `${k}.connectTokens`, m.connectTokens);
+        if (ct) {
+          acl.connectTokens = ct.tokens;
+          if (Object.keys(ct.services).length) acl.connectServices = ct.services;
+        }
         const mt = strList(path, `${k}.manageTokens`, m.manageTokens);
         if (mt) acl.manageTokens = mt;
         cfg.auth.machines[name] = acl;
@@ -350,6 +424,30 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
   for (const [k, v] of Object.entries(doc)) if (!KNOWN_KEYS.includes(k)) extra[k] = v;
   if (Object.keys(extra).length) cfg.extra = extra;
   return cfg;
+}
+
+/**
+ * Parses and validates the text of a config file (the running hub's reload of an outside edit).
+ * @param path shown in error messages.
+ * @param text the file's content.
+ * @throws {ConfigError} for malformed YAML or an invalid key (file, key and fix named).
+ */
+export function parseConfigText(path: string, text: string): HubConfigFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const first = String((err as Error).message).split("\n")[0];
+    throw new ConfigError(
+      path,
+      `invalid YAML (${first}); fix the file or remove it to start fresh`,
+    );
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new ConfigError(path, "expected a YAML mapping (key: value) at the top level");
+  }
+  return validateConfig(path, doc as Record<string, unknown>);
 }
 
 /**
@@ -388,8 +486,18 @@ export function configToYamlObject(cfg: HubConfigFile): Record<string, unknown> 
   if (cfg.auth.tokens.length) auth.tokens = cfg.auth.tokens;
   const names = Object.keys(cfg.auth.machines).sort();
   if (names.length) {
-    const machines: Record<string, MachineAcl> = {};
-    for (const n of names) machines[n] = cfg.auth.machines[n];
+    const machines: Record<string, unknown> = {};
+    for (const n of names) {
+      const { connectServices, ...acl } = cfg.auth.machines[n];
+      const o: Record<string, unknown> = { ...acl };
+      if (acl.connectTokens) {
+        // Decision 7: bare strings unless a filter exists.
+        o.connectTokens = acl.connectTokens.map((t) =>
+          connectServices?.[t]?.length ? { token: t, services: connectServices[t] } : t
+        );
+      }
+      machines[n] = o;
+    }
     auth.machines = machines;
   }
   if (Object.keys(auth).length) o.auth = auth;
@@ -398,9 +506,19 @@ export function configToYamlObject(cfg: HubConfigFile): Record<string, unknown> 
   return JSON.parse(JSON.stringify(o)); // drop undefined members
 }
 
-/** Writes the config atomically with mode 0600 (folder 0700). */
-export async function saveConfigFile(path: string, cfg: HubConfigFile): Promise<void> {
-  await writeYamlFile(path, configToYamlObject(cfg), { mode: 0o600, header: HEADER });
+/** The exact text {@link saveConfigFile} writes for `cfg` (header comment + YAML). */
+export function configToText(cfg: HubConfigFile): string {
+  return HEADER.replace(/^/gm, "# ") + "\n" + stringifyYaml(configToYamlObject(cfg));
+}
+
+/**
+ * Writes the config atomically with mode 0600 (folder 0700).
+ * @returns the text written (callers compare it with the file later to spot outside edits).
+ */
+export async function saveConfigFile(path: string, cfg: HubConfigFile): Promise<string> {
+  const text = configToText(cfg);
+  await writeFileAtomic(path, text, { mode: 0o600 });
+  return text;
 }
 
 function isDir(p: string): boolean {

@@ -7,9 +7,11 @@ import {
   configToYamlObject,
   type HubConfigFile,
   isListenAddress,
+  loadConfigFile,
   locateConfig,
   parseGoDuration,
   resolveSettings,
+  saveConfigFile,
   validateConfig,
 } from "./config.ts";
 
@@ -190,4 +192,66 @@ Deno.test("a config this user may not read fails with the way out (sudo, or a se
     Deno.open = realOpen;
   }
   await assertConfigReadable("/nonexistent/telahubd.yaml"); // missing: loading reports it
+});
+
+Deno.test("lifecycle fields and connect grants with services round-trip; bare strings stay bare", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/telahubd.yaml`;
+    await Deno.writeTextFile(
+      path,
+      [
+        "auth:",
+        "  tokens:",
+        "    - id: bob",
+        "      token: bbbb",
+        "      issuedAt: 2026-01-01T00:00:00Z",
+        '      expiresAt: "2027-01-01T00:00:00+02:00"',
+        "      revokedAt: 2026-02-01T00:00:00Z",
+        "  machines:",
+        "    barn:",
+        "      connectTokens:",
+        "        - aaaa",
+        "        - {token: bbbb, services: [SSH, port-8080]}",
+        "",
+      ].join("\n"),
+    );
+    const cfg = (await loadConfigFile(path))!;
+    assert.deepEqual(cfg.auth.tokens[0], {
+      id: "bob",
+      token: "bbbb",
+      issuedAt: "2026-01-01T00:00:00Z",
+      expiresAt: "2027-01-01T00:00:00+02:00",
+      revokedAt: "2026-02-01T00:00:00Z",
+    });
+    assert.deepEqual(cfg.auth.machines.barn, {
+      connectTokens: ["aaaa", "bbbb"],
+      connectServices: { bbbb: ["SSH", "port-8080"] },
+    });
+    await saveConfigFile(path, cfg);
+    const text = await Deno.readTextFile(path);
+    assert.match(text, /- aaaa\n/, "a grant without filter stays a bare string (decision 7)");
+    assert.match(text, /- token: bbbb\n\s+services:\n\s+- SSH\n\s+- port-8080\n/);
+    assert.deepEqual(await loadConfigFile(path), cfg);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a bad lifecycle time or connect grant is a ConfigError naming file, key and fix", () => {
+  assert.throws(
+    () =>
+      validateConfig("/x.yaml", { auth: { tokens: [{ id: "a", token: "t", expiresAt: "soon" }] } }),
+    {
+      message: '/x.yaml: key "auth.tokens[0].expiresAt": expected an RFC 3339 time such as ' +
+        '2027-01-01T00:00:00Z, got "soon"; fix the value or remove the key',
+    },
+  );
+  assert.throws(
+    () =>
+      validateConfig("/x.yaml", {
+        auth: { machines: { barn: { connectTokens: [{ services: [] }] } } },
+      }),
+    { message: /key "auth\.machines\.barn\.connectTokens\[0\]\.token": expected a token string/ },
+  );
 });

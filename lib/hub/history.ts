@@ -1,6 +1,6 @@
 /**
- * Connection history: the last 200 events (book, *Hub web console*: "the last
- * 200 connection events"), newest first, kept across restarts in a JSON file
+ * Connection and audit history: the last 1000 events (connections, denials and admin
+ * changes; issue 10 decision 4, over the book's 200 connection events), newest first, kept across restarts in a JSON file
  * beside `telahubd.yaml` (spec README decision). Event names and details follow
  * spec hub-http-api.md §7.
  *
@@ -12,8 +12,8 @@
 import { writeFileAtomic } from "../config/mod.ts";
 import { logger } from "../log/mod.ts";
 
-/** Events kept. */
-export const HISTORY_LIMIT = 200;
+/** Events kept (issue 10 decision 4: admin changes and denials share the ring). */
+export const HISTORY_LIMIT = 1000;
 
 /** One history event as `/api/history` returns it. */
 export interface HistoryEvent {
@@ -23,7 +23,12 @@ export interface HistoryEvent {
   /** RFC 3339 UTC, second precision. */
   timestamp: string;
   detail?: string;
+  /** Identity id of who acted or was denied (never a token; issue 10 decision 4). */
+  identity?: string;
 }
+
+/** Event types only owner/admin callers of `/api/history` see (decision 4). */
+export const ADMIN_EVENTS: ReadonlySet<string> = new Set(["admin-change"]);
 
 const log = logger("hub");
 
@@ -65,7 +70,8 @@ export class History {
           const o = e as Record<string, unknown>;
           return o && typeof o.machineId === "string" && typeof o.event === "string" &&
             typeof o.timestamp === "string" &&
-            (o.detail === undefined || typeof o.detail === "string");
+            (o.detail === undefined || typeof o.detail === "string") &&
+            (o.identity === undefined || typeof o.identity === "string");
         })
         .slice(0, HISTORY_LIMIT)
         .map((o: HistoryEvent) => {
@@ -75,6 +81,7 @@ export class History {
             timestamp: o.timestamp,
           };
           if (o.detail) e.detail = o.detail;
+          if (o.identity) e.identity = o.identity;
           return e;
         });
     } catch (err) {
@@ -84,10 +91,23 @@ export class History {
     }
   }
 
-  /** Adds an event (now) and schedules a save. */
-  record(machineId: string, event: string, detail?: string, now = new Date()): void {
-    const e: HistoryEvent = { machineId, event, timestamp: rfc3339(now) };
+  /**
+   * Adds an event and schedules a save.
+   * @param machineId the machine concerned, `""` for none.
+   * @param event the event type (spec §7 plus `client-denied`, `agent-denied`, `admin-change`).
+   * @param detail free text (never a token).
+   * @param opts.now when (default now); opts.identity the identity id involved.
+   */
+  record(
+    machineId: string,
+    event: string,
+    detail?: string,
+    opts: { now?: Date; identity?: string } | Date = {},
+  ): void {
+    const o = opts instanceof Date ? { now: opts } : opts;
+    const e: HistoryEvent = { machineId, event, timestamp: rfc3339(o.now ?? new Date()) };
     if (detail) e.detail = detail;
+    if (o.identity) e.identity = o.identity;
     this.#events.unshift(e);
     if (this.#events.length > HISTORY_LIMIT) this.#events.length = HISTORY_LIMIT;
     this.#dirty = true;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { History, HISTORY_LIMIT, rfc3339 } from "./history.ts";
 
-Deno.test("History keeps the newest 200 events, newest first, and reloads them", async () => {
+Deno.test("History keeps the newest 1000 events, newest first, and reloads them", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/h.json`;
   try {
@@ -10,17 +10,17 @@ Deno.test("History keeps the newest 200 events, newest first, and reloads them",
       h.record(`m${i}`, "agent-register", i % 2 ? `ports=[${i}]` : undefined);
     }
     const list = h.list();
-    assert.equal(list.length, 200);
-    assert.equal(list[0].machineId, "m224");
-    assert.equal(list[199].machineId, "m25");
+    assert.equal(list.length, 1000);
+    assert.equal(list[0].machineId, "m1024");
+    assert.equal(list[999].machineId, "m25");
     assert.equal(list[0].detail, undefined, "empty detail omitted");
-    assert.equal(list[1].detail, "ports=[223]");
+    assert.equal(list[1].detail, "ports=[1023]");
     await h.flush();
     if (Deno.build.os !== "windows") assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
     const again = new History(path);
     await again.load();
     assert.deepEqual(again.list(), list);
-    assert.deepEqual(again.list((e) => e.machineId === "m100").length, 1);
+    assert.deepEqual(again.list((e) => e.machineId === "m500").length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -26,6 +26,7 @@ import { Management, MGMT_TIMEOUT_MS, type MgmtResult } from "./management.ts";
 import { type Machine, OFFLINE_RETENTION_MS, Registry } from "./registry.ts";
 import { MAX_FRAME_BYTES, Relay, type RelayStats } from "./relay.ts";
 import { Signaling } from "./signaling.ts";
+import { AccessEnforcer } from "./access/enforce.ts";
 import { closeSocket, type HubSocket } from "./socket.ts";
 import type { UdpRelay } from "./udp_relay.ts";
 import type { HubMessageEvent, HubWebSocket } from "./websocket.ts";
@@ -84,6 +85,7 @@ export class Hub {
   readonly relay: Relay;
   readonly management: Management;
   readonly #signaling: Signaling;
+  readonly #enforcer: AccessEnforcer;
   #nextSocketId = 1;
   draining = false;
   readonly #firstMessageTimeoutMs: number;
@@ -111,6 +113,20 @@ export class Hub {
       defaultUpdate: opts.defaultUpdate,
       joinTimeoutMs: opts.joinTimeoutMs ?? JOIN_TIMEOUT_MS,
     });
+    this.#enforcer = new AccessEnforcer(opts.auth, {
+      sockets: () => this.registry.sockets,
+      cut: (s, text) => this.#signaling.cut(s, text),
+    });
+  }
+
+  /**
+   * Re-checks every live client session and agent control socket against the current
+   * access (issue 10 decision 1) and cuts those that lost it; re-arms the timer for the
+   * next token expiry. Call after every access change.
+   * @returns how many connections were cut.
+   */
+  enforceAccess(): number {
+    return this.#enforcer.check();
   }
 
   /** Machine entries by key (`agentId:machineName`). */
@@ -228,6 +244,7 @@ export class Hub {
   /** Closes every WebSocket (shutdown): sessions end with 1001 `hub shutting down`. */
   closeAll(): void {
     this.draining = true;
+    this.#enforcer.stop();
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
     this.#pruneTimer = undefined;
     for (const x of [...this.registry.sessions.values()]) {
@@ -245,9 +262,14 @@ export class Hub {
 
   /**
    * The `machines` array of `/api/status` (spec hub-http-api.md §4.1), sorted by id,
-   * filtered by `visible`.
+   * filtered by `visible`; `services` gives a caller's per-service filter of a machine
+   * (spec §14.1; undefined = all).
    */
-  machineList(visible: (name: string) => boolean, now = new Date()): Record<string, unknown>[] {
-    return this.registry.machineList(visible, now, this.wsIdleTimeoutS);
+  machineList(
+    visible: (name: string) => boolean,
+    now = new Date(),
+    services?: (name: string) => string[] | undefined,
+  ): Record<string, unknown>[] {
+    return this.registry.machineList(visible, now, this.wsIdleTimeoutS, services);
   }
 }

@@ -54,3 +54,13 @@ export {
   STATUS_MAX_AGE_MS,
 } from "./api/mod.ts";
 export * from "./user.ts";
+export * from "./access/types.ts";
+export { FILE_ACCESS_ACTOR, FileAccessStore, parseIfMatch } from "./access/store.ts";
+export type { FileAccessStoreOptions } from "./access/store.ts";
+export {
+  AccessEnforcer,
+  closeReason,
+  deniedText,
+  refusalText,
+  servicePortText,
+} from "./access/enforce.ts";

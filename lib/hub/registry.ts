@@ -13,7 +13,7 @@
 import type { RegisterMessage } from "../protocol/mod.ts";
 import { RegistryFullError } from "./errors.ts";
 import { rfc3339 } from "./history.ts";
-import type { Service } from "./services.ts";
+import { type Service, serviceAllowed } from "./services.ts";
 import type { HubSocket } from "./socket.ts";
 import type { UdpTokenEntry } from "./udp_relay.ts";
 
@@ -95,6 +95,8 @@ export interface Session {
   clientKey: string;
   /** Ports the client asked for, if it named any. */
   ports?: number[];
+  /** Ports a per-service grant allowed at connect (sent to the agent); undefined = all. */
+  allowedPorts?: number[];
   /** History detail (`port 22 (SSH)` and the like). */
   detail: string;
   /** Ends the session when the agent has not joined within `JOIN_TIMEOUT_MS`. */
@@ -280,6 +282,7 @@ export class Registry {
     visible: (name: string) => boolean,
     now: Date,
     idleTimeoutS: number,
+    services?: (name: string) => string[] | undefined,
   ): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
     const entries = [...this.machines.values()].sort((a, b) =>
@@ -307,7 +310,8 @@ export class Registry {
       o.sessionCount = e.sessions.size;
       o.registeredAt = e.registeredAt ? rfc3339(e.registeredAt) : null;
       o.lastSeen = lastSeen ? rfc3339(lastSeen) : null;
-      o.services = e.services;
+      const filter = services?.(e.name);
+      o.services = filter ? e.services.filter((x) => serviceAllowed(x, filter)) : e.services;
       if (e.capabilities) o.capabilities = e.capabilities;
       if (e.protocolVersion !== undefined) o.protocolVersion = e.protocolVersion;
       out.push(o);

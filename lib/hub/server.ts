@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { removeStaleTempFiles } from "../config/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
-import { HubAuth } from "./auth.ts";
+import { FileAccessStore } from "./access/store.ts";
 import {
   assertConfigReadable,
   bootstrapConfig,
@@ -77,6 +77,8 @@ export interface RunningHub {
   settings: HubSettings;
   hub: Hub;
   history: History;
+  /** Identities, grants and portals; the writer of the config file while the hub runs. */
+  store: FileAccessStore;
   udp?: UdpRelay;
   /**
    * Graceful stop: refuses new WebSockets, closes the open ones with 1001, lets
@@ -220,13 +222,15 @@ async function serveHub(
   } else if (boot.ownerFromEnv) {
     log.info("auth bootstrapped from TELA_OWNER_TOKEN");
   }
-  const auth = new HubAuth(cfg.auth);
-  if (!auth.enabled) {
-    log.warn("WARNING: running in OPEN mode: no authentication (asked for with -open)");
-  }
-
   const history = new History(join(configDir(configPath), "telahubd.history.json"));
   await history.load();
+
+  // The one writer of telahubd.yaml from here on; it also picks up `telahubd user` edits.
+  const store = await FileAccessStore.open({ path: configPath, config: cfg, history });
+  const auth = () => store.auth();
+  if (!auth().enabled) {
+    log.warn("WARNING: running in OPEN mode: no authentication (asked for with -open)");
+  }
 
   const udp = new UdpRelay();
   let udpPort = settings.udpPort;
@@ -239,7 +243,7 @@ async function serveHub(
   }
 
   const hub = new Hub({
-    auth: () => auth,
+    auth,
     history,
     hubId: cfg.hubId!,
     hubName: settings.name,
@@ -255,10 +259,15 @@ async function serveHub(
     maxMachines: knobs.maxMachines,
   });
 
-  // The console handler is rebuilt if the viewer token changes (admin API, later issue).
+  // Every change of access (API, pairing, an edit of the file, an expiry) re-checks the live
+  // connections and cuts those that lost their right (issue 10 decision 1).
+  store.onChange(() => hub.enforceAccess());
+  hub.enforceAccess();
+
+  // The console handler is rebuilt if the viewer token changes.
   let cached: { token?: string; handler: ReturnType<typeof consoleHandler> } | undefined;
   const consoleServe = (req: Request) => {
-    const token = auth.viewerToken;
+    const token = auth().viewerToken;
     if (!cached || cached.token !== token) {
       cached = {
         token,
@@ -276,7 +285,8 @@ async function serveHub(
   const startedAt = performance.now();
   const handler = makeHttpHandler({
     hub,
-    auth: () => auth,
+    auth,
+    store,
     history,
     hubId: cfg.hubId!,
     hubName: settings.name,
@@ -319,6 +329,7 @@ async function serveHub(
     settings,
     hub,
     history,
+    store,
     udp: udpBound ? udp : undefined,
     shutdown() {
       stopping ??= (async () => {
@@ -339,6 +350,7 @@ async function serveHub(
         await Promise.race([closed, timeout]);
         clearTimeout(timer);
         await server.shutdown(settings.shutdownTimeoutMs);
+        await store.close();
         await history.flush();
       })();
       return stopping;

@@ -66,3 +66,19 @@ export function sessionDetail(services: Service[], requested?: number[]): string
   if (chosen.length === 0) return "";
   return "services=" + chosen.map((s) => `${s.name}:${s.port}`).join(",");
 }
+
+/**
+ * True when a per-service connect filter (spec §14.1; issue 10 decision 3) names `s`: by its
+ * name, or as `port-<N>` (the name of an unnamed service; our hub labels those, so both forms
+ * match).
+ * @param filter service names from the grant.
+ */
+export function serviceAllowed(s: Service, filter: readonly string[]): boolean {
+  return filter.includes(s.name) || filter.includes(`port-${s.port}`);
+}
+
+/** The ports of `services` a filter allows, ascending and unique. */
+export function allowedPorts(services: Service[], filter: readonly string[]): number[] {
+  return [...new Set(services.filter((s) => serviceAllowed(s, filter)).map((s) => s.port))]
+    .sort((a, b) => a - b);
+}

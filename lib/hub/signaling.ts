@@ -34,6 +34,7 @@ import { validateRegistration } from "./registration.ts";
 import type { Machine, Registry, Session } from "./registry.ts";
 import type { Relay } from "./relay.ts";
 import { normaliseServices, portsDetail, sessionDetail } from "./services.ts";
+import { closeReason, grantedPorts, refusalText, servicePortText } from "./access/enforce.ts";
 import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import type { UdpRelay } from "./udp_relay.ts";
 
@@ -75,6 +76,7 @@ export class Signaling {
       closeSocket(s, HubClose.tooBig, "message too big");
       return;
     }
+    if (s.cut) return; // access was withdrawn; the close is under way
     if (s.paired) {
       this.ctx.relay.forwardText(s.paired, text);
       return;
@@ -120,7 +122,28 @@ export class Signaling {
   #reject(s: HubSocket, message: string): void {
     this.settle(s, "rejected");
     sendJson(s, makeError(message));
-    closeSocket(s, HubClose.policy, message);
+    closeSocket(s, HubClose.policy, closeReason(message));
+  }
+
+  /**
+   * Cuts a live control socket or client session whose access was withdrawn (issue 10
+   * decision 1): `error` with `text`, then 1008 with the same text; a client's session ends
+   * at once (the agent gets `session-end`), a control socket's when its close completes.
+   */
+  cut(s: HubSocket, text: string): void {
+    s.cut = true;
+    sendJson(s, makeError(text));
+    closeSocket(s, HubClose.policy, closeReason(text));
+    if (s.role === "client" && s.session) this.endSession(s.session, "client");
+    const m = s.machine;
+    if (m) {
+      this.ctx.history.record(
+        m.name,
+        s.role === "control" ? "agent-denied" : "client-denied",
+        text,
+        { identity: s.identityId },
+      );
+    }
   }
 
   // ---- register (§3.1) ----
@@ -140,13 +163,17 @@ export class Signaling {
       return this.#reject(s, err.message);
     }
     const { registry, history } = this.ctx;
-    if (!this.ctx.auth().canRegister(m.token, m.machineName)) {
+    const auth = this.ctx.auth();
+    if (!auth.canRegister(m.token, m.machineName)) {
+      const text = refusalText(auth, m.token);
+      const who = idOf(auth, m.token);
       log.info(
         `register denied: machine ${escapeForLog(m.machineName)} from ${s.remote} (token ${
           escapeForLog(tokenPreview(m.token))
-        })`,
+        }${who ? `, identity ${escapeForLog(who)}` : ""})`,
       );
-      return this.#reject(s, HubErrors.accessDenied);
+      history.record(m.machineName, "agent-denied", text, { identity: who });
+      return this.#reject(s, text);
     }
     let entry: Machine;
     try {
@@ -174,6 +201,8 @@ export class Signaling {
     entry.control = s;
     this.settle(s, "control");
     s.machine = entry;
+    s.authToken = m.token;
+    s.identityId = auth.identity(m.token)?.id;
     entry.services = normaliseServices(m.services, m.ports);
     entry.token = m.token ?? "";
     for (
@@ -205,15 +234,30 @@ export class Signaling {
     if (!entry || !entry.control) return this.#rejectClient(s, HubErrors.machineNotFound, entry);
     s.machine = entry;
     const auth = this.ctx.auth();
+    let allowed: number[] | undefined;
     if (auth.enabled) {
+      const who = idOf(auth, m.token);
+      let text: string | undefined;
       if (!auth.canConnect(m.token, entry.name)) {
+        text = refusalText(auth, m.token);
+      } else {
+        allowed = grantedPorts(auth, m.token, entry);
+        const bad = allowed && m.ports?.find((p) => !allowed!.includes(p));
+        if (bad !== undefined && allowed) text = servicePortText(bad, entry.name);
+      }
+      if (text !== undefined) {
         log.info(
           `connect denied: machine ${escapeForLog(entry.name)} (token ${
             escapeForLog(tokenPreview(m.token))
-          })`,
+          }${who ? `, identity ${escapeForLog(who)}` : ""}): ${escapeForLog(text)}`,
         );
-        return this.#rejectClient(s, HubErrors.accessDenied, entry);
+        this.ctx.history.record(entry.name, "client-denied", text, { identity: who });
+        return this.#rejectClient(s, text, entry);
       }
+      s.authToken = m.token;
+      s.identityId = who;
+      // Only the requested ports go to the agent when the client named some.
+      if (allowed && m.ports?.length) allowed = [...m.ports];
     } else if (entry.token && !tokensEqual(m.token ?? "", entry.token)) {
       return this.#rejectClient(s, HubErrors.invalidToken, entry);
     }
@@ -226,6 +270,7 @@ export class Signaling {
       client: s,
       clientKey: m.wgPubKey,
       ports: m.ports,
+      allowedPorts: allowed,
       detail: sessionDetail(entry.services, m.ports),
       ended: false,
     };
@@ -235,13 +280,13 @@ export class Signaling {
       session.joinTimer = undefined;
       if (!session.agent && !session.ended) this.endSession(session, "join-timeout");
     }, this.ctx.joinTimeoutMs);
-    sendJson(entry.control, makeSessionRequest(session.id, idx, m.wgPubKey));
+    sendJson(entry.control, makeSessionRequest(session.id, idx, m.wgPubKey, allowed));
   }
 
   #rejectClient(s: HubSocket, message: string, entry?: Machine): void {
     if (entry) s.machine = entry; // client-disconnect is recorded for resolved machines
     sendJson(s, makeError(message));
-    closeSocket(s, HubClose.policy, message);
+    closeSocket(s, HubClose.policy, closeReason(message));
   }
 
   // ---- session-join and pairing (§3.3, §3.2.3) ----
@@ -367,4 +412,10 @@ export class Signaling {
         break;
     }
   }
+}
+
+/** The identity id behind `token` for audit: valid, revoked or expired; else undefined. */
+function idOf(auth: HubAuth, token: string | undefined): string | undefined {
+  const st = auth.tokenState(token);
+  return st.state === "ok" ? st.identity.id : st.state === "unknown" ? undefined : st.id;
 }

@@ -29,6 +29,12 @@ export interface HubSocket extends FrameSink {
   paired?: HubSocket;
   firstMessageTimer?: ReturnType<typeof setTimeout>;
   closed: boolean;
+  /** The token a control socket registered or a client connected with (live enforcement). */
+  authToken?: string;
+  /** The identity that token belonged to then (audit, and "was removed"/"rotated" texts). */
+  identityId?: string;
+  /** Set when live enforcement cut the socket: its further messages are ignored. */
+  cut?: boolean;
 }
 
 /**

@@ -1,14 +1,31 @@
 /**
- * Offline reads of `telahubd.yaml` for `telahubd user show-owner` and `show-viewer` (spec
- * hub-http-api.md §10.6; book, Appendix A). TelaVisor's Docker integration runs
+ * `telahubd user ...` on the hub's machine: offline reads and edits of `telahubd.yaml` (spec
+ * hub-http-api.md §10.6; book, Appendix A). Edits use the same pure operations as the running
+ * hub's access store (`access/ops.ts`) and write the file atomically; a running hub watches
+ * the file and applies them within a second (issue 10 decision 8).
+ *
+ * `show-owner` / `show-viewer`: TelaVisor's Docker integration runs
  * `telahubd user show-owner -config /app/data/telahubd.yaml` and takes the trimmed stdout as
  * the token, so stdout carries the token and nothing else; the command itself is
  * `user show-owner` in `cli.ts`, which prints what these functions return.
  *
  * @module
  */
-import { loadConfigFile, locateConfig, systemConfigPath } from "./config.ts";
+import { ConfigError } from "../config/mod.ts";
+import { UsageError } from "../cli/errors.ts";
+import {
+  bootstrapConfig,
+  type HubConfigFile,
+  loadConfigFile,
+  locateConfig,
+  parseConfigText,
+  parseRfc3339,
+  saveConfigFile,
+  systemConfigPath,
+} from "./config.ts";
 import { TokenNotFoundError } from "./errors.ts";
+import { inactive, isoSeconds, listedRole, preview } from "./access/ops.ts";
+import type { AccessError } from "./access/types.ts";
 
 /**
  * The config file a `telahubd user ...` command edits: `-config`, else `TELAHUBD_CONFIG`,
@@ -28,7 +45,8 @@ export function userConfigPath(
 
 async function firstToken(configPath: string, role: "owner" | "viewer"): Promise<string> {
   const cfg = await loadConfigFile(configPath); // a missing file is an empty config (§10.6)
-  const t = cfg?.auth.tokens.find((x) => x.hubRole === role && x.token);
+  // A revoked or expired token is no use to the caller: the first one still valid.
+  const t = cfg?.auth.tokens.find((x) => x.hubRole === role && x.token && !inactive(x, Date.now()));
   if (!t) throw new TokenNotFoundError(role, configPath, cfg !== undefined);
   return t.token;
 }
@@ -51,4 +69,177 @@ export function showOwnerToken(configPath: string): Promise<string> {
  */
 export function showViewerToken(configPath: string): Promise<string> {
   return firstToken(configPath, "viewer");
+}
+
+/** A `telahubd user` change that was refused; the message names the thing, the cause, the fix. */
+export class UserCommandError extends Error {
+  override name = "UserCommandError";
+}
+
+/** The config a `telahubd user` command edits, with the text it was read from. */
+interface Loaded {
+  cfg: HubConfigFile;
+  /** File content, `undefined` when the file does not exist (spec §10.6: empty config). */
+  text?: string;
+}
+
+async function readForEdit(path: string): Promise<Loaded> {
+  let text: string | undefined;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(path, `cannot read: ${(err as Error).message}`);
+    }
+  }
+  const cfg = text === undefined
+    ? { auth: { tokens: [], machines: {} } }
+    : parseConfigText(path, text);
+  return { cfg, text };
+}
+
+/**
+ * Applies `change` to the config at `path` and writes it atomically (0600) with the same
+ * pure operations the running hub uses (`access/ops.ts`). When the file changed between the
+ * read and the write (the running hub wrote it), the edit is done again on the new content,
+ * up to 5 times, so the hub's change is not overwritten; the hub in turn reloads ours.
+ * @param path the hub's `telahubd.yaml` (created when missing).
+ * @param change edits the config in place; returns `undefined` when nothing changed (no
+ *   write), else its result.
+ * @throws {ConfigError} for an unreadable or invalid file (left untouched).
+ * @throws {AccessError} from the operation.
+ */
+export async function editConfig<T>(
+  path: string,
+  change: (cfg: HubConfigFile, now: number) => T | undefined,
+): Promise<T | undefined> {
+  for (let attempt = 0;; attempt++) {
+    const { cfg, text } = await readForEdit(path);
+    const result = change(cfg, Date.now());
+    if (result === undefined) return undefined;
+    let now: string | undefined;
+    try {
+      now = await Deno.readTextFile(path);
+    } catch { /* still missing */ }
+    if (now !== text && attempt < 5) continue;
+    await saveConfigFile(path, cfg);
+    return result;
+  }
+}
+
+/**
+ * Turns an {@link AccessError} of an operation into a message that names the identity, the
+ * file, the cause and the fix.
+ */
+export function explain(err: AccessError, id: string, path: string, machine?: string): Error {
+  const e = err.body.error;
+  const q = JSON.stringify(id);
+  if (err.status === 404 && e === "identity not found") {
+    return new UserCommandError(
+      `identity ${q} not found in ${path}; see the identities with: telahubd user list`,
+    );
+  }
+  if (err.status === 409 && e === "identity already exists") {
+    return new UserCommandError(
+      `identity ${q} already exists in ${path}; choose another id, or give it a new token ` +
+        `with: telahubd user rotate ${id}`,
+    );
+  }
+  if (err.status === 409) {
+    return new UserCommandError(
+      `${q} is the last owner of the hub (${path}); add another owner first: ` +
+        "telahubd user add <id> -role owner",
+    );
+  }
+  if (err.status === 404 && machine !== undefined) {
+    return new UserCommandError(
+      `${e} (${path}); see the grants with: telahubd user list`,
+    );
+  }
+  return new UserCommandError(`${e} (${path})`);
+}
+
+/**
+ * Parses `-expires`: `30d`, `4w`, `1y` (365 days), `12h`, or an RFC 3339 time.
+ * @param v the flag value.
+ * @param now epoch ms.
+ * @returns RFC 3339 UTC (second precision).
+ * @throws {UsageError} naming the value and the accepted forms.
+ */
+export function parseExpires(v: string, now = Date.now()): string {
+  const m = v.trim().match(/^(\d{1,6})([hdwy])$/);
+  if (m) {
+    const unit = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 }[
+      m[2] as "h" | "d" | "w" | "y"
+    ];
+    const n = Number(m[1]);
+    if (n > 0) return isoSeconds(now + n * unit);
+  }
+  const t = parseRfc3339(v.trim());
+  if (t !== undefined && t > now) return v.trim();
+  throw new UsageError(
+    `-expires ${JSON.stringify(v)} is not a lifetime or a future time: use e.g. 30d, 4w, 1y ` +
+      "or 2027-01-01T00:00:00Z",
+  );
+}
+
+/** One row of `telahubd user list`. */
+export interface UserRow {
+  id: string;
+  role: string;
+  tokenPreview: string;
+  /** `active`, `revoked` or `expired`. */
+  status: "active" | "revoked" | "expired";
+  issuedAt?: string;
+  expiresAt?: string;
+  revokedAt?: string;
+}
+
+/**
+ * The identities of the config at `path` (a missing file has none).
+ * @throws {ConfigError} for an unreadable or invalid file.
+ */
+export async function listUsers(path: string, now = Date.now()): Promise<UserRow[]> {
+  const { cfg } = await readForEdit(path);
+  return cfg.auth.tokens.map((t) => {
+    const row: UserRow = {
+      id: t.id,
+      role: listedRole(t),
+      tokenPreview: preview(t.token),
+      status: t.revokedAt ? "revoked" : inactive(t, now) ? "expired" : "active",
+    };
+    if (t.issuedAt) row.issuedAt = t.issuedAt;
+    if (t.expiresAt) row.expiresAt = t.expiresAt;
+    if (t.revokedAt) row.revokedAt = t.revokedAt;
+    return row;
+  });
+}
+
+/** What `bootstrap`, `add` and `rotate` report: the token, shown once. */
+export interface IssuedToken {
+  id: string;
+  role: string;
+  token: string;
+  expiresAt?: string;
+}
+
+/**
+ * `telahubd user bootstrap`: owner + console viewer + `*` connect for the owner, exactly as a
+ * first hub start (spec §10.4, §10.6).
+ * @throws {UserCommandError} when the config already has tokens.
+ */
+export async function bootstrapUsers(path: string): Promise<IssuedToken> {
+  const r = await editConfig(path, (cfg) => {
+    if (cfg.auth.tokens.length) {
+      throw new UserCommandError(
+        `auth is already bootstrapped (tokens exist in ${path}); print the owner token with: ` +
+          `telahubd user show-owner -config ${path}`,
+      );
+    }
+    const b = bootstrapConfig(cfg, { open: false });
+    const now = isoSeconds(Date.now());
+    for (const t of cfg.auth.tokens) t.issuedAt ??= now;
+    return b.generatedOwnerToken!;
+  });
+  return { id: "owner", role: "owner", token: r! };
 }

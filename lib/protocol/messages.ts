@@ -78,6 +78,11 @@ export interface SessionRequestMessage {
   sessionId: string;
   sessionIdx: number;
   wgPubKey: string;
+  /**
+   * The ports the agent may forward in this session (issue 10 decision 3: a per-service
+   * connect grant); absent = every port. Go agents ignore it.
+   */
+  ports?: number[];
 }
 
 /** Agent → hub, first message of a per-session WS (§2.5). */
@@ -377,13 +382,19 @@ export function makeRegistered(
     : { type: "registered", machineId };
 }
 
-/** `session-request` with Go's (sorted) key order. */
+/**
+ * `session-request` with Go's (sorted) key order.
+ * @param ports the ports a per-service grant allows (decision 3); omitted when undefined.
+ */
 export function makeSessionRequest(
   sessionId: string,
   sessionIdx: number,
   wgPubKey: string,
+  ports?: number[],
 ): SessionRequestMessage {
-  return { sessionId, sessionIdx, type: "session-request", wgPubKey } as SessionRequestMessage;
+  return (ports
+    ? { ports, sessionId, sessionIdx, type: "session-request", wgPubKey }
+    : { sessionId, sessionIdx, type: "session-request", wgPubKey }) as SessionRequestMessage;
 }
 
 /** `session-start`; `wgPubKey` omitted when empty (§2.6). */

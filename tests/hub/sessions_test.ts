@@ -2,6 +2,7 @@
  * come back verbatim; a client whose agent never joins is closed with 1001. */
 import assert from "node:assert/strict";
 import { clientConnect, ScriptedAgent, startHubInProcess, waitFor } from "./scripted_peers.ts";
+import { FileAccessStore } from "../../lib/hub/access/store.ts";
 import { HubAuth } from "../../lib/hub/auth.ts";
 import { History } from "../../lib/hub/history.ts";
 import { Hub } from "../../lib/hub/hub.ts";
@@ -62,6 +63,11 @@ Deno.test({
       handler: makeHttpHandler({
         hub,
         auth: () => auth,
+        store: new FileAccessStore({
+          path: `${Deno.cwd()}/no-such-dir-${crypto.randomUUID()}/telahubd.yaml`,
+          config: { auth: { tokens: [], machines: {} } },
+          watch: false,
+        }),
         history,
         hubId: "h",
         hubName: "",

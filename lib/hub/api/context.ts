@@ -7,6 +7,7 @@
 import { escapeForLog, logger } from "../../log/mod.ts";
 import { type HubAuth, requestToken } from "../auth.ts";
 import type { History } from "../history.ts";
+import type { AccessStore } from "../access/types.ts";
 import type { Hub } from "../hub.ts";
 import type { WebSocketUpgrader } from "../front_end.ts";
 
@@ -15,7 +16,10 @@ const log = logger("hub");
 /** What the routes need from the running hub. */
 export interface HttpContext {
   hub: Hub;
+  /** The current decision view (`store.auth()`). */
   auth: () => HubAuth;
+  /** Identities, grants, pairing and portals (issue 10). */
+  store: AccessStore;
   history: History;
   hubId: string;
   hubName: string;

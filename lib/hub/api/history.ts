@@ -1,9 +1,11 @@
 /**
  * `GET /api/history` (alias `/api/admin/history`): the event history, filtered by what the
- * caller may view (spec hub-http-api.md §4.2, §7).
+ * caller may view (spec hub-http-api.md §4.2, §7). Audit events of access changes
+ * (`admin-change`, issue 10 decision 4) are shown to owner and admin callers only; everyone
+ * else sees the machine events (connections and denials) of the machines they may view.
  * @module
  */
-import { rfc3339 } from "../history.ts";
+import { ADMIN_EVENTS, rfc3339 } from "../history.ts";
 import { type HttpContext, json, preflight, PUBLIC_CORS, readGate } from "./context.ts";
 
 /**
@@ -16,8 +18,9 @@ export function history(ctx: HttpContext, req: Request, url: URL): Response {
   if (req.method === "OPTIONS") return preflight();
   const r = readGate(ctx, req, url, "events");
   if (r instanceof Response) return r;
-  const events = ctx.history.list(
-    r.auth.enabled ? (e) => r.auth.canView(r.token, e.machineId) : undefined,
+  const admin = r.auth.isOwnerOrAdmin(r.token);
+  const events = ctx.history.list((e) =>
+    ADMIN_EVENTS.has(e.event) ? admin : !r.auth.enabled || r.auth.canView(r.token, e.machineId)
   );
   return json(200, { events, timestamp: rfc3339(new Date()) }, PUBLIC_CORS);
 }

@@ -58,7 +58,11 @@ function build(ctx: HttpContext, r: Reader, version: number, now: number): Cache
   };
   if (ctx.hubId) body.hubId = ctx.hubId;
   if (ctx.hubName) body.hubName = ctx.hubName;
-  body.machines = ctx.hub.machineList((name) => r.auth.canView(r.token, name), date);
+  body.machines = ctx.hub.machineList(
+    (name) => r.auth.canView(r.token, name),
+    date,
+    (name) => r.auth.connectServices(r.token, name),
+  );
   body.timestamp = rfc3339(date);
   const text = goJson(body, 2);
   const etag = `"${createHash("sha1").update(text).digest("hex").slice(0, 20)}"`;
