@@ -50,6 +50,10 @@ import {
   rotateIdentity,
 } from "./access/ops.ts";
 import { AccessError } from "./access/types.ts";
+import { spawnSuccessor } from "./restart.ts";
+
+/** Drain budget of a restart, ms: in-flight requests finish, idle connections do not wait. */
+const RESTART_DRAIN_MS = 2000;
 
 const CONFIG_FLAG = {
   type: "string",
@@ -103,15 +107,31 @@ async function runHub(values: {
     throw new UsageError(`-listen ${listen} is not an IP address: use e.g. 0.0.0.0 or 127.0.0.1`);
   }
   if (values.v) setLogLevel("debug");
+  const done = Promise.withResolvers<number>();
+  let signalled = false;
+  // POST /api/admin/restart: close the listeners (a short drain), then start the successor
+  // with the same arguments and exit 0 (spec §5.8; lib/hub/restart.ts).
+  const restart = () => {
+    if (signalled) return;
+    signalled = true;
+    hub.shutdown(RESTART_DRAIN_MS).then(() => {
+      try {
+        spawnSuccessor();
+        done.resolve(0);
+      } catch (err) {
+        io.err(`telahubd: restart failed: ${(err as Error).message}`);
+        done.resolve(1);
+      }
+    }, () => done.resolve(1));
+  };
   const hub = await startHub({
     configPath: values.config,
     open: !!values.open,
     port: values.port,
     udpPort: values["udp-port"],
     listen,
+    restart,
   });
-  const done = Promise.withResolvers<number>();
-  let signalled = false;
   const onSignal = () => {
     if (signalled) {
       io.err("telahubd: second signal, exiting now");

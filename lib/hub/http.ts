@@ -32,7 +32,7 @@ export function makeHttpHandler(
     const url = new URL(req.url);
     const path = url.pathname;
     const route = router.match(path);
-    if (route) return route.handle(ctx, req, url);
+    if (route) return route.handle(ctx, req, url, info);
     if (path === "/ws" || isUpgradeRequest(req)) return upgrade(ctx, req, info);
     if (req.method === "GET" || req.method === "HEAD") {
       const r = ctx.console(req);

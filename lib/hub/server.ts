@@ -30,6 +30,8 @@ import { Hub } from "./hub.ts";
 import { makeHttpHandler } from "./http.ts";
 import { HUB_VERSION } from "./version.ts";
 import { UdpRelay } from "./udp_relay.ts";
+import { LogRing } from "./log_ring.ts";
+import { PairingCodes } from "./pairing.ts";
 
 const log = logger("hub");
 
@@ -61,6 +63,12 @@ export interface StartHubOptions {
   offlineRetentionMs?: number;
   /** Longest reuse of a cached `/api/status` body while nothing changed, ms (default 1000). */
   statusMaxAgeMs?: number;
+  /**
+   * What `POST /api/admin/restart` calls (~500 ms after answering): the `telahubd` command
+   * stops the hub and starts its successor. Unset, the endpoint answers 501, so a hub inside
+   * another program (a test) never ends its host.
+   */
+  restart?: () => void;
 }
 
 /** A running hub. */
@@ -80,11 +88,16 @@ export interface RunningHub {
   /** Identities, grants and portals; the writer of the config file while the hub runs. */
   store: FileAccessStore;
   udp?: UdpRelay;
+  /** Live pairing codes. */
+  pairing: PairingCodes;
+  /** The log ring behind `/api/admin/logs`. */
+  logs: LogRing;
   /**
    * Graceful stop: refuses new WebSockets, closes the open ones with 1001, lets
-   * in-flight HTTP requests finish for up to `shutdownTimeout`, saves history.
+   * in-flight HTTP requests finish for up to `graceMs` (default `shutdownTimeout`), saves
+   * history.
    */
-  shutdown(): Promise<void>;
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -183,6 +196,8 @@ async function serveHub(
   print: (line: string) => void,
   { configPath, existed, cfg, settings, listener, knobs }: HubStart,
 ): Promise<RunningHub> {
+  // Collect log lines for /api/admin/logs from here on (the ring is the hub's, spec §5.7).
+  const logs = new LogRing().attach();
   const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
   let persisted = existed && !boot.changed;
   if (boot.changed || !existed) {
@@ -282,6 +297,7 @@ async function serveHub(
     return cached.handler(req);
   };
 
+  const pairing = new PairingCodes().start();
   const startedAt = performance.now();
   const handler = makeHttpHandler({
     hub,
@@ -294,6 +310,9 @@ async function serveHub(
     console: consoleServe,
     statusMaxAgeMs: opts.statusMaxAgeMs,
     upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
+    pairing,
+    logs,
+    restart: opts.restart,
   });
   const server: FrontEnd = startFrontEnd({
     hostname: settings.listen,
@@ -331,14 +350,17 @@ async function serveHub(
     history,
     store,
     udp: udpBound ? udp : undefined,
-    shutdown() {
+    pairing,
+    logs,
+    shutdown(graceMs = settings.shutdownTimeoutMs) {
       stopping ??= (async () => {
-        log.info(`shutting down (drain up to ${settings.shutdownTimeoutMs} ms)`);
+        log.info(`shutting down (drain up to ${graceMs} ms)`);
+        pairing.stop();
         hub.closeAll();
         udp.close();
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, settings.shutdownTimeoutMs);
+          timer = setTimeout(resolve, graceMs);
         });
         // Let the close handshakes finish (our 1001 reason reaches the peers) before
         // the front end drops whatever is left.
@@ -349,9 +371,10 @@ async function serveHub(
         })();
         await Promise.race([closed, timeout]);
         clearTimeout(timer);
-        await server.shutdown(settings.shutdownTimeoutMs);
+        await server.shutdown(graceMs);
         await store.close();
         await history.flush();
+        logs.detach();
       })();
       return stopping;
     },

@@ -11,6 +11,18 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 let threshold: LogLevel = "info";
+const sinks = new Set<(line: string) => void>();
+
+/**
+ * Also hands every printed log line (without its newline) to `sink`, e.g. the hub's log ring
+ * behind `GET /api/admin/logs` (spec hub-http-api.md §5.7). A sink that throws is ignored.
+ * @param sink called synchronously after the line is written to stderr.
+ * @returns a function that removes the sink again.
+ */
+export function addLogSink(sink: (line: string) => void): () => void {
+  sinks.add(sink);
+  return () => sinks.delete(sink);
+}
 
 /** Sets the lowest level printed; `-v` maps to `"debug"`. */
 export function setLogLevel(level: LogLevel): void {
@@ -35,7 +47,13 @@ export function logger(tag: string): Logger {
   const emit = (level: LogLevel, msg: string) => {
     if (ORDER[level] < ORDER[threshold]) return;
     const ts = new Date().toISOString().slice(0, 19) + "Z";
-    console.error(`${ts} [${tag}] ${level === "info" ? "" : level.toUpperCase() + ": "}${msg}`);
+    const line = `${ts} [${tag}] ${level === "info" ? "" : level.toUpperCase() + ": "}${msg}`;
+    console.error(line);
+    for (const sink of sinks) {
+      try {
+        sink(line);
+      } catch { /* a broken sink must not break logging */ }
+    }
   };
   return {
     debug: (m) => emit("debug", m),

@@ -7,6 +7,8 @@ import { HubAuth } from "../../lib/hub/auth.ts";
 import { History } from "../../lib/hub/history.ts";
 import { Hub } from "../../lib/hub/hub.ts";
 import { makeHttpHandler } from "../../lib/hub/http.ts";
+import { LogRing } from "../../lib/hub/log_ring.ts";
+import { PairingCodes } from "../../lib/hub/pairing.ts";
 import { type FrontEnd, startFrontEnd } from "../../lib/hub/front_end.ts";
 
 Deno.test({
@@ -74,6 +76,8 @@ Deno.test({
         startedAt: performance.now(),
         console: () => null,
         upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
+        pairing: new PairingCodes(),
+        logs: new LogRing(),
       }),
     });
     const url = `ws://127.0.0.1:${server.addr.port}`;

@@ -10,6 +10,8 @@ import type { History } from "../history.ts";
 import type { AccessStore } from "../access/types.ts";
 import type { Hub } from "../hub.ts";
 import type { WebSocketUpgrader } from "../front_end.ts";
+import type { LogRing } from "../log_ring.ts";
+import type { PairingCodes } from "../pairing.ts";
 
 const log = logger("hub");
 
@@ -34,6 +36,16 @@ export interface HttpContext {
    * (default {@link STATUS_MAX_AGE_MS}).
    */
   statusMaxAgeMs?: number;
+  /** Live pairing codes (`/api/admin/pair-code`, `/api/pair`). */
+  pairing: PairingCodes;
+  /** The hub's log ring (`/api/admin/logs`). */
+  logs: LogRing;
+  /**
+   * Stops the hub and starts it again with the same arguments (`/api/admin/restart`); only
+   * the `telahubd` command sets it, so an in-process hub answers 501 instead of ending its
+   * host process.
+   */
+  restart?: () => void;
 }
 
 /** Default for {@link HttpContext.statusMaxAgeMs}: one second, the resolution of `uptime`. */
@@ -117,7 +129,7 @@ export function readGate(
   ctx: HttpContext,
   req: Request,
   url: URL,
-  emptyKey: "machines" | "events",
+  emptyKey: "machines" | "events" | "hubs",
 ): Reader | Response {
   const auth = ctx.auth();
   const found = requestToken(req, url);

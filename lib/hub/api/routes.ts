@@ -4,23 +4,33 @@
  * whole subtree, any other only itself; the longest pattern wins. The WebSocket endpoint and
  * the console catch-all stay outside the table (`http.ts`).
  *
- * Areas still to come (admin, pair) add rows here and a file beside this one.
+ * Admin endpoints live one file per area under `admin/`; `/api/pair` and `/api/hubs` beside
+ * this file. The agents proxy and self-update (spec §5.9–5.12) are later issues.
  *
  * @module
  */
 import type { HttpContext } from "./context.ts";
+import { access } from "./admin/access.ts";
+import { logs } from "./admin/logs.ts";
+import { pairCode } from "./admin/pair_code.ts";
+import { portals } from "./admin/portals.ts";
+import { restart } from "./admin/restart.ts";
+import { rotate, tokenItem, tokens } from "./admin/tokens.ts";
 import { history } from "./history.ts";
+import { hubs } from "./hubs.ts";
+import { pair } from "./pair.ts";
 import { status } from "./status.ts";
 import { wellKnown } from "./well_known.ts";
 
 /** The areas of the API; each has its own file under `lib/hub/api/`. */
-export type RouteArea = "well-known" | "status" | "history" | "admin" | "pair";
+export type RouteArea = "well-known" | "status" | "history" | "admin" | "pair" | "hubs";
 
 /** A route handler: the hub's parts, the request and its parsed URL. */
 export type RouteHandler = (
   ctx: HttpContext,
   req: Request,
   url: URL,
+  info?: Deno.ServeHandlerInfo,
 ) => Response | Promise<Response>;
 
 /** One row of the table. */
@@ -31,7 +41,7 @@ export interface Route {
   handle: RouteHandler;
 }
 
-/** The routes of this version (§1.2; admin and pair are later issues). */
+/** The routes of this version (§1.2; the book's `DELETE /api/admin/tokens/{id}`, `/api/hubs`). */
 export const ROUTES: readonly Route[] = [
   { pattern: "/.well-known/tela", area: "well-known", handle: wellKnown },
   { pattern: "/api/status", area: "status", handle: status },
@@ -39,6 +49,19 @@ export const ROUTES: readonly Route[] = [
   { pattern: "/api/admin/status", area: "status", handle: status },
   { pattern: "/api/history", area: "history", handle: history },
   { pattern: "/api/admin/history", area: "history", handle: history },
+  { pattern: "/api/admin/tokens", area: "admin", handle: tokens },
+  { pattern: "/api/admin/tokens/", area: "admin", handle: tokenItem },
+  { pattern: "/api/admin/rotate", area: "admin", handle: rotate }, // 301 to the slash form
+  { pattern: "/api/admin/rotate/", area: "admin", handle: rotate },
+  { pattern: "/api/admin/access", area: "admin", handle: access },
+  { pattern: "/api/admin/access/", area: "admin", handle: access },
+  { pattern: "/api/admin/portals", area: "admin", handle: portals },
+  { pattern: "/api/admin/portals/", area: "admin", handle: portals },
+  { pattern: "/api/admin/pair-code", area: "admin", handle: pairCode },
+  { pattern: "/api/admin/logs", area: "admin", handle: logs },
+  { pattern: "/api/admin/restart", area: "admin", handle: restart },
+  { pattern: "/api/pair", area: "pair", handle: pair },
+  { pattern: "/api/hubs", area: "hubs", handle: hubs },
 ];
 
 /** Looks a path up in a route table. */

@@ -18,7 +18,13 @@ Deno.test("the table routes status, history and well-known by exact path only (s
   for (const p of ["/api/status/", "/api/unknown", "/ws", "/", "/index.html"]) {
     assert.equal(r.match(p), undefined, p); // the catch-all (console, WebSocket) takes these
   }
-  assert.equal(ROUTES.length, 6);
+  assert.equal(r.match("/api/admin/tokens")?.area, "admin");
+  assert.equal(r.match("/api/admin/tokens/bob/revoke")?.area, "admin");
+  assert.equal(r.match("/api/admin/access/bob/machines/barn")?.area, "admin");
+  assert.equal(r.match("/api/pair")?.area, "pair");
+  assert.equal(r.match("/api/hubs")?.area, "hubs");
+  assert.equal(r.match("/api/admin/agents/barn/logs"), undefined); // a later issue
+  assert.equal(ROUTES.length, 19);
 });
 
 Deno.test("subtree patterns match below them; exact beats subtree; longest subtree wins", () => {
