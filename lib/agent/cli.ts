@@ -31,15 +31,23 @@ import {
   CredentialNotFoundError,
   emptyTokenMessage,
   ensureWsScheme,
+  normalizePairingCode,
+  pairingCodeProblem,
+  PairingError,
+  pairingFailure,
   platformString,
   promptIsInteractive,
+  redeemPairingCode,
   removeCredential,
   storeCredential,
   systemCredentialsPath,
   TELA_VERSION,
   terminalPrompt,
+  userCredentialsPath,
 } from "../host/mod.ts";
 import { AgentAuthError, MachineAgent } from "./agent.ts";
+import { HubDialError } from "../session/hub_error.ts";
+import { ConfigError } from "../config/mod.ts";
 import {
   type AgentConfig,
   agentConfigFromFlags,
@@ -113,11 +121,12 @@ of the commands below; "telad help" or "telad -h" prints this help. Logs go to s
       "telad -config /etc/tela/telad.yaml",
       "telad -hub wss://owlsnest.parkscomputing.com -machine dev-vm -ports 22:SSH,3389:RDP",
     ],
-    seeAlso: ["telad service", "telad login", "tela machines"],
+    seeAlso: ["telad service", "telad login", "telad pair", "tela machines"],
     run: ({ values, out, err }) => runAgent(values, deps, out, err),
     commands: [
       loginCommand("login", deps),
       loginCommand("logout", deps),
+      pairCommand(),
       serviceCommand("telad", {
         hub: FLAGS.hub,
         machine: FLAGS.machine,
@@ -324,4 +333,79 @@ async function credentialCommand(
   const identity = (await ask("Identity (press Enter to skip): "))?.trim() ?? "";
   await storeCredential(hub, { token, ...(identity ? { identity } : {}) }, store);
   return 0;
+}
+
+/**
+ * `telad pair -hub <url> -code <code> [-machine <id>]` (book, *Credentials and pairing*;
+ * spec agent-and-client.md §8.5): redeems a register code (`POST /api/pair` with the
+ * machine) and stores the token in the system credential store, where `telad` finds it
+ * without `-token`; when that store cannot be written (not root) it goes to the user store
+ * (`telad` looks there too) and stderr says so. Prints no data: the identity and the next
+ * command go to stderr. Usage errors (exit 2) for a missing hub or a malformed code come
+ * before any request.
+ */
+function pairCommand(): Command {
+  return command({
+    name: "pair",
+    summary: "Exchange a pairing code for the agent's hub token and store it.",
+    usage: ["telad pair -hub <hub-url> -code <code> [-machine <id>]"],
+    description: `Sends the one-time register code from "tela admin pair-code -type register" to
+the hub and stores the token it returns in the system credential store
+(/etc/tela/credentials.yaml), so telad and telad.yaml need no token. Without write access
+there (not root) the token goes to the user store instead, which telad also reads.
+TELA_SYSTEM_DIR, when set, replaces /etc/tela (tests, unusual installs).`,
+    flags: {
+      hub: { type: "string", arg: "url", usage: "Hub URL (env TELA_HUB)" },
+      code: { type: "string", arg: "code", usage: "Pairing code, e.g. ABCD-1234" },
+      machine: {
+        type: "string",
+        arg: "id",
+        usage: "Machine the code was made for (env TELA_MACHINE)",
+      },
+    },
+    examples: [
+      "sudo telad pair -hub wss://owlsnest.parkscomputing.com -code ABCD-1234 -machine barn",
+    ],
+    seeAlso: ["tela admin pair-code", "telad login", "telad"],
+    async run({ values, err }) {
+      const hubArg = values.hub ?? env("TELA_HUB");
+      if (!hubArg) throw new UsageError("-hub is required (or set TELA_HUB)");
+      const problem = pairingCodeProblem(
+        values.code,
+        "telad pair -hub <hub> -code ABCD-1234 -machine <id>",
+      );
+      if (problem) throw new UsageError(problem);
+      const code = normalizePairingCode(values.code!)!;
+      const machine = values.machine ?? env("TELA_MACHINE");
+      const hub = ensureWsScheme(hubArg);
+      let result;
+      try {
+        result = await redeemPairingCode(hub, code, machine);
+      } catch (e) {
+        if (e instanceof PairingError) {
+          throw new PairingError(e.status, e.hubError, pairingFailure(e, hub, code, true));
+        }
+        throw new HubDialError(hub, e);
+      }
+      const credential = {
+        token: result.token,
+        ...(result.identity ? { identity: result.identity } : {}),
+      };
+      let store = systemCredentialsPath();
+      try {
+        await storeCredential(hub, credential, store);
+      } catch (e) {
+        if (e instanceof ConfigError && !/cannot read/.test(e.message)) throw e;
+        store = userCredentialsPath();
+        await storeCredential(hub, credential, store);
+        err(
+          `Token stored in user credential store (system store not writable): ${store}; ` +
+            `run "sudo telad pair" to store it for the system service`,
+        );
+      }
+      err(`Identity: ${result.identity || "agent"} (token stored in ${store})`);
+      const m = machine ?? "<machine>";
+      err(`Next: telad -hub ${hub} -machine ${m} -ports <spec> (no -token needed)`);
+    },
+  });
 }

@@ -113,6 +113,15 @@ export async function fetchHubStatus(
   } catch (err) {
     throw new HubApiError(`invalid JSON from hub: ${(err as Error).message}`);
   }
+  return decodeHubStatus(doc);
+}
+
+/**
+ * The machines and timestamp of a decoded `/api/status` body, with missing fields filled
+ * (`agentConnected` false, `sessionCount` 0, `services` null when absent).
+ * @param doc the parsed JSON (anything: a non-object gives no machines).
+ */
+export function decodeHubStatus(doc: unknown): HubStatus {
   const d = (doc ?? {}) as Partial<HubStatus>;
   const machines = Array.isArray(d.machines) ? d.machines : [];
   return {

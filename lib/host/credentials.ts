@@ -154,6 +154,40 @@ export async function removeCredential(
   return true;
 }
 
+/** A credential found by {@link lookupStoredCredential}, with the store it came from. */
+export interface StoredCredential {
+  /** The entry as stored (token, identity, pin). */
+  credential: HubCredential;
+  /** The `credentials.yaml` it was found in. */
+  path: string;
+}
+
+/**
+ * Looks a hub up in the given stores, first entry found wins (even with an empty token, as
+ * Go does). Unreadable stores (e.g. `/etc/tela` without permission) are skipped.
+ * @param hubUrl the resolved hub URL (normalised for the lookup).
+ * @param paths stores in lookup order; default user then system (spec §9.6).
+ * @returns the entry and its store, or undefined when no store has the hub.
+ * @throws {ConfigError} when a readable store is malformed.
+ */
+export async function lookupStoredCredential(
+  hubUrl: string,
+  paths: string[] = [userCredentialsPath(), systemCredentialsPath()],
+): Promise<StoredCredential | undefined> {
+  const key = normalizeHubKey(hubUrl);
+  for (const path of paths) {
+    let file: CredentialFile;
+    try {
+      file = await loadCredentials(path);
+    } catch (err) {
+      if (err instanceof ConfigError && !/cannot read/.test(err.message)) throw err;
+      continue;
+    }
+    if (key in file.hubs) return { credential: file.hubs[key], path };
+  }
+  return undefined;
+}
+
 /**
  * Looks a token up in the given stores, first entry found wins (even with an empty
  * token, as Go does). Unreadable stores (e.g. `/etc/tela` without permission) are skipped.
@@ -166,18 +200,7 @@ export async function lookupStoredToken(
   hubUrl: string,
   paths: string[] = [userCredentialsPath(), systemCredentialsPath()],
 ): Promise<string | undefined> {
-  const key = normalizeHubKey(hubUrl);
-  for (const path of paths) {
-    let file: CredentialFile;
-    try {
-      file = await loadCredentials(path);
-    } catch (err) {
-      if (err instanceof ConfigError && !/cannot read/.test(err.message)) throw err;
-      continue;
-    }
-    if (key in file.hubs) return file.hubs[key].token;
-  }
-  return undefined;
+  return (await lookupStoredCredential(hubUrl, paths))?.credential.token;
 }
 
 /**

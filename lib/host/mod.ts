@@ -7,3 +7,4 @@ export * from "./paths.ts";
 export * from "./credentials.ts";
 export * from "./version.ts";
 export * from "./stdin.ts";
+export * from "./pairing.ts";

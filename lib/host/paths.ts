@@ -18,8 +18,16 @@ export function userConfigDir(): string {
   return join(homeDir(), ".tela");
 }
 
-/** The system Tela folder: `/etc/tela`, or `%ProgramData%\Tela` on Windows. */
+/**
+ * The system Tela folder: `/etc/tela`, or `%ProgramData%\Tela` on Windows.
+ *
+ * `TELA_SYSTEM_DIR`, when set and non-empty, replaces it. It exists for tests (they run
+ * `telad pair` and `telad` against a temporary "system" store without root) and for
+ * unusual installs; it is read at every call.
+ */
 export function systemConfigDir(): string {
+  const override = Deno.env.get("TELA_SYSTEM_DIR");
+  if (override) return override;
   if (Deno.build.os === "windows") {
     return join(Deno.env.get("ProgramData") ?? "C:\\ProgramData", "Tela");
   }

@@ -151,7 +151,7 @@ Deno.test("exit statuses 0, 1, 2 and 3 each from a real case", async () => {
   await withConfig("port: [\n", async (badYaml) => {
     const [ok, runtime, usage, config] = await Promise.all([
       runProgram("tela", ["version"], { net: false }),
-      runProgram("tela", ["admin", "tokens", "list"], { net: false }),
+      runProgram("tela", ["admin", "hub", "update"], { net: false }),
       runProgram("tela", ["connect", "-machine", "m"], { net: false }),
       runProgram("telahubd", ["-config", badYaml], {
         net: false,
@@ -163,7 +163,7 @@ Deno.test("exit statuses 0, 1, 2 and 3 each from a real case", async () => {
     assert.equal(runtime.code, 1);
     assert.equal(
       runtime.stderr,
-      'Error: "tela admin tokens list" is not available in this version\n',
+      'Error: "tela admin hub update" is not available in this version\n',
     );
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /^Error: -hub and -machine are required .*\n\ntela connect — /);

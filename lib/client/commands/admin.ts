@@ -1,11 +1,50 @@
 /**
- * `tela admin ...` of the book (Appendix A): access, tokens, portals, pairing codes, agents
- * and the hub, managed remotely through the hub's admin API. Not built yet: every command has
- * its help and says it is not available (exit 1).
+ * `tela admin ...` of the book (*Hub administration*, Appendix A): access, tokens, rotate,
+ * portals, pairing codes, agents, the hub and its audit history, managed remotely through
+ * the hub's admin API (spec hub-http-api.md §5, §7, §14) with an owner or admin token.
+ * Remote agent configuration, logs, restart, update and channels, and hub update and
+ * channels, belong to a later issue: they have their help and say they are not available.
  * @module
  */
-import { type Command, type FlagSpec, notAvailable } from "../../cli/mod.ts";
-import { HUB_FLAG, JSON_FLAG, MACHINE_FLAG } from "./shared.ts";
+import {
+  type Command,
+  command,
+  type FlagSpec,
+  type Invocation,
+  notAvailable,
+  UsageError,
+} from "../../cli/mod.ts";
+import { terminalPrompt } from "../../host/mod.ts";
+import {
+  AdminClient,
+  type AdminClient as Client,
+  pathEscape,
+  resolveAdminToken,
+} from "../admin_api.ts";
+import {
+  type AccessRow,
+  commaList,
+  formatAccess,
+  formatAgents,
+  formatHistory,
+  formatHubStatus,
+  formatPairCode,
+  formatPortals,
+  formatTokens,
+  type HistoryEvent,
+  type HubStatusHeader,
+  isoUtc,
+  type PairCodeReply,
+  pairCommand,
+  pairExpiresIn,
+  parsePermissions,
+  type PortalRow,
+  tokenExpiresAt,
+  type TokenRow,
+} from "../admin_format.ts";
+import { decodeHubStatus, machineJson } from "../hubapi.ts";
+import { resolveHubUrl } from "../hubs.ts";
+import { env, HUB_FLAG, JSON_FLAG, MACHINE_FLAG, type TelaDeps } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
 
@@ -20,6 +59,10 @@ const ADMIN_TOKEN_FLAG = {
 } as const satisfies FlagSpec;
 const ADMIN_FLAGS = { hub: HUB_FLAG, token: ADMIN_TOKEN_FLAG } as const;
 const ADMIN_MACHINE_FLAGS = { ...ADMIN_FLAGS, machine: MACHINE_FLAG } as const;
+const FORCE_FLAG = {
+  type: "boolean",
+  usage: "Do not ask for confirmation (it is asked only when stdin is a terminal)",
+} as const;
 const LOG_LINES_FLAG = { type: "number", usage: "Number of log lines", default: 100 } as const;
 const VERSION_FLAG = {
   type: "string",
@@ -27,141 +70,625 @@ const VERSION_FLAG = {
   usage: "Version to install (default: the channel's latest)",
 } as const;
 const CHANNEL_ARG = "dev, beta, stable, or a custom channel name";
+const H = "-hub wss://hub.example.com";
 
-function adminAccess(): Command {
+/** What every admin command's flags include. */
+interface AdminValues {
+  hub?: string;
+  token?: string;
+}
+
+/**
+ * The hub and token of an admin command: `-hub` (else `TELA_HUB`) resolved as `tela
+ * connect` resolves it, the token per the book's order.
+ * @throws {UsageError} without a hub, or for a hub value that cannot be resolved.
+ * @throws {ConfigError} for a malformed `hubs.yaml` or credential store.
+ */
+async function connectAdmin(values: AdminValues): Promise<Client> {
+  const hubArg = values.hub ?? env("TELA_HUB");
+  if (!hubArg) throw new UsageError("-hub is required (or set TELA_HUB)");
+  const hub = await resolveHubUrl(hubArg);
+  return new AdminClient(hub, await resolveAdminToken(values.token, hub));
+}
+
+/** The user answered anything but yes to a confirmation. Exit status 1. */
+export class NotConfirmedError extends Error {
+  override name = "NotConfirmedError";
+}
+
+/**
+ * Asks `question [y/N]: ` on stderr when stdin is a terminal and `-force` was not given
+ * (book, *TDL for the command line*, Interactive prompts); without a terminal the command
+ * proceeds, as the book's scripted examples do.
+ * @throws {NotConfirmedError} unless the answer is `y` or `yes`.
+ */
+async function confirm(
+  question: string,
+  nothingDone: string,
+  force: boolean | undefined,
+  deps?: TelaDeps,
+): Promise<void> {
+  if (force || !Deno.stdin.isTerminal()) return;
+  const answer = await terminalPrompt(deps?.readLine)(`${question} Continue? [y/N]: `);
+  if (!/^(y|yes)$/i.test(answer?.trim() ?? "")) {
+    throw new NotConfirmedError(`not confirmed: ${nothingDone} (-force skips the question)`);
+  }
+}
+
+/** `JSON.stringify(v, null, 2)`: every `-json` output. */
+function json(v: unknown): string {
+  return JSON.stringify(v, null, 2);
+}
+
+function identityNotFound(c: Client, id: string): (e: string) => string | undefined {
+  return (e) =>
+    /identity/i.test(e) || !e
+      ? `identity "${id}" not found on ${c.hubUrl}; "tela admin access -hub ${c.hubUrl}" lists the identities`
+      : undefined;
+}
+
+function identityPath(id: string): string {
+  return `/api/admin/access/${pathEscape(id)}`;
+}
+
+// ------------------------------------------------------------------------------- access
+
+async function listAccess({ values, out, err }: Invocation<Flags>): Promise<void> {
+  const c = await connectAdmin(values as AdminValues);
+  const doc = await c.call<{ access?: AccessRow[] }>({ method: "GET", path: "/api/admin/access" });
+  const rows = Array.isArray(doc.access) ? doc.access : [];
+  if (values.json) return void out(json(rows));
+  if (rows.length === 0) return void err("No identities.");
+  out(formatAccess(rows));
+}
+
+function adminAccess(deps?: TelaDeps): Command {
   const see = ["tela admin access", "tela admin tokens"];
-  return planned("access", {
+  const listFlags = { ...ADMIN_FLAGS, json: JSON_FLAG };
+  return command({
+    name: "access",
     summary: "List identities with their per-machine permissions.",
-    usage: ["tela admin access [-hub <hub>] [-token <token>] [-json]"],
+    usage: [
+      "tela admin access [list] [-hub <hub>] [-token <token>] [-json]",
+      "tela admin access grant <id> <machine> <perms> [-services <names>]",
+      "tela admin access revoke <id> <machine>",
+      "tela admin access rename <id> <new-id>",
+      "tela admin access remove <id> [-force]",
+    ],
     description: `Reads the hub's unified access view (/api/admin/access): every token identity,
-its role and the machines it may connect to, register or manage.`,
-    flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-    examples: ["tela admin access -hub owlsnest.parkscomputing.com"],
+its role and the machines it may connect to, register or manage. Owner and admin tokens
+have every permission on every machine. The sub-commands change it; changes apply at once.`,
+    flags: listFlags,
+    examples: [
+      "tela admin access -hub wss://owlsnest.parkscomputing.com",
+      `tela admin access ${H} -json`,
+    ],
     seeAlso: ["tela admin tokens", "tela admin pair-code"],
+    run: listAccess,
     commands: [
-      planned("grant", {
-        summary: "Grant an identity permissions on a machine.",
-        usage: ["tela admin access grant <id> <machine> <perms>"],
-        description: "Sets the identity's permissions on the machine: connect, register, manage.",
-        flags: ADMIN_FLAGS,
-        args: ["<id>", "<machine>", "<perms>"],
-        examples: ["tela admin access grant alice workstation connect"],
+      command({
+        name: "list",
+        aliases: ["ls"],
+        summary: "List identities with their per-machine permissions.",
+        usage: ["tela admin access list [-hub <hub>] [-token <token>] [-json]"],
+        description: `Prints IDENTITY, ROLE and MACHINES for every identity of the hub, in the
+hub's order. "tela admin access" alone does the same.`,
+        flags: listFlags,
+        examples: [`tela admin access list ${H}`, `tela admin access list ${H} -json`],
         seeAlso: see,
+        run: listAccess,
       }),
-      planned("revoke", {
-        summary: "Revoke an identity's permissions on a machine.",
+      command({
+        name: "grant",
+        summary: "Set an identity's permissions on a machine.",
+        usage: ["tela admin access grant <id> <machine> <perms> [-services <names>]"],
+        description: `Sets the identity's permissions on the machine ('*' for every machine) to
+<perms>, a comma-separated list of connect, register, manage; permissions not listed are
+removed. -services limits connect to the named services (service name, or port-<N>).`,
+        flags: {
+          ...ADMIN_FLAGS,
+          services: {
+            type: "string",
+            arg: "names",
+            usage: "Comma-separated services the connect grant covers (default: all)",
+          },
+        },
+        args: ["<id>", "<machine>", "<perms>"],
+        examples: [
+          `tela admin access grant alice barn connect ${H}`,
+          `tela admin access grant alice barn connect,manage ${H}`,
+          `tela admin access grant alice '*' connect ${H}`,
+          `tela admin access grant alice barn connect -services SSH ${H}`,
+        ],
+        seeAlso: see,
+        async run({ values, positionals: [id, machine, perms] }) {
+          const permissions = parsePermissions(perms);
+          const services = values.services === undefined ? undefined : commaList(values.services);
+          if (services !== undefined && !permissions.includes("connect")) {
+            throw new UsageError(
+              "-services applies to the connect permission; add connect to <perms>",
+            );
+          }
+          if (services !== undefined && services.length === 0) {
+            throw new UsageError("-services needs at least one service name (e.g. SSH,RDP)");
+          }
+          const c = await connectAdmin(values);
+          if (services) await requireCapability(c, "per-service-access-control", "-services");
+          await c.call({
+            method: "PUT",
+            path: `${identityPath(id)}/machines/${pathEscape(machine)}`,
+            body: services ? { permissions, services } : { permissions },
+            notFound: identityNotFound(c, id),
+          });
+        },
+      }),
+      command({
+        name: "revoke",
+        summary: "Remove every permission an identity has on a machine.",
         usage: ["tela admin access revoke <id> <machine>"],
-        description: "Removes every permission the identity has on the machine.",
+        description: `Removes the identity from the machine's register, connect and manage lists.
+The identity and its token stay; "tela admin access remove" deletes them.`,
         flags: ADMIN_FLAGS,
         args: ["<id>", "<machine>"],
-        examples: ["tela admin access revoke alice workstation"],
+        examples: [`tela admin access revoke alice barn ${H}`],
         seeAlso: see,
+        async run({ values, positionals: [id, machine] }) {
+          const c = await connectAdmin(values);
+          await c.call({
+            method: "DELETE",
+            path: `${identityPath(id)}/machines/${pathEscape(machine)}`,
+            notFound: (e) =>
+              /acl|machine/i.test(e)
+                ? `identity "${id}" has no permissions on machine "${machine}" on ${c.hubUrl}; ` +
+                  `"tela admin access -hub ${c.hubUrl}" lists them`
+                : identityNotFound(c, id)(e),
+          });
+        },
       }),
-      planned("rename", {
+      command({
+        name: "rename",
         summary: "Rename an identity.",
         usage: ["tela admin access rename <id> <new-id>"],
-        description: "Changes the identity's name; its token and permissions stay.",
+        description: "Changes the identity's name; its token, role and permissions stay.",
         flags: ADMIN_FLAGS,
         args: ["<id>", "<new-id>"],
-        examples: ["tela admin access rename alice alice-laptop"],
+        examples: [`tela admin access rename paired-user-1773817343 paul-laptop ${H}`],
         seeAlso: see,
+        async run({ values, positionals: [id, newId] }) {
+          if (!newId.trim()) throw new UsageError("<new-id> cannot be empty");
+          const c = await connectAdmin(values);
+          await c.call({
+            method: "PATCH",
+            path: identityPath(id),
+            body: { id: newId },
+            notFound: identityNotFound(c, id),
+          });
+        },
       }),
-      planned("remove", {
-        summary: "Remove an identity and all its permissions.",
-        usage: ["tela admin access remove <id>"],
-        description: "Deletes the identity's token and every ACL entry that names it.",
-        flags: ADMIN_FLAGS,
+      command({
+        name: "remove",
+        aliases: ["rm"],
+        summary: "Remove an identity, its token and all its permissions.",
+        usage: ["tela admin access remove <id> [-force]"],
+        description: `Deletes the identity and scrubs its token from every machine's lists; its
+token stops working at once and its sessions are closed. Asks for confirmation when stdin
+is a terminal (-force skips it).`,
+        flags: { ...ADMIN_FLAGS, force: FORCE_FLAG },
         args: ["<id>"],
-        examples: ["tela admin access remove alice"],
+        examples: [
+          `tela admin access remove alice ${H}`,
+          `tela admin access remove alice -force ${H}`,
+        ],
         seeAlso: see,
+        run: ({ values, positionals: [id] }) => removeIdentity(values, id, deps),
       }),
     ],
   });
 }
 
-function adminTokens(): Command {
+/** `DELETE /api/admin/access/{id}`: `access remove` and `tokens remove` (spec §5.6). */
+async function removeIdentity(
+  values: AdminValues & { force?: boolean },
+  id: string,
+  deps?: TelaDeps,
+): Promise<void> {
+  const c = await connectAdmin(values);
+  await confirm(
+    `This will permanently delete identity "${id}", its token and its permissions on ${c.hubUrl}.`,
+    `identity "${id}" was not removed`,
+    values.force,
+    deps,
+  );
+  await c.call({ method: "DELETE", path: identityPath(id), notFound: identityNotFound(c, id) });
+}
+
+/**
+ * Refuses a request the hub would not understand: `/.well-known/tela` must list `cap` in
+ * `capabilities` (spec §14.1: `-services` is sent only to hubs that advertise it).
+ * @throws {AdminApiError} naming the flag and the hub.
+ */
+async function requireCapability(c: Client, cap: string, flag: string): Promise<void> {
+  const doc = await c.call<{ capabilities?: unknown }>({
+    method: "GET",
+    path: "/.well-known/tela",
+  });
+  const caps = Array.isArray(doc.capabilities) ? doc.capabilities : [];
+  if (!caps.includes(cap)) {
+    throw new UsageError(
+      `${c.hubUrl} does not support ${flag} (its /.well-known/tela does not list "${cap}"); ` +
+        `grant without ${flag}, or update the hub`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------------------- tokens
+
+/** The token, printed once on stdout; the hint goes to stderr (data vs diagnostics). */
+function printNewToken(
+  values: { json?: boolean },
+  doc: Record<string, unknown>,
+  out: (t: string) => void,
+  err: (t: string) => void,
+): void {
+  if (typeof doc.token !== "string" || !doc.token) {
+    throw new Error("the hub's answer has no token; run the command again or rotate the identity");
+  }
+  if (values.json) out(json(doc));
+  else out(doc.token);
+  err("Save this token: it is shown once");
+}
+
+function adminTokens(deps?: TelaDeps): Command {
   const see = ["tela admin tokens", "tela admin rotate", "tela admin access"];
-  return planned("tokens", {
-    summary: "Manage token identities (list, add, remove).",
-    usage: ["tela admin tokens list", "tela admin tokens add <id> [-role owner|admin]"],
-    description: "Token identity management through the hub's /api/admin/tokens.",
-    examples: ["tela admin tokens list -hub owlsnest.parkscomputing.com"],
+  const listFlags = { ...ADMIN_FLAGS, json: JSON_FLAG };
+  return command({
+    name: "tokens",
+    summary: "Manage token identities (list, add, remove, revoke).",
+    usage: [
+      "tela admin tokens list [-json]",
+      "tela admin tokens add <id> [-role owner|admin] [-expires <when>] [-json]",
+      "tela admin tokens remove <id> [-force]",
+      "tela admin tokens revoke <id>",
+    ],
+    description: `Token identities through the hub's /api/admin/tokens: each has a name, a role
+(owner, admin or user) and a 64-hex token the hub shows only when it is created or rotated.`,
+    examples: [`tela admin tokens list ${H}`, `tela admin tokens add alice ${H}`],
     seeAlso: ["tela admin access", "tela admin rotate"],
     commands: [
-      planned("list", {
+      command({
+        name: "list",
+        aliases: ["ls"],
         summary: "List token identities.",
-        usage: ["tela admin tokens list [-json]"],
-        description: "Prints each identity with its role and the first 8 characters of its token.",
-        flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-        examples: ["tela admin tokens list -hub owlsnest.parkscomputing.com -json"],
+        usage: ["tela admin tokens list [-hub <hub>] [-token <token>] [-json]"],
+        description: `Prints each identity with its role, the first 8 characters of its token,
+when it was issued, when it expires, and whether it is active, revoked or expired.`,
+        flags: listFlags,
+        examples: [`tela admin tokens list ${H}`, `tela admin tokens list ${H} -json`],
         seeAlso: see,
+        async run({ values, out, err }) {
+          const c = await connectAdmin(values);
+          const doc = await c.call<{ tokens?: TokenRow[] }>({
+            method: "GET",
+            path: "/api/admin/tokens",
+          });
+          const rows = Array.isArray(doc.tokens) ? doc.tokens : [];
+          if (values.json) out(json(rows));
+          else if (rows.length === 0) err("No token identities.");
+          else out(formatTokens(rows));
+        },
       }),
-      planned("add", {
+      command({
+        name: "add",
         summary: "Add a token identity; prints its token once.",
-        usage: ["tela admin tokens add <id> [-role owner|admin] [-json]"],
-        description: "Creates an identity with a new 64-hex token and prints the token once.",
+        usage: ["tela admin tokens add <id> [-role owner|admin] [-expires <when>] [-json]"],
+        description: `Creates an identity with a new 64-hex token and prints the token once on
+stdout (save it: the hub never shows it again). The role is user unless -role says owner
+or admin; give it permissions with "tela admin access grant". -expires sets when the token
+stops working: a lifetime (30d, 4w, 1y) or an RFC 3339 time.`,
         flags: {
           ...ADMIN_FLAGS,
-          role: { type: "string", arg: "owner|admin", usage: "Hub role" },
+          role: { type: "string", arg: "owner|admin", usage: "Hub role (default: user)" },
+          expires: {
+            type: "string",
+            arg: "when",
+            usage: "Lifetime (30d, 4w, 1y) or RFC 3339 time (default: never)",
+          },
           json: JSON_FLAG,
         },
         args: ["<id>"],
-        examples: ["tela admin tokens add bob -role admin"],
+        examples: [
+          `tela admin tokens add alice ${H}`,
+          `tela admin tokens add bob -role admin ${H}`,
+          `tela admin tokens add contractor -expires 30d ${H}`,
+        ],
         seeAlso: see,
+        async run({ values, positionals: [id], out, err }) {
+          if (!id.trim()) throw new UsageError("<id> cannot be empty");
+          const role = values.role?.trim().toLowerCase();
+          if (role === "viewer") {
+            throw new UsageError(
+              "-role viewer cannot be assigned: it is reserved for the hub's console token; " +
+                "use -role owner, -role admin, or no -role (user)",
+            );
+          }
+          if (role !== undefined && !["owner", "admin", "user", ""].includes(role)) {
+            throw new UsageError(`-role "${values.role}" is not a role: use owner, admin or user`);
+          }
+          const expiresAt = values.expires === undefined
+            ? undefined
+            : tokenExpiresAt(values.expires);
+          const c = await connectAdmin(values);
+          const body: Record<string, string> = { id };
+          // v0.14 hubs refuse role "user": a user is a token without a role.
+          if (role === "owner" || role === "admin") body.role = role;
+          if (expiresAt) body.expiresAt = expiresAt;
+          const doc = await c.call({ method: "POST", path: "/api/admin/tokens", body });
+          printNewToken(values, doc, out, err);
+        },
       }),
-      planned("remove", {
-        summary: "Remove a token identity.",
-        usage: ["tela admin tokens remove <id>"],
-        description: "Deletes the identity; its token stops working at once.",
+      command({
+        name: "remove",
+        aliases: ["rm"],
+        summary: "Remove a token identity and all its permissions.",
+        usage: ["tela admin tokens remove <id> [-force]"],
+        description: `Deletes the identity (DELETE /api/admin/access/<id>): its token stops
+working at once and its permissions are removed. There is no undo. Asks for confirmation
+when stdin is a terminal (-force skips it).`,
+        flags: { ...ADMIN_FLAGS, force: FORCE_FLAG },
+        args: ["<id>"],
+        examples: [`tela admin tokens remove alice ${H}`],
+        seeAlso: see,
+        run: ({ values, positionals: [id] }) => removeIdentity(values, id, deps),
+      }),
+      command({
+        name: "revoke",
+        summary: "Revoke an identity's token, keeping the identity.",
+        usage: ["tela admin tokens revoke <id>"],
+        description: `Marks the identity's token revoked: it stops working at once and its
+sessions are closed, but the identity and its permissions stay listed for the audit trail.
+"tela admin rotate" gives it a new working token.`,
         flags: ADMIN_FLAGS,
         args: ["<id>"],
-        examples: ["tela admin tokens remove bob"],
+        examples: [`tela admin tokens revoke alice ${H}`],
         seeAlso: see,
+        async run({ values, positionals: [id], err }) {
+          const c = await connectAdmin(values);
+          const doc = await c.call<{ status?: string; revokedAt?: string }>({
+            method: "POST",
+            path: `/api/admin/tokens/${pathEscape(id)}/revoke`,
+            notFound: identityNotFound(c, id),
+          });
+          if (doc.status === "already-revoked") {
+            err(`identity "${id}" was already revoked at ${isoUtc(doc.revokedAt)}`);
+          }
+        },
       }),
     ],
   });
 }
 
+function adminRotate(deps?: TelaDeps): Command {
+  return command({
+    name: "rotate",
+    summary: "Give an identity a new token; prints it once.",
+    usage: ["tela admin rotate <id> [-force] [-json]"],
+    description: `Replaces the identity's token with a new one and prints it once on stdout.
+Its name, role and permissions stay; the old token stops working at once. Asks for
+confirmation when stdin is a terminal (-force skips it).`,
+    flags: { ...ADMIN_FLAGS, force: FORCE_FLAG, json: JSON_FLAG },
+    args: ["<id>"],
+    examples: [`tela admin rotate alice ${H}`, `tela admin rotate alice -force ${H} -json`],
+    seeAlso: ["tela admin tokens", "tela login"],
+    async run({ values, positionals: [id], out, err }) {
+      const c = await connectAdmin(values);
+      await confirm(
+        `This will replace the token of identity "${id}" on ${c.hubUrl}; the old token stops working.`,
+        `the token of identity "${id}" was not rotated`,
+        values.force,
+        deps,
+      );
+      const doc = await c.call({
+        method: "POST",
+        path: `/api/admin/rotate/${pathEscape(id)}`,
+        notFound: identityNotFound(c, id),
+      });
+      printNewToken(values, doc, out, err);
+    },
+  });
+}
+
+// ------------------------------------------------------------------------------ portals
+
 function adminPortals(): Command {
   const see = ["tela admin portals", "tela remote"];
-  return planned("portals", {
+  return command({
+    name: "portals",
     summary: "Manage the hub's portal registrations (list, add, remove).",
-    usage: ["tela admin portals list", "tela admin portals add <name> -portal-url <url>"],
-    description: "Portal registrations through the hub's /api/admin/portals.",
-    examples: ["tela admin portals list -hub owlsnest.parkscomputing.com"],
+    usage: [
+      "tela admin portals list [-json]",
+      "tela admin portals add <name> -portal-url <url> [-portal-token <token>] [-hub-url <url>]",
+      "tela admin portals remove <name>",
+    ],
+    description: `Portals are directories that list hubs. The hub registers itself with a
+portal and keeps its entry in sync (/api/admin/portals).`,
+    examples: [`tela admin portals list ${H}`],
     seeAlso: ["tela remote"],
     commands: [
-      planned("list", {
+      command({
+        name: "list",
+        aliases: ["ls"],
         summary: "List portal registrations.",
-        usage: ["tela admin portals list [-json]"],
-        description: "Prints each portal the hub is registered with.",
+        usage: ["tela admin portals list [-hub <hub>] [-token <token>] [-json]"],
+        description: `Prints each portal the hub is registered with: its name, URL, hub
+directory path and whether the hub holds a sync token for it.`,
         flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-        examples: ["tela admin portals list -json"],
+        examples: [`tela admin portals list ${H}`, `tela admin portals list ${H} -json`],
         seeAlso: see,
+        async run({ values, out, err }) {
+          const c = await connectAdmin(values);
+          const doc = await c.call<{ portals?: PortalRow[] }>({
+            method: "GET",
+            path: "/api/admin/portals",
+          });
+          const rows = Array.isArray(doc.portals) ? doc.portals : [];
+          if (values.json) out(json(rows));
+          else if (rows.length === 0) err("No portal registrations.");
+          else out(formatPortals(rows));
+        },
       }),
-      planned("add", {
+      command({
+        name: "add",
         summary: "Register the hub with a portal.",
-        usage: ["tela admin portals add <name> -portal-url <url>"],
-        description: "Adds or updates a portal registration on the hub.",
+        usage: [
+          "tela admin portals add <name> -portal-url <url> [-portal-token <token>] [-hub-url <url>]",
+        ],
+        description: `The hub registers itself with the portal under its name and stores the
+registration as <name>; an existing one is updated. -portal-token is the portal's admin
+token (used for this registration only). -hub-url is the URL the portal lists for the hub
+(default: -hub). The hub needs a name (name: in telahubd.yaml or TELAHUBD_NAME).`,
         flags: {
           ...ADMIN_FLAGS,
           "portal-url": { type: "string", arg: "url", usage: "Portal URL" },
+          "portal-token": { type: "string", arg: "token", usage: "Portal admin token" },
+          "hub-url": {
+            type: "string",
+            arg: "url",
+            usage: "Hub URL the portal lists (default: -hub)",
+          },
         },
         args: ["<name>"],
-        examples: ["tela admin portals add awan -portal-url https://awansaya.net"],
+        examples: [`tela admin portals add awansaya -portal-url https://awansaya.net ${H}`],
         seeAlso: see,
+        async run({ values, positionals: [name] }) {
+          const portalUrl = values["portal-url"]?.trim();
+          if (!portalUrl) throw new UsageError("-portal-url is required");
+          const c = await connectAdmin(values);
+          const body: Record<string, string> = {
+            name,
+            portalUrl,
+            hubUrl: values["hub-url"]?.trim() || c.hubUrl,
+          };
+          if (values["portal-token"]) body.portalToken = values["portal-token"];
+          await c.call({ method: "POST", path: "/api/admin/portals", body });
+        },
       }),
-      planned("remove", {
+      command({
+        name: "remove",
+        aliases: ["rm"],
         summary: "Remove a portal registration.",
         usage: ["tela admin portals remove <name>"],
-        description: "Deletes the hub's registration with the named portal.",
+        description: `Deletes the hub's registration with the named portal from its
+configuration (the portal itself is not called).`,
         flags: ADMIN_FLAGS,
         args: ["<name>"],
-        examples: ["tela admin portals remove awan"],
+        examples: [`tela admin portals remove awansaya ${H}`],
         seeAlso: see,
+        async run({ values, positionals: [name] }) {
+          const c = await connectAdmin(values);
+          await c.call({
+            method: "DELETE",
+            path: `/api/admin/portals/${pathEscape(name)}`,
+            notFound: () =>
+              `portal "${name}" not found on ${c.hubUrl}; "tela admin portals list -hub ${c.hubUrl}" lists them`,
+          });
+        },
       }),
     ],
   });
+}
+
+// ---------------------------------------------------------------------------- pair-code
+
+function adminPairCode(): Command {
+  return command({
+    name: "pair-code",
+    summary: "Generate a one-time pairing code.",
+    usage: [
+      "tela admin pair-code <machine> [-type connect|register] [-expires <duration>] [-machines <list>] [-role user|viewer] [-json]",
+    ],
+    description: `Creates a single-use code that a user ("tela pair") or an agent ("telad pair")
+exchanges for a token. A connect code grants connect on -machines (default '*'); a
+register code lets one agent register <machine>. Prints the code, its expiry (UTC) and
+the command to give the recipient.`,
+    flags: {
+      ...ADMIN_FLAGS,
+      type: {
+        type: "string",
+        arg: "connect|register",
+        usage: "connect (for users) or register (for agents)",
+        default: "connect",
+      },
+      expires: {
+        type: "string",
+        arg: "duration",
+        usage: "Lifetime: 10m, 1h, 24h, 7d",
+        default: "10m",
+      },
+      machines: {
+        type: "string",
+        arg: "list",
+        usage: "Comma-separated machine IDs (connect type only). Default: *",
+      },
+      role: { type: "string", arg: "user|viewer", usage: "Role of the paired identity" },
+      json: JSON_FLAG,
+    },
+    args: ["<machine>"],
+    examples: [
+      `tela admin pair-code barn ${H}`,
+      `tela admin pair-code barn ${H} -expires 24h -machines barn,nas`,
+      `tela admin pair-code barn ${H} -type register -expires 1h`,
+    ],
+    seeAlso: ["tela pair", "telad pair", "tela admin access"],
+    async run({ values, positionals: [machine], out }) {
+      const type = values.type ?? "connect";
+      if (type !== "connect" && type !== "register") {
+        throw new UsageError(`-type "${type}" is not a code type: use connect or register`);
+      }
+      if (type === "register" && values.machines !== undefined) {
+        throw new UsageError(
+          "-machines applies to connect codes; a register code is for <machine>",
+        );
+      }
+      const role = values.role?.trim().toLowerCase();
+      if (role !== undefined && role !== "user" && role !== "viewer") {
+        throw new UsageError(`-role "${values.role}" is not a pairing role: use user or viewer`);
+      }
+      const expiresIn = pairExpiresIn(values.expires ?? "10m");
+      const machines = values.machines === undefined ? ["*"] : commaList(values.machines);
+      if (machines.length === 0) throw new UsageError("-machines needs at least one machine");
+      const c = await connectAdmin(values);
+      const body: Record<string, unknown> = { machineId: machine, type, machines, expiresIn };
+      if (role) body.role = role;
+      const doc = await c.call<PairCodeReply>({
+        method: "POST",
+        path: "/api/admin/pair-code",
+        body,
+      });
+      if (typeof doc.code !== "string" || !doc.code) {
+        throw new Error(`${c.hubUrl} answered without a code; run the command again`);
+      }
+      const reply = { code: doc.code, type: doc.type || type, expiresAt: doc.expiresAt };
+      if (values.json) {
+        out(json({
+          code: reply.code,
+          type: reply.type,
+          expiresAt: isoUtc(reply.expiresAt),
+          command: pairCommand(reply, c.hubUrl, machine),
+        }));
+      } else out(formatPairCode(reply, c.hubUrl, machine));
+    },
+  });
+}
+
+// -------------------------------------------------------------------------- agent & hub
+
+/** `GET /api/status` with the admin token: the header fields and the machines. */
+async function fetchStatus(c: Client) {
+  const doc = await c.call<HubStatusHeader & Record<string, unknown>>({
+    method: "GET",
+    path: "/api/status",
+  });
+  return { head: doc as HubStatusHeader, status: decodeHubStatus(doc) };
 }
 
 function adminAgent(): Command {
@@ -183,20 +710,33 @@ function adminAgent(): Command {
       examples: [example],
       seeAlso: see,
     });
-  return planned("agent", {
+  return command({
+    name: "agent",
     summary: "Manage agents remotely through the hub.",
     usage: ["tela admin agent list", "tela admin agent <action> -machine <id>"],
-    description: "Remote management of telad through the hub's /api/admin/agents.",
-    examples: ["tela admin agent list -hub owlsnest.parkscomputing.com"],
+    description: `Lists the hub's agents; remote configuration, logs, restart and update of
+telad through the hub's /api/admin/agents are not available in this version.`,
+    examples: [`tela admin agent list ${H}`],
     seeAlso: ["tela admin hub", "tela machines"],
     commands: [
-      planned("list", {
-        summary: "List agents and their versions.",
-        usage: ["tela admin agent list [-json]"],
-        description: "Prints each agent connected to the hub with its version and channel.",
+      command({
+        name: "list",
+        aliases: ["ls"],
+        summary: "List agents with their status, version, services and sessions.",
+        usage: ["tela admin agent list [-hub <hub>] [-token <token>] [-json]"],
+        description: `Reads the hub's /api/status and prints one row per machine: whether its
+agent is online, the agent's version, its services and its active sessions.`,
         flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-        examples: ["tela admin agent list -json"],
+        examples: [`tela admin agent list ${H}`, `tela admin agent list ${H} -json`],
         seeAlso: see,
+        async run({ values, out, err }) {
+          const c = await connectAdmin(values);
+          const { status } = await fetchStatus(c);
+          const ms = [...status.machines].sort((a, b) => a.id.localeCompare(b.id));
+          if (values.json) out(json(ms.map(machineJson)));
+          else if (ms.length === 0) err("No machines registered.");
+          else out(formatAgents(status));
+        },
       }),
       leaf(
         "config",
@@ -258,6 +798,14 @@ function adminAgent(): Command {
   });
 }
 
+function positiveCount(flag: string, n: number | undefined, fallback: number): number {
+  if (n === undefined) return fallback;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`-${flag} ${n} is not a count: give a whole number of 1 or more`);
+  }
+  return n;
+}
+
 function adminHub(): Command {
   const see = ["tela admin hub", "tela admin agent"];
   const leaf = (name: string, summary: string, usage: string, example: string, extra = {}) =>
@@ -269,28 +817,75 @@ function adminHub(): Command {
       examples: [example],
       seeAlso: see,
     });
-  return planned("hub", {
-    summary: "Manage the hub itself (status, logs, restart, update, channel).",
+  return command({
+    name: "hub",
+    summary: "Manage the hub itself (status, logs, restart).",
     usage: ["tela admin hub <action> [-hub <hub>] [-token <token>]"],
-    description: "Lifecycle management of the hub through its admin API.",
-    examples: ["tela admin hub status -hub owlsnest.parkscomputing.com"],
+    description: `The hub's version, uptime and counts, its recent log lines, and a restart,
+through its admin API. Hub update and channels are not available in this version.`,
+    examples: [`tela admin hub status ${H}`],
     seeAlso: ["tela admin agent", "tela status"],
     commands: [
-      leaf(
-        "status",
-        "Print the hub's version, channel and uptime.",
-        "tela admin hub status [-json]",
-        "tela admin hub status -json",
-        { json: JSON_FLAG },
-      ),
-      leaf(
-        "logs",
-        "Print the hub's recent log lines.",
-        "tela admin hub logs [-n 100]",
-        "tela admin hub logs -n 50",
-        { n: LOG_LINES_FLAG },
-      ),
-      leaf("restart", "Restart the hub.", "tela admin hub restart", "tela admin hub restart"),
+      command({
+        name: "status",
+        summary: "Print the hub's version, host, uptime and machine counts.",
+        usage: ["tela admin hub status [-hub <hub>] [-token <token>] [-json]"],
+        description: `Reads the hub's /api/status: its name, ID, version, host and platform,
+uptime (and start time, UTC), and how many machines, services and sessions it has.`,
+        flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
+        examples: [`tela admin hub status ${H}`, `tela admin hub status ${H} -json`],
+        seeAlso: see,
+        async run({ values, out }) {
+          const c = await connectAdmin(values);
+          const { head, status } = await fetchStatus(c);
+          if (!values.json) return void out(formatHubStatus(head, status, c.hubUrl));
+          out(json({
+            url: c.hubUrl,
+            hubName: head.hubName ?? "",
+            hubId: head.hubId ?? "",
+            hub: head.hub ?? {},
+            machines: status.machines.length,
+            online: status.machines.filter((m) => m.agentConnected).length,
+            services: status.machines.reduce((n, m) => n + (m.services?.length ?? 0), 0),
+            sessions: status.machines.reduce((n, m) => n + Math.max(0, m.sessionCount), 0),
+          }));
+        },
+      }),
+      command({
+        name: "logs",
+        summary: "Print the hub's recent log lines.",
+        usage: ["tela admin hub logs [-n 100] [-json]"],
+        description: `Prints the last -n lines of the hub's log ring (at most 1000), oldest
+first, as the hub wrote them (/api/admin/logs).`,
+        flags: { ...ADMIN_FLAGS, n: LOG_LINES_FLAG, json: JSON_FLAG },
+        examples: [`tela admin hub logs ${H}`, `tela admin hub logs ${H} -n 200`],
+        seeAlso: see,
+        async run({ values, out }) {
+          const n = positiveCount("n", values.n, 100);
+          const c = await connectAdmin(values);
+          const doc = await c.call<{ lines?: string[] }>({
+            method: "GET",
+            path: `/api/admin/logs?lines=${n}`,
+          });
+          const lines = Array.isArray(doc.lines) ? doc.lines : [];
+          if (values.json) out(json(lines));
+          else if (lines.length) out(lines.join("\n"));
+        },
+      }),
+      command({
+        name: "restart",
+        summary: "Restart the hub.",
+        usage: ["tela admin hub restart [-hub <hub>] [-token <token>]"],
+        description: `Asks the hub to restart itself (/api/admin/restart). Live sessions drop
+and reconnect. Prints nothing.`,
+        flags: ADMIN_FLAGS,
+        examples: [`tela admin hub restart ${H}`],
+        seeAlso: see,
+        async run({ values }) {
+          const c = await connectAdmin(values);
+          await c.call({ method: "POST", path: "/api/admin/restart" });
+        },
+      }),
       leaf(
         "update",
         "Update the hub from its release channel.",
@@ -318,65 +913,71 @@ function adminHub(): Command {
   });
 }
 
+function adminHistory(): Command {
+  return command({
+    name: "history",
+    summary: "Print the hub's audit trail: connections, registrations, admin changes.",
+    usage: ["tela admin history [-machine <name>] [-n <count>] [-json]"],
+    description: `Reads the hub's event history (/api/history), newest first: agent
+registrations and disconnects, client sessions, denied attempts and admin changes, each
+with the identity that caused it. -machine keeps one machine's events; -n the newest n.`,
+    flags: {
+      ...ADMIN_FLAGS,
+      machine: { type: "string", arg: "name", usage: "Only this machine's events" },
+      n: { type: "number", usage: "Number of events (newest first)", default: 100 },
+      json: JSON_FLAG,
+    },
+    examples: [`tela admin history ${H}`, `tela admin history ${H} -machine barn -n 20`],
+    seeAlso: ["tela admin access", "tela admin hub logs"],
+    async run({ values, out, err }) {
+      const n = positiveCount("n", values.n, 100);
+      const c = await connectAdmin(values);
+      const doc = await c.call<{ events?: HistoryEvent[] }>({
+        method: "GET",
+        path: "/api/history",
+      });
+      let events = Array.isArray(doc.events) ? doc.events : [];
+      if (values.machine !== undefined) {
+        events = events.filter((e) => e.machineId === values.machine);
+      }
+      events = events.slice(0, n);
+      if (values.json) out(json(events));
+      else if (events.length === 0) err("No events.");
+      else out(formatHistory(events));
+    },
+  });
+}
+
 /**
- * `tela admin ...` (book, Appendix A): remote hub management, not built yet. Every
- * sub-command has its help and exits 1 with `NotAvailableError` when run.
+ * `tela admin ...` (book, *Hub administration*, Appendix A): remote hub management with an
+ * owner or admin token. Errors: usage (exit 2) for missing or malformed arguments, checked
+ * before any request; `AdminApiError` / `HubDialError` (exit 1) for what the hub answered or
+ * could not; `ConfigError` (exit 3) for a malformed `hubs.yaml` or credential store.
+ * @param deps where confirmation answers are read from at a terminal (tests inject none).
  */
-export function adminCommand(): Command {
-  return planned("admin", {
+export function adminCommand(deps?: TelaDeps): Command {
+  return command({
+    name: "admin",
     summary: "Manage a hub remotely: access, tokens, portals, pairing, agents, the hub.",
     usage: ["tela admin <resource> <action> [flags] [args]"],
     description: `Remote hub management through the hub's admin API; needs an owner or admin token.
-Token resolution order: -token, TELA_OWNER_TOKEN, TELA_TOKEN, the credential store.`,
-    examples: ["tela admin access -hub owlsnest.parkscomputing.com"],
-    seeAlso: ["tela status", "tela login"],
+Token resolution order: -token, TELA_OWNER_TOKEN, TELA_TOKEN, the credential store ("tela
+login"). The hub is -hub or TELA_HUB (a URL or a short name). Changes apply at once.`,
+    examples: [
+      "tela admin access -hub wss://owlsnest.parkscomputing.com",
+      `tela admin tokens add alice ${H}`,
+      `tela admin access grant alice barn connect ${H}`,
+    ],
+    seeAlso: ["tela login", "tela pair", "telahubd user"],
     commands: [
-      adminAccess(),
-      adminTokens(),
-      planned("rotate", {
-        summary: "Regenerate an identity's token.",
-        usage: ["tela admin rotate <id> [-json]"],
-        description: "Replaces the identity's token with a new one and prints it once.",
-        flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-        args: ["<id>"],
-        examples: ["tela admin rotate alice"],
-        seeAlso: ["tela admin tokens"],
-      }),
+      adminAccess(deps),
+      adminTokens(deps),
+      adminRotate(deps),
       adminPortals(),
-      planned("pair-code", {
-        summary: "Generate a one-time pairing code.",
-        usage: [
-          "tela admin pair-code <machine> [-type connect|register] [-expires <duration>] [-machines <list>] [-json]",
-        ],
-        description: `Creates a code a user ("tela pair") or an agent exchanges for a token.`,
-        flags: {
-          ...ADMIN_FLAGS,
-          type: {
-            type: "string",
-            arg: "connect|register",
-            usage: "connect (for users) or register (for agents)",
-            default: "connect",
-          },
-          expires: {
-            type: "string",
-            arg: "duration",
-            usage: "Lifetime: 10m, 1h, 24h, 7d",
-            default: "10m",
-          },
-          machines: {
-            type: "string",
-            arg: "list",
-            usage: "Comma-separated machine IDs (connect type only)",
-            default: "*",
-          },
-          json: JSON_FLAG,
-        },
-        args: ["<machine>"],
-        examples: ["tela admin pair-code barn -type register -expires 1h"],
-        seeAlso: ["tela pair"],
-      }),
+      adminPairCode(),
       adminAgent(),
       adminHub(),
+      adminHistory(),
     ],
   });
 }

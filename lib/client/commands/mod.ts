@@ -4,7 +4,9 @@
  */
 import { type Command, command, helpCommand, renderHelp, versionCommand } from "../../cli/mod.ts";
 import { loginCommand, logoutCommand, profileCommand } from "./account.ts";
+import { adminCommand } from "./admin.ts";
 import { connectCommand } from "./connect.ts";
+import { pairCommand } from "./pair.ts";
 import { plannedTelaCommands } from "./planned.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
 import type { TelaDeps } from "./shared.ts";
@@ -45,7 +47,7 @@ TELA_MTU, TELA_OWNER_TOKEN.`,
       loginCommand(deps),
       logoutCommand,
       profileCommand,
-      ...plannedTelaCommands(),
+      ...plannedTelaCommands({ pair: pairCommand, admin: adminCommand(deps) }),
       versionCommand("tela", TELA_VERSION, platformString()),
       helpCommand("tela"),
     ],

@@ -12,8 +12,7 @@ import {
   serviceCommand,
   updateCommand,
 } from "../../cli/mod.ts";
-import { adminCommand } from "./admin.ts";
-import { HUB_FLAG, JSON_FLAG, MACHINE_FLAG, VERBOSE_FLAG } from "./shared.ts";
+import { JSON_FLAG, MACHINE_FLAG, VERBOSE_FLAG } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
 
@@ -135,20 +134,16 @@ function files(): Command {
   });
 }
 
-/** The book's `tela` commands not built yet, in the book's order. */
-export function plannedTelaCommands(): Command[] {
+/**
+ * The book's `tela` commands not built yet, in the book's order, with the built `pair` and
+ * `admin` in their places (after `remote`).
+ * @param built the commands of the book's list that exist.
+ */
+export function plannedTelaCommands(built: { pair: Command; admin: Command }): Command[] {
   return [
     remote(),
-    planned("pair", {
-      summary: "Exchange a pairing code for a hub token and store it.",
-      usage: ["tela pair -hub <hub-url> -code <code>"],
-      description: `Sends the one-time code from "tela admin pair-code" to the hub and stores the
-token it returns in the credential store.`,
-      flags: { hub: HUB_FLAG, code: { type: "string", arg: "code", usage: "Pairing code" } },
-      examples: ["tela pair -hub wss://owlsnest.parkscomputing.com -code ABCD-1234"],
-      seeAlso: ["tela admin pair-code", "tela login"],
-    }),
-    adminCommand(),
+    built.pair,
+    built.admin,
     channelCommand("tela", false),
     updateCommand("tela"),
     files(),
