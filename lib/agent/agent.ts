@@ -3,7 +3,7 @@
  * session-and-relay.md §2.1, §3.1, §3.3, §9.2, §10.1; agent-and-client.md §7).
  * @module
  */
-import { type Logger, tokenPreview } from "../log/mod.ts";
+import { escapeForLog, type Logger, tokenPreview } from "../log/mod.ts";
 import {
   type AnySignal,
   type BindFactory,
@@ -12,6 +12,7 @@ import {
   HubDialError,
   parsePublicKeyHex,
   pipeBoth,
+  readDenial,
   reconnectLoop,
   SessionTunnel,
   SignalSocket,
@@ -26,7 +27,10 @@ import type { MachineConfig } from "./config.ts";
 /** Target dial timeout, in milliseconds (spec §12). */
 export const TARGET_DIAL_TIMEOUT_MS = 10_000;
 
-/** The hub refused this machine for good (`Access denied` / `Invalid token` on register). */
+/**
+ * The hub refused this machine's very first registration (`Access denied` / `Invalid token`
+ * before it was ever registered: a misconfigured token); the machine stops.
+ */
 export class AgentAuthError extends Error {
   override name = "AgentAuthError";
 }
@@ -48,7 +52,14 @@ export interface AgentOptions {
   mtu?: number;
   log: (machine: string) => Logger;
   random?: () => number;
+  /** Waits between reconnect attempts (tests record the backoff); default a timer. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+/** What the operator can do once the hub ended this machine's access, for the log line. */
+export const AGENT_DENIAL_ADVICE = "telad keeps retrying with backoff, so a new grant brings " +
+  "it back; ask the hub administrator (tela admin access grant <id> <machine> register) or " +
+  "give telad another token (-token, TELA_TOKEN, telad.yaml or 'telad login')";
 
 function goOs(): string {
   return Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
@@ -102,11 +113,15 @@ export class MachineAgent {
   /**
    * Registers and serves sessions until {@link stop}, reconnecting with the spec's backoff
    * (§10.1: it starts over after a connection that got `registered`, grows otherwise).
-   * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token`
-   *   (the loop stops for this machine, spec §10.1).
+   * A denial after the machine had been registered (its access revoked: the control
+   * connection cut, or a re-registration refused) is logged with the hub's reason and
+   * retried on the backoff (issue 10, decision 2), so a new grant brings the machine back.
+   * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token` to the
+   *   first registration attempt ever (a misconfigured token: the loop stops for this
+   *   machine, spec §10.1).
    */
   async run(): Promise<void> {
-    const { hubUrl, random } = this.opts;
+    const { hubUrl, random, sleep } = this.opts;
     await reconnectLoop(async () => {
       try {
         return (await this.#connectOnce()) ? "reset" : "grow";
@@ -116,7 +131,7 @@ export class MachineAgent {
         this.log.warn((err as Error).message);
         return "grow";
       }
-    }, { hubUrl, log: this.log, random, signal: this.#stop.signal });
+    }, { hubUrl, log: this.log, random, sleep, signal: this.#stop.signal });
   }
 
   async #connectOnce(): Promise<boolean> {
@@ -134,7 +149,12 @@ export class MachineAgent {
           msg = await sock.next();
         } catch (err) {
           const e = err as { reason?: string; message: string };
-          this.log.warn(`hub connection lost${e.reason ? `: ${e.reason}` : ""}`);
+          // A close whose reason is a denial (no `error` message first) is that denial.
+          if (e.reason && (readDenial(e.reason) || /invalid token/i.test(e.reason))) {
+            this.#denied(e.reason, registered);
+            return false;
+          }
+          this.log.warn(`hub connection lost${e.reason ? `: ${escapeForLog(e.reason)}` : ""}`);
           return registered;
         }
         switch (msg.type) {
@@ -148,7 +168,13 @@ export class MachineAgent {
             );
             break;
           case "session-request": {
-            const s = new AgentSession(this, msg.sessionId, msg.sessionIdx, msg.wgPubKey);
+            const s = new AgentSession(
+              this,
+              msg.sessionId,
+              msg.sessionIdx,
+              msg.wgPubKey,
+              msg.ports,
+            );
             this.#sessions.add(s);
             s.run().finally(() => this.#sessions.delete(s));
             break;
@@ -162,14 +188,12 @@ export class MachineAgent {
             });
             break;
           case "error":
-            if (/access denied|invalid token/i.test(msg.message)) {
-              this.log.error(`hub rejected authentication, stopping reconnect: ${msg.message}`);
-              throw new AgentAuthError(
-                `hub rejected machine "${this.machine.name}": ${msg.message} ` +
-                  `(check -token, TELA_TOKEN, the token in telad.yaml or 'telad login')`,
-              );
+            if (readDenial(msg.message) || /invalid token/i.test(msg.message)) {
+              this.#denied(msg.message, registered);
+              // The hub closes next; the backoff grows, as after any failed registration.
+              return false;
             }
-            this.log.warn(`hub error: ${msg.message}`);
+            this.log.warn(`hub error: ${escapeForLog(msg.message)}`);
             break;
         }
       }
@@ -179,6 +203,32 @@ export class MachineAgent {
       // All sessions of a machine end when its control WebSocket drops (spec §3.1.3).
       for (const s of [...this.#sessions]) s.stop();
     }
+  }
+
+  /**
+   * Handles a denial from the hub (an `error` or a close reason): before the first
+   * registration ever, the token is wrong and the machine stops; afterwards access was
+   * revoked and the reconnect loop keeps trying.
+   * @param message the hub's text, e.g. `Access denied: token of identity "x" was revoked`.
+   * @param registered whether this control connection had been registered (a cut, not a
+   *   refused re-registration).
+   * @throws {AgentAuthError} when the machine was never registered.
+   */
+  #denied(message: string, registered: boolean): void {
+    const name = this.machine.name;
+    if (this.registrations === 0) {
+      this.log.error(`hub rejected authentication, stopping reconnect: ${escapeForLog(message)}`);
+      throw new AgentAuthError(
+        `hub rejected machine "${name}": ${escapeForLog(message)} ` +
+          `(check -token, TELA_TOKEN, the token in telad.yaml or 'telad login')`,
+      );
+    }
+    const reason = readDenial(message)?.reason ?? escapeForLog(message);
+    this.log.error(
+      registered
+        ? `hub ended the registration of "${name}": ${reason}; ${AGENT_DENIAL_ADVICE}`
+        : `hub still refuses "${name}": ${reason} (retrying with backoff)`,
+    );
   }
 
   /** Stops the loop, the control WebSocket and every session. */
@@ -237,7 +287,23 @@ export class AgentSession {
     readonly sessionId: string,
     readonly sessionIdx: number,
     readonly clientKeyHex: string,
+    /**
+     * The ports the hub allows this session (`session-request.ports`, issue 10 decision 3);
+     * undefined: every port of the machine.
+     */
+    readonly allowedPorts?: number[],
   ) {}
+
+  /**
+   * The machine's ports this session forwards: all of them, or those the hub's
+   * `session-request` allowed. Connections to the others are refused in the tunnel like a
+   * port the machine does not expose (no listener: the netstack answers with a reset).
+   */
+  get ports(): number[] {
+    const all = this.agent.machine.ports;
+    const allowed = this.allowedPorts;
+    return allowed ? all.filter((p) => allowed.includes(p)) : all;
+  }
 
   async run(): Promise<void> {
     const { log, machine, opts } = this.agent;
@@ -275,7 +341,7 @@ export class AgentSession {
       sock.sendJson({
         type: "wg-pubkey",
         wgPubKey: keys.publicHex,
-        ports: machine.ports,
+        ports: this.ports,
         capabilities: { management: true },
       }, true);
       const tunnel = new SessionTunnel({
@@ -303,7 +369,12 @@ export class AgentSession {
       });
       log.info(`[session ${sid}] tunnel up (agent ${addr.agent}, client ${addr.client})`);
       log.debug(`[session ${sid}] tunnel MTU ${opts.mtu ?? DEFAULT_MTU}`);
-      for (const port of machine.ports) {
+      if (this.allowedPorts) {
+        log.info(
+          `[session ${sid}] hub limits this session to ports [${this.ports.join(" ")}]`,
+        );
+      }
+      for (const port of this.ports) {
         log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
         this.#serve(tunnel, port, sid);
       }

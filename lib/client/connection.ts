@@ -5,16 +5,18 @@
  * forwarded to `10.77.N.1:<remote>` through the tunnel, reconnect with backoff.
  * @module
  */
-import type { Logger } from "../log/mod.ts";
+import { escapeForLog, type Logger } from "../log/mod.ts";
 import {
   type AnySignal,
   type AttemptResult,
   type BindFactory,
   DEFAULT_MTU,
+  type DenialScope,
   generateSessionKeys,
   HubDialError,
   parsePublicKeyHex,
   pipeBoth,
+  readDenial,
   reconnectLoop,
   SessionTunnel,
   SignalSocket,
@@ -40,6 +42,34 @@ import {
 export class FatalConnectError extends Error {
   override name = "FatalConnectError";
 }
+
+/**
+ * The hub ended this connection's access (issue 10, decision 2): an established session was
+ * cut, or a reconnect refused, with `Access denied...`. The connection stops for good; with
+ * {@link AccessEndedError.scope} `token`, no other connection with the same hub and token
+ * can succeed either (`tela connect -profile` stops those too).
+ */
+export class AccessEndedError extends FatalConnectError {
+  override name = "AccessEndedError";
+  /**
+   * @param message the line shown to the user.
+   * @param hubUrl the hub, as configured for the connection.
+   * @param token the token the hub refused (never logged).
+   * @param scope `token` when the token itself is dead (revoked, rotated, expired, removed).
+   */
+  constructor(
+    message: string,
+    readonly hubUrl: string,
+    readonly token: string | undefined,
+    readonly scope: DenialScope,
+  ) {
+    super(message);
+  }
+}
+
+/** What the user can do once the hub ended access, appended to the one log line. */
+export const ACCESS_ENDED_ADVICE =
+  "ask the hub administrator (tela admin access) or use another token";
 
 /** Settings of one connection. */
 export interface ConnectionOptions {
@@ -72,8 +102,10 @@ export interface ConnectionOptions {
   log: Logger;
   /**
    * `Access denied` before any session succeeded ends the connection with an error
-   * (ad-hoc `tela connect`: a wrong token exits non-zero). Later denials (a revoked
-   * token) retry with backoff, as Go's client does.
+   * (ad-hoc `tela connect`: a wrong token exits non-zero). Without it, such a first denial
+   * is retried with backoff (a profile's machine may be granted later) unless the hub says
+   * the token itself is dead. Once a session was established, any `Access denied` (the
+   * session cut, or a reconnect refused) ends the connection with {@link AccessEndedError}.
    */
   fatalFirstDenial?: boolean;
   /** Called with the listeners each time new ones are bound (for the Services block). */
@@ -310,6 +342,9 @@ export class MachineConnection {
    * it starts over after an attempt that ended cleanly, grows after a failure).
    * @throws {FatalConnectError} when the hub refuses for good (`Invalid token`, or a first
    *   `Access denied` with `fatalFirstDenial`).
+   * @throws {AccessEndedError} when the hub ends access after a session was established (the
+   *   session cut, or a reconnect refused, with `Access denied...`), or refuses a first
+   *   attempt because the token itself was revoked, rotated, expired or removed.
    */
   async run(): Promise<void> {
     const { hubUrl, log, random } = this.opts;
@@ -367,6 +402,10 @@ export class MachineConnection {
         msg = await sock.next();
       } catch (err) {
         const e = err as { reason?: string; message: string };
+        // A close whose reason is a denial (no `error` message first) is that denial.
+        if (readDenial(e.reason) || /invalid token/i.test(e.reason ?? "")) {
+          return this.#hubError(e.reason!);
+        }
         log.warn(
           `hub closed the connection before the session was ready: ${e.reason || e.message}`,
         );
@@ -436,9 +475,10 @@ export class MachineConnection {
     if (!closed) return "reset";
     const why = hubError || closed.reason;
     log.info(`session ended -- cleaning up${why ? ` (${why})` : ""}`);
-    if (/access denied|invalid token/i.test(why)) {
-      log.warn(`hub revoked access to "${machine}": ${why} (will retry)`);
-      return "grow";
+    const denial = readDenial(why);
+    if (denial) throw this.#accessEnded(denial.reason, denial.scope, "ended");
+    if (/invalid token/i.test(why)) {
+      throw new FatalConnectError(`hub rejected the token for "${machine}": ${why}`);
     }
     if (/agent disconnected/i.test(why)) {
       log.warn(`the agent of "${machine}" went away; waiting for it to come back`);
@@ -453,13 +493,23 @@ export class MachineConnection {
     if (/invalid token/i.test(message)) {
       throw new FatalConnectError(`hub rejected the token for "${machine}": ${message}`);
     }
-    if (/access denied/i.test(message)) {
-      if (this.opts.fatalFirstDenial && !this.#everEstablished) {
+    const denial = readDenial(message);
+    if (denial) {
+      if (this.#everEstablished) throw this.#accessEnded(denial.reason, denial.scope, "ended");
+      if (this.opts.fatalFirstDenial) {
         throw new FatalConnectError(
-          `hub refused access to "${machine}": ${message} (check -token, TELA_TOKEN or 'tela login')`,
+          `hub refused access to "${machine}": ${
+            escapeForLog(message)
+          } (check -token, TELA_TOKEN or 'tela login')`,
         );
       }
-      log.warn(`hub refused access to "${machine}": ${message} (token revoked? will retry)`);
+      // The token itself is dead: no retry can succeed.
+      if (denial.scope === "token") throw this.#accessEnded(denial.reason, "token", "refused");
+      log.warn(
+        `hub refused access to "${machine}": ${
+          escapeForLog(message)
+        } (not granted yet? will retry)`,
+      );
       return "grow";
     }
     if (/not found/i.test(message)) {
@@ -468,6 +518,17 @@ export class MachineConnection {
     }
     log.warn(`hub error: ${message}`);
     return "grow";
+  }
+
+  /** The error that ends this connection after a denial, with its one line for the user. */
+  #accessEnded(reason: string, scope: DenialScope, how: "ended" | "refused"): AccessEndedError {
+    const { machine, hubUrl, token } = this.opts;
+    return new AccessEndedError(
+      `access to "${machine}" ${how} by the hub: ${reason}; ${ACCESS_ENDED_ADVICE}`,
+      hubUrl,
+      token,
+      scope,
+    );
   }
 
   /** Stops: ends the session, closes the listeners, wakes waiting local connections. */

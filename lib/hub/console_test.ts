@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { consoleHandler, injectHubValues, safeSegments, scriptStringLiteral } from "./console.ts";
-import { eventDetail, eventLabel, machineState, sortMachines } from "../../web/console/console.js";
+import {
+  describeAdminFailure,
+  eventDetail,
+  eventLabel,
+  HubRequestError,
+  machineState,
+  pairCodeRequest,
+  pairCommand,
+  sortMachines,
+  toUtcSeconds,
+} from "../../web/console/console.js";
 
 const BASE = "http://127.0.0.1:8080";
 const VIEWER = "e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f80912";
@@ -259,4 +269,47 @@ Deno.test("console lists machines in a stable order and labels events", () => {
   assert.equal(eventLabel("something-new"), "something-new");
   assert.equal(eventDetail("services=SSH:22,RDP:3389"), "SSH:22,RDP:3389");
   assert.equal(eventDetail(undefined), "");
+});
+
+Deno.test("the Pairing card sends the spec's pair-code body: seconds, machineId or machines", () => {
+  assert.deepEqual(pairCodeRequest({ type: "connect", expiresIn: 600, machines: ["*"] }), {
+    type: "connect",
+    expiresIn: 600,
+    machines: ["*"],
+  });
+  assert.deepEqual(pairCodeRequest({ type: "connect", expiresIn: 3600, machines: ["barn", ""] }), {
+    type: "connect",
+    expiresIn: 3600,
+    machines: ["barn"],
+  });
+  assert.deepEqual(pairCodeRequest({ type: "connect", expiresIn: 86400, machines: [] }), {
+    type: "connect",
+    expiresIn: 86400,
+    machines: ["*"],
+  });
+  assert.deepEqual(
+    pairCodeRequest({ type: "register", expiresIn: 604800, machineId: " barn ", machines: ["*"] }),
+    { type: "register", expiresIn: 604800, machineId: "barn" },
+  );
+});
+
+Deno.test("the Pairing card shows the redeem command and the expiry in UTC", () => {
+  assert.equal(
+    pairCommand("connect", "wss://hub.example.com", "A1B2-C3D4"),
+    "tela pair -hub wss://hub.example.com -code A1B2-C3D4",
+  );
+  assert.equal(
+    pairCommand("register", "ws://127.0.0.1:8080", "A1B2-C3D4", "barn"),
+    "telad pair -hub ws://127.0.0.1:8080 -code A1B2-C3D4 -machine barn",
+  );
+  assert.equal(toUtcSeconds("2026-04-21T15:10:00+08:00"), "2026-04-21T07:10:00Z");
+  assert.equal(toUtcSeconds("not a time"), "not a time");
+  assert.match(
+    describeAdminFailure(new HubRequestError(403, "forbidden")),
+    /did not accept the administrator token \(HTTP 403: forbidden\)/,
+  );
+  assert.equal(
+    describeAdminFailure(new HubRequestError(400, "machineId required for register codes")),
+    "Hub answered HTTP 400: machineId required for register codes",
+  );
 });

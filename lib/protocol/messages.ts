@@ -79,8 +79,9 @@ export interface SessionRequestMessage {
   sessionIdx: number;
   wgPubKey: string;
   /**
-   * The ports the agent may forward in this session (issue 10 decision 3: a per-service
-   * connect grant); absent = every port. Go agents ignore it.
+   * The ports this client may reach in this session (issue 10, decision 3: a per-service
+   * connect grant). Absent: every port the agent exposes. Our hub's addition; Go agents
+   * ignore it, so for them the hub's refusal of the `connect` is the only enforcement.
    */
   ports?: number[];
 }
@@ -384,7 +385,7 @@ export function makeRegistered(
 
 /**
  * `session-request` with Go's (sorted) key order.
- * @param ports the ports a per-service grant allows (decision 3); omitted when undefined.
+ * @param ports the ports the session may reach (a per-service grant); omitted when undefined.
  */
 export function makeSessionRequest(
   sessionId: string,

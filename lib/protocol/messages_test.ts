@@ -80,3 +80,21 @@ Deno.test("keepalive filter: short texts containing the quoted word only", () =>
   assert.ok(!isKeepaliveText('{"type":"peer-endpoint","message":"keepalive"}x'.padEnd(70)));
   assert.ok(!isKeepaliveText('{"type":"peer-endpoint","message":"1.2.3.4:5"}'));
 });
+
+Deno.test("session-request carries the optional allowed ports, in Go's sorted key order", () => {
+  const withPorts = encodeSignal(makeSessionRequest("s1", 3, "ab", [22]));
+  assert.equal(
+    withPorts,
+    '{"ports":[22],"sessionId":"s1","sessionIdx":3,"type":"session-request","wgPubKey":"ab"}',
+  );
+  const m = decodeSignal(withPorts);
+  assert.ok(m.type === "session-request");
+  assert.deepEqual(m.ports, [22]);
+  const bare = decodeSignal(encodeSignal(makeSessionRequest("s1", 3, "ab")));
+  assert.ok(bare.type === "session-request");
+  assert.equal(bare.ports, undefined);
+  assert.throws(
+    () => decodeSignal('{"type":"session-request","ports":["22"]}'),
+    ProtocolError,
+  );
+});

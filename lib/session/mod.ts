@@ -13,3 +13,4 @@ export * from "./engine.ts";
 export * from "./port_spec.ts";
 export * from "./reconnect.ts";
 export * from "./hub_error.ts";
+export * from "./denial.ts";

@@ -338,6 +338,22 @@ export class Page {
     await this.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...base });
   }
 
+  /**
+   * Focuses the first element matching `selector` and types `text` into it as a user would
+   * (Input.insertText: one `input` event, as from an IME or a paste).
+   * @throws {Error} when no element matches.
+   */
+  async type(selector: string, text: string): Promise<void> {
+    const found = await this.evaluate<boolean>(`(() => {
+      const el = document.querySelector(${JSON.stringify(selector)});
+      if (!el) return false;
+      el.focus();
+      return document.activeElement === el;
+    })()`);
+    if (!found) throw new Error(`no focusable element matches ${selector}`);
+    await this.send("Input.insertText", { text });
+  }
+
   /** Presses and releases one key (a DOM `key` name such as `"Escape"` or `"ArrowDown"`). */
   async press(key: string): Promise<void> {
     const codes: Record<string, number> = { Escape: 27, Enter: 13, ArrowDown: 40, ArrowUp: 38 };

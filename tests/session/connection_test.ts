@@ -11,7 +11,7 @@ import { withTestHub } from "../../lib/hub/_test_util.ts";
 import { logger } from "../../lib/log/mod.ts";
 import { MachineAgent } from "../../lib/agent/mod.ts";
 import { bytesToHex } from "../../lib/protocol/mod.ts";
-import { FatalConnectError, MachineConnection } from "../../lib/client/mod.ts";
+import { AccessEndedError, FatalConnectError, MachineConnection } from "../../lib/client/mod.ts";
 import { wsRelayBind } from "../../lib/transport/mod.ts";
 import {
   KEEPALIVE_CHECK_MS,
@@ -269,55 +269,144 @@ const idleEngine: TunnelEngine = (o) => {
   };
 };
 
+const REVOKED = 'Access denied: token of identity "bob" was revoked';
+
+function deny(ws: WebSocket, message: string) {
+  ws.send(JSON.stringify({ type: "error", message }));
+  ws.close(1008, message);
+}
+
 Deno.test({
-  name: "a token revoked during a session: the hub's reason is logged, the client retries",
+  name: "a session cut with a revocation ends the connection with the hub's reason; no retry",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const hub = scriptedHub((ws, attempt) => {
-      if (attempt === 1) {
-        sessionUp(ws);
-        setTimeout(() => {
-          ws.send(JSON.stringify({ type: "error", message: "Access denied" }));
-          ws.close(1008, "Access denied");
-        }, 200);
-      } else {
-        ws.send(JSON.stringify({ type: "error", message: "Access denied" }));
-        ws.close(1008, "Access denied");
-      }
+    const hub = scriptedHub((ws) => {
+      sessionUp(ws);
+      setTimeout(() => deny(ws, REVOKED), 200);
     });
     const { lines, log } = recordingLogger();
     const conn = new MachineConnection({
       hubUrl: hub.url,
       machine: "barn",
       token: "t",
-      mappings: [],
       bind: wsRelayBind,
       engine: idleEngine,
       log,
-      fatalFirstDenial: true, // only before a first session: a later denial is not fatal
-      random: () => 0, // shortest backoff: 2.25 s
+      random: () => 0,
+    });
+    await assert.rejects(conn.run(), (e: Error) => {
+      assert.ok(e instanceof AccessEndedError, String(e));
+      assert.equal(
+        e.message,
+        'access to "barn" ended by the hub: token of identity "bob" was revoked; ' +
+          "ask the hub administrator (tela admin access) or use another token",
+      );
+      assert.equal(e.scope, "token");
+      assert.equal(e.hubUrl, hub.url);
+      return true;
+    });
+    conn.stop();
+    // Longer than the shortest backoff (2.25 s): a retry would have shown by now.
+    await new Promise((r) => setTimeout(r, 3_000));
+    await hub.server.shutdown();
+    assert.equal(conn.sessions, 1);
+    assert.equal(hub.attempts(), 1, "no connect after the revocation");
+    assert.ok(lines.includes(`info session ended -- cleaning up (${REVOKED})`), lines.join("\n"));
+  },
+});
+
+Deno.test({
+  name: "a reconnect refused after a session had been up ends the connection (plain denial too)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const hub = scriptedHub((ws, attempt) => {
+      if (attempt === 1) {
+        sessionUp(ws);
+        // The agent goes away: the client reconnects, as before.
+        setTimeout(() => ws.close(1001, "agent disconnected"), 200);
+      } else deny(ws, "Access denied");
+    });
+    const { log } = recordingLogger();
+    const conn = new MachineConnection({
+      hubUrl: hub.url,
+      machine: "barn",
+      token: "t",
+      bind: wsRelayBind,
+      engine: idleEngine,
+      log,
+      random: () => 0,
+    });
+    await assert.rejects(conn.run(), (e: Error) => {
+      assert.ok(e instanceof AccessEndedError, String(e));
+      assert.equal(
+        e.message,
+        'access to "barn" ended by the hub: access denied; ' +
+          "ask the hub administrator (tela admin access) or use another token",
+      );
+      assert.equal(e.scope, "unknown");
+      return true;
+    });
+    conn.stop();
+    await hub.server.shutdown();
+    assert.equal(hub.attempts(), 2, "one reconnect after the agent left, none after the denial");
+  },
+});
+
+Deno.test({
+  name: "before any session, a plain denial is retried (profile) but a revoked token is not",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const plain = scriptedHub((ws) => deny(ws, "Access denied"));
+    const { lines, log } = recordingLogger();
+    const conn = new MachineConnection({
+      hubUrl: plain.url,
+      machine: "barn",
+      token: "t",
+      bind: wsRelayBind,
+      engine: idleEngine,
+      log,
+      random: () => 0,
     });
     const run = conn.run();
     const deadline = Date.now() + 20_000;
-    while (hub.attempts() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
+    while (plain.attempts() < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     conn.stop();
-    await run; // resolves: no FatalConnectError after a session had succeeded
-    await hub.server.shutdown();
-    assert.equal(conn.sessions, 1);
-    assert.ok(hub.attempts() >= 2, "the client came back after the revocation");
-    assert.ok(
-      lines.includes("info session ended -- cleaning up (Access denied)"),
-      lines.join("\n"),
-    );
-    assert.ok(lines.includes('warn hub revoked access to "barn": Access denied (will retry)'));
+    await run;
+    await plain.server.shutdown();
+    assert.ok(plain.attempts() >= 2, "retried");
     assert.ok(
       lines.includes(
-        'warn hub refused access to "barn": Access denied (token revoked? will retry)',
+        'warn hub refused access to "barn": Access denied (not granted yet? will retry)',
       ),
       lines.join("\n"),
     );
+
+    const revoked = scriptedHub((ws) => deny(ws, REVOKED));
+    const conn2 = new MachineConnection({
+      hubUrl: revoked.url,
+      machine: "barn",
+      token: "t",
+      bind: wsRelayBind,
+      engine: idleEngine,
+      log,
+      random: () => 0,
+    });
+    await assert.rejects(conn2.run(), (e: Error) => {
+      assert.ok(e instanceof AccessEndedError, String(e));
+      assert.match(
+        e.message,
+        /^access to "barn" refused by the hub: token of identity "bob" was revoked; /,
+      );
+      return true;
+    });
+    conn2.stop();
+    await revoked.server.shutdown();
+    assert.equal(revoked.attempts(), 1);
   },
 });
 

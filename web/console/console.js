@@ -6,6 +6,12 @@
 // Recent Activity, refreshes on demand and every 10 s, and owns the light/dark/system theme
 // toggle (localStorage key "theme"; theme.js applies it before first paint).
 //
+// Pairing (book, "Pairing (admin only)"; spec 4.5): an owner or admin signs in with their
+// token ("Sign in as administrator"; kept in sessionStorage only, sent only as
+// Authorization: Bearer to api/admin/*, never in a cookie or the URL). The console probes
+// GET api/admin/tokens with it (or with a ?token= from the address) and shows the Pairing
+// section only on 200, never with the viewer token. Generate sends POST api/admin/pair-code.
+//
 // The pure helpers are exported so Deno unit tests can import this file; the page wiring
 // only runs when there is a document.
 
@@ -17,6 +23,10 @@ export const STALE_AFTER_MS = 60_000;
 export const FETCH_TIMEOUT_MS = 8_000;
 /** localStorage key of the theme choice (Appendix E, "Theme selection"). */
 export const THEME_KEY = "theme";
+/** sessionStorage key of the administrator token (this tab only; never a cookie or URL). */
+export const ADMIN_TOKEN_KEY = "tela-admin-token";
+/** The Expiration choices of the Pairing card, in seconds (book: 10 min, 1 h, 24 h, 7 days). */
+export const PAIR_EXPIRIES = [600, 3600, 86400, 604800];
 
 const EVENT_LABELS = {
   "agent-register": "Agent registered",
@@ -110,6 +120,60 @@ export class HubRequestError extends Error {
 export function describeFailure(err) {
   if (err.status === 0) return `Hub unreachable (${err.message})`;
   if (err.status === 401) return "The hub refused the console's token (HTTP 401)";
+  return `Hub answered HTTP ${err.status}${err.message ? `: ${err.message}` : ""}`;
+}
+
+/**
+ * The body of POST api/admin/pair-code as the console sends it (spec 4.5, 5.5): integer
+ * seconds; `machineId` for a register code, `machines` for a connect code.
+ * @param {{type: "connect" | "register", expiresIn: number, machineId?: string,
+ *   machines?: string[]}} form
+ * @returns {{type: string, expiresIn: number, machineId?: string, machines?: string[]}}
+ */
+export function pairCodeRequest(form) {
+  const body = { type: form.type, expiresIn: Math.trunc(form.expiresIn) };
+  if (form.type === "register") return { ...body, machineId: String(form.machineId ?? "").trim() };
+  const machines = (form.machines ?? []).filter((m) => typeof m === "string" && m !== "");
+  return { ...body, machines: machines.length ? machines : ["*"] };
+}
+
+/**
+ * The command that redeems a code (book, "Credentials and pairing"; spec 6.2):
+ * `tela pair -hub <hub> -code <code>` for a connect code, `telad pair -hub <hub> -code <code>
+ * -machine <machine>` for a register code (telad needs -machine for those).
+ * @param {string} type "connect" or "register".
+ * @param {string} hubUrl the hub's ws:// or wss:// URL.
+ * @param {string} code the pairing code.
+ * @param {string} [machineId] the machine of a register code.
+ */
+export function pairCommand(type, hubUrl, code, machineId) {
+  return type === "register"
+    ? `telad pair -hub ${hubUrl} -code ${code} -machine ${machineId ?? ""}`
+    : `tela pair -hub ${hubUrl} -code ${code}`;
+}
+
+/**
+ * An RFC 3339 time (the hub answers in its own zone, spec 5.5) as ISO 8601 UTC to the
+ * second, e.g. "2026-04-21T07:10:00Z"; the input unchanged when it cannot be parsed.
+ * @param {string} iso
+ */
+export function toUtcSeconds(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso ?? "");
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * One line for a failed admin request, shown in the card.
+ * @param {HubRequestError} err
+ */
+export function describeAdminFailure(err) {
+  if (err.status === 0) return `Hub unreachable (${err.message})`;
+  if (err.status === 401 || err.status === 403) {
+    return `The hub did not accept the administrator token (HTTP ${err.status}${
+      err.message ? `: ${err.message}` : ""
+    }). Sign in again with an owner or admin token.`;
+  }
   return `Hub answered HTTP ${err.status}${err.message ? `: ${err.message}` : ""}`;
 }
 
@@ -225,16 +289,28 @@ function start() {
   $("brand-link").setAttribute("href", location.pathname + location.search);
   setTitle(injectedName);
 
-  async function getJson(path) {
+  /**
+   * A JSON request to the hub; `opts.token` replaces the page's token, `opts.body` makes it
+   * a POST with that JSON.
+   * @throws {HubRequestError}
+   */
+  async function getJson(path, opts = {}) {
     const ctrl = new AbortController();
     const timeout = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
+    const bearer = opts.token ?? token;
+    /** @type {Record<string, string>} */
+    const headers = bearer ? { Authorization: `Bearer ${bearer}` } : {};
+    if (opts.body !== undefined) headers["Content-Type"] = "application/json";
     /** @type {Response} */
     let res;
     try {
       res = await fetch(path, {
-        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        method: opts.body !== undefined ? "POST" : "GET",
+        headers,
+        body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
         cache: "no-store",
-        credentials: "same-origin",
+        // Admin calls carry their token in the header only, never the viewer cookie.
+        credentials: opts.token !== undefined ? "omit" : "same-origin",
         signal: ctrl.signal,
       });
     } catch (e) {
@@ -347,6 +423,7 @@ function start() {
     });
 
     const machines = Array.isArray(status.machines) ? sortMachines(status.machines) : [];
+    updatePairMachines(machines.map((m) => String(m.id)));
     const nowMs = Date.parse(status.timestamp ?? "") || Date.now();
     const count = $("machines-count");
     count.hidden = false;
@@ -523,6 +600,197 @@ function start() {
     empty.hidden = false;
     empty.replaceChildren(...errorState(err, "activity"));
   }
+
+  // ---- Administrator sign-in and Pairing (book, "Pairing (admin only)") ----
+  const readAdminToken = () => {
+    try {
+      return sessionStorage.getItem(ADMIN_TOKEN_KEY) ?? "";
+    } catch {
+      return "";
+    }
+  };
+  const writeAdminToken = (value) => {
+    try {
+      if (value) sessionStorage.setItem(ADMIN_TOKEN_KEY, value);
+      else sessionStorage.removeItem(ADMIN_TOKEN_KEY);
+    } catch { /* storage disabled: the sign-in lasts for this page only */ }
+  };
+  let adminToken = readAdminToken();
+  /** The token the Pairing card uses, once GET api/admin/tokens answered 200 with it. */
+  let pairingToken = "";
+
+  const signinCard = $("signin-card");
+  const signinInput = /** @type {HTMLInputElement} */ ($("signin-token"));
+  const signinError = $("signin-error");
+  const showSignin = (open) => {
+    signinCard.hidden = !open;
+    $("signin-button").setAttribute("aria-expanded", String(open));
+    if (open) signinInput.focus();
+    else {
+      signinInput.value = "";
+      signinInput.classList.remove("invalid");
+      signinError.hidden = true;
+    }
+  };
+  const setAdmin = (tokenUsed) => {
+    pairingToken = tokenUsed;
+    const admin = tokenUsed !== "";
+    $("pairing-section").hidden = !admin;
+    $("admin-note").hidden = !admin;
+    $("signout-button").hidden = !(admin && adminToken);
+    $("signin-button").hidden = admin;
+    document.documentElement.dataset.admin = String(admin);
+  };
+
+  /**
+   * Probes GET api/admin/tokens with `candidate` (spec 4.5): 200 means owner or admin.
+   * @returns {Promise<HubRequestError | null>} the failure, or null when admin.
+   */
+  async function probeAdmin(candidate) {
+    try {
+      await getJson("api/admin/tokens", { token: candidate });
+      return null;
+    } catch (e) {
+      return /** @type {HubRequestError} */ (e);
+    }
+  }
+
+  $("signin-button").addEventListener("click", () => showSignin(signinCard.hidden));
+  $("signin-cancel").addEventListener("click", () => showSignin(false));
+  signinCard.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const candidate = signinInput.value.trim();
+    const fail = (text) => {
+      signinInput.classList.add("invalid");
+      signinError.textContent = text;
+      signinError.hidden = false;
+    };
+    if (!candidate) return fail("Paste an owner or admin token.");
+    const submit = /** @type {HTMLButtonElement} */ ($("signin-submit"));
+    submit.disabled = true;
+    const err = await probeAdmin(candidate);
+    submit.disabled = false;
+    if (err) {
+      return fail(
+        err.status === 401 || err.status === 403
+          ? `The hub did not accept this token as an owner or admin token (HTTP ${err.status}).`
+          : describeAdminFailure(err),
+      );
+    }
+    adminToken = candidate;
+    writeAdminToken(candidate);
+    showSignin(false);
+    setAdmin(candidate);
+  });
+  $("signout-button").addEventListener("click", () => {
+    adminToken = "";
+    writeAdminToken("");
+    hidePairResult();
+    setAdmin(urlToken && pairingToken === urlToken ? urlToken : "");
+  });
+
+  const pairType = /** @type {HTMLSelectElement} */ ($("pair-type"));
+  const pairMachines = /** @type {HTMLSelectElement} */ ($("pair-machines"));
+  const pairMachine = /** @type {HTMLInputElement} */ ($("pair-machine"));
+  const pairMachineError = $("pair-machine-error");
+  const pairError = $("pair-error");
+  const hidePairResult = () => {
+    $("pair-result").hidden = true;
+  };
+  const showType = () => {
+    const register = pairType.value === "register";
+    $("pair-machines-group").hidden = register;
+    $("pair-machine-group").hidden = !register;
+  };
+  pairType.addEventListener("change", () => {
+    showType();
+    pairError.hidden = true;
+  });
+  pairMachine.addEventListener("input", () => {
+    pairMachine.classList.remove("invalid");
+    pairMachineError.hidden = true;
+  });
+
+  /** Keeps the machine choices in step with the Machines table (selection kept). */
+  function updatePairMachines(ids) {
+    const chosen = pairMachines.value || "*";
+    const all = el("option", "", "All machines (*)");
+    all.value = "*";
+    pairMachines.replaceChildren(
+      all,
+      ...ids.map((id) => {
+        const o = el("option", "", id);
+        o.value = id;
+        return o;
+      }),
+    );
+    pairMachines.value = ids.includes(chosen) ? chosen : "*";
+    $("pair-machine-list").replaceChildren(...ids.map((id) => {
+      const o = el("option");
+      o.value = id;
+      return o;
+    }));
+  }
+
+  $("pairing-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    pairError.hidden = true;
+    const type = pairType.value === "register" ? "register" : "connect";
+    const machineId = pairMachine.value.trim();
+    if (type === "register" && !machineId) {
+      pairMachine.classList.add("invalid");
+      pairMachineError.textContent = "A register code needs the name of the new machine.";
+      pairMachineError.hidden = false;
+      pairMachine.focus();
+      return;
+    }
+    const body = pairCodeRequest({
+      type,
+      expiresIn: Number(/** @type {HTMLSelectElement} */ ($("pair-expiry")).value),
+      machineId,
+      machines: [pairMachines.value || "*"],
+    });
+    const button = /** @type {HTMLButtonElement} */ ($("pair-generate"));
+    button.disabled = true;
+    try {
+      const res = await getJson("api/admin/pair-code", { token: pairingToken, body });
+      if (typeof res.code !== "string") throw new HubRequestError(200, "the answer has no code");
+      $("pair-code").textContent = res.code;
+      const expires = $("pair-expires");
+      expires.textContent = toUtcSeconds(res.expiresAt);
+      expires.setAttribute("datetime", String(res.expiresAt ?? ""));
+      expires.title = formatLocal(res.expiresAt);
+      $("pair-command").textContent = pairCommand(
+        type,
+        hubWebSocketUrl(location),
+        res.code,
+        machineId,
+      );
+      $("pair-result").hidden = false;
+    } catch (e) {
+      hidePairResult();
+      pairError.replaceChildren(describeAdminFailure(/** @type {HubRequestError} */ (e)));
+      pairError.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  showType();
+  setAdmin("");
+  // The viewer token is never an administrator's: only a signed-in token or a ?token= is
+  // probed (spec 4.5: the card shows on 200 only).
+  (async () => {
+    for (const candidate of [adminToken, urlToken]) {
+      if (!candidate) continue;
+      const err = await probeAdmin(candidate);
+      if (!err) return setAdmin(candidate);
+      if (candidate === adminToken && (err.status === 401 || err.status === 403)) {
+        adminToken = ""; // revoked or demoted since: sign in again
+        writeAdminToken("");
+      }
+    }
+  })();
 
   refresh();
 }

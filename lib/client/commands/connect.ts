@@ -7,7 +7,7 @@ import { command, intSetting, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
 import { DEFAULT_MTU, MAX_MTU, MIN_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
-import { MachineConnection } from "../connection.ts";
+import { AccessEndedError, MachineConnection } from "../connection.ts";
 import { HubResolveError, resolveHubUrl } from "../hubs.ts";
 import { ConfigError } from "../../config/mod.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
@@ -207,7 +207,15 @@ async function connectProfile(
   const conns = mergeConnections(resolved);
   if (conns.length !== resolved.length) log.info(`merged to ${conns.length} unique connection(s)`);
   const multi = conns.length > 1;
-  const running: MachineConnection[] = [];
+  const running: {
+    conn: MachineConnection;
+    key: string;
+    machine: string;
+    tag: ReturnType<typeof logger>;
+    done: boolean;
+  }[] = [];
+  /** `url\ntoken` pairs the hub declared dead: connections using them stop (issue 10). */
+  const deadTokens = new Set<string>();
   let fatal = 0;
   const tasks = conns.map(async (c, i) => {
     const tag = logger(`profile:${i + 1}`);
@@ -221,6 +229,12 @@ async function connectProfile(
       name: s.name!,
       local: s.local,
     }));
+    const key = `${c.url}\n${token ?? ""}`;
+    if (deadTokens.has(key)) {
+      fatal++;
+      tag.error(`not connecting to "${c.machine}": the hub no longer accepts its token`);
+      return;
+    }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
     const conn = new MachineConnection({
       hubUrl: c.url,
@@ -241,14 +255,30 @@ async function connectProfile(
           ),
         ),
     });
-    running.push(conn);
+    const entry = { conn, key, machine: c.machine, tag, done: false };
+    running.push(entry);
     conn.bindExplicit();
     try {
-      await conn.run();
+      await conn.run().finally(() => (entry.done = true));
+      // Stopped because a sibling's token died (below), not by Ctrl-C: it gave up too.
+      if (deadTokens.has(key)) fatal++;
     } catch (e) {
       fatal++;
+      conn.stop(); // its local listeners close: nothing will serve them any more
       tag.error(`${(e as Error).message}`);
-      tag.error(`fatal error, stopping`);
+      if (!(e instanceof AccessEndedError)) tag.error(`fatal error, stopping`);
+      // The token itself is dead: every connection using it on this hub stops retrying it.
+      if (e instanceof AccessEndedError && e.scope === "token") {
+        deadTokens.add(key);
+        for (const o of running) {
+          if (o.done || o.key !== key) continue;
+          o.tag.error(
+            `stopping the connection to "${o.machine}": same token as "${c.machine}", ` +
+              `which the hub no longer accepts`,
+          );
+          o.conn.stop();
+        }
+      }
     }
   });
   const stopped = await Promise.race([
@@ -256,7 +286,7 @@ async function connectProfile(
     interrupted.then(() => true),
   ]);
   log.info("shutting down all connections");
-  for (const c of running) c.stop();
+  for (const c of running) c.conn.stop();
   await Promise.race([Promise.all(tasks), sleep(2000)]);
   // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
   if (!stopped && fatal > 0) {
