@@ -480,11 +480,32 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   }
 }
 
+/** What {@link measureCut} measured, in ms from the command's exit. */
+export interface Cut {
+  ran: Ran;
+  /** How long the command ran, its process start included. */
+  commandMs: number;
+  /** Until the tunnel's TCP connection ended (EOF or reset). */
+  tcpMs: number;
+  /** Until tela printed the reason. */
+  reportMs: number;
+  /** Until tela exited. */
+  exitMs: number;
+  status: Deno.CommandStatus;
+}
+
+/** One line for the test output: the measured latencies. */
+export function cutSummary(what: string, c: Cut): string {
+  return `  ${what} (ran ${c.commandMs} ms): after it exited, the tunnel's TCP connection ` +
+    `closed at ${c.tcpMs} ms, tela printed the reason at ${c.reportMs} ms, exited at ` +
+    `${c.exitMs} ms (negative: before the command had exited)`;
+}
+
 /**
  * Measures a live cut: `act` (an admin command) runs while `conn` (a tunnel connection) and
  * `client` (the tela process) are live. Returns the ms from the command's exit to the TCP
  * connection ending, to tela printing `reason`, and to tela exiting (negative: before the
- * command had exited).
+ * command had exited), and how long the command ran (`commandMs`, process start included).
  */
 export async function measureCut(
   conn: TunnelConn,
@@ -492,9 +513,7 @@ export async function measureCut(
   reason: RegExp,
   act: () => Promise<Ran>,
   timeoutMs = 10_000,
-): Promise<
-  { ran: Ran; tcpMs: number; reportMs: number; exitMs: number; status: Deno.CommandStatus }
-> {
+): Promise<Cut> {
   const ended = conn.ended();
   let reportedAt = -1;
   const reported = client.waitFor(reason, timeoutMs + 60_000, true).then(() => {
@@ -509,6 +528,7 @@ export async function measureCut(
   await within(reported, 2_000, `${client.name} did not print ${reason}\n${client.output}`);
   return {
     ran,
+    commandMs: Math.round(ran.exitedAt - ran.startedAt),
     tcpMs: Math.round(tcpAt - t0),
     reportMs: Math.round(reportedAt - t0),
     exitMs: Math.round(ex.at - t0),

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  cutSummary,
   grantsOf,
   localPort,
   measureCut,
@@ -112,10 +113,7 @@ Deno.test({
             () => s.admin(["tokens", "remove", "tech-bob"]),
           );
           ok(cut.ran, "tela admin tokens remove tech-bob");
-          console.log(
-            `  MSP cut after 'tela admin tokens remove' exited: TCP closed ${cut.tcpMs} ms, ` +
-              `tela reported ${cut.reportMs} ms, tela exited ${cut.exitMs} ms`,
-          );
+          console.log(cutSummary("tela admin tokens remove tech-bob", cut));
           assert.ok(cut.tcpMs < 1000, `tunnel TCP connection closed ${cut.tcpMs} ms after`);
           assert.ok(cut.reportMs < 1000, `tela reported the reason ${cut.reportMs} ms after`);
           assert.equal(cut.status.code, 1, `tela exit status\n${bob.output}`);

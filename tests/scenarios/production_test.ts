@@ -1,8 +1,8 @@
 /**
  * Scenario "Production access" (seed 001; book, *Hub administration*): one agent token per
  * production machine, an on-call engineer who may reach the web server only and a DBA who
- * may reach the database only, down to one service of the database machine (per-service
- * grant, `tela admin access grant ... -services`; decisions-issue10 §3).
+ * may reach the database only; then a per-service grant (`tela admin access grant ...
+ * -services`; decisions-issue10 §3) that limits the DBA to one service of the machine.
  * Real processes only: `telahubd`, `telad`, `tela` (the admin API through `tela admin`).
  */
 import assert from "node:assert/strict";
@@ -21,28 +21,36 @@ import {
   stepper,
 } from "./_scene.ts";
 
+/** `tela connect` that must be refused (exit 1); returns the run. */
+async function refusedConnect(
+  s: Scene,
+  machine: string,
+  token: string,
+  who: string,
+  extra: string[] = [],
+) {
+  const r = await run(
+    "tela",
+    ["connect", "-hub", s.hub.url, "-machine", machine, "-token", token, ...extra],
+    await s.tempDir(`${who}-refused`),
+    {},
+    30_000,
+  );
+  assert.equal(r.code, 1, `${who} on ${machine}: ${shown(r)}`);
+  return r;
+}
+
 Deno.test({
   name: "scenario production (001): per-machine agent tokens; on-call and DBA each reach only " +
-    "their machine; a per-service grant",
+    "their machine",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
     const s = new Scene();
     const step = stepper(t);
     try {
-      const hub = await s.startHub();
+      await s.startHub();
       const tok: Record<string, string> = {};
-      const refused = async (machine: string, who: string, extra: string[] = []) => {
-        const r = await run(
-          "tela",
-          ["connect", "-hub", hub.url, "-machine", machine, "-token", tok[who], ...extra],
-          await s.tempDir(`${who}-refused`),
-          {},
-          30_000,
-        );
-        assert.equal(r.code, 1, `${who} on ${machine}: ${shown(r)}`);
-        return r;
-      };
 
       await step(
         "per-machine agent tokens and the two operators are created and granted",
@@ -56,26 +64,17 @@ Deno.test({
           await s.adminOk(["access", "grant", "agent-web01", "prod-web01", "register"]);
           await s.adminOk(["access", "grant", "agent-db01", "prod-db01", "register"]);
           await s.adminOk(["access", "grant", "oncall", "prod-web01", "connect"]);
-          await s.adminOk([
-            "access",
-            "grant",
-            "dba",
-            "prod-db01",
-            "connect",
-            "-services",
-            "postgres",
-          ]);
+          await s.adminOk(["access", "grant", "dba", "prod-db01", "connect"]);
           const access = await s.accessJson();
           assert.deepEqual(grantsOf(access, "agent-web01"), { "prod-web01": "register" });
           assert.deepEqual(grantsOf(access, "agent-db01"), { "prod-db01": "register" });
           assert.deepEqual(grantsOf(access, "oncall"), { "prod-web01": "connect" });
-          assert.deepEqual(grantsOf(access, "dba"), { "prod-db01": "connect services=postgres" });
+          assert.deepEqual(grantsOf(access, "dba"), { "prod-db01": "connect" });
         },
       );
 
       const ssh = s.service("prod-web01 ssh", servicePort());
       const pg = s.service("prod-db01 postgres", servicePort());
-      const metrics = s.service("prod-db01 metrics", servicePort());
 
       await step("each machine registers with its own agent token, not the other's", async () => {
         // agent-web01's token does not register prod-db01 (its grant names prod-web01 only).
@@ -83,11 +82,7 @@ Deno.test({
         await wrong.waitFor(/Access denied/, 30_000);
         await wrong.stop();
         const web = await s.agent("prod-web01", `${ssh.port}:ssh`, tok["agent-web01"]);
-        const db = await s.agent(
-          "prod-db01",
-          `${pg.port}:postgres,${metrics.port}:metrics`,
-          tok["agent-db01"],
-        );
+        const db = await s.agent("prod-db01", `${pg.port}:postgres`, tok["agent-db01"]);
         await registrations(web, "prod-web01", 1);
         await registrations(db, "prod-db01", 1);
       });
@@ -101,14 +96,85 @@ Deno.test({
       });
 
       await step("on-call is refused on prod-db01", async () => {
-        const r = await refused("prod-db01", "oncall");
+        const r = await refusedConnect(s, "prod-db01", tok.oncall, "oncall");
         assert.match(r.stderr, /Access denied/, shown(r));
       });
 
+      await step("the DBA reaches prod-db01's postgres byte-exact", async () => {
+        const c = s.connect(await s.tempDir("dba"), "prod-db01", tok.dba);
+        const conn = await openThrough(await localPort(c, "postgres"), "prod-db01 postgres");
+        await conn.echo(256 * 1024);
+        conn.close();
+        await c.stop();
+      });
+
+      await step("the DBA is refused on prod-web01", async () => {
+        const r = await refusedConnect(s, "prod-web01", tok.dba, "dba");
+        assert.match(r.stderr, /Access denied/, shown(r));
+      });
+
+      await step("each service was reached only by its operator's one connection", () => {
+        assert.equal(ssh.accepted, 1, "prod-web01's service: the on-call engineer's connection");
+        assert.equal(pg.accepted, 1, "prod-db01's service: the DBA's connection");
+        return Promise.resolve();
+      });
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "scenario production (001): a per-service grant (access grant dba prod-db01 connect " +
+    "-services postgres) reaches postgres, not the machine's other service",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const s = new Scene();
+    const step = stepper(t);
+    try {
+      const hub = await s.startHub();
+      const pg = s.service("prod-db01 postgres", servicePort());
+      const metrics = s.service("prod-db01 metrics", servicePort());
+      let dba = "";
+
       await step(
-        "the DBA sees and reaches postgres on prod-db01 byte-exact, not metrics",
+        "agent-db01 registers prod-db01 with two services; dba gets postgres only",
         async () => {
-          const c = s.connect(await s.tempDir("dba"), "prod-db01", tok.dba);
+          const agent = printedToken(
+            await s.adminOk(["tokens", "add", "agent-db01"]),
+            "tela admin tokens add agent-db01",
+          );
+          dba = printedToken(
+            await s.adminOk(["tokens", "add", "dba"]),
+            "tela admin tokens add dba",
+          );
+          await s.adminOk(["access", "grant", "agent-db01", "prod-db01", "register"]);
+          await s.adminOk([
+            "access",
+            "grant",
+            "dba",
+            "prod-db01",
+            "connect",
+            "-services",
+            "postgres",
+          ]);
+          assert.deepEqual(grantsOf(await s.accessJson(), "dba"), {
+            "prod-db01": "connect services=postgres",
+          });
+          const db = await s.agent(
+            "prod-db01",
+            `${pg.port}:postgres,${metrics.port}:metrics`,
+            agent,
+          );
+          await registrations(db, "prod-db01", 1);
+        },
+      );
+
+      await step(
+        "the DBA sees and reaches postgres byte-exact; metrics is not offered",
+        async () => {
+          const c = s.connect(await s.tempDir("dba"), "prod-db01", dba);
           const conn = await openThrough(await localPort(c, "postgres"), "prod-db01 postgres");
           await conn.echo(256 * 1024);
           conn.close();
@@ -122,28 +188,32 @@ Deno.test({
         },
       );
 
+      await step("tela services shows the DBA postgres only, the owner both", async () => {
+        const services = (token: string) =>
+          run(
+            "tela",
+            ["services", "-hub", hub.url, "-machine", "prod-db01", "-token", token],
+            hub.dir,
+          );
+        const mine = ok(await services(dba), "tela services (dba)");
+        assert.match(mine.stdout, /postgres/);
+        assert.doesNotMatch(mine.stdout, /metrics/);
+        const all = ok(await services(hub.owner), "tela services (owner)");
+        assert.match(all.stdout, /postgres/);
+        assert.match(all.stdout, /metrics/);
+      });
+
       await step("the DBA asking for the metrics port is refused", async () => {
-        const r = await refused("prod-db01", "dba", ["-ports", `${freeTcpPort()}:${metrics.port}`]);
+        const r = await refusedConnect(s, "prod-db01", dba, "dba", [
+          "-ports",
+          `${freeTcpPort()}:${metrics.port}`,
+        ]);
         assert.match(
           r.stderr,
           new RegExp(`Access denied: service port ${metrics.port} on "prod-db01" is not granted`),
           shown(r),
         );
         assert.equal(metrics.accepted, 0, "nothing reached the metrics service");
-      });
-
-      await step("the DBA is refused on prod-web01", async () => {
-        const r = await refused("prod-web01", "dba");
-        assert.match(r.stderr, /Access denied/, shown(r));
-      });
-
-      await step("the machines' listing shows both machines to the owner", async () => {
-        const r = ok(
-          await run("tela", ["machines", "-hub", hub.url, "-token", hub.owner], hub.dir),
-          "tela machines",
-        );
-        assert.match(r.stdout, /prod-web01/);
-        assert.match(r.stdout, /prod-db01/);
       });
     } finally {
       await s.close();

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import {
   accessRows,
+  cutSummary,
   localPort,
   measureCut,
   ok,
@@ -72,10 +73,7 @@ Deno.test({
           () => user(["remove", "carol"]),
         );
         ok(cut.ran, "telahubd user remove carol");
-        console.log(
-          `  telahubd user remove cut: TCP closed ${cut.tcpMs} ms, tela reported ` +
-            `${cut.reportMs} ms, tela exited ${cut.exitMs} ms after the command exited`,
-        );
+        console.log(cutSummary("telahubd user remove carol", cut));
         assert.ok(cut.tcpMs < 1000, `tunnel TCP connection closed ${cut.tcpMs} ms after`);
         assert.ok(cut.reportMs < 1000, `tela reported the reason ${cut.reportMs} ms after`);
         assert.equal(cut.status.code, 1, `tela exit status\n${client.output}`);
