@@ -54,3 +54,21 @@ Deno.test("History ignores a corrupt file and bad entries", async () => {
 Deno.test("rfc3339 has second precision in UTC like Go's time.RFC3339", () => {
   assert.equal(rfc3339(new Date(Date.UTC(2026, 3, 21, 6, 37, 53, 999))), "2026-04-21T06:37:53Z");
 });
+
+Deno.test("History keeps an event's identity across a reload", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const h = new History(`${dir}/h.json`, 10_000);
+    h.record("", "admin-change", "tokens add bob role=user", { identity: "owner" });
+    h.record("barn", "client-denied", "Access denied");
+    await h.flush();
+    const again = new History(`${dir}/h.json`);
+    await again.load();
+    assert.deepEqual(again.list().map((e) => [e.event, e.identity]), [
+      ["client-denied", undefined],
+      ["admin-change", "owner"],
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -192,7 +192,7 @@ export class FileAccessStore implements AccessStore {
   ): { entry: AccessEntry; token: string } {
     const value = newToken();
     const now = this.#now();
-    const t = this.#mutate(actor, "", (cfg) => ops.createIdentity(cfg.auth, req, now, value));
+    const t = this.#mutate((cfg) => ops.createIdentity(cfg.auth, req, now, value));
     const role = t.hubRole || "user";
     this.#audit(
       actor,
@@ -208,7 +208,7 @@ export class FileAccessStore implements AccessStore {
     this.#precondition(id, ifMatch);
     const value = newToken();
     const now = this.#now();
-    const t = this.#mutate(actor, "", (cfg) => ops.rotateIdentity(cfg.auth, id, now, value));
+    const t = this.#mutate((cfg) => ops.rotateIdentity(cfg.auth, id, now, value));
     this.#audit(actor, "", `tokens rotate ${id}`, [id]);
     return { entry: this.#entry(t), token: value };
   }
@@ -227,7 +227,7 @@ export class FileAccessStore implements AccessStore {
     }
     this.#precondition(id, ifMatch);
     const now = this.#now();
-    this.#mutate(actor, "", (cfg) => ops.revokeIdentity(cfg.auth, id, now));
+    this.#mutate((cfg) => ops.revokeIdentity(cfg.auth, id, now));
     this.#audit(actor, "", `tokens revoke ${id}`, [id]);
     return { status: "revoked", entry: this.get(id) };
   }
@@ -240,7 +240,7 @@ export class FileAccessStore implements AccessStore {
     }
     this.#precondition(id, ifMatch);
     const now = this.#now();
-    this.#mutate(actor, "", (cfg) => ops.removeIdentity(cfg.auth, id, now));
+    this.#mutate((cfg) => ops.removeIdentity(cfg.auth, id, now));
     this.#versions.delete(id);
     this.#audit(actor, "", `tokens remove ${id}`, [id]);
   }
@@ -257,17 +257,12 @@ export class FileAccessStore implements AccessStore {
     this.#precondition(id, ifMatch);
     const now = this.#now();
     const before = this.version(id);
-    const t = this.#mutate(
-      actor,
-      "",
-      (cfg) => ops.updateIdentity(cfg.auth, id, change, now),
-      () => {
-        if (change.id !== undefined && change.id !== id) {
-          this.#versions.delete(id);
-          this.#versions.set(change.id, before);
-        }
-      },
-    );
+    const t = this.#mutate((cfg) => ops.updateIdentity(cfg.auth, id, change, now), () => {
+      if (change.id !== undefined && change.id !== id) {
+        this.#versions.delete(id);
+        this.#versions.set(change.id, before);
+      }
+    });
     const what = [
       change.id !== undefined && change.id !== id ? `access rename ${id} ${change.id}` : "",
       change.role !== undefined ? `access role ${t.id} ${change.role || "user"}` : "",
@@ -287,11 +282,7 @@ export class FileAccessStore implements AccessStore {
     this.#syncCheck();
     ops.setMachine(structuredClone(this.#cfg.auth), id, machineId, permissions, services);
     this.#precondition(id, ifMatch);
-    const t = this.#mutate(
-      actor,
-      machineId,
-      (cfg) => ops.setMachine(cfg.auth, id, machineId, permissions, services),
-    );
+    const t = this.#mutate((cfg) => ops.setMachine(cfg.auth, id, machineId, permissions, services));
     const perms = [...new Set(permissions)].join(",") || "none";
     const svc = services?.length ? ` services=${services.join(",")}` : "";
     this.#audit(
@@ -307,7 +298,7 @@ export class FileAccessStore implements AccessStore {
     this.#syncCheck();
     ops.revokeMachine(structuredClone(this.#cfg.auth), id, machineId);
     this.#precondition(id, ifMatch);
-    const t = this.#mutate(actor, machineId, (cfg) => ops.revokeMachine(cfg.auth, id, machineId));
+    const t = this.#mutate((cfg) => ops.revokeMachine(cfg.auth, id, machineId));
     this.#audit(actor, machineId, `access revoke ${id} ${machineId}`, this.#sharing(t));
     return this.#entry(t);
   }
@@ -320,7 +311,7 @@ export class FileAccessStore implements AccessStore {
     const value = newToken();
     const now = this.#now();
     let id = "";
-    const t = this.#mutate(actor, "", (cfg) => {
+    const t = this.#mutate((cfg) => {
       // Replays keep the id chosen the first time when it is still free.
       const e = ops.addPaired(cfg.auth, req, now, value);
       if (id && e.id !== id && ops.findIndex(cfg.auth, id) < 0) e.id = id;
@@ -336,7 +327,7 @@ export class FileAccessStore implements AccessStore {
     this.#syncCheck();
     const existed = !!this.#cfg.portals?.[name];
     const copy = structuredClone(entry);
-    this.#mutate(actor, "", (cfg) => {
+    this.#mutate((cfg) => {
       (cfg.portals ??= {})[name] = structuredClone(copy);
     });
     this.#audit(actor, "", `portals ${existed ? "update" : "add"} ${name}`, []);
@@ -346,7 +337,7 @@ export class FileAccessStore implements AccessStore {
   removePortal(name: string, actor: Actor): void {
     this.#syncCheck();
     if (!this.#cfg.portals?.[name]) throw new AccessError(404, { error: "portal not found" });
-    this.#mutate(actor, "", (cfg) => {
+    this.#mutate((cfg) => {
       if (cfg.portals) delete cfg.portals[name];
     });
     this.#audit(actor, "", `portals remove ${name}`, []);
@@ -402,17 +393,12 @@ export class FileAccessStore implements AccessStore {
    * Applies `fn` to the config (it throws before changing anything when refused), remembers
    * it for replay, bumps versions, rebuilds the view, notifies, and schedules a write.
    */
-  #mutate<T>(
-    actor: Actor,
-    _machineId: string,
-    fn: (cfg: HubConfigFile) => T,
-    afterApply?: () => void,
-  ): T {
+  #mutate<T>(fn: (cfg: HubConfigFile) => T, afterApply?: () => void): T {
     this.#syncCheck();
     const result = fn(this.#cfg);
     this.#pending.push((cfg) => void fn(cfg));
     afterApply?.();
-    this.#changed(actor);
+    this.#changed();
     this.#scheduleWrite();
     return result;
   }
@@ -441,7 +427,7 @@ export class FileAccessStore implements AccessStore {
   }
 
   /** Rebuilds the view and bumps versions. @returns the ids whose entry changed. */
-  #changed(_actor: Actor): string[] {
+  #changed(): string[] {
     const now = this.#fingerprints();
     const changed: string[] = [];
     for (const [id, print] of now) {
@@ -553,7 +539,7 @@ export class FileAccessStore implements AccessStore {
     if (kept.length) this.#scheduleWrite();
     if (before === JSON.stringify([this.#cfg.auth, this.#cfg.portals ?? {}])) return;
     const oldPrints = this.#prints;
-    const changed = this.#changed(FILE_ACCESS_ACTOR);
+    const changed = this.#changed();
     const summary = describeReload(oldPrints, this.#prints, changed);
     this.#audit(FILE_ACCESS_ACTOR, "", `file ${basename(this.path)}: ${summary}`, changed);
   }
