@@ -54,6 +54,10 @@ export {
   STATUS_MAX_AGE_MS,
 } from "./api/mod.ts";
 export * from "./user.ts";
+export * from "./pairing.ts";
+export * from "./portal_client.ts";
+export { LOG_DEFAULT_LINES, LOG_RING_LINES, LogRing } from "./log_ring.ts";
+export { restartMode, selfCommand, spawnSuccessor } from "./restart.ts";
 export * from "./access/types.ts";
 export { FILE_ACCESS_ACTOR, FileAccessStore, parseIfMatch } from "./access/store.ts";
 export type { FileAccessStoreOptions } from "./access/store.ts";
