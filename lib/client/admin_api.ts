@@ -58,7 +58,7 @@ export async function resolveAdminToken(
  * The token's source in words, e.g. `the token from TELA_OWNER_TOKEN` or `the token stored
  * for wss://h in /home/a/.tela/credentials.yaml`.
  */
-export function describeTokenSource(t: AdminToken, hubUrl: string): string {
+export function describeTokenSource(t: AdminToken, hubUrl: string, withIdentity = true): string {
   switch (t.source) {
     case "flag":
       return "the token given with -token";
@@ -67,7 +67,7 @@ export function describeTokenSource(t: AdminToken, hubUrl: string): string {
       return `the token from ${t.source}`;
     case "store":
       return `the token stored for ${hubUrl} in ${t.path ?? userCredentialsPath()}` +
-        (t.identity ? ` (identity "${t.identity}")` : "");
+        (t.identity && withIdentity ? ` (identity "${t.identity}")` : "");
     default:
       return "no token";
   }
@@ -195,11 +195,12 @@ export class AdminClient {
             `expired (HTTP ${status}${why}); ${fix}`,
         );
       }
-      const who = this.auth.identity ? `of identity "${this.auth.identity}" ` : "";
+      const who = this.auth.identity ? `identity "${this.auth.identity}"` : "an identity";
       return new AdminApiError(
         status,
-        `${src}: the token ${who}is not an owner or admin token on ${this.hubUrl} (HTTP 403); ` +
-          `tela admin needs one; ${fix}`,
+        `${describeTokenSource(this.auth, this.hubUrl, false)} belongs to ${who} that is not ` +
+          `an owner or admin on ${this.hubUrl} (HTTP 403); tela admin needs such a token: ` +
+          fix.replace(/^pass an owner or admin token/, "pass one"),
       );
     }
     if (status === 404) {

@@ -247,7 +247,7 @@ Deno.test({
           assert.equal(r.code, 1);
           assert.match(
             r.stderr,
-            /^Error: the token stored for ws:\/\/127\.0\.0\.1:\d+ in \S+credentials\.yaml \(identity "alice"\): the token of identity "alice" is not an owner or admin token on \S+ \(HTTP 403\)/,
+            /^Error: the token stored for ws:\/\/127\.0\.0\.1:\d+ in \S+credentials\.yaml belongs to identity "alice" that is not an owner or admin on \S+ \(HTTP 403\); tela admin needs such a token: pass one with -token, set TELA_OWNER_TOKEN, or run "tela login \S+" with one\n$/,
           );
         },
       );
@@ -627,6 +627,31 @@ Deno.test({
     } finally {
       await hub.close();
       for (const d of dirs) await Deno.remove(d, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tela admin hub restart prints nothing and the hub restarts (exit mode: the process ends 0)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const hub = await startHubProcess({ configYaml: CONFIG, env: { TELAHUBD_RESTART: "exit" } });
+    try {
+      const r = await admin(hub, ["hub", "restart"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout + r.stderr, "");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ended = await Promise.race([
+        hub.status,
+        new Promise<null>((res) => timer = setTimeout(() => res(null), 30_000)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(ended, "the hub process ended after the restart request");
+      assert.equal(ended.code, 0);
+    } finally {
+      await hub.close();
     }
   },
 });
