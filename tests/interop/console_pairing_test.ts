@@ -83,6 +83,7 @@ Deno.test({
     let agent: ScriptedAgent | undefined;
     let browser: Chromium | undefined;
     try {
+      step("starting telahubd");
       hub = await startHubProcess({ env: { TELAHUBD_NAME: "pairing-test-hub" } });
       const owner = hub.ownerToken!;
       const viewer = hub.viewerToken!;
@@ -93,6 +94,7 @@ Deno.test({
         ports: [22],
         services: [{ port: 22, proto: "tcp", name: "SSH" }],
       });
+      step("starting chromium");
       browser = await Chromium.launch();
       const page = await browser.newPage();
       await page.setViewport(1200, 1100);
