@@ -80,6 +80,18 @@ Deno.test({
         await registrations(srv01, "srv-01", 2);
       });
 
+      await step(
+        "tech-bob's tela machines lists ws-01, not srv-01 (Step 4 of the seed)",
+        async () => {
+          const r = ok(
+            await run("tela", ["machines", "-hub", hub.url, "-token", bobToken], hub.dir),
+            "tela machines (tech-bob)",
+          );
+          assert.match(r.stdout, /\bws-01\b/, r.stdout);
+          assert.doesNotMatch(r.stdout, /srv-01/, r.stdout);
+        },
+      );
+
       const bobHome = await s.tempDir("bob");
       const bob = s.connect(bobHome, "ws-01", bobToken);
       let live!: TunnelConn;

@@ -87,6 +87,23 @@ Deno.test({
         await registrations(db, "prod-db01", 1);
       });
 
+      await step("tela machines lists each operator's machine only", async () => {
+        for (
+          const [who, mine, other] of [["oncall", "prod-web01", "prod-db01"], [
+            "dba",
+            "prod-db01",
+            "prod-web01",
+          ]]
+        ) {
+          const r = ok(
+            await run("tela", ["machines", "-hub", s.hub.url, "-token", tok[who]], s.hub.dir),
+            `tela machines (${who})`,
+          );
+          assert.match(r.stdout, new RegExp(`\\b${mine}\\b`), `${who}: ${r.stdout}`);
+          assert.doesNotMatch(r.stdout, new RegExp(other), `${who}: ${r.stdout}`);
+        }
+      });
+
       await step("on-call reaches prod-web01's service byte-exact", async () => {
         const c = s.connect(await s.tempDir("oncall"), "prod-web01", tok.oncall);
         const conn = await openThrough(await localPort(c, "ssh"), "prod-web01 ssh");
