@@ -242,10 +242,10 @@ export class PairingCodes {
    * Redeems a code (spec §4.4, §6.2): checks the rate limit, the code, its expiry and (for
    * register codes) the machine id, then deletes it and adds the identity.
    * @param code the code as sent (exact, case-sensitive).
-   * @param machineId the agent's machine id (register codes).
+   * @param machineId the agent's machine id (register codes; `""` = the code's machine).
    * @param client the client address the limiter counts failures against.
    * @param store where the new identity goes.
-   * @throws {PairingError} 429 rate limit, 401 unknown/expired/mismatch, 400 missing machine id.
+   * @throws {PairingError} 429 rate limit, 401 unknown/expired/mismatch.
    * @throws {AccessError} from the store (e.g. 500 when the config cannot be written).
    */
   redeem(code: string, machineId: string, client: string, store: AccessStore): Redeemed {
@@ -265,10 +265,10 @@ export class PairingCodes {
       throw new PairingError(401, { error: "pairing code expired" });
     }
     if (c.type === "register") {
-      if (!machineId) {
-        throw new PairingError(400, { error: "machineId is required for register codes" });
-      }
-      if (machineId !== c.machineId) {
+      // Without a machine id the code's own machine is meant: the book's `telad pair -hub
+      // <hub> -code <code>` sends none (Go answers 400 here; spec §4.4). A machine id that
+      // differs is still refused and keeps the code.
+      if (machineId && machineId !== c.machineId) {
         this.limiter.fail(client, now);
         throw new PairingError(401, { error: "pairing code does not match machine ID" });
       }

@@ -363,6 +363,7 @@ Deno.test({
         const body = JSON.parse(text);
         assert.equal(body.protocolVersion, "1.1");
         assert.deepEqual(body.supportedVersions, ["1.1"]);
+        assert.deepEqual(body.capabilities, ["per-service-access-control"]);
         assert.match(text, /^\{\n {2}"hubId": /, "indented, hubId first");
         const o = await fetch(`${hub.httpUrl}/api/status`, { method: "OPTIONS" });
         await o.body?.cancel();
