@@ -202,6 +202,24 @@ Deno.test({
         },
       );
 
+      await step(
+        "the book's bare 'telad pair -hub <hub> -code <code>' (no -machine) works too",
+        async () => {
+          const r = await s.adminOk(["pair-code", "barn2", "-type", "register"]);
+          const code2 = r.stdout.match(CODE)?.[1];
+          assert.ok(code2, shown(r));
+          const env2 = { [SYSTEM_DIR_ENV]: await s.tempDir("barn2-etc-tela") };
+          const home2 = await s.tempDir("barn2-home");
+          ok(
+            await run("telad", ["pair", "-hub", hub.url, "-code", code2], home2, env2),
+            "telad pair",
+          );
+          const svc2 = s.service("barn2 svc", servicePort());
+          const agent2 = await s.agent("barn2", `${svc2.port}:svc`, undefined, env2, home2);
+          await registrations(agent2, "barn2", 1);
+        },
+      );
+
       await step("the register code is used up", async () => {
         const r = await run(
           "telad",
