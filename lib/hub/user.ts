@@ -1,8 +1,10 @@
 /**
  * `telahubd user ...` on the hub's machine: offline reads and edits of `telahubd.yaml` (spec
  * hub-http-api.md §10.6; book, Appendix A). Edits use the same pure operations as the running
- * hub's access store (`access/ops.ts`) and write the file atomically; a running hub watches
- * the file and applies them within a second (issue 10 decision 8).
+ * hub's access store (`access/ops.ts`) and write the file atomically under the config's
+ * advisory lock (`<config>.lock`, shared with the running hub, `config_lock.ts`); a running
+ * hub watches the file and applies them within a second (issue 10 decision 8). Only
+ * `bootstrap` creates a missing file.
  *
  * `show-owner` / `show-viewer`: TelaVisor's Docker integration runs
  * `telahubd user show-owner -config /app/data/telahubd.yaml` and takes the trimmed stdout as

@@ -10,6 +10,10 @@
  * (the address the proxy saw). A header from anywhere else is not trusted, so it cannot be
  * used to spread guesses over made-up addresses; the hub-wide limit holds in every case.
  *
+ * The answer waits until the new identity is in `telahubd.yaml` and the used code is gone
+ * from `telahubd.pairing.json`; when the config cannot be written the identity is live in
+ * memory and the answer is 500 `{"error":"persist config"}` (spec §4.4, exactly).
+ *
  * @module
  */
 import { escapeForLog, logger } from "../../log/mod.ts";
