@@ -119,9 +119,10 @@ Deno.test("pair-code + /api/pair: connect and register codes, single use, expiry
     );
     assert.ok(
       admin.some((e: { detail: string; identity: string }) =>
-        e.detail === `pair redeem ${r.body.identity}` && e.identity === "owner"
+        e.detail === `pair redeem ${r.body.identity} (code by owner)` &&
+        e.identity === r.body.identity
       ),
-      "the redemption is credited to the code's creator",
+      "the redemption names the new identity, and the code's creator in the detail",
     );
     assert.ok(!h.text.includes(r.body.token), "never a token in history");
   } finally {
