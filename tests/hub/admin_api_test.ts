@@ -508,18 +508,19 @@ Deno.test("token lifecycle: revoke keeps the identity, rotate re-enables, expire
 Deno.test("the last owner cannot be deleted, revoked or demoted (409)", async () => {
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
-    const d = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
+    // The sole owner itself (an admin is refused earlier: owner-only operations).
+    const d = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.owner });
     assert.deepEqual([d.status, d.body], [409, {
       error: "cannot delete the last remaining owner; promote another identity to owner first",
     }]);
-    const d2 = await call(hub.http, "DELETE", "/api/admin/tokens/owner", { token: T.admin });
+    const d2 = await call(hub.http, "DELETE", "/api/admin/tokens/owner", { token: T.owner });
     assert.equal(d2.status, 409);
-    const r = await call(hub.http, "POST", "/api/admin/tokens/owner/revoke", { token: T.admin });
+    const r = await call(hub.http, "POST", "/api/admin/tokens/owner/revoke", { token: T.owner });
     assert.deepEqual([r.status, r.body], [409, {
       error: "cannot revoke the last remaining owner; promote another identity to owner first",
     }]);
     const p = await call(hub.http, "PATCH", "/api/admin/access/owner", {
-      token: T.admin,
+      token: T.owner,
       body: { role: "admin" },
     });
     assert.deepEqual([p.status, p.body], [409, {
@@ -532,7 +533,11 @@ Deno.test("the last owner cannot be deleted, revoked or demoted (409)", async ()
     });
     assert.equal(up.status, 200, up.text);
     const ok = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
-    assert.deepEqual([ok.status, ok.body], [200, { id: "owner", status: "removed" }]);
+    assert.deepEqual(
+      [ok.status, ok.body],
+      [200, { id: "owner", status: "removed" }],
+      "by the new owner",
+    );
     assert.equal(
       (await call(hub.http, "GET", "/api/admin/tokens", { token: T.owner })).status,
       401,
@@ -814,6 +819,107 @@ Deno.test("open mode: the admin API is off (403), /api/hubs answers without a to
     const h = await call(hub.http, "GET", "/api/hubs");
     assert.equal(h.status, 200);
     assert.equal(h.body.hubs[0].canManage, false);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("owner-only operations: an admin gets 403 'only an owner can ...', an owner succeeds", async () => {
+  const owners = ["o-rot", "o-rev", "o-del", "o-del2", "o-dem", "o-ren"];
+  const yaml = CONFIG.replace(
+    "  machines:\n",
+    owners.map((id, i) =>
+      `    - id: ${id}\n      token: ${String(i).repeat(64)}\n      hubRole: owner\n`
+    ).join("") + "  machines:\n",
+  );
+  const hub = await startHubInProcess({ configYaml: yaml });
+  try {
+    const cases: { method: string; path: string; body?: unknown; action: string; ok: number }[] = [
+      {
+        method: "POST",
+        path: "/api/admin/tokens",
+        body: { id: "new-owner", role: "owner" },
+        action: "create an owner token",
+        ok: 201,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/pair-code",
+        body: { role: "owner" },
+        action: "create an owner pairing code",
+        ok: 200,
+      },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/user",
+        body: { role: "owner" },
+        action: "promote an identity to owner",
+        ok: 200,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/rotate/o-rot",
+        action: "rotate an owner's token",
+        ok: 200,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/tokens/o-rev/revoke",
+        action: "revoke an owner's token",
+        ok: 200,
+      },
+      { method: "DELETE", path: "/api/admin/tokens/o-del", action: "remove an owner", ok: 200 },
+      { method: "DELETE", path: "/api/admin/access/o-del2", action: "remove an owner", ok: 200 },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/o-dem",
+        body: { role: "admin" },
+        action: "demote an owner",
+        ok: 200,
+      },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/o-ren",
+        body: { id: "o-renamed" },
+        action: "rename an owner",
+        ok: 200,
+      },
+    ];
+    for (const c of cases) {
+      const before = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+      const a = await call(hub.http, c.method, c.path, { token: T.admin, body: c.body });
+      assert.deepEqual(
+        [a.status, a.body],
+        [403, { error: `only an owner can ${c.action}` }],
+        c.path,
+      );
+      const after = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+      assert.deepEqual(after.body, before.body, `${c.path}: nothing changed`);
+      const o = await call(hub.http, c.method, c.path, { token: T.owner, body: c.body });
+      assert.equal(o.status, c.ok, `${c.path} as owner: ${o.text}`);
+    }
+    // Decision: admins may create admins (tokens, pairing codes, promotion); only owners are
+    // reserved. And an admin still manages non-owners.
+    const mk = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.admin,
+      body: { id: "new-admin", role: "admin" },
+    });
+    assert.equal(mk.status, 201, mk.text);
+    const pc = await call(hub.http, "POST", "/api/admin/pair-code", {
+      token: T.admin,
+      body: { role: "admin" },
+    });
+    assert.equal(pc.status, 200, pc.text);
+    const up = await call(hub.http, "PATCH", "/api/admin/access/viewer", {
+      token: T.admin,
+      body: { role: "admin" },
+    });
+    assert.equal(up.status, 200, up.text);
+    const rot = await call(hub.http, "POST", "/api/admin/rotate/new-admin", { token: T.admin });
+    assert.equal(rot.status, 200, rot.text);
+    // A missing identity is still 404, not 403.
+    const miss = await call(hub.http, "DELETE", "/api/admin/access/nobody", { token: T.admin });
+    assert.equal(miss.status, 404);
   } finally {
     await hub.close();
   }
