@@ -10,7 +10,11 @@
  * - viewers read status/history only: they never register, connect or manage;
  * - `machines["*"].registerToken` is honoured when the machine has none (decision);
  * - an ACL entry without `registerToken` does not open registration to every
- *   known token (Go quirk with security impact).
+ *   known token (Go quirk with security impact), but it does to the identities that
+ *   entry lists itself, in `connectTokens` or `manageTokens` (issue 10 fix round): the
+ *   book's telad flow (`telahubd user add barn-agent`, `telahubd user grant barn-agent
+ *   barn`, then telad registers barn with that token) works, and a stranger with some
+ *   other valid token still cannot take the machine's name. Grants on `*` do not count.
  *
  * Token lifecycle (spec §14.2): a revoked token, or one past its `expiresAt`, fails every
  * check (identity, admin gate, register, connect, manage, view). Expiry is evaluated at each
@@ -185,17 +189,26 @@ export class HubAuth {
     return r === "owner" || r === "admin";
   }
 
-  /** May `token` register machine `name`? (WS `register`.) */
+  /**
+   * May `token` register machine `name`? (WS `register`.) Owner/admin: always. Others: the
+   * machine's `registerToken` when it has one; else `*`'s `registerToken`, or a listing in
+   * the machine's own `connectTokens`/`manageTokens` (book's `telahubd user grant` flow).
+   */
   canRegister(token: string | undefined, name: string): boolean {
     if (!this.enabled) return true;
     const id = this.identity(token);
     if (!id || id.role === "viewer") return false;
     if (id.role === "owner" || id.role === "admin") return true;
     const d = digest(token!);
-    const own = this.#acl.get(name)?.register;
-    if (own) return timingSafeEqual(own, d);
+    const entry = this.#acl.get(name);
+    if (entry?.register) return timingSafeEqual(entry.register, d);
     const wild = this.#acl.get("*")?.register;
-    return wild ? timingSafeEqual(wild, d) : false;
+    // No early exit between the candidates, to keep timing flat.
+    let hit = wild ? timingSafeEqual(wild, d) : false;
+    for (const c of [...entry?.connect ?? [], ...entry?.manage ?? []]) {
+      if (timingSafeEqual(c, d)) hit = true;
+    }
+    return hit;
   }
 
   /** May `token` open a client session to machine `name`? (WS `connect`.) */

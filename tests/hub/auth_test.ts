@@ -11,6 +11,7 @@ import {
   getJson,
   HubError,
   type HubProcess,
+  runHubOnce,
   ScriptedAgent,
   startHubProcess,
   waitFor,
@@ -264,3 +265,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the book's telad token flow: telahubd user add + grant, then the agent registers",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-book-" });
+    const config = `${dir}/telahubd.yaml`;
+    try {
+      await Deno.writeTextFile(
+        config,
+        `auth:\n  tokens:\n    - { id: owner, token: ${T.owner}, hubRole: owner }\n` +
+          `    - { id: stranger, token: ${T.unknown} }\n` +
+          `    - { id: carol, token: ${T.alice} }\n` +
+          `    - { id: dave, token: ${T.bob} }\n` +
+          `    - { id: any-agent, token: ${T.wildAgent} }\n` +
+          `    - { id: console-viewer, token: ${T.viewer}, hubRole: viewer }\n` +
+          `  machines:\n` +
+          `    "*": { registerToken: ${T.wildAgent}, connectTokens: [${T.unknown}] }\n` +
+          `    pump: { connectTokens: [${T.alice}, ${T.viewer}], manageTokens: [${T.bob}] }\n`,
+      );
+      const add = await runHubOnce(["user", "add", "barn-agent", "-config", config]);
+      assert.equal(add.code, 0, add.stderr);
+      const token = add.stdout.trim();
+      assert.match(token, /^[0-9a-f]{64}$/);
+      const grant = await runHubOnce(["user", "grant", "barn-agent", "barn", "-config", config]);
+      assert.equal(grant.code, 0, grant.stderr);
+      const hub = await startHubProcess({ dir, configFlag: true });
+      try {
+        // A known identity the entry does not list cannot take the name.
+        assert.equal(await tryRegisterToken(hub, "barn", T.unknown), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "barn", token), "ok");
+        assert.equal(await tryRegisterToken(hub, "shed", token), "Access denied");
+        // pump's own entry has no registerToken: the identities it lists (connect: carol,
+        // manage: dave) may register it, so may `*`'s registerToken; a connect grant on
+        // `*` (stranger) or a viewer listed in the entry may not.
+        assert.equal(await tryRegisterToken(hub, "pump", T.alice), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.bob), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.wildAgent), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.unknown), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "pump", T.viewer), "Access denied");
+      } finally {
+        assert.equal((await hub.stop()).code, 0);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function tryRegisterToken(hub: HubProcess, name: string, token: string): Promise<string> {
+  try {
+    const a = await ScriptedAgent.register(hub.url, { machineName: name, token });
+    await a.close();
+    return "ok";
+  } catch (err) {
+    if (err instanceof HubError) return err.message;
+    throw err;
+  }
+}
