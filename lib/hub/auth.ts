@@ -77,7 +77,8 @@ export class HubAuth {
       services: Map<string, string[]>;
     }
   >();
-  readonly #viewerToken?: string;
+  /** Viewer tokens in config order, with their expiry (epoch ms; undefined = never). */
+  readonly #viewers: { token: string; expiresAt?: number }[] = [];
   readonly #expiries: number[] = [];
   readonly #ids = new Set<string>();
 
@@ -113,8 +114,13 @@ export class HubAuth {
         services,
       });
     }
-    this.#viewerToken = auth.tokens.find((t) => t.hubRole === "viewer" && t.token && !t.revokedAt)
-      ?.token;
+    for (const t of auth.tokens) {
+      if (t.hubRole !== "viewer" || !t.token || t.revokedAt) continue;
+      this.#viewers.push({
+        token: t.token,
+        expiresAt: t.expiresAt ? parseRfc3339(t.expiresAt) : undefined,
+      });
+    }
   }
 
   /** True when some identity (valid or not) is named `id`. */
@@ -177,9 +183,13 @@ export class HubAuth {
     return undefined;
   }
 
-  /** Token of the first viewer identity in config order (the console token). */
+  /**
+   * Token of the first viewer identity in config order that is neither revoked nor expired
+   * at the time of the call (the console token).
+   */
   get viewerToken(): string | undefined {
-    return this.#viewerToken;
+    const now = this.now();
+    return this.#viewers.find((v) => v.expiresAt === undefined || now < v.expiresAt)?.token;
   }
 
   /** Admin gate: owner or admin, and auth enabled. */

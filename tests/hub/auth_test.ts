@@ -13,6 +13,7 @@ import {
   type HubProcess,
   runHubOnce,
   ScriptedAgent,
+  startHubInProcess,
   startHubProcess,
   waitFor,
   WsPeer,
@@ -325,3 +326,24 @@ async function tryRegisterToken(hub: HubProcess, name: string, token: string): P
     throw err;
   }
 }
+
+Deno.test("the console page carries the first viewer token that is neither revoked nor expired", async () => {
+  const expired = randomHex(32);
+  const live = randomHex(32);
+  const hub = await startHubInProcess({
+    configYaml: `auth:
+  tokens:
+    - { id: owner, token: ${T.owner}, hubRole: owner }
+    - { id: console-viewer, token: ${expired}, hubRole: viewer, expiresAt: "2020-01-01T00:00:00Z" }
+    - { id: console-viewer-2, token: ${live}, hubRole: viewer }
+`,
+  });
+  try {
+    const page = await fetch(`${hub.http}/`);
+    const html = await page.text();
+    assert.ok(html.includes(`window.TELA_CONSOLE_TOKEN="${live}"`), "the live viewer");
+    assert.ok(!html.includes(expired), "never the expired one");
+  } finally {
+    await hub.close();
+  }
+});
