@@ -750,7 +750,8 @@ Deno.test("a hub without a name refuses portal registration", async () => {
       body: { name: "p", portalUrl: "http://127.0.0.1:9", hubUrl: "https://h" },
     });
     assert.deepEqual([a.status, a.body], [400, {
-      error: "hub name not configured (set HUB_NAME or name in config)",
+      error:
+        "hub name not configured: set name: in telahubd.yaml or TELAHUBD_NAME, then restart the hub",
     }]);
   } finally {
     await hub.close();

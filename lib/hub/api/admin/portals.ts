@@ -58,7 +58,8 @@ export async function portals(ctx: HttpContext, req: Request, url: URL): Promise
       }
       if (!ctx.hubName) {
         return json(400, {
-          error: "hub name not configured (set HUB_NAME or name in config)",
+          error:
+            "hub name not configured: set name: in telahubd.yaml or TELAHUBD_NAME, then restart the hub",
         }, cors);
       }
       let reg;
