@@ -296,7 +296,12 @@ Deno.test("every admin endpoint × role: owner/admin pass, user/viewer 403, none
 });
 
 Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.4 and §3", async () => {
-  const hub = await startHubInProcess({ configYaml: CONFIG });
+  const hub = await startHubInProcess({
+    configYaml: CONFIG.replace(
+      "  machines:\n",
+      `    - id: a/b\n      token: ${hex("8")}\n  machines:\n`,
+    ),
+  });
   try {
     const origin = "https://console.example";
     for (
@@ -427,12 +432,8 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
       body: { id: "" },
     });
     assert.deepEqual([e10.status, e10.body], [400, { error: "id cannot be empty" }]);
-    // Ids with a slash travel percent-encoded and are decoded (spec §1.2).
-    const slash = await call(hub.http, "POST", "/api/admin/tokens", {
-      token: T.owner,
-      body: { id: "a/b" },
-    });
-    assert.equal(slash.status, 201);
+    // Ids with a slash (new ids may not have one: this one comes from the file) travel
+    // percent-encoded and are decoded (spec §1.2).
     const got = await call(hub.http, "GET", "/api/admin/access/a%2Fb", { token: T.owner });
     assert.equal(got.body.id, "a/b");
     const del = await call(hub.http, "DELETE", "/api/admin/tokens/a%2Fb", { token: T.owner });
@@ -921,6 +922,53 @@ Deno.test("owner-only operations: an admin gets 403 'only an owner can ...', an 
     // A missing identity is still 404, not 403.
     const miss = await call(hub.http, "DELETE", "/api/admin/access/nobody", { token: T.admin });
     assert.equal(miss.status, 404);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("ids are checked when made: create, rename, pairing (400); existing odd ids still load", async () => {
+  const ERR = {
+    error: "id must be 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit",
+  };
+  const hub = await startHubInProcess({
+    configYaml: CONFIG.replace(
+      "  machines:\n",
+      `    - id: "old id!"\n      token: ${hex("9")}\n  machines:\n`,
+    ),
+  });
+  try {
+    const mk = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "bad id!" },
+    });
+    assert.deepEqual([mk.status, mk.body], [400, ERR]);
+    const ren = await call(hub.http, "PATCH", "/api/admin/access/user", {
+      token: T.owner,
+      body: { id: "-user" },
+    });
+    assert.deepEqual([ren.status, ren.body], [400, ERR]);
+    const pc = await call(hub.http, "POST", "/api/admin/pair-code", {
+      token: T.owner,
+      body: { type: "register", machineId: "my barn" },
+    });
+    assert.equal(pc.status, 400);
+    assert.ok(pc.body.error.startsWith(ERR.error), pc.text);
+    assert.match(pc.body.error, /"my barn-agent"/);
+    const list = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+    const ids = list.body.access.map((e: { id: string }) => e.id);
+    assert.ok(ids.includes("old id!"), "the odd id from the file is still there");
+    assert.ok(!ids.includes("bad id!") && ids.includes("user"));
+    const fix = await call(
+      hub.http,
+      "PATCH",
+      `/api/admin/access/${encodeURIComponent("old id!")}`,
+      {
+        token: T.owner,
+        body: { id: "old-id" },
+      },
+    );
+    assert.equal(fix.status, 200, fix.text);
   } finally {
     await hub.close();
   }

@@ -347,3 +347,20 @@ Deno.test("the console page carries the first viewer token that is neither revok
     await hub.close();
   }
 });
+
+Deno.test("telahubd user add checks the id like the admin API", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "telahubd-id-" });
+  try {
+    const config = `${dir}/telahubd.yaml`;
+    await Deno.writeTextFile(
+      config,
+      `auth:\n  tokens:\n    - { id: owner, token: ${T.owner}, hubRole: owner }\n`,
+    );
+    const r = await runHubOnce(["user", "add", "bad id!", "-config", config]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /id must be 1-64 letters, digits, '\.', '_', '-' or '@'/);
+    assert.doesNotMatch(await Deno.readTextFile(config), /bad id/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -22,6 +22,7 @@
  * @module
  */
 import { escapeForLog, logger } from "../../../log/mod.ts";
+import { ID_FORMAT_ERROR, ID_PATTERN, pairedAgentId } from "../../access/ops.ts";
 import { localRfc3339, PairingError, type PairType, parseExpiresIn } from "../../pairing.ts";
 import type { HttpContext } from "../context.ts";
 import { json } from "../context.ts";
@@ -59,6 +60,13 @@ export async function pairCode(ctx: HttpContext, req: Request, url: URL): Promis
   if (t === "register" && !machineId && machines.length) machineId = machines[0];
   if (t === "register" && !machineId) {
     return json(400, { error: "machineId required for register codes" }, cors);
+  }
+  if (t === "register" && !ID_PATTERN.test(pairedAgentId(machineId))) {
+    // Refused now rather than at redemption, where the code would be used up for nothing.
+    return json(400, {
+      error: `${ID_FORMAT_ERROR} (a register code for machine "${machineId}" would create ` +
+        `the identity "${pairedAgentId(machineId)}")`,
+    }, cors);
   }
   const role = body.role === undefined || body.role === null || body.role === ""
     ? "user"
