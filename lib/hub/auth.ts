@@ -10,7 +10,11 @@
  * - viewers read status/history only: they never register, connect or manage;
  * - `machines["*"].registerToken` is honoured when the machine has none (decision);
  * - an ACL entry without `registerToken` does not open registration to every
- *   known token (Go quirk with security impact).
+ *   known token (Go quirk with security impact), but it does to the identities that
+ *   entry lists itself, in `connectTokens` or `manageTokens` (issue 10 fix round): the
+ *   book's telad flow (`telahubd user add barn-agent`, `telahubd user grant barn-agent
+ *   barn`, then telad registers barn with that token) works, and a stranger with some
+ *   other valid token still cannot take the machine's name. Grants on `*` do not count.
  *
  * Token lifecycle (spec §14.2): a revoked token, or one past its `expiresAt`, fails every
  * check (identity, admin gate, register, connect, manage, view). Expiry is evaluated at each
@@ -73,7 +77,8 @@ export class HubAuth {
       services: Map<string, string[]>;
     }
   >();
-  readonly #viewerToken?: string;
+  /** Viewer tokens in config order, with their expiry (epoch ms; undefined = never). */
+  readonly #viewers: { token: string; expiresAt?: number }[] = [];
   readonly #expiries: number[] = [];
   readonly #ids = new Set<string>();
 
@@ -109,8 +114,13 @@ export class HubAuth {
         services,
       });
     }
-    this.#viewerToken = auth.tokens.find((t) => t.hubRole === "viewer" && t.token && !t.revokedAt)
-      ?.token;
+    for (const t of auth.tokens) {
+      if (t.hubRole !== "viewer" || !t.token || t.revokedAt) continue;
+      this.#viewers.push({
+        token: t.token,
+        expiresAt: t.expiresAt ? parseRfc3339(t.expiresAt) : undefined,
+      });
+    }
   }
 
   /** True when some identity (valid or not) is named `id`. */
@@ -173,9 +183,13 @@ export class HubAuth {
     return undefined;
   }
 
-  /** Token of the first viewer identity in config order (the console token). */
+  /**
+   * Token of the first viewer identity in config order that is neither revoked nor expired
+   * at the time of the call (the console token).
+   */
   get viewerToken(): string | undefined {
-    return this.#viewerToken;
+    const now = this.now();
+    return this.#viewers.find((v) => v.expiresAt === undefined || now < v.expiresAt)?.token;
   }
 
   /** Admin gate: owner or admin, and auth enabled. */
@@ -185,17 +199,26 @@ export class HubAuth {
     return r === "owner" || r === "admin";
   }
 
-  /** May `token` register machine `name`? (WS `register`.) */
+  /**
+   * May `token` register machine `name`? (WS `register`.) Owner/admin: always. Others: the
+   * machine's `registerToken` when it has one; else `*`'s `registerToken`, or a listing in
+   * the machine's own `connectTokens`/`manageTokens` (book's `telahubd user grant` flow).
+   */
   canRegister(token: string | undefined, name: string): boolean {
     if (!this.enabled) return true;
     const id = this.identity(token);
     if (!id || id.role === "viewer") return false;
     if (id.role === "owner" || id.role === "admin") return true;
     const d = digest(token!);
-    const own = this.#acl.get(name)?.register;
-    if (own) return timingSafeEqual(own, d);
+    const entry = this.#acl.get(name);
+    if (entry?.register) return timingSafeEqual(entry.register, d);
     const wild = this.#acl.get("*")?.register;
-    return wild ? timingSafeEqual(wild, d) : false;
+    // No early exit between the candidates, to keep timing flat.
+    let hit = wild ? timingSafeEqual(wild, d) : false;
+    for (const c of [...entry?.connect ?? [], ...entry?.manage ?? []]) {
+      if (timingSafeEqual(c, d)) hit = true;
+    }
+    return hit;
   }
 
   /** May `token` open a client session to machine `name`? (WS `connect`.) */

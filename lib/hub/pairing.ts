@@ -385,10 +385,20 @@ export class PairingCodes {
    * @param machineId the agent's machine id (register codes; `""` = the code's machine).
    * @param client the client address the limiter counts failures against.
    * @param store where the new identity goes.
-   * @throws {PairingError} 429 rate limit, 401 unknown/expired/mismatch.
+   * @param want the type the redeeming tool asks for (`tela pair` sends `connect`, `telad
+   *   pair` `register`; Go clients send none, and any code will do for them).
+   * @throws {PairingError} 429 rate limit, 401 unknown/expired/mismatch, 400 a code of the
+   *   other type (`this is a register code: redeem it with telad pair`; the code is kept and
+   *   no failure is counted: the caller knew a live code).
    * @throws {AccessError} from the store (e.g. 500 when the config cannot be written).
    */
-  redeem(code: string, machineId: string, client: string, store: AccessStore): Redeemed {
+  redeem(
+    code: string,
+    machineId: string,
+    client: string,
+    store: AccessStore,
+    want?: PairType,
+  ): Redeemed {
     const now = this.#now();
     const wait = this.limiter.blockedFor(client, now);
     if (wait > 0) {
@@ -404,6 +414,10 @@ export class PairingCodes {
       this.#save();
       this.limiter.fail(client, now);
       throw new PairingError(401, { error: "pairing code expired" });
+    }
+    if (want !== undefined && want !== c.type) {
+      const tool = c.type === "register" ? "telad pair" : "tela pair";
+      throw new PairingError(400, { error: `this is a ${c.type} code: redeem it with ${tool}` });
     }
     if (c.type === "register") {
       // Without a machine id the code's own machine is meant: the book's `telad pair -hub

@@ -16,8 +16,10 @@ export const DISCOVERY_TIMEOUT_MS = 10_000;
 export const REGISTER_TIMEOUT_MS = 15_000;
 /** Hub directory used when the portal does not name one. */
 export const DEFAULT_HUB_DIRECTORY = "/api/hubs";
-/** Largest portal response read, bytes. */
-const MAX_RESPONSE_BYTES = 1 << 20;
+/** Largest portal response read, bytes: reading stops there and the rest is not fetched. */
+export const MAX_RESPONSE_BYTES = 1 << 20;
+/** Characters of a portal's error body quoted in {@link PortalRegistrationError}. */
+export const ERROR_BODY_QUOTE = 200;
 
 /** A registration the portal refused or that could not be made; the message is shown as is. */
 export class PortalRegistrationError extends Error {
@@ -58,9 +60,35 @@ export function normalizePortalUrl(u: string): string {
   return s;
 }
 
+/**
+ * Reads at most {@link MAX_RESPONSE_BYTES} of a response body, chunk by chunk, and cancels
+ * the rest (a portal, or whatever answers at its URL, cannot make the hub buffer an endless
+ * body).
+ */
 async function readCapped(r: Response): Promise<string> {
-  const buf = new Uint8Array(await r.arrayBuffer());
-  return new TextDecoder().decode(buf.subarray(0, MAX_RESPONSE_BYTES));
+  if (!r.body) return "";
+  const reader = r.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_RESPONSE_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = MAX_RESPONSE_BYTES - size;
+      const part = value.length > room ? value.subarray(0, room) : value;
+      parts.push(part);
+      size += part.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const buf = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    buf.set(p, at);
+    at += p.length;
+  }
+  return new TextDecoder().decode(buf);
 }
 
 /**
@@ -98,7 +126,8 @@ export async function discoverHubDirectory(portal: string, token?: string): Prom
  * @param reg what to send and where.
  * @returns the normalised URL, the sync token and the hub directory to store.
  * @throws {PortalRegistrationError} with the spec's texts: `could not reach <portal>: ...`,
- *   `unauthorized. Check your API token`, `portal returned HTTP <code>: <body>`,
+ *   `unauthorized. Check your API token`, `portal returned HTTP <code>: <body>` (the first
+ *   {@link ERROR_BODY_QUOTE} characters of the body, escaped),
  *   `decode portal response: ...`, `portal at <url> returned no syncToken; portal does not
  *   implement protocol 1.0`.
  */
@@ -127,7 +156,10 @@ export async function registerWithPortal(reg: PortalRegistration): Promise<Porta
   }
   if (r.status === 401) throw new PortalRegistrationError("unauthorized. Check your API token");
   if (r.status < 200 || r.status > 299) {
-    throw new PortalRegistrationError(`portal returned HTTP ${r.status}: ${text.trim()}`);
+    // Quote the start of the body only, escaped (it is shown to the admin and logged).
+    throw new PortalRegistrationError(
+      `portal returned HTTP ${r.status}: ${escapeForLog(text.trim(), ERROR_BODY_QUOTE)}`,
+    );
   }
   let doc: Record<string, unknown>;
   try {

@@ -237,7 +237,11 @@ async function serveHub(
   } else if (boot.ownerFromEnv) {
     log.info("auth bootstrapped from TELA_OWNER_TOKEN");
   }
-  const history = new History(join(configDir(configPath), "telahubd.history.json"));
+  const history = new History(
+    join(configDir(configPath), "telahubd.history.json"),
+    undefined,
+    join(configDir(configPath), "telahubd.audit.json"),
+  );
   await history.load();
 
   // The one writer of telahubd.yaml from here on; it also picks up `telahubd user` edits.

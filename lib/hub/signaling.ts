@@ -4,6 +4,14 @@
  * `mgmt-response`; other types ignored, §1.6), and the teardown of sessions and sockets
  * (§3.4).
  *
+ * History (issue 10 decision 4 and its fix round): `agent-register`, `client-connect` and
+ * the disconnects carry the identity id of the token used (none in open mode); a refused
+ * register or connect is recorded (`agent-denied`, `client-denied`) only when its token
+ * belongs to a known identity, valid, revoked or expired (that is the audit value: who tried
+ * what). A token that belongs to no identity, or none at all, is only logged, at most once a
+ * minute per remote address ({@link DenialLog}): anyone can cause those refusals, and storing
+ * them would let a stranger flood the history.
+ *
  * @module
  */
 import {
@@ -36,6 +44,7 @@ import type { Relay } from "./relay.ts";
 import { normaliseServices, portsDetail, sessionDetail } from "./services.ts";
 import { closeReason, grantedPorts, refusalText, servicePortText } from "./access/enforce.ts";
 import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
+import { DenialLog, hostOf } from "./denial_log.ts";
 import type { UdpRelay } from "./udp_relay.ts";
 
 const log = logger("hub");
@@ -67,8 +76,46 @@ export type SessionEndCause =
 
 /** The signaling state machine of every hub socket. */
 export class Signaling {
-  /** @param ctx the hub's registry, relay, management, auth and history this machine drives. */
-  constructor(readonly ctx: SignalingContext) {}
+  /** Log budget of refusals of unknown tokens, per remote address. */
+  readonly #unknownDenials: DenialLog;
+
+  /**
+   * @param ctx the hub's registry, relay, management, auth and history this machine drives.
+   * @param denials the log limiter of refusals of unknown tokens (tests inject a clock).
+   */
+  constructor(readonly ctx: SignalingContext, denials = new DenialLog()) {
+    this.#unknownDenials = denials;
+  }
+
+  /**
+   * Logs a refused register/connect and, when the token belongs to a known identity, records
+   * it (`event`). Unknown tokens get a rate-limited log line only.
+   */
+  #denied(
+    s: HubSocket,
+    event: "agent-denied" | "client-denied",
+    machine: string,
+    token: string | undefined,
+    who: string | undefined,
+    text: string,
+  ): void {
+    const what = event === "agent-denied" ? "register" : "connect";
+    const line = `${what} denied: machine ${escapeForLog(machine)} from ${s.remote} (token ${
+      escapeForLog(tokenPreview(token))
+    }${who ? `, identity ${escapeForLog(who)}` : ""}): ${escapeForLog(text)}`;
+    if (who) {
+      log.info(line);
+      this.ctx.history.record(machine, event, text, { identity: who });
+      return;
+    }
+    const skipped = this.#unknownDenials.take(hostOf(s.remote));
+    if (skipped === undefined) return;
+    log.info(
+      `${line}; unknown token, not recorded${
+        skipped ? ` (${skipped} more from this address not logged)` : ""
+      }`,
+    );
+  }
 
   /** Handles one text message of `s` (paired sockets relay it instead). */
   onText(s: HubSocket, text: string): void {
@@ -166,13 +213,7 @@ export class Signaling {
     const auth = this.ctx.auth();
     if (!auth.canRegister(m.token, m.machineName)) {
       const text = refusalText(auth, m.token);
-      const who = idOf(auth, m.token);
-      log.info(
-        `register denied: machine ${escapeForLog(m.machineName)} from ${s.remote} (token ${
-          escapeForLog(tokenPreview(m.token))
-        }${who ? `, identity ${escapeForLog(who)}` : ""})`,
-      );
-      history.record(m.machineName, "agent-denied", text, { identity: who });
+      this.#denied(s, "agent-denied", m.machineName, m.token, idOf(auth, m.token), text);
       return this.#reject(s, text);
     }
     let entry: Machine;
@@ -196,7 +237,9 @@ export class Signaling {
       entry.control = undefined;
       old.machine = undefined;
       closeSocket(old, HubClose.goingAway, "replaced by a newer registration");
-      history.record(entry.name, "agent-disconnect", "agent disconnected");
+      history.record(entry.name, "agent-disconnect", "agent disconnected", {
+        identity: old.identityId,
+      });
     }
     entry.control = s;
     this.settle(s, "control");
@@ -217,7 +260,9 @@ export class Signaling {
     entry.registeredAt ??= now;
     entry.lastSeen = now;
     sendJson(s, makeRegistered(m.machineName, this.ctx.defaultUpdate));
-    history.record(entry.name, "agent-register", portsDetail(entry.services));
+    history.record(entry.name, "agent-register", portsDetail(entry.services), {
+      identity: s.identityId,
+    });
     log.info(
       `agent registered: ${escapeForLog(entry.name)} (${
         escapeForLog(entry.agentId)
@@ -231,9 +276,14 @@ export class Signaling {
     this.settle(s, "client");
     const { registry } = this.ctx;
     const entry = registry.byName(m.machineId);
-    if (!entry || !entry.control) return this.#rejectClient(s, HubErrors.machineNotFound, entry);
-    s.machine = entry;
     const auth = this.ctx.auth();
+    // With auth on, a stranger's refused connect leaves no `client-disconnect` behind either
+    // (Go records one for every client that resolved a machine: a way to flood the history).
+    const stranger = auth.enabled && idOf(auth, m.token) === undefined;
+    if (!entry || !entry.control) {
+      return this.#rejectClient(s, HubErrors.machineNotFound, stranger ? undefined : entry);
+    }
+    s.machine = entry;
     let allowed: number[] | undefined;
     if (auth.enabled) {
       const who = idOf(auth, m.token);
@@ -246,13 +296,9 @@ export class Signaling {
         if (bad !== undefined && allowed) text = servicePortText(bad, entry.name);
       }
       if (text !== undefined) {
-        log.info(
-          `connect denied: machine ${escapeForLog(entry.name)} (token ${
-            escapeForLog(tokenPreview(m.token))
-          }${who ? `, identity ${escapeForLog(who)}` : ""}): ${escapeForLog(text)}`,
-        );
-        this.ctx.history.record(entry.name, "client-denied", text, { identity: who });
-        return this.#rejectClient(s, text, entry);
+        this.#denied(s, "client-denied", entry.name, m.token, who, text);
+        if (stranger) s.machine = undefined;
+        return this.#rejectClient(s, text, stranger ? undefined : entry);
       }
       s.authToken = m.token;
       s.identityId = who;
@@ -326,7 +372,9 @@ export class Signaling {
     }
     sendJson(s, makeUdpOffer(this.ctx.udpPort, agentToken, udpHost));
     sendJson(client, makeUdpOffer(this.ctx.udpPort, clientToken, udpHost));
-    this.ctx.history.record(session.machine.name, "client-connect", session.detail || undefined);
+    this.ctx.history.record(session.machine.name, "client-connect", session.detail || undefined, {
+      identity: client.identityId,
+    });
     log.info(
       `session ${session.id.slice(0, 8)} up: ${escapeForLog(session.machine.name)} #${session.idx}`,
     );
@@ -370,12 +418,13 @@ export class Signaling {
 
   /** `entry`'s control socket is gone: it goes offline, its sessions and mgmt requests end. */
   #agentGone(entry: Machine): void {
+    const identity = entry.control?.identityId;
     entry.control = undefined;
     entry.lastSeen = new Date();
     this.ctx.registry.changed();
     for (const x of [...entry.sessions.values()]) this.endSession(x, "agent-disconnected");
     this.ctx.management.failMachine(entry);
-    this.ctx.history.record(entry.name, "agent-disconnect", "agent disconnected");
+    this.ctx.history.record(entry.name, "agent-disconnect", "agent disconnected", { identity });
     log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
   }
 
@@ -389,7 +438,9 @@ export class Signaling {
         if (entry.control === s) {
           this.#agentGone(entry);
         } else {
-          history.record(entry.name, "agent-disconnect", "agent disconnected");
+          history.record(entry.name, "agent-disconnect", "agent disconnected", {
+            identity: s.identityId,
+          });
           log.info(`agent disconnected: ${escapeForLog(entry.name)}`);
         }
         break;
@@ -400,10 +451,12 @@ export class Signaling {
         const session = s.session;
         if (session) this.endSession(session, s.role);
         if (s.machine) {
+          // Both halves of a session name the identity whose session it was.
           history.record(
             s.machine.name,
             `${s.role}-disconnect`,
             session?.detail || `${s.role} disconnected`,
+            { identity: session?.client.identityId ?? s.identityId },
           );
         }
         break;

@@ -295,7 +295,9 @@ Deno.test({
         e.detail === "access grant alice barn connect services=SSH"
       ));
       assert.equal(aliceEvents.some((e) => e.event === "admin-change"), false);
-      assert.ok(aliceEvents.some((e) => e.event === "client-denied" && e.identity === "alice"));
+      assert.ok(ownerEvents.some((e) => e.event === "client-denied" && e.identity === "alice"));
+      assert.ok(aliceEvents.some((e) => e.event === "client-denied"));
+      assert.equal(aliceEvents.some((e) => "identity" in e), false, "identities: owner/admin only");
       await agent.close();
     });
   },

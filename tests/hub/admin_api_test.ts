@@ -296,7 +296,12 @@ Deno.test("every admin endpoint × role: owner/admin pass, user/viewer 403, none
 });
 
 Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.4 and §3", async () => {
-  const hub = await startHubInProcess({ configYaml: CONFIG });
+  const hub = await startHubInProcess({
+    configYaml: CONFIG.replace(
+      "  machines:\n",
+      `    - id: a/b\n      token: ${hex("8")}\n  machines:\n`,
+    ),
+  });
   try {
     const origin = "https://console.example";
     for (
@@ -427,12 +432,8 @@ Deno.test("CORS, preflights, 405s, redirects and the body limit follow spec §1.
       body: { id: "" },
     });
     assert.deepEqual([e10.status, e10.body], [400, { error: "id cannot be empty" }]);
-    // Ids with a slash travel percent-encoded and are decoded (spec §1.2).
-    const slash = await call(hub.http, "POST", "/api/admin/tokens", {
-      token: T.owner,
-      body: { id: "a/b" },
-    });
-    assert.equal(slash.status, 201);
+    // Ids with a slash (new ids may not have one: this one comes from the file) travel
+    // percent-encoded and are decoded (spec §1.2).
     const got = await call(hub.http, "GET", "/api/admin/access/a%2Fb", { token: T.owner });
     assert.equal(got.body.id, "a/b");
     const del = await call(hub.http, "DELETE", "/api/admin/tokens/a%2Fb", { token: T.owner });
@@ -508,18 +509,19 @@ Deno.test("token lifecycle: revoke keeps the identity, rotate re-enables, expire
 Deno.test("the last owner cannot be deleted, revoked or demoted (409)", async () => {
   const hub = await startHubInProcess({ configYaml: CONFIG });
   try {
-    const d = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
+    // The sole owner itself (an admin is refused earlier: owner-only operations).
+    const d = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.owner });
     assert.deepEqual([d.status, d.body], [409, {
       error: "cannot delete the last remaining owner; promote another identity to owner first",
     }]);
-    const d2 = await call(hub.http, "DELETE", "/api/admin/tokens/owner", { token: T.admin });
+    const d2 = await call(hub.http, "DELETE", "/api/admin/tokens/owner", { token: T.owner });
     assert.equal(d2.status, 409);
-    const r = await call(hub.http, "POST", "/api/admin/tokens/owner/revoke", { token: T.admin });
+    const r = await call(hub.http, "POST", "/api/admin/tokens/owner/revoke", { token: T.owner });
     assert.deepEqual([r.status, r.body], [409, {
       error: "cannot revoke the last remaining owner; promote another identity to owner first",
     }]);
     const p = await call(hub.http, "PATCH", "/api/admin/access/owner", {
-      token: T.admin,
+      token: T.owner,
       body: { role: "admin" },
     });
     assert.deepEqual([p.status, p.body], [409, {
@@ -532,7 +534,11 @@ Deno.test("the last owner cannot be deleted, revoked or demoted (409)", async ()
     });
     assert.equal(up.status, 200, up.text);
     const ok = await call(hub.http, "DELETE", "/api/admin/access/owner", { token: T.admin });
-    assert.deepEqual([ok.status, ok.body], [200, { id: "owner", status: "removed" }]);
+    assert.deepEqual(
+      [ok.status, ok.body],
+      [200, { id: "owner", status: "removed" }],
+      "by the new owner",
+    );
     assert.equal(
       (await call(hub.http, "GET", "/api/admin/tokens", { token: T.owner })).status,
       401,
@@ -745,7 +751,8 @@ Deno.test("a hub without a name refuses portal registration", async () => {
       body: { name: "p", portalUrl: "http://127.0.0.1:9", hubUrl: "https://h" },
     });
     assert.deepEqual([a.status, a.body], [400, {
-      error: "hub name not configured (set HUB_NAME or name in config)",
+      error:
+        "hub name not configured: set name: in telahubd.yaml or TELAHUBD_NAME, then restart the hub",
     }]);
   } finally {
     await hub.close();
@@ -814,6 +821,154 @@ Deno.test("open mode: the admin API is off (403), /api/hubs answers without a to
     const h = await call(hub.http, "GET", "/api/hubs");
     assert.equal(h.status, 200);
     assert.equal(h.body.hubs[0].canManage, false);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("owner-only operations: an admin gets 403 'only an owner can ...', an owner succeeds", async () => {
+  const owners = ["o-rot", "o-rev", "o-del", "o-del2", "o-dem", "o-ren"];
+  const yaml = CONFIG.replace(
+    "  machines:\n",
+    owners.map((id, i) =>
+      `    - id: ${id}\n      token: ${String(i).repeat(64)}\n      hubRole: owner\n`
+    ).join("") + "  machines:\n",
+  );
+  const hub = await startHubInProcess({ configYaml: yaml });
+  try {
+    const cases: { method: string; path: string; body?: unknown; action: string; ok: number }[] = [
+      {
+        method: "POST",
+        path: "/api/admin/tokens",
+        body: { id: "new-owner", role: "owner" },
+        action: "create an owner token",
+        ok: 201,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/pair-code",
+        body: { role: "owner" },
+        action: "create an owner pairing code",
+        ok: 200,
+      },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/user",
+        body: { role: "owner" },
+        action: "promote an identity to owner",
+        ok: 200,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/rotate/o-rot",
+        action: "rotate an owner's token",
+        ok: 200,
+      },
+      {
+        method: "POST",
+        path: "/api/admin/tokens/o-rev/revoke",
+        action: "revoke an owner's token",
+        ok: 200,
+      },
+      { method: "DELETE", path: "/api/admin/tokens/o-del", action: "remove an owner", ok: 200 },
+      { method: "DELETE", path: "/api/admin/access/o-del2", action: "remove an owner", ok: 200 },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/o-dem",
+        body: { role: "admin" },
+        action: "demote an owner",
+        ok: 200,
+      },
+      {
+        method: "PATCH",
+        path: "/api/admin/access/o-ren",
+        body: { id: "o-renamed" },
+        action: "rename an owner",
+        ok: 200,
+      },
+    ];
+    for (const c of cases) {
+      const before = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+      const a = await call(hub.http, c.method, c.path, { token: T.admin, body: c.body });
+      assert.deepEqual(
+        [a.status, a.body],
+        [403, { error: `only an owner can ${c.action}` }],
+        c.path,
+      );
+      const after = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+      assert.deepEqual(after.body, before.body, `${c.path}: nothing changed`);
+      const o = await call(hub.http, c.method, c.path, { token: T.owner, body: c.body });
+      assert.equal(o.status, c.ok, `${c.path} as owner: ${o.text}`);
+    }
+    // Decision: admins may create admins (tokens, pairing codes, promotion); only owners are
+    // reserved. And an admin still manages non-owners.
+    const mk = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.admin,
+      body: { id: "new-admin", role: "admin" },
+    });
+    assert.equal(mk.status, 201, mk.text);
+    const pc = await call(hub.http, "POST", "/api/admin/pair-code", {
+      token: T.admin,
+      body: { role: "admin" },
+    });
+    assert.equal(pc.status, 200, pc.text);
+    const up = await call(hub.http, "PATCH", "/api/admin/access/viewer", {
+      token: T.admin,
+      body: { role: "admin" },
+    });
+    assert.equal(up.status, 200, up.text);
+    const rot = await call(hub.http, "POST", "/api/admin/rotate/new-admin", { token: T.admin });
+    assert.equal(rot.status, 200, rot.text);
+    // A missing identity is still 404, not 403.
+    const miss = await call(hub.http, "DELETE", "/api/admin/access/nobody", { token: T.admin });
+    assert.equal(miss.status, 404);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("ids are checked when made: create, rename, pairing (400); existing odd ids still load", async () => {
+  const ERR = {
+    error: "id must be 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit",
+  };
+  const hub = await startHubInProcess({
+    configYaml: CONFIG.replace(
+      "  machines:\n",
+      `    - id: "old id!"\n      token: ${hex("9")}\n  machines:\n`,
+    ),
+  });
+  try {
+    const mk = await call(hub.http, "POST", "/api/admin/tokens", {
+      token: T.owner,
+      body: { id: "bad id!" },
+    });
+    assert.deepEqual([mk.status, mk.body], [400, ERR]);
+    const ren = await call(hub.http, "PATCH", "/api/admin/access/user", {
+      token: T.owner,
+      body: { id: "-user" },
+    });
+    assert.deepEqual([ren.status, ren.body], [400, ERR]);
+    const pc = await call(hub.http, "POST", "/api/admin/pair-code", {
+      token: T.owner,
+      body: { type: "register", machineId: "my barn" },
+    });
+    assert.equal(pc.status, 400);
+    assert.ok(pc.body.error.startsWith(ERR.error), pc.text);
+    assert.match(pc.body.error, /"my barn-agent"/);
+    const list = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });
+    const ids = list.body.access.map((e: { id: string }) => e.id);
+    assert.ok(ids.includes("old id!"), "the odd id from the file is still there");
+    assert.ok(!ids.includes("bad id!") && ids.includes("user"));
+    const fix = await call(
+      hub.http,
+      "PATCH",
+      `/api/admin/access/${encodeURIComponent("old id!")}`,
+      {
+        token: T.owner,
+        body: { id: "old-id" },
+      },
+    );
+    assert.equal(fix.status, 200, fix.text);
   } finally {
     await hub.close();
   }

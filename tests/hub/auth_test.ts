@@ -11,7 +11,9 @@ import {
   getJson,
   HubError,
   type HubProcess,
+  runHubOnce,
   ScriptedAgent,
+  startHubInProcess,
   startHubProcess,
   waitFor,
   WsPeer,
@@ -263,4 +265,102 @@ Deno.test({
       await Deno.remove(hub.dir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name: "the book's telad token flow: telahubd user add + grant, then the agent registers",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-book-" });
+    const config = `${dir}/telahubd.yaml`;
+    try {
+      await Deno.writeTextFile(
+        config,
+        `auth:\n  tokens:\n    - { id: owner, token: ${T.owner}, hubRole: owner }\n` +
+          `    - { id: stranger, token: ${T.unknown} }\n` +
+          `    - { id: carol, token: ${T.alice} }\n` +
+          `    - { id: dave, token: ${T.bob} }\n` +
+          `    - { id: any-agent, token: ${T.wildAgent} }\n` +
+          `    - { id: console-viewer, token: ${T.viewer}, hubRole: viewer }\n` +
+          `  machines:\n` +
+          `    "*": { registerToken: ${T.wildAgent}, connectTokens: [${T.unknown}] }\n` +
+          `    pump: { connectTokens: [${T.alice}, ${T.viewer}], manageTokens: [${T.bob}] }\n`,
+      );
+      const add = await runHubOnce(["user", "add", "barn-agent", "-config", config]);
+      assert.equal(add.code, 0, add.stderr);
+      const token = add.stdout.trim();
+      assert.match(token, /^[0-9a-f]{64}$/);
+      const grant = await runHubOnce(["user", "grant", "barn-agent", "barn", "-config", config]);
+      assert.equal(grant.code, 0, grant.stderr);
+      const hub = await startHubProcess({ dir, configFlag: true });
+      try {
+        // A known identity the entry does not list cannot take the name.
+        assert.equal(await tryRegisterToken(hub, "barn", T.unknown), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "barn", token), "ok");
+        assert.equal(await tryRegisterToken(hub, "shed", token), "Access denied");
+        // pump's own entry has no registerToken: the identities it lists (connect: carol,
+        // manage: dave) may register it, so may `*`'s registerToken; a connect grant on
+        // `*` (stranger) or a viewer listed in the entry may not.
+        assert.equal(await tryRegisterToken(hub, "pump", T.alice), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.bob), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.wildAgent), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.unknown), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "pump", T.viewer), "Access denied");
+      } finally {
+        assert.equal((await hub.stop()).code, 0);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function tryRegisterToken(hub: HubProcess, name: string, token: string): Promise<string> {
+  try {
+    const a = await ScriptedAgent.register(hub.url, { machineName: name, token });
+    await a.close();
+    return "ok";
+  } catch (err) {
+    if (err instanceof HubError) return err.message;
+    throw err;
+  }
+}
+
+Deno.test("the console page carries the first viewer token that is neither revoked nor expired", async () => {
+  const expired = randomHex(32);
+  const live = randomHex(32);
+  const hub = await startHubInProcess({
+    configYaml: `auth:
+  tokens:
+    - { id: owner, token: ${T.owner}, hubRole: owner }
+    - { id: console-viewer, token: ${expired}, hubRole: viewer, expiresAt: "2020-01-01T00:00:00Z" }
+    - { id: console-viewer-2, token: ${live}, hubRole: viewer }
+`,
+  });
+  try {
+    const page = await fetch(`${hub.http}/`);
+    const html = await page.text();
+    assert.ok(html.includes(`window.TELA_CONSOLE_TOKEN="${live}"`), "the live viewer");
+    assert.ok(!html.includes(expired), "never the expired one");
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("telahubd user add checks the id like the admin API", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "telahubd-id-" });
+  try {
+    const config = `${dir}/telahubd.yaml`;
+    await Deno.writeTextFile(
+      config,
+      `auth:\n  tokens:\n    - { id: owner, token: ${T.owner}, hubRole: owner }\n`,
+    );
+    const r = await runHubOnce(["user", "add", "bad id!", "-config", config]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /id must be 1-64 letters, digits, '\.', '_', '-' or '@'/);
+    assert.doesNotMatch(await Deno.readTextFile(config), /bad id/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -89,7 +89,7 @@ Deno.test({
         assert.equal(await hubIdOf(again.httpUrl), cfg.hubId);
         const st = await getJson(again, "/api/status", hub.ownerToken);
         assert.equal(st.status, 200, "old owner token still valid");
-        const after = await getJson(again, "/api/history", hub.viewerToken);
+        const after = await getJson(again, "/api/history", hub.ownerToken);
         assert.deepEqual(after.body.events, before.body.events, "history survived the restart");
         await again.stop(); // stdout is complete once the process is gone
         assert.deepEqual(again.stdout, [], "no second banner, nothing else on stdout");

@@ -119,9 +119,10 @@ Deno.test("pair-code + /api/pair: connect and register codes, single use, expiry
     );
     assert.ok(
       admin.some((e: { detail: string; identity: string }) =>
-        e.detail === `pair redeem ${r.body.identity}` && e.identity === "owner"
+        e.detail === `pair redeem ${r.body.identity} (code by owner)` &&
+        e.identity === r.body.identity
       ),
-      "the redemption is credited to the code's creator",
+      "the redemption names the new identity, and the code's creator in the detail",
     );
     assert.ok(!h.text.includes(r.body.token), "never a token in history");
   } finally {
@@ -226,6 +227,57 @@ Deno.test("failed redemptions are limited: 10 a minute per address, then 429 wit
       headers: { "X-Forwarded-For": "192.0.2.1" },
     });
     assert.equal(fresh.status, 429, fresh.text);
+  } finally {
+    await hub.close();
+  }
+});
+
+Deno.test("a code redeemed with the wrong tool is refused with 400 naming the right one, and kept", async () => {
+  const hub = await startHubInProcess({ configYaml: CONFIG });
+  try {
+    const code = async (body: unknown) => {
+      const a = await call(hub.http, "POST", "/api/admin/pair-code", { token: OWNER, body });
+      assert.equal(a.status, 200, a.text);
+      return a.body.code as string;
+    };
+    const pair = (body: unknown) => call(hub.http, "POST", "/api/pair", { body });
+    const reg = await code({ type: "register", machineId: "barn" });
+    const con = await code({ type: "connect", machines: ["barn"] });
+    // `tela pair` (type connect) with an agent's code, and the reverse, many times: never a
+    // 429 (no failure is counted) and the codes stay.
+    for (let i = 0; i < 12; i++) {
+      const a = await pair({ code: reg, type: "connect" });
+      assert.deepEqual([a.status, a.body], [400, {
+        error: "this is a register code: redeem it with telad pair",
+      }]);
+      const b = await pair({ code: con, type: "register", machineId: "barn" });
+      assert.deepEqual([b.status, b.body], [400, {
+        error: "this is a connect code: redeem it with tela pair",
+      }]);
+    }
+    const bad = await pair({ code: con, type: "agent" });
+    assert.deepEqual([bad.status, bad.body], [400, {
+      error: 'type must be "register" or "connect"',
+    }]);
+    const list = await call(hub.http, "GET", "/api/admin/access", { token: OWNER });
+    assert.deepEqual(
+      list.body.access.map((e: { id: string }) => e.id),
+      ["owner", "console-viewer"],
+      "nobody added",
+    );
+    // The right tool redeems them; Go clients (no type) redeem either kind.
+    const okReg = await pair({ code: reg, type: "register" });
+    assert.deepEqual([okReg.status, okReg.body.type, okReg.body.identity], [
+      200,
+      "register",
+      "barn-agent",
+    ]);
+    const okCon = await pair({ code: con, type: "connect" });
+    assert.deepEqual([okCon.status, okCon.body.type], [200, "connect"]);
+    const goReg = await pair({ code: await code({ type: "register", machineId: "shed" }) });
+    assert.equal(goReg.body.type, "register");
+    const goCon = await pair({ code: await code({}) });
+    assert.equal(goCon.body.type, "connect");
   } finally {
     await hub.close();
   }

@@ -125,6 +125,25 @@ export function tokenSummary(t: TokenEntry): TokenSummary {
   return r;
 }
 
+/**
+ * What a new identity id must look like (issue 10 fix round): 1–64 characters, letters,
+ * digits, `.`, `_`, `-`, `@`, starting with a letter or digit. Checked when an id is made
+ * (create, rename, pairing), never on load: files with other ids keep working.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+/** The 400 of an id that does not match {@link ID_PATTERN}. */
+export const ID_FORMAT_ERROR =
+  "id must be 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit";
+
+/**
+ * Checks a new identity id.
+ * @throws {AccessError} 400 {@link ID_FORMAT_ERROR}.
+ */
+export function checkId(id: string): void {
+  if (!ID_PATTERN.test(id)) throw new AccessError(400, { error: ID_FORMAT_ERROR });
+}
+
 /** The 400 of an `expiresAt` that is not RFC 3339 (spec §14.2). */
 export const EXPIRES_FORMAT_ERROR = "expiresAt must be RFC3339 (e.g. 2027-01-01T00:00:00Z)";
 
@@ -136,8 +155,8 @@ export const EXPIRES_FORMAT_ERROR = "expiresAt must be RFC3339 (e.g. 2027-01-01T
  * @param now epoch ms (sets `issuedAt`).
  * @param token the value to use (default a new 64-hex token).
  * @returns the new entry (already appended).
- * @throws {AccessError} 400 `id is required`, 400 role, 400 expiresAt, 409 `identity already
- *   exists`.
+ * @throws {AccessError} 400 `id is required`, 400 {@link ID_FORMAT_ERROR}, 400 role, 400
+ *   expiresAt, 409 `identity already exists`.
  */
 export function createIdentity(
   auth: AuthConfig,
@@ -146,6 +165,7 @@ export function createIdentity(
   token = newToken(),
 ): TokenEntry {
   if (!req.id) throw new AccessError(400, { error: "id is required" });
+  checkId(req.id);
   const role = req.role ?? "";
   if (!["", "owner", "admin", "user"].includes(role)) {
     throw new AccessError(400, { error: "role must be 'owner', 'admin', or omitted" });
@@ -271,7 +291,8 @@ const PATCH_ROLES = ["owner", "admin", "viewer", "", "user"];
  * @param change.id the new id (non-empty; same id = no-op).
  * @param change.role `owner`, `admin`, `viewer`, `""`/`user`.
  * @returns the entry.
- * @throws {AccessError} 400 (`specify at least one of id or role`, `id cannot be empty`, role),
+ * @throws {AccessError} 400 (`specify at least one of id or role`, `id cannot be empty`,
+ *   {@link ID_FORMAT_ERROR} for a new id, role),
  *   404, 409 `identity already exists: <id>`, 409 demoting the sole owner.
  */
 export function updateIdentity(
@@ -286,6 +307,7 @@ export function updateIdentity(
   if (change.id !== undefined && change.id === "") {
     throw new AccessError(400, { error: "id cannot be empty" });
   }
+  if (change.id !== undefined && change.id !== id) checkId(change.id);
   if (change.role !== undefined && !PATCH_ROLES.includes(change.role)) {
     throw new AccessError(400, {
       error: "role must be one of owner, admin, viewer, or empty (user)",
@@ -464,6 +486,11 @@ function checkPerms(perms: string[]): void {
   }
 }
 
+/** The id a register pairing code for `machineId` gives its agent: `<machineId>-agent`. */
+export function pairedAgentId(machineId: string): string {
+  return `${machineId}-agent`;
+}
+
 /** `base`, else `base-2`, `base-3`… whichever is free (decision 5). */
 export function uniqueId(auth: AuthConfig, base: string): string {
   if (findIndex(auth, base) < 0) return base;
@@ -477,6 +504,8 @@ export function uniqueId(auth: AuthConfig, base: string): string {
  * on each machine (default `*`). Ids get `-2`, `-3` suffixes when taken. Role `user`/`""` is
  * stored without `hubRole`.
  * @returns the new entry.
+ * @throws {AccessError} 400 {@link ID_FORMAT_ERROR} when the id made from the machine name
+ *   is not a valid id (see {@link pairedAgentId}).
  */
 export function addPaired(
   auth: AuthConfig,
@@ -485,9 +514,10 @@ export function addPaired(
   token = newToken(),
 ): TokenEntry {
   const base = req.type === "register"
-    ? `${req.machineId}-agent`
+    ? pairedAgentId(req.machineId)
     : `paired-user-${Math.floor(now / 1000)}`;
   const entry: TokenEntry = { id: uniqueId(auth, base), token };
+  checkId(entry.id);
   if (req.role && req.role !== "user") entry.hubRole = req.role;
   entry.issuedAt = isoSeconds(now);
   auth.tokens.push(entry);

@@ -86,3 +86,49 @@ Deno.test("access entries: owner/admin get the synthetic * line; users one line 
     version: 7,
   });
 });
+
+Deno.test("new ids must be 1-64 letters, digits, . _ - @ starting with a letter or digit", () => {
+  const bad = ["bad id!", "-lead", ".dot", "a".repeat(65), "tab\there", "ünï", "a/b", "a:b"];
+  const good = ["a", "tech-bob", "alice@example.com", "paul.laptop_2", "a".repeat(64), "9lives"];
+  for (const id of bad) {
+    const a = auth();
+    assert.throws(
+      () => ops.createIdentity(a, { id }, NOW),
+      (e: AccessError) => e.status === 400 && e.body.error === ops.ID_FORMAT_ERROR,
+      id,
+    );
+    assert.throws(
+      () => ops.updateIdentity(a, "bob", { id }, NOW),
+      (e: AccessError) => e.status === 400 && e.body.error === ops.ID_FORMAT_ERROR,
+      id,
+    );
+    assert.equal(a.tokens.length, 3, "nothing added");
+    assert.equal(a.tokens[2].id, "bob", "nothing renamed");
+  }
+  for (const id of good) {
+    const a = auth();
+    ops.createIdentity(a, { id }, NOW);
+    ops.updateIdentity(a, id, { id: `${id.slice(0, 60)}-2` }, NOW);
+  }
+  assert.equal(
+    ops.ID_FORMAT_ERROR,
+    "id must be 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit",
+  );
+  // Existing ids are not checked: a hand-written one can still change role or be renamed away.
+  const a = auth();
+  a.tokens.push({ id: "old id!", token: "X" });
+  ops.updateIdentity(a, "old id!", { role: "admin" }, NOW);
+  ops.updateIdentity(a, "old id!", { id: "old id!" }, NOW);
+  ops.updateIdentity(a, "old id!", { id: "old-id" }, NOW);
+  assert.equal(a.tokens[3].id, "old-id");
+  // Pairing: the id made from the machine name is checked too.
+  assert.throws(
+    () =>
+      ops.addPaired(
+        auth(),
+        { type: "register", machineId: "my barn", role: "user", machines: [] },
+        NOW,
+      ),
+    (e: AccessError) => e.status === 400,
+  );
+});

@@ -333,7 +333,15 @@ export class FileAccessStore implements AccessStore {
     });
     id = t.id;
     const register = req.type === "register";
-    this.#audit(actor, register ? req.machineId : "", `pair redeem ${t.id}`, [t.id]);
+    // The new identity did this; the code's creator is named in the detail (fix round: the
+    // event used to be credited to the creator, as if they had paired).
+    this.#audit(
+      actor,
+      register ? req.machineId : "",
+      `pair redeem ${t.id} (code by ${actor.id})`,
+      [t.id],
+      t.id,
+    );
     return { id: t.id, token: value };
   }
 
@@ -437,8 +445,18 @@ export class FileAccessStore implements AccessStore {
     return result;
   }
 
-  #audit(actor: Actor, machineId: string, summary: string, identities: string[]): void {
-    this.#history?.record(machineId, "admin-change", summary, { identity: actor.id });
+  /**
+   * Records, logs and notifies a change.
+   * @param identity who the audit event names (default the actor).
+   */
+  #audit(
+    actor: Actor,
+    machineId: string,
+    summary: string,
+    identities: string[],
+    identity = actor.id,
+  ): void {
+    this.#history?.record(machineId, "admin-change", summary, { identity });
     log.info(`access: ${escapeForLog(summary)} (by ${escapeForLog(actor.id)} via ${actor.via})`);
     const change: AccessChange = { identities: [...new Set(identities)], actor, summary };
     for (const fn of this.#listeners) {

@@ -278,7 +278,11 @@ Deno.test("addPaired gives unique ids; portals set and remove; admin changes are
       error: "portal not found",
     });
     const admin = history.list((e) => e.event === "admin-change");
-    assert.ok(admin.some((e) => e.detail === "pair redeem barn-agent-2" && e.identity === "pair"));
+    assert.ok(
+      admin.some((e) =>
+        e.detail === "pair redeem barn-agent-2 (code by pair)" && e.identity === "barn-agent-2"
+      ),
+    );
     assert.ok(admin.some((e) => e.detail === "portals remove awan" && e.identity === "owner"));
     return Promise.resolve();
   });

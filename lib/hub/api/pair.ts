@@ -4,6 +4,11 @@
  * included, is 405. The success body has string values only (`telad` decodes it into a
  * string map): `{"token","identity","type"}`.
  *
+ * Our `tela pair` adds `"type":"connect"` and `telad pair` `"type":"register"` to the body;
+ * a code of the other type is refused with 400 `{"error":"this is a <type> code: redeem it
+ * with <tool>"}` and kept (a user's `tela pair` must not use up an agent's code and store an
+ * agent token as a user credential). Without `type` (Go clients) any code is redeemed.
+ *
  * Failed redemptions are limited per client address and hub-wide ({@link PairingCodes}); the
  * client address is the TCP peer, or, when the peer is a loopback address (a reverse proxy
  * on the same machine) and the request carries `X-Forwarded-For`, that header's last entry
@@ -66,10 +71,18 @@ export async function pair(
   const code = typeof body.code === "string" ? body.code : "";
   if (!code) return json(400, { error: "code is required" });
   const machineId = typeof body.machineId === "string" ? body.machineId : "";
+  // Our tela/telad say which kind of code they expect; Go clients send no type.
+  const type = body.type;
+  if (
+    type !== undefined && type !== null && type !== "" && type !== "connect" && type !== "register"
+  ) {
+    return json(400, { error: 'type must be "register" or "connect"' });
+  }
+  const want = type === "connect" || type === "register" ? type : undefined;
   const client = clientAddress(req, info);
   const mark = ctx.store.changeMark();
   try {
-    const r = ctx.pairing.redeem(code, machineId, client, ctx.store);
+    const r = ctx.pairing.redeem(code, machineId, client, ctx.store, want);
     // The identity is live; answer once it (and the code's consumption) is on disk.
     await ctx.pairing.flush();
     await ctx.store.persisted(mark);

@@ -26,6 +26,8 @@ import {
   guarded,
   ifMatch,
   methodNotAllowed,
+  ownerOnly,
+  ownerTarget,
   parseObject,
   pathRest,
   readBody,
@@ -107,19 +109,23 @@ async function identity(
   ctx: HttpContext,
   req: Request,
   id: string,
-  { cors, actor }: Caller,
+  caller: Caller,
 ): Promise<Response> {
+  const { cors, actor } = caller;
   switch (req.method) {
     case "GET":
       return guarded(cors, () => {
         const e = ctx.store.get(id);
         return json(200, e, { ...cors, ...etag(e.version) });
       }, ctx.store);
-    case "DELETE":
+    case "DELETE": {
+      const refused = ownerTarget(ctx, caller, id, "remove an owner");
+      if (refused) return refused;
       return guarded(cors, () => {
         ctx.store.remove(id, actor, ifMatch(req));
         return json(200, { id, status: "removed" }, cors);
       }, ctx.store);
+    }
     case "PATCH": {
       const text = await readBody(req, cors);
       if (text instanceof Response) return text;
@@ -141,6 +147,15 @@ async function identity(
           cors,
         );
       }
+      const refused =
+        (role === "owner" ? ownerOnly(caller, "promote an identity to owner") : undefined) ??
+          (role !== undefined && role !== "owner"
+            ? ownerTarget(ctx, caller, id, "demote an owner")
+            : undefined) ??
+          (newId !== undefined && newId !== id
+            ? ownerTarget(ctx, caller, id, "rename an owner")
+            : undefined);
+      if (refused) return refused;
       return guarded(cors, () => {
         const change: { id?: string; role?: string } = {};
         if (newId !== undefined) change.id = newId;

@@ -12,6 +12,12 @@
  * - Every error body is JSON, including the 405s Go sends empty (clients check the status).
  * - Every admin response carries the admin CORS headers when the request had an `Origin`
  *   (Go leaves them off many error paths, §3).
+ * - Owner-only operations (book, Appendix C: owner "Can create/remove other owners"; admin
+ *   "Full access ... except owner-only operations"; Go has none, spec §2.5): an admin caller
+ *   gets 403 `{"error":"only an owner can <action>"}` for creating an owner token or an
+ *   owner pairing code, promoting anyone to owner, and rotating, revoking, removing,
+ *   demoting or renaming an owner ({@link ownerOnly}). Admins may create admins (admin
+ *   tokens, admin pairing codes, promotion to admin): only owners are reserved.
  * - A body over {@link ADMIN_BODY_LIMIT} is refused with **413**
  *   `{"error":"request body too large (limit 4096 bytes)"}` (Go cuts the body and reports
  *   the JSON error of the truncated text, usually a misleading 400).
@@ -231,4 +237,45 @@ export function redirectToSlash(url: URL): Response {
  */
 export function audit(ctx: HttpContext, machineId: string, detail: string, actor: Actor): void {
   ctx.history.record(machineId, "admin-change", detail, { identity: actor.id });
+}
+
+/**
+ * The refusal of an owner-only operation to a caller who is not an owner (book, Appendix C),
+ * or `undefined` when the caller may go on.
+ * @param caller the gate's caller.
+ * @param action what was refused, completing "only an owner can ...", e.g. `remove an owner`.
+ * @returns 403 `{"error":"only an owner can <action>"}`, or `undefined`.
+ */
+export function ownerOnly(caller: Caller, action: string): Response | undefined {
+  if (caller.role === "owner") return undefined;
+  log.info(
+    `admin API: ${escapeForLog(caller.id)} (${caller.role}) refused: only an owner can ${action}`,
+  );
+  return json(403, { error: `only an owner can ${action}` }, caller.cors);
+}
+
+/**
+ * True when an identity named `id` has the owner role (any entry of that name: a removal
+ * takes them all).
+ * @param ctx the hub's HTTP context (its store).
+ * @param id the identity id.
+ */
+export function isOwner(ctx: HttpContext, id: string): boolean {
+  return ctx.store.list().some((e) => e.id === id && e.role === "owner");
+}
+
+/**
+ * {@link ownerOnly} when identity `id` is an owner, else `undefined`.
+ * @param ctx the hub's HTTP context.
+ * @param caller the gate's caller.
+ * @param id the identity acted on.
+ * @param action completes "only an owner can ...".
+ */
+export function ownerTarget(
+  ctx: HttpContext,
+  caller: Caller,
+  id: string,
+  action: string,
+): Response | undefined {
+  return caller.role !== "owner" && isOwner(ctx, id) ? ownerOnly(caller, action) : undefined;
 }

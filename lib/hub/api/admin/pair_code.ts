@@ -8,7 +8,8 @@
  * - `machineId`: required for register codes (TelaVisor's "Pair Agent" sends
  *   `machines:[name]` without it; we take `machines[0]` then, where Go answers 400: spec
  *   Open question 3);
- * - `role`: `user` (default), `viewer`, `admin`, `owner`; Go takes any string and stores it
+ * - `role`: `user` (default), `viewer`, `admin`, `owner` (owner callers only: 403 `only an
+ *   owner can create an owner pairing code` for an admin); Go takes any string and stores it
  *   as the new identity's `hubRole`, we refuse others with 400 (a typo would otherwise mint
  *   an identity with a role nothing understands);
  * - `expiresIn`: seconds, a Go duration, or `<n>d`; 10 min default, 7 days at most;
@@ -21,10 +22,11 @@
  * @module
  */
 import { escapeForLog, logger } from "../../../log/mod.ts";
+import { ID_FORMAT_ERROR, ID_PATTERN, pairedAgentId } from "../../access/ops.ts";
 import { localRfc3339, PairingError, type PairType, parseExpiresIn } from "../../pairing.ts";
 import type { HttpContext } from "../context.ts";
 import { json } from "../context.ts";
-import { adminGate, audit, methodNotAllowed, parseObject, readBody } from "./common.ts";
+import { adminGate, audit, methodNotAllowed, ownerOnly, parseObject, readBody } from "./common.ts";
 
 const log = logger("hub");
 
@@ -59,11 +61,23 @@ export async function pairCode(ctx: HttpContext, req: Request, url: URL): Promis
   if (t === "register" && !machineId) {
     return json(400, { error: "machineId required for register codes" }, cors);
   }
+  if (t === "register" && !ID_PATTERN.test(pairedAgentId(machineId))) {
+    // Refused now rather than at redemption, where the code would be used up for nothing.
+    return json(400, {
+      error: `${ID_FORMAT_ERROR} (a register code for machine "${machineId}" would create ` +
+        `the identity "${pairedAgentId(machineId)}")`,
+    }, cors);
+  }
   const role = body.role === undefined || body.role === null || body.role === ""
     ? "user"
     : body.role;
   if (typeof role !== "string" || !PAIR_ROLES.has(role)) {
     return json(400, { error: "role must be one of user, viewer, admin, owner" }, cors);
+  }
+  if (role === "owner") {
+    // Owner-only (book, Appendix C); an admin may hand out admin codes.
+    const refused = ownerOnly(caller, "create an owner pairing code");
+    if (refused) return refused;
   }
   let ttlMs: number;
   try {

@@ -57,8 +57,11 @@ export async function portals(ctx: HttpContext, req: Request, url: URL): Promise
         return json(400, { error: "name, portalUrl, and hubUrl are required" }, cors);
       }
       if (!ctx.hubName) {
+        // Go says "(set HUB_NAME or name in config)" (spec §5.4): HUB_NAME is not read by
+        // our hub, so the text names the settings that do set the name.
         return json(400, {
-          error: "hub name not configured (set HUB_NAME or name in config)",
+          error:
+            "hub name not configured: set name: in telahubd.yaml or TELAHUBD_NAME, then restart the hub",
         }, cors);
       }
       let reg;

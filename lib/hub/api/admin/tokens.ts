@@ -17,6 +17,8 @@ import {
   guarded,
   ifMatch,
   methodNotAllowed,
+  ownerOnly,
+  ownerTarget,
   parseObject,
   pathRest,
   readBody,
@@ -57,6 +59,10 @@ export async function tokens(ctx: HttpContext, req: Request, url: URL): Promise<
   ) {
     return json(400, { error: EXPIRES_ERROR }, cors);
   }
+  if (role === "owner") {
+    const refused = ownerOnly(caller, "create an owner token");
+    if (refused) return refused;
+  }
   return guarded(cors, () => {
     const { entry, token } = ctx.store.create(
       { id, role, expiresAt: typeof expiresAt === "string" && expiresAt ? expiresAt : undefined },
@@ -91,6 +97,8 @@ export function tokenItem(ctx: HttpContext, req: Request, url: URL): Promise<Res
       : methodNotAllowed("GET, OPTIONS", cors);
   }
   if (req.method === "DELETE") {
+    const refused = ownerTarget(ctx, caller, rest, "remove an owner");
+    if (refused) return refused;
     return guarded(cors, () => {
       ctx.store.remove(rest, actor, ifMatch(req));
       return json(200, { id: rest, status: "removed" }, cors);
@@ -102,6 +110,8 @@ export function tokenItem(ctx: HttpContext, req: Request, url: URL): Promise<Res
   const action = rest.slice(slash + 1);
   if (action !== "revoke") return json(404, { error: `unknown action: ${action}` }, cors);
   if (id === "") return json(400, { error: "id is required in URL path" }, cors);
+  const refused = ownerTarget(ctx, caller, id, "revoke an owner's token");
+  if (refused) return refused;
   return guarded(cors, () => {
     const r = ctx.store.revoke(id, actor, ifMatch(req));
     const out: Record<string, unknown> = { status: r.status, id, revokedAt: r.entry.revokedAt };
@@ -129,6 +139,8 @@ export function rotate(ctx: HttpContext, req: Request, url: URL): Promise<Respon
   const id = pathRest(url, "/api/admin/rotate/");
   if (id === undefined) return json(400, { error: "invalid path" }, cors);
   if (id === "") return json(400, { error: "id is required in URL path" }, cors);
+  const refused = ownerTarget(ctx, caller, id, "rotate an owner's token");
+  if (refused) return refused;
   return guarded(cors, () => {
     const { entry, token } = ctx.store.rotate(id, caller.actor, ifMatch(req));
     if (ctx.auth().viewerToken === token) {
