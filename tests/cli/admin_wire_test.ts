@@ -188,7 +188,7 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
   }
 });
 
-Deno.test("tela pair and telad pair POST /api/pair with the code (and the machine), no token", async () => {
+Deno.test("tela pair and telad pair POST /api/pair with the code, the machine and the code type they expect, no token", async () => {
   const rec = startRecorder();
   const sys = await Deno.makeTempDir({ prefix: "tela-sys-" });
   try {
@@ -208,9 +208,14 @@ Deno.test("tela pair and telad pair POST /api/pair with the code (and the machin
         method: "POST",
         path: "/api/pair",
         auth: null,
-        body: '{"code":"00FF-A1B2","machineId":"barn"}',
+        body: '{"code":"00FF-A1B2","machineId":"barn","type":"register"}',
       },
-      { method: "POST", path: "/api/pair", auth: null, body: '{"code":"ABCD-1234"}' },
+      {
+        method: "POST",
+        path: "/api/pair",
+        auth: null,
+        body: '{"code":"ABCD-1234","type":"connect"}',
+      },
     ]);
   } finally {
     await rec.close();
@@ -220,7 +225,7 @@ Deno.test("tela pair and telad pair POST /api/pair with the code (and the machin
 
 Deno.test("usage errors come before any request: bad code, bad perms, bad role, no hub (exit 2)", async () => {
   const runs = await Promise.all([
-    runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "ABCD1234"], { net: false }),
+    runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "ZZZZ"], { net: false }),
     runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9"], { net: false }),
     runProgram("telad", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "AB-CD"], { net: false }),
     runProgram("tela", ["admin", "access", "grant", "a", "b", "conect", "-hub", "ws://h"], {
@@ -243,9 +248,9 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     runProgram("tela", ["admin", "portals", "add", "p", "-hub", "ws://h"], { net: false }),
   ]);
   const want = [
-    /^Error: -code "ABCD1234" is not a pairing code: .*dash/,
+    /^Error: -code: a pairing code looks like ABCD-1234 \(4 letters or digits, a dash, 4 more\); got "ZZZZ";/,
     /^Error: -code is required, e\.g\. tela pair -hub/,
-    /^Error: -code "AB-CD" is not a pairing code/,
+    /^Error: -code: a pairing code looks like ABCD-1234 .*; got "AB-CD";/,
     /^Error: "conect" is not a permission: <perms> is a comma-separated list of connect, register, manage/,
     /^Error: -role viewer cannot be assigned: it is reserved for the hub's console token/,
     /^Error: -expires "soon" is not a token lifetime/,
@@ -261,4 +266,44 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     assert.match(r.stderr, want[i]);
     assert.match(r.stderr, /\n\n(tela|telad) \S.* — /, "the command's help follows");
   });
+});
+
+Deno.test("a code of the other kind: tela pair and telad pair name the command that redeems it", async () => {
+  // What our hub answers when the request's type differs from the code's (the code is kept).
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const body = JSON.parse(await req.text());
+    const kind = body.type === "connect" ? "register" : "connect";
+    return Response.json({ error: `pairing code is a ${kind} code, not ${body.type}` }, {
+      status: 400,
+    });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}`;
+  const sys = await Deno.makeTempDir({ prefix: "tela-sys-" });
+  try {
+    const [tela, telad] = await Promise.all([
+      runProgram("tela", ["pair", "-hub", url, "-code", "ABCD-1234"], { net: "loopback" }),
+      runProgram("telad", ["pair", "-hub", url, "-code", "ABCD-1234", "-machine", "barn"], {
+        net: "loopback",
+        env: { TELA_SYSTEM_DIR: sys },
+      }),
+    ]);
+    assert.equal(tela.code, 1, tela.stderr);
+    assert.equal(
+      tela.stderr,
+      `Error: ${url} refused pairing code ABCD-1234: pairing code is a register code, not ` +
+        `connect (HTTP 400); it is an agent (register) code: redeem it on the agent's machine ` +
+        `with "telad pair -hub ${url} -code ABCD-1234 -machine <machine>" (the code still works)\n`,
+    );
+    assert.equal(telad.code, 1, telad.stderr);
+    assert.equal(
+      telad.stderr,
+      `Error: ${url} refused pairing code ABCD-1234: pairing code is a connect code, not ` +
+        `register (HTTP 400); it is a user (connect) code, not an agent one: redeem it with ` +
+        `"tela pair -hub ${url} -code ABCD-1234" (the code still works), or ask for a ` +
+        `register code ("tela admin pair-code <machine> -type register")\n`,
+    );
+  } finally {
+    await server.shutdown();
+    await Deno.remove(sys, { recursive: true });
+  }
 });
