@@ -46,7 +46,7 @@ function startRecorder() {
       if (path === "/api/admin/pair-code") {
         return Response.json({
           code: "ABCD-1234",
-          type: "connect",
+          type: JSON.parse(r.body).type,
           expiresAt: "2026-04-15T18:30:00+08:00",
         });
       }
@@ -129,11 +129,13 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
         },
       ]],
       [["pair-code", "barn", "-type", "register", "-role", "viewer"], [
+        // Is barn online? (a register code then says it displaces the agent)
+        { method: "GET", path: "/api/status", body: "" },
         {
           method: "POST",
           path: "/api/admin/pair-code",
           body:
-            '{"machineId":"barn","type":"register","machines":["*"],"expiresIn":600,"role":"viewer"}',
+            '{"machineId":"barn","type":"register","machines":["barn"],"expiresIn":600,"role":"viewer"}',
         },
       ]],
       [
@@ -162,6 +164,40 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
       }]],
       [["hub", "logs", "-n", "7"], [{ method: "GET", path: "/api/admin/logs?lines=7", body: "" }]],
       [["hub", "restart"], [{ method: "POST", path: "/api/admin/restart", body: "" }]],
+      // 16-: the book's "grants connect access to machine barn" is the default.
+      [["pair-code", "barn"], [
+        {
+          method: "POST",
+          path: "/api/admin/pair-code",
+          body: '{"machineId":"barn","type":"connect","machines":["barn"],"expiresIn":600}',
+        },
+      ]],
+      [["pair-code", "barn", "-machines", "*"], [
+        {
+          method: "POST",
+          path: "/api/admin/pair-code",
+          body: '{"machineId":"barn","type":"connect","machines":["*"],"expiresIn":600}',
+        },
+      ]],
+      [["access", "set", "alice", "-role", "owner"], [
+        { method: "PATCH", path: "/api/admin/access/alice", body: '{"role":"owner"}' },
+      ]],
+      [["access", "set", "bob", "-role", "user"], [
+        { method: "PATCH", path: "/api/admin/access/bob", body: '{"role":""}' },
+      ]],
+      // Readers of public endpoints check the token is an admin one first.
+      [["agent", "list"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/status", body: "" },
+      ]],
+      [["hub", "status"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/status", body: "" },
+      ]],
+      [["history"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/history", body: "" },
+      ]],
     ];
     const runs = await Promise.all(
       cases.map(([args], i) =>
@@ -180,9 +216,20 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
     assert.equal(add.stderr, "Save this token: it is shown once\n");
     assert.equal(runs[9].stdout, `${TOKEN}\n`, "rotate prints the new token");
     assert.equal(runs[14].stdout, "one\ntwo\n", "hub logs prints the lines");
-    for (const i of [0, 2, 3, 4, 5, 8, 12, 13, 15]) {
+    for (const i of [0, 2, 3, 4, 5, 8, 12, 13, 15, 18, 19]) {
       assert.equal(runs[i].stdout + runs[i].stderr, "", `${cases[i][0].join(" ")} is silent`);
     }
+    // pair-code: the book's block on stdout, what the code grants on stderr.
+    assert.match(runs[16].stdout, /^Generated pairing code: ABCD-1234\n/);
+    assert.equal(
+      runs[16].stderr,
+      "The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.\n",
+    );
+    assert.match(
+      runs[17].stderr,
+      /^The code grants connect on every machine \('\*'\) \(role user\)/,
+    );
+    assert.match(runs[11].stderr, /^The code lets one agent register barn, single use, until /);
   } finally {
     await rec.close();
   }
@@ -246,12 +293,24 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     runProgram("tela", ["admin", "access"], { net: false }),
     runProgram("tela", ["admin", "history", "-n", "0", "-hub", "ws://h"], { net: false }),
     runProgram("tela", ["admin", "portals", "add", "p", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "pair-code", "barn", "-expires", "5m", "-hub", "ws://h"], {
+      net: false,
+    }),
+    runProgram("tela", ["admin", "pair-code", "barn", "-expires", "1s", "-hub", "ws://h"], {
+      net: false,
+    }),
+    runProgram("tela", ["admin", "tokens", "add", "a", "-role", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "-jsn", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "set", "a", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "set", "a", "-role", "ownr", "-hub", "ws://h"], {
+      net: false,
+    }),
   ]);
   const want = [
     /^Error: -code: a pairing code looks like ABCD-1234 \(4 letters or digits, a dash, 4 more\); got "ZZZZ";/,
     /^Error: -code is required, e\.g\. tela pair -hub/,
     /^Error: -code: a pairing code looks like ABCD-1234 .*; got "AB-CD";/,
-    /^Error: "conect" is not a permission: <perms> is a comma-separated list of connect, register, manage/,
+    /^Error: "conect" is not a permission \(did you mean connect\?\): <perms> is a comma-separated list of connect, register, manage/,
     /^Error: -role viewer cannot be assigned: it is reserved for the hub's console token/,
     /^Error: -expires "soon" is not a token lifetime/,
     /^Error: -expires "8d" is not a pairing code lifetime/,
@@ -259,6 +318,12 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     /^Error: -hub is required \(or set TELA_HUB\)/,
     /^Error: -n 0 is not a count/,
     /^Error: -portal-url is required/,
+    /^Error: -expires "5m" is not a pairing code lifetime: give a duration from 10m to 7d/,
+    /^Error: -expires "1s" is not a pairing code lifetime: give a duration from 10m to 7d/,
+    /^Error: flag needs an argument: -role\n/,
+    /^Error: flag provided but not defined: -jsn Did you mean: -json\?\n/,
+    /^Error: -role is required: owner, admin or user\n/,
+    /^Error: -role "ownr" is not a role \(did you mean owner\?\): use owner, admin or user\n/,
   ];
   runs.forEach((r, i) => {
     assert.equal(r.code, 2, `${i}: ${r.stderr}`);
