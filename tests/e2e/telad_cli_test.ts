@@ -282,7 +282,7 @@ Deno.test({
       assert.equal(code, 1);
       assert.match(
         agent.err.join("\n"),
-        /^Error: hub rejected machine "barn": Access denied \(check -token, TELA_TOKEN/,
+        /^Error: hub refused to register "barn": Access denied \(the token is unknown, or its identity has no register permission on "barn": tela admin access grant <id> barn register\)/,
       );
     });
   },
