@@ -170,6 +170,7 @@ export class AdminClient {
    * The error for a non-2xx answer. 401, and 403 from a token the hub does not know
    * (the admin gate answers 403 for both, spec §2.6: a `GET /api/status` probe tells them
    * apart), say the token is unknown, revoked or expired and which source it came from;
+   * 403 `only an owner can …` (an admin token, an owner's action) says so;
    * 403 from a known token says it belongs to an identity (named when the stores or the
    * hub's text know it) that is not an owner or admin; 404 names what was not found and the
    * command that lists them; a last-owner 409 names `tela admin access set`; 409, 412 and
@@ -179,6 +180,17 @@ export class AdminClient {
     const src = describeTokenSource(this.auth, this.hubUrl);
     const fix = `pass an owner or admin token with -token, set TELA_OWNER_TOKEN, or run ` +
       `"tela login ${this.hubUrl}" with one`;
+    if (status === 403 && /^only an owner can /i.test(hubError)) {
+      // Past the admin gate: the token is an admin's, the action is an owner's (Appendix C).
+      const id = await this.identityName(hubError);
+      return new AdminApiError(
+        403,
+        `${this.hubUrl} refused the request: ${hubError} (HTTP 403); ` +
+          `${describeTokenSource(this.auth, this.hubUrl, false)} belongs to ` +
+          `${id ? `identity "${id}"` : "an identity"}, an admin: ask an owner, or use an ` +
+          `owner's token`,
+      );
+    }
     if (status === 401 || status === 403) {
       if (this.auth.source === "none") {
         return new AdminApiError(

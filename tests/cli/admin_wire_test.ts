@@ -338,7 +338,8 @@ Deno.test("a code of the other kind: tela pair and telad pair name the command t
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const body = JSON.parse(await req.text());
     const kind = body.type === "connect" ? "register" : "connect";
-    return Response.json({ error: `pairing code is a ${kind} code, not ${body.type}` }, {
+    const tool = kind === "register" ? "telad pair" : "tela pair";
+    return Response.json({ error: `this is a ${kind} code: redeem it with ${tool}` }, {
       status: 400,
     });
   });
@@ -355,20 +356,50 @@ Deno.test("a code of the other kind: tela pair and telad pair name the command t
     assert.equal(tela.code, 1, tela.stderr);
     assert.equal(
       tela.stderr,
-      `Error: ${url} refused pairing code ABCD-1234: pairing code is a register code, not ` +
-        `connect (HTTP 400); it is an agent (register) code: redeem it on the agent's machine ` +
+      `Error: ${url} refused pairing code ABCD-1234: this is a register code: redeem it with ` +
+        `telad pair (HTTP 400); it is an agent (register) code: redeem it on the agent's machine ` +
         `with "telad pair -hub ${url} -code ABCD-1234 -machine <machine>" (the code still works)\n`,
     );
     assert.equal(telad.code, 1, telad.stderr);
     assert.equal(
       telad.stderr,
-      `Error: ${url} refused pairing code ABCD-1234: pairing code is a connect code, not ` +
-        `register (HTTP 400); it is a user (connect) code, not an agent one: redeem it with ` +
+      `Error: ${url} refused pairing code ABCD-1234: this is a connect code: redeem it with ` +
+        `tela pair (HTTP 400); it is a user (connect) code, not an agent one: redeem it with ` +
         `"tela pair -hub ${url} -code ABCD-1234" (the code still works), or ask for a ` +
         `register code ("tela admin pair-code <machine> -type register")\n`,
     );
   } finally {
     await server.shutdown();
     await Deno.remove(sys, { recursive: true });
+  }
+});
+
+Deno.test("403 'only an owner can ...' says the token is an admin's, naming its identity", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/api/status") return Response.json({ machines: [] });
+    return Response.json({ error: "only an owner can remove an owner" }, { status: 403 });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}`;
+  try {
+    const r = await runProgram("tela", ["admin", "access", "remove", "boss", "-hub", url], {
+      net: "loopback",
+      env: { TELA_TOKEN: TOKEN },
+      setup: async (home) => {
+        await Deno.mkdir(`${home}/.tela`, { recursive: true });
+        await Deno.writeTextFile(
+          `${home}/.tela/credentials.yaml`,
+          `hubs:\n  ${url}:\n    token: "${TOKEN}"\n    identity: helper\n`,
+        );
+      },
+    });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `Error: ${url} refused the request: only an owner can remove an owner (HTTP 403); the ` +
+        `token from TELA_TOKEN belongs to identity "helper", an admin: ask an owner, or use an ` +
+        `owner's token\n`,
+    );
+  } finally {
+    await server.shutdown();
   }
 });
