@@ -37,6 +37,7 @@ import {
   explain,
   type IssuedToken,
   listUsers,
+  machinesCell,
   parseExpires,
   showOwnerToken,
   showViewerToken,
@@ -377,8 +378,10 @@ which the token fails every check. ${LIVE}`,
         summary: "List token identities.",
         usage: ["telahubd user list [-config <path>] [-json]"],
         description: `Lists the identities of the hub's config: id, role, the first 8 characters
-of the token, and whether it is active, revoked or expired. -json prints an array of
-{id, role, tokenPreview, status, issuedAt, expiresAt, revokedAt}.`,
+of the token, whether it is active, revoked or expired, and its grants (MACHINES, as tela admin
+access shows them: "* (all permissions)" for owners and admins, else e.g. "barn: connect |
+*: manage"). -json prints an array of {id, role, tokenPreview, status, issuedAt, expiresAt,
+revokedAt, machines: [{machineId, permissions, services?}]}.`,
         flags: { config: CONFIG_FLAG, json: JSON_FLAG },
         examples: ["telahubd user list", "telahubd user list -json"],
         seeAlso: ["telahubd user add"],
@@ -391,8 +394,15 @@ of the token, and whether it is active, revoked or expired. -json prints an arra
             return;
           }
           if (values.json) return;
-          const table = [["ID", "ROLE", "TOKEN", "STATUS", "EXPIRES"]].concat(
-            rows.map((r) => [r.id, r.role, r.tokenPreview, r.status, r.expiresAt ?? "-"]),
+          const table = [["ID", "ROLE", "TOKEN", "STATUS", "EXPIRES", "MACHINES"]].concat(
+            rows.map((r) => [
+              r.id,
+              r.role,
+              r.tokenPreview,
+              r.status,
+              r.expiresAt ?? "-",
+              machinesCell(r),
+            ]),
           );
           const w = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
           out(table.map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()).join("\n"));
@@ -420,7 +430,7 @@ granting again changes nothing. -perms gives register and/or manage as well or i
           "telahubd user grant barn-agent barn -perms register",
         ],
         seeAlso: ["telahubd user revoke", "tela admin access grant"],
-        async run({ values, positionals, out }) {
+        async run({ values, positionals, err }) {
           const [id, machine] = positionals;
           const perms = permsOf(values.perms);
           const path = userConfigPath(values.config);
@@ -430,11 +440,10 @@ granting again changes nothing. -perms gives register and/or manage as well or i
             (cfg) => grant(cfg.auth, id, machine, perms),
             machine,
           );
-          out(
-            changed
-              ? `Granted ${perms.join(",")} on "${machine}" to "${id}".`
-              : `"${id}" already has ${perms.join(",")} on "${machine}"; nothing changed.`,
-          );
+          // Success is silent (book, TDL); a grant that was already there is noted on stderr.
+          if (!changed) {
+            err(`"${id}" already has ${perms.join(",")} on "${machine}"; nothing changed`);
+          }
         },
       }),
       command({
@@ -456,7 +465,7 @@ open sessions to that machine are cut. Fails when it held none of them. ${LIVE}`
         args: ["<id>", "<machine>"],
         examples: ["telahubd user revoke alice barn"],
         seeAlso: ["telahubd user grant", "tela admin access revoke"],
-        async run({ values, positionals, out }) {
+        async run({ values, positionals }) {
           const [id, machine] = positionals;
           const perms = permsOf(values.perms);
           const path = userConfigPath(values.config);
@@ -464,7 +473,6 @@ open sessions to that machine are cut. Fails when it held none of them. ${LIVE}`
             revokePermissions(cfg.auth, id, machine, perms);
             return true;
           }, machine);
-          out(`Revoked ${perms.join(",")} on "${machine}" from "${id}".`);
         },
       }),
       idArg(
@@ -491,7 +499,6 @@ manage lists; its live connections are cut. The last owner cannot be removed.`,
         async (id, path, io, json) => {
           await edit(path, id, (cfg, now) => removeIdentity(cfg.auth, id, now));
           if (json) io.out(JSON.stringify({ id, status: "removed" }, null, 2));
-          else io.out(`Removed identity "${id}" from ${path}.`);
         },
       ),
       showToken("owner"),

@@ -7,8 +7,13 @@
  * - A code is `XXXX-XXXX`, uppercase hex: the first 8 hex digits of 6 random bytes, a dash
  *   after the fourth (spec §6.1), so 2^32 values. A new code never replaces a live one (Go
  *   silently replaced the older code on a collision; we draw again).
- * - Codes live in memory only (lost on restart), expire after 10 min by default, 7 days at
- *   most, and are swept every 60 s; an expired code is also dropped when someone tries it.
+ * - Codes expire after 10 min by default, 7 days at most, and are swept every 60 s; an
+ *   expired code is also dropped when someone tries it.
+ * - Live codes survive a restart (`tela admin hub restart` must not void a code handed out
+ *   for a week; Go keeps them in memory only, spec §6.1): with a `file`, every change of the
+ *   set is written atomically (0600) to `telahubd.pairing.json` beside the config, and
+ *   {@link PairingCodes.load} reads it back at start, dropping expired codes. The codes are
+ *   bearer secrets: the file is 0600 and no log line shows one.
  * - Single use: a code is deleted when it is redeemed. A register code presented without a
  *   machine id or with another machine's id is kept (spec §6.2).
  * - Failed redemptions (unknown code, expired code, wrong machine) are rate-limited: at most
@@ -30,6 +35,13 @@
  * @module
  */
 import type { AccessStore } from "./access/types.ts";
+import { writeFileAtomic } from "../config/mod.ts";
+import { logger } from "../log/mod.ts";
+
+const log = logger("hub");
+
+/** The file live codes are kept in, beside `telahubd.yaml`. */
+export const PAIRING_FILE = "telahubd.pairing.json";
 
 /** Default code lifetime, ms (spec §0). */
 export const PAIR_DEFAULT_TTL_MS = 10 * 60_000;
@@ -94,6 +106,46 @@ export interface PairingOptions {
   now?: () => number;
   /** Random bytes (tests inject to force a collision). */
   random?: (n: number) => Uint8Array;
+  /** Where live codes are kept across restarts ({@link PAIRING_FILE}); none = memory only. */
+  file?: string;
+}
+
+const CODE_FORMAT = /^[0-9A-F]{4}-[0-9A-F]{4}$/;
+
+/** One code as {@link PAIRING_FILE} holds it (`expiresAt` RFC 3339 UTC). */
+interface StoredCode {
+  code: string;
+  type: PairType;
+  machineId: string;
+  role: string;
+  machines: string[];
+  expiresAt: string;
+  createdBy: string;
+}
+
+/** A stored code read back, or `undefined` when the entry is malformed. */
+function fromStored(v: unknown): PairingCode | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const expiresAt = typeof o.expiresAt === "string" ? Date.parse(o.expiresAt) : NaN;
+  if (
+    typeof o.code !== "string" || !CODE_FORMAT.test(o.code) ||
+    (o.type !== "connect" && o.type !== "register") || typeof o.machineId !== "string" ||
+    typeof o.role !== "string" || !Array.isArray(o.machines) ||
+    !o.machines.every((m) => typeof m === "string") || typeof o.createdBy !== "string" ||
+    Number.isNaN(expiresAt)
+  ) {
+    return undefined;
+  }
+  return {
+    code: o.code,
+    type: o.type,
+    machineId: o.machineId,
+    role: o.role,
+    machines: o.machines as string[],
+    expiresAt,
+    createdBy: o.createdBy,
+  };
 }
 
 /**
@@ -173,6 +225,9 @@ export class PairingCodes {
   readonly #codes = new Map<string, PairingCode>();
   readonly #now: () => number;
   readonly #random: (n: number) => Uint8Array;
+  readonly #file?: string;
+  #saving: Promise<void> = Promise.resolve();
+  #saveQueued = false;
   #timer?: ReturnType<typeof setInterval>;
   /** The failed-redemption limiter (exposed for tests). */
   readonly limiter: FailureLimiter;
@@ -184,7 +239,90 @@ export class PairingCodes {
   constructor(opts: PairingOptions = {}, limiter = new FailureLimiter()) {
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    this.#file = opts.file;
     this.limiter = limiter;
+  }
+
+  /**
+   * Reads the live codes of the file given as `file` (none: nothing to do). Expired and
+   * malformed entries are dropped (and the file rewritten without them); a missing file is
+   * an empty set; an unreadable or invalid one is logged and ignored (codes generated from
+   * now on replace it).
+   * @returns how many codes were loaded.
+   */
+  async load(): Promise<number> {
+    if (!this.#file) return 0;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#file);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        log.warn(`pairing codes: cannot read ${this.#file}: ${(err as Error).message}`);
+      }
+      return 0;
+    }
+    let list: unknown[];
+    try {
+      const doc = JSON.parse(text);
+      list = Array.isArray(doc?.codes) ? doc.codes : [];
+    } catch (err) {
+      log.warn(
+        `pairing codes: ${this.#file} is not valid JSON (${(err as Error).message}); the codes ` +
+          "in it are void: generate new ones with tela admin pair-code",
+      );
+      return 0;
+    }
+    const now = this.#now();
+    let loaded = 0;
+    let dropped = 0;
+    for (const v of list) {
+      const c = fromStored(v);
+      if (!c || now > c.expiresAt) {
+        dropped++;
+        continue;
+      }
+      this.#codes.set(c.code, c);
+      loaded++;
+    }
+    if (loaded || dropped) {
+      log.info(
+        `pairing codes: ${loaded} live code(s) restored from ${this.#file}` +
+          (dropped ? `, ${dropped} expired or invalid dropped` : ""),
+      );
+    }
+    if (dropped) this.#save();
+    return loaded;
+  }
+
+  /** Resolves once the file holds the current set (write failures are logged, not thrown). */
+  async flush(): Promise<void> {
+    let seen: Promise<void> | undefined;
+    while (seen !== this.#saving) {
+      seen = this.#saving;
+      await seen;
+    }
+  }
+
+  /** Schedules a write of the live codes (one at a time; a burst of changes is one write). */
+  #save(): void {
+    const file = this.#file;
+    if (!file || this.#saveQueued) return;
+    this.#saveQueued = true;
+    this.#saving = this.#saving.then(async () => {
+      this.#saveQueued = false;
+      const now = this.#now();
+      const codes: StoredCode[] = [...this.#codes.values()].filter((c) => now <= c.expiresAt).map(
+        (c) => ({ ...c, expiresAt: new Date(c.expiresAt).toISOString() }),
+      );
+      try {
+        await writeFileAtomic(file, JSON.stringify({ codes }, null, 2) + "\n", { mode: 0o600 });
+      } catch (err) {
+        log.warn(
+          `pairing codes: cannot write ${file}: ${(err as Error).message} (the codes work ` +
+            "until the hub restarts)",
+        );
+      }
+    });
   }
 
   /** Starts the 60 s sweep (an unref'd timer: it never keeps the process alive). */
@@ -213,6 +351,7 @@ export class PairingCodes {
         n++;
       }
     }
+    if (n) this.#save();
     return n;
   }
 
@@ -235,6 +374,7 @@ export class PairingCodes {
     const { ttlMs, ...rest } = req;
     const c: PairingCode = { ...rest, code, expiresAt: this.#now() + ttlMs };
     this.#codes.set(code, c);
+    this.#save();
     return c;
   }
 
@@ -261,6 +401,7 @@ export class PairingCodes {
     }
     if (now > c.expiresAt) {
       this.#codes.delete(code);
+      this.#save();
       this.limiter.fail(client, now);
       throw new PairingError(401, { error: "pairing code expired" });
     }
@@ -274,6 +415,7 @@ export class PairingCodes {
       }
     }
     this.#codes.delete(code); // single use, even if the store then fails
+    this.#save();
     const added = store.addPaired(
       { type: c.type, machineId: c.machineId, role: c.role, machines: c.machines },
       { id: c.createdBy, via: "pair" },

@@ -95,7 +95,15 @@ Deno.test("redeeming: unknown, expired and wrong-machine codes fail; success is 
   let now = 1_000_000;
   const calls: unknown[] = [];
   const store = recordingStore(calls);
-  const codes = new PairingCodes({ now: () => now });
+  // Codes with letters (A…F), so the lowercase spelling below is another string: a random
+  // code is all digits about 2% of the time, which made this test flaky.
+  let draw = 0;
+  const random = (n: number) => {
+    const b = new Uint8Array(n);
+    b.set([0xab, 0xcd, 0xe0 + (draw >> 8 & 0x0f), draw++ & 0xff]);
+    return b;
+  };
+  const codes = new PairingCodes({ now: () => now, random });
   const reg = codes.generate({
     type: "register",
     machineId: "barn",
@@ -111,6 +119,7 @@ Deno.test("redeeming: unknown, expired and wrong-machine codes fail; success is 
     "pairing code does not match machine ID",
   );
   // Lowercase is another code (exact lookup).
+  assert.notEqual(reg.code.toLowerCase(), reg.code);
   refused(() => codes.redeem(reg.code.toLowerCase(), "barn", "a", store), 401, /not found/);
   const r = codes.redeem(reg.code, "barn", "a", store);
   assert.deepEqual(r, { token: "t".repeat(64), identity: "id-1", type: "register" });
@@ -196,4 +205,48 @@ Deno.test("expiresAt is RFC 3339 in local time with a numeric offset, Z for UTC"
   const s = localRfc3339(Date.UTC(2026, 3, 21, 7, 10, 0, 500));
   assert.match(s, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/);
   assert.equal(Date.parse(s), Date.UTC(2026, 3, 21, 7, 10, 0));
+});
+
+Deno.test("live codes are kept in a 0600 file and read back; expired ones are dropped on load", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pairing-file-" });
+  try {
+    const file = `${dir}/telahubd.pairing.json`;
+    let now = 1_000_000;
+    const a = new PairingCodes({ now: () => now, file });
+    const keep = a.generate({
+      type: "connect",
+      machineId: "",
+      role: "user",
+      machines: ["barn"],
+      ttlMs: 3_600_000,
+      createdBy: "alice",
+    });
+    const short = a.generate({ ...keep, ttlMs: 1000 });
+    const used = a.generate({ ...keep, ttlMs: 3_600_000 });
+    a.redeem(used.code, "", "x", recordingStore([]));
+    await a.flush();
+    if (Deno.build.os !== "windows") assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+    const onDisk = await Deno.readTextFile(file);
+    assert.ok(onDisk.includes(keep.code) && onDisk.includes(short.code));
+    assert.ok(!onDisk.includes(used.code), "a redeemed code is gone from the file");
+
+    now += 2000; // `short` has expired
+    const b = new PairingCodes({ now: () => now, file });
+    assert.equal(await b.load(), 1);
+    assert.equal(b.size, 1);
+    refused(() => b.redeem(short.code, "", "y", recordingStore([])), 401, /not found/);
+    const calls: unknown[] = [];
+    assert.equal(b.redeem(keep.code, "", "y", recordingStore(calls)).type, "connect");
+    assert.deepEqual(calls[0], {
+      req: { type: "connect", machineId: "", role: "user", machines: ["barn"] },
+      actor: { id: "alice", via: "pair" },
+    });
+    await b.flush();
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(file)), { codes: [] });
+
+    await Deno.writeTextFile(file, "{not json");
+    assert.equal(await new PairingCodes({ file }).load(), 0, "a bad file is ignored");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -31,7 +31,7 @@ import { makeHttpHandler } from "./http.ts";
 import { HUB_VERSION } from "./version.ts";
 import { UdpRelay } from "./udp_relay.ts";
 import { LogRing } from "./log_ring.ts";
-import { PairingCodes } from "./pairing.ts";
+import { PAIRING_FILE, PairingCodes } from "./pairing.ts";
 
 const log = logger("hub");
 
@@ -297,7 +297,10 @@ async function serveHub(
     return cached.handler(req);
   };
 
-  const pairing = new PairingCodes().start();
+  // Live pairing codes survive a restart (they may be handed out for up to 7 days).
+  const pairing = new PairingCodes({ file: join(configDir(configPath), PAIRING_FILE) });
+  await pairing.load();
+  pairing.start();
   const startedAt = performance.now();
   const handler = makeHttpHandler({
     hub,
@@ -373,6 +376,7 @@ async function serveHub(
         clearTimeout(timer);
         await server.shutdown(graceMs);
         await store.close();
+        await pairing.flush();
         await history.flush();
         logs.detach();
       })();

@@ -1,8 +1,10 @@
 /**
  * `telahubd user ...` on the hub's machine: offline reads and edits of `telahubd.yaml` (spec
  * hub-http-api.md §10.6; book, Appendix A). Edits use the same pure operations as the running
- * hub's access store (`access/ops.ts`) and write the file atomically; a running hub watches
- * the file and applies them within a second (issue 10 decision 8).
+ * hub's access store (`access/ops.ts`) and write the file atomically under the config's
+ * advisory lock (`<config>.lock`, shared with the running hub, `config_lock.ts`); a running
+ * hub watches the file and applies them within a second (issue 10 decision 8). Only
+ * `bootstrap` creates a missing file.
  *
  * `show-owner` / `show-viewer`: TelaVisor's Docker integration runs
  * `telahubd user show-owner -config /app/data/telahubd.yaml` and takes the trimmed stdout as
@@ -23,9 +25,10 @@ import {
   saveConfigFile,
   systemConfigPath,
 } from "./config.ts";
+import { withConfigLock } from "./config_lock.ts";
 import { TokenNotFoundError } from "./errors.ts";
-import { inactive, isoSeconds, listedRole, preview } from "./access/ops.ts";
-import type { AccessError } from "./access/types.ts";
+import { accessEntry, inactive, isoSeconds, listedRole, preview } from "./access/ops.ts";
+import type { AccessError, MachineGrant } from "./access/types.ts";
 
 /**
  * The config file a `telahubd user ...` command edits: `-config`, else `TELAHUBD_CONFIG`,
@@ -98,32 +101,56 @@ async function readForEdit(path: string): Promise<Loaded> {
   return { cfg, text };
 }
 
+/** `telahubd user ...` (other than `bootstrap`) on a config file that does not exist (exit 3). */
+export class NoHubConfigError extends ConfigError {
+  override name = "NoHubConfigError";
+  /** @param path the config file that was looked for. */
+  constructor(path: string) {
+    super(path, "no hub config");
+    this.message = `no hub config at ${path}: start the hub once, or run ` +
+      `"telahubd user bootstrap -config ${path}"`;
+  }
+}
+
 /**
  * Applies `change` to the config at `path` and writes it atomically (0600) with the same
- * pure operations the running hub uses (`access/ops.ts`). When the file changed between the
- * read and the write (the running hub wrote it), the edit is done again on the new content,
- * up to 5 times, so the hub's change is not overwritten; the hub in turn reloads ours.
- * @param path the hub's `telahubd.yaml` (created when missing).
+ * pure operations the running hub uses (`access/ops.ts`). The read, the change and the write
+ * happen under the exclusive lock of the config (`<config>.lock`, {@link withConfigLock}),
+ * which the running hub also holds for its own read-modify-write, so neither side's change is
+ * lost; the hub then reloads ours (issue 10 decision 8).
+ * @param path the hub's `telahubd.yaml`.
  * @param change edits the config in place; returns `undefined` when nothing changed (no
  *   write), else its result.
+ * @param opts.create create the file when it is missing (`bootstrap` only); otherwise a
+ *   missing file is a {@link NoHubConfigError} (a mistyped `-config` must not create a hub
+ *   config without an owner).
+ * @throws {NoHubConfigError} when the file does not exist and `create` is not set.
  * @throws {ConfigError} for an unreadable or invalid file (left untouched).
  * @throws {AccessError} from the operation.
+ * @throws I/O errors of the lock or the write (the old file is untouched).
  */
 export async function editConfig<T>(
   path: string,
   change: (cfg: HubConfigFile, now: number) => T | undefined,
+  opts: { create?: boolean } = {},
 ): Promise<T | undefined> {
-  for (let attempt = 0;; attempt++) {
+  if (!opts.create) await mustExist(path);
+  return await withConfigLock(path, true, async () => {
     const { cfg, text } = await readForEdit(path);
+    if (text === undefined && !opts.create) throw new NoHubConfigError(path);
     const result = change(cfg, Date.now());
     if (result === undefined) return undefined;
-    let now: string | undefined;
-    try {
-      now = await Deno.readTextFile(path);
-    } catch { /* still missing */ }
-    if (now !== text && attempt < 5) continue;
     await saveConfigFile(path, cfg);
     return result;
+  });
+}
+
+/** Throws {@link NoHubConfigError} when nothing is at `path` (before a lock file is made). */
+async function mustExist(path: string): Promise<void> {
+  try {
+    await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new NoHubConfigError(path);
   }
 }
 
@@ -193,6 +220,26 @@ export interface UserRow {
   issuedAt?: string;
   expiresAt?: string;
   revokedAt?: string;
+  /** The identity's grants (`auth.machines`), as `GET /api/admin/access` lists them. */
+  machines: MachineGrant[];
+}
+
+/**
+ * The MACHINES cell of `telahubd user list`, as `tela admin access` shows it: `* (all
+ * permissions)` for an owner or admin, else `barn: connect | *: manage` (`*` first, then by
+ * name; `(services a,b)` after a filtered connect grant), `-` when there is none.
+ * @param row the identity's role and grants.
+ */
+export function machinesCell(row: { role: string; machines: MachineGrant[] }): string {
+  if (row.role === "owner" || row.role === "admin") return "* (all permissions)";
+  const ms = row.machines.filter((m) => m.permissions.length).sort((a, b) =>
+    a.machineId === "*" ? -1 : b.machineId === "*" ? 1 : a.machineId.localeCompare(b.machineId)
+  );
+  if (!ms.length) return "-";
+  return ms.map((m) => {
+    const svc = m.services?.length ? ` (services ${m.services.join(",")})` : "";
+    return `${m.machineId}: ${m.permissions.join(",")}${svc}`;
+  }).join(" | ");
 }
 
 /**
@@ -207,6 +254,7 @@ export async function listUsers(path: string, now = Date.now()): Promise<UserRow
       role: listedRole(t),
       tokenPreview: preview(t.token),
       status: t.revokedAt ? "revoked" : inactive(t, now) ? "expired" : "active",
+      machines: accessEntry(cfg.auth, t, 0).machines,
     };
     if (t.issuedAt) row.issuedAt = t.issuedAt;
     if (t.expiresAt) row.expiresAt = t.expiresAt;
@@ -240,6 +288,6 @@ export async function bootstrapUsers(path: string): Promise<IssuedToken> {
     const now = isoSeconds(Date.now());
     for (const t of cfg.auth.tokens) t.issuedAt ??= now;
     return b.generatedOwnerToken!;
-  });
+  }, { create: true });
   return { id: "owner", role: "owner", token: r! };
 }

@@ -69,7 +69,11 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
 
     const grant = await user(["grant", "alice", "barn"], path);
     assert.equal(grant.code, 0, grant.stderr);
-    assert.equal((await user(["grant", "alice", "barn"], path)).code, 0, "idempotent");
+    assert.equal(grant.stdout, "", "success is silent (book, TDL)");
+    const regrant = await user(["grant", "alice", "barn"], path);
+    assert.equal(regrant.code, 0, "idempotent");
+    assert.equal(regrant.stdout, "");
+    assert.match(regrant.stderr, /"alice" already has connect on "barn"; nothing changed/);
     assert.equal(
       (await user(["grant", "alice", "barn", "-perms", "manage,register"], path)).code,
       0,
@@ -88,6 +92,7 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
       role: string;
       status: string;
       expiresAt?: string;
+      machines: { machineId: string; permissions: string[] }[];
     }[];
     assert.deepEqual(rows.map((r) => [r.id, r.role, r.status]), [
       ["owner", "owner", "active"],
@@ -96,8 +101,19 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
       ["ann", "admin", "active"],
     ]);
     assert.ok(rows[2].expiresAt);
+    assert.deepEqual(rows[2].machines, [
+      { machineId: "barn", permissions: ["register", "connect", "manage"] },
+    ], "-json lists the grants");
+    assert.deepEqual(rows[0].machines, [
+      { machineId: "*", permissions: ["register", "connect", "manage"] },
+    ], "as GET /api/admin/access lists an owner");
     const table = await user(["list"], path);
-    assert.match(table.stdout, /^ID\s+ROLE\s+TOKEN\s+STATUS\s+EXPIRES\n/);
+    assert.match(table.stdout, /^ID\s+ROLE\s+TOKEN\s+STATUS\s+EXPIRES\s+MACHINES\n/);
+    const lines = table.stdout.trimEnd().split("\n");
+    assert.match(lines[1], /^owner\s+owner\s.*\s\* \(all permissions\)$/);
+    assert.match(lines[2], /^console-viewer\s+viewer\s.*\s-$/);
+    assert.match(lines[3], /^alice\s+user\s.*\sbarn: register,connect,manage$/);
+    assert.match(lines[4], /^ann\s+admin\s.*\s\* \(all permissions\)$/);
     assert.ok(!table.stdout.includes(alice), "never the whole token");
 
     const rot = await user(["rotate", "alice"], path);
@@ -112,6 +128,11 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
 
     const rev = await user(["revoke", "alice", "barn"], path);
     assert.equal(rev.code, 0, rev.stderr);
+    assert.equal(rev.stdout, "", "success is silent");
+    const after = JSON.parse((await user(["list", "-json"], path)).stdout);
+    assert.deepEqual(after[2].machines, [
+      { machineId: "barn", permissions: ["register", "manage"] },
+    ], "user list shows what revoke took");
     const rev2 = await user(["revoke", "alice", "barn"], path);
     assert.equal(rev2.code, 1);
     assert.match(rev2.stderr, /identity "alice" has no connect grant on "barn"/);
@@ -124,6 +145,7 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
     assert.match(last.stderr, /last owner.*telahubd user add <id> -role owner/);
     const rm = await user(["remove", "alice"], path);
     assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.stdout, "", "success is silent");
     doc = parseYaml(await Deno.readTextFile(path)) as Doc;
     assert.deepEqual(doc.auth.machines.barn, { connectTokens: [], manageTokens: [] });
     assert.ok(!(await Deno.readTextFile(path)).includes(alice2), "scrubbed everywhere");
@@ -133,6 +155,32 @@ Deno.test("telahubd user: bootstrap, add, list, grant, revoke, rotate, remove on
     const cfgErr = await user(["list"], bad);
     assert.equal(cfgErr.code, 3);
     assert.match(cfgErr.stderr, /bad\.yaml: invalid YAML/);
+  });
+});
+
+Deno.test("telahubd user: only bootstrap creates a config; the others fail with exit 3 on a missing file", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/typo/telahubd.yaml`;
+    const fix = `no hub config at ${path}: start the hub once, or run ` +
+      `"telahubd user bootstrap -config ${path}"`;
+    for (
+      const args of [
+        ["add", "alice"],
+        ["grant", "alice", "barn"],
+        ["revoke", "alice", "barn"],
+        ["rotate", "alice"],
+        ["remove", "alice"],
+      ]
+    ) {
+      const r = await user(args, path);
+      assert.equal(r.code, 3, `${args[0]}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr.trim(), `Error: ${fix}`, args[0]);
+    }
+    await assert.rejects(Deno.lstat(`${dir}/typo`), Deno.errors.NotFound, "nothing created");
+    const boot = await user(["bootstrap"], path);
+    assert.equal(boot.code, 0, boot.stderr);
+    assert.equal((await user(["add", "alice"], path)).code, 0);
   });
 });
 

@@ -9,8 +9,14 @@
  * - before each change and before each write the file is compared again, and a changed file
  *   is reloaded first; changes made here but not yet written are replayed on top of it, so
  *   neither side's change is lost;
+ * - every read-modify-write of the file (re-read, replay, rename) holds the exclusive lock of
+ *   `<config>.lock` that `telahubd user` also takes; the watch's reload holds it shared
+ *   (`../config_lock.ts`);
  * - a file that does not parse or validate is logged (file, key, fix) and the hub keeps its
- *   current state.
+ *   current state; when the hub must write over such a file (its next change), the file is
+ *   first copied to `<config>.bad-<UTC time>` (0600) and the copy's path is logged;
+ * - a change is live at once; {@link FileAccessStore.persisted} tells the API whether it
+ *   reached the disk (a failed write is logged and retried with the next change).
  *
  * Every change bumps the per-identity versions (spec §14.1 `ETag`/`If-Match`) of the
  * identities it touched, rebuilds the {@link HubAuth} view, records an `admin-change` audit
@@ -30,6 +36,7 @@ import {
   saveConfigFile,
   type TokenEntry,
 } from "../config.ts";
+import { withConfigLock } from "../config_lock.ts";
 import type { History } from "../history.ts";
 import * as ops from "./ops.ts";
 import {
@@ -38,6 +45,7 @@ import {
   AccessError,
   type AccessStore,
   type Actor,
+  PersistError,
   type TokenSummary,
 } from "./types.ts";
 
@@ -92,6 +100,12 @@ export class FileAccessStore implements AccessStore {
   #badText?: string;
   #chain: Promise<void> = Promise.resolve();
   #writeQueued = false;
+  /** Changes applied in memory so far (each {@link FileAccessStore.#mutate} adds one). */
+  #seq = 0;
+  /** The changes the file holds: every change up to this one is written. */
+  #writtenSeq = 0;
+  /** Why the last write failed (cleared by a successful write). */
+  #writeError?: Error;
   /** An outside edit was taken while a write was in flight (that write may have hidden it). */
   #reloadedWhileWriting = false;
   #watcher?: Deno.FsWatcher;
@@ -347,6 +361,25 @@ export class FileAccessStore implements AccessStore {
     this.#listeners.push(fn);
   }
 
+  changeMark(): number {
+    return this.#seq;
+  }
+
+  /**
+   * Waits for the write of the changes made so far (after `mark`, when given).
+   * @param mark from {@link FileAccessStore.changeMark}, taken before the change.
+   * @throws {PersistError} when they could not be written (still live in memory; written
+   *   again with the next change).
+   */
+  async persisted(mark?: number): Promise<void> {
+    const target = this.#seq;
+    if (mark !== undefined && target === mark) return;
+    if (this.#writtenSeq >= target) return;
+    await this.flush();
+    if (this.#writtenSeq >= target) return;
+    throw new PersistError(this.path, this.#writeError?.message ?? "not written");
+  }
+
   /** Resolves once every change made so far is on disk (or its write failed and was logged). */
   async flush(): Promise<void> {
     let seen: Promise<void> | undefined;
@@ -396,6 +429,7 @@ export class FileAccessStore implements AccessStore {
   #mutate<T>(fn: (cfg: HubConfigFile) => T, afterApply?: () => void): T {
     this.#syncCheck();
     const result = fn(this.#cfg);
+    this.#seq++;
     this.#pending.push((cfg) => void fn(cfg));
     afterApply?.();
     this.#changed();
@@ -451,25 +485,77 @@ export class FileAccessStore implements AccessStore {
     );
   }
 
+  /**
+   * Writes the config under the exclusive lock: re-reads the file first (an outside change is
+   * merged, a bad file is backed up), then renames the new text over it. A failure is logged
+   * and kept for {@link FileAccessStore.persisted}; the changes stay pending and go out with
+   * the next write.
+   */
   async #write(): Promise<void> {
     this.#writeQueued = false;
-    await this.#checkFile();
-    const n = this.#pending.length;
-    const text = configToText(this.#cfg);
-    this.#writingText = text;
     try {
-      await saveConfigFile(this.path, this.#cfg);
-      this.#lastText = text;
-      this.#pending.splice(0, n);
+      await withConfigLock(this.path, true, async () => {
+        const onDisk = await this.#checkFile();
+        if (onDisk !== undefined && onDisk === this.#badText) await this.#backUpBad(onDisk);
+        const n = this.#pending.length;
+        const seq = this.#seq;
+        const text = configToText(this.#cfg);
+        this.#writingText = text;
+        try {
+          await saveConfigFile(this.path, this.#cfg);
+        } finally {
+          this.#writingText = undefined;
+        }
+        this.#lastText = text;
+        this.#pending.splice(0, n);
+        this.#writtenSeq = seq;
+        this.#writeError = undefined;
+      });
     } catch (err) {
-      log.warn(`could not persist config to ${this.path}: ${(err as Error).message}`);
-    } finally {
-      this.#writingText = undefined;
+      this.#writeError = err as Error;
+      log.warn(
+        `could not persist config to ${this.path}: ${(err as Error).message} (the change is ` +
+          "live in memory; the hub writes it again with its next change)",
+      );
     }
     if (this.#reloadedWhileWriting) {
       // The rename may have replaced the edit on disk: write the merged state again.
       this.#reloadedWhileWriting = false;
       this.#scheduleWrite();
+    }
+  }
+
+  /**
+   * Copies a file that does not parse to `<config>.bad-<UTC time>` (0600) before the hub
+   * writes over it, and logs the copy's path with the error, so a half-finished hand edit is
+   * not lost.
+   */
+  async #backUpBad(text: string): Promise<void> {
+    let why = "";
+    try {
+      parseConfigText(this.path, text);
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    const stamp = new Date(this.#now()).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    for (let i = 1; i <= 20; i++) {
+      const copy = `${this.path}.bad-${stamp}${i > 1 ? `-${i}` : ""}`;
+      try {
+        await Deno.writeTextFile(copy, text, { createNew: true, mode: 0o600 });
+        if (Deno.build.os !== "windows") await Deno.chmod(copy, 0o600);
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists) continue;
+        log.error(
+          `${why}; could not keep a copy of it (${(err as Error).message}): the hub's next ` +
+            "write replaces it",
+        );
+        return;
+      }
+      log.warn(
+        `${why}; the hub writes its current settings over it and kept your edit in ${copy}: ` +
+          `fix the copy and move it back to ${this.path}`,
+      );
+      return;
     }
   }
 
@@ -489,15 +575,19 @@ export class FileAccessStore implements AccessStore {
     if (this.#foreign(text)) this.#reload(text);
   }
 
-  /** The same check, async (the watch and the write path). */
-  async #checkFile(): Promise<void> {
+  /**
+   * The same check, async (the watch and the write path).
+   * @returns the file's text, or `undefined` when it cannot be read.
+   */
+  async #checkFile(): Promise<string | undefined> {
     let text: string;
     try {
       text = await Deno.readTextFile(this.path);
     } catch {
-      return;
+      return undefined;
     }
     if (this.#foreign(text)) this.#reload(text);
+    return text;
   }
 
   /** Takes an outside edit: parse, replay unwritten changes, rebuild, audit, notify. */
@@ -570,7 +660,9 @@ export class FileAccessStore implements AccessStore {
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
       if (this.#closed) return;
-      this.#chain = this.#chain.then(() => this.#checkFile()).catch((err) =>
+      this.#chain = this.#chain.then(async () => {
+        await withConfigLock(this.path, false, () => this.#checkFile());
+      }).catch((err) =>
         log.error(`access: reloading ${this.path} failed: ${(err as Error).stack ?? err}`)
       );
     }, this.#debounceMs);

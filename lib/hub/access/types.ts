@@ -82,6 +82,23 @@ export class AccessError extends Error {
   }
 }
 
+/**
+ * A change that is live in memory but could not be written to the config file (a full disk,
+ * a read-only folder). The admin API answers 500 `{"error":"persist config: <detail>"}`
+ * (spec §5.10/§5.11 wording; `/api/pair` answers `{"error":"persist config"}`, §4.4). The
+ * store keeps the change and writes it again with the next one.
+ */
+export class PersistError extends Error {
+  override name = "PersistError";
+  /**
+   * @param path the config file.
+   * @param detail why the write failed (the I/O error's message).
+   */
+  constructor(readonly path: string, readonly detail: string) {
+    super(`persist config: ${detail}`);
+  }
+}
+
 /** Why an identity's live connections were cut; the text is sent in the `error` message. */
 export type CutReason = "removed" | "revoked" | "rotated" | "expired" | "permission";
 
@@ -170,4 +187,18 @@ export interface AccessStore {
   removePortal(name: string, actor: Actor): void;
   /** Calls `fn` after every change (API, pairing, or a reload of the file). */
   onChange(fn: (change: AccessChange) => void): void;
+  /**
+   * A mark of the changes made so far, for {@link AccessStore.persisted}: take it before a
+   * change, pass it after.
+   */
+  changeMark(): number;
+  /**
+   * Waits until the changes made so far are written to the config file. With `mark`, a call
+   * made when nothing changed since the mark resolves at once (a request that changed
+   * nothing does not fail for an older failed write).
+   * @param mark from {@link AccessStore.changeMark} before the change.
+   * @throws {PersistError} when the write failed (the change stays live in memory and is
+   *   written again with the next change).
+   */
+  persisted(mark?: number): Promise<void>;
 }

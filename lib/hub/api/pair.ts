@@ -10,10 +10,14 @@
  * (the address the proxy saw). A header from anywhere else is not trusted, so it cannot be
  * used to spread guesses over made-up addresses; the hub-wide limit holds in every case.
  *
+ * The answer waits until the new identity is in `telahubd.yaml` and the used code is gone
+ * from `telahubd.pairing.json`; when the config cannot be written the identity is live in
+ * memory and the answer is 500 `{"error":"persist config"}` (spec §4.4, exactly).
+ *
  * @module
  */
 import { escapeForLog, logger } from "../../log/mod.ts";
-import { AccessError } from "../access/types.ts";
+import { AccessError, PersistError } from "../access/types.ts";
 import { PairingError } from "../pairing.ts";
 import type { HttpContext } from "./context.ts";
 import { json } from "./context.ts";
@@ -63,8 +67,12 @@ export async function pair(
   if (!code) return json(400, { error: "code is required" });
   const machineId = typeof body.machineId === "string" ? body.machineId : "";
   const client = clientAddress(req, info);
+  const mark = ctx.store.changeMark();
   try {
     const r = ctx.pairing.redeem(code, machineId, client, ctx.store);
+    // The identity is live; answer once it (and the code's consumption) is on disk.
+    await ctx.pairing.flush();
+    await ctx.store.persisted(mark);
     log.info(
       `pairing code redeemed from ${escapeForLog(client)}: ${r.type} identity ${
         escapeForLog(r.identity)
@@ -83,6 +91,11 @@ export async function pair(
       );
     }
     if (err instanceof AccessError) return json(err.status, err.body);
+    if (err instanceof PersistError) {
+      // Spec §4.4: exactly this body (the in-memory change is already live).
+      log.error(`pairing: the new identity is live but not saved: ${err.message}`);
+      return json(500, { error: "persist config" });
+    }
     log.error(`pairing: ${(err as Error).stack ?? err}`);
     return json(500, { error: "internal error" });
   }

@@ -88,7 +88,7 @@ export async function access(ctx: HttpContext, req: Request, url: URL): Promise<
       out.status = "updated";
       out.version = e.version;
       return json(200, out, { ...cors, ...etag(e.version) });
-    });
+    }, ctx.store);
   }
   if (req.method === "DELETE") {
     return guarded(cors, () => {
@@ -97,7 +97,7 @@ export async function access(ctx: HttpContext, req: Request, url: URL): Promise<
         ...cors,
         ...etag(e.version),
       });
-    });
+    }, ctx.store);
   }
   return methodNotAllowed("PUT, DELETE, OPTIONS", cors);
 }
@@ -114,12 +114,12 @@ async function identity(
       return guarded(cors, () => {
         const e = ctx.store.get(id);
         return json(200, e, { ...cors, ...etag(e.version) });
-      });
+      }, ctx.store);
     case "DELETE":
       return guarded(cors, () => {
         ctx.store.remove(id, actor, ifMatch(req));
         return json(200, { id, status: "removed" }, cors);
-      });
+      }, ctx.store);
     case "PATCH": {
       const text = await readBody(req, cors);
       if (text instanceof Response) return text;
@@ -150,7 +150,7 @@ async function identity(
           ...cors,
           ...etag(e.version),
         });
-      });
+      }, ctx.store);
     }
     default:
       return methodNotAllowed("GET, PATCH, DELETE, OPTIONS", cors);

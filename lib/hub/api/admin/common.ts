@@ -19,7 +19,7 @@
  * @module
  */
 import { escapeForLog, logger } from "../../../log/mod.ts";
-import { AccessError, type Actor } from "../../access/types.ts";
+import { AccessError, type AccessStore, type Actor, PersistError } from "../../access/types.ts";
 import { type HubRole, requestToken } from "../../auth.ts";
 import { type HttpContext, json } from "../context.ts";
 
@@ -152,18 +152,27 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
 
 /**
  * Runs a store call and turns an {@link AccessError} into its JSON response; any other error
- * is logged and answered 500 `{"error":"internal error"}`.
+ * is logged and answered 500 `{"error":"internal error"}`. With `store`, a successful (2xx)
+ * answer is sent only once the change is on disk; a failed write is answered 500
+ * `{"error":"persist config: <detail>"}` (the change is live in memory; the store writes it
+ * again with the next change).
  * @param cors headers for every response.
  * @param fn the call; returns the success response.
+ * @param store the store whose write of the change is awaited.
  */
 export async function guarded(
   cors: Record<string, string>,
   fn: () => Response | Promise<Response>,
+  store?: Pick<AccessStore, "changeMark" | "persisted">,
 ): Promise<Response> {
+  const mark = store?.changeMark();
   try {
-    return await fn();
+    const res = await fn();
+    if (store && res.status >= 200 && res.status < 300) await store.persisted(mark);
+    return res;
   } catch (err) {
     if (err instanceof AccessError) return json(err.status, err.body, cors);
+    if (err instanceof PersistError) return json(500, { error: err.message }, cors);
     log.error(`admin API: ${(err as Error).stack ?? err}`);
     return json(500, { error: "internal error" }, cors);
   }

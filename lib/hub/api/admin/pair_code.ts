@@ -87,6 +87,7 @@ export async function pairCode(ctx: HttpContext, req: Request, url: URL): Promis
     if (err instanceof PairingError) return json(err.status, err.body, cors);
     throw err;
   }
+  await ctx.pairing.flush(); // on disk before it is handed out (it survives a restart)
   const what = t === "register" ? `machine=${machineId}` : `machines=${granted.join(",")}`;
   const roleNote = role === "user" ? "" : ` role=${role}`;
   audit(ctx, t === "register" ? machineId : "", `pair-code ${t} ${what}${roleNote}`, caller.actor);

@@ -93,7 +93,7 @@ export async function portals(ctx: HttpContext, req: Request, url: URL): Promise
           status,
           url: reg.url,
         }, cors);
-      });
+      }, ctx.store);
     }
     case "DELETE": {
       const fromPath = url.pathname.startsWith("/api/admin/portals/")
@@ -105,7 +105,7 @@ export async function portals(ctx: HttpContext, req: Request, url: URL): Promise
       return guarded(cors, () => {
         ctx.store.removePortal(name, actor);
         return json(200, { name, status: "removed" }, cors);
-      });
+      }, ctx.store);
     }
     default:
       return methodNotAllowed("GET, POST, DELETE, OPTIONS", cors);

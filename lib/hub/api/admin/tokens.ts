@@ -66,7 +66,7 @@ export async function tokens(ctx: HttpContext, req: Request, url: URL): Promise<
     if (entry.issuedAt) out.issuedAt = entry.issuedAt;
     if (entry.expiresAt) out.expiresAt = entry.expiresAt;
     return json(201, out, { ...cors, ...etag(entry.version) });
-  });
+  }, ctx.store);
 }
 
 /**
@@ -94,7 +94,7 @@ export function tokenItem(ctx: HttpContext, req: Request, url: URL): Promise<Res
     return guarded(cors, () => {
       ctx.store.remove(rest, actor, ifMatch(req));
       return json(200, { id: rest, status: "removed" }, cors);
-    });
+    }, ctx.store);
   }
   const slash = rest.lastIndexOf("/");
   if (req.method !== "POST" || slash < 0) return methodNotAllowed("POST, DELETE, OPTIONS", cors);
@@ -107,7 +107,7 @@ export function tokenItem(ctx: HttpContext, req: Request, url: URL): Promise<Res
     const out: Record<string, unknown> = { status: r.status, id, revokedAt: r.entry.revokedAt };
     if (r.status === "revoked") out.version = r.entry.version;
     return json(200, out, { ...cors, ...etag(r.entry.version) });
-  });
+  }, ctx.store);
 }
 
 /**
@@ -141,5 +141,5 @@ export function rotate(ctx: HttpContext, req: Request, url: URL): Promise<Respon
       { id: entry.id, status: "rotated", token, version: entry.version },
       { ...cors, ...etag(entry.version) },
     );
-  });
+  }, ctx.store);
 }
