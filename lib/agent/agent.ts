@@ -9,6 +9,7 @@ import {
   type BindFactory,
   DEFAULT_MTU,
   generateSessionKeys,
+  type HubDenial,
   HubDialError,
   parsePublicKeyHex,
   pipeBoth,
@@ -56,10 +57,25 @@ export interface AgentOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-/** What the operator can do once the hub ended this machine's access, for the log line. */
+/**
+ * What the operator can do once the hub ended one permission of this machine (or did not say
+ * why), for the log line: the token still works, so a new grant brings the machine back.
+ */
 export const AGENT_DENIAL_ADVICE = "telad keeps retrying with backoff, so a new grant brings " +
   "it back; ask the hub administrator (tela admin access grant <id> <machine> register) or " +
   "give telad another token (-token, TELA_TOKEN, telad.yaml or 'telad login')";
+
+/**
+ * How to give telad a new token, for a denial that killed the token itself (its identity
+ * removed, the token rotated, revoked or expired: no grant brings it back), e.g.
+ * `give telad a new one (sudo telad login -hub wss://h, -token, TELA_TOKEN or telad.yaml, or
+ * telad pair -hub wss://h -code <register code>) and restart it`.
+ * @param hubUrl the hub telad registers with.
+ */
+export function newTokenAdvice(hubUrl: string): string {
+  return `give telad a new one (sudo telad login -hub ${hubUrl}, -token, TELA_TOKEN or ` +
+    `telad.yaml, or telad pair -hub ${hubUrl} -code <register code>) and restart it`;
+}
 
 function goOs(): string {
   return Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
@@ -115,7 +131,9 @@ export class MachineAgent {
    * (§10.1: it starts over after a connection that got `registered`, grows otherwise).
    * A denial after the machine had been registered (its access revoked: the control
    * connection cut, or a re-registration refused) is logged with the hub's reason and
-   * retried on the backoff (issue 10, decision 2), so a new grant brings the machine back.
+   * retried on the backoff (issue 10, decision 2): a new grant brings the machine back after
+   * a permission was revoked; after its token died (identity removed, token rotated, revoked
+   * or expired) the log line says how to give telad a new token instead.
    * @throws {AgentAuthError} when the hub answers `Access denied` or `Invalid token` to the
    *   first registration attempt ever (a misconfigured token: the loop stops for this
    *   machine, spec §10.1).
@@ -207,8 +225,9 @@ export class MachineAgent {
 
   /**
    * Handles a denial from the hub (an `error` or a close reason): before the first
-   * registration ever, the token is wrong and the machine stops; afterwards access was
-   * revoked and the reconnect loop keeps trying.
+   * registration ever, the machine stops with what to fix (an unknown token or no register
+   * permission, a dead token); afterwards access was revoked and the reconnect loop keeps
+   * trying, and the log line says whether a new grant or a new token brings it back.
    * @param message the hub's text, e.g. `Access denied: token of identity "x" was revoked`.
    * @param registered whether this control connection had been registered (a cut, not a
    *   refused re-registration).
@@ -216,14 +235,25 @@ export class MachineAgent {
    */
   #denied(message: string, registered: boolean): void {
     const name = this.machine.name;
+    const denial = readDenial(message);
     if (this.registrations === 0) {
-      this.log.error(`hub rejected authentication, stopping reconnect: ${escapeForLog(message)}`);
+      const text = escapeForLog(message);
+      this.log.error(`hub refused to register "${name}", stopping reconnect: ${text}`);
       throw new AgentAuthError(
-        `hub rejected machine "${name}": ${escapeForLog(message)} ` +
-          `(check -token, TELA_TOKEN, the token in telad.yaml or 'telad login')`,
+        `hub refused to register "${name}": ${firstRefusal(denial, text, name, this.opts.hubUrl)}`,
       );
     }
-    const reason = readDenial(message)?.reason ?? escapeForLog(message);
+    const reason = denial?.reason ?? escapeForLog(message);
+    if (denial?.scope === "token") {
+      // The token is dead: backing off (decision 2) cannot bring it back, a new token can.
+      this.log.error(
+        `${
+          registered ? `hub ended the registration of "${name}"` : `hub still refuses "${name}"`
+        }: ${reason}; this token no longer works: ${newTokenAdvice(this.opts.hubUrl)} ` +
+          `(telad keeps retrying with backoff meanwhile)`,
+      );
+      return;
+    }
     this.log.error(
       registered
         ? `hub ended the registration of "${name}": ${reason}; ${AGENT_DENIAL_ADVICE}`
@@ -242,6 +272,32 @@ export class MachineAgent {
   get sessionCount(): number {
     return this.#sessions.size;
   }
+}
+
+/**
+ * What follows `hub refused to register "<machine>": ` when the hub refuses a machine's very
+ * first registration: the hub's text and what to do about it. A plain `Access denied` is an
+ * unknown token or a missing register permission (the hub does not say which); a dead token
+ * needs a new one; `Invalid token` a corrected one.
+ * @param denial the message read as a denial (null for `Invalid token`).
+ * @param text the hub's message, escaped for a log line.
+ */
+function firstRefusal(
+  denial: HubDenial | null,
+  text: string,
+  machine: string,
+  hubUrl: string,
+): string {
+  const grant = `tela admin access grant <id> ${machine} register`;
+  if (denial?.scope === "unknown") {
+    return `${text} (the token is unknown, or its identity has no register permission on ` +
+      `"${machine}": ${grant})`;
+  }
+  if (denial?.scope === "token") {
+    return `${denial.reason}; this token no longer works: ${newTokenAdvice(hubUrl)}`;
+  }
+  if (denial) return `${denial.reason} (${grant})`;
+  return `${text} (check -token, TELA_TOKEN, the token in telad.yaml or 'telad login')`;
 }
 
 /**

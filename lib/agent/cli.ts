@@ -380,7 +380,7 @@ TELA_SYSTEM_DIR, when set, replaces /etc/tela (tests, unusual installs).`,
       const hub = ensureWsScheme(hubArg);
       let result;
       try {
-        result = await redeemPairingCode(hub, code, machine);
+        result = await redeemPairingCode(hub, code, "register", machine);
       } catch (e) {
         if (e instanceof PairingError) {
           throw new PairingError(e.status, e.hubError, pairingFailure(e, hub, code, true));

@@ -10,6 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { suggest } from "./suggest.ts";
 
 /** How one flag is declared. */
 export interface FlagSpec {
@@ -50,8 +51,10 @@ export class FlagError extends Error {
  * @param args the raw arguments (e.g. `Deno.args` less the sub-command).
  * @param specs flag declarations by long name.
  * @returns typed values (defaults filled in) and positionals in order.
- * @throws {FlagError} for an unknown flag, a flag that needs a value and has none,
- *   or a `number` flag whose value is not a number. The message names the flag.
+ * @throws {FlagError} for an unknown flag (`flag provided but not defined: -jsn Did you
+ *   mean: -json?` when a declared flag is close), a flag that needs a value and has none
+ *   (`flag needs an argument: -role`, also when the next argument is another flag of
+ *   `specs`), or a `number` flag whose value is not a number. The message names the flag.
  * @example
  * ```ts
  * const { values, positionals } = parseFlags(["connect", "-hub", "wss://h", "-v"], {
@@ -71,10 +74,19 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
 
   // Normalise: "-name[=v]" -> "--name[=v]"; "-x" (declared short) stays for parseArgs;
   // "--no-x"-style negation is not Go's, so "-v=false" is handled below instead.
+  // A value flag without "=" takes the next argument, as Go's flag does, unless that
+  // argument is itself a flag of this command (`-role -hub x`: -role has no value).
+  const flagName = (arg: string): string | undefined => {
+    if (arg === "-" || arg === "--" || !arg.startsWith("-")) return undefined;
+    if (HELP_FLAGS.has(arg)) return arg;
+    const raw = arg.replace(/^--?/, "").split("=")[0];
+    return long.has(raw) ? raw : shorts.get(raw);
+  };
   const normalised: string[] = [];
   const boolOverrides = new Map<string, boolean>();
   let endOfFlags = false;
-  for (const arg of args) {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
     if (endOfFlags || arg === "-" || !arg.startsWith("-")) {
       normalised.push(arg);
       continue;
@@ -88,8 +100,17 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
     const eq = body.indexOf("=");
     const rawName = eq >= 0 ? body.slice(0, eq) : body;
     const name = long.has(rawName) ? rawName : shorts.get(rawName);
-    if (name === undefined) throw new FlagError(`flag provided but not defined: -${rawName}`);
-    if (specs[name].type === "boolean" && eq >= 0) {
+    if (name === undefined) {
+      const near = suggest(rawName, [...long]);
+      throw new FlagError(
+        `flag provided but not defined: -${rawName}` + (near ? ` Did you mean: -${near}?` : ""),
+      );
+    }
+    if (specs[name].type === "boolean") {
+      if (eq < 0) {
+        normalised.push(`--${name}`);
+        continue;
+      }
       const v = body.slice(eq + 1).toLowerCase();
       if (!["true", "false", "1", "0", "t", "f"].includes(v)) {
         throw new FlagError(`invalid boolean value "${body.slice(eq + 1)}" for -${name}`);
@@ -97,7 +118,16 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
       boolOverrides.set(name, v === "true" || v === "1" || v === "t");
       continue;
     }
-    normalised.push(eq >= 0 ? `--${name}=${body.slice(eq + 1)}` : `--${name}`);
+    if (eq >= 0) {
+      normalised.push(`--${name}=${body.slice(eq + 1)}`);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined || next === "--" || flagName(next) !== undefined) {
+      throw new FlagError(`flag needs an argument: -${name}`);
+    }
+    normalised.push(`--${name}=${next}`);
+    i++;
   }
 
   const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
@@ -109,8 +139,9 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   try {
     parsed = parseArgs({ args: normalised, options, allowPositionals: true, strict: true });
   } catch (err) {
+    // Not expected after the rewriting above; kept so no raw parser text reaches the user.
     const msg = (err as Error).message;
-    const m = msg.match(/Option '--([^ ']+)[^']*' argument missing/);
+    const m = msg.match(/Option '--([^ ']+)/);
     throw new FlagError(m ? `flag needs an argument: -${m[1]}` : msg);
   }
 

@@ -63,3 +63,35 @@ Deno.test("helpRequested finds -h, -help and -? anywhere before --, as Go's flag
   assert.equal(helpRequested(["-hub", "x", "--", "-h"]), false);
   assert.equal(helpRequested(["-hub", "-hx"]), false);
 });
+
+Deno.test("a value flag followed by another flag has no value: flag needs an argument", () => {
+  for (
+    const args of [["-hub", "-v"], ["-hub", "--port", "1"], ["-hub", "-m", "x"], ["-hub", "--"]]
+  ) {
+    assert.throws(
+      () => parseFlags(args, specs),
+      (e) => e instanceof FlagError && e.message === "flag needs an argument: -hub",
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("a value that starts with a dash but is no flag is taken, as Go takes it", () => {
+  const r = parseFlags(["-port", "-5", "-hub", "-x", "-tag", "-"], specs);
+  assert.equal(r.values.port, -5);
+  assert.equal(r.values.hub, "-x");
+  assert.deepEqual(r.values.tag, ["-"]);
+});
+
+Deno.test("an unknown flag close to a declared one gets a did-you-mean", () => {
+  assert.throws(
+    () => parseFlags(["-hubb", "x"], specs),
+    (e) =>
+      e instanceof FlagError &&
+      e.message === "flag provided but not defined: -hubb Did you mean: -hub?",
+  );
+  assert.throws(
+    () => parseFlags(["-zzzzzz"], specs),
+    (e) => e instanceof FlagError && e.message === "flag provided but not defined: -zzzzzz",
+  );
+});

@@ -5,7 +5,7 @@
  * and the fix (book, *TDL for the command line*: actionable errors, never a token).
  * @module
  */
-import { lookupStoredCredential, userCredentialsPath } from "../host/mod.ts";
+import { identityForToken, lookupStoredCredential, userCredentialsPath } from "../host/mod.ts";
 import { HubDialError } from "../session/hub_error.ts";
 import { HUB_API_TIMEOUT_MS, HubApiError } from "./hubapi.ts";
 import { hubHttpBase } from "./hubs.ts";
@@ -170,13 +170,27 @@ export class AdminClient {
    * The error for a non-2xx answer. 401, and 403 from a token the hub does not know
    * (the admin gate answers 403 for both, spec §2.6: a `GET /api/status` probe tells them
    * apart), say the token is unknown, revoked or expired and which source it came from;
-   * 403 from a known token says it is not an owner or admin token; 404 names what was not
-   * found and the command that lists them; 409, 412 and others carry the hub's text.
+   * 403 `only an owner can …` (an admin token, an owner's action) says so;
+   * 403 from a known token says it belongs to an identity (named when the stores or the
+   * hub's text know it) that is not an owner or admin; 404 names what was not found and the
+   * command that lists them; a last-owner 409 names `tela admin access set`; 409, 412 and
+   * others carry the hub's text.
    */
   private async describe(status: number, hubError: string, req: AdminRequest) {
     const src = describeTokenSource(this.auth, this.hubUrl);
     const fix = `pass an owner or admin token with -token, set TELA_OWNER_TOKEN, or run ` +
       `"tela login ${this.hubUrl}" with one`;
+    if (status === 403 && /^only an owner can /i.test(hubError)) {
+      // Past the admin gate: the token is an admin's, the action is an owner's (Appendix C).
+      const id = await this.identityName(hubError);
+      return new AdminApiError(
+        403,
+        `${this.hubUrl} refused the request: ${hubError} (HTTP 403); ` +
+          `${describeTokenSource(this.auth, this.hubUrl, false)} belongs to ` +
+          `${id ? `identity "${id}"` : "an identity"}, an admin: ask an owner, or use an ` +
+          `owner's token`,
+      );
+    }
     if (status === 401 || status === 403) {
       if (this.auth.source === "none") {
         return new AdminApiError(
@@ -195,7 +209,8 @@ export class AdminClient {
             `expired (HTTP ${status}${why}); ${fix}`,
         );
       }
-      const who = this.auth.identity ? `identity "${this.auth.identity}"` : "an identity";
+      const id = await this.identityName(hubError);
+      const who = id ? `identity "${id}"` : "an identity";
       return new AdminApiError(
         status,
         `${describeTokenSource(this.auth, this.hubUrl, false)} belongs to ${who} that is not ` +
@@ -213,6 +228,13 @@ export class AdminClient {
             `telahubd v0.14 or later)`),
       );
     }
+    if (status === 409 && /promote another identity/i.test(hubError)) {
+      return new AdminApiError(
+        409,
+        `${this.hubUrl} refused the request: ${hubError} (HTTP 409); make another identity an ` +
+          `owner first: "tela admin access set <id> -role owner -hub ${this.hubUrl}"`,
+      );
+    }
     if (status === 405 && !hubError) {
       return new AdminApiError(
         405,
@@ -224,6 +246,19 @@ export class AdminClient {
       status,
       `${this.hubUrl} refused the request: ${hubError || `HTTP ${status}`} (HTTP ${status})`,
     );
+  }
+
+  /**
+   * The identity the token belongs to, for a 403: the one stored with it by `tela login` or
+   * `tela pair` (in the entry it came from, or any entry of the stores holding the same
+   * token, so `-token` and `TELA_TOKEN` find it too), else one the hub's text names
+   * (`identity "alice" ...`); undefined when neither knows.
+   */
+  private async identityName(hubError: string): Promise<string | undefined> {
+    if (this.auth.identity) return this.auth.identity;
+    const stored = await identityForToken(this.auth.token ?? "");
+    if (stored) return stored;
+    return hubError.match(/identity "([^"]+)"/)?.[1];
   }
 
   /** True when `GET /api/status` accepts the token (so it is known, but not admin). */

@@ -4,7 +4,7 @@
  * padding, numbers right-aligned, timestamps ISO 8601 UTC). Pure functions: no I/O.
  * @module
  */
-import { UsageError } from "../cli/mod.ts";
+import { suggest, UsageError } from "../cli/mod.ts";
 import type { HubStatus, StatusMachine } from "./hubapi.ts";
 import { serviceLabel } from "./hubapi.ts";
 
@@ -114,11 +114,21 @@ export function accessMachinesCell(e: AccessRow): string {
   }).join(" | ");
 }
 
+/**
+ * A role as `tela admin` shows it: the hub's role, `user` when it is empty or missing (the
+ * hub stores a user as no role; `POST /api/admin/tokens` echoes `""`, spec §5.2).
+ * @example roleName("") === "user"; roleName("admin") === "admin"
+ */
+export function roleName(role: unknown): string {
+  return typeof role === "string" && role ? role : "user";
+}
+
 /** The ROLE cell: the role, with `(revoked)` or `(expired)` when the token no longer works. */
 export function roleCell(e: { role: string; revokedAt?: string; expiresAt?: string }, now: number) {
-  if (e.revokedAt) return `${e.role} (revoked)`;
-  if (e.expiresAt && Date.parse(e.expiresAt) <= now) return `${e.role} (expired)`;
-  return e.role;
+  const role = roleName(e.role);
+  if (e.revokedAt) return `${role} (revoked)`;
+  if (e.expiresAt && Date.parse(e.expiresAt) <= now) return `${role} (expired)`;
+  return role;
 }
 
 /**
@@ -147,7 +157,7 @@ export function formatTokens(tokens: TokenRow[], now = Date.now()): string {
   for (const t of tokens) {
     rows.push([
       t.id,
-      t.role,
+      roleName(t.role),
       t.tokenPreview || "-",
       isoUtc(t.issuedAt),
       t.expiresAt ? isoUtc(t.expiresAt) : "never",
@@ -269,6 +279,26 @@ export function formatPairCode(r: PairCodeReply, hubUrl: string, machine: string
 }
 
 /**
+ * What a new pairing code grants, one sentence for stderr after the book's output block:
+ * `The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.` or
+ * `The code lets one agent register barn, single use, until ….`
+ * @param machine the `<machine>` argument.
+ * @param machines the machines a connect code covers (`*` for every machine).
+ * @param role the paired identity's role (`user` or `viewer`).
+ */
+export function pairCodeGrant(
+  r: PairCodeReply,
+  machine: string,
+  machines: readonly string[],
+  role: string,
+): string {
+  const until = `single use, until ${isoUtc(r.expiresAt)}.`;
+  if (r.type === "register") return `The code lets one agent register ${machine}, ${until}`;
+  const on = machines.includes("*") ? "every machine ('*')" : machines.join(", ");
+  return `The code grants connect on ${on} (role ${role}), ${until}`;
+}
+
+/**
  * The redemption command for a code: `tela pair -hub <hub> -code <code>`, or for a register
  * code `telad pair -hub <hub> -code <code> -machine <machine>` (the hub needs the machine
  * to redeem a register code, spec §4.4).
@@ -320,14 +350,18 @@ export function parseDuration(s: string, units = ["ns", "us", "µs", "ms", "s", 
 /** Longest pairing code lifetime, seconds (spec §5.5: 7 days). */
 export const MAX_PAIR_SECONDS = 7 * 86400;
 
+/** Shortest pairing code lifetime, seconds (book: "Codes expire between 10 minutes and 7 days"). */
+export const MIN_PAIR_SECONDS = 10 * 60;
+
 /**
  * `-expires` of `tela admin pair-code` in whole seconds (the `expiresIn` Go `tela admin`
  * sends).
- * @throws {UsageError} unless it is a duration of 1 s to 7 days.
+ * @throws {UsageError} unless it is a duration of 10 minutes to 7 days (book, *Credentials
+ *   and pairing*).
  */
 export function pairExpiresIn(s: string): number {
   const sec = parseDuration(s);
-  if (sec === undefined || Math.floor(sec) < 1 || sec > MAX_PAIR_SECONDS) {
+  if (sec === undefined || sec < MIN_PAIR_SECONDS || sec > MAX_PAIR_SECONDS) {
     throw new UsageError(
       `-expires ${JSON.stringify(s)} is not a pairing code lifetime: give a duration from ` +
         `10m to 7d, e.g. 10m, 1h, 24h, 7d`,
@@ -376,15 +410,20 @@ export const GRANT_PERMISSIONS = ["connect", "register", "manage"] as const;
 /**
  * `<perms>` of `access grant`: a comma-separated list of connect, register, manage.
  * @returns the list in the order given, duplicates removed.
- * @throws {UsageError} for an empty list or another word.
+ * @throws {UsageError} for an empty list or another word (with a did-you-mean when one of
+ *   the three is close: `conect` → connect).
  */
 export function parsePermissions(s: string): string[] {
   const parts = s.split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
   const bad = parts.find((p) => !(GRANT_PERMISSIONS as readonly string[]).includes(p));
   if (parts.length === 0 || bad !== undefined) {
+    const near = bad === undefined ? undefined : suggest(bad, GRANT_PERMISSIONS);
+    const what = bad === undefined
+      ? "no permission given"
+      : `"${bad}" is not a permission${near ? ` (did you mean ${near}?)` : ""}`;
     throw new UsageError(
-      `${bad !== undefined ? `"${bad}" is not a permission` : "no permission given"}: ` +
-        `<perms> is a comma-separated list of connect, register, manage (e.g. connect,manage)`,
+      `${what}: <perms> is a comma-separated list of connect, register, manage ` +
+        `(e.g. connect,manage)`,
     );
   }
   return [...new Set(parts)];

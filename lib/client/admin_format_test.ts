@@ -11,9 +11,11 @@ import {
   formatTable,
   formatTokens,
   isoUtc,
+  pairCodeGrant,
   pairExpiresIn,
   parseDuration,
   parsePermissions,
+  roleName,
   tokenExpiresAt,
 } from "./admin_format.ts";
 import { decodeHubStatus } from "./hubapi.ts";
@@ -206,7 +208,7 @@ Deno.test("history prints TIME EVENT MACHINE IDENTITY DETAIL with '-' for empty 
   );
 });
 
-Deno.test("durations: Go syntax plus days for pair-code, 1 s to 7 days", () => {
+Deno.test("durations: Go syntax plus days for pair-code, 10 minutes to 7 days (book)", () => {
   assert.equal(parseDuration("1h30m"), 5400);
   assert.equal(parseDuration("7d"), 604800);
   assert.equal(parseDuration("1.5h"), 5400);
@@ -217,6 +219,43 @@ Deno.test("durations: Go syntax plus days for pair-code, 1 s to 7 days", () => {
   assert.throws(() => pairExpiresIn("8d"), UsageError);
   assert.throws(() => pairExpiresIn("0s"), UsageError);
   assert.throws(() => pairExpiresIn("soon"), /-expires "soon" is not a pairing code lifetime/);
+  for (const short of ["1s", "5m", "9m59s", "7d1s"]) {
+    assert.throws(
+      () => pairExpiresIn(short),
+      (e) => e instanceof UsageError && /from 10m to 7d/.test(e.message),
+      short,
+    );
+  }
+  assert.equal(pairExpiresIn("1h"), 3600);
+});
+
+Deno.test("pair-code says on stderr what the code grants: machines, role, single use, expiry", () => {
+  const connect = { code: "ABCD-1234", type: "connect", expiresAt: "2026-04-15T18:30:00+08:00" };
+  assert.equal(
+    pairCodeGrant(connect, "barn", ["barn"], "user"),
+    "The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.",
+  );
+  assert.equal(
+    pairCodeGrant(connect, "barn", ["barn", "nas"], "viewer"),
+    "The code grants connect on barn, nas (role viewer), single use, until 2026-04-15T10:30:00Z.",
+  );
+  assert.equal(
+    pairCodeGrant(connect, "barn", ["*"], "user"),
+    "The code grants connect on every machine ('*') (role user), single use, until " +
+      "2026-04-15T10:30:00Z.",
+  );
+  assert.equal(
+    pairCodeGrant({ ...connect, type: "register" }, "barn", ["barn"], "user"),
+    "The code lets one agent register barn, single use, until 2026-04-15T10:30:00Z.",
+  );
+});
+
+Deno.test("an empty or missing role is shown as user (tokens, access)", () => {
+  assert.equal(roleName(""), "user");
+  assert.equal(roleName(undefined), "user");
+  assert.equal(roleName("admin"), "admin");
+  assert.match(formatTokens([{ id: "bob", role: "" }]), /\nbob {2,}user {2}/);
+  assert.match(formatAccess([{ id: "bob", role: "", machines: [] }]), /\nbob {2,}user {2,}-$/);
 });
 
 Deno.test("token -expires: 30d, 4w, 1y or an RFC 3339 time in the future, as UTC", () => {
@@ -233,7 +272,11 @@ Deno.test("token -expires: 30d, 4w, 1y or an RFC 3339 time in the future, as UTC
 Deno.test("grant permissions: connect, register, manage only", () => {
   assert.deepEqual(parsePermissions("connect,register"), ["connect", "register"]);
   assert.deepEqual(parsePermissions(" Connect , connect "), ["connect"]);
-  assert.throws(() => parsePermissions("conect"), /"conect" is not a permission/);
+  assert.throws(
+    () => parsePermissions("conect"),
+    /^UsageError: "conect" is not a permission \(did you mean connect\?\): <perms> is/,
+  );
+  assert.throws(() => parsePermissions("read"), /^UsageError: "read" is not a permission: /);
   assert.throws(() => parsePermissions(","), /no permission given/);
 });
 

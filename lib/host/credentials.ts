@@ -189,6 +189,33 @@ export async function lookupStoredCredential(
 }
 
 /**
+ * The identity stored with `token` in any entry of the given stores (the same token may be
+ * stored under another spelling of the hub URL, or passed with `-token` after `tela pair`
+ * stored it). Unreadable or malformed stores are skipped: this only improves a message.
+ * @param token the token to look for (compared exactly); "" finds nothing.
+ * @param paths stores to search; default user then system.
+ * @returns the first non-empty identity stored with that token, or undefined.
+ */
+export async function identityForToken(
+  token: string,
+  paths: string[] = [userCredentialsPath(), systemCredentialsPath()],
+): Promise<string | undefined> {
+  if (!token) return undefined;
+  for (const path of paths) {
+    let file: CredentialFile;
+    try {
+      file = await loadCredentials(path);
+    } catch {
+      continue;
+    }
+    for (const c of Object.values(file.hubs)) {
+      if (c?.token === token && c.identity) return c.identity;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Looks a token up in the given stores, first entry found wins (even with an empty
  * token, as Go does). Unreadable stores (e.g. `/etc/tela` without permission) are skipped.
  * @param hubUrl the resolved hub URL (normalised for the lookup).

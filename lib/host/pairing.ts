@@ -42,10 +42,16 @@ export function normalizePairingCode(code: string): string | undefined {
 /** Time allowed for `POST /api/pair`, in milliseconds. */
 export const PAIR_TIMEOUT_MS = 10_000;
 
+/** The kind of code a command redeems: `tela pair` connect codes, `telad pair` register codes. */
+export type PairingCodeType = "connect" | "register";
+
 /**
- * `POST <http base>/api/pair` with `{"code"}` (+ `"machineId"` when given).
+ * `POST <http base>/api/pair` with `{"code", "machineId"?, "type"}`: `type` is the kind of
+ * code the caller expects, so our hub refuses a code of the other kind with 400 and keeps
+ * it (issue 10); Go hubs ignore the key.
  * @param hubUrl the hub's WebSocket URL; the call goes to its `http(s)://` form.
  * @param code the code, already checked with {@link normalizePairingCode}.
+ * @param type `connect` for `tela pair`, `register` for `telad pair`.
  * @param machineId the machine a register code is for (`telad pair -machine`).
  * @throws {PairingError} for a non-200 answer (the hub's `error` text in `hubError`), a body
  *   that is not a JSON object of strings, or one without a token.
@@ -54,12 +60,14 @@ export const PAIR_TIMEOUT_MS = 10_000;
 export async function redeemPairingCode(
   hubUrl: string,
   code: string,
+  type: PairingCodeType,
   machineId?: string,
 ): Promise<PairingResult> {
   const base = hubUrl.replace(/^wss:\/\//i, "https://").replace(/^ws:\/\//i, "http://")
     .replace(/\/+$/, "");
   const body: Record<string, string> = { code };
   if (machineId) body.machineId = machineId;
+  body.type = type;
   const res = await fetch(`${base}/api/pair`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -96,8 +104,8 @@ export async function redeemPairingCode(
 }
 
 /**
- * What is wrong with `-code`, checked before any request (spec §6.1: 9 characters with
- * `-` at index 4), for a usage error (exit 2).
+ * What is wrong with `-code`, checked before any request (spec §6.1: 4 letters or digits,
+ * `-`, 4 more), for a usage error (exit 2).
  * @param code the flag's value.
  * @param example a full command line to show when the flag is missing.
  * @returns the message, or undefined when {@link normalizePairingCode} accepts it.
@@ -105,13 +113,21 @@ export async function redeemPairingCode(
 export function pairingCodeProblem(code: string | undefined, example: string): string | undefined {
   if (!code?.trim()) return `-code is required, e.g. ${example}`;
   if (normalizePairingCode(code)) return undefined;
-  return `-code "${code}" is not a pairing code: it has 9 characters with a dash in the middle ` +
-    `(e.g. ABCD-1234); copy it as "tela admin pair-code" printed it`;
+  return `-code: a pairing code looks like ABCD-1234 (4 letters or digits, a dash, 4 more); ` +
+    `got ${JSON.stringify(code)}; copy it as "tela admin pair-code" printed it`;
+}
+
+function registerCodeHint(hubUrl: string, code: string): string {
+  return `it is an agent (register) code: redeem it on the agent's machine with ` +
+    `"telad pair -hub ${hubUrl} -code ${code} -machine <machine>"`;
 }
 
 /**
  * The sentence for a refused code (spec §4.4 statuses): unknown, expired or already used
- * codes send the user back to the administrator; the hub's own text is kept.
+ * codes send the user back to the administrator; a code of the other kind (a register code
+ * given to `tela pair`, a connect code to `telad pair`: Go's 400 `machineId is required`, or
+ * our hub's 400 for a `type` mismatch) names the command that redeems it; the hub's own
+ * text is kept.
  * @param forAgent wording for `telad pair` (a connect code belongs to `tela pair`).
  */
 export function pairingFailure(
@@ -125,8 +141,15 @@ export function pairingFailure(
   if (/machineId is required/i.test(err.hubError)) {
     return forAgent
       ? `${head}; it is an agent (register) code: add -machine <the machine it was made for>`
-      : `${head}; it is an agent (register) code: redeem it on the agent's machine with ` +
-        `"telad pair -hub ${hubUrl} -code ${code} -machine <machine>"`;
+      : `${head}; ${registerCodeHint(hubUrl, code)}`;
+  }
+  // Our hub refuses a code of the other kind than the request's `type` with 400 and keeps it.
+  if (err.status === 400 && /\b(connect|register)\b|\btype\b/i.test(err.hubError)) {
+    return forAgent
+      ? `${head}; it is a user (connect) code, not an agent one: redeem it with ` +
+        `"tela pair -hub ${hubUrl} -code ${code}" (the code still works), or ask for a register ` +
+        `code ("tela admin pair-code <machine> -type register")`
+      : `${head}; ${registerCodeHint(hubUrl, code)} (the code still works)`;
   }
   if (/does not match machine/i.test(err.hubError)) {
     return `${head}; the code was made for another machine: use -machine with that name`;

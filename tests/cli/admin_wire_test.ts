@@ -46,7 +46,7 @@ function startRecorder() {
       if (path === "/api/admin/pair-code") {
         return Response.json({
           code: "ABCD-1234",
-          type: "connect",
+          type: JSON.parse(r.body).type,
           expiresAt: "2026-04-15T18:30:00+08:00",
         });
       }
@@ -129,11 +129,13 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
         },
       ]],
       [["pair-code", "barn", "-type", "register", "-role", "viewer"], [
+        // Is barn online? (a register code then says it displaces the agent)
+        { method: "GET", path: "/api/status", body: "" },
         {
           method: "POST",
           path: "/api/admin/pair-code",
           body:
-            '{"machineId":"barn","type":"register","machines":["*"],"expiresIn":600,"role":"viewer"}',
+            '{"machineId":"barn","type":"register","machines":["barn"],"expiresIn":600,"role":"viewer"}',
         },
       ]],
       [
@@ -162,6 +164,40 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
       }]],
       [["hub", "logs", "-n", "7"], [{ method: "GET", path: "/api/admin/logs?lines=7", body: "" }]],
       [["hub", "restart"], [{ method: "POST", path: "/api/admin/restart", body: "" }]],
+      // 16-: the book's "grants connect access to machine barn" is the default.
+      [["pair-code", "barn"], [
+        {
+          method: "POST",
+          path: "/api/admin/pair-code",
+          body: '{"machineId":"barn","type":"connect","machines":["barn"],"expiresIn":600}',
+        },
+      ]],
+      [["pair-code", "barn", "-machines", "*"], [
+        {
+          method: "POST",
+          path: "/api/admin/pair-code",
+          body: '{"machineId":"barn","type":"connect","machines":["*"],"expiresIn":600}',
+        },
+      ]],
+      [["access", "set", "alice", "-role", "owner"], [
+        { method: "PATCH", path: "/api/admin/access/alice", body: '{"role":"owner"}' },
+      ]],
+      [["access", "set", "bob", "-role", "user"], [
+        { method: "PATCH", path: "/api/admin/access/bob", body: '{"role":""}' },
+      ]],
+      // Readers of public endpoints check the token is an admin one first.
+      [["agent", "list"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/status", body: "" },
+      ]],
+      [["hub", "status"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/status", body: "" },
+      ]],
+      [["history"], [
+        { method: "GET", path: "/api/admin/tokens", body: "" },
+        { method: "GET", path: "/api/history", body: "" },
+      ]],
     ];
     const runs = await Promise.all(
       cases.map(([args], i) =>
@@ -180,15 +216,26 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
     assert.equal(add.stderr, "Save this token: it is shown once\n");
     assert.equal(runs[9].stdout, `${TOKEN}\n`, "rotate prints the new token");
     assert.equal(runs[14].stdout, "one\ntwo\n", "hub logs prints the lines");
-    for (const i of [0, 2, 3, 4, 5, 8, 12, 13, 15]) {
+    for (const i of [0, 2, 3, 4, 5, 8, 12, 13, 15, 18, 19]) {
       assert.equal(runs[i].stdout + runs[i].stderr, "", `${cases[i][0].join(" ")} is silent`);
     }
+    // pair-code: the book's block on stdout, what the code grants on stderr.
+    assert.match(runs[16].stdout, /^Generated pairing code: ABCD-1234\n/);
+    assert.equal(
+      runs[16].stderr,
+      "The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.\n",
+    );
+    assert.match(
+      runs[17].stderr,
+      /^The code grants connect on every machine \('\*'\) \(role user\)/,
+    );
+    assert.match(runs[11].stderr, /^The code lets one agent register barn, single use, until /);
   } finally {
     await rec.close();
   }
 });
 
-Deno.test("tela pair and telad pair POST /api/pair with the code (and the machine), no token", async () => {
+Deno.test("tela pair and telad pair POST /api/pair with the code, the machine and the code type they expect, no token", async () => {
   const rec = startRecorder();
   const sys = await Deno.makeTempDir({ prefix: "tela-sys-" });
   try {
@@ -208,9 +255,14 @@ Deno.test("tela pair and telad pair POST /api/pair with the code (and the machin
         method: "POST",
         path: "/api/pair",
         auth: null,
-        body: '{"code":"00FF-A1B2","machineId":"barn"}',
+        body: '{"code":"00FF-A1B2","machineId":"barn","type":"register"}',
       },
-      { method: "POST", path: "/api/pair", auth: null, body: '{"code":"ABCD-1234"}' },
+      {
+        method: "POST",
+        path: "/api/pair",
+        auth: null,
+        body: '{"code":"ABCD-1234","type":"connect"}',
+      },
     ]);
   } finally {
     await rec.close();
@@ -220,7 +272,7 @@ Deno.test("tela pair and telad pair POST /api/pair with the code (and the machin
 
 Deno.test("usage errors come before any request: bad code, bad perms, bad role, no hub (exit 2)", async () => {
   const runs = await Promise.all([
-    runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "ABCD1234"], { net: false }),
+    runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "ZZZZ"], { net: false }),
     runProgram("tela", ["pair", "-hub", "ws://127.0.0.1:9"], { net: false }),
     runProgram("telad", ["pair", "-hub", "ws://127.0.0.1:9", "-code", "AB-CD"], { net: false }),
     runProgram("tela", ["admin", "access", "grant", "a", "b", "conect", "-hub", "ws://h"], {
@@ -241,12 +293,24 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     runProgram("tela", ["admin", "access"], { net: false }),
     runProgram("tela", ["admin", "history", "-n", "0", "-hub", "ws://h"], { net: false }),
     runProgram("tela", ["admin", "portals", "add", "p", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "pair-code", "barn", "-expires", "5m", "-hub", "ws://h"], {
+      net: false,
+    }),
+    runProgram("tela", ["admin", "pair-code", "barn", "-expires", "1s", "-hub", "ws://h"], {
+      net: false,
+    }),
+    runProgram("tela", ["admin", "tokens", "add", "a", "-role", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "-jsn", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "set", "a", "-hub", "ws://h"], { net: false }),
+    runProgram("tela", ["admin", "access", "set", "a", "-role", "ownr", "-hub", "ws://h"], {
+      net: false,
+    }),
   ]);
   const want = [
-    /^Error: -code "ABCD1234" is not a pairing code: .*dash/,
+    /^Error: -code: a pairing code looks like ABCD-1234 \(4 letters or digits, a dash, 4 more\); got "ZZZZ";/,
     /^Error: -code is required, e\.g\. tela pair -hub/,
-    /^Error: -code "AB-CD" is not a pairing code/,
-    /^Error: "conect" is not a permission: <perms> is a comma-separated list of connect, register, manage/,
+    /^Error: -code: a pairing code looks like ABCD-1234 .*; got "AB-CD";/,
+    /^Error: "conect" is not a permission \(did you mean connect\?\): <perms> is a comma-separated list of connect, register, manage/,
     /^Error: -role viewer cannot be assigned: it is reserved for the hub's console token/,
     /^Error: -expires "soon" is not a token lifetime/,
     /^Error: -expires "8d" is not a pairing code lifetime/,
@@ -254,6 +318,12 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     /^Error: -hub is required \(or set TELA_HUB\)/,
     /^Error: -n 0 is not a count/,
     /^Error: -portal-url is required/,
+    /^Error: -expires "5m" is not a pairing code lifetime: give a duration from 10m to 7d/,
+    /^Error: -expires "1s" is not a pairing code lifetime: give a duration from 10m to 7d/,
+    /^Error: flag needs an argument: -role\n/,
+    /^Error: flag provided but not defined: -jsn Did you mean: -json\?\n/,
+    /^Error: -role is required: owner, admin or user\n/,
+    /^Error: -role "ownr" is not a role \(did you mean owner\?\): use owner, admin or user\n/,
   ];
   runs.forEach((r, i) => {
     assert.equal(r.code, 2, `${i}: ${r.stderr}`);
@@ -261,4 +331,75 @@ Deno.test("usage errors come before any request: bad code, bad perms, bad role, 
     assert.match(r.stderr, want[i]);
     assert.match(r.stderr, /\n\n(tela|telad) \S.* — /, "the command's help follows");
   });
+});
+
+Deno.test("a code of the other kind: tela pair and telad pair name the command that redeems it", async () => {
+  // What our hub answers when the request's type differs from the code's (the code is kept).
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const body = JSON.parse(await req.text());
+    const kind = body.type === "connect" ? "register" : "connect";
+    const tool = kind === "register" ? "telad pair" : "tela pair";
+    return Response.json({ error: `this is a ${kind} code: redeem it with ${tool}` }, {
+      status: 400,
+    });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}`;
+  const sys = await Deno.makeTempDir({ prefix: "tela-sys-" });
+  try {
+    const [tela, telad] = await Promise.all([
+      runProgram("tela", ["pair", "-hub", url, "-code", "ABCD-1234"], { net: "loopback" }),
+      runProgram("telad", ["pair", "-hub", url, "-code", "ABCD-1234", "-machine", "barn"], {
+        net: "loopback",
+        env: { TELA_SYSTEM_DIR: sys },
+      }),
+    ]);
+    assert.equal(tela.code, 1, tela.stderr);
+    assert.equal(
+      tela.stderr,
+      `Error: ${url} refused pairing code ABCD-1234: this is a register code: redeem it with ` +
+        `telad pair (HTTP 400); it is an agent (register) code: redeem it on the agent's machine ` +
+        `with "telad pair -hub ${url} -code ABCD-1234 -machine <machine>" (the code still works)\n`,
+    );
+    assert.equal(telad.code, 1, telad.stderr);
+    assert.equal(
+      telad.stderr,
+      `Error: ${url} refused pairing code ABCD-1234: this is a connect code: redeem it with ` +
+        `tela pair (HTTP 400); it is a user (connect) code, not an agent one: redeem it with ` +
+        `"tela pair -hub ${url} -code ABCD-1234" (the code still works), or ask for a ` +
+        `register code ("tela admin pair-code <machine> -type register")\n`,
+    );
+  } finally {
+    await server.shutdown();
+    await Deno.remove(sys, { recursive: true });
+  }
+});
+
+Deno.test("403 'only an owner can ...' says the token is an admin's, naming its identity", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/api/status") return Response.json({ machines: [] });
+    return Response.json({ error: "only an owner can remove an owner" }, { status: 403 });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}`;
+  try {
+    const r = await runProgram("tela", ["admin", "access", "remove", "boss", "-hub", url], {
+      net: "loopback",
+      env: { TELA_TOKEN: TOKEN },
+      setup: async (home) => {
+        await Deno.mkdir(`${home}/.tela`, { recursive: true });
+        await Deno.writeTextFile(
+          `${home}/.tela/credentials.yaml`,
+          `hubs:\n  ${url}:\n    token: "${TOKEN}"\n    identity: helper\n`,
+        );
+      },
+    });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `Error: ${url} refused the request: only an owner can remove an owner (HTTP 403); the ` +
+        `token from TELA_TOKEN belongs to identity "helper", an admin: ask an owner, or use an ` +
+        `owner's token\n`,
+    );
+  } finally {
+    await server.shutdown();
+  }
 });

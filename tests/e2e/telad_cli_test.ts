@@ -107,7 +107,10 @@ Deno.test("telad: version, help, bad flags and missing settings give the documen
     assert.match(help.out, /\n {2}-target-host <host> +Target host/);
     const bad = await run(["-hubb", url]);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /^Error: flag provided but not defined: -hubb\n\ntelad — /);
+    assert.match(
+      bad.err,
+      /^Error: flag provided but not defined: -hubb Did you mean: -hub\?\n\ntelad — /,
+    );
     // Missing or malformed settings are usage errors (2); a broken config file is 3.
     const none = await run([]);
     assert.equal(none.code, 2);
@@ -279,7 +282,7 @@ Deno.test({
       assert.equal(code, 1);
       assert.match(
         agent.err.join("\n"),
-        /^Error: hub rejected machine "barn": Access denied \(check -token, TELA_TOKEN/,
+        /^Error: hub refused to register "barn": Access denied \(the token is unknown, or its identity has no register permission on "barn": tela admin access grant <id> barn register\)/,
       );
     });
   },

@@ -89,19 +89,53 @@ Deno.test({
     assert.equal(hub.attempts(), 3);
     // The spec backoff, growing after each denial: 3 s then 6 s (before jitter).
     assert.deepEqual(sleeps.slice(0, 2), [backoffDelay(0, () => 0), backoffDelay(1, () => 0)]);
+    // A revoked token never comes back: the line says how to give telad a new one.
+    const newToken = "this token no longer works: give telad a new one (sudo telad login -hub " +
+      `${hub.url}, -token, TELA_TOKEN or telad.yaml, or telad pair -hub ${hub.url} -code ` +
+      "<register code>) and restart it (telad keeps retrying with backoff meanwhile)";
     assert.ok(
       lines.includes(
         'error hub ended the registration of "barn": token of identity "agent-1" was revoked; ' +
-          "telad keeps retrying with backoff, so a new grant brings it back; ask the hub " +
-          "administrator (tela admin access grant <id> <machine> register) or give telad " +
-          "another token (-token, TELA_TOKEN, telad.yaml or 'telad login')",
+          newToken,
       ),
       lines.join("\n"),
     );
     assert.ok(
       lines.includes(
-        'error hub still refuses "barn": token of identity "agent-1" was revoked ' +
-          "(retrying with backoff)",
+        `error hub still refuses "barn": token of identity "agent-1" was revoked; ${newToken}`,
+      ),
+      lines.join("\n"),
+    );
+    assert.ok(!lines.some((l) => /new grant brings it back/.test(l)), lines.join("\n"));
+  },
+});
+
+Deno.test({
+  name: "a revoked permission (the token still works) keeps the new-grant hint",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cut = 'Access denied: register permission on "barn" was revoked';
+    const hub = scriptedHub((ws, attempt) => {
+      registered(ws);
+      if (attempt === 1) setTimeout(() => deny(ws, cut), 100);
+    });
+    const sleeps: number[] = [];
+    const { agent, lines } = agentFor(hub.url, sleeps);
+    const run = agent.run();
+    const deadline = Date.now() + 15_000;
+    while (agent.registrations < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    agent.stop();
+    await run;
+    await hub.server.shutdown();
+    assert.ok(
+      lines.includes(
+        'error hub ended the registration of "barn": register permission on "barn" was ' +
+          "revoked; telad keeps retrying with backoff, so a new grant brings it back; ask the " +
+          "hub administrator (tela admin access grant <id> <machine> register) or give telad " +
+          "another token (-token, TELA_TOKEN, telad.yaml or 'telad login')",
       ),
       lines.join("\n"),
     );
@@ -143,12 +177,44 @@ Deno.test({
     const { agent } = agentFor(hub.url, sleeps);
     await assert.rejects(agent.run(), (e: Error) => {
       assert.ok(e instanceof AgentAuthError);
-      assert.match(e.message, /^hub rejected machine "barn": Access denied \(check -token/);
+      assert.equal(
+        e.message,
+        'hub refused to register "barn": Access denied (the token is unknown, or its ' +
+          'identity has no register permission on "barn": tela admin access grant <id> barn ' +
+          "register)",
+      );
       return true;
     });
     agent.stop();
     await hub.server.shutdown();
     assert.equal(hub.attempts(), 1);
     assert.deepEqual(sleeps, []);
+  },
+});
+
+Deno.test({
+  name: "a first registration refused for a dead token says to give telad a new one",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const hub = scriptedHub((ws) => deny(ws, REVOKED));
+    const { agent, lines } = agentFor(hub.url, []);
+    await assert.rejects(agent.run(), (e: Error) => {
+      assert.ok(e instanceof AgentAuthError);
+      assert.equal(
+        e.message,
+        'hub refused to register "barn": token of identity "agent-1" was revoked; this token ' +
+          `no longer works: give telad a new one (sudo telad login -hub ${hub.url}, -token, ` +
+          `TELA_TOKEN or telad.yaml, or telad pair -hub ${hub.url} -code <register code>) ` +
+          "and restart it",
+      );
+      return true;
+    });
+    agent.stop();
+    await hub.server.shutdown();
+    assert.ok(
+      lines.includes(`error hub refused to register "barn", stopping reconnect: ${REVOKED}`),
+      lines.join("\n"),
+    );
   },
 });

@@ -12,10 +12,12 @@ import {
   type FlagSpec,
   type Invocation,
   notAvailable,
+  suggest,
   UsageError,
 } from "../../cli/mod.ts";
 import { terminalPrompt } from "../../host/mod.ts";
 import {
+  AdminApiError,
   AdminClient,
   type AdminClient as Client,
   pathEscape,
@@ -34,11 +36,13 @@ import {
   type HistoryEvent,
   type HubStatusHeader,
   isoUtc,
+  pairCodeGrant,
   type PairCodeReply,
   pairCommand,
   pairExpiresIn,
   parsePermissions,
   type PortalRow,
+  roleName,
   tokenExpiresAt,
   type TokenRow,
 } from "../admin_format.ts";
@@ -136,7 +140,10 @@ function identityPath(id: string): string {
 async function listAccess({ values, out, err }: Invocation<Flags>): Promise<void> {
   const c = await connectAdmin(values as AdminValues);
   const doc = await c.call<{ access?: AccessRow[] }>({ method: "GET", path: "/api/admin/access" });
-  const rows = Array.isArray(doc.access) ? doc.access : [];
+  const rows = (Array.isArray(doc.access) ? doc.access : []).map((r) => ({
+    ...r,
+    role: roleName(r.role),
+  }));
   if (values.json) return void out(json(rows));
   if (rows.length === 0) return void err("No identities.");
   out(formatAccess(rows));
@@ -153,6 +160,7 @@ function adminAccess(deps?: TelaDeps): Command {
       "tela admin access grant <id> <machine> <perms> [-services <names>]",
       "tela admin access revoke <id> <machine>",
       "tela admin access rename <id> <new-id>",
+      "tela admin access set <id> -role owner|admin|user",
       "tela admin access remove <id> [-force]",
     ],
     description: `Reads the hub's unified access view (/api/admin/access): every token identity,
@@ -266,6 +274,68 @@ The identity and its token stay; "tela admin access remove" deletes them.`,
         },
       }),
       command({
+        name: "set",
+        summary: "Change an identity's role (owner, admin or user).",
+        usage: ["tela admin access set <id> -role owner|admin|user"],
+        description: `Sets the identity's hub role (PATCH /api/admin/access/<id>); its token and
+permissions stay. Owner and admin have every permission on every machine; a user has
+the permissions granted with "tela admin access grant". The hub refuses to demote its
+only owner: promote another identity to owner first. Needs a hub that accepts role
+changes (telahubd v0.15 or later, or this one).`,
+        flags: {
+          ...ADMIN_FLAGS,
+          role: { type: "string", arg: "owner|admin|user", usage: "The new role" },
+        },
+        args: ["<id>"],
+        examples: [
+          `tela admin access set alice -role owner ${H}`,
+          `tela admin access set bob -role user ${H}`,
+        ],
+        seeAlso: see,
+        async run({ values, positionals: [id] }) {
+          const role = values.role?.trim().toLowerCase();
+          if (role === undefined || role === "") {
+            throw new UsageError("-role is required: owner, admin or user");
+          }
+          if (role === "viewer") {
+            throw new UsageError(
+              "-role viewer cannot be assigned: it is reserved for the hub's console token; " +
+                "use owner, admin or user",
+            );
+          }
+          if (!["owner", "admin", "user"].includes(role)) {
+            const near = suggest(role, ["owner", "admin", "user"]);
+            throw new UsageError(
+              `-role "${values.role}" is not a role${near ? ` (did you mean ${near}?)` : ""}: ` +
+                `use owner, admin or user`,
+            );
+          }
+          const c = await connectAdmin(values);
+          try {
+            await c.call({
+              method: "PATCH",
+              path: identityPath(id),
+              // A user is an identity without a role (spec §14.1: role "" is user).
+              body: { role: role === "user" ? "" : role },
+              notFound: identityNotFound(c, id),
+            });
+          } catch (e) {
+            // A v0.14 hub knows only renames: it asks for the id field.
+            if (
+              e instanceof AdminApiError && e.status === 400 && /id field required/i.test(e.message)
+            ) {
+              throw new AdminApiError(
+                400,
+                `${c.hubUrl} cannot change roles (it answered "id field required": role changes ` +
+                  `need telahubd v0.15 or later); remove the identity and add it again with ` +
+                  `"tela admin tokens add ${id} -role ${role}"`,
+              );
+            }
+            throw e;
+          }
+        },
+      }),
+      command({
         name: "remove",
         aliases: ["rm"],
         summary: "Remove an identity, its token and all its permissions.",
@@ -371,7 +441,10 @@ when it was issued, when it expires, and whether it is active, revoked or expire
             method: "GET",
             path: "/api/admin/tokens",
           });
-          const rows = Array.isArray(doc.tokens) ? doc.tokens : [];
+          const rows = (Array.isArray(doc.tokens) ? doc.tokens : []).map((r) => ({
+            ...r,
+            role: roleName(r.role),
+          }));
           if (values.json) out(json(rows));
           else if (rows.length === 0) err("No token identities.");
           else out(formatTokens(rows));
@@ -423,7 +496,8 @@ stops working: a lifetime (30d, 4w, 1y) or an RFC 3339 time.`,
           if (role === "owner" || role === "admin") body.role = role;
           if (expiresAt) body.expiresAt = expiresAt;
           const doc = await c.call({ method: "POST", path: "/api/admin/tokens", body });
-          printNewToken(values, doc, out, err);
+          // The hub echoes the role asked for, "" for none (spec §5.2): a user.
+          printNewToken(values, { ...doc, role: roleName(doc.role ?? role) }, out, err);
         },
       }),
       command({
@@ -607,9 +681,10 @@ function adminPairCode(): Command {
       "tela admin pair-code <machine> [-type connect|register] [-expires <duration>] [-machines <list>] [-role user|viewer] [-json]",
     ],
     description: `Creates a single-use code that a user ("tela pair") or an agent ("telad pair")
-exchanges for a token. A connect code grants connect on -machines (default '*'); a
-register code lets one agent register <machine>. Prints the code, its expiry (UTC) and
-the command to give the recipient.`,
+exchanges for a token. A connect code grants connect on <machine>, or on the machines
+-machines lists ('*' for every machine); a register code lets one agent register
+<machine>. Prints the code, its expiry (UTC) and the command to give the recipient, and
+on stderr what the code grants. -expires is 10m to 7d.`,
     flags: {
       ...ADMIN_FLAGS,
       type: {
@@ -627,7 +702,8 @@ the command to give the recipient.`,
       machines: {
         type: "string",
         arg: "list",
-        usage: "Comma-separated machine IDs (connect type only). Default: *",
+        usage: "Comma-separated machine IDs, or '*' for all (connect type only). " +
+          "Default: the machine named",
       },
       role: { type: "string", arg: "user|viewer", usage: "Role of the paired identity" },
       json: JSON_FLAG,
@@ -636,10 +712,11 @@ the command to give the recipient.`,
     examples: [
       `tela admin pair-code barn ${H}`,
       `tela admin pair-code barn ${H} -expires 24h -machines barn,nas`,
+      `tela admin pair-code barn ${H} -machines '*'`,
       `tela admin pair-code barn ${H} -type register -expires 1h`,
     ],
     seeAlso: ["tela pair", "telad pair", "tela admin access"],
-    async run({ values, positionals: [machine], out }) {
+    async run({ values, positionals: [machine], out, err }) {
       const type = values.type ?? "connect";
       if (type !== "connect" && type !== "register") {
         throw new UsageError(`-type "${type}" is not a code type: use connect or register`);
@@ -654,9 +731,12 @@ the command to give the recipient.`,
         throw new UsageError(`-role "${values.role}" is not a pairing role: use user or viewer`);
       }
       const expiresIn = pairExpiresIn(values.expires ?? "10m");
-      const machines = values.machines === undefined ? ["*"] : commaList(values.machines);
+      // The book's "grants connect access to machine barn": the named machine unless
+      // -machines says otherwise ('*' for all).
+      const machines = values.machines === undefined ? [machine] : commaList(values.machines);
       if (machines.length === 0) throw new UsageError("-machines needs at least one machine");
       const c = await connectAdmin(values);
+      const online = type === "register" ? await agentOnline(c, machine) : false;
       const body: Record<string, unknown> = { machineId: machine, type, machines, expiresIn };
       if (role) body.role = role;
       const doc = await c.call<PairCodeReply>({
@@ -676,11 +756,43 @@ the command to give the recipient.`,
           command: pairCommand(reply, c.hubUrl, machine),
         }));
       } else out(formatPairCode(reply, c.hubUrl, machine));
+      err(pairCodeGrant(reply, machine, machines, role || "user"));
+      if (online && reply.type === "register") {
+        err(
+          `Warning: "${machine}" is registered and online; redeeming this code gives ` +
+            `"${machine}" a new registrant and disconnects the agent now registered as ` +
+            `"${machine}"`,
+        );
+      }
     },
   });
 }
 
+/**
+ * True when `/api/status` lists `machine` with its agent connected. Any failure counts as
+ * not online: the check only adds a warning.
+ */
+async function agentOnline(c: Client, machine: string): Promise<boolean> {
+  try {
+    const { status } = await fetchStatus(c);
+    return status.machines.some((m) => m.id === machine && m.agentConnected);
+  } catch {
+    return false;
+  }
+}
+
 // -------------------------------------------------------------------------- agent & hub
+
+/**
+ * Refuses a token that is not an owner or admin token before a command that reads a public
+ * endpoint (`/api/status`, `/api/history` answer any token, so a user token would get a
+ * misleadingly empty answer): `GET /api/admin/tokens` fails as every admin command does
+ * (book, *Hub administration*: "User-role tokens are rejected").
+ * @throws {AdminApiError} the 401/403 messages of {@link AdminClient.call}.
+ */
+async function requireAdmin(c: Client): Promise<void> {
+  await c.call({ method: "GET", path: "/api/admin/tokens" });
+}
 
 /** `GET /api/status` with the admin token: the header fields and the machines. */
 async function fetchStatus(c: Client) {
@@ -731,6 +843,7 @@ agent is online, the agent's version, its services and its active sessions.`,
         seeAlso: see,
         async run({ values, out, err }) {
           const c = await connectAdmin(values);
+          await requireAdmin(c);
           const { status } = await fetchStatus(c);
           const ms = [...status.machines].sort((a, b) => a.id.localeCompare(b.id));
           if (values.json) out(json(ms.map(machineJson)));
@@ -837,6 +950,7 @@ uptime (and start time, UTC), and how many machines, services and sessions it ha
         seeAlso: see,
         async run({ values, out }) {
           const c = await connectAdmin(values);
+          await requireAdmin(c);
           const { head, status } = await fetchStatus(c);
           if (!values.json) return void out(formatHubStatus(head, status, c.hubUrl));
           out(json({
@@ -932,6 +1046,7 @@ with the identity that caused it. -machine keeps one machine's events; -n the ne
     async run({ values, out, err }) {
       const n = positiveCount("n", values.n, 100);
       const c = await connectAdmin(values);
+      await requireAdmin(c);
       const doc = await c.call<{ events?: HistoryEvent[] }>({
         method: "GET",
         path: "/api/history",

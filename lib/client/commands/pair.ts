@@ -46,7 +46,7 @@ commands to that hub need no -token. The code works once and expires.`,
     const hub = await resolveLoginHub(hubArg);
     let result;
     try {
-      result = await redeemPairingCode(hub, code);
+      result = await redeemPairingCode(hub, code, "connect");
     } catch (e) {
       if (e instanceof PairingError) {
         throw new PairingError(e.status, e.hubError, pairingFailure(e, hub, code, false));
