@@ -403,3 +403,34 @@ Deno.test("403 'only an owner can ...' says the token is an admin's, naming its 
     await server.shutdown();
   }
 });
+
+Deno.test("-services against a hub that does not advertise per-service-access-control: exit 1, nothing sent", async () => {
+  // A v0.14 hub: its discovery document has no `capabilities` (spec hub-http-api.md §4.3).
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname}`);
+    return Response.json({ protocolVersion: "1.1", supportedVersions: ["1.1"] });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}`;
+  try {
+    const r = await runProgram("tela", [
+      "admin",
+      "access",
+      "grant",
+      "bob",
+      "barn",
+      "connect",
+      "-services",
+      "SSH",
+      "-hub",
+      url,
+      "-token",
+      TOKEN,
+    ], { net: "loopback" });
+    assert.equal(r.code, 1, r.stderr); // the hub lacks it: not a usage error (2)
+    assert.match(r.stderr, /does not support -services .*per-service-access-control/);
+    assert.deepEqual(seen, ["GET /.well-known/tela"], "no grant was sent");
+  } finally {
+    await server.shutdown();
+  }
+});

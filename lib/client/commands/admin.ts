@@ -384,7 +384,8 @@ async function requireCapability(c: Client, cap: string, flag: string): Promise<
   });
   const caps = Array.isArray(doc.capabilities) ? doc.capabilities : [];
   if (!caps.includes(cap)) {
-    throw new UsageError(
+    // The hub, not the command line, lacks it: a runtime error (exit 1), not a usage error.
+    throw new Error(
       `${c.hubUrl} does not support ${flag} (its /.well-known/tela does not list "${cap}"); ` +
         `grant without ${flag}, or update the hub`,
     );
