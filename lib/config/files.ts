@@ -116,6 +116,18 @@ export async function readYamlFile<T = Record<string, unknown>>(
     if (err instanceof Deno.errors.NotFound) return undefined;
     throw new ConfigError(path, `cannot read: ${(err as Error).message}`);
   }
+  return parseYamlText<T>(path, text);
+}
+
+/**
+ * Parses the text of a YAML config file into a plain object (an empty document is `{}`).
+ *
+ * @param path the file, shown in error messages.
+ * @param text the file's content.
+ * @throws {ConfigError} when the YAML is malformed or its top level is not a mapping;
+ *   the message gives the line and says to fix or remove the file.
+ */
+export function parseYamlText<T = Record<string, unknown>>(path: string, text: string): T {
   let doc: unknown;
   try {
     doc = parseYaml(text);

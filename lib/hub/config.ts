@@ -10,8 +10,8 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { ConfigError, readYamlFile, writeFileAtomic } from "../config/mod.ts";
+import { stringify as stringifyYaml } from "yaml";
+import { ConfigError, parseYamlText, readYamlFile, writeFileAtomic } from "../config/mod.ts";
 import { randomHex } from "../protocol/mod.ts";
 import { UsageError } from "../cli/errors.ts";
 
@@ -433,21 +433,7 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
  * @throws {ConfigError} for malformed YAML or an invalid key (file, key and fix named).
  */
 export function parseConfigText(path: string, text: string): HubConfigFile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    const first = String((err as Error).message).split("\n")[0];
-    throw new ConfigError(
-      path,
-      `invalid YAML (${first}); fix the file or remove it to start fresh`,
-    );
-  }
-  if (doc === null || doc === undefined) doc = {};
-  if (typeof doc !== "object" || Array.isArray(doc)) {
-    throw new ConfigError(path, "expected a YAML mapping (key: value) at the top level");
-  }
-  return validateConfig(path, doc as Record<string, unknown>);
+  return validateConfig(path, parseYamlText(path, text));
 }
 
 /**
