@@ -267,6 +267,25 @@ export async function roundTrip(port: number, service: string, size = 64 * 1024)
 }
 
 /**
+ * Opens a connection through the tunnel `client` printed for `label`, checks the banner
+ * names `service`, echoes `size` random bytes byte-exact, and closes the connection (the
+ * client keeps running).
+ */
+export async function echoThrough(
+  client: Proc,
+  label: string,
+  service: string,
+  size = 256 * 1024,
+): Promise<void> {
+  const conn = await openThrough(await localPort(client, label), service);
+  try {
+    await conn.echo(size);
+  } finally {
+    conn.close();
+  }
+}
+
+/**
  * Like {@link roundTrip} but keeps the connection open (after a 1 KiB echo) and returns it.
  * Retries a refused or banner-less connection for up to `timeoutMs`.
  */
@@ -386,6 +405,40 @@ export class Scene {
   /** `tela admin ...` that must succeed. */
   async adminOk(args: string[]): Promise<Ran> {
     return ok(await this.admin(args), `tela admin ${args.join(" ")}`);
+  }
+
+  /** `tela admin tokens add <id>` that must succeed; returns the token it printed. */
+  async addToken(id: string): Promise<string> {
+    return printedToken(await this.adminOk(["tokens", "add", id]), `tela admin tokens add ${id}`);
+  }
+
+  /** `tela machines -hub <hub> -token <token>` that must succeed (`who` names it in errors). */
+  async machines(token: string, who: string): Promise<Ran> {
+    return ok(
+      await run("tela", ["machines", "-hub", this.hub.url, "-token", token], this.hub.dir),
+      `tela machines (${who})`,
+    );
+  }
+
+  /**
+   * `tela connect -hub <hub> -machine <m> -token <t> [extra]` that must be refused (exit 1),
+   * in a fresh HOME; returns the run (`who` names it in errors and in the HOME's name).
+   */
+  async refusedConnect(
+    machine: string,
+    token: string,
+    who: string,
+    extra: string[] = [],
+  ): Promise<Ran> {
+    const r = await run(
+      "tela",
+      ["connect", "-hub", this.hub.url, "-machine", machine, "-token", token, ...extra],
+      await this.tempDir(`${who}-refused`),
+      {},
+      30_000,
+    );
+    assert.equal(r.code, 1, `${who} on ${machine}: ${shown(r)}`);
+    return r;
   }
 
   /** `tela admin access -json`, parsed. */
@@ -536,6 +589,19 @@ export async function measureCut(
   };
 }
 
+/**
+ * Asserts a live cut measured by {@link measureCut}: the command (`what`) succeeded, the
+ * tunnel's TCP connection closed and tela printed the reason within 1 s of the command's
+ * exit, and tela exited with status 1. Prints the measured latencies.
+ */
+export function assertLiveCut(cut: Cut, what: string, client: Proc): void {
+  ok(cut.ran, what);
+  console.log(cutSummary(what, cut));
+  assert.ok(cut.tcpMs < 1000, `tunnel TCP connection closed ${cut.tcpMs} ms after`);
+  assert.ok(cut.reportMs < 1000, `tela reported the reason ${cut.reportMs} ms after`);
+  assert.equal(cut.status.code, 1, `tela exit status\n${client.output}`);
+}
+
 /** Access entries without the in-memory `version` counters (reset by a restart, spec §14.1). */
 export function withoutVersions(access: unknown): unknown {
   return JSON.parse(JSON.stringify(access, (k, v) => (k === "version" ? undefined : v)));
@@ -578,6 +644,35 @@ export function stepper(t: Deno.TestContext) {
   return async (name: string, fn: () => Promise<void>): Promise<void> => {
     if (!(await t.step(name, fn))) throw new Error(`step failed: ${name}`);
   };
+}
+
+/** A named step of a scenario; the test stops at the first one that fails. */
+export type Step = (name: string, fn: () => Promise<void>) => Promise<void>;
+
+/**
+ * A scenario test: a fresh {@link Scene} with its hub started, a {@link stepper}, and
+ * {@link Scene.close} whatever happens (every process stopped by PID, folders removed).
+ * @param name the test's name.
+ * @param fn the scenario; `s.hub` is running when it is called.
+ */
+export function sceneTest(
+  name: string,
+  fn: (s: Scene, step: Step, hub: Hub) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn(t) {
+      const s = new Scene();
+      try {
+        const hub = await s.startHub();
+        await fn(s, stepper(t), hub);
+      } finally {
+        await s.close();
+      }
+    },
+  });
 }
 
 /**
