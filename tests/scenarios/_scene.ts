@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { type DuplexConn, socketDuplex } from "../../lib/session/mod.ts";
-import { DENO_DIR, freeTcpPort, Proc, REPO_ROOT } from "../e2e/harness.ts";
+import { DENO_DIR, freeTcpPort, portWithFallbackRoom, Proc, REPO_ROOT } from "../e2e/harness.ts";
 
 export { freeTcpPort, Proc };
 
@@ -139,17 +139,7 @@ export class EchoService {
 }
 
 /** A port P below 55536 with P and P+10000 free (tela moves a taken port to P+10000). */
-export function servicePort(): number {
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 30000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: p }).close();
-      Deno.listen({ hostname: "127.0.0.1", port: p + 10000 }).close();
-      return p;
-    } catch { /* taken */ }
-  }
-  throw new Error("no port with room for the +10000 fallback");
-}
+export const servicePort = portWithFallbackRoom;
 
 async function readExactly(
   reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -254,19 +244,6 @@ export class TunnelConn {
 }
 
 /**
- * Opens a connection through a freshly started tunnel (retrying while the tunnel comes up),
- * checks the banner names `service`, echoes `size` random bytes, and closes it.
- */
-export async function roundTrip(port: number, service: string, size = 64 * 1024): Promise<void> {
-  const c = await openThrough(port, service);
-  try {
-    await c.echo(size);
-  } finally {
-    c.close();
-  }
-}
-
-/**
  * Opens a connection through the tunnel `client` printed for `label`, checks the banner
  * names `service`, echoes `size` random bytes byte-exact, and closes the connection (the
  * client keeps running).
@@ -286,8 +263,8 @@ export async function echoThrough(
 }
 
 /**
- * Like {@link roundTrip} but keeps the connection open (after a 1 KiB echo) and returns it.
- * Retries a refused or banner-less connection for up to `timeoutMs`.
+ * Like {@link echoThrough} but takes the local port and keeps the connection open (after a
+ * 1 KiB echo) and returns it. Retries a refused or banner-less connection for up to `timeoutMs`.
  */
 export async function openThrough(
   port: number,
