@@ -3,7 +3,10 @@
  * HOME (removed afterwards), stdin closed, Deno's cache shared with this process.
  * @module
  */
+import assert from "node:assert/strict";
+import { stringify as toYaml } from "yaml";
 import { DENO_DIR, REPO_ROOT } from "../e2e/harness.ts";
+import type { HubProcess } from "../hub/scripted_peers.ts";
 
 /** What a run printed, its exit status, and the HOME it ran in (gone by then). */
 export interface Ran {
@@ -62,4 +65,58 @@ export async function runProgram(
   } finally {
     await Deno.remove(home, { recursive: true });
   }
+}
+
+/** The owner token of {@link ADMIN_HUB_CONFIG}. */
+export const OWNER = "0123456789abcdef".repeat(4);
+/** A user-role identity of {@link ADMIN_HUB_CONFIG}, with connect on every machine. */
+export const ALICE = "a1".repeat(32);
+
+/** A hub config for the `tela admin` tests: `owner` ({@link OWNER}) and `alice` ({@link ALICE}). */
+export const ADMIN_HUB_CONFIG = `auth:
+  tokens:
+    - id: owner
+      token: "${OWNER}"
+      hubRole: owner
+    - id: alice
+      token: "${ALICE}"
+  machines:
+    "*":
+      connectTokens: ["${ALICE}"]
+`;
+
+/**
+ * Runs `tela admin <args> -hub <hub>` (loopback network only) with the {@link OWNER} token
+ * unless `o.token` names another one (`null`: no `-token` flag at all).
+ */
+export function admin(
+  hub: HubProcess,
+  args: string[],
+  o: RunOptions & { token?: string | null } = {},
+): Promise<Ran> {
+  const tokenArgs = o.token === null ? [] : ["-token", o.token ?? OWNER];
+  return runProgram("tela", ["admin", ...args, "-hub", hub.url, ...tokenArgs], {
+    net: "loopback",
+    ...o,
+  });
+}
+
+/** Asserts exit 0 (`what` and stderr in the message) and returns the run. */
+export function ok(r: Ran, what: string): Ran {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
+  return r;
+}
+
+/**
+ * A {@link RunOptions.setup} that gives the HOME a credential store
+ * (`~/.tela/credentials.yaml`) holding `token` for `hubUrl`, under `identity` when given.
+ */
+export function storeWith(hubUrl: string, token: string, identity?: string) {
+  return async (home: string): Promise<void> => {
+    await Deno.mkdir(`${home}/.tela`, { recursive: true });
+    await Deno.writeTextFile(
+      `${home}/.tela/credentials.yaml`,
+      toYaml({ hubs: { [hubUrl]: { token, ...(identity ? { identity } : {}) } } }),
+    );
+  };
 }

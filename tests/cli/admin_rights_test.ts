@@ -7,49 +7,16 @@
  * role reads `user`.
  */
 import assert from "node:assert/strict";
-import { stringify as toYaml } from "yaml";
-import { type Ran, type RunOptions, runProgram } from "./_run.ts";
+import {
+  admin,
+  ADMIN_HUB_CONFIG as CONFIG,
+  ALICE,
+  ok,
+  OWNER,
+  runProgram,
+  storeWith,
+} from "./_run.ts";
 import { type HubProcess, ScriptedAgent, startHubProcess } from "../hub/scripted_peers.ts";
-
-const OWNER = "0123456789abcdef".repeat(4);
-const ALICE = "a1".repeat(32);
-
-const CONFIG = `auth:
-  tokens:
-    - id: owner
-      token: "${OWNER}"
-      hubRole: owner
-    - id: alice
-      token: "${ALICE}"
-  machines:
-    "*":
-      connectTokens: ["${ALICE}"]
-`;
-
-/** Runs `tela admin <args> -hub <hub>` with the owner token unless `token` says otherwise. */
-function admin(hub: HubProcess, args: string[], o: RunOptions & { token?: string | null } = {}) {
-  const tokenArgs = o.token === null ? [] : ["-token", o.token ?? OWNER];
-  return runProgram("tela", ["admin", ...args, "-hub", hub.url, ...tokenArgs], {
-    net: "loopback",
-    ...o,
-  });
-}
-
-function ok(r: Ran, what: string): Ran {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-  return r;
-}
-
-/** A HOME whose credential store holds `token` for `hubUrl` under `identity`. */
-function storeWith(hubUrl: string, token: string, identity: string) {
-  return async (home: string) => {
-    await Deno.mkdir(`${home}/.tela`, { recursive: true });
-    await Deno.writeTextFile(
-      `${home}/.tela/credentials.yaml`,
-      toYaml({ hubs: { [hubUrl]: { token, identity } } }),
-    );
-  };
-}
 
 interface AccessEntry {
   id: string;

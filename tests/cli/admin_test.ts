@@ -7,53 +7,21 @@
  * redeemed into the right credential files, after which `tela` and `telad` need no token.
  */
 import assert from "node:assert/strict";
-import { stringify as toYaml } from "yaml";
 import { parse as parseYaml } from "yaml";
-import { type Ran, type RunOptions, runProgram } from "./_run.ts";
 import {
-  getJson,
-  type HubProcess,
-  ScriptedAgent,
-  startHubProcess,
-  waitFor,
-} from "../hub/scripted_peers.ts";
+  admin,
+  ADMIN_HUB_CONFIG as CONFIG,
+  ALICE,
+  ok,
+  OWNER,
+  runProgram,
+  storeWith,
+} from "./_run.ts";
+import { getJson, ScriptedAgent, startHubProcess, waitFor } from "../hub/scripted_peers.ts";
 import { DENO_DIR, REPO_ROOT, spawnDeno } from "../e2e/harness.ts";
 
-const OWNER = "0123456789abcdef".repeat(4);
-const ALICE = "a1".repeat(32);
 const BOGUS = "b0".repeat(32);
 const HEX64 = /^[0-9a-f]{64}$/;
-
-const CONFIG = `auth:
-  tokens:
-    - id: owner
-      token: "${OWNER}"
-      hubRole: owner
-    - id: alice
-      token: "${ALICE}"
-  machines:
-    "*":
-      connectTokens: ["${ALICE}"]
-`;
-
-/** Runs `tela admin <args> -hub <hub>` with the owner token unless `token` says otherwise. */
-function admin(hub: HubProcess, args: string[], o: RunOptions & { token?: string | null } = {}) {
-  const tokenArgs = o.token === null ? [] : ["-token", o.token ?? OWNER];
-  return runProgram("tela", ["admin", ...args, "-hub", hub.url, ...tokenArgs], {
-    net: "loopback",
-    ...o,
-  });
-}
-
-function ok(r: Ran, what: string): Ran {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-  return r;
-}
-
-/** A YAML credential store text holding `token` for `hubUrl`. */
-function storeYaml(hubUrl: string, token: string, identity?: string): string {
-  return toYaml({ hubs: { [hubUrl]: { token, ...(identity ? { identity } : {}) } } });
-}
 
 /** True when util-linux `script` is there to give a command a terminal. */
 function hasScript(): boolean {
@@ -236,13 +204,7 @@ Deno.test({
         async () => {
           const r = await admin(hub, ["tokens", "list"], {
             token: null,
-            setup: async (home) => {
-              await Deno.mkdir(`${home}/.tela`, { recursive: true });
-              await Deno.writeTextFile(
-                `${home}/.tela/credentials.yaml`,
-                storeYaml(hub.url, ALICE, "alice"),
-              );
-            },
+            setup: storeWith(hub.url, ALICE, "alice"),
           });
           assert.equal(r.code, 1);
           assert.match(
@@ -288,10 +250,7 @@ Deno.test({
       await t.step(
         "token order: -token over TELA_OWNER_TOKEN over TELA_TOKEN over the store",
         async () => {
-          const withStore = (token: string) => async (home: string) => {
-            await Deno.mkdir(`${home}/.tela`, { recursive: true });
-            await Deno.writeTextFile(`${home}/.tela/credentials.yaml`, storeYaml(hub.url, token));
-          };
+          const withStore = (token: string) => storeWith(hub.url, token);
           const runs = await Promise.all([
             admin(hub, ["tokens", "list"], { env: { TELA_OWNER_TOKEN: BOGUS, TELA_TOKEN: BOGUS } }),
             admin(hub, ["tokens", "list"], {
