@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { runProgram } from "./_run.ts";
 import {
   clientConnect,
+  cutOf,
   openSession,
   ScriptedAgent,
   startHubProcess,
@@ -183,19 +184,6 @@ Deno.test("telahubd user: only bootstrap creates a config; the others fail with 
     assert.equal((await user(["add", "alice"], path)).code, 0);
   });
 });
-
-/** Reads until the close; returns the `error` message text and the close. */
-async function cutOf(ws: WsPeer): Promise<{ message: string; code: number; reason: string }> {
-  let message = "";
-  for (let i = 0; i < 20; i++) {
-    const e = await ws.next();
-    if (e.kind === "text") {
-      const m = JSON.parse(e.text);
-      if (m.type === "error") message = m.message;
-    } else if (e.kind === "close") return { message, code: e.code, reason: e.reason };
-  }
-  throw new Error("no close");
-}
 
 Deno.test({
   name: "telahubd user against a running hub: revoke and remove cut that identity within 1 s; " +

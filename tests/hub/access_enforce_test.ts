@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { Actor } from "../../lib/hub/access/types.ts";
 import {
   clientConnect,
+  cutOf,
   getJson,
   HubError,
   type InProcessHub,
@@ -40,21 +41,6 @@ auth:
 }
 
 const SERVICES = [{ port: 22, name: "SSH" }, { port: 3389, name: "RDP" }];
-
-/** Reads events until the `error` and the close arrive. @returns the message and the close. */
-async function cutOf(ws: WsPeer): Promise<{ message: string; code: number; reason: string }> {
-  let message = "";
-  for (let i = 0; i < 20; i++) {
-    const e = await ws.next();
-    if (e.kind === "text") {
-      const m = JSON.parse(e.text);
-      if (m.type === "error") message = m.message;
-    } else if (e.kind === "close") {
-      return { message, code: e.code, reason: e.reason };
-    }
-  }
-  throw new Error("no close");
-}
 
 async function withHub(
   fn: (hub: InProcessHub) => Promise<void>,

@@ -242,6 +242,24 @@ export interface HubRunResult {
 }
 
 /**
+ * Stops a hub started by {@link startHubProcess} (SIGTERM; SIGKILL when it has not exited
+ * after 15 s) and removes its temporary config folder.
+ */
+export async function stopHubAndClean(hub: HubProcess): Promise<void> {
+  const timer = setTimeout(() => {
+    try {
+      hub.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, 15_000);
+  try {
+    await hub.stop();
+  } finally {
+    clearTimeout(timer);
+  }
+  await Deno.remove(hub.dir, { recursive: true }).catch(() => {});
+}
+
+/**
  * Runs `deno run -A cmd/telahubd.ts <args>` to completion (a sub-command such as `health`,
  * or arguments that must be refused). `TELAHUBD_PORT` and `TELAHUBD_UDP_PORT` are 0, so a
  * run that starts a hub by mistake takes free ports; `env` adds to that.
@@ -456,6 +474,28 @@ export class WsPeer {
     } catch { /* closing */ }
     await this.closed;
   }
+}
+
+/**
+ * Reads a peer's events (20 at most) until the hub closes it: the hub's cut of a session or
+ * control socket. @returns the `error` message text sent before the close ("" when none),
+ * and the close code and reason.
+ * @throws Error when no close arrives within 20 events.
+ */
+export async function cutOf(
+  ws: WsPeer,
+): Promise<{ message: string; code: number; reason: string }> {
+  let message = "";
+  for (let i = 0; i < 20; i++) {
+    const e = await ws.next();
+    if (e.kind === "text") {
+      const m = JSON.parse(e.text);
+      if (m.type === "error") message = m.message;
+    } else if (e.kind === "close") {
+      return { message, code: e.code, reason: e.reason };
+    }
+  }
+  throw new Error("no close");
 }
 
 function describe(e: WsEvent): string {

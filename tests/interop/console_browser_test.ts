@@ -22,6 +22,7 @@ import {
   openSession,
   ScriptedAgent,
   startHubProcess,
+  stopHubAndClean,
 } from "../hub/scripted_peers.ts";
 
 const IN_CI = Deno.env.get("CI") === "true";
@@ -44,21 +45,6 @@ function step(what: string) {
 }
 
 const HUB_NAME = "browser-test-hub";
-
-/** Stops the hub (SIGTERM, SIGKILL after 15 s) and removes its temp config folder. */
-async function stopHub(hub: HubProcess): Promise<void> {
-  const timer = setTimeout(() => {
-    try {
-      hub.child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, 15_000);
-  try {
-    await hub.stop();
-  } finally {
-    clearTimeout(timer);
-  }
-  await Deno.remove(hub.dir, { recursive: true }).catch(() => {});
-}
 
 Deno.test({
   name: "hub console in Chromium lists a registered machine, refreshes, and switches theme",
@@ -229,7 +215,7 @@ Deno.test({
       // The hub stops: Refresh reports it unreachable and keeps the last data.
       await page.goto(`${hub.httpUrl}/`);
       await page.waitFor(`document.querySelector(${JSON.stringify(rowSel)})`, "the row");
-      await stopHub(hub);
+      await stopHubAndClean(hub);
       hub = undefined;
       step("checking the unreachable state");
       await page.click("#refresh-button");
@@ -247,7 +233,7 @@ Deno.test({
       await session?.agent.ws.close().catch(() => {});
       await agent?.close().catch(() => {});
       await second?.close().catch(() => {});
-      if (hub) await stopHub(hub);
+      if (hub) await stopHubAndClean(hub);
     }
   },
 });

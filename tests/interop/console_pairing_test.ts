@@ -17,7 +17,12 @@
  */
 import assert from "node:assert/strict";
 import { Chromium, chromiumInstalled, type Page } from "./_cdp.ts";
-import { type HubProcess, ScriptedAgent, startHubProcess } from "../hub/scripted_peers.ts";
+import {
+  type HubProcess,
+  ScriptedAgent,
+  startHubProcess,
+  stopHubAndClean,
+} from "../hub/scripted_peers.ts";
 
 const IN_CI = Deno.env.get("CI") === "true";
 const HAVE_CHROMIUM = chromiumInstalled();
@@ -36,21 +41,6 @@ const SHOT_ERROR = "/tmp/console-pairing-error.png";
 
 function step(what: string) {
   console.log(`console_pairing_test: ${what}`);
-}
-
-/** Stops the hub (SIGTERM, SIGKILL after 15 s) and removes its temp config folder. */
-async function stopHub(hub: HubProcess): Promise<void> {
-  const timer = setTimeout(() => {
-    try {
-      hub.child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, 15_000);
-  try {
-    await hub.stop();
-  } finally {
-    clearTimeout(timer);
-  }
-  await Deno.remove(hub.dir, { recursive: true }).catch(() => {});
 }
 
 const visible = (id: string) =>
@@ -235,7 +225,7 @@ Deno.test({
     } finally {
       await browser?.close();
       await agent?.close().catch(() => {});
-      if (hub) await stopHub(hub);
+      if (hub) await stopHubAndClean(hub);
     }
   },
 });
