@@ -230,6 +230,55 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return out;
 }
 
+/**
+ * A TCP server on 127.0.0.1 answering every connection with `text`, then closing it.
+ * Close `listener` to stop it.
+ */
+export function greeter(text: string): { listener: Deno.TcpListener; port: number } {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const c of l) {
+      c.write(new TextEncoder().encode(text)).finally(() => c.close()).catch(() => {});
+    }
+  })().catch(() => {});
+  return { listener: l, port: (l.addr as Deno.NetAddr).port };
+}
+
+/** Reads 127.0.0.1:`port` until EOF or reset; the bytes as text (empty when none came). */
+export async function readPort(port: number): Promise<string> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  let out = "";
+  const dec = new TextDecoder();
+  try {
+    for await (const chunk of c.readable) out += dec.decode(chunk, { stream: true });
+  } catch { /* reset */ }
+  return out;
+}
+
+/**
+ * {@link readPort} retried every 500 ms while it reads nothing (the tunnel coming up),
+ * `tries` times at most; "" when every try read nothing.
+ */
+export async function readThrough(port: number, tries = 30): Promise<string> {
+  for (let i = 0; i < tries; i++) {
+    const out = await readPort(port);
+    if (out) return out;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return "";
+}
+
+/** Waits for the process to exit, at most `ms`; null when it is still running. */
+export async function exitWithin(p: Proc, ms: number): Promise<Deno.CommandStatus | null> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const r = await Promise.race([
+    p.exited,
+    new Promise<null>((res) => (t = setTimeout(() => res(null), ms))),
+  ]);
+  clearTimeout(t);
+  return r;
+}
+
 /** HTTP GET through a local port with retries while the tunnel comes up; returns the body. */
 export async function httpGet(url: string, attempts = 30): Promise<string> {
   let last: unknown;

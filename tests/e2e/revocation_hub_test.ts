@@ -8,8 +8,11 @@
 import assert from "node:assert/strict";
 import {
   countLines,
+  exitWithin,
   freeTcpPort,
+  greeter,
   type Proc,
+  readThrough,
   startAgent,
   startClient,
   startHub,
@@ -32,31 +35,6 @@ async function admin(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json().catch(() => ({})) };
-}
-
-/** A TCP server on 127.0.0.1 answering every connection with `text`, then closing. */
-function greeter(text: string) {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const c of l) {
-      c.write(new TextEncoder().encode(text)).finally(() => c.close()).catch(() => {});
-    }
-  })().catch(() => {});
-  return { listener: l, port: (l.addr as Deno.NetAddr).port };
-}
-
-/** Reads a local port until EOF or reset, retrying while the tunnel comes up. */
-async function readThrough(port: number): Promise<string> {
-  for (let i = 0; i < 30; i++) {
-    const c = await Deno.connect({ hostname: "127.0.0.1", port });
-    let out = "";
-    try {
-      for await (const chunk of c.readable) out += new TextDecoder().decode(chunk);
-    } catch { /* reset */ }
-    if (out) return out;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return "";
 }
 
 Deno.test({
@@ -120,10 +98,7 @@ Deno.test({
       // Revoking bob's token: tela prints the hub's reason and exits 1, without retrying.
       const revoked = await admin(http, "POST", "/api/admin/tokens/tech-bob/revoke");
       assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
-      const status = await Promise.race([
-        client.exited,
-        new Promise<null>((r) => setTimeout(() => r(null), 30_000)),
-      ]);
+      const status = await exitWithin(client, 30_000);
       assert.ok(status, `tela still running 30 s after the revocation:\n${client.output}`);
       assert.equal(status.code, 1, client.output);
       assert.ok(

@@ -11,8 +11,12 @@
 import assert from "node:assert/strict";
 import { generateSessionKeys } from "../../lib/session/mod.ts";
 import {
+  exitWithin,
   freeTcpPort,
+  greeter,
   type Proc,
+  readPort,
+  readThrough,
   spawnDeno,
   startAgent,
   startClient,
@@ -78,17 +82,6 @@ function scriptedHub() {
 function deny(ws: WebSocket, message: string): void {
   ws.send(JSON.stringify({ type: "error", message }));
   ws.close(1008, message);
-}
-
-/** Waits for the process to exit, at most `ms`; null when it is still running. */
-async function exitWithin(p: Proc, ms: number): Promise<Deno.CommandStatus | null> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([
-    p.exited,
-    new Promise<null>((res) => (t = setTimeout(() => res(null), ms))),
-  ]);
-  clearTimeout(t);
-  return r;
 }
 
 Deno.test({
@@ -243,28 +236,6 @@ function portsInjectingProxy(hubUrl: string, ports: number[]) {
   return { server, url: `ws://127.0.0.1:${server.addr.port}`, injected: () => injected };
 }
 
-/** A TCP server on 127.0.0.1 answering every connection with `text`, then closing. */
-function greeter(text: string) {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const c of l) {
-      c.write(new TextEncoder().encode(text)).finally(() => c.close()).catch(() => {});
-    }
-  })().catch(() => {});
-  return { listener: l, port: (l.addr as Deno.NetAddr).port };
-}
-
-/** Reads a local port until EOF or reset; the bytes as text (empty when refused). */
-async function readPort(port: number): Promise<string> {
-  const c = await Deno.connect({ hostname: "127.0.0.1", port });
-  let out = "";
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of c.readable) out += dec.decode(chunk, { stream: true });
-  } catch { /* reset */ }
-  return out;
-}
-
 Deno.test({
   name: "session-request with ports: telad forwards only those ports in that session",
   sanitizeOps: false,
@@ -307,12 +278,7 @@ Deno.test({
       await agent.waitFor(new RegExp(`hub limits this session to ports \\[${allowed.port}\\]`));
       assert.equal(proxy.injected(), 1);
       // The allowed port is served through the tunnel...
-      let got = "";
-      for (let i = 0; i < 30 && got === ""; i++) {
-        got = await readPort(la);
-        if (got === "") await new Promise((r) => setTimeout(r, 500));
-      }
-      assert.equal(got, "allowed service\n");
+      assert.equal(await readThrough(la), "allowed service\n");
       // ...the other one is refused in the tunnel, like a port the machine does not expose.
       assert.equal(await readPort(lo), "");
       await client.waitFor(
