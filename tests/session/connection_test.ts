@@ -269,6 +269,22 @@ const idleEngine: TunnelEngine = (o) => {
   };
 };
 
+/**
+ * A connection to machine "barn" of the scripted hub at `hubUrl` with token "t", the idle
+ * engine and the shortest backoff (`random: () => 0`), logging to `log`.
+ */
+function barnConnection(hubUrl: string, log: ReturnType<typeof recordingLogger>["log"]) {
+  return new MachineConnection({
+    hubUrl,
+    machine: "barn",
+    token: "t",
+    bind: wsRelayBind,
+    engine: idleEngine,
+    log,
+    random: () => 0,
+  });
+}
+
 const REVOKED = 'Access denied: token of identity "bob" was revoked';
 
 function deny(ws: WebSocket, message: string) {
@@ -286,15 +302,7 @@ Deno.test({
       setTimeout(() => deny(ws, REVOKED), 200);
     });
     const { lines, log } = recordingLogger();
-    const conn = new MachineConnection({
-      hubUrl: hub.url,
-      machine: "barn",
-      token: "t",
-      bind: wsRelayBind,
-      engine: idleEngine,
-      log,
-      random: () => 0,
-    });
+    const conn = barnConnection(hub.url, log);
     await assert.rejects(conn.run(), (e: Error) => {
       assert.ok(e instanceof AccessEndedError, String(e));
       assert.equal(
@@ -329,15 +337,7 @@ Deno.test({
       } else deny(ws, "Access denied");
     });
     const { log } = recordingLogger();
-    const conn = new MachineConnection({
-      hubUrl: hub.url,
-      machine: "barn",
-      token: "t",
-      bind: wsRelayBind,
-      engine: idleEngine,
-      log,
-      random: () => 0,
-    });
+    const conn = barnConnection(hub.url, log);
     await assert.rejects(conn.run(), (e: Error) => {
       assert.ok(e instanceof AccessEndedError, String(e));
       assert.equal(
@@ -361,15 +361,7 @@ Deno.test({
   async fn() {
     const plain = scriptedHub((ws) => deny(ws, "Access denied"));
     const { lines, log } = recordingLogger();
-    const conn = new MachineConnection({
-      hubUrl: plain.url,
-      machine: "barn",
-      token: "t",
-      bind: wsRelayBind,
-      engine: idleEngine,
-      log,
-      random: () => 0,
-    });
+    const conn = barnConnection(plain.url, log);
     const run = conn.run();
     const deadline = Date.now() + 20_000;
     while (plain.attempts() < 2 && Date.now() < deadline) {
@@ -387,15 +379,7 @@ Deno.test({
     );
 
     const revoked = scriptedHub((ws) => deny(ws, REVOKED));
-    const conn2 = new MachineConnection({
-      hubUrl: revoked.url,
-      machine: "barn",
-      token: "t",
-      bind: wsRelayBind,
-      engine: idleEngine,
-      log,
-      random: () => 0,
-    });
+    const conn2 = barnConnection(revoked.url, log);
     await assert.rejects(conn2.run(), (e: Error) => {
       assert.ok(e instanceof AccessEndedError, String(e));
       assert.match(
