@@ -39,6 +39,24 @@ const noEngine: TunnelEngine = () => {
   throw new Error("no session expected");
 };
 
+/**
+ * Runs `agent` until it has registered twice (15 s at most), then stops it and shuts the
+ * scripted hub down. Rejects when the run does (e.g. an AgentAuthError).
+ */
+async function untilReregistered(
+  agent: MachineAgent,
+  hub: { server: Deno.HttpServer },
+): Promise<void> {
+  const run = agent.run();
+  const deadline = Date.now() + 15_000;
+  while (agent.registrations < 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  agent.stop();
+  await run;
+  await hub.server.shutdown();
+}
+
 function agentFor(url: string, sleeps: number[]) {
   const lines: string[] = [];
   const rec = (level: string) => (m: string) => lines.push(`${level} ${m}`);
@@ -77,14 +95,8 @@ Deno.test({
     });
     const sleeps: number[] = [];
     const { agent, lines } = agentFor(hub.url, sleeps);
-    const run = agent.run();
-    const deadline = Date.now() + 15_000;
-    while (agent.registrations < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    agent.stop();
-    await run; // no AgentAuthError: the machine had been registered before
-    await hub.server.shutdown();
+    // No AgentAuthError: the machine had been registered before.
+    await untilReregistered(agent, hub);
     assert.equal(agent.registrations, 2, lines.join("\n"));
     assert.equal(hub.attempts(), 3);
     // The spec backoff, growing after each denial: 3 s then 6 s (before jitter).
@@ -122,14 +134,7 @@ Deno.test({
     });
     const sleeps: number[] = [];
     const { agent, lines } = agentFor(hub.url, sleeps);
-    const run = agent.run();
-    const deadline = Date.now() + 15_000;
-    while (agent.registrations < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    agent.stop();
-    await run;
-    await hub.server.shutdown();
+    await untilReregistered(agent, hub);
     assert.ok(
       lines.includes(
         'error hub ended the registration of "barn": register permission on "barn" was ' +
@@ -153,14 +158,7 @@ Deno.test({
     });
     const sleeps: number[] = [];
     const { agent, lines } = agentFor(hub.url, sleeps);
-    const run = agent.run();
-    const deadline = Date.now() + 15_000;
-    while (agent.registrations < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    agent.stop();
-    await run;
-    await hub.server.shutdown();
+    await untilReregistered(agent, hub);
     assert.equal(agent.registrations, 2);
     assert.equal(sleeps[0], backoffDelay(0, () => 0));
     assert.ok(lines.some((l) => l.startsWith('error hub ended the registration of "barn"')));
