@@ -120,3 +120,15 @@ export function storeWith(hubUrl: string, token: string, identity?: string) {
     );
   };
 }
+
+/** One identity of `tela admin access -json`. */
+export interface AccessEntry {
+  id: string;
+  role: string;
+  machines: { machineId: string; permissions: string[] }[];
+}
+
+/** `tela admin access -json` with `token` (default {@link OWNER}) that must succeed, parsed. */
+export async function accessList(hub: HubProcess, token = OWNER): Promise<AccessEntry[]> {
+  return JSON.parse(ok(await admin(hub, ["access", "-json"], { token }), "access -json").stdout);
+}

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  accessList,
   admin,
   ADMIN_HUB_CONFIG as CONFIG,
   ALICE,
@@ -16,17 +17,7 @@ import {
   runProgram,
   storeWith,
 } from "./_run.ts";
-import { type HubProcess, ScriptedAgent, startHubProcess } from "../hub/scripted_peers.ts";
-
-interface AccessEntry {
-  id: string;
-  role: string;
-  machines: { machineId: string; permissions: string[] }[];
-}
-
-async function accessList(hub: HubProcess, token = OWNER): Promise<AccessEntry[]> {
-  return JSON.parse(ok(await admin(hub, ["access", "-json"], { token }), "access -json").stdout);
-}
+import { ScriptedAgent, startHubProcess } from "../hub/scripted_peers.ts";
 
 Deno.test({
   name: "tela admin review fixes against a real hub: pair codes, user tokens, roles",

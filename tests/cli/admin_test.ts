@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
+  accessList,
   admin,
   ADMIN_HUB_CONFIG as CONFIG,
   ALICE,
@@ -18,7 +19,7 @@ import {
   storeWith,
 } from "./_run.ts";
 import { getJson, ScriptedAgent, startHubProcess, waitFor } from "../hub/scripted_peers.ts";
-import { DENO_DIR, REPO_ROOT, spawnDeno } from "../e2e/harness.ts";
+import { DENO_DIR, outputWithInput, REPO_ROOT, spawnDeno } from "../e2e/harness.ts";
 
 const BOGUS = "b0".repeat(32);
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -47,20 +48,18 @@ async function inTerminal(
     const cmd = [Deno.execPath(), "run", "-A", `${REPO_ROOT}cmd/tela.ts`, ...args].map(quote).join(
       " ",
     );
-    const child = new Deno.Command("script", {
-      args: ["-qec", cmd, "/dev/null"],
-      env: { HOME: home, DENO_DIR, NO_COLOR: "1" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).spawn();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(input));
-    await w.close();
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, output: dec.decode(out.stdout) + dec.decode(out.stderr) };
+    const out = await outputWithInput(
+      new Deno.Command("script", {
+        args: ["-qec", cmd, "/dev/null"],
+        env: { HOME: home, DENO_DIR, NO_COLOR: "1" },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60_000),
+      }),
+      input,
+    );
+    return { code: out.code, output: out.stdout + out.stderr };
   } finally {
     await Deno.remove(home, { recursive: true });
   }
@@ -302,8 +301,7 @@ Deno.test({
               "silence is success; no question without a terminal",
             );
           }
-          const ids = JSON.parse(ok(await admin(hub, ["access", "-json"]), "access").stdout)
-            .map((e: { id: string }) => e.id);
+          const ids = (await accessList(hub)).map((e) => e.id);
           assert.ok(!ids.includes("carol") && !ids.includes("dave"), ids.join(","));
         },
       );
@@ -313,7 +311,7 @@ Deno.test({
         ignore: !hasScript(),
         async fn() {
           ok(await admin(hub, ["tokens", "add", "erin"]), "add erin");
-          const no = await inTerminal([
+          const removeErin = [
             "admin",
             "tokens",
             "remove",
@@ -322,7 +320,8 @@ Deno.test({
             hub.url,
             "-token",
             OWNER,
-          ], "n\n");
+          ];
+          const no = await inTerminal(removeErin, "n\n");
           assert.equal(no.code, 1, no.output);
           assert.match(
             no.output,
@@ -332,22 +331,11 @@ Deno.test({
             no.output,
             /Error: not confirmed: identity "erin" was not removed \(-force skips the question\)/,
           );
-          let ids = JSON.parse(ok(await admin(hub, ["access", "-json"]), "access").stdout)
-            .map((e: { id: string }) => e.id);
+          let ids = (await accessList(hub)).map((e) => e.id);
           assert.ok(ids.includes("erin"), "still there after no");
-          const yes = await inTerminal([
-            "admin",
-            "tokens",
-            "remove",
-            "erin",
-            "-hub",
-            hub.url,
-            "-token",
-            OWNER,
-          ], "y\n");
+          const yes = await inTerminal(removeErin, "y\n");
           assert.equal(yes.code, 0, yes.output);
-          ids = JSON.parse(ok(await admin(hub, ["access", "-json"]), "access").stdout)
-            .map((e: { id: string }) => e.id);
+          ids = (await accessList(hub)).map((e) => e.id);
           assert.ok(!ids.includes("erin"), "gone after yes");
         },
       });

@@ -297,27 +297,41 @@ export async function httpGet(url: string, attempts = 30): Promise<string> {
 /** True when the CI environment requires interop prerequisites (missing ones fail). */
 export const IN_CI = Deno.env.get("CI") === "true";
 
-/** Runs a one-shot `tela <args>` to completion, feeding `input` on stdin. */
-export async function runTela(
-  home: string,
-  args: string[],
-  input = "",
-  env: Record<string, string> = {},
+/**
+ * Spawns `cmd` (stdin, stdout and stderr piped), writes `input` to its stdin and closes it,
+ * and waits for it to exit; its output decoded as text.
+ */
+export async function outputWithInput(
+  cmd: Deno.Command,
+  input: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cmd/tela.ts`, ...args],
-    env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
-    cwd: home,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = cmd.spawn();
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(input));
   await w.close();
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Runs a one-shot `tela <args>` to completion, feeding `input` on stdin. */
+export function runTela(
+  home: string,
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return outputWithInput(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}cmd/tela.ts`, ...args],
+      env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
+      cwd: home,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+    input,
+  );
 }
 
 /** Lines of `proc` matching `re` so far. */
