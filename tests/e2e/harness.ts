@@ -231,6 +231,19 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
 }
 
 /**
+ * A temporary folder `root` (prefix `prefix`) with the three HOMEs of a hub-agent-client
+ * test in it: `root/hub`, `root/agent`, `root/client`. The caller removes `root`.
+ */
+export async function threeHomes(
+  prefix: string,
+): Promise<{ root: string; hubDir: string; agentHome: string; clientHome: string }> {
+  const root = await Deno.makeTempDir({ prefix });
+  const [hubDir, agentHome, clientHome] = ["hub", "agent", "client"].map((d) => `${root}/${d}`);
+  for (const d of [hubDir, agentHome, clientHome]) await Deno.mkdir(d);
+  return { root, hubDir, agentHome, clientHome };
+}
+
+/**
  * A TCP server on 127.0.0.1 answering every connection with `text`, then closing it.
  * Close `listener` to stop it.
  */

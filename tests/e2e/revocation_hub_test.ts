@@ -16,6 +16,7 @@ import {
   startAgent,
   startClient,
   startHub,
+  threeHomes,
   tunnelUps,
   waitCount,
 } from "./harness.ts";
@@ -43,9 +44,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const root = await Deno.makeTempDir({ prefix: "e2e-revocation-hub-" });
-    const [hubDir, agentHome, clientHome] = ["hub", "agent", "client"].map((d) => `${root}/${d}`);
-    for (const d of [hubDir, agentHome, clientHome]) await Deno.mkdir(d);
+    const { root, hubDir, agentHome, clientHome } = await threeHomes("e2e-revocation-hub-");
     const allowed = greeter("granted service\n");
     const other = greeter("other service\n");
     const procs: Proc[] = [];

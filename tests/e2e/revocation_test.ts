@@ -21,6 +21,7 @@ import {
   startAgent,
   startClient,
   startHub,
+  threeHomes,
   tunnelUps,
 } from "./harness.ts";
 
@@ -241,9 +242,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const root = await Deno.makeTempDir({ prefix: "e2e-session-ports-" });
-    const [hubDir, agentHome, clientHome] = ["hub", "agent", "client"].map((d) => `${root}/${d}`);
-    for (const d of [hubDir, agentHome, clientHome]) await Deno.mkdir(d);
+    const { root, hubDir, agentHome, clientHome } = await threeHomes("e2e-session-ports-");
     const owner = "5e55".repeat(16);
     const allowed = greeter("allowed service\n");
     const other = greeter("other service\n");
