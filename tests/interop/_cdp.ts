@@ -23,6 +23,24 @@ export function chromiumInstalled(path = CHROMIUM_PATH): boolean {
   }
 }
 
+/**
+ * Whether a browser test can run here: `have` when Chromium is installed; `ignore` when it
+ * is not and CI is not set (`CI=true` makes a missing Chromium a failure: the test runs and
+ * asserts `have`). Prints `<test>: skipped|FAIL: ...` when Chromium is missing.
+ * @param test the test file's name, for the printed line.
+ */
+export function chromiumGate(test: string): { have: boolean; ignore: boolean } {
+  const inCi = Deno.env.get("CI") === "true";
+  const have = chromiumInstalled();
+  if (!have) {
+    console.log(
+      `${test}: ${inCi ? "FAIL" : "skipped"}: ${CHROMIUM_PATH} not found ` +
+        "(apt-get install chromium fonts-dejavu-core)",
+    );
+  }
+  return { have, ignore: !have && !inCi };
+}
+
 /** A CDP command without an answer after this long fails, in milliseconds. */
 const COMMAND_TIMEOUT_MS = 30_000;
 

@@ -15,7 +15,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Chromium, chromiumInstalled, type Page } from "./_cdp.ts";
+import { Chromium, chromiumGate, type Page } from "./_cdp.ts";
 import {
   type HubProcess,
   type OpenSession,
@@ -25,15 +25,7 @@ import {
   stopHubAndClean,
 } from "../hub/scripted_peers.ts";
 
-const IN_CI = Deno.env.get("CI") === "true";
-const HAVE_CHROMIUM = chromiumInstalled();
-if (!HAVE_CHROMIUM) {
-  console.log(
-    `console_browser_test: ${
-      IN_CI ? "FAIL" : "skipped"
-    }: /usr/bin/chromium not found (apt-get install chromium fonts-dejavu-core)`,
-  );
-}
+const CHROMIUM = chromiumGate("console_browser_test");
 
 /** Appendix E `--bg` in each theme, as getComputedStyle reports it. */
 const BG_LIGHT = "rgb(245, 246, 248)";
@@ -48,11 +40,11 @@ const HUB_NAME = "browser-test-hub";
 
 Deno.test({
   name: "hub console in Chromium lists a registered machine, refreshes, and switches theme",
-  ignore: !HAVE_CHROMIUM && !IN_CI,
+  ignore: CHROMIUM.ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    assert.ok(HAVE_CHROMIUM, "CI=true but /usr/bin/chromium is missing");
+    assert.ok(CHROMIUM.have, "CI=true but /usr/bin/chromium is missing");
     const shotDir = await Deno.makeTempDir({ prefix: "tela-console-shots-" });
     step(`screenshots in ${shotDir}`);
     const machineName = `browser-test-${randomHex(3)}`;

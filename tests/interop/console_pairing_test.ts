@@ -16,7 +16,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Chromium, chromiumInstalled, type Page } from "./_cdp.ts";
+import { Chromium, chromiumGate, type Page } from "./_cdp.ts";
 import {
   type HubProcess,
   ScriptedAgent,
@@ -24,13 +24,7 @@ import {
   stopHubAndClean,
 } from "../hub/scripted_peers.ts";
 
-const IN_CI = Deno.env.get("CI") === "true";
-const HAVE_CHROMIUM = chromiumInstalled();
-if (!HAVE_CHROMIUM) {
-  console.log(
-    `console_pairing_test: ${IN_CI ? "FAIL" : "skipped"}: /usr/bin/chromium not found`,
-  );
-}
+const CHROMIUM = chromiumGate("console_pairing_test");
 
 /** Where the screenshots of the card go (named in the report). */
 const SHOT_LIGHT = "/tmp/console-pairing-light.png";
@@ -64,11 +58,11 @@ const text = (page: Page, id: string) =>
 
 Deno.test({
   name: "console Pairing: hidden for the viewer, shown after an owner signs in, codes redeem once",
-  ignore: !HAVE_CHROMIUM && !IN_CI,
+  ignore: CHROMIUM.ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    assert.ok(HAVE_CHROMIUM, "CI=true but /usr/bin/chromium is missing");
+    assert.ok(CHROMIUM.have, "CI=true but /usr/bin/chromium is missing");
     let hub: HubProcess | undefined;
     let agent: ScriptedAgent | undefined;
     let browser: Chromium | undefined;
