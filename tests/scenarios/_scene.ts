@@ -27,6 +27,30 @@ export interface Ran {
 export type Program = "tela" | "telad" | "telahubd";
 
 /**
+ * The command `deno run -A cmd/<program>.ts <args>` with HOME and working folder `home`,
+ * stdin closed, stdout and stderr piped.
+ * @param env variables added to HOME, DENO_DIR, NO_COLOR.
+ * @param signal kills the process when it aborts.
+ */
+function programCommand(
+  program: Program,
+  args: string[],
+  home: string,
+  env: Record<string, string>,
+  signal?: AbortSignal,
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO_ROOT}cmd/${program}.ts`, ...args],
+    env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
+    cwd: home,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  });
+}
+
+/**
  * Runs `deno run -A cmd/<program>.ts <args>` to completion with stdin closed.
  * @param home HOME (and working folder) of the run: a temporary folder.
  * @param env variables added to HOME, DENO_DIR, NO_COLOR.
@@ -40,15 +64,8 @@ export async function run(
   timeoutMs = 60_000,
 ): Promise<Ran> {
   const startedAt = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO_ROOT}cmd/${program}.ts`, ...args],
-    env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
-    cwd: home,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(timeoutMs),
-  }).output();
+  const out = await programCommand(program, args, home, env, AbortSignal.timeout(timeoutMs))
+    .output();
   const exitedAt = performance.now();
   const dec = new TextDecoder();
   const ran = {
@@ -323,14 +340,7 @@ export class Scene {
 
   /** Starts `deno run -A cmd/<program>.ts <args>` in the background (stopped by PID). */
   spawn(name: string, program: Program, args: string[], home: string, env = {}): Proc {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${REPO_ROOT}cmd/${program}.ts`, ...args],
-      env: { NO_COLOR: "1", DENO_DIR, HOME: home, ...env },
-      cwd: home,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = programCommand(program, args, home, env).spawn();
     const p = new Proc(name, child);
     this.#procs.push(p);
     return p;
