@@ -341,19 +341,32 @@ export class Page {
    * @throws {Error} when no visible element matches.
    */
   async click(selector: string): Promise<void> {
-    const box = await this.evaluate<{ x: number; y: number } | null>(`(() => {
-      const el = document.querySelector(${JSON.stringify(selector)});
-      if (!el) return null;
-      el.scrollIntoView({ block: "center" });
-      const r = el.getBoundingClientRect();
-      if (r.width === 0 || r.height === 0) return null;
-      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
-    })()`);
-    if (!box) throw new Error(`no visible element matches ${selector}`);
-    const base = { x: box.x, y: box.y, button: "left", clickCount: 1 };
-    await this.send("Input.dispatchMouseEvent", { type: "mouseMoved", x: box.x, y: box.y });
-    await this.send("Input.dispatchMouseEvent", { type: "mousePressed", ...base });
-    await this.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...base });
+    // A page still laying out (a table filled by a fetch above the target) can move the
+    // element between measuring and pressing: press only where the element itself is hit,
+    // re-measuring until it is (bounded).
+    for (let attempt = 0;; attempt++) {
+      const box = await this.evaluate<{ x: number; y: number; hit: boolean } | null>(`(() => {
+        const el = document.querySelector(${JSON.stringify(selector)});
+        if (!el) return null;
+        el.scrollIntoView({ block: "center" });
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) return null;
+        const x = r.left + r.width / 2, y = r.top + r.height / 2;
+        const at = document.elementFromPoint(x, y);
+        return { x, y, hit: !!at && (at === el || el.contains(at)) };
+      })()`);
+      if (!box) throw new Error(`no visible element matches ${selector}`);
+      if (!box.hit && attempt < 50) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (!box.hit) throw new Error(`${selector} stays covered by another element`);
+      const base = { x: box.x, y: box.y, button: "left", clickCount: 1 };
+      await this.send("Input.dispatchMouseEvent", { type: "mouseMoved", x: box.x, y: box.y });
+      await this.send("Input.dispatchMouseEvent", { type: "mousePressed", ...base });
+      await this.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...base });
+      return;
+    }
   }
 
   /**

@@ -141,6 +141,8 @@ Deno.test({
       step("a reload keeps the sign-in (same tab)");
       await page.goto();
       await page.waitFor(visible("pairing-section"), "the Pairing section after a reload");
+      // The machines table fills in after a fetch and moves the Pairing section down.
+      await page.waitFor(row, "the machine row after a reload");
 
       step("generating a connect code");
       const before = Date.now();
