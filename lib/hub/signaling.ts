@@ -174,8 +174,11 @@ export class Signaling {
 
   /**
    * Cuts a live control socket or client session whose access was withdrawn (issue 10
-   * decision 1): `error` with `text`, then 1008 with the same text; a client's session ends
-   * at once (the agent gets `session-end`), a control socket's when its close completes.
+   * decision 1): `error` with `text`, then 1008 with the same text. What the socket carried
+   * ends at once, not when its close handshake completes (a peer that never answers the close
+   * would otherwise keep relaying until the close times out): a client's session (the agent
+   * gets `session-end`); for a control socket, its machine goes offline and every session of
+   * that machine ends.
    */
   cut(s: HubSocket, text: string): void {
     s.cut = true;
@@ -183,6 +186,10 @@ export class Signaling {
     closeSocket(s, HubClose.policy, closeReason(text));
     if (s.role === "client" && s.session) this.endSession(s.session, "client");
     const m = s.machine;
+    if (s.role === "control" && m && m.control === s) {
+      this.#agentGone(m);
+      s.machine = undefined; // its close is then a no-op (recorded here already)
+    }
     if (m) {
       this.ctx.history.record(
         m.name,

@@ -225,6 +225,35 @@ for (const c of AGENT_CASES) {
 }
 
 Deno.test({
+  name: "a cut control socket's machine goes offline and its sessions end at once, before the " +
+    "close handshake completes",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withHub(async (hub) => {
+      const agent = await ScriptedAgent.register(hub.url, { machineName: "barn", token: AGENT });
+      const live = await openSession(hub.url, agent, { token: ALICE });
+      const barn = hub.running.hub.registry.byName("barn")!;
+      assert.equal(barn.sessions.size, 1);
+      const t0 = performance.now();
+      hub.running.store.revokeMachine("agent", "barn", API);
+      // Synchronously after the change: no waiting for the agent to answer the close.
+      assert.equal(barn.control, undefined, "barn is offline");
+      assert.equal(barn.sessions.size, 0, "barn's session ended");
+      const closed = await live.client.ws.closed;
+      assert.match(closed.reason, /agent disconnected/i);
+      await assertCut(
+        agent.control,
+        'Access denied: register permission on "barn" was revoked',
+        t0,
+      );
+      const gone = hub.running.history.list((e) => e.event === "agent-disconnect");
+      assert.equal(gone.length, 1, "one agent-disconnect, not one more when the close completes");
+    });
+  },
+});
+
+Deno.test({
   name: "a service filter: status shows the granted services only, a connect to another port " +
     "is refused, session-request carries the allowed ports, and narrowing cuts a live session",
   sanitizeOps: false,
