@@ -6,12 +6,13 @@
  * @module
  */
 import { join } from "node:path";
-import { removeStaleTempFiles } from "../config/mod.ts";
+import { ConfigError, removeStaleTempFiles } from "../config/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
 import { FileAccessStore } from "./access/store.ts";
 import {
   assertConfigReadable,
   bootstrapConfig,
+  type BootstrapResult,
   configDir,
   defaultConfigPath,
   envInteger,
@@ -24,6 +25,7 @@ import {
 } from "./config.ts";
 import { consoleHandler } from "./console.ts";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
+import { withConfigLock } from "./config_lock.ts";
 import { HubListenError } from "./errors.ts";
 import { History } from "./history.ts";
 import { Hub } from "./hub.ts";
@@ -127,9 +129,8 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
     log.warn(`cannot clean temp files in ${configDir(configPath)}: ${(err as Error).message}`);
   }
   if (found) await assertConfigReadable(found);
-  let cfg = found ? await loadConfigFile(found) : undefined;
-  const existed = cfg !== undefined;
-  cfg ??= { auth: { tokens: [], machines: {} } };
+  const cfg = (found ? await loadConfigFile(found) : undefined) ??
+    { auth: { tokens: [], machines: {} } };
   const settings = resolveSettings(cfg, env);
   if (opts.port !== undefined) settings.port = opts.port;
   if (opts.udpPort !== undefined) settings.udpPort = opts.udpPort;
@@ -156,7 +157,6 @@ export async function startHub(opts: StartHubOptions = {}): Promise<RunningHub> 
   try {
     return await serveHub(opts, env, print, {
       configPath,
-      existed,
       cfg,
       settings,
       listener,
@@ -183,7 +183,6 @@ interface HubKnobs {
 interface HubStart {
   knobs: HubKnobs;
   configPath: string;
-  existed: boolean;
   cfg: HubConfigFile;
   settings: HubSettings;
   listener: Deno.TcpListener;
@@ -194,21 +193,30 @@ async function serveHub(
   opts: StartHubOptions,
   env: (name: string) => string | undefined,
   print: (line: string) => void,
-  { configPath, existed, cfg, settings, listener, knobs }: HubStart,
+  { configPath, cfg, settings, listener, knobs }: HubStart,
 ): Promise<RunningHub> {
   // Collect log lines for /api/admin/logs from here on (the ring is the hub's, spec §5.7).
   const logs = new LogRing().attach();
-  const boot = bootstrapConfig(cfg, { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") });
-  let persisted = existed && !boot.changed;
-  if (boot.changed || !existed) {
-    try {
-      await saveConfigFile(configPath, cfg);
+  const bootOpts = { open: !!opts.open, ownerTokenEnv: env("TELA_OWNER_TOKEN") };
+  let boot: BootstrapResult | undefined;
+  let persisted = false;
+  try {
+    // Under the config's lock, like every other writer (`telahubd user`, the store): the file
+    // is read again first, so an edit made since the first read is the base, not overwritten.
+    await withConfigLock(configPath, true, async () => {
+      const fresh = await loadConfigFile(configPath);
+      if (fresh) Object.assign(cfg, fresh);
+      boot = bootstrapConfig(cfg, bootOpts);
+      if (boot.changed || !fresh) await saveConfigFile(configPath, cfg);
       persisted = true;
-    } catch (err) {
-      log.warn(`WARNING: could not persist config to ${configPath}: ${(err as Error).message}`);
-      log.warn("WARNING: tokens exist only in memory until the config can be written");
-    }
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err; // the file turned bad meanwhile: stop, untouched
+    boot ??= bootstrapConfig(cfg, bootOpts);
+    log.warn(`WARNING: could not persist config to ${configPath}: ${(err as Error).message}`);
+    log.warn("WARNING: tokens exist only in memory until the config can be written");
   }
+  if (!boot) throw new Error("unreachable: bootstrap did not run");
   if (boot.generatedOwnerToken) {
     print(
       [

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { runProgram } from "../cli/_run.ts";
 import { call } from "./_admin_http.ts";
+import { freeTcpPort } from "../free_port.ts";
 import { startHubInProcess, startHubProcess } from "./scripted_peers.ts";
 
 const OWNER = "1".repeat(64);
@@ -180,6 +181,58 @@ Deno.test({
       assert.match(log, /telahubd\.yaml: invalid YAML.*kept your edit in/);
     } finally {
       await hub.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the first-start bootstrap writes under the config lock, on the file as it is then: an " +
+    "edit made after the hub's first read is kept beside the console viewer it adds",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "telahubd-boot-lock-" });
+    const path = `${dir}/telahubd.yaml`;
+    // No viewer: the bootstrap adds console-viewer, so the hub must write at start.
+    const first = `auth:\n  tokens:\n    - {id: owner, token: "${OWNER}", hubRole: owner}\n`;
+    const lock = await Deno.open(`${path}.lock`, {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o600,
+    });
+    await lock.lock(true); // as `telahubd user` holds it during an edit
+    let locked = true;
+    const port = freeTcpPort();
+    const starting = startHubProcess({ dir, configYaml: first, env: { TELAHUBD_PORT: `${port}` } });
+    let hub;
+    try {
+      // The hub read the file before it bound its port; wait for the bind, then edit.
+      for (let i = 0;; i++) {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          break;
+        } catch (err) {
+          if (i > 300) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      await Deno.writeTextFile(
+        path,
+        first + `    - {id: early, token: "${"e".repeat(64)}"}\n`,
+      );
+      await lock.unlock();
+      locked = false;
+      hub = await starting;
+      const ids = await idsInFile(path);
+      assert.ok(ids.includes("early"), `the edit is kept: ${ids}`);
+      assert.ok(ids.includes("console-viewer"), `the bootstrap's viewer is there: ${ids}`);
+    } finally {
+      if (locked) await lock.unlock();
+      lock.close();
+      hub ??= await starting.catch(() => undefined);
+      await hub?.stop();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
