@@ -34,6 +34,10 @@ import { HUB_VERSION } from "./version.ts";
 import { UdpRelay } from "./udp_relay.ts";
 import { LogRing } from "./log_ring.ts";
 import { PAIRING_FILE, PairingCodes } from "./pairing.ts";
+import { syncViewerToken } from "./portal_client.ts";
+
+/** Delay of the first viewer-token push to the portals after start, ms (spec §11: 2 s). */
+export const VIEWER_SYNC_DELAY_MS = 2000;
 
 const log = logger("hub");
 
@@ -291,6 +295,20 @@ async function serveHub(
   store.onChange(() => hub.enforceAccess());
   hub.enforceAccess();
 
+  // The console viewer token goes to every portal holding a sync token 2 s after start and
+  // whenever it changes, however it changed: an API rotate, a `telahubd user` edit, a removal
+  // that lets another viewer take over (spec §11).
+  let viewerSynced = auth().viewerToken;
+  const pushViewer = () => void syncViewerToken(store.portals(), settings.name, viewerSynced);
+  const viewerSyncTimer = setTimeout(pushViewer, VIEWER_SYNC_DELAY_MS);
+  Deno.unrefTimer(viewerSyncTimer);
+  store.onChange(() => {
+    const token = auth().viewerToken;
+    if (token === viewerSynced) return;
+    viewerSynced = token;
+    pushViewer();
+  });
+
   // The console handler is rebuilt if the viewer token changes.
   let cached: { token?: string; handler: ReturnType<typeof consoleHandler> } | undefined;
   const consoleServe = (req: Request) => {
@@ -370,6 +388,7 @@ async function serveHub(
     shutdown(graceMs = settings.shutdownTimeoutMs) {
       stopping ??= (async () => {
         log.info(`shutting down (drain up to ${graceMs} ms)`);
+        clearTimeout(viewerSyncTimer);
         pairing.stop();
         hub.closeAll();
         udp.close();

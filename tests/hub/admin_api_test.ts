@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Answer, call } from "./_admin_http.ts";
+import { runProgram } from "../cli/_run.ts";
 import { startHubInProcess, waitFor } from "./scripted_peers.ts";
 
 const hex = (c: string) => c.repeat(64);
@@ -971,5 +972,42 @@ Deno.test("ids are checked when made: create, rename, pairing (400); existing od
     assert.equal(fix.status, 200, fix.text);
   } finally {
     await hub.close();
+  }
+});
+
+Deno.test("viewer-token sync (spec §11): 2 s after start, and after a telahubd user rotate of the viewer", async () => {
+  const synced: { auth: string | null; body: { name?: string; viewerToken?: string } }[] = [];
+  const portal = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    if (new URL(req.url).pathname === "/api/hubs/sync" && req.method === "PATCH") {
+      synced.push({ auth: req.headers.get("authorization"), body: await req.json() });
+      return Response.json({ ok: true });
+    }
+    return new Response("not found", { status: 404 });
+  });
+  const purl = `http://127.0.0.1:${portal.addr.port}`;
+  const hub = await startHubInProcess({
+    configYaml: CONFIG +
+      `portals:\n  p1:\n    url: ${purl}\n    syncToken: hubsync_p1\n    hubDirectory: /api/hubs\n`,
+  });
+  try {
+    const t0 = Date.now();
+    await waitFor(() => synced.length >= 1, "the sync after start", 5000);
+    assert.ok(Date.now() - t0 >= 1500, "not before the start delay");
+    assert.deepEqual(synced[0], {
+      auth: "Bearer hubsync_p1",
+      body: { name: "testhub", viewerToken: T.viewer },
+    });
+    // A rotation made on the hub's machine (the file), not through the API.
+    const cfg = `${hub.dir}/telahubd.yaml`;
+    const r = await runProgram("telahubd", ["user", "rotate", "viewer", "-config", cfg]);
+    assert.equal(r.code, 0, r.stderr);
+    const fresh = r.stdout.trim();
+    assert.match(fresh, /^[0-9a-f]{64}$/);
+    await waitFor(() => synced.length >= 2, "the sync after the rotation", 5000);
+    assert.deepEqual(synced[1].body, { name: "testhub", viewerToken: fresh });
+    assert.equal(synced.length, 2, "once per change");
+  } finally {
+    await hub.close();
+    await portal.shutdown();
   }
 });

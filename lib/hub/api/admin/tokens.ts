@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { syncViewerToken } from "../../portal_client.ts";
 import type { HttpContext } from "../context.ts";
 import { json } from "../context.ts";
 import {
@@ -123,8 +122,8 @@ export function tokenItem(ctx: HttpContext, req: Request, url: URL): Promise<Res
 /**
  * `POST /api/admin/rotate/{id}` (§5.3, §14.2): a new token for the identity, cascaded into
  * every ACL list including `manageTokens` (decision 6); clears `revokedAt`. The method is
- * checked before auth (§1.4). Rotating the console's viewer identity pushes the new viewer
- * token to the registered portals in the background (spec §11 viewer-token sync).
+ * checked before auth (§1.4). A new console viewer token is pushed to the registered portals
+ * by the hub's change listener (server.ts, spec §11 viewer-token sync).
  * @param ctx the hub's HTTP context.
  * @param req the request.
  * @param url its parsed URL.
@@ -142,12 +141,9 @@ export function rotate(ctx: HttpContext, req: Request, url: URL): Promise<Respon
   const refused = ownerTarget(ctx, caller, id, "rotate an owner's token");
   if (refused) return refused;
   return guarded(cors, () => {
+    // A new console viewer token reaches the portals through the server's change listener
+    // (spec §5.3, §11), like one changed by a `telahubd user` edit.
     const { entry, token } = ctx.store.rotate(id, caller.actor, ifMatch(req));
-    if (ctx.auth().viewerToken === token) {
-      // The console's viewer token changed: the portals hosting this hub's console need it
-      // (spec §5.3, §11; Go tests for the id `console-viewer`, we for the console's token).
-      syncViewerToken(ctx.store.portals(), ctx.hubName, token);
-    }
     return json(
       200,
       { id: entry.id, status: "rotated", token, version: entry.version },
