@@ -15,6 +15,9 @@
  *   book's telad flow (`telahubd user add barn-agent`, `telahubd user grant barn-agent
  *   barn`, then telad registers barn with that token) works, and a stranger with some
  *   other valid token still cannot take the machine's name. Grants on `*` do not count.
+ *   The first such registration makes that identity the machine's registrant
+ *   ({@link HubAuth.registersByListing}; Appendix C: one registrant per machine), so a user
+ *   given connect on the machine later cannot register under its name.
  *
  * Token lifecycle (spec §14.2): a revoked token, or one past its `expiresAt`, fails every
  * check (identity, admin gate, register, connect, manage, view). Expiry is evaluated at each
@@ -219,6 +222,21 @@ export class HubAuth {
       if (timingSafeEqual(c, d)) hit = true;
     }
     return hit;
+  }
+
+  /**
+   * True when {@link canRegister} lets `token` register `name` only because the machine's own
+   * ACL entry has no registrant and lists the token (connect or manage): the hub then makes it
+   * the registrant (first registration claims the machine; AccessStore.claimRegistrant).
+   */
+  registersByListing(token: string | undefined, name: string): boolean {
+    if (!this.enabled || !this.canRegister(token, name)) return false;
+    const id = this.identity(token);
+    if (!id || id.role === "owner" || id.role === "admin") return false;
+    const entry = this.#acl.get(name);
+    if (!entry || entry.register) return false;
+    const wild = this.#acl.get("*")?.register;
+    return !(wild && timingSafeEqual(wild, digest(token!)));
   }
 
   /** May `token` open a client session to machine `name`? (WS `connect`.) */

@@ -415,7 +415,9 @@ revokedAt, machines: [{machineId, permissions, services?}]}.`,
           "telahubd user grant <id> <machine> [-perms connect,register,manage] [-config <path>]",
         ],
         description: `Gives the identity connect on the machine (or on every machine with "*");
-granting again changes nothing. -perms gives register and/or manage as well or instead. ${LIVE}`,
+granting again changes nothing. -perms gives register and/or manage as well or instead. On a
+machine with no registrant, the first granted identity that registers it becomes its registrant.
+${LIVE}`,
         flags: {
           config: CONFIG_FLAG,
           perms: {

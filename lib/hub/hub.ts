@@ -77,6 +77,8 @@ export interface HubOptions {
    * longest is forgotten, and a registration is refused only when all are connected.
    */
   maxMachines?: number;
+  /** Makes an identity the registrant of a machine it registered first (signaling.ts). */
+  claimRegistrant?: (machine: string, identityId: string) => void;
 }
 
 /** The WebSocket half of the hub. Transport-agnostic: it is handed upgraded sockets. */
@@ -112,6 +114,7 @@ export class Hub {
       udp: opts.udp,
       defaultUpdate: opts.defaultUpdate,
       joinTimeoutMs: opts.joinTimeoutMs ?? JOIN_TIMEOUT_MS,
+      claimRegistrant: opts.claimRegistrant,
     });
     this.#enforcer = new AccessEnforcer(opts.auth, {
       sockets: () => this.registry.sockets,

@@ -288,6 +288,17 @@ async function serveHub(
     wsIdleTimeoutS: knobs.idle,
     offlineRetentionMs: opts.offlineRetentionMs,
     maxMachines: knobs.maxMachines,
+    claimRegistrant: (machine, id) => {
+      try {
+        store.claimRegistrant(machine, id);
+      } catch (err) {
+        log.warn(
+          `cannot record ${escapeForLog(id)} as the registrant of ${escapeForLog(machine)}: ${
+            (err as Error).message
+          }`,
+        );
+      }
+    },
   });
 
   // Every change of access (API, pairing, an edit of the file, an expiry) re-checks the live

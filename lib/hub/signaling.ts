@@ -64,6 +64,11 @@ export interface SignalingContext {
   defaultUpdate?: RegisteredMessage["defaultUpdate"];
   /** Time an agent has to join after `session-request`, ms. */
   joinTimeoutMs: number;
+  /**
+   * Called when an identity registers a machine only because that machine's ACL entry lists
+   * it and names no registrant: the hub makes it the registrant (AccessStore.claimRegistrant).
+   */
+  claimRegistrant?: (machine: string, identityId: string) => void;
 }
 
 /** Why a session ended; decides who is told what (§3.4). */
@@ -266,6 +271,11 @@ export class Signaling {
     const now = new Date();
     entry.registeredAt ??= now;
     entry.lastSeen = now;
+    if (s.identityId && auth.registersByListing(m.token, entry.name)) {
+      // First registration of a machine with no registrant: this identity claims it, so a
+      // user who only has connect on it cannot later register under its name.
+      this.ctx.claimRegistrant?.(entry.name, s.identityId);
+    }
     sendJson(s, makeRegistered(m.machineName, this.ctx.defaultUpdate));
     history.record(entry.name, "agent-register", portsDetail(entry.services), {
       identity: s.identityId,

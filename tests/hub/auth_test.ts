@@ -299,14 +299,45 @@ Deno.test({
         assert.equal(await tryRegisterToken(hub, "barn", T.unknown), "Access denied");
         assert.equal(await tryRegisterToken(hub, "barn", token), "ok");
         assert.equal(await tryRegisterToken(hub, "shed", token), "Access denied");
-        // pump's own entry has no registerToken: the identities it lists (connect: carol,
-        // manage: dave) may register it, so may `*`'s registerToken; a connect grant on
-        // `*` (stranger) or a viewer listed in the entry may not.
-        assert.equal(await tryRegisterToken(hub, "pump", T.alice), "ok");
-        assert.equal(await tryRegisterToken(hub, "pump", T.bob), "ok");
-        assert.equal(await tryRegisterToken(hub, "pump", T.wildAgent), "ok");
+        // That first registration made barn-agent barn's registrant (one per machine).
+        const access = async (id: string) => {
+          const r = await fetch(`${hub.httpUrl}/api/admin/access/${id}`, {
+            headers: { Authorization: `Bearer ${T.owner}` },
+          });
+          return (await r.json()).machines as { machineId: string; permissions: string[] }[];
+        };
+        assert.deepEqual(await access("barn-agent"), [
+          { machineId: "barn", permissions: ["register", "connect"] },
+        ]);
+        // pump's own entry has no registerToken: a connect grant on `*` (stranger) or a viewer
+        // listed in the entry may not register it; `*`'s registerToken may (and claims
+        // nothing); the identities the entry lists may, and the first one claims it.
         assert.equal(await tryRegisterToken(hub, "pump", T.unknown), "Access denied");
         assert.equal(await tryRegisterToken(hub, "pump", T.viewer), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "pump", T.wildAgent), "ok");
+        assert.equal(await tryRegisterToken(hub, "pump", T.alice), "ok");
+        // carol claimed pump: dave, listed too (manage), can no longer take its name, nor can
+        // `*`'s registrant, which yields to a machine's own.
+        assert.equal(await tryRegisterToken(hub, "pump", T.bob), "Access denied");
+        assert.equal(await tryRegisterToken(hub, "pump", T.wildAgent), "Access denied");
+        assert.deepEqual(await access("carol"), [
+          { machineId: "pump", permissions: ["register", "connect"] },
+        ]);
+        // Persisted (the store writes in the background: wait up to 5 s).
+        let yaml = "";
+        for (let i = 0; i < 100 && !yaml.includes(`registerToken: ${T.alice}`); i++) {
+          if (i) await new Promise((r) => setTimeout(r, 50));
+          yaml = await Deno.readTextFile(config);
+        }
+        assert.ok(yaml.includes(`registerToken: ${T.alice}`), "the claim is persisted");
+        const hist = await fetch(`${hub.httpUrl}/api/history`, {
+          headers: { Authorization: `Bearer ${T.owner}` },
+        });
+        const events = (await hist.json()).events as { event: string; detail?: string }[];
+        assert.ok(
+          events.some((e) => e.detail === "register claim pump by carol (first registration)"),
+          "the claim is audited",
+        );
       } finally {
         assert.equal((await hub.stop()).code, 0);
       }

@@ -368,6 +368,28 @@ export function setMachine(
   return t;
 }
 
+/**
+ * Makes identity `id` the registrant of machine `machineId` when that machine's own ACL entry
+ * has none yet (Appendix C: "Only one token can hold the register permission per machine").
+ * The hub calls it on the first registration it lets through because the identity is listed
+ * in the entry (connect or manage): from then on only that identity registers the machine, so
+ * a user given connect later cannot take the machine's name.
+ * @returns the identity's entry, or `undefined` when nothing changed (no entry, a registrant
+ *   already, or an identity without a token).
+ * @throws {AccessError} 404 `identity not found`.
+ */
+export function claimRegistrant(
+  auth: AuthConfig,
+  id: string,
+  machineId: string,
+): TokenEntry | undefined {
+  const t = mustFind(auth, id);
+  const acl = auth.machines[machineId];
+  if (!acl || acl.registerToken || !t.token) return undefined;
+  acl.registerToken = t.token;
+  return t;
+}
+
 /** Removes `token` from the three lists of one key. @returns whether anything changed. */
 function stripFrom(acl: MachineAcl, token: string): boolean {
   let changed = false;

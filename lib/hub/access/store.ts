@@ -317,6 +317,25 @@ export class FileAccessStore implements AccessStore {
     return this.#entry(t);
   }
 
+  /**
+   * The first registration of a machine whose own ACL entry names no registrant makes the
+   * registering identity its registrant ({@link ops.claimRegistrant}); persisted and audited
+   * (`register claim <machine> by <id>`). A no-op when the machine has a registrant by now.
+   * @param machineId the machine name it registered.
+   * @param id the identity that registered it.
+   */
+  claimRegistrant(machineId: string, id: string): void {
+    this.#syncCheck();
+    if (!ops.claimRegistrant(structuredClone(this.#cfg.auth), id, machineId)) return;
+    this.#mutate((cfg) => ops.claimRegistrant(cfg.auth, id, machineId));
+    this.#audit(
+      { id, via: "register" },
+      machineId,
+      `register claim ${machineId} by ${id} (first registration)`,
+      [id],
+    );
+  }
+
   addPaired(
     req: { type: "connect" | "register"; machineId: string; role: string; machines: string[] },
     actor: Actor,

@@ -64,7 +64,7 @@ export interface Actor {
   /** Identity id of the caller; `telahubd user` on the hub's machine uses `local:telahubd`. */
   id: string;
   /** Where the change came from: `api`, `pair`, `cli` (telahubd user), `file` (hand edit). */
-  via: "api" | "pair" | "cli" | "file";
+  via: "api" | "pair" | "cli" | "file" | "register";
 }
 
 /**
@@ -179,6 +179,11 @@ export interface AccessStore {
     req: { type: "connect" | "register"; machineId: string; role: string; machines: string[] },
     actor: Actor,
   ): { id: string; token: string };
+  /**
+   * Makes `id` the registrant of `machineId` when the machine's own ACL entry has none (the
+   * hub calls it on a machine's first registration by an identity listed in that entry).
+   */
+  claimRegistrant(machineId: string, id: string): void;
   /** Portal registrations (`portals:` of the config), by name. */
   portals(): Record<string, PortalEntry>;
   /** Adds or replaces a portal registration. @returns `created` or `updated`. */
