@@ -105,6 +105,9 @@ export interface AdminRequest {
  * to print.
  */
 export class AdminClient {
+  /** The identity the hub named in its last error body (our hub's 403 carries it). */
+  #hubIdentity?: string;
+
   /**
    * @param hubUrl the hub's WebSocket URL (`wss://…`, `ws://…`); calls go to its HTTP form.
    * @param auth the token and its source.
@@ -147,6 +150,8 @@ export class AdminClient {
     const hubError = typeof (doc as { error?: unknown })?.error === "string"
       ? (doc as { error: string }).error
       : text.trim().slice(0, 200);
+    const named = (doc as { identity?: unknown })?.identity;
+    this.#hubIdentity = typeof named === "string" && named ? named : undefined;
     throw await this.describe(res.status, hubError, req);
   }
 
@@ -255,6 +260,7 @@ export class AdminClient {
    * (`identity "alice" ...`); undefined when neither knows.
    */
   private async identityName(hubError: string): Promise<string | undefined> {
+    if (this.#hubIdentity) return this.#hubIdentity; // our hub names it in its 403 body
     if (this.auth.identity) return this.auth.identity;
     const stored = await identityForToken(this.auth.token ?? "");
     if (stored) return stored;

@@ -104,6 +104,18 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a -token no credential store knows: the identity comes from the hub's 403 body",
+        async () => {
+          const r = await admin(hub, ["tokens", "list"], { token: ALICE });
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          assert.match(
+            r.stderr,
+            /^Error: the token given with -token belongs to identity "alice" that is not an owner or admin/,
+          );
+        },
+      );
+
       await t.step("tokens add -json shows role user for a token without a role", async () => {
         const r = ok(await admin(hub, ["tokens", "add", "carol", "-json"]), "tokens add");
         const doc = JSON.parse(r.stdout);

@@ -273,7 +273,8 @@ Deno.test("every admin endpoint × role: owner/admin pass, user/viewer 403, none
             row.check?.(a, role);
           } else if (valid) {
             assert.equal(a.status, 403, what);
-            assert.deepEqual(a.body, { error: "forbidden" }, what);
+            // The caller's own identity beside the spec's error (our extension).
+            assert.deepEqual(a.body, { error: "forbidden", identity: role }, what);
           } else {
             assert.equal(a.status, 401, what);
             assert.equal(typeof a.body.error, "string", what);
@@ -290,7 +291,10 @@ Deno.test("every admin endpoint × role: owner/admin pass, user/viewer 403, none
     const cookie = await call(hub.http, "GET", "/api/admin/tokens", {
       headers: { Cookie: `tela_viewer=${T.viewer}` },
     });
-    assert.deepEqual([cookie.status, cookie.body], [403, { error: "forbidden" }]);
+    assert.deepEqual([cookie.status, cookie.body], [403, {
+      error: "forbidden",
+      identity: "viewer",
+    }]);
   } finally {
     await hub.close();
   }
@@ -893,7 +897,7 @@ Deno.test("owner-only operations: an admin gets 403 'only an owner can ...', an 
       const a = await call(hub.http, c.method, c.path, { token: T.admin, body: c.body });
       assert.deepEqual(
         [a.status, a.body],
-        [403, { error: `only an owner can ${c.action}` }],
+        [403, { error: `only an owner can ${c.action}`, identity: "admin" }],
         c.path,
       );
       const after = await call(hub.http, "GET", "/api/admin/access", { token: T.owner });

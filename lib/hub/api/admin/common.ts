@@ -101,7 +101,12 @@ export function adminGate(ctx: HttpContext, req: Request, url: URL): Caller | Re
   if (!found || found.token === "") return unauthenticated("authentication required");
   const id = auth.identity(found.token);
   if (!id || !id.id || !live(ctx, id.id)) return unauthenticated("invalid token");
-  if (id.role !== "owner" && id.role !== "admin") return json(403, { error: "forbidden" }, cors);
+  if (id.role !== "owner" && id.role !== "admin") {
+    // `identity` beside the spec's `error`: the caller holds this token, so naming its own
+    // identity tells it nothing new, and lets `tela admin` say whose token it is (Go clients
+    // read only `error`).
+    return json(403, { error: "forbidden", identity: id.id }, cors);
+  }
   return { id: id.id, role: id.role, actor: { id: id.id, via: "api" }, cors };
 }
 
@@ -251,7 +256,7 @@ export function ownerOnly(caller: Caller, action: string): Response | undefined 
   log.info(
     `admin API: ${escapeForLog(caller.id)} (${caller.role}) refused: only an owner can ${action}`,
   );
-  return json(403, { error: `only an owner can ${action}` }, caller.cors);
+  return json(403, { error: `only an owner can ${action}`, identity: caller.id }, caller.cors);
 }
 
 /**
