@@ -183,6 +183,10 @@ export function explain(err: AccessError, id: string, path: string, machine?: st
       `${e} (${path}); see the grants with: telahubd user list`,
     );
   }
+  if (err.status === 400 && /^id must be/.test(e)) {
+    // The argument's form, not the file: a usage error (exit 2), like the CLI's other checks.
+    return new UsageError(`${q}: ${e}`);
+  }
   return new UserCommandError(`${e} (${path})`);
 }
 

@@ -32,10 +32,16 @@ Deno.test({
           const r = ok(await admin(hub, ["pair-code", "barn"]), "pair-code");
           const m = r.stdout.match(/^Generated pairing code: (\S+)\nExpires: (\S+)\n/);
           assert.ok(m, r.stdout);
+          // barn has never registered on this hub: a likely typo is pointed out.
           assert.equal(
             r.stderr,
-            `The code grants connect on barn (role user), single use, until ${m[2]}.\n`,
+            `The code grants connect on barn (role user), single use, until ${m[2]}.\n` +
+              `Note: no machine named "barn" is registered on ${hub.url}; the code grants ` +
+              `connect on it once an agent registers that name (check the spelling with ` +
+              `"tela admin agent list -hub ${hub.url}")\n`,
           );
+          const all = ok(await admin(hub, ["pair-code", "barn", "-machines", "*"]), "all");
+          assert.doesNotMatch(all.stderr, /Note:/, "'*' names no machine to check");
           const home = await Deno.makeTempDir({ prefix: "tela-pair-home-" });
           try {
             const pair = await runProgram("tela", ["pair", "-hub", hub.url, "-code", m[1]], {
@@ -79,6 +85,10 @@ Deno.test({
             );
             ok(offline, "pair-code nas");
             assert.doesNotMatch(offline.stderr, /Warning/);
+            // A connect code for a registered machine: no typo note (a register code for a
+            // new name is no typo either).
+            const known = ok(await admin(hub, ["pair-code", "web01"]), "connect web01");
+            assert.doesNotMatch(known.stderr + offline.stderr, /Note:/);
           } finally {
             await agent.close();
           }

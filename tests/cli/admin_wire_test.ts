@@ -122,6 +122,8 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
       }]],
       [["rotate", "bob"], [{ method: "POST", path: "/api/admin/rotate/bob", body: "" }]],
       [["pair-code", "barn", "-expires", "1h", "-machines", "barn, nas"], [
+        // Are the named machines known? (a typo gets a note)
+        { method: "GET", path: "/api/status", body: "" },
         {
           method: "POST",
           path: "/api/admin/pair-code",
@@ -166,6 +168,8 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
       [["hub", "restart"], [{ method: "POST", path: "/api/admin/restart", body: "" }]],
       // 16-: the book's "grants connect access to machine barn" is the default.
       [["pair-code", "barn"], [
+        // Are the named machines known? (a typo gets a note)
+        { method: "GET", path: "/api/status", body: "" },
         {
           method: "POST",
           path: "/api/admin/pair-code",
@@ -221,9 +225,12 @@ Deno.test("tela admin sends Go tela admin v0.14's requests: paths escaped, bodie
     }
     // pair-code: the book's block on stdout, what the code grants on stderr.
     assert.match(runs[16].stdout, /^Generated pairing code: ABCD-1234\n/);
-    assert.equal(
+    // (The recorder lists no machines, so a typo note follows: admin_rights_test covers it.)
+    assert.ok(
+      runs[16].stderr.startsWith(
+        "The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.\n",
+      ),
       runs[16].stderr,
-      "The code grants connect on barn (role user), single use, until 2026-04-15T10:30:00Z.\n",
     );
     assert.match(
       runs[17].stderr,

@@ -388,7 +388,7 @@ Deno.test("telahubd user add checks the id like the admin API", async () => {
       `auth:\n  tokens:\n    - { id: owner, token: ${T.owner}, hubRole: owner }\n`,
     );
     const r = await runHubOnce(["user", "add", "bad id!", "-config", config]);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 2, r.stderr); // the argument's form: a usage error
     assert.match(r.stderr, /id must be 1-64 letters, digits, '\.', '_', '-' or '@'/);
     assert.doesNotMatch(await Deno.readTextFile(config), /bad id/);
   } finally {

@@ -738,6 +738,11 @@ on stderr what the code grants. -expires is 10m to 7d.`,
       if (machines.length === 0) throw new UsageError("-machines needs at least one machine");
       const c = await connectAdmin(values);
       const online = type === "register" ? await agentOnline(c, machine) : false;
+      // A connect code for a name the hub has never seen is most often a typo: say so (the
+      // code still works for a machine registered under that name later).
+      const named = type === "connect" ? machines.filter((m) => m !== "*") : [];
+      const known = named.length ? await knownMachines(c) : undefined;
+      const unseen = known ? named.filter((m) => !known.has(m)) : [];
       const body: Record<string, unknown> = { machineId: machine, type, machines, expiresIn };
       if (role) body.role = role;
       const doc = await c.call<PairCodeReply>({
@@ -758,6 +763,13 @@ on stderr what the code grants. -expires is 10m to 7d.`,
         }));
       } else out(formatPairCode(reply, c.hubUrl, machine));
       err(pairCodeGrant(reply, machine, machines, role || "user"));
+      if (unseen.length) {
+        err(
+          `Note: no machine named ${unseen.map((m) => `"${m}"`).join(", ")} is registered on ` +
+            `${c.hubUrl}; the code grants connect on it once an agent registers that name ` +
+            `(check the spelling with "tela admin agent list -hub ${c.hubUrl}")`,
+        );
+      }
       if (online && reply.type === "register") {
         err(
           `Warning: "${machine}" is registered and online; redeeming this code gives ` +
@@ -774,11 +786,23 @@ on stderr what the code grants. -expires is 10m to 7d.`,
  * not online: the check only adds a warning.
  */
 async function agentOnline(c: Client, machine: string): Promise<boolean> {
+  return (await knownMachines(c))?.get(machine) ?? false;
+}
+
+/**
+ * The hub's machines (name → agent connected), or `undefined` when `/api/status` cannot be
+ * read: the warnings that use it are best effort.
+ */
+async function knownMachines(c: Client): Promise<Map<string, boolean> | undefined> {
   try {
     const { status } = await fetchStatus(c);
-    return status.machines.some((m) => m.id === machine && m.agentConnected);
+    const known = new Map<string, boolean>();
+    for (const m of status.machines) {
+      known.set(m.id, (known.get(m.id) ?? false) || m.agentConnected);
+    }
+    return known;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
