@@ -4,6 +4,7 @@
  * padding, numbers right-aligned, timestamps ISO 8601 UTC). Pure functions: no I/O.
  * @module
  */
+import { grantsCell } from "../cli/grants.ts";
 import { suggest, UsageError } from "../cli/mod.ts";
 import type { HubStatus, StatusMachine } from "./hubapi.ts";
 import { serviceLabel } from "./hubapi.ts";
@@ -103,15 +104,7 @@ export function isoUtc(ts: string | undefined): string {
 
 /** The MACHINES cell of one access entry: `* (all permissions)` or `*: connect | barn: manage`. */
 export function accessMachinesCell(e: AccessRow): string {
-  if (e.role === "owner" || e.role === "admin") return "* (all permissions)";
-  const ms = [...(e.machines ?? [])].filter((m) => m.permissions?.length).sort((a, b) =>
-    a.machineId === "*" ? -1 : b.machineId === "*" ? 1 : a.machineId.localeCompare(b.machineId)
-  );
-  if (ms.length === 0) return "-";
-  return ms.map((m) => {
-    const svc = m.services?.length ? ` (services ${m.services.join(",")})` : "";
-    return `${m.machineId}: ${m.permissions.join(",")}${svc}`;
-  }).join(" | ");
+  return grantsCell(e.role, e.machines);
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 import { ConfigError } from "../config/mod.ts";
 import { UsageError } from "../cli/errors.ts";
+import { grantsCell } from "../cli/grants.ts";
 import {
   bootstrapConfig,
   type HubConfigFile,
@@ -229,21 +230,11 @@ export interface UserRow {
 }
 
 /**
- * The MACHINES cell of `telahubd user list`, as `tela admin access` shows it: `* (all
- * permissions)` for an owner or admin, else `barn: connect | *: manage` (`*` first, then by
- * name; `(services a,b)` after a filtered connect grant), `-` when there is none.
+ * The MACHINES cell of `telahubd user list`, as `tela admin access` shows it ({@link grantsCell}).
  * @param row the identity's role and grants.
  */
 export function machinesCell(row: { role: string; machines: MachineGrant[] }): string {
-  if (row.role === "owner" || row.role === "admin") return "* (all permissions)";
-  const ms = row.machines.filter((m) => m.permissions.length).sort((a, b) =>
-    a.machineId === "*" ? -1 : b.machineId === "*" ? 1 : a.machineId.localeCompare(b.machineId)
-  );
-  if (!ms.length) return "-";
-  return ms.map((m) => {
-    const svc = m.services?.length ? ` (services ${m.services.join(",")})` : "";
-    return `${m.machineId}: ${m.permissions.join(",")}${svc}`;
-  }).join(" | ");
+  return grantsCell(row.role, row.machines);
 }
 
 /**

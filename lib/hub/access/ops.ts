@@ -19,6 +19,7 @@ import {
   parseRfc3339,
   type TokenEntry,
 } from "../config.ts";
+import { rfc3339 } from "../history.ts";
 import {
   type AccessEntry,
   AccessError,
@@ -28,9 +29,9 @@ import {
   type TokenSummary,
 } from "./types.ts";
 
-/** RFC 3339 UTC with second precision. */
+/** RFC 3339 UTC with second precision (the hub's {@link rfc3339}, from epoch ms). */
 export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return rfc3339(new Date(ms));
 }
 
 /** First 8 characters + `...` (spec §0). */
