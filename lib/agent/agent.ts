@@ -403,6 +403,15 @@ export class AgentSession {
       const tunnel = new SessionTunnel({
         sock,
         bind: opts.bind,
+        bindContext: {
+          role: "agent",
+          hubUrl: opts.hubUrl,
+          log: {
+            info: (m) => log.info(`[session ${sid}] ${m}`),
+            warn: (m) => log.warn(`[session ${sid}] ${m}`),
+            debug: (m) => log.debug(`[session ${sid}] ${m}`),
+          },
+        },
         engine: opts.engine,
         privateKey: keys.privateKey,
         peerPublicKey: clientKey,
@@ -419,6 +428,7 @@ export class AgentSession {
       this.#tunnel = tunnel;
       const ended = new Promise<void>((resolve) => {
         sock.onText((msg) => {
+          if (tunnel.bind.signal?.(msg)) return;
           if (msg.type === "session-end") resolve();
         });
         sock.closed.then(() => resolve());

@@ -396,6 +396,8 @@ export class MachineConnection {
     let sessionIdx: number | undefined;
     let agentKey: string | undefined;
     let agentPorts: number[] = [];
+    /** Transport offers that arrive before the tunnel is up (`udp-offer` follows `ready`). */
+    const early: AnySignal[] = [];
     while (sessionIdx === undefined || agentKey === undefined) {
       let msg: AnySignal;
       try {
@@ -420,6 +422,8 @@ export class MachineConnection {
         if (agentPorts.length) log.info(`daemon ports: [${agentPorts.join(" ")}]`);
       } else if (msg.type === "error") {
         return this.#hubError(msg.message);
+      } else if (msg.type === "udp-offer" || msg.type === "peer-endpoint") {
+        early.push(msg);
       }
     }
     let peerKey: Uint8Array;
@@ -433,6 +437,7 @@ export class MachineConnection {
     const tunnel = new SessionTunnel({
       sock,
       bind: this.opts.bind,
+      bindContext: { role: "client", hubUrl: this.opts.hubUrl, log },
       engine: this.opts.engine,
       privateKey: keys.privateKey,
       peerPublicKey: peerKey,
@@ -458,9 +463,11 @@ export class MachineConnection {
     this.opts.onSession?.({ sessionIdx, agentPorts });
     this.#renameBlocks();
     // During the session the hub may still say why it ends it (an `error` before its close,
-    // e.g. when the token is revoked); `udp-offer`/`peer-endpoint` are not used here.
+    // e.g. when the token is revoked); transport messages go to the bind.
     let hubError = "";
+    for (const msg of early) tunnel.bind.signal?.(msg);
     sock.onText((msg) => {
+      if (tunnel.bind.signal?.(msg)) return;
       if (msg.type === "error") hubError = msg.message;
     });
     let onAbort!: () => void;

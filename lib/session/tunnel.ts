@@ -7,7 +7,7 @@
  */
 import { CONTROL_KEEPALIVE_REQUEST, KEEPALIVE_TEXT } from "../protocol/mod.ts";
 import type { Bind } from "../wireguard/mod.ts";
-import type { SignalSocket } from "./signal.ts";
+import type { AnySignal, SignalSocket } from "./signal.ts";
 import type { DuplexConn } from "./pipe.ts";
 
 /** Default tunnel MTU (spec §8.6). */
@@ -53,6 +53,45 @@ export interface TunnelStack {
 }
 
 /**
+ * The path a session's WireGuard datagrams take (book: *Three transports, automatic
+ * fallback*; spec §7.1): direct peer-to-peer UDP, the hub's UDP relay, or the hub's
+ * WebSocket relay. The names are also the wire values of the `transport` report.
+ */
+export type TransportKind = "direct" | "udp-relay" | "websocket";
+
+/** Where a bind logs: one line per transport change, problems as warnings. */
+export interface BindLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug(msg: string): void;
+}
+
+/**
+ * What a session tells its bind besides the socket: which end it is, the hub it dialled
+ * (UDP relay candidates, spec §5.3 step 2), where to log, and the program's transport
+ * settings (flags, env, config).
+ */
+export interface BindContext {
+  role: "agent" | "client";
+  /** The hub URL the session's WebSocket was dialled to. */
+  hubUrl: string;
+  /** Lines are prefixed by the bind itself only with the transport's own words. */
+  log: BindLog;
+  /**
+   * STUN servers as `host:port` for direct-path discovery (spec §6.1); undefined: the
+   * default (`stun.l.google.com:19302`); empty: no direct path.
+   */
+  stunServers?: string[];
+  /**
+   * Highest tier the session may use (`-transport`): `"direct"` (default, every tier),
+   * `"udp-relay"` (no direct path), `"websocket"` (the WebSocket relay only).
+   */
+  maxTransport?: TransportKind;
+  /** Called after every change of the send path (the first call is the initial path). */
+  onTransport?(transport: TransportKind): void;
+}
+
+/**
  * A Bind the session can keep alive in-band (spec §4.4): a CONTROL keepalive request out,
  * and the time of the oldest one not answered yet. lib/transport's `WsRelayBind` is one.
  */
@@ -61,13 +100,22 @@ export interface SessionBind extends Bind {
   outstandingSince: number;
   /** Sends a one-byte CONTROL payload (e.g. `CONTROL_KEEPALIVE_REQUEST`). */
   sendControl(byte: number): void;
+  /**
+   * Offers the bind a signaling message that arrived on the session's WebSocket
+   * (`udp-offer` spec §2.8, `peer-endpoint` §2.10). Returns true when the bind consumed it.
+   * Binds without other paths (the plain WebSocket relay) do not implement it.
+   */
+  signal?(msg: AnySignal): boolean;
+  /** The path datagrams are sent on now; undefined for the plain WebSocket relay. */
+  readonly transport?: TransportKind;
 }
 
 /**
- * Makes one session's Bind from its signaled hub WebSocket. The program chooses the
- * transport (cmd/, lib/demo) and hands the factory down; agent and client never build one.
+ * Makes one session's Bind from its signaled hub WebSocket and the session's context. The
+ * program chooses the transport (cmd/, lib/demo) and hands the factory down; agent and
+ * client never build one.
  */
-export type BindFactory = (sock: SignalSocket) => SessionBind;
+export type BindFactory = (sock: SignalSocket, ctx: BindContext) => SessionBind;
 
 /** Builds WireGuard + netstack over a bind. Kept behind an interface so tests and the two
  * ends share one wiring (see `engine.ts`). */
@@ -105,6 +153,8 @@ export class SessionTunnel {
   constructor(opts: {
     sock: SignalSocket;
     bind: BindFactory;
+    /** Handed to `bind` with the socket. */
+    bindContext: BindContext;
     engine: TunnelEngine;
     privateKey: Uint8Array;
     peerPublicKey: Uint8Array;
@@ -121,7 +171,7 @@ export class SessionTunnel {
     onTimeout?: () => void;
   }) {
     const now = opts.now ?? (() => performance.now());
-    this.bind = opts.bind(opts.sock);
+    this.bind = opts.bind(opts.sock, opts.bindContext);
     this.stack = opts.engine({
       privateKey: opts.privateKey,
       peerPublicKey: opts.peerPublicKey,
