@@ -14,11 +14,7 @@ import {
   type TunnelStack,
   wireguardEngine,
 } from "../../lib/session/mod.ts";
-import {
-  type SessionBindTimings,
-  sessionBind,
-  type TieredBind,
-} from "../../lib/transport/mod.ts";
+import { sessionBind, type SessionBindTimings, type TieredBind } from "../../lib/transport/mod.ts";
 import { encodeBindingResponse, isStunMessage } from "../../lib/transport/stun.ts";
 
 /** Short health timings so the tests run in seconds. */

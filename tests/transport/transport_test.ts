@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { UdpRelay } from "../../lib/hub/udp_relay.ts";
-import { upgradeToUdpRelay, UdpPathSocket } from "../../lib/transport/udp_relay.ts";
+import { UdpPathSocket, upgradeToUdpRelay } from "../../lib/transport/udp_relay.ts";
 import { stunQuery } from "../../lib/transport/stun.ts";
 import { echoThrough, makePair, stunResponder, until } from "./_harness.ts";
 
