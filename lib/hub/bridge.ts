@@ -398,6 +398,11 @@ class BridgedSession implements BridgeLink {
     return this.connect.machineId;
   }
 
+  /** The machine name the client asked for (BridgeLink). */
+  get machine(): string {
+    return this.connect.machineId;
+  }
+
   /** Dials, sends `connect`, and waits for the remote hub's answer (§3.7 steps 2-4). */
   async start(): Promise<void> {
     const ctx = this.#ctx;

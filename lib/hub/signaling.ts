@@ -185,22 +185,24 @@ export class Signaling {
    * decision 1): `error` with `text`, then 1008 with the same text. What the socket carried
    * ends at once, not when its close handshake completes (a peer that never answers the close
    * would otherwise keep relaying until the close times out): a client's session (the agent
-   * gets `session-end`); for a control socket, its machine goes offline and every session of
-   * that machine ends.
+   * gets `session-end`), or its bridged session (the bridge WebSocket closes); for a control
+   * socket, its machine goes offline and every session of that machine ends.
    */
   cut(s: HubSocket, text: string): void {
     s.cut = true;
     sendJson(s, makeError(text));
     closeSocket(s, HubClose.policy, closeReason(text));
     if (s.role === "client" && s.session) this.endSession(s.session, "client");
+    const bridged = s.role === "client" ? s.bridged : undefined;
+    bridged?.end("client");
     const m = s.machine;
     if (s.role === "control" && m && m.control === s) {
       this.#agentGone(m);
       s.machine = undefined; // its close is then a no-op (recorded here already)
     }
-    if (m) {
+    if (m || bridged) {
       this.ctx.history.record(
-        m.name,
+        m?.name ?? bridged!.machine,
         s.role === "control" ? "agent-denied" : "client-denied",
         text,
         { identity: s.identityId },

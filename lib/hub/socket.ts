@@ -23,6 +23,8 @@ export type HubSocketRole =
 
 /** A client's bridged session (bridge.ts), as the socket's teardown reaches it. */
 export interface BridgeLink {
+  /** The machine name the client asked for (it is registered on the remote hub). */
+  readonly machine: string;
   /** Ends the session; `client`: the client's socket closed. */
   end(cause: "client" | "bridge" | "shutdown"): void;
 }

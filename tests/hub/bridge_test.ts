@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { encodeRelayFrame, FLAG_CONTROL, KEEPALIVE_TEXT } from "../../lib/protocol/mod.ts";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { validateBridges } from "../../lib/hub/bridge.ts";
+import type { Actor } from "../../lib/hub/access/types.ts";
 import { freeTcpPort } from "../free_port.ts";
 import {
   clientConnect,
@@ -25,6 +26,8 @@ import {
 const OWNER_A = "a0".repeat(32);
 const ALICE_A = "a1".repeat(32); // an identity on A without connect rights
 const OWNER_B = "b0".repeat(32);
+const BOB_A = "b1".repeat(32); // an identity on A with connect on barn only
+const API: Actor = { id: "owner", via: "api" };
 
 /** YAML of a hub with an owner (connect on every machine), alice, and `bridges`. */
 function hubYaml(hubId: string, bridges: string): string {
@@ -38,9 +41,13 @@ auth:
       token: "${ALICE_A}"
     - id: bridge-b
       token: "${OWNER_B}"
+    - id: bob
+      token: "${BOB_A}"
   machines:
     "*":
       connectTokens: ["${OWNER_A}", "${OWNER_B}"]
+    barn:
+      connectTokens: ["${BOB_A}"]
 ${bridges}`;
 }
 
@@ -217,6 +224,27 @@ Deno.test({
         assert.match(up?.detail ?? "", /^via=hub-b session=[0-9a-f]{8}$/);
         const down = ev.find((e) => e.event === "client-disconnect-bridge");
         assert.equal(down?.detail, `session=${up!.detail!.slice(-8)}`);
+      });
+
+      await t.step("connect revoked on hub A: the bridged client is cut at once", async () => {
+        const c3 = await clientConnect(hubA.url, {
+          machineId: "barn",
+          token: BOB_A,
+          wgPubKey: fakeKey(0xc3),
+        });
+        peers.push(c3);
+        const joined = await agent.join(await agent.nextSessionRequest());
+        peers.push(joined.ws);
+        await c3.expect("ready");
+        await c3.expect("udp-offer");
+        hubA.running.store.revokeMachine("bob", "barn", API);
+        const r = await cutOf(c3);
+        assert.equal(r.code, 1008);
+        assert.match(r.message, /^Access denied: connect permission on "barn" was revoked/);
+        assert.deepEqual(await joined.ws.expect("session-end"), { type: "session-end" });
+        await waitFor(() => hubA.running.hub.bridges.sessionCount === 0, "bridged session gone");
+        const ev = await history(hubA);
+        assert.ok(ev.some((e) => e.event === "client-denied" && /revoked/.test(e.detail ?? "")));
       });
 
       await t.step("agent session ends: the client gets 1001 bridge session ended", async () => {
