@@ -335,7 +335,10 @@ export class Bridges {
     this.#setups.add(setupKey);
     this.track(s, true);
     client.bridged = s;
-    s.start();
+    s.start().catch((err) => {
+      log.error(`bridge ${s.id.slice(0, 8)}: ${escapeForLog(String(err))}`);
+      s.end("bridge");
+    });
   }
 
   /** Bookkeeping of {@link BridgedSession}: its setup is over (either way). */
@@ -394,10 +397,6 @@ class BridgedSession implements BridgeLink {
     return this.bridges.ctx;
   }
 
-  get #name(): string {
-    return this.connect.machineId;
-  }
-
   /** The machine name the client asked for (BridgeLink). */
   get machine(): string {
     return this.connect.machineId;
@@ -414,7 +413,7 @@ class BridgedSession implements BridgeLink {
       const cause = await diagnoseDialFailure(url, err).catch(() => err);
       const kind = classifyHubError(cause);
       log.warn(
-        `bridge to ${escapeForLog(url)} for ${escapeForLog(this.#name)}: dial failed (${kind}): ${
+        `bridge to ${escapeForLog(url)} for ${escapeForLog(this.machine)}: dial failed (${kind}): ${
           escapeForLog((cause as Error)?.message ?? String(cause))
         }`,
       );
@@ -470,7 +469,7 @@ class BridgedSession implements BridgeLink {
       this.#timer = undefined;
       if (this.#phase !== "setup") return;
       log.warn(
-        `bridge to ${escapeForLog(url)} for ${escapeForLog(this.#name)}: no ready or error ` +
+        `bridge to ${escapeForLog(url)} for ${escapeForLog(this.machine)}: no ready or error ` +
           `within ${(ctx.setupTimeoutMs ?? BRIDGE_SETUP_TIMEOUT_MS) / 1000} s`,
       );
       this.#fail(BridgeErrors.setupFailed);
@@ -487,7 +486,9 @@ class BridgedSession implements BridgeLink {
         const m = JSON.parse(text).message;
         const why = typeof m === "string" && m ? m : BridgeErrors.setupFailed;
         log.info(
-          `bridge to ${escapeForLog(this.route.url)} for ${escapeForLog(this.#name)}: remote hub ` +
+          `bridge to ${escapeForLog(this.route.url)} for ${
+            escapeForLog(this.machine)
+          }: remote hub ` +
             `refused: ${escapeForLog(why)}`,
         );
         this.#fail(why);
@@ -532,13 +533,13 @@ class BridgedSession implements BridgeLink {
     }
     sendJson(client, makeUdpOffer(ctx.udpPort, token, ctx.udpHost || undefined));
     ctx.history.record(
-      this.#name,
+      this.machine,
       "client-connect-bridge",
       `via=${this.route.hubId} session=${this.id.slice(0, 8)}`,
       { identity: client.identityId },
     );
     log.info(
-      `bridged session ${this.id.slice(0, 8)} up: ${escapeForLog(this.#name)} via ${
+      `bridged session ${this.id.slice(0, 8)} up: ${escapeForLog(this.machine)} via ${
         escapeForLog(this.route.hubId || this.route.url)
       } #${idx}`,
     );
@@ -593,7 +594,7 @@ class BridgedSession implements BridgeLink {
     this.#closeRemote(1000);
     if (was === "paired") {
       this.#ctx.history.record(
-        this.#name,
+        this.machine,
         "client-disconnect-bridge",
         `session=${this.id.slice(0, 8)}`,
         {
