@@ -76,6 +76,7 @@ export class Upstreams {
   #conns = new Set<Deno.Conn>();
   #closed = false;
   #loops: Promise<void>[] = [];
+  #serving = new Set<Promise<void>>();
   /** The upstreams that are listening. */
   readonly listening: UpstreamListener[] = [];
 
@@ -139,7 +140,9 @@ export class Upstreams {
         if (this.#closed) return;
         continue; // e.g. too many open files: keep serving the others
       }
-      this.#serve(conn, name, target);
+      const serving = this.#serve(conn, name, target);
+      this.#serving.add(serving);
+      serving.finally(() => this.#serving.delete(serving));
     }
   }
 
@@ -177,7 +180,7 @@ export class Upstreams {
     return this.#conns.size;
   }
 
-  /** Stops listening and closes every forwarded connection. */
+  /** Stops listening and closes every forwarded connection; resolves when all are closed. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const l of this.#listeners) {
@@ -190,7 +193,7 @@ export class Upstreams {
         c.close();
       } catch { /* closed */ }
     }
-    await Promise.all(this.#loops);
+    await Promise.all([...this.#loops, ...this.#serving]);
   }
 }
 
