@@ -527,18 +527,17 @@ function upstreamEntry(c: Checker, v: unknown, uk: Key[], where: string): Upstre
  * this host, and an upstream must not forward to itself (directly or via other upstreams).
  */
 function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
-  const taken = new Map<number, { what: string; keys: Key[] }>();
+  const taken = new Map<number, { what: string; line?: number }>();
   machines.forEach((m, i) => {
     if (!isLoopbackHost(m.target)) return;
-    m.services.forEach((s, j) => {
-      if (!taken.has(s.port)) {
-        taken.set(s.port, {
-          what: `service port ${s.port} of machines[${i}] (${m.name}), whose target ` +
-            `${m.target} is this host`,
-          keys: ["machines", i, "services", j, "port"],
-        });
-      }
-    });
+    for (const s of m.services) {
+      if (taken.has(s.port)) continue;
+      taken.set(s.port, {
+        what: `service port ${s.port} of machines[${i}] (${m.name}), whose target ` +
+          `${m.target} is this host,`,
+        line: sourceLines.get(s)?.line,
+      });
+    }
   });
   const servicePorts = new Set(taken.keys());
   const upstreamAt = new Map<number, UpstreamConfig>();
@@ -554,14 +553,15 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
           : "each upstream needs its own port on this host: change one";
         c.fail(
           [...uk, "port"],
-          `${where}: port ${u.port} is already the ${prev.what} at line ${c.line(prev.keys)} ` +
-            `(${fix})`,
+          `${where}: port ${u.port} is already the ${prev.what}${
+            prev.line ? ` at line ${prev.line}` : ""
+          } (${fix})`,
         );
       }
       taken.set(u.port, {
         what: `listen port of ${u.name ? `upstream "${u.name}"` : "an upstream"} of ` +
           `machines[${i}] (${m.name})`,
-        keys: [...uk, "port"],
+        line: c.line([...uk, "port"]),
       });
       upstreamAt.set(u.port, u);
     });
