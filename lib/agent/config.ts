@@ -425,7 +425,7 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
     services,
   };
   if (e.gateway !== undefined && e.gateway !== null) {
-    mc.gateway = gatewayEntry(c, e.gateway, at, where, services, ports);
+    mc.gateway = gatewayEntry(c, e.gateway, at, where, services);
   }
   if (e.upstreams !== undefined && e.upstreams !== null) {
     const list = c.list([...at, "upstreams"], e.upstreams, `${where}: 'upstreams'`, "- port: 5432")
@@ -441,20 +441,18 @@ function gatewayEntry(
   at: Key[],
   where: string,
   services: ServiceSpec[],
-  ports: number[],
 ): GatewayConfig {
   const gk = [...at, "gateway"];
   const g = c.mapping(gk, v, `${where}: 'gateway' must be a mapping`, "port: 8080 and routes:");
   c.unknownKeys(gk, g, TELAD_YAML_KEYS.gateway, `in ${where} gateway`);
   const port = c.port([...gk, "port"], `${where}: gateway.port`, g.port, 8080);
-  const clash = ports.indexOf(port);
-  if (clash >= 0) {
-    const svc = services.findIndex((s) => s.port === port);
-    const other = svc >= 0 ? [...at, "services", svc, "port"] : [...at, "ports", clash];
+  const clash = services.find((s) => s.port === port);
+  if (clash) {
+    const line = sourceLines.get(clash)?.line;
     c.fail(
       [...gk, "port"],
-      `${where}: gateway.port ${port} is also a service port of this machine, at line ${
-        c.line(other)
+      `${where}: gateway.port ${port} is also a service port of this machine${
+        line ? `, at line ${line}` : ""
       } (a tunnel port serves one thing: give the gateway a port no service uses)`,
     );
   }
