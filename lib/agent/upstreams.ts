@@ -163,6 +163,9 @@ export class Upstreams {
       this.#conns.add(outbound);
       // Backpressure both ways (a read waits for the previous write); EOF passed on as a
       // write shutdown in both directions; both closed when both directions are done.
+      // Spec §6 (Go) passes on only the client's EOF: a target that ends first leaves the
+      // client open until the client ends, so a client reading to EOF (an HTTP/1.0 body
+      // delimited by close, `nc`) would hang. Passing it on is what a direct connection does.
       await pipeBoth(socketDuplex(inbound), socketDuplex(outbound));
     } finally {
       for (const c of [inbound, outbound]) {
