@@ -303,7 +303,10 @@ export function ratios(s: Summary, base: Summary): Ratios {
   };
 }
 
-/** The ratio table's rows (columns as {@link TABLE_HEADER}, RSS as the sum of the three). */
+/**
+ * The ratio table's rows (columns as {@link TABLE_HEADER} without `transport`; RSS as the
+ * sum of the three).
+ */
 export function ratioRows(rs: readonly Ratios[]): string[][] {
   const x = (n: number) => Number.isFinite(n) ? `${n.toFixed(2)}×` : "-";
   return rs.map((r) => [
@@ -314,7 +317,6 @@ export function ratioRows(rs: readonly Ratios[]): string[][] {
     `${x(r.rttP50)} / ${x(r.rttP99)}`,
     x(r.connect),
     `${x(r.rssIdle)}; ${x(r.rssPeak)}`,
-    "",
   ]);
 }
 
@@ -329,7 +331,7 @@ export function formatReport(summaries: readonly Summary[], note: string): strin
     out += "\n\n" + formatTable(
       `Ratios vs ${summaries[0].label} (throughput: higher is better; CPU, RTT, connect, RSS ` +
         "sum of the three: lower is better)",
-      TABLE_HEADER,
+      TABLE_HEADER.slice(0, -1),
       ratioRows(summaries.slice(1).map((s) => ratios(s, summaries[0]))),
     );
   }
