@@ -997,6 +997,7 @@ async function inNamespace(): Promise<number> {
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const v of vs) {
+        if (interrupted) break;
         console.error(`round ${round}/${opts.rounds}: ${v.label} ...`);
         try {
           const s = await runTrio(v, round, k++, opts, clkTck, profRoot);
