@@ -22,14 +22,15 @@
  * 7. **RSS peak**: VmHWM of the three processes at the end (the lifetime peak: the bulk
  *    transfers dominate it);
  * 8. **transport**: the hub's `/api/status` `machines[].sessions[]` (`client`/`agent`
- *    transports) when the hub reports them, else the client's last `transport: <kind>`
- *    log line, else `websocket` (marked `?`: assumed, the only transport before issue 11).
+ *    transports), asked halfway through the upload and at the end (`a → b` when they
+ *    differ), else the client's last `transport: <kind>` log line, else `websocket?`
+ *    (assumed: the only transport before issue 11).
  *
  * Implementations: `ours` = `deno run -A cmd/telahubd.ts|telad.ts|tela.ts` from this
  * checkout. `bin` = the same trio with any role replaced by `BIN_TELAHUBD`, `BIN_TELAD`,
  * `BIN_TELA` (paths to another Tela build, e.g. Go Tela binaries; their CLI is the book's:
- * hub configured by `TELAHUBD_PORT`, `TELAHUBD_UDP_PORT`, `TELAHUBD_CONFIG`,
- * `TELA_OWNER_TOKEN`; `telad -hub -machine -token -ports`; `tela connect -hub -machine
+ * `telahubd -config <tmp>/telahubd.yaml` with `TELAHUBD_PORT`, `TELAHUBD_UDP_PORT`,
+ * `TELA_OWNER_TOKEN` (hub-http-api.md §10); `telad -hub -machine -token -ports`; `tela connect -hub -machine
  * -token -ports local:remote`). `NAME=DIR` = the Deno trio of another checkout (e.g. main
  * beside an optimised worktree: `--impls base=/work/main,ours`). `--transports
  * websocket,udp` runs each Deno implementation once per transport with `TELA_TRANSPORT` and
@@ -592,6 +593,23 @@ interface StatusMachine {
   sessions?: { client?: string; agent?: string }[];
 }
 
+/**
+ * The session's transport as the hub's `/api/status` reports it (`machines[].sessions[]`,
+ * issue 11): `kind` when client and agent agree, else `client kind|agent kind`; "" when the
+ * hub reports none (a hub before issue 11, or the Go hub).
+ */
+async function hubTransport(statusUrl: string, token: string): Promise<string> {
+  try {
+    const s = await getJson(statusUrl, token) as { machines?: StatusMachine[] };
+    const sessions = s.machines?.find((m) => m.id === MACHINE)?.sessions ?? [];
+    return sessions.map((x) =>
+      x.client === x.agent ? x.client ?? "" : `${x.client ?? "?"}|${x.agent ?? "?"}`
+    ).join(",");
+  } catch {
+    return "";
+  }
+}
+
 /** An echo server on 127.0.0.1:`port` (the agent's RTT and connect target). */
 function startEcho(port: number): Deno.TcpListener {
   const l = Deno.listen({ hostname: "127.0.0.1", port });
@@ -742,12 +760,11 @@ async function runTrio(
     const hub = spawnRole(
       "hub",
       v.hub,
-      [],
+      ["-config", `${dirs.hub}/telahubd.yaml`],
       {
         HOME: dirs.hub,
         TELAHUBD_PORT: String(hubPort),
         TELAHUBD_UDP_PORT: String(udpPort),
-        TELAHUBD_CONFIG: `${dirs.hub}/telahubd.yaml`,
         TELA_OWNER_TOKEN: token,
       },
       dirs.hub,
@@ -839,7 +856,13 @@ async function runTrio(
     const rssIdleKiB = each((p) => readKiB(p, "VmRSS"));
 
     const before = each(readTicks);
+    // The transport while the upload runs (halfway) and after every run.
+    const transportMid: string[] = [];
+    const mid = setTimeout(() => {
+      hubTransport(statusUrl, token).then((t) => transportMid.push(t));
+    }, opts.seconds * 500);
     const up = await iperf(localIperf, opts.seconds, false);
+    clearTimeout(mid);
     const down = await iperf(localIperf, opts.seconds, true);
     const after = each(readTicks);
     const bytes = up.bytes + down.bytes;
@@ -851,15 +874,10 @@ async function runTrio(
     const rtt = await pingPong(localEcho, opts.rttRounds);
     const rssPeakKiB = each((p) => readKiB(p, "VmHWM"));
 
-    let transport = "";
-    try {
-      const s = await getJson(statusUrl, token) as { machines?: StatusMachine[] };
-      const sessions = s.machines?.find((m) => m.id === MACHINE)?.sessions ?? [];
-      const kinds = new Set(sessions.flatMap((x) => [x.client, x.agent]).filter(Boolean));
-      transport = [...kinds].join("/");
-    } catch { /* a hub without /api/status sessions */ }
+    const seen = [...transportMid, await hubTransport(statusUrl, token)].filter(Boolean);
+    let transport = [...new Set(seen)].join(" → ");
     if (!transport) {
-      const m = client.lines.findLast((l) => /transport: \S+/.test(l))?.match(
+      const m = client.lines.findLast((l) => /transport: [a-z]/.test(l))?.match(
         /transport: ([a-z-]+)/,
       );
       transport = m ? m[1] : "websocket?";
