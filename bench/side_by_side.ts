@@ -424,6 +424,26 @@ export function tcpListening(procNetTcp: string, port: number): boolean {
   });
 }
 
+/**
+ * The transports of `machine`'s sessions in an `/api/status` body (issue 11's
+ * `machines[].sessions[] = {client, agent}`): per session `kind` when both sides agree, else
+ * `client|agent`; sessions joined with `,`; "" when the body has none.
+ */
+export function sessionTransport(status: unknown, machine: string): string {
+  const machines = (status as { machines?: StatusMachine[] } | null)?.machines;
+  const sessions = machines?.find((m) => m.id === machine)?.sessions ?? [];
+  return sessions.map((x) =>
+    x.client === x.agent ? x.client ?? "" : `${x.client ?? "?"}|${x.agent ?? "?"}`
+  ).filter(Boolean).join(",");
+}
+
+/** A machine of `/api/status` (spec hub-http-api.md §4.1), the fields the bench reads. */
+interface StatusMachine {
+  id: string;
+  agentConnected?: boolean;
+  sessions?: { client?: string; agent?: string }[];
+}
+
 // ---------------------------------------------------------------------------------------
 // Processes
 // ---------------------------------------------------------------------------------------
@@ -587,12 +607,6 @@ async function getJson(url: string, token: string): Promise<unknown> {
   return await res.json();
 }
 
-interface StatusMachine {
-  id: string;
-  agentConnected?: boolean;
-  sessions?: { client?: string; agent?: string }[];
-}
-
 /**
  * The session's transport as the hub's `/api/status` reports it (`machines[].sessions[]`,
  * issue 11): `kind` when client and agent agree, else `client kind|agent kind`; "" when the
@@ -600,11 +614,7 @@ interface StatusMachine {
  */
 async function hubTransport(statusUrl: string, token: string): Promise<string> {
   try {
-    const s = await getJson(statusUrl, token) as { machines?: StatusMachine[] };
-    const sessions = s.machines?.find((m) => m.id === MACHINE)?.sessions ?? [];
-    return sessions.map((x) =>
-      x.client === x.agent ? x.client ?? "" : `${x.client ?? "?"}|${x.agent ?? "?"}`
-    ).join(",");
+    return sessionTransport(await getJson(statusUrl, token), MACHINE);
   } catch {
     return "";
   }

@@ -16,6 +16,7 @@ import {
   percentile,
   ratios,
   type Sample,
+  sessionTransport,
   summarize,
   TABLE_HEADER,
   tableRows,
@@ -200,4 +201,24 @@ Deno.test("profile summary: self time per function, sample i lasting to sample i
   assert.equal(t.get("seal (lib/x.ts:10)"), 50);
   assert.deepEqual(topRows(t, 1), [["seal (lib/x.ts:10)", "0.1", "55.6 %", "100.0 %"]]);
   assert.throws(() => selfTimes({ ...p, timeDeltas: [1] }), /not a V8 CPU profile/);
+});
+
+Deno.test("sessionTransport: issue 11's /api/status sessions, agreeing or not, or none", () => {
+  const status = (sessions?: unknown[]) => ({
+    machines: [{ id: "other", sessions: [{ client: "direct", agent: "direct" }] }, {
+      id: "bench",
+      agentConnected: true,
+      ...(sessions ? { sessions } : {}),
+    }],
+  });
+  assert.equal(
+    sessionTransport(status([{ client: "udp-relay", agent: "udp-relay" }]), "bench"),
+    "udp-relay",
+  );
+  assert.equal(
+    sessionTransport(status([{ client: "direct", agent: "websocket" }]), "bench"),
+    "direct|websocket",
+  );
+  assert.equal(sessionTransport(status(), "bench"), ""); // a hub before issue 11
+  assert.equal(sessionTransport({}, "bench"), "");
 });
