@@ -51,7 +51,8 @@
  *   `BENCH_DENO_FLAGS` (extra `deno run` flags for every Deno role, space-separated, e.g.
  *   `--v8-flags=--max-semi-space-size=1`), `BENCH_DENO_FLAGS_<NAME>` (the same for one
  *   implementation: `OURS`, or a NAME of `--impls`), `BENCH_VERBOSE=1` (echo the
- *   processes' output to stderr).
+ *   processes' output to stderr). The processes inherit the environment, so e.g.
+ *   `TELA_MTU=9000 TELAD_MTU=9000` or `TELA_STUN_SERVERS` reach every trio.
  *
  * Absolute figures drift ±30 % between runs on shared 2-vCPU machines: compare ratios
  * from one run (shared/testing/real-peers.md, "Measuring a tunnel side by side").
@@ -669,24 +670,33 @@ async function within<T>(what: string, ms: number, promise: Promise<T>): Promise
 /** TCP_NODELAY ping-pong: `rounds` × 64-byte round trips (after 100 warm-up); ms percentiles. */
 async function pingPong(port: number, rounds: number): Promise<{ p50: number; p99: number }> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  // One watchdog for the whole run (not a timer per round trip, which would be measured):
+  // after 60 s the connection is closed, so a stuck read ends.
+  let timedOut = false;
+  const watchdog = setTimeout(() => {
+    timedOut = true;
+    c.close();
+  }, 60_000);
   try {
     c.setNoDelay(true);
     const out = new Uint8Array(64).fill(0x5a);
     const back = new Uint8Array(64);
     const times: number[] = [];
-    const deadline = performance.now() + 60_000;
-    for (let i = 0; i < rounds + 100 && performance.now() < deadline; i++) {
+    for (let i = 0; i < rounds + 100; i++) {
       const t0 = performance.now();
       await c.write(out);
-      if (!(await within("RTT echo", 10_000, readFull(c, back)))) {
+      if (!(await readFull(c, back))) {
         throw new Error("RTT: the echo connection closed through the tunnel");
       }
       if (i >= 100) times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
     return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  } catch (e) {
+    throw timedOut ? new Error(`RTT: ${rounds} round trips took over 60 s`) : e;
   } finally {
-    c.close();
+    clearTimeout(watchdog);
+    if (!timedOut) c.close();
   }
 }
 
