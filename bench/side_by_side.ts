@@ -13,8 +13,9 @@
  *    handshake and TCP through the tunnel);
  * 3. **RSS idle**: VmRSS of the three processes 500 ms after that;
  * 4. **throughput**: `iperf3 -c 127.0.0.1 -p <client port> -t T -J` (upload: client →
- *    agent's iperf3 server) then the same with `-R` (download); Mbit/s as the receiver
- *    counted them;
+ *    agent's iperf3 server) then the same with `-R` (download, against a second iperf3
+ *    server, so the first one finishing its test late cannot answer "busy"); Mbit/s as the
+ *    receiver counted them;
  * 5. **CPU s per GB**: utime+stime (+cutime+cstime) of each process from `/proc/<pid>/stat`
  *    (all its threads) before and after both iperf3 runs, divided by the bytes both moved;
  * 6. **RTT**: a TCP_NODELAY ping-pong of `--rtt` × 64-byte round trips (after 100 warm-up
@@ -731,7 +732,10 @@ async function iperf(port: number, seconds: number, reverse: boolean): Promise<I
   return parseIperfJson(new TextDecoder().decode(out.stdout));
 }
 
-const IPERF_PORT = 5201;
+/** iperf3 servers behind the agent: one for the upload, one for the download (an iperf3
+ * server still finishing the previous test answers "the server is busy"). */
+const IPERF_UP_PORT = 5201;
+const IPERF_DOWN_PORT = 5202;
 const ECHO_PORT = 5300;
 const MACHINE = "bench";
 
@@ -745,7 +749,7 @@ async function runTrio(
   profRoot?: string,
 ): Promise<Sample> {
   const hubPort = 20000 + k, udpPort = 30000 + k;
-  const localIperf = 40000 + 2 * k, localEcho = 40001 + 2 * k;
+  const localUp = 40000 + 3 * k, localDown = 40001 + 3 * k, localEcho = 40002 + 3 * k;
   const token = Array.from(
     crypto.getRandomValues(new Uint8Array(32)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -762,19 +766,25 @@ async function runTrio(
     ? { TELA_TRANSPORT: v.transport, TELAD_TRANSPORT: v.transport }
     : {};
   const procs: Proc[] = [];
-  const iperfServer = new Deno.Command("iperf3", {
-    args: ["-s", "-B", "127.0.0.1", "-p", String(IPERF_PORT)],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  live.add(iperfServer);
-  iperfServer.status.finally(() => live.delete(iperfServer));
+  const iperfServers = [IPERF_UP_PORT, IPERF_DOWN_PORT].map((port) => {
+    const child = new Deno.Command("iperf3", {
+      args: ["-s", "-B", "127.0.0.1", "-p", String(port)],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    live.add(child);
+    child.status.finally(() => live.delete(child));
+    return child;
+  });
   try {
     await until(
       "iperf3 -s listening",
       10_000,
-      async () => tcpListening(await Deno.readTextFile("/proc/net/tcp"), IPERF_PORT) || undefined,
+      async () => {
+        const t = await Deno.readTextFile("/proc/net/tcp");
+        return (tcpListening(t, IPERF_UP_PORT) && tcpListening(t, IPERF_DOWN_PORT)) || undefined;
+      },
       [],
     );
     const hub = spawnRole(
@@ -807,7 +817,7 @@ async function runTrio(
         "-token",
         token,
         "-ports",
-        `${IPERF_PORT},${ECHO_PORT}`,
+        `${IPERF_UP_PORT},${IPERF_DOWN_PORT},${ECHO_PORT}`,
       ],
       { HOME: dirs.agent, ...transportEnv },
       dirs.agent,
@@ -840,7 +850,7 @@ async function runTrio(
         "-token",
         token,
         "-ports",
-        `${localIperf}:${IPERF_PORT},${localEcho}:${ECHO_PORT}`,
+        `${localUp}:${IPERF_UP_PORT},${localDown}:${IPERF_DOWN_PORT},${localEcho}:${ECHO_PORT}`,
       ],
       { HOME: dirs.client, ...transportEnv },
       dirs.client,
@@ -881,9 +891,9 @@ async function runTrio(
     const mid = setTimeout(() => {
       hubTransport(statusUrl, token).then((t) => transportMid.push(t));
     }, opts.seconds * 500);
-    const up = await iperf(localIperf, opts.seconds, false);
+    const up = await iperf(localUp, opts.seconds, false);
     clearTimeout(mid);
-    const down = await iperf(localIperf, opts.seconds, true);
+    const down = await iperf(localDown, opts.seconds, true);
     const after = each(readTicks);
     const bytes = up.bytes + down.bytes;
     const ticks = {
@@ -923,10 +933,12 @@ async function runTrio(
     };
   } finally {
     for (const p of procs.reverse()) await p.stop(stopSignal);
-    try {
-      iperfServer.kill("SIGTERM");
-    } catch { /* gone */ }
-    await iperfServer.status;
+    for (const c of iperfServers) {
+      try {
+        c.kill("SIGTERM");
+      } catch { /* gone */ }
+      await c.status;
+    }
     await Deno.remove(root, { recursive: true });
   }
 }
