@@ -35,8 +35,8 @@
  * as soon as a Go hub is in the chain; refusing every `connect` that came from a bridge
  * would also refuse legitimate chains (A → B → C, the multi-hop relay gateway of the book).
  *
- * Not carried over from Go HEAD (§14): the TLS SPKI `pin` of an entry is accepted in the file
- * but not checked, and the bridge WebSocket is not pinged by this hub (a browser-style
+ * Not carried over from Go HEAD (§14): the TLS SPKI `pin` of an entry is refused with a
+ * config error (never accepted unchecked), and the bridge WebSocket is not pinged by this hub (a browser-style
  * WebSocket cannot send pings; the remote hub's TCP errors end a dead bridge).
  *
  * @module
@@ -151,6 +151,17 @@ export function validateBridges(path: string, raw: unknown): BridgeRoute[] {
       if (typeof v !== "string") bad(path, `${k}.${key}`, "a string", v, "fix the value");
       return v;
     };
+    // A pin this hub does not check would be a silent downgrade: refuse it (issue 15 adds
+    // certificate pinning).
+    if (o.pin !== undefined && o.pin !== null && o.pin !== "") {
+      bad(
+        path,
+        `${k}.pin`,
+        "no pin (this hub cannot check a bridge's TLS certificate pin yet)",
+        o.pin,
+        "remove the pin to bridge without it, or leave this bridge out until pinning is supported",
+      );
+    }
     const hubId = text("hubId", o.hubId);
     const token = text("token", o.token);
     const url = text("url", o.url);

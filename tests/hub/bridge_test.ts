@@ -475,7 +475,7 @@ Deno.test({
 Deno.test("bridge config: validation names the file, the key and the fix", async () => {
   const ok = validateBridges("h.yaml", [
     { hubId: "b", url: "wss://b.example", token: "t", machines: ["m1", "m2"] },
-    { url: "ws://10.0.0.2:8080", maxHops: 3, machines: ["m3"], pin: "sha256:00" },
+    { url: "ws://10.0.0.2:8080", maxHops: 3, machines: ["m3"], pin: "" },
     { hubId: "c", url: "ws://c", token: "t", maxHops: 0, machines: ["m4"] },
   ]);
   assert.deepEqual(ok.map((b) => [b.hubId, b.maxHops, b.machines]), [
@@ -494,6 +494,8 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
     [{ url: "ws://b", machines: ["m"], token: ["x"] }, /bridges\[0\]\.token.*a string/],
     [{ url: "ws://b", machines: ["m"], machine: ["x"] }, /bridges\[0\]\.machine.*remove or rename/],
     ["ws://b", /bridges\[0\].*mapping/],
+    // An unchecked pin would be a silent downgrade: refused until pinning exists.
+    [{ url: "wss://b", machines: ["m"], pin: "sha256:00" }, /bridges\[0\]\.pin.*remove the pin/],
   ];
   for (const [entry, re] of cases) {
     assert.throws(() => validateBridges("h.yaml", [entry]), (e: unknown) => {
