@@ -23,6 +23,7 @@ import {
   type TunnelEngine,
 } from "../session/mod.ts";
 import { TELA_VERSION } from "../host/mod.ts";
+import { PathGateway } from "../gateway/mod.ts";
 import type { MachineConfig } from "./config.ts";
 
 /** Target dial timeout, in milliseconds (spec §12). */
@@ -336,6 +337,7 @@ export async function dialTarget(
 export class AgentSession {
   #sock: SignalSocket | null = null;
   #tunnel: SessionTunnel | null = null;
+  #gateway: PathGateway | null = null;
   #stopped = false;
 
   constructor(
@@ -440,9 +442,24 @@ export class AgentSession {
           `[session ${sid}] hub limits this session to ports [${this.ports.join(" ")}]`,
         );
       }
+      const gw = machine.gateway;
       for (const port of this.ports) {
+        // Q-GW-1 (spec §5.4): the gateway port gets the gateway, never a plain forwarder.
+        if (gw && port === gw.port) continue;
         log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
         this.#serve(tunnel, port, sid);
+      }
+      // Spec §5.3: after the forwarders, when it has a port (this session may use) and routes.
+      if (gw && gw.port !== 0 && gw.routes.length > 0 && this.ports.includes(gw.port)) {
+        this.#gateway = new PathGateway({
+          config: gw,
+          targetHost: machine.target,
+          localAddress: addr.agent,
+          clientAddress: addr.client,
+          dial: async (host, port) => socketDuplex(await dialTarget(host, port)),
+          log,
+        });
+        this.#gateway.start((port) => tunnel.stack.listen(port));
       }
       await ended;
       log.info(`[session ${sid}] session ended`);
@@ -492,6 +509,7 @@ export class AgentSession {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#gateway?.close();
     this.#tunnel?.close();
     this.#sock?.close();
   }

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
 import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
+import type { GatewayConfig } from "../gateway/mod.ts";
 import {
   lookupStoredToken,
   systemCredentialsPath,
@@ -34,6 +35,52 @@ export interface MachineConfig {
   /** Ports served inside the tunnel (from `ports`, else from `services`). */
   ports: number[];
   services: ServiceSpec[];
+  /**
+   * The path gateway (spec §5.1). When its port is not 0 the port and the `gateway` service
+   * descriptor are already appended to {@link ports} and {@link services} (spec §5.2).
+   */
+  gateway?: GatewayConfig;
+}
+
+/** The service descriptor registered for the path gateway (spec agent-and-client.md §5.2). */
+export function gatewayService(port: number): ServiceSpec {
+  return { port, proto: "http", name: "gateway", description: "Path-based reverse proxy" };
+}
+
+/**
+ * Reads a machine's `gateway:` mapping (spec §5.1): `port` and `routes` of `{path, target}`.
+ * Only the shape is checked here; duplicate paths and port clashes are the config
+ * validation's (issue 13).
+ * @throws {ConfigError} naming the key and what it must be.
+ */
+function parseGateway(path: string, where: string, v: unknown): GatewayConfig | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) {
+    throw new ConfigError(path, `${where}: 'gateway' must be a mapping with 'port' and 'routes'`);
+  }
+  const g = v as Record<string, unknown>;
+  const port = g.port === undefined || g.port === 0
+    ? 0
+    : portNumber(path, `${where}: gateway.port`, g.port);
+  const raw = g.routes ?? [];
+  if (!Array.isArray(raw)) {
+    throw new ConfigError(
+      path,
+      `${where}: gateway.routes must be a list of {path, target} (e.g. - path: /api/)`,
+    );
+  }
+  const routes = raw.map((r, j) => {
+    const o = (r ?? {}) as Record<string, unknown>;
+    const p = typeof r === "object" ? o.path : undefined;
+    if (typeof p !== "string" || p === "") {
+      throw new ConfigError(
+        path,
+        `${where}: gateway.routes[${j}].path must be a URL path prefix such as /api/`,
+      );
+    }
+    return { path: p, target: portNumber(path, `${where}: gateway.routes[${j}].target`, o.target) };
+  });
+  return { port, routes };
 }
 
 /** The whole agent configuration. */
@@ -119,12 +166,19 @@ export function validateAgentConfig(path: string, doc: unknown): AgentConfig {
       }
       ports = e.ports.map((p, j) => portNumber(path, `${where}: ports[${j}]`, p));
     }
-    if (ports.length === 0 && services.length === 0) {
+    const gateway = parseGateway(path, where, e.gateway);
+    // A machine exposing only its gateway is complete (book, *Private web application*).
+    if (ports.length === 0 && services.length === 0 && !gateway?.port) {
       throw new ConfigError(path, `${where}: either 'ports' or 'services' is required`);
     }
     // Book: if both are present, services takes precedence.
     if (services.length > 0) ports = [...new Set(services.map((s) => s.port))];
     else services = ports.map((port) => ({ port, proto: "tcp" }));
+    if (gateway?.port) {
+      // Spec §5.2: appended after the configured services and ports, even with no routes.
+      services.push(gatewayService(gateway.port));
+      ports.push(gateway.port);
+    }
     let tags: string[] | undefined;
     if (e.tags !== undefined && e.tags !== null) {
       if (!Array.isArray(e.tags)) throw new ConfigError(path, `${where}: 'tags' must be a list`);
@@ -142,6 +196,7 @@ export function validateAgentConfig(path: string, doc: unknown): AgentConfig {
       token: optString(path, "token", e.token),
       ports,
       services,
+      ...(gateway ? { gateway } : {}),
     };
   });
   return { hub, token: optString(path, "token", d.token), machines, path };
