@@ -28,10 +28,10 @@ import {
   latin1Bytes,
   parseRequestHead,
   parseResponseHead,
-  type RequestHead,
   requestFraming,
-  type ResponseHead,
+  type RequestHead,
   responseFraming,
+  type ResponseHead,
 } from "./http.ts";
 
 /** One route: requests whose decoded path starts with `path` go to port `target`. */
@@ -387,7 +387,11 @@ export class PathGateway {
       if (res.status === 101) {
         if (!upgrade) {
           await toClient.write(
-            simpleResponse(502, `gateway route ${route.path}: unexpected 101 from upstream\n`, true),
+            simpleResponse(
+              502,
+              `gateway route ${route.path}: unexpected 101 from upstream\n`,
+              true,
+            ),
           );
           return false;
         }
@@ -411,7 +415,9 @@ export class PathGateway {
         }
       }
       const trailer = fieldValues(res.fields, "trailer");
-      if (trailer.length && resFraming.kind === "chunked") out.push(["Trailer", trailer.join(", ")]);
+      if (trailer.length && resFraming.kind === "chunked") {
+        out.push(["Trailer", trailer.join(", ")]);
+      }
       if (closeAfter) out.push(["Connection", "close"]);
       await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, out));
       await copyBody(fromUp, toClient, resFraming);

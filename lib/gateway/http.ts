@@ -300,7 +300,9 @@ export function responseFraming(head: ResponseHead, method: string): Framing {
     return { kind: "none" };
   }
   const te = fieldTokens(head.fields, "transfer-encoding");
-  if (te.length > 0) return te[te.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
+  if (te.length > 0) {
+    return te[te.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
+  }
   const n = contentLength(head.fields, 502);
   if (n === undefined) return { kind: "close" };
   return n ? { kind: "length", length: n } : { kind: "none" };
@@ -374,4 +376,3 @@ async function copyExactly(
     await to.write(b);
   }
 }
-
