@@ -406,9 +406,11 @@ export class PathGateway {
       }
 
       const resFraming = responseFraming(res, req.method);
-      const closeAfter = !keepAlive || resFraming.kind === "close";
+      // An HTTP/1.0 client gets a chunked body decoded, delimited by the connection's end.
+      const dechunk = req.minor === 0 && resFraming.kind === "chunked";
+      const closeAfter = !keepAlive || resFraming.kind === "close" || dechunk;
       const out = endToEnd(res.fields);
-      if (resFraming.kind === "chunked" || resFraming.kind === "close") {
+      if ((resFraming.kind === "chunked" && !dechunk) || resFraming.kind === "close") {
         // The body passes through with its transfer coding: say so.
         for (const v of fieldValues(res.fields, "transfer-encoding")) {
           out.push(["Transfer-Encoding", v]);
@@ -420,7 +422,7 @@ export class PathGateway {
       }
       if (closeAfter) out.push(["Connection", "close"]);
       await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, out));
-      await copyBody(fromUp, toClient, resFraming);
+      await copyBody(fromUp, toClient, resFraming, dechunk);
       if (!requestDone && !requestFailed) {
         // Answered before the request body was read whole: this connection cannot be reused.
         return false;

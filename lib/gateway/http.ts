@@ -322,12 +322,15 @@ const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r\n$/;
  * responses (`text/event-stream`, long-polling, chunked progress) are not held back.
  * @throws {HttpError} 400 for a malformed chunk-size line or chunk end.
  * @throws {TruncatedMessageError} when `from` ends before the body does (not for `close`).
+ * @param dechunk for a chunked body: write only the chunks' data (to an HTTP/1.0 client,
+ *   which does not know chunked coding; the connection's end then delimits the body).
  * @throws whatever writing to `to` throws (the other side went away).
  */
 export async function copyBody(
   from: ByteReader,
   to: WritableStreamDefaultWriter<Uint8Array>,
   framing: Framing,
+  dechunk = false,
 ): Promise<void> {
   switch (framing.kind) {
     case "none":
@@ -345,20 +348,20 @@ export async function copyBody(
         const line = await from.readLine(MAX_CHUNK_LINE);
         const m = CHUNK_SIZE_LINE.exec(latin1(line));
         if (!m) throw new HttpError(400, "malformed chunk-size line");
-        await to.write(line);
+        if (!dechunk) await to.write(line);
         const size = parseInt(m[1], 16);
         if (size === 0) break;
         await copyExactly(from, to, size);
         const end = await from.readLine(2);
         if (end.length !== 2 || end[0] !== 13) throw new HttpError(400, "chunk not ended by CRLF");
-        await to.write(end);
+        if (!dechunk) await to.write(end);
       }
       // Trailer section, then the empty line (RFC 9112 §7.1.2).
       for (let total = 0;;) {
         const line = await from.readLine(MAX_CHUNK_LINE);
         total += line.length;
         if (total > MAX_TRAILERS) throw new HttpError(400, "trailer section too large");
-        await to.write(line);
+        if (!dechunk) await to.write(line);
         if (line.length === 2 && line[0] === 13) return;
       }
   }

@@ -118,6 +118,14 @@ Deno.test("copyBody passes chunked bytes through unchanged and stops at the mess
   assert.equal(dec.decode((await r.readSome(100))!), "GET /next", "the next message is kept");
 });
 
+Deno.test("copyBody with dechunk writes only the chunks' data", async () => {
+  const s = sink();
+  await copyBody(readerOf("5;e\r\nhello\r\n3\r\n!!!\r\n0\r\nT: 1\r\n\r\n"), s.writer, {
+    kind: "chunked",
+  }, true);
+  assert.equal(s.text(), "hello!!!");
+});
+
 Deno.test("copyBody refuses malformed chunking (negative size, missing CRLF)", async () => {
   for (const body of ["-5\r\nhello\r\n0\r\n\r\n", "5\r\nhelloXX0\r\n\r\n", "zz\r\n"]) {
     await assert.rejects(

@@ -120,6 +120,18 @@ Deno.test({
         }
         return Response.json({ bytes: n, sha256: h.digest("hex") });
       }
+      if (url.pathname === "/api/chunked") {
+        // A body of unknown length: Deno.serve sends it chunked.
+        return new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(enc.encode("part one, "));
+              c.enqueue(enc.encode("part two"));
+              c.close();
+            },
+          }),
+        );
+      }
       if (url.pathname === "/api/events") {
         const body = new ReadableStream<Uint8Array>({
           async start(c) {
@@ -305,6 +317,21 @@ Deno.test({
               c.close();
             }
           });
+
+          await t.step(
+            "an HTTP/1.0 client gets a chunked body decoded, then the close",
+            async () => {
+              const c = await Deno.connect({ hostname: "127.0.0.1", port: local });
+              await c.write(enc.encode("GET /api/chunked HTTP/1.0\r\nHost: h\r\n\r\n"));
+              let text = "";
+              for await (const b of c.readable) text += dec.decode(b);
+              const [head, body] = text.split("\r\n\r\n");
+              assert.match(head, /^HTTP\/1\.1 200 /);
+              assert.doesNotMatch(head, /transfer-encoding/i);
+              assert.match(head, /connection: close/i);
+              assert.equal(body, "part one, part two");
+            },
+          );
 
           await t.step(
             "request bodies arrive byte-exact (Content-Length and chunked)",
