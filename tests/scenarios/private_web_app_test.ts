@@ -5,71 +5,12 @@
  * `telahubd`, `telad -config telad.yaml` with a `gateway:` block, `tela connect -profile`
  * (the book's profile, `services: - name: gateway`), the SPA server and the API server as
  * their own `deno run` processes; tokens and grants through `tela admin` as the book's step 2.
+ * The same scenario in a real browser: tests/interop/gateway_browser_test.ts.
  */
 import assert from "node:assert/strict";
-import { Proc } from "../e2e/harness.ts";
-import { DENO_DIR } from "../e2e/harness.ts";
-import {
-  freeTcpPort,
-  printedToken,
-  registrations,
-  run,
-  sceneTest,
-  shown,
-  within,
-} from "./_scene.ts";
-
-/** The frontend: index.html and app.js; anything else under / is the SPA's fallback. */
-const SPA_SERVER = `
-const html = '<!doctype html><html><head><title>myapp</title></head><body>' +
-  '<ul id="users"></ul><script src="/app.js"></script></body></html>';
-const js = 'fetch("/api/users").then((r) => r.json()).then((d) => { ' +
-  'document.getElementById("users").innerHTML = d.users.map((u) => "<li>" + u + "</li>")' +
-  '.join(""); document.title = "loaded " + d.users.length; });';
-Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log("port " + port) },
-  (req) => {
-    const path = new URL(req.url).pathname;
-    if (path === "/app.js") {
-      return new Response(js, { headers: { "content-type": "text/javascript" } });
-    }
-    return new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } });
-  });
-`;
-
-/** The REST API: /api/users, and /api/whoami echoing what the request carried. */
-const API_SERVER = `
-Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log("port " + port) },
-  async (req) => {
-    const url = new URL(req.url);
-    if (url.pathname === "/api/users") return Response.json({ users: ["alice", "bob", "carol"] });
-    if (url.pathname === "/api/whoami") {
-      return Response.json({
-        method: req.method,
-        path: url.pathname + url.search,
-        host: req.headers.get("host"),
-        xff: req.headers.get("x-forwarded-for"),
-        body: req.body ? await req.text() : "",
-      });
-    }
-    return new Response("no such API\\n", { status: 404 });
-  });
-`;
-
-/** Starts `deno run` of `source` (written to `dir/name.ts`); resolves with its port. */
-async function startServer(dir: string, name: string, source: string) {
-  await Deno.writeTextFile(`${dir}/${name}.ts`, source);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", `${dir}/${name}.ts`],
-    env: { NO_COLOR: "1", DENO_DIR, HOME: dir },
-    cwd: dir,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const proc = new Proc(name, child);
-  const m = await proc.waitFor(/^port (\d+)$/, 60_000);
-  return { proc, port: Number(m[1]) };
-}
+import type { Proc } from "../e2e/harness.ts";
+import { sceneTest, shown, within } from "./_scene.ts";
+import { firstFetch, setUpWebApp } from "./_web_app.ts";
 
 sceneTest(
   "scenario private web application: a SPA and its API under one origin through telad's " +
@@ -77,78 +18,14 @@ sceneTest(
   async (s, step, hub) => {
     const servers: Proc[] = [];
     try {
-      const appDir = await s.tempDir("appserver");
-      let agentToken = "", aliceToken = "", bobToken = "";
-      await step("step 2: agent and user tokens, register and connect grants", async () => {
-        agentToken = await s.addToken("app-agent");
-        await s.adminOk(["access", "grant", "app-agent", "myapp", "register"]);
-        aliceToken = await s.addToken("alice");
-        bobToken = printedToken(await s.adminOk(["tokens", "add", "bob"]), "tokens add bob");
-        await s.adminOk(["access", "grant", "alice", "myapp", "connect"]);
-      });
-
-      const spa = await startServer(appDir, "spa", SPA_SERVER);
-      servers.push(spa.proc);
-      const api = await startServer(appDir, "api", API_SERVER);
-      servers.push(api.proc);
-
-      let agent!: Proc;
-      await step("step 3: telad.yaml with the gateway on port 80 inside the tunnel", async () => {
-        // The book's multi-service file: /api/ to the REST API, everything else to the SPA.
-        await Deno.writeTextFile(
-          `${appDir}/telad.yaml`,
-          `hub: ${hub.url}\ntoken: "${agentToken}"\nmachines:\n  - name: myapp\n` +
-            `    gateway:\n      port: 80\n      routes:\n        - path: /api/\n` +
-            `          target: ${api.port} # REST API\n        - path: /\n` +
-            `          target: ${spa.port} # frontend (SPA)\n`,
-        );
-        agent = s.spawn("telad:myapp", "telad", ["-config", `${appDir}/telad.yaml`], appDir);
-        await registrations(agent, "myapp", 1, 60_000);
-        // The hub lists the machine with its one service, the gateway.
-        const ran = await run(
-          "tela",
-          ["services", "-hub", hub.url, "-machine", "myapp", "-token", aliceToken],
-          appDir,
-        );
-        assert.equal(ran.code, 0, shown(ran));
-        assert.match(ran.stdout, /gateway/, shown(ran));
-      });
-
-      const home = await s.tempDir("alice");
-      const local = freeTcpPort();
-      let client!: Proc;
-      let base = "";
-      await step(
-        "step 4: alice connects with the book's profile (services: name: gateway)",
-        async () => {
-          await Deno.mkdir(`${home}/.tela/profiles`, { recursive: true });
-          await Deno.writeTextFile(
-            `${home}/.tela/profiles/myapp.yaml`,
-            `connections:\n  - hub: ${hub.url}\n    token: \${MYAPP_TOKEN}\n    machine: myapp\n` +
-              `    services:\n      - name: gateway\n        local: ${local}\n`,
-          );
-          client = s.spawn("tela:alice", "tela", ["connect", "-profile", "myapp"], home, {
-            MYAPP_TOKEN: aliceToken,
-          });
-          await client.waitFor(new RegExp(`localhost:${local}\\b`), 60_000);
-          base = `http://localhost:${local}`;
-          await agent.waitFor(/\[gateway\] listening on 10\.77\.\d+\.1:80 \(2 routes\)/, 60_000);
-        },
-      );
+      const app = await setUpWebApp(s, hub, step, servers);
+      const { base, local } = app;
 
       await step("the page, its script and its API come from one origin", async () => {
-        let page = "";
-        for (let i = 0; i < 30 && !page; i++) {
-          try {
-            const r = await fetch(`${base}/`, { signal: AbortSignal.timeout(20_000) });
-            page = await r.text();
-            assert.equal(r.status, 200);
-            assert.match(r.headers.get("content-type") ?? "", /text\/html/);
-          } catch (err) {
-            if (err instanceof assert.AssertionError) throw err;
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
+        const r = await firstFetch(`${base}/`);
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get("content-type") ?? "", /text\/html/);
+        const page = await r.text();
         assert.match(page, /<script src="\/app.js">/);
         // What the browser does next: the script from the same origin, then its API call.
         const script = await (await fetch(`${base}/app.js`)).text();
@@ -168,24 +45,44 @@ sceneTest(
         assert.equal((await fetch(`${base}/api/nothing`)).status, 404, "the API's own 404");
       });
 
+      await step("the API's WebSocket on the same origin", async () => {
+        const ws = new WebSocket(`ws://localhost:${local}/api/live`);
+        const got = await within(
+          new Promise<string>((res, rej) => {
+            ws.onopen = () => ws.send("ping");
+            ws.onmessage = (e) => res(String(e.data));
+            ws.onerror = () => rej(new Error("websocket failed"));
+          }),
+          20_000,
+          "websocket answer",
+        );
+        assert.equal(got, "live: ping");
+        const closed = new Promise((r) => (ws.onclose = r));
+        ws.close();
+        await within(closed, 20_000, "websocket close");
+      });
+
       await step("a stopped API answers 502 naming the route; the page still loads", async () => {
-        await api.proc.stop();
+        await app.api.proc.stop();
         const r = await fetch(`${base}/api/users`);
         assert.equal(r.status, 502);
         assert.match(
           await r.text(),
-          new RegExp(`^gateway route /api/ -> 127\\.0\\.0\\.1:${api.port}: `),
+          new RegExp(`^gateway route /api/ -> 127\\.0\\.0\\.1:${app.api.port}: `),
         );
         assert.equal((await fetch(`${base}/`)).status, 200);
-        await agent.waitFor(/\[gateway\] http: proxy error: dial tcp 127\.0\.0\.1:\d+: /, 10_000);
+        await app.agent.waitFor(
+          /\[gateway\] http: proxy error: dial tcp 127\.0\.0\.1:\d+: /,
+          10_000,
+        );
       });
 
       await step("a user without a connect grant cannot reach the machine", async () => {
-        const r = await s.refusedConnect("myapp", bobToken, "bob");
+        const r = await s.refusedConnect("myapp", app.bobToken, "bob");
         assert.match(r.stderr, /denied|not allowed|permission/i, shown(r));
       });
 
-      await within(client.stop(), 20_000, "tela stops");
+      await within(app.client.stop(), 20_000, "tela stops");
     } finally {
       await Promise.all(servers.map((p) => p.stop().catch(() => {})));
     }
