@@ -146,6 +146,7 @@ Deno.test({
       }
     });
     const v2 = backend("v2", seen);
+    const wsServerSockets: WebSocket[] = [];
     const ws = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
       seen.push({
         backend: "ws",
@@ -157,6 +158,7 @@ Deno.test({
       });
       const { socket, response } = Deno.upgradeWebSocket(req);
       socket.onmessage = (e) => socket.send(e.data);
+      wsServerSockets.push(socket);
       return response;
     });
     const downPort = freeTcpPort();
@@ -442,6 +444,26 @@ Deno.test({
               assert.equal(none.headers.get("x-content-type-options"), "nosniff");
             },
           );
+
+          await t.step("the session's end closes the gateway's upstream connections", async () => {
+            const before = wsServerSockets.length;
+            const sock = new WebSocket(`ws://127.0.0.1:${local}/ws/held`);
+            await deadline(
+              new Promise((res, rej) => {
+                sock.onopen = res;
+                sock.onerror = () => rej(new Error("websocket failed"));
+              }),
+              20_000,
+              "websocket open",
+            );
+            const upstream = wsServerSockets[before];
+            assert.equal(upstream.readyState, WebSocket.OPEN);
+            const upstreamClosed = new Promise((r) => upstream.addEventListener("close", r));
+            const clientClosed = new Promise((r) => (sock.onclose = r));
+            agent.stop();
+            await deadline(upstreamClosed, 20_000, "the upstream WebSocket closed");
+            await deadline(clientClosed, 20_000, "the client WebSocket closed");
+          });
 
           // Spec §5.3 log lines: the listener and one line per route, longest path first.
           const at = lines.findIndex((l) =>
