@@ -15,6 +15,7 @@ import {
   pipeBoth,
   readDenial,
   reconnectLoop,
+  type ServiceSpec,
   SessionTunnel,
   SignalSocket,
   socketDuplex,
@@ -78,6 +79,24 @@ export function newTokenAdvice(hubUrl: string): string {
     `telad.yaml, or telad pair -hub ${hubUrl} -code <register code>) and restart it`;
 }
 
+/** The service descriptor registered for the path gateway (spec agent-and-client.md §5.2). */
+export function gatewayService(port: number): ServiceSpec {
+  return { port, proto: "http", name: "gateway", description: "Path-based reverse proxy" };
+}
+
+/**
+ * What a machine advertises to the hub and serves in the tunnel: its configured ports and
+ * services, then, with a gateway, the gateway's port and its `gateway` descriptor appended
+ * (spec §5.2: after the configured ones, even when the gateway has no routes).
+ */
+export function advertisedServices(
+  m: MachineConfig,
+): { ports: number[]; services: ServiceSpec[] } {
+  const g = m.gateway;
+  if (!g?.port) return { ports: m.ports, services: m.services };
+  return { ports: [...m.ports, g.port], services: [...m.services, gatewayService(g.port)] };
+}
+
 function goOs(): string {
   return Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
 }
@@ -120,8 +139,9 @@ export class MachineAgent {
     if (m.tags?.length) msg.tags = m.tags;
     if (m.location) msg.location = m.location;
     if (m.owner) msg.owner = m.owner;
-    msg.ports = m.ports;
-    msg.services = m.services;
+    const advertised = advertisedServices(m);
+    msg.ports = advertised.ports;
+    msg.services = advertised.services;
     if (m.token) msg.token = m.token;
     msg.capabilities = { management: true };
     return msg;
@@ -182,7 +202,7 @@ export class MachineAgent {
             this.registrations++;
             this.log.info(
               `registered with hub as "${this.machine.name}", ports [${
-                this.machine.ports.join(" ")
+                advertisedServices(this.machine).ports.join(" ")
               }] forwarded to ${this.machine.target}`,
             );
             break;
@@ -358,7 +378,7 @@ export class AgentSession {
    * port the machine does not expose (no listener: the netstack answers with a reset).
    */
   get ports(): number[] {
-    const all = this.agent.machine.ports;
+    const all = advertisedServices(this.agent.machine).ports;
     const allowed = this.allowedPorts;
     return allowed ? all.filter((p) => allowed.includes(p)) : all;
   }

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { withTestHub } from "../../lib/hub/_test_util.ts";
 import { addLogSink, logger } from "../../lib/log/mod.ts";
-import { MachineAgent, validateAgentConfig } from "../../lib/agent/mod.ts";
+import { advertisedServices, MachineAgent, validateAgentConfig } from "../../lib/agent/mod.ts";
 import { MachineConnection } from "../../lib/client/mod.ts";
 import { wsRelayBind } from "../../lib/transport/mod.ts";
 import { wireguardEngine } from "../../lib/session/mod.ts";
@@ -182,8 +182,9 @@ Deno.test({
     });
     const machine = { ...cfg.machines[0], token: owner };
     // Registration (spec §5.2): the descriptor and the port appended after the services.
-    assert.deepEqual(machine.ports, [22, gatewayPort]);
-    assert.deepEqual(machine.services[1], {
+    const advertised = advertisedServices(machine);
+    assert.deepEqual(advertised.ports, [22, gatewayPort]);
+    assert.deepEqual(advertised.services[1], {
       port: gatewayPort,
       proto: "http",
       name: "gateway",
