@@ -769,6 +769,7 @@ export class TcpSocket {
         this.enterRecovery(now);
       }
     }
+    this.tlpLoss = false; // the lost octets stay marked (lostEnd) even without a new episode
 
     // Our FIN acknowledged?
     const finAcked = this.finQueued && this.sndUna === this.finSeq + 1;
@@ -1333,6 +1334,7 @@ export class TcpSocket {
     this.armedAt = NONE;
     if (this.state === TcpState.CLOSED) return;
     const now = this.now;
+    this.updatePto();
     if (this.timewaitAt <= now) {
       this.enterClosed(null);
       return;
