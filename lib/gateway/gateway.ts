@@ -19,6 +19,7 @@ import { escapeForLog } from "../log/mod.ts";
 import type { DuplexConn, TunnelConn, TunnelListener } from "../session/mod.ts";
 import {
   ByteReader,
+  contentLength,
   copyBody,
   type Field,
   fieldTokens,
@@ -135,13 +136,47 @@ function decodedPath(target: string): string {
   }
 }
 
-/** `Connection`-named fields and the fixed hop-by-hop set removed (RFC 9110 §7.6.1). */
+/**
+ * Fields `Connection` may not remove: Host (routing and the upstream's virtual host), and the
+ * message framing, which the gateway rebuilds itself ({@link withFraming}). Letting
+ * `Connection: Content-Length` drop the length while the body is still forwarded is request
+ * smuggling (RFC 9110 §7.6.1 lets a proxy refuse to treat such fields as hop-by-hop).
+ */
+const NOT_HOP_BY_HOP = new Set(["host", "content-length"]);
+
+/**
+ * `Connection`-named fields and the fixed hop-by-hop set removed (RFC 9110 §7.6.1), and every
+ * `Content-Length` removed: the framing fields are set again from the parsed framing.
+ */
 function endToEnd(fields: Field[]): Field[] {
   const named = new Set(fieldTokens(fields, "connection"));
   return fields.filter(([k]) => {
     const n = k.toLowerCase();
-    return !HOP_BY_HOP.has(n) && !named.has(n);
+    if (n === "content-length") return false;
+    return !HOP_BY_HOP.has(n) && !(named.has(n) && !NOT_HOP_BY_HOP.has(n));
   });
+}
+
+/**
+ * Appends the framing fields of a forwarded message, built from its parsed framing rather than
+ * copied (RFC 9112 §6.3): one `Content-Length` for a length-delimited body (so `5, 5` leaves as
+ * `5`), `Transfer-Encoding: chunked` for a chunked one (never together with a length), and for a
+ * bodiless message the `Content-Length` it announced, when one was valid (HEAD and 304 answers
+ * carry the length of the representation; `Content-Length: 0` stays).
+ * @param out the end-to-end fields, changed in place.
+ * @param announced the length the message's own `Content-Length` stated, if any.
+ */
+function withFraming(
+  out: Field[],
+  framing: Framing,
+  announced: number | undefined,
+  chunked: boolean,
+): void {
+  if (framing.kind === "length") out.push(["Content-Length", String(framing.length)]);
+  else if (framing.kind === "none" && announced !== undefined) {
+    out.push(["Content-Length", String(announced)]);
+  }
+  if (chunked) out.push(["Transfer-Encoding", "chunked"]);
 }
 
 function serializeHead(startLine: string, fields: Field[]): Uint8Array {
@@ -343,7 +378,12 @@ export class PathGateway {
       ]);
       const te = fieldTokens(req.fields, "te");
       if (te.includes("trailers")) forwarded.push(["TE", "trailers"]);
-      if (framing.kind === "chunked") forwarded.push(["Transfer-Encoding", "chunked"]);
+      withFraming(
+        forwarded,
+        framing,
+        framing.kind === "none" ? contentLength(req.fields, 400) : undefined,
+        framing.kind === "chunked",
+      );
       if (upgrade) {
         forwarded.push(["Connection", "Upgrade"]);
         forwarded.push(["Upgrade", fieldValues(req.fields, "upgrade").join(", ")]);
@@ -410,6 +450,14 @@ export class PathGateway {
       const dechunk = req.minor === 0 && resFraming.kind === "chunked";
       const closeAfter = !keepAlive || resFraming.kind === "close" || dechunk;
       const out = endToEnd(res.fields);
+      // A bodiless answer keeps the length it announced (HEAD, 304), except where no
+      // Content-Length may be sent (1xx, 204: RFC 9110 §8.6); with Transfer-Encoding a
+      // received Content-Length is dropped (RFC 9112 §6.3 rule 3).
+      const announced = resFraming.kind === "none" && res.status !== 204 &&
+          fieldValues(res.fields, "transfer-encoding").length === 0
+        ? contentLength(res.fields, 502)
+        : undefined;
+      withFraming(out, resFraming, announced, false);
       if ((resFraming.kind === "chunked" && !dechunk) || resFraming.kind === "close") {
         // The body passes through with its transfer coding: say so.
         for (const v of fieldValues(res.fields, "transfer-encoding")) {

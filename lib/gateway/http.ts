@@ -258,7 +258,13 @@ export function fieldTokens(fields: Field[], name: string): string[] {
     .filter((t) => t !== "");
 }
 
-function contentLength(fields: Field[], status: number): number | undefined {
+/**
+ * The one length a message's `Content-Length` fields state (duplicates and lists of the same
+ * number accepted: RFC 9112 §6.3 rule 5).
+ * @returns undefined when there is no Content-Length.
+ * @throws {HttpError} with `status` when the values are not one decimal number.
+ */
+export function contentLength(fields: Field[], status: number): number | undefined {
   const cl = fieldValues(fields, "content-length").flatMap((v) => v.split(",")).map((v) =>
     v.trim()
   );

@@ -1,0 +1,104 @@
+/**
+ * The path gateway's HTTP/1.1 handling against raw loopback backends that record every byte
+ * they receive (review findings on request smuggling, abandoned requests, RFC 9112 details).
+ * A real PathGateway on loopback TCP; each test stops what it started.
+ */
+import assert from "node:assert/strict";
+import {
+  answerAfterHead,
+  client,
+  exchange,
+  rawBackend,
+  startGateway,
+  waitFor,
+} from "./_loopback.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const SMUGGLED = "GET /internal HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n";
+
+Deno.test({
+  ...opts,
+  name: "Connection cannot remove Content-Length or Host; framing fields rebuilt (finding 1)",
+  async fn() {
+    const be = rawBackend(answerAfterHead(OK));
+    const gw = startGateway([{ path: "/api/", target: be.port }]);
+    try {
+      for (
+        const extra of [
+          "Connection: Content-Length, Host",
+          "Connection: Upgrade, Content-Length\r\nUpgrade: websocket",
+        ]
+      ) {
+        const n = be.conns.length;
+        await exchange(
+          gw.port,
+          `POST /api/public HTTP/1.1\r\nHost: x\r\n${extra}\r\n` +
+            `Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+          800,
+        );
+        assert.ok(await waitFor(() => be.conns.length > n && be.conns[n].data.includes(SMUGGLED)));
+        const data = be.conns[n].data;
+        assert.match(data, new RegExp(`\r\nContent-Length: ${SMUGGLED.length}\r\n`), data);
+        assert.match(data, /\r\nHost: x\r\n/, data);
+      }
+      // `Content-Length: 5, 5` (and duplicates) leave as one Content-Length: 5.
+      const n = be.conns.length;
+      await exchange(
+        gw.port,
+        "POST /api/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\ncontent-length: 5\r\n\r\nhello",
+        800,
+      );
+      await waitFor(() => be.conns[n]?.data.endsWith("hello"));
+      const data = be.conns[n].data;
+      assert.deepEqual(data.match(/content-length[^\r]*/gi), ["Content-Length: 5"], data);
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "response framing fields rebuilt: Connection: Content-Length, TE with CL, HEAD (finding 1)",
+  async fn() {
+    const answers: Record<string, string> = {
+      "/conn-cl": "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok",
+      "/te-cl":
+        "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+      "/head": "HTTP/1.1 200 OK\r\nContent-Length: 1234, 1234\r\n\r\n",
+      "/dup": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    };
+    const be = rawBackend((c, got, rec) => {
+      const m = /^[A-Z]+ (\S+)/.exec(got);
+      if (m && got.includes("\r\n\r\n") && !(rec as { a?: boolean }).a) {
+        (rec as { a?: boolean }).a = true;
+        c.write(new TextEncoder().encode(answers[m[1]])).catch(() => {});
+      }
+    });
+    const gw = startGateway([{ path: "/", target: be.port }]);
+    try {
+      const get = async (method: string, path: string) => {
+        const c = await client(gw.port);
+        await c.send(`${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        await c.until(() => false, 3000);
+        await c.close();
+        return c.state.text;
+      };
+      let out = await get("GET", "/conn-cl");
+      assert.match(out, /\r\nContent-Length: 2\r\n/, out);
+      assert.ok(out.endsWith("\r\n\r\nok"), out);
+      out = await get("GET", "/te-cl");
+      assert.doesNotMatch(out, /content-length/i, out);
+      assert.match(out, /\r\nTransfer-Encoding: chunked\r\n/, out);
+      out = await get("HEAD", "/head");
+      assert.deepEqual(out.match(/content-length[^\r]*/gi), ["Content-Length: 1234"], out);
+      out = await get("GET", "/dup");
+      assert.deepEqual(out.match(/content-length[^\r]*/gi), ["Content-Length: 2"], out);
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
