@@ -326,7 +326,8 @@ const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r\n$/;
  * Copies one body delimited by `framing` from `from` to `to`, byte for byte (chunk-size
  * lines, extensions and trailers included), each piece written as it arrives so streamed
  * responses (`text/event-stream`, long-polling, chunked progress) are not held back.
- * @throws {HttpError} 400 for a malformed chunk-size line or chunk end.
+ * @throws {HttpError} 400 for a malformed chunk-size line, chunk end or trailer line (each
+ *   trailer line must end in CRLF and be a field line, RFC 9112 §7.1.2, §5).
  * @throws {TruncatedMessageError} when `from` ends before the body does (not for `close`).
  * @param dechunk for a chunked body: write only the chunks' data (to an HTTP/1.0 client,
  *   which does not know chunked coding; the connection's end then delimits the body).
@@ -362,13 +363,23 @@ export async function copyBody(
         if (end.length !== 2 || end[0] !== 13) throw new HttpError(400, "chunk not ended by CRLF");
         if (!dechunk) await to.write(end);
       }
-      // Trailer section, then the empty line (RFC 9112 §7.1.2).
+      // Trailer section, then the empty line (RFC 9112 §7.1.2). Trailers are kept (gRPC and
+      // others use them) but checked like header lines: each must end in CRLF and be a field
+      // line, else the message is refused (400) before the line is forwarded. A bare LF would
+      // end the message for a lenient upstream (Go) while a CRLF reader reads on: smuggling.
       for (let total = 0;;) {
         const line = await from.readLine(MAX_CHUNK_LINE);
         total += line.length;
         if (total > MAX_TRAILERS) throw new HttpError(400, "trailer section too large");
+        if (line.length < 2 || line[line.length - 2] !== 13) {
+          throw new HttpError(400, "trailer line not ended by CRLF");
+        }
+        const end = line.length === 2;
+        if (!end && !FIELD_LINE.test(latin1(line.subarray(0, line.length - 2)))) {
+          throw new HttpError(400, "malformed trailer field line");
+        }
         if (!dechunk) await to.write(line);
-        if (line.length === 2 && line[0] === 13) return;
+        if (end) return;
       }
   }
 }

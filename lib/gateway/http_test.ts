@@ -169,3 +169,26 @@ Deno.test("routes: longest prefix first, plain string prefix, decoded path, quer
   assert.equal(matchRoute(sortRoutes([{ path: "/api/", target: 1 }]), "/other"), undefined);
   assert.throws(() => to("/%zz"), (e) => e instanceof HttpError && e.status === 400);
 });
+
+Deno.test("copyBody refuses a trailer line not ended by CRLF or not a field line", async () => {
+  const smuggled = "GET /internal HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (
+    const body of [
+      "3\r\nabc\r\n0\r\n\n" + smuggled, // a bare LF ends the message for Go, not for a CRLF reader
+      "0\r\nX-A: 1\n\r\n", // a trailer line ended by a bare LF
+      "0\r\nX-A: 1\r\nnot a field\r\n\r\n",
+      "0\r\n folded: x\r\n\r\n",
+    ]
+  ) {
+    const s = sink();
+    await assert.rejects(
+      copyBody(readerOf(body), s.writer, { kind: "chunked" }),
+      (e) => e instanceof HttpError && e.status === 400,
+      JSON.stringify(body),
+    );
+    assert.ok(!s.text().includes("GET /internal"), s.text());
+  }
+  const s = sink();
+  await copyBody(readerOf("0\r\nX-A: 1\r\nX-B:\r\n\r\n"), s.writer, { kind: "chunked" });
+  assert.equal(s.text(), "0\r\nX-A: 1\r\nX-B:\r\n\r\n", "well-formed trailers pass through");
+});

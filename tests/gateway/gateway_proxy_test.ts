@@ -102,3 +102,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "a trailer section ended by a bare LF does not smuggle a request (finding 2)",
+  async fn() {
+    const be = rawBackend(answerAfterHead(OK));
+    const gw = startGateway([{ path: "/api/", target: be.port }]);
+    try {
+      for (const extra of ["", "Connection: Upgrade\r\nUpgrade: websocket\r\n"]) {
+        const n = be.conns.length;
+        await exchange(
+          gw.port,
+          `POST /api/public HTTP/1.1\r\nHost: x\r\n${extra}Transfer-Encoding: chunked\r\n\r\n` +
+            `3\r\nabc\r\n0\r\n\n${SMUGGLED}`,
+          800,
+        );
+        assert.ok(await waitFor(() => be.conns.length > n && be.conns[n].data.includes("abc")));
+        await waitFor(() => be.conns[n].data.includes("/internal"), 300);
+        assert.doesNotMatch(be.conns[n].data, /GET \/internal/, be.conns[n].data);
+      }
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
