@@ -362,7 +362,18 @@ export class PathGateway {
           `(telad.yaml gateway.routes)\n`,
       );
     }
-    const upEntry = { abort: () => quiet(up.close()) };
+    let upClosed = false;
+    const closeUp = () => {
+      if (upClosed) return;
+      upClosed = true;
+      quiet(up.close());
+    };
+    if (this.#closed) {
+      // The session ended during the dial.
+      closeUp();
+      return false;
+    }
+    const upEntry = { abort: closeUp };
     this.#open.add(upEntry);
     const fromUp = new ByteReader(up.readable);
     const toUp = up.writable.getWriter();
@@ -394,11 +405,34 @@ export class PathGateway {
         serializeHead(`${req.method} ${originForm(req.target)} HTTP/1.1`, forwarded),
       );
       // The request body streams while the response is read (an upstream may answer early).
+      // A request that fails (malformed chunking, the client gone mid-body) ends the upstream
+      // connection: the upstream would otherwise wait for the rest of it for ever.
       let requestDone = framing.kind === "none";
       let requestFailed = false;
+      let requestError: unknown = null;
+      // Until the response head arrives, a client that leaves (EOF or reset) ends the upstream
+      // connection too (as Go's server cancels the request's context).
+      let headDone = false;
+      let clientGone = false;
+      const watchClient = () => {
+        if (headDone) return;
+        client.waitReadable().then((more) => more, () => false).then((more) => {
+          if (!more && !headDone) {
+            clientGone = true;
+            closeUp();
+          }
+        });
+      };
       const requestCopy = copyBody(client, toUp, framing).then(
-        () => (requestDone = true),
-        () => (requestFailed = true),
+        () => {
+          requestDone = true;
+          watchClient();
+        },
+        (err) => {
+          requestFailed = true;
+          requestError = err;
+          closeUp();
+        },
       );
 
       let res: ResponseHead;
@@ -409,6 +443,15 @@ export class PathGateway {
           if (!bytes) throw new HttpError(502, "upstream closed the connection without a response");
           res = parseResponseHead(bytes);
         } catch (err) {
+          if (requestFailed || clientGone) {
+            // The request, not the upstream, failed: answer its error if it has a status.
+            if (requestError instanceof HttpError) {
+              await toClient.write(
+                simpleResponse(requestError.status, `${requestError.message}\n`, true),
+              );
+            }
+            return false;
+          }
           const why = (err as Error).message;
           log.warn(`[gateway] http: proxy error: ${upstreamName}: ${escapeForLog(why)}`);
           await toClient.write(
@@ -423,6 +466,7 @@ export class PathGateway {
         }
         break;
       }
+      headDone = true;
 
       if (res.status === 101) {
         if (!upgrade) {
@@ -481,7 +525,7 @@ export class PathGateway {
       this.#open.delete(upEntry);
       quiet(fromUp.cancel());
       quiet(toUp.close());
-      quiet(up.close());
+      closeUp();
     }
   }
 }

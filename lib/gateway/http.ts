@@ -66,6 +66,7 @@ export class ByteReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #buf: Uint8Array = new Uint8Array(0);
   #eof = false;
+  #pending: Promise<boolean> | null = null;
 
   /** @param readable the connection's byte stream; this reader holds its lock. */
   constructor(readable: ReadableStream<Uint8Array>) {
@@ -77,8 +78,18 @@ export class ByteReader {
     return this.#buf.length;
   }
 
-  /** Reads one more chunk into the buffer; false at the end of the stream. */
-  async #fill(): Promise<boolean> {
+  /**
+   * Reads one more chunk into the buffer; false at the end of the stream. Concurrent callers
+   * share one read, so {@link waitReadable} can watch the stream while nobody else reads it.
+   */
+  #fill(): Promise<boolean> {
+    if (!this.#pending) {
+      this.#pending = this.#read().finally(() => (this.#pending = null));
+    }
+    return this.#pending;
+  }
+
+  async #read(): Promise<boolean> {
     if (this.#eof) return false;
     const { value, done } = await this.#reader.read();
     if (done || !value) {
@@ -158,6 +169,17 @@ export class ByteReader {
   async readSome(max: number): Promise<Uint8Array | null> {
     if (this.#buf.length === 0 && !(await this.#fill())) return null;
     return this.#take(Math.min(max, this.#buf.length));
+  }
+
+  /**
+   * Waits until a byte is buffered or the stream ends, without consuming anything (used to
+   * notice a client that leaves while its request waits for an answer).
+   * @returns false at the end of the stream.
+   * @throws whatever reading the stream throws (a reset).
+   */
+  async waitReadable(): Promise<boolean> {
+    if (this.#buf.length > 0) return true;
+    return await this.#fill() || this.#buf.length > 0;
   }
 
   /** Stops reading: cancels the stream (the connection's read side). */

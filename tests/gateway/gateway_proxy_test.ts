@@ -128,3 +128,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "an abandoned or malformed request releases the backend connection (finding 3)",
+  async fn() {
+    const be = rawBackend(); // never answers
+    const gw = startGateway([{ path: "/", target: be.port }]);
+    try {
+      // (a) 1000 body bytes announced, 10 sent, then the client leaves.
+      const a = await client(gw.port);
+      await a.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+      assert.ok(await waitFor(() => be.conns[0]?.data.endsWith("0123456789")));
+      await a.close();
+      assert.ok(await waitFor(() => !be.conns[0].open), "(a) backend connection closed");
+      // (b) a malformed chunk-size line: the client gets the 400, the backend connection ends.
+      const b = await client(gw.port);
+      await b.send(
+        "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+      );
+      const out = await b.until((t) => t.includes("\r\n\r\n"));
+      assert.match(out, /^HTTP\/1\.1 400 /, out);
+      assert.match(out, /\r\nConnection: close\r\n/i, out);
+      assert.ok(await waitFor(() => b.state.eof), "(b) client connection closed");
+      assert.ok(await waitFor(() => be.conns.length === 2 && !be.conns[1].open), "(b) backend");
+      await b.close();
+      // (c) a GET without body; the client leaves before the backend answers.
+      const c = await client(gw.port);
+      await c.send("GET /longpoll HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.ok(await waitFor(() => be.conns[2]?.data.includes("\r\n\r\n")));
+      await c.close();
+      assert.ok(await waitFor(() => !be.conns[2].open), "(c) backend connection closed");
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
