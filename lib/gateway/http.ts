@@ -64,7 +64,16 @@ export type Framing =
  */
 export class ByteReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buf: Uint8Array = new Uint8Array(0);
+  /**
+   * Buffered bytes live in `#store[#start, #end)`. Bytes before `#start` were handed out as
+   * views and are never written again; new bytes go after `#end` while there is room, else
+   * into a new store of twice the live size (geometric growth, the live bytes moved once),
+   * so reading a head in many small pieces costs linear copying, not quadratic.
+   */
+  #store: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #copied = 0;
   #eof = false;
   #pending: Promise<boolean> | null = null;
 
@@ -75,7 +84,16 @@ export class ByteReader {
 
   /** Bytes read from the stream and not handed out yet. */
   get buffered(): number {
-    return this.#buf.length;
+    return this.#end - this.#start;
+  }
+
+  /** Octets moved between buffers so far (for tests and benchmarks of the buffering). */
+  get copiedBytes(): number {
+    return this.#copied;
+  }
+
+  get #buf(): Uint8Array {
+    return this.#store.subarray(this.#start, this.#end);
   }
 
   /**
@@ -96,20 +114,31 @@ export class ByteReader {
       this.#eof = true;
       return false;
     }
-    if (this.#buf.length === 0) {
-      this.#buf = value;
+    const live = this.#end - this.#start;
+    if (live === 0) {
+      // Nothing buffered: the chunk becomes the buffer, no copy.
+      this.#store = value;
+      this.#start = 0;
+      this.#end = value.length;
+    } else if (this.#store.length - this.#end >= value.length) {
+      this.#store.set(value, this.#end);
+      this.#end += value.length;
+      this.#copied += value.length;
     } else {
-      const b = new Uint8Array(this.#buf.length + value.length);
-      b.set(this.#buf);
-      b.set(value, this.#buf.length);
-      this.#buf = b;
+      const b = new Uint8Array(Math.max(2 * (live + value.length), 4096));
+      b.set(this.#store.subarray(this.#start, this.#end));
+      b.set(value, live);
+      this.#copied += live + value.length;
+      this.#store = b;
+      this.#start = 0;
+      this.#end = live + value.length;
     }
     return true;
   }
 
   #take(n: number): Uint8Array {
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
+    const out = this.#store.subarray(this.#start, this.#start + n);
+    this.#start += n;
     return out;
   }
 

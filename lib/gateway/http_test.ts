@@ -192,3 +192,28 @@ Deno.test("copyBody refuses a trailer line not ended by CRLF or not a field line
   await copyBody(readerOf("0\r\nX-A: 1\r\nX-B:\r\n\r\n"), s.writer, { kind: "chunked" });
   assert.equal(s.text(), "0\r\nX-A: 1\r\nX-B:\r\n\r\n", "well-formed trailers pass through");
 });
+
+Deno.test("ByteReader: a 64 KiB head in 1-byte reads costs linear copying (finding 4)", async () => {
+  const total = 64 * 1024 - 100;
+  let sent = 0;
+  const r = new ByteReader(
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent === 0) {
+          c.enqueue(enc.encode("GET / HTTP/1.1\r\nX: "));
+          sent = 19;
+        } else if (sent >= total) {
+          c.enqueue(enc.encode("\r\n\r\n"));
+          c.close();
+        } else {
+          c.enqueue(new Uint8Array([97]));
+          sent++;
+        }
+      },
+    }, { highWaterMark: 0 }),
+  );
+  const head = (await r.readHead(64 * 1024))!;
+  assert.equal(head.length, total + 4);
+  // Before: the whole buffer was copied on every read (~2 GiB moved for this head).
+  assert.ok(r.copiedBytes <= 4 * head.length, `copied ${r.copiedBytes} bytes`);
+});
