@@ -109,15 +109,43 @@ export function sortRoutes(routes: GatewayRoute[]): GatewayRoute[] {
 
 /**
  * The route for a request-target: the first of `sorted` whose `path` is a plain string prefix
- * of the target's percent-decoded path (spec §5.3). The query does not take part.
+ * of the target's normalised path (spec §5.3): percent-decoded, then dot segments removed
+ * (RFC 3986 §5.2.4), so `/api/../internal` and `/api/%2e%2e/internal` route by `/internal`,
+ * as a backend resolving the path will read it. The request-target itself is forwarded
+ * unchanged. (This departs from the Go gateway, which matches the decoded path as it is and
+ * so sends `/api/../internal` to the `/api/` route's backend; lead's decision, issue 13.)
+ * The query does not take part.
  * @param sorted routes from {@link sortRoutes}.
  * @param target the request-target (origin-form `/a/b?q`, or absolute-form `http://h/a/b?q`).
  * @returns the route, or undefined when none matches.
  * @throws {HttpError} 400 when the path holds a malformed percent escape.
  */
 export function matchRoute(sorted: GatewayRoute[], target: string): GatewayRoute | undefined {
-  const path = decodedPath(originForm(target));
+  const path = removeDotSegments(decodedPath(originForm(target)));
   return sorted.find((r) => path.startsWith(r.path));
+}
+
+/**
+ * RFC 3986 §5.2.4 remove_dot_segments on an absolute path: `.` segments dropped, `..` removes
+ * the segment before it (never above the root); `/a/b/../c` → `/a/c`, `/a/..` → `/`.
+ */
+export function removeDotSegments(path: string): string {
+  if (!path.startsWith("/")) return path; // `*` (OPTIONS) or an authority-form target
+  const out: string[] = [];
+  const segs = path.split("/");
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i];
+    const last = i === segs.length - 1;
+    if (s === ".") {
+      if (last) out.push("");
+    } else if (s === "..") {
+      if (out.length > 1) out.pop();
+      if (last) out.push("");
+    } else {
+      out.push(s);
+    }
+  }
+  return out.join("/");
 }
 
 /** `http://host/p?q` → `/p?q`; other forms unchanged (RFC 9112 §3.2). */

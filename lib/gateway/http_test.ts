@@ -217,3 +217,17 @@ Deno.test("ByteReader: a 64 KiB head in 1-byte reads costs linear copying (findi
   // Before: the whole buffer was copied on every read (~2 GiB moved for this head).
   assert.ok(r.copiedBytes <= 4 * head.length, `copied ${r.copiedBytes} bytes`);
 });
+
+Deno.test("routes match the normalised path: decoded, dot segments removed (finding 5)", () => {
+  const routes = sortRoutes([{ path: "/api/", target: 4000 }, { path: "/", target: 9 }]);
+  const to = (t: string) => matchRoute(routes, t)?.target;
+  assert.equal(to("/api/../internal"), 9);
+  assert.equal(to("/api/%2e%2e/internal"), 9);
+  assert.equal(to("/api/..%2finternal"), 9);
+  assert.equal(to("http://x/api/../internal"), 9);
+  assert.equal(to("/api/./x/../y"), 4000);
+  assert.equal(to("/x/../api/y"), 4000);
+  assert.equal(to("/api/.."), 9);
+  assert.equal(to("/../../api/z"), 4000); // above the root stays at the root
+  assert.equal(to("/api/..x/y"), 4000); // not a dot segment
+});
