@@ -517,18 +517,30 @@ export class PathGateway {
         return false;
       }
 
-      const resFraming = responseFraming(res, req.method);
+      let resFraming: Framing;
+      let announced: number | undefined;
+      try {
+        resFraming = responseFraming(res, req.method);
+        // A bodiless answer keeps the length it announced (HEAD, 304), except where no
+        // Content-Length may be sent (1xx, 204: RFC 9110 §8.6); with Transfer-Encoding a
+        // received Content-Length is dropped (RFC 9112 §6.3 rule 3).
+        announced = resFraming.kind === "none" && res.status !== 204 &&
+            fieldValues(res.fields, "transfer-encoding").length === 0
+          ? contentLength(res.fields, 502)
+          : undefined;
+      } catch (err) {
+        // An unparsable Content-Length: nothing was sent to the client yet, so a 502 can be.
+        const why = `upstream response: ${(err as Error).message}`;
+        log.warn(`[gateway] http: proxy error: ${upstreamName}: ${escapeForLog(why)}`);
+        await toClient.write(
+          simpleResponse(502, `gateway route ${route.path} -> ${upstreamName}: ${why}\n`, true),
+        );
+        return false;
+      }
       // An HTTP/1.0 client gets a chunked body decoded, delimited by the connection's end.
       const dechunk = req.minor === 0 && resFraming.kind === "chunked";
       const closeAfter = !keepAlive || resFraming.kind === "close" || dechunk;
       const out = endToEnd(res.fields);
-      // A bodiless answer keeps the length it announced (HEAD, 304), except where no
-      // Content-Length may be sent (1xx, 204: RFC 9110 §8.6); with Transfer-Encoding a
-      // received Content-Length is dropped (RFC 9112 §6.3 rule 3).
-      const announced = resFraming.kind === "none" && res.status !== 204 &&
-          fieldValues(res.fields, "transfer-encoding").length === 0
-        ? contentLength(res.fields, 502)
-        : undefined;
       withFraming(out, resFraming, announced, false);
       if ((resFraming.kind === "chunked" && !dechunk) || resFraming.kind === "close") {
         // The body passes through with its transfer coding: say so.

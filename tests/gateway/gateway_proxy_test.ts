@@ -165,3 +165,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "an unparsable backend Content-Length: 502 and a log line, not a reset (finding 6)",
+  async fn() {
+    const be = rawBackend(
+      answerAfterHead("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello"),
+    );
+    const gw = startGateway([{ path: "/", target: be.port }]);
+    try {
+      for (const method of ["GET", "HEAD"]) {
+        const out = await exchange(gw.port, `${method} / HTTP/1.1\r\nHost: x\r\n\r\n`, 2000);
+        assert.match(out, /^HTTP\/1\.1 502 /, out);
+        assert.match(out, /Content-Length is not one decimal length/, out);
+      }
+      assert.ok(
+        gw.logs.some((l) =>
+          l.includes(`[gateway] http: proxy error: 127.0.0.1:${be.port}: upstream response: `)
+        ),
+        gw.logs.join("\n"),
+      );
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
