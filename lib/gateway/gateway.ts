@@ -216,8 +216,9 @@ function serializeHead(startLine: string, fields: Field[]): Uint8Array {
 /**
  * A plain-text response the gateway makes itself (no route, no upstream, a refused request).
  * @param close adds `Connection: close` (the connection ends after it).
+ * @param http10 the request was HTTP/1.0: a connection kept open says `Connection: keep-alive`.
  */
-function simpleResponse(status: number, body: string, close: boolean): Uint8Array {
+function simpleResponse(status: number, body: string, close: boolean, http10 = false): Uint8Array {
   const bytes = new TextEncoder().encode(body);
   const fields: Field[] = [
     ["Content-Type", "text/plain; charset=utf-8"],
@@ -226,6 +227,7 @@ function simpleResponse(status: number, body: string, close: boolean): Uint8Arra
     ["Content-Length", String(bytes.length)],
   ];
   if (close) fields.push(["Connection", "close"]);
+  else if (http10) fields.push(["Connection", "keep-alive"]);
   const head = serializeHead(`HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`, fields);
   const out = new Uint8Array(head.length + bytes.length);
   out.set(head);
@@ -366,7 +368,7 @@ export class PathGateway {
     // safely without reading it).
     const refuse = async (status: number, body: string) => {
       const close = !keepAlive || framing.kind !== "none";
-      await toClient.write(simpleResponse(status, body, close));
+      await toClient.write(simpleResponse(status, body, close, req.minor === 0));
       return !close;
     };
     let route: GatewayRoute | undefined;
@@ -488,8 +490,13 @@ export class PathGateway {
           return false;
         }
         if (res.status >= 100 && res.status < 200 && res.status !== 101) {
-          // Interim responses (100 Continue, 103 Early Hints) go through as they are.
-          await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, res.fields));
+          // Interim responses (100 Continue, 103 Early Hints) go through without their
+          // hop-by-hop fields, and not at all to an HTTP/1.0 client (RFC 9110 §15.2).
+          if (req.minor >= 1) {
+            await toClient.write(
+              serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, endToEnd(res.fields)),
+            );
+          }
           continue;
         }
         break;
@@ -553,6 +560,8 @@ export class PathGateway {
         out.push(["Trailer", trailer.join(", ")]);
       }
       if (closeAfter) out.push(["Connection", "close"]);
+      // An HTTP/1.0 client asked for keep-alive: say it is granted (RFC 9112 §C.2.2).
+      else if (req.minor === 0) out.push(["Connection", "keep-alive"]);
       await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, out));
       await copyBody(fromUp, toClient, resFraming, dechunk);
       if (!requestDone && !requestFailed) {

@@ -261,8 +261,9 @@ function parseFields(lines: string[]): Field[] {
 
 /**
  * Parses a request head read by {@link ByteReader.readHead}.
- * @throws {HttpError} 400 for a malformed request line or field line, 505 for a version
- *   other than HTTP/1.0 or HTTP/1.1.
+ * @throws {HttpError} 400 for a malformed request line or field line, an HTTP/1.1 request
+ *   without Host or a request with two Host fields (RFC 9112 §3.2); 505 for a version other
+ *   than HTTP/1.0 or HTTP/1.1.
  */
 export function parseRequestHead(head: Uint8Array): RequestHead {
   const lines = headLines(head);
@@ -273,7 +274,14 @@ export function parseRequestHead(head: Uint8Array): RequestHead {
     }
     throw new HttpError(400, "malformed request line");
   }
-  return { method: m[1], target: m[2], minor: Number(m[3]), fields: parseFields(lines.slice(1)) };
+  const minor = Number(m[3]);
+  const fields = parseFields(lines.slice(1));
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one Host
+  // field line, gets a 400 (a proxy and its upstream could pick different hosts).
+  const hosts = fieldValues(fields, "host").length;
+  if (hosts > 1) throw new HttpError(400, "more than one Host field");
+  if (hosts === 0 && minor === 1) throw new HttpError(400, "HTTP/1.1 request without Host");
+  return { method: m[1], target: m[2], minor, fields };
 }
 
 /**

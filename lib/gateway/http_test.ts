@@ -37,7 +37,11 @@ function sink(): { writer: WritableStreamDefaultWriter<Uint8Array>; text: () => 
 }
 
 Deno.test("readHead: a head split across reads, leading empty lines skipped, rest kept", async () => {
-  const r = readerOf("\r\nGET /a HT", "TP/1.1\r\nHost: x\r", "\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  const r = readerOf(
+    "\r\nGET /a HT",
+    "TP/1.1\r\nHost: x\r",
+    "\n\r\nGET /b HTTP/1.1\r\nHost: y\r\n\r\n",
+  );
   const h1 = parseRequestHead((await r.readHead(1024))!);
   assert.deepEqual(h1, { method: "GET", target: "/a", minor: 1, fields: [["Host", "x"]] });
   const h2 = parseRequestHead((await r.readHead(1024))!);
@@ -66,6 +70,8 @@ Deno.test("parseRequestHead refuses what a proxy and its upstream could read dif
   bad("GET /a HTTP/1.1\r\nX: a\nY: b"); // bare LF
   bad("GET /a b HTTP/1.1");
   bad("GET /a HTTP/2.0", 505);
+  bad("GET /a HTTP/1.1"); // no Host (RFC 9112 §3.2)
+  bad("GET /a HTTP/1.0\r\nHost: a\r\nHost: a"); // two Host field lines
   const h = parseRequestHead(enc.encode("PROPFIND /dav HTTP/1.0\r\nX-A:  v  \r\n\r\n"));
   assert.deepEqual(h, { method: "PROPFIND", target: "/dav", minor: 0, fields: [["X-A", "v"]] });
 });

@@ -192,3 +192,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...opts,
+  name: "RFC 9112 details: interim responses, HTTP/1.0 keep-alive, Host checks (finding 7)",
+  async fn() {
+    const be = rawBackend((c, got, rec) => {
+      const r = rec as typeof rec & { n?: number };
+      const heads = got.split("\r\n\r\n").length - 1;
+      while ((r.n ?? 0) < heads) {
+        r.n = (r.n ?? 0) + 1;
+        c.write(new TextEncoder().encode(
+          "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: X-Hop\r\n" +
+            "X-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n" + OK,
+        )).catch(() => {});
+      }
+    });
+    const gw = startGateway([{ path: "/", target: be.port }]);
+    try {
+      // HTTP/1.1: the interim response passes, without its hop-by-hop fields.
+      let out = await exchange(gw.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      assert.match(
+        out,
+        /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/s\.css>; rel=preload\r\n\r\n/,
+        out,
+      );
+      assert.doesNotMatch(out, /x-hop|keep-alive/i, out);
+      // HTTP/1.0 with keep-alive: no interim response, `Connection: keep-alive`, stays open.
+      const c = await client(gw.port);
+      await c.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      out = await c.until((t) => t.endsWith("ok"));
+      assert.match(out, /^HTTP\/1\.1 200 OK\r\n/, out);
+      assert.match(out, /\r\nConnection: keep-alive\r\n/i, out);
+      await c.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      out = await c.until((t) => t.split("ok").length === 3);
+      assert.equal(out.split("HTTP/1.1 200 OK").length, 3, out);
+      assert.equal(c.state.eof, false, "the HTTP/1.0 keep-alive connection stays open");
+      await c.close();
+      // Host: missing in HTTP/1.1, or twice: 400, nothing sent upstream.
+      const before = be.conns.length;
+      for (
+        const req of [
+          "GET / HTTP/1.1\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+          "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
+        ]
+      ) {
+        out = await exchange(gw.port, req);
+        assert.match(out, /^HTTP\/1\.1 400 /, JSON.stringify(req) + out);
+      }
+      assert.equal(be.conns.length, before, "no upstream connection for a refused Host");
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
