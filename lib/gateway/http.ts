@@ -379,7 +379,11 @@ const COPY_CHUNK = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 /** Most trailer bytes accepted after the last chunk, in octets. */
 const MAX_TRAILERS = 64 * 1024;
-const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r\n$/;
+/**
+ * A chunk-size line (RFC 9112 §7.1): at most 13 significant hex digits, so every size read is
+ * below 2^52 and exact as a number (a larger one gets a 400; leading zeros are free).
+ */
+const CHUNK_SIZE_LINE = /^0*([0-9A-Fa-f]{1,13})[ \t]*(;[^\r\n]*)?\r\n$/;
 
 /**
  * Copies one body delimited by `framing` from `from` to `to`, byte for byte (chunk-size

@@ -237,3 +237,17 @@ Deno.test("routes match the normalised path: decoded, dot segments removed (find
   assert.equal(to("/../../api/z"), 4000); // above the root stays at the root
   assert.equal(to("/api/..x/y"), 4000); // not a dot segment
 });
+
+Deno.test("copyBody refuses chunk sizes of 2^53 or more: 400 (finding 8)", async () => {
+  for (const size of ["20000000000000", "fffffffffffffff", "1" + "0".repeat(14)]) {
+    await assert.rejects(
+      copyBody(readerOf(`${size}\r\nabc`), sink().writer, { kind: "chunked" }),
+      (e) => e instanceof HttpError && e.status === 400,
+      size,
+    );
+  }
+  // 13 significant hex digits (< 2^52) are read exactly; leading zeros do not count.
+  const s = sink();
+  await copyBody(readerOf("0000000000000003\r\nabc\r\n0\r\n\r\n"), s.writer, { kind: "chunked" });
+  assert.equal(s.text(), "0000000000000003\r\nabc\r\n0\r\n\r\n");
+});
