@@ -514,6 +514,17 @@ export class PathGateway {
           );
           return false;
         }
+        // The request body must be whole before the connection becomes a byte relay: both
+        // would read the client, and the upgraded protocol starts after the body.
+        await requestCopy;
+        if (!requestDone) {
+          if (requestError instanceof HttpError) {
+            await toClient.write(
+              simpleResponse(requestError.status, `${requestError.message}\n`, true),
+            );
+          }
+          return false;
+        }
         const out = endToEnd(res.fields);
         out.push(["Connection", "Upgrade"]);
         const proto = fieldValues(res.fields, "upgrade");

@@ -9,6 +9,7 @@ import {
   client,
   exchange,
   rawBackend,
+  sleep,
   startGateway,
   waitFor,
 } from "./_loopback.ts";
@@ -242,6 +243,38 @@ Deno.test({
         assert.match(out, /^HTTP\/1\.1 400 /, JSON.stringify(req) + out);
       }
       assert.equal(be.conns.length, before, "no upstream connection for a refused Host");
+    } finally {
+      await gw.close();
+      await be.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "an upgrade request with a body: the 101 relay starts after the body (finding 9)",
+  async fn() {
+    const be = rawBackend(
+      answerAfterHead(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n",
+      ),
+    );
+    const gw = startGateway([{ path: "/", target: be.port }]);
+    try {
+      const c = await client(gw.port);
+      await c.send(
+        "POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n" +
+          "Content-Length: 10\r\n\r\n01234",
+      );
+      assert.ok(await waitFor(() => be.conns[0]?.data.endsWith("01234")));
+      // The upstream already answered 101; the client must not see it before its body is done.
+      await sleep(300);
+      assert.equal(c.state.text, "", "no 101 while the request body is incomplete");
+      await c.send("56789TAIL");
+      const out = await c.until((t) => t.includes("\r\n\r\n"));
+      assert.match(out, /^HTTP\/1\.1 101 /, out);
+      assert.ok(await waitFor(() => be.conns[0].data.endsWith("0123456789TAIL")));
+      await c.close();
     } finally {
       await gw.close();
       await be.close();
