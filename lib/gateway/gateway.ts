@@ -7,7 +7,9 @@
  * {@link MAX_HEAD_BYTES}), and the framing of bodies so it knows where one request ends and
  * the next begins on a kept-alive connection. Bodies pass through as the bytes that arrived.
  * What it changes (spec §5.3): hop-by-hop fields removed both ways, `X-Forwarded-For`
- * appended with the client's tunnel address; `Host` passes through unchanged.
+ * appended with the client's tunnel address; `Host` passes through unchanged. The framing
+ * fields are rebuilt from the parsed framing both ways (one `Content-Length`, or
+ * `Transfer-Encoding: chunked`), and `Connection` can name neither them nor `Host`.
  *
  * Connections: the tunnel side is kept alive across requests (each request is routed on its
  * own); each request gets a fresh upstream connection that carries only it (`Connection:
