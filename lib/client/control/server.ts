@@ -286,11 +286,14 @@ export class ControlServer {
           if (piece === null) break;
           await writer.write(piece);
         }
+      } catch {
+        // The client went away mid-upload: reset the tunnel connection so the agent drops
+        // its temporary file now, not after its 30 s stall timeout.
+        await drop();
       } finally {
         pumping = false;
       }
     })();
-    pump.catch(() => {});
     let line: string | null;
     try {
       line = await output.readLine();
