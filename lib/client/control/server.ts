@@ -279,7 +279,7 @@ export class ControlServer {
     }
     // The rest of the body (a write's chunks) is forwarded as it arrives.
     let pumping = true;
-    const pump = (async () => {
+    (async () => {
       try {
         while (true) {
           const piece = await input.readSome();
