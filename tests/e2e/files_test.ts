@@ -169,6 +169,43 @@ machines:
         assert.deepEqual(await ok.json(), [{ machine: "barn" }]);
       });
 
+      await t.step(
+        "the hub lists the shares the agent advertised (/api/status capabilities)",
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${hub.port}/api/status`, {
+            headers: { Authorization: `Bearer ${owner}` },
+          });
+          const status = await res.json();
+          const barn = status.machines.find((m: { id: string }) => m.id === "barn");
+          assert.deepEqual(barn.capabilities, {
+            shares: [
+              {
+                name: "files",
+                writable: true,
+                allowDelete: true,
+                maxFileSize: 100 * MiB,
+                blockedExtensions: [".exe", ".bat", ".cmd", ".ps1", ".sh"],
+              },
+              {
+                name: "ro",
+                writable: false,
+                allowDelete: false,
+                maxFileSize: 50 * MiB,
+                blockedExtensions: [".exe", ".bat", ".cmd", ".ps1", ".sh"],
+              },
+              {
+                name: "zips",
+                writable: true,
+                allowDelete: false,
+                maxFileSize: 50 * MiB,
+                allowedExtensions: [".zip"],
+              },
+            ],
+            management: true,
+          });
+        },
+      );
+
       await t.step("info: the machine's shares and what each allows (text and -json)", async () => {
         const r = await files(clientHome, ["info", "-machine", "barn"]);
         assert.equal(r.code, 0, r.stderr);
