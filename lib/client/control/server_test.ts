@@ -206,6 +206,19 @@ Deno.test("ShareBackend over the control API: every operation, refusals as Share
       /checksum mismatch/,
     );
     assert.deepEqual((await b.list("barn", "docs", "")).map((e) => e.name), ["d", "sub"]);
+    // A big upload refused up front is answered without sending all its bytes first.
+    const big = new Uint8Array(64 * 1024 * 1024);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled >= big.length) return c.close();
+        const n = Math.min(1 << 20, big.length - pulled);
+        pulled += n;
+        c.enqueue(big.subarray(0, n));
+      },
+    }, { highWaterMark: 0 });
+    await kind(b.write("barn", "ro", "big.bin", big.length, body), "forbidden", /read-only/);
+    assert.ok(pulled < big.length, `stopped early (${pulled} bytes read)`);
   });
 });
 
