@@ -137,7 +137,7 @@ Deno.test("control API proxy: zero-byte reads end with CHUNK 0 (Q-CT-1), write a
 });
 
 Deno.test("ShareBackend over the control API: every operation, refusals as ShareError kinds", async () => {
-  await withControl(async ({ share, file }) => {
+  await withControl(async ({ file }) => {
     const b = new ControlApiBackend(file);
     assert.deepEqual(await b.machines(), ["barn"]);
     assert.deepEqual(await b.shares("barn"), [
