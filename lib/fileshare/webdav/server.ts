@@ -36,6 +36,7 @@ import {
   XmlError,
 } from "./xml.ts";
 import { contentTypeFor } from "./mime.ts";
+import { limitPerMachine } from "./limit.ts";
 
 /** Options of {@link webDavHandler}. */
 export interface WebDavOptions {
@@ -43,6 +44,8 @@ export interface WebDavOptions {
   tree?: DavTreeOptions;
   /** Where request lines go (default: component `webdav`). */
   log?: Logger;
+  /** Backend calls at once per machine (default 2: limit.ts DEFAULT_PER_MACHINE). */
+  perMachine?: number;
 }
 
 /** Largest XML request body read, bytes. */
@@ -308,7 +311,7 @@ class WebDavServer {
   readonly log: Logger;
 
   constructor(backend: ShareBackend, opts: WebDavOptions) {
-    this.tree = new DavTree(backend, opts.tree);
+    this.tree = new DavTree(limitPerMachine(backend, opts.perMachine), opts.tree);
     this.log = opts.log ?? logger("webdav");
   }
 
@@ -1034,28 +1037,34 @@ class WebDavServer {
       }
       return;
     }
-    if (this.tree.isEmptyFile(src.segs) || src.size === 0) {
-      if (!this.tree.isEmptyFile(src.segs)) {
-        // Listed as empty: check (the listing may be old) before writing an empty file.
-        const rd = await this.tree.backend.read(...this.loc(src.segs));
-        if (rd.size > 0) {
-          await this.tree.backend.write(...this.loc(to), rd.size, rd.body, rd.checksum);
-          this.tree.dropEmptyFiles(to);
-          return;
+    if (this.tree.isEmptyFile(src.segs)) {
+      this.tree.addEmptyFile(to);
+      return;
+    }
+    // Downloaded to a temporary file first, so one request never holds two of the machine's
+    // file-share connections at once (limit.ts; Go's mount did the same, spec §4.3).
+    const tmp = await Deno.makeTempFile({ prefix: "tela-mount-read-" });
+    try {
+      const rd = await this.tree.backend.read(...this.loc(src.segs));
+      const f = await Deno.open(tmp, { write: true });
+      try {
+        for await (const chunk of rd.body) {
+          let off = 0;
+          while (off < chunk.length) off += await f.write(chunk.subarray(off));
         }
-        await rd.body.cancel().catch(() => {});
+      } finally {
+        f.close();
       }
-      this.tree.addEmptyFile(to);
-      return;
+      if (rd.size === 0) {
+        this.tree.addEmptyFile(to);
+        return;
+      }
+      const rf = await Deno.open(tmp, { read: true });
+      await this.tree.backend.write(...this.loc(to), rd.size, rf.readable, rd.checksum);
+      this.tree.dropEmptyFiles(to);
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
     }
-    const rd = await this.tree.backend.read(...this.loc(src.segs));
-    if (rd.size === 0) {
-      await rd.body.cancel().catch(() => {});
-      this.tree.addEmptyFile(to);
-      return;
-    }
-    await this.tree.backend.write(...this.loc(to), rd.size, rd.body, rd.checksum);
-    this.tree.dropEmptyFiles(to);
   }
 
   async lock(req: Request, segs: string[]): Promise<Response> {
