@@ -423,6 +423,58 @@ machines:
         assert.equal(st.code, 0, mount.output);
         assert.match(mount.output, /shutting down\.\.\./);
       });
+
+      await t.step(
+        "profile mount.auto: tela connect -profile mounts on connect, unmounts at exit",
+        async () => {
+          const why = davfsUnavailable();
+          const home = `${root}/profile-client`;
+          const mnt = `${work}/auto`;
+          await Deno.mkdir(`${home}/.tela/profiles`, { recursive: true });
+          await Deno.mkdir(mnt);
+          if (why) await Deno.writeTextFile(`${mnt}/occupied`, "x"); // the skip path instead
+          const mountPortNo = freeTcpPort();
+          await Deno.writeTextFile(
+            `${home}/.tela/profiles/auto.yaml`,
+            `connections:
+  - hub: ${hub.url}
+    machine: barn
+    token: ${owner}
+    services:
+      - remote: ${(dummy.addr as Deno.NetAddr).port}
+        local: ${freeTcpPort()}
+mount:
+  mount: ${mnt}
+  port: ${mountPortNo}
+  auto: true
+`,
+          );
+          const pc = startClient(home, ["-profile", "auto"]);
+          procs.push(pc);
+          if (why) {
+            await pc.waitFor(
+              /\[mount\] WARN: skipping auto-mount ".*": .* is not empty \(1 items\)/,
+              90_000,
+            );
+            console.log(`profile mount.auto: skip path checked (davfs2 unavailable: ${why})`);
+            await pc.stop();
+            return;
+          }
+          await pc.waitFor(
+            new RegExp(`auto-starting mount: ${mnt} \\(port ${mountPortNo}\\)`),
+            90_000,
+          );
+          await pc.waitFor(/\[mount\] mounted http:\/\/127\.0\.0\.1:\d+\/ on /, 90_000);
+          assert.ok((await Deno.readTextFile("/proc/mounts")).includes(` ${mnt} `));
+          assert.equal(await Deno.readTextFile(`${mnt}/barn/ro/readme.txt`), "read only\n");
+          const st = await pc.stop();
+          assert.equal(st.code, 0, pc.output);
+          assert.ok(!(await Deno.readTextFile("/proc/mounts")).includes(` ${mnt} `), pc.output);
+          console.log(
+            `profile mount.auto: mounted on ${mnt} at connect, read a file, unmounted at exit`,
+          );
+        },
+      );
     } finally {
       for (const p of procs.reverse()) await p.stop();
       dummy.close();
