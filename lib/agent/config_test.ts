@@ -571,6 +571,10 @@ machines:
         "fileShare compatibility; rename the share or remove fileShare",
       ],
       [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n    services:\n      - port: 17377\n`,
+        "telad.yaml:9: machines[0] (barn): port 17377 is the file-share port inside the tunnel",
+      ],
+      [
         `    fileShare:\n      enabled: true\n`,
         "telad.yaml:5: machines[0] (barn): fileShare: fileShare.directory is required",
       ],

@@ -279,18 +279,21 @@ export class ControlServer {
     }
     // The rest of the body (a write's chunks) is forwarded as it arrives.
     let pumping = true;
-    const pump = (async () => {
+    (async () => {
       try {
         while (true) {
           const piece = await input.readSome();
           if (piece === null) break;
           await writer.write(piece);
         }
+      } catch {
+        // The client went away mid-upload: reset the tunnel connection so the agent drops
+        // its temporary file now, not after its 30 s stall timeout.
+        await drop();
       } finally {
         pumping = false;
       }
     })();
-    pump.catch(() => {});
     let line: string | null;
     try {
       line = await output.readLine();
