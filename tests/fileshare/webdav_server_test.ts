@@ -243,3 +243,29 @@ Deno.test("limitPerMachine: at most N calls per machine at once; a read holds it
   await Promise.all(calls);
   assert.equal(peak, 2);
 });
+
+Deno.test("WebDAV: a Host that is not a loopback name is refused (DNS rebinding)", async () => {
+  await withServer(async (base) => {
+    const port = new URL(base).port;
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    await conn.write(
+      new TextEncoder().encode(
+        `GET /barn/docs/ HTTP/1.1\r\nHost: evil.example:${port}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    conn.close();
+    assert.match(text, /^HTTP\/1\.1 403/);
+    assert.match(text, /is not a loopback name/);
+    const ok = await dav(base.replace("127.0.0.1", "localhost"), "PROPFIND", "/", {
+      headers: { depth: "0" },
+    });
+    assert.equal(ok.status, 207);
+  });
+});

@@ -48,6 +48,9 @@ export interface WebDavOptions {
   perMachine?: number;
 }
 
+/** Host names the server answers to (it listens on 127.0.0.1 only, spec §4.1). */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
 /** Largest XML request body read, bytes. */
 const MAX_XML_BODY = 1 << 20;
 /** Lock timeout when the client asks for none, seconds. */
@@ -321,6 +324,14 @@ class WebDavServer {
     let what = "";
     try {
       if (url.hash) throw new HttpError(400, "request URI must not carry a fragment");
+      // A web page whose name was rebound to 127.0.0.1 would be same-origin here: only the
+      // loopback names are served (DNS rebinding; the server has no credentials of its own).
+      if (!LOOPBACK_HOSTS.has(url.hostname)) {
+        throw new HttpError(
+          403,
+          `Host "${url.hostname}" is not a loopback name: use http://127.0.0.1:${url.port}/`,
+        );
+      }
       res = await this.dispatch(req, url);
     } catch (e) {
       if (e instanceof HttpError) {
