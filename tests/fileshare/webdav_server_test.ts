@@ -269,3 +269,34 @@ Deno.test("WebDAV: a Host that is not a loopback name is refused (DNS rebinding)
     assert.equal(ok.status, 207);
   });
 });
+
+Deno.test("WebDAV: a file made by another client shows up before the listing cache expires", async () => {
+  let now = 1_000_000;
+  const dir = await Deno.makeTempDir({ prefix: "webdav-unit-" });
+  const backend = new DirBackend({
+    barn: [{ name: "docs", root: dir, writable: true, allowDelete: true }],
+  });
+  const ac = new AbortController();
+  const server = serveWebDav({
+    backend,
+    port: 0,
+    signal: ac.signal,
+    options: { log: quiet, tree: { now: () => now } },
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    assert.equal(
+      (await dav(base, "PROPFIND", "/barn/docs/", { headers: { depth: "1" } })).status,
+      207,
+    );
+    await Deno.writeTextFile(`${dir}/late.txt`, "made elsewhere");
+    now += 1_000; // within 2 s the cached listing answers
+    assert.equal((await dav(base, "GET", "/barn/docs/late.txt")).status, 404);
+    now += 2_000; // older: a miss asks the agent again
+    assert.equal((await dav(base, "GET", "/barn/docs/late.txt")).text, "made elsewhere");
+  } finally {
+    ac.abort();
+    await server.finished;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -61,6 +61,8 @@ export interface DavTreeOptions {
   listTtlMs?: number;
   /** How long the machine and share lists are reused, ms (default 5 s). */
   topTtlMs?: number;
+  /** A name missing from a listing older than this is looked up again, ms (default 2 s). */
+  missRefreshMs?: number;
   /** The clock (ms). */
   now?: () => number;
 }
@@ -71,6 +73,7 @@ export class DavTree {
   #listTtl: number;
   #topTtl: number;
   #now: () => number;
+  #missRefreshMs: number;
   #lists = new Map<string, Cached<Entry[]>>();
   #machines?: Cached<string[]>;
   #shares = new Map<string, Cached<string[]>>();
@@ -85,6 +88,7 @@ export class DavTree {
     this.#listTtl = opts.listTtlMs ?? 30_000;
     this.#topTtl = opts.topTtlMs ?? 5_000;
     this.#now = opts.now ?? Date.now;
+    this.#missRefreshMs = opts.missRefreshMs ?? 2_000;
   }
 
   /** The backend location of a path of depth >= 2; undefined above. */
@@ -187,8 +191,25 @@ export class DavTree {
       throw e;
     }
     const name = segs[segs.length - 1];
-    const e = entries.find((x) => x.name === name);
+    let e = entries.find((x) => x.name === name);
+    if (!e && this.#ageOf(parent) > this.#missRefreshMs) {
+      // Not in a listing that is a few seconds old: it may have been made by another client
+      // since (tela files, another mount): ask again once rather than wait for the TTL.
+      this.#lists.delete(this.#key(parent));
+      try {
+        e = (await this.#list(parent)).find((x) => x.name === name);
+      } catch (err) {
+        if (err instanceof ShareError && err.code === "not-found") return null;
+        throw err;
+      }
+    }
     return e ? toResource(segs, e, now) : null;
+  }
+
+  /** How old the cached listing of `l` is, ms (0 when none is cached). */
+  #ageOf(l: Location): number {
+    const c = this.#lists.get(this.#key(l));
+    return c ? this.#now() - c.at : 0;
   }
 
   /**
