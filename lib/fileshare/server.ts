@@ -18,6 +18,8 @@
  * - Uploads are synced to disk before the rename, and concurrent uploads reserve their
  *   declared size against `maxTotalSize` (two uploads cannot both squeeze under the limit).
  * - `.tela-upload-*` files are not listed and cannot be addressed.
+ * - Q-FS-6: `subscribe` connections do not count against the 4-connection limit; at most
+ *   {@link MAX_SUBSCRIPTIONS} per session instead.
  * - `mkdir failed:`/`rename failed:`/`move failed:` name the share-relative path, never the
  *   host path (Q-FS-7).
  * @module
@@ -46,6 +48,7 @@ import {
   UPLOAD_TEMP_PREFIX,
 } from "./protocol.ts";
 import { checkNewName, resolveInShare, SandboxError } from "./sandbox.ts";
+import { encodeEvent, mapEvent } from "./watch.ts";
 
 /** Where the server logs (lines start with the spec's words, §2.11). */
 export interface ShareLog {
@@ -59,6 +62,18 @@ export type ShareConn = DuplexConn & { abort?(): void };
 
 /** A request refused with one of the agent's error strings (spec §2.8). */
 class Refusal extends Error {}
+
+/** Ends request handling: the connection becomes a subscription of `root`. */
+class Subscribe extends Error {
+  constructor(readonly root: string) {
+    super("subscribe");
+  }
+}
+
+/** Subscriptions one session may hold (they do not count against the 4 connections). */
+export const MAX_SUBSCRIPTIONS = 16;
+/** Time allowed for writing one change event, in ms (spec §2.6 `subscribe`). */
+export const EVENT_WRITE_DEADLINE_MS = 5_000;
 
 /** The connection cannot carry another request (mid-stream failure, timeout). */
 class ConnectionBroken extends Error {}
@@ -118,6 +133,7 @@ function osText(err: unknown): string {
  */
 export class ShareServer {
   #active = 0;
+  #subscriptions = 0;
   #conns = new Set<ShareConn>();
   #closed = false;
 
@@ -210,6 +226,18 @@ export class ShareServer {
         try {
           if (!req) await send(encodeResponse({ ok: false, error: "invalid request" }));
           else await this.#dispatch(req, reader, send, deadline);
+        } catch (err) {
+          if (!(err instanceof Subscribe)) throw err;
+          // Q-FS-6 fixed: a subscription leaves the 4-connection limit (it has its own).
+          this.#active--;
+          this.#subscriptions++;
+          try {
+            await this.#subscribe(err.root, send, reader);
+          } finally {
+            this.#subscriptions--;
+            this.#active++;
+          }
+          break;
         } finally {
           deadline.cancel();
         }
@@ -270,11 +298,15 @@ export class ShareServer {
         case "move":
           return void await answer(await this.#move(share, root, req));
         case "subscribe":
-          return void await answer({
-            ok: false,
-            error: "cannot create file watcher: live change notifications are not available " +
-              "in this agent",
-          });
+          deadline.cancel();
+          if (this.#subscriptions >= MAX_SUBSCRIPTIONS) {
+            return void await answer({
+              ok: false,
+              error: `cannot create file watcher: ${MAX_SUBSCRIPTIONS} subscriptions already ` +
+                `watch this session's shares`,
+            });
+          }
+          throw new Subscribe(root);
         default:
           return void await answer({ ok: false, error: `unknown operation: ${req.op}` });
       }
@@ -395,6 +427,59 @@ export class ShareServer {
       await within(send(CHUNK_END), STALL_DEADLINE_MS);
     } finally {
       file.close();
+    }
+  }
+
+  /**
+   * The connection becomes a stream of change events (spec §2.6 `subscribe`) until the
+   * client closes it or an event cannot be written within 5 s.
+   */
+  async #subscribe(
+    root: string,
+    send: (b: Uint8Array | string) => Promise<void>,
+    reader: ByteReader,
+  ): Promise<void> {
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = Deno.watchFs(root, { recursive: true });
+    } catch (err) {
+      await within(
+        send(encodeResponse({
+          ok: false,
+          error: `cannot create file watcher: ${(err as Error).message}`,
+        })),
+        STALL_DEADLINE_MS,
+      );
+      return;
+    }
+    this.log.info(`[fileshare] subscribe: client watching ${root}`);
+    // The client sends nothing more; its EOF (or reset) ends the subscription.
+    const gone = (async () => {
+      try {
+        while ((await reader.readSome()) !== null) { /* ignored */ }
+      } catch { /* reset */ }
+      try {
+        watcher.close();
+      } catch { /* closed */ }
+    })();
+    try {
+      await within(send(encodeResponse({ ok: true })), STALL_DEADLINE_MS);
+      for await (const ev of watcher) {
+        for (const e of await mapEvent(root, ev)) {
+          try {
+            await within(send(encodeEvent(e)), EVENT_WRITE_DEADLINE_MS);
+          } catch {
+            this.log.info("[fileshare] subscribe: write failed, closing");
+            return;
+          }
+        }
+      }
+    } finally {
+      try {
+        watcher.close();
+      } catch { /* closed */ }
+      await reader.cancel();
+      await gone;
     }
   }
 
