@@ -4,7 +4,8 @@
  * @module
  */
 import { command, intSetting, UsageError } from "../../cli/mod.ts";
-import { logger, setLogLevel } from "../../log/mod.ts";
+import { escapeForLog, logger, setLogLevel } from "../../log/mod.ts";
+import { DEFAULT_MOUNT_PORT, runMount, validateMountPoint } from "../mount.ts";
 import { DEFAULT_MTU, MAX_MTU, MIN_MTU, sleep } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { AccessEndedError, MachineConnection } from "../connection.ts";
@@ -287,6 +288,10 @@ async function connectProfile(
     profile.name ?? "",
     requestStop,
   );
+  const mountStop = Promise.withResolvers<void>();
+  const mountTask = profile.mount?.auto && profile.mount.mount
+    ? autoMount(profile.mount.mount, profile.mount.port, mountStop.promise)
+    : Promise.resolve();
   const tasks = conns.map(async (c, i) => {
     const tag = logger(`profile:${i + 1}`);
     const token = c.token || await lookupStoredToken(c.url);
@@ -356,6 +361,8 @@ async function connectProfile(
     interrupted.then(() => true),
   ]);
   log.info("shutting down all connections");
+  mountStop.resolve();
+  await mountTask;
   for (const c of running) c.conn.stop();
   await control?.close();
   await Promise.race([Promise.all(tasks), sleep(2000)]);
@@ -366,4 +373,28 @@ async function connectProfile(
     );
   }
   return 0;
+}
+
+/**
+ * Profile `mount.auto` (spec agent-and-client.md §4.1): 2 s after start (or never, when `stop`
+ * comes first) mounts the file shares of this process's tunnels at `mountPoint` through its own
+ * control API, until `stop`. Failures are logged, never fatal to the connections.
+ */
+async function autoMount(mountPoint: string, port: number | undefined, stop: Promise<void>) {
+  const log = logger("mount");
+  const stopped = await Promise.race([sleep(2000).then(() => false), stop.then(() => true)]);
+  if (stopped) return;
+  try {
+    await validateMountPoint(mountPoint);
+  } catch (e) {
+    log.warn(`skipping auto-mount "${escapeForLog(mountPoint)}": ${(e as Error).message}`);
+    return;
+  }
+  const p = port || DEFAULT_MOUNT_PORT;
+  log.info(`auto-starting mount: ${escapeForLog(mountPoint)} (port ${p})`);
+  try {
+    await runMount({ port: p, mountPoint, stop, log });
+  } catch (e) {
+    log.error(`auto-mount "${escapeForLog(mountPoint)}" failed: ${(e as Error).message}`);
+  }
 }

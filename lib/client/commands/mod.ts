@@ -7,6 +7,7 @@ import { loginCommand, logoutCommand, profileCommand } from "./account.ts";
 import { adminCommand } from "./admin.ts";
 import { connectCommand } from "./connect.ts";
 import { filesCommand } from "./files.ts";
+import { mountCommand } from "./mount.ts";
 import { pairCommand } from "./pair.ts";
 import { plannedTelaCommands } from "./planned.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
@@ -52,6 +53,7 @@ TELA_MTU, TELA_OWNER_TOKEN.`,
         pair: pairCommand,
         admin: adminCommand(deps),
         files: filesCommand(),
+        mount: mountCommand(deps),
       }),
       versionCommand("tela", TELA_VERSION, platformString()),
       helpCommand("tela"),

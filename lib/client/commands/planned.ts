@@ -12,7 +12,7 @@ import {
   serviceCommand,
   updateCommand,
 } from "../../cli/mod.ts";
-import { JSON_FLAG, VERBOSE_FLAG } from "./shared.ts";
+import { JSON_FLAG } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
 
@@ -71,11 +71,11 @@ function remote(): Command {
 
 /**
  * The book's `tela` commands not built yet, in the book's order, with the built `pair`,
- * `admin` and `files` in their places.
+ * `admin`, `files` and `mount` in their places.
  * @param built the commands of the book's list that exist.
  */
 export function plannedTelaCommands(
-  built: { pair: Command; admin: Command; files: Command },
+  built: { pair: Command; admin: Command; files: Command; mount: Command },
 ): Command[] {
   return [
     remote(),
@@ -84,19 +84,7 @@ export function plannedTelaCommands(
     channelCommand("tela", false),
     updateCommand("tela"),
     built.files,
-    planned("mount", {
-      summary: "Serve connected machines' file shares over WebDAV.",
-      usage: ["tela mount [-port 18080] [-mount <drive-or-dir>]"],
-      description: `Starts a WebDAV server on localhost exposing the file shares of connected
-machines; with -mount, also mounts it. Needs an active "tela connect" session.`,
-      flags: {
-        port: { type: "number", usage: "WebDAV listen port (env TELA_MOUNT_PORT)", default: 18080 },
-        mount: { type: "string", arg: "path", usage: "Drive letter (Windows T:) or directory" },
-        v: VERBOSE_FLAG,
-      },
-      examples: ["tela mount -port 9999", "tela mount -mount ~/tela"],
-      seeAlso: ["tela files", "tela connect"],
-    }),
+    built.mount,
     serviceCommand("tela", {}, true),
   ];
 }
