@@ -606,6 +606,20 @@ export class TcpSocket {
         }
       }
       stats.dropped++;
+      // RFC 9293 3.10.7.4: with a zero receive window no segment is acceptable, "but special
+      // allowance should be made to accept valid ACKs". A peer holding data beyond our
+      // (closed or too small) window sends every ACK with SEG.SEQ = its SND.NXT, past our
+      // right edge; dropping their ACK fields deadlocks an echo: our send buffer never
+      // drains, so the application never reads, so the window never opens.
+      if (
+        (flags & (TcpFlags.ACK | TcpFlags.RST | TcpFlags.SYN)) === TcpFlags.ACK &&
+        seq >= this.rcvNxt && this.state !== TcpState.SYN_RECEIVED
+      ) {
+        const ack = unwrap(seg.ack, this.iss, this.sndUna);
+        if (ack <= this.sndNxt && ack >= this.sndUna - this.maxSndWnd) {
+          this.processAck(seg, opts, seq, ack, payload, flags);
+        }
+      }
       return;
     }
 
