@@ -6,6 +6,7 @@
  */
 import { Device } from "../wireguard/mod.ts";
 import { NetStack } from "../netstack/mod.ts";
+import { turnClock } from "../clock/mod.ts";
 import type { TunnelEngine, TunnelStack } from "./tunnel.ts";
 
 /** Builds WireGuard + netstack for one session (spec session-and-relay.md §8.2). */
@@ -14,11 +15,13 @@ export const wireguardEngine: TunnelEngine = (o) => {
   const device = new Device({
     privateKey: o.privateKey,
     bind: o.bind,
+    clock: turnClock,
     onPacket: (ip: Uint8Array) => stack?.input(ip),
   });
   stack = new NetStack({
     address: o.localAddress,
     mtu: o.mtu,
+    clock: turnClock,
     output: (ip: Uint8Array) => device.sendPacket(ip),
   });
   device.addPeer({
