@@ -39,6 +39,14 @@ export interface NetStackOptions extends TcpOptionsConfig {
   random?: () => number;
   /** Challenge ACKs allowed per second across the stack (RFC 5961 7). Default 1000. */
   challengeAckLimit?: number;
+  /**
+   * The largest IP packet the path carries now, in octets; read each time a segment is
+   * sized. Default: `mtu`. With a larger `mtu` than the path always carries, the stack
+   * announces MSS `mtu - 40` (so a peer may send that much, bounded by its own MTU as
+   * RFC 9293 3.7.1 requires) while its own segments follow the path; a value above `mtu`
+   * counts as `mtu`.
+   */
+  pathMtu?: () => number;
 }
 
 /** Why the stack dropped an incoming packet. */
@@ -257,6 +265,7 @@ export class NetStack {
       stats: this.stats.tcp,
       release: (sock) => this.#release(sock),
       allowChallengeAck: () => this.#allowChallengeAck(),
+      pathMtu: opts.pathMtu ?? (() => this.config.mtu),
     };
   }
 

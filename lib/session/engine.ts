@@ -4,14 +4,37 @@
  * (`stack.output → device.sendPacket`, `device.onPacket → stack.input`).
  * @module
  */
-import { Device } from "../wireguard/mod.ts";
+import { type Bind, Device } from "../wireguard/mod.ts";
 import { NetStack } from "../netstack/mod.ts";
 import { turnClock } from "../clock/mod.ts";
-import type { TunnelEngine, TunnelStack } from "./tunnel.ts";
+import type { TransportKind, TunnelEngine, TunnelStack } from "./tunnel.ts";
+
+/**
+ * The largest IP packet our stack builds while the session's datagrams travel over the
+ * WebSocket relay, in octets (the configured tunnel MTU still applies on UDP paths).
+ *
+ * Why this is safe with every peer (spec §1.4, §8.6): the stack announces MSS
+ * `WEBSOCKET_PATH_MTU - 40` in its SYN and SYN-ACK, which is the capability: a peer may send
+ * segments up to that size, and RFC 9293 §3.7.1 bounds every sender by its own MTU too, so a
+ * Go peer (gVisor, MTU 1100, MSS 1060) or the Linux kernel never sends us more than its own
+ * MTU, and we never send a peer more than the MSS it announced (1060 for Go). Only two of our
+ * own peers exchange larger packets, and only while the sender's path is the WebSocket
+ * relay: a WebSocket message has no size limit (gorilla's read limit is unset, our hub takes
+ * 64 KiB frames), and 16384 + 39 octets of frame is far below both. When the bind moves to
+ * a UDP path, segments are sized to the configured MTU again from the next one on
+ * (retransmissions included), so UDP datagrams stay within the 1500-octet reads of Go peers.
+ */
+export const WEBSOCKET_PATH_MTU = 16384;
 
 /** Builds WireGuard + netstack for one session (spec session-and-relay.md §8.2). */
 export const wireguardEngine: TunnelEngine = (o) => {
   let stack: NetStack | null = null;
+  const bind = o.bind as Bind & { readonly transport?: TransportKind };
+  const stackMtu = Math.max(o.mtu, WEBSOCKET_PATH_MTU);
+  const pathMtu = () => {
+    const t = bind.transport;
+    return t === undefined || t === "websocket" ? stackMtu : o.mtu;
+  };
   const device = new Device({
     privateKey: o.privateKey,
     bind: o.bind,
@@ -20,7 +43,8 @@ export const wireguardEngine: TunnelEngine = (o) => {
   });
   stack = new NetStack({
     address: o.localAddress,
-    mtu: o.mtu,
+    mtu: stackMtu,
+    pathMtu,
     clock: turnClock,
     output: (ip: Uint8Array) => device.sendPacket(ip),
   });
