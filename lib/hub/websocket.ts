@@ -568,11 +568,27 @@ export class ServerWebSocket implements HubWebSocket {
 /** A clock the front end advances about once a second, ms (cheaper than a call per read). */
 export const frontClock = { now: 0 };
 
+/** True on a little-endian host (typed arrays use the host's byte order). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Copies `src` XOR the 4-byte mask at `key[m..m+4]` into `dst` (RFC 6455 §5.3); `dst` may be `src`. */
 function unmaskInto(src: Uint8Array, key: Uint8Array, m: number, dst: Uint8Array): void {
-  const k0 = key[m], k1 = key[m + 1], k2 = key[m + 2], k3 = key[m + 3];
   const n = src.length;
   let i = 0;
+  if (n >= 64 && LITTLE_ENDIAN) {
+    // Copy natively, then XOR 32-bit words of `dst` in place: 4 octets per step.
+    if (dst !== src) dst.set(src);
+    for (; ((dst.byteOffset + i) & 3) !== 0; i++) dst[i] ^= key[m + (i & 3)];
+    const words = (n - i) >> 2;
+    const k = key[m + (i & 3)] | key[m + ((i + 1) & 3)] << 8 | key[m + ((i + 2) & 3)] << 16 |
+      key[m + ((i + 3) & 3)] << 24;
+    const w = new Uint32Array(dst.buffer, dst.byteOffset + i, words);
+    for (let j = 0; j < words; j++) w[j] ^= k;
+    i += words << 2;
+    for (; i < n; i++) dst[i] ^= key[m + (i & 3)];
+    return;
+  }
+  const k0 = key[m], k1 = key[m + 1], k2 = key[m + 2], k3 = key[m + 3];
   for (; i + 4 <= n; i += 4) {
     dst[i] = src[i] ^ k0;
     dst[i + 1] = src[i + 1] ^ k1;

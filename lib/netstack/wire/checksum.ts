@@ -6,6 +6,9 @@
  * @module
  */
 
+/** True on a little-endian host (typed arrays use the host's byte order). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Adds the bytes `buf[start, end)` as big-endian 16-bit words to `acc` (an odd final byte is
  * padded with zero, RFC 1071 section 4.1). The result is unfolded; pass it to {@link fold}.
@@ -28,9 +31,9 @@ export function sum16(buf: Uint8Array, start: number, end: number, acc = 0): num
     for (const stop = words - 3; k < stop; k += 4) s += w[k] + w[k + 1] + w[k + 2] + w[k + 3];
     for (; k < words; k++) s += w[k];
     i += words << 2;
-    // Fold the little-endian sum to 16 bits with end-around carry, then swap its bytes.
+    // Fold to 16 bits with end-around carry; a little-endian host summed swapped words.
     while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
-    acc += ((s & 0xff) << 8) | (s >> 8);
+    acc += LITTLE_ENDIAN ? ((s & 0xff) << 8) | (s >> 8) : s;
   }
   const last = end - 1;
   // Unrolled by 8 bytes: this loop is the hot spot of every emitted and received segment.
