@@ -180,7 +180,7 @@ Deno.test({
       ) => {
         await Deno.remove(fromUsFile).catch(() => {});
         // As the session engine configures it on a UDP path (lib/session/engine.ts): the
-        // large WebSocket-path MTU announced (MSS 16344), segments sized to the UDP MTU. The
+        // large WebSocket-path MTU announced (MSS 64984), segments sized to the UDP MTU. The
         // kernel must keep to its own MTU whatever we announce.
         const s = new NetStack({
           address: ns.ourTunnel,
