@@ -72,6 +72,11 @@ export interface ServerWebSocketOptions {
    * {@link MAX_BUFFERED_BYTES}); a `send` past it closes the socket with 1008.
    */
   maxBufferedBytes?: number;
+  /**
+   * The client end of the connection (RFC 6455 §5.1, §5.3): frames we send are masked with
+   * a fresh key each, frames we receive must not be. Default: the server end.
+   */
+  client?: boolean;
 }
 
 /**
@@ -257,7 +262,8 @@ export class ServerWebSocket implements HubWebSocket {
 
   #queue(op: number, payload: Uint8Array): void {
     const len = payload.length;
-    const hdr = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const client = this.#opts.client === true;
+    const hdr = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (client ? 4 : 0);
     const need = this.#outLen + hdr + len;
     let out = this.#out;
     if (!out || out.length < need) {
@@ -267,18 +273,31 @@ export class ServerWebSocket implements HubWebSocket {
     }
     let o = this.#outLen;
     out[o++] = 0x80 | op;
-    if (hdr === 2) out[o++] = len;
-    else if (hdr === 4) {
-      out[o++] = 126;
+    const maskBit = client ? 0x80 : 0;
+    if (len < 126) out[o++] = maskBit | len;
+    else if (len < 65536) {
+      out[o++] = maskBit | 126;
       out[o++] = len >> 8;
       out[o++] = len & 0xff;
     } else {
-      out[o++] = 127;
+      out[o++] = maskBit | 127;
       out[o++] = 0, out[o++] = 0, out[o++] = 0, out[o++] = 0;
       out[o++] = len >>> 24, out[o++] = (len >> 16) & 0xff;
       out[o++] = (len >> 8) & 0xff, out[o++] = len & 0xff;
     }
-    out.set(payload, o);
+    if (client) {
+      // A fresh masking key per frame (RFC 6455 §5.3), from a pool of random octets.
+      if (maskPoolAt + 4 > maskPool.length) {
+        crypto.getRandomValues(maskPool);
+        maskPoolAt = 0;
+      }
+      out.set(maskPool.subarray(maskPoolAt, maskPoolAt + 4), o);
+      maskPoolAt += 4;
+      const body = out.subarray(o + 4, o + 4 + len);
+      unmaskInto(payload, out, o, body);
+    } else {
+      out.set(payload, o);
+    }
     this.#outLen = need;
     this.#buffered += hdr + len;
     if (!this.#writing && this.#conn) this.#flush();
@@ -320,6 +339,8 @@ export class ServerWebSocket implements HubWebSocket {
   // ---- receive ----
 
   async #readLoop(rest: Uint8Array): Promise<void> {
+    // A client's handlers are set after the dial returns it: deliver nothing before then.
+    if (this.#opts.client) await new Promise((r) => setTimeout(r, 0));
     let buf = new Uint8Array(Math.max(SMALL_READ, rest.length));
     buf.set(rest);
     let start = 0;
@@ -384,21 +405,25 @@ export class ServerWebSocket implements HubWebSocket {
     if (avail < 2) return -2;
     const b0 = buf[p], b1 = buf[p + 1];
     if (b0 & 0x70) return this.#protocolError("reserved bits set");
-    if (!(b1 & 0x80)) return this.#protocolError("client frame not masked");
+    const client = this.#opts.client === true;
+    if (client) {
+      if (b1 & 0x80) return this.#protocolError("server frame masked");
+    } else if (!(b1 & 0x80)) return this.#protocolError("client frame not masked");
     const fin = (b0 & 0x80) !== 0;
     const op = b0 & 0x0f;
     let len = b1 & 0x7f;
-    let hdr = 6;
+    const maskLen = client ? 0 : 4;
+    let hdr = 2 + maskLen;
     if (len === 126) {
       if (avail < 4) return -4;
       len = (buf[p + 2] << 8) | buf[p + 3];
-      hdr = 8;
+      hdr = 4 + maskLen;
     } else if (len === 127) {
       if (avail < 10) return -10;
       const hi = (buf[p + 2] << 24 | buf[p + 3] << 16 | buf[p + 4] << 8 | buf[p + 5]) >>> 0;
       const lo = (buf[p + 6] << 24 | buf[p + 7] << 16 | buf[p + 8] << 8 | buf[p + 9]) >>> 0;
       len = hi > 0 ? Number.MAX_SAFE_INTEGER : lo;
-      hdr = 14;
+      hdr = 10 + maskLen;
     }
     if (op >= 0x8) {
       if (op > OP_PONG) return this.#protocolError(`unknown opcode ${op}`);
@@ -418,13 +443,14 @@ export class ServerWebSocket implements HubWebSocket {
     const m = p + hdr - 4;
     const body = buf.subarray(p + hdr, p + hdr + len);
     if (op === OP_BINARY && fin) {
-      // The common relay case: unmask straight into the message's own buffer.
+      // The common relay case: unmask (or copy) straight into the message's own buffer.
       const ab = new ArrayBuffer(len);
-      unmaskInto(body, buf, m, new Uint8Array(ab));
+      if (client) new Uint8Array(ab).set(body);
+      else unmaskInto(body, buf, m, new Uint8Array(ab));
       this.#deliver(ab);
       return p + hdr + len;
     }
-    unmaskInto(body, buf, m, body);
+    if (!client) unmaskInto(body, buf, m, body);
     switch (op) {
       case OP_PING:
         // Bounded: a peer that pings and never reads gets no more pongs queued (§5.5.3).
@@ -567,6 +593,10 @@ export class ServerWebSocket implements HubWebSocket {
 
 /** A clock the front end advances about once a second, ms (cheaper than a call per read). */
 export const frontClock = { now: 0 };
+
+/** Random octets for client masking keys, refilled 1024 keys at a time. */
+const maskPool = new Uint8Array(4096);
+let maskPoolAt = maskPool.length;
 
 /** True on a little-endian host (typed arrays use the host's byte order). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
