@@ -8,11 +8,11 @@
  * behind a data frame, the tail of a large relay frame. Side by side with the runtime's
  * socket forced to TCP_NODELAY (an LD_PRELOAD shim, measurement only): upload 185 → 316
  * Mbit/s, download 237 → 401, connect 253 → 144 ms. Framing is the hub's own RFC 6455 code
- * (`lib/hub/websocket.ts`) in its client role: masked frames out, one write for all frames
+ * (`lib/transport/websocket.ts`, the hub server socket) in its client role: masked frames out, one write for all frames
  * queued in an event-loop turn.
  * @module
  */
-import { acceptKey, ServerWebSocket } from "../hub/websocket.ts";
+import { acceptKey, ServerWebSocket } from "./websocket.ts";
 
 /** Largest message accepted from the hub, in octets (relay frames are at most 64 KiB + 7). */
 export const CLIENT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;

@@ -4,18 +4,18 @@
  * implementation); plus the failures `SignalSocket.dial` relies on.
  */
 import assert from "node:assert/strict";
-import { startFrontEnd } from "../hub/front_end.ts";
+import { startFrontEnd } from "../../lib/hub/front_end.ts";
 import {
   type HubCloseEvent,
   type HubMessageEvent,
   type ServerWebSocket,
-} from "../hub/websocket.ts";
+} from "../../lib/transport/websocket.ts";
 import {
   dialWebSocket,
   directDialPossible,
   WebSocketHandshakeTimeout,
   WebSocketUpgradeError,
-} from "./ws_client.ts";
+} from "../../lib/transport/ws_client.ts";
 
 /** Messages of `ws` as they arrive; `next()` waits for the next one. */
 function inbox(ws: ServerWebSocket) {
