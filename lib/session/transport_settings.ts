@@ -198,9 +198,9 @@ export function resolveTransportSettings(opts: {
 }
 
 /**
- * One log line for settings that are not the defaults, e.g. `transport: up to udp-relay
- * (no direct path)` or `transport: every tier, STUN servers 127.0.0.1:3478`; undefined for the
- * defaults (nothing worth a line).
+ * One log line for settings that are not the defaults, e.g. `transport settings: up to
+ * udp-relay (no direct path)` or `transport settings: every tier, STUN servers
+ * 127.0.0.1:3478`; undefined for the defaults (nothing worth a line).
  */
 export function describeTransportSettings(s: TransportSettings): string | undefined {
   if (s.stunServers === undefined && (s.maxTransport ?? "direct") === "direct") return undefined;
@@ -215,7 +215,7 @@ export function describeTransportSettings(s: TransportSettings): string | undefi
     : s.stunServers.length
     ? `, STUN servers ${s.stunServers.join(" ")}`
     : ", no STUN (no direct path)";
-  return `transport: ${tier}${stun}`;
+  return `transport settings: ${tier}${stun}`;
 }
 
 /**

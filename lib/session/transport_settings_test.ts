@@ -96,18 +96,18 @@ Deno.test("describeTransportSettings: one line for settings other than the defau
   assert.equal(describeTransportSettings({ maxTransport: "direct" }), undefined);
   assert.equal(
     describeTransportSettings({ maxTransport: "websocket", stunServers: [] }),
-    "transport: WebSocket relay only",
+    "transport settings: WebSocket relay only",
   );
   assert.equal(
     describeTransportSettings({ maxTransport: "udp-relay" }),
-    "transport: up to udp-relay (no direct path)",
+    "transport settings: up to udp-relay (no direct path)",
   );
   assert.equal(
     describeTransportSettings({ stunServers: ["127.0.0.1:3478"] }),
-    "transport: every tier, STUN servers 127.0.0.1:3478",
+    "transport settings: every tier, STUN servers 127.0.0.1:3478",
   );
   assert.equal(
     describeTransportSettings({ stunServers: [] }),
-    "transport: every tier, no STUN (no direct path)",
+    "transport settings: every tier, no STUN (no direct path)",
   );
 });
