@@ -34,7 +34,12 @@
  * @module
  */
 import type { AnySignal, SignalSocket } from "../session/signal.ts";
-import type { BindContext, BindFactory, SessionBind, TransportKind } from "../session/tunnel.ts";
+import type {
+  BindContext,
+  BindFactory,
+  SessionBind,
+  TransportKind,
+} from "../session/tunnel.ts";
 import type { BindEndpoint } from "../wireguard/mod.ts";
 import { DirectPath, parsePeerEndpoint, PUNCH_DURATION_MS } from "./direct.ts";
 import { DEFAULT_STUN_SERVER, isStunMessage, stunQuery } from "./stun.ts";
