@@ -34,12 +34,7 @@
  * @module
  */
 import type { AnySignal, SignalSocket } from "../session/signal.ts";
-import type {
-  BindContext,
-  BindFactory,
-  SessionBind,
-  TransportKind,
-} from "../session/tunnel.ts";
+import type { BindContext, BindFactory, SessionBind, TransportKind } from "../session/tunnel.ts";
 import type { BindEndpoint } from "../wireguard/mod.ts";
 import { DirectPath, parsePeerEndpoint, PUNCH_DURATION_MS } from "./direct.ts";
 import { DEFAULT_STUN_SERVER, isStunMessage, stunQuery } from "./stun.ts";
@@ -426,7 +421,6 @@ export class TieredBind implements SessionBind {
   #tick(): void {
     if (this.#closed) return;
     const now = this.#now = performance.now();
-    const t = this.#t;
     const r = this.#relay;
     if (r === null) {
       if (this.#offer && !this.#upgrading && this.#upgradeRetryAt && now >= this.#upgradeRetryAt) {

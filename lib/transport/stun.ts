@@ -88,7 +88,10 @@ export function parseBindingResponse(d: Uint8Array, txid: Uint8Array): StunAddre
     if (type === STUN_ATTR_XOR_MAPPED_ADDRESS && len >= 8 && d[value + 1] === 0x01) {
       const port = v.getUint16(value + 2) ^ 0x2112;
       const ip = (v.getUint32(value + 4) ^ STUN_MAGIC_COOKIE) >>> 0;
-      return { hostname: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`, port };
+      return {
+        hostname: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
+        port,
+      };
     }
     at = value + ((len + 3) & ~3);
   }
