@@ -109,8 +109,8 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.
 Each session starts on the hub's WebSocket relay, moves to the hub's UDP relay when that
 answers, and to a direct path when STUN and hole punching work; it falls back when a path
 goes quiet. The log has one line per change, and "tela status" shows each session's
-transport. -transport caps the tiers; a profile's transport: and stun: keys apply to all
-of its connections.`,
+transport. -transport caps the tiers and -stun picks the STUN servers; in a profile,
+transport: and stun: at the top apply to every connection, under a connection to that one.`,
     flags: CONNECT_FLAGS,
     examples: [
       "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",
