@@ -27,6 +27,9 @@ import {
 import { TELA_VERSION } from "../host/mod.ts";
 import { PathGateway } from "../gateway/mod.ts";
 import type { MachineConfig } from "./config.ts";
+import { capabilities } from "../fileshare/config.ts";
+import { FILE_SHARE_PORT } from "../fileshare/protocol.ts";
+import { ShareServer } from "../fileshare/server.ts";
 
 /** Target dial timeout, in milliseconds (spec §12). */
 export const TARGET_DIAL_TIMEOUT_MS = 10_000;
@@ -62,6 +65,8 @@ export interface AgentOptions {
   mtu?: number;
   log: (machine: string) => Logger;
   random?: () => number;
+  /** Where the file-share server logs (`[fileshare] ...` lines); default the machine's log. */
+  shareLog?: Logger;
   /** Waits between reconnect attempts (tests record the backoff); default a timer. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -116,6 +121,18 @@ export class MachineAgent {
   readonly log: Logger;
   /** Times the hub answered `registered`. */
   registrations = 0;
+  #shares: Promise<ShareServer> | null = null;
+
+  /**
+   * The machine's file-share server (spec §2), made once (share roots resolved then); null
+   * when the machine has no shares.
+   */
+  shareServer(): Promise<ShareServer> | null {
+    const shares = this.machine.shares ?? [];
+    if (shares.length === 0) return null;
+    this.#shares ??= ShareServer.create(shares, this.opts.shareLog ?? this.log);
+    return this.#shares;
+  }
 
   constructor(readonly machine: MachineConfig, readonly opts: AgentOptions) {
     this.log = opts.log(machine.name);
@@ -150,7 +167,7 @@ export class MachineAgent {
     msg.ports = advertised.ports;
     msg.services = advertised.services;
     if (m.token) msg.token = m.token;
-    msg.capabilities = { management: true };
+    msg.capabilities = capabilities(m.shares ?? []);
     return msg;
   }
 
@@ -366,6 +383,7 @@ export class AgentSession {
   #tunnel: SessionTunnel | null = null;
   #gateway: PathGateway | null = null;
   #stopped = false;
+  #shareListener: { close(): void } | null = null;
 
   constructor(
     readonly agent: MachineAgent,
@@ -427,7 +445,7 @@ export class AgentSession {
         type: "wg-pubkey",
         wgPubKey: keys.publicHex,
         ports: this.ports,
-        capabilities: { management: true },
+        capabilities: capabilities(machine.shares ?? []),
       }, true);
       const tunnel = new SessionTunnel({
         sock,
@@ -477,6 +495,7 @@ export class AgentSession {
         log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
         this.#serve(tunnel, port, sid);
       }
+      this.#serveShares(tunnel, addr.agent, sid);
       // Spec §5.3: after the forwarders, when it has a port (this session may use) and routes.
       if (gw && gw.port !== 0 && gw.routes.length > 0 && this.ports.includes(gw.port)) {
         this.#gateway = new PathGateway({
@@ -521,6 +540,28 @@ export class AgentSession {
     } catch { /* closed */ }
   }
 
+  /** Serves the machine's shares on tunnel port 17377 for this session (spec §2.1). */
+  async #serveShares(tunnel: SessionTunnel, address: string, sid: string): Promise<void> {
+    const { log } = this.agent;
+    const made = this.agent.shareServer();
+    if (!made) return;
+    let server: ShareServer;
+    let listener;
+    try {
+      server = await made;
+      if (this.#stopped) return;
+      listener = tunnel.stack.listen(FILE_SHARE_PORT);
+    } catch (err) {
+      log.warn(
+        `[fileshare] listen failed on ${address}:${FILE_SHARE_PORT}: ${(err as Error).message}`,
+      );
+      return;
+    }
+    this.#shareListener = listener;
+    log.debug(`[session ${sid}] file shares on ${address}:${FILE_SHARE_PORT}`);
+    await server.serve(listener, `${address}:${FILE_SHARE_PORT}`);
+  }
+
   async #forward(conn: TunnelConn, host: string, port: number): Promise<void> {
     let target: Deno.TcpConn;
     try {
@@ -537,6 +578,9 @@ export class AgentSession {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    try {
+      this.#shareListener?.close();
+    } catch { /* closed */ }
     this.#gateway?.close();
     this.#tunnel?.close();
     this.#sock?.close();

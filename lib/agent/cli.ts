@@ -53,6 +53,7 @@ import {
 import { AgentAuthError, MachineAgent } from "./agent.ts";
 import { HubDialError } from "../session/hub_error.ts";
 import { ConfigError } from "../config/mod.ts";
+import { ensureShareDirectories } from "../fileshare/config.ts";
 import {
   type AgentConfig,
   agentConfigFromFlags,
@@ -258,6 +259,15 @@ async function runAgent(
   for (const m of cfg.machines) {
     const described = describeTransportSettings(transportOf(m));
     if (described) logger(cfg.machines.length > 1 ? `telad:${m.name}` : "telad").info(described);
+  }
+  // Share directories exist before any session serves them (spec §2.9).
+  for (const m of cfg.machines) {
+    if (!m.shares?.length) continue;
+    try {
+      await ensureShareDirectories(m.shares);
+    } catch (e) {
+      throw new ConfigError(cfg.path ?? "telad.yaml", `[${m.name}] ${(e as Error).message}`);
+    }
   }
   await resolveAgentTokens(cfg, values.token);
   const state = await loadAgentState(statePath, cfg.machines.map((m) => m.name));

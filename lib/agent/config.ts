@@ -15,6 +15,14 @@ import {
 } from "../session/mod.ts";
 import type { GatewayConfig } from "../gateway/mod.ts";
 import {
+  LEGACY_SHARE_NAME,
+  type ShareConfig,
+  ShareConfigError,
+  type ShareFields,
+  shareFromFields,
+} from "../fileshare/config.ts";
+import { FILE_SHARE_PORT } from "../fileshare/protocol.ts";
+import {
   lookupStoredToken,
   systemCredentialsPath,
   userConfigDir,
@@ -67,6 +75,8 @@ export interface MachineConfig {
    * `-transport` and their variables override both.
    */
   transport?: TransportSettings;
+  /** File shares served on tunnel port 17377 (spec §2.9); absent when none. */
+  shares?: ShareConfig[];
 }
 
 /** The whole agent configuration. */
@@ -293,8 +303,9 @@ class Checker {
  * twice, two upstreams on one port of this host, an upstream on the port of a service this
  * host runs (a machine whose `target` is this host) and an upstream that forwards to itself
  * are errors. Unknown keys at every level are warnings with a did-you-mean (issue 13: nothing
- * in the config is silently ignored), as are keys this telad does not act on (`shares`,
- * `fileShare`, `ports` beside `services`).
+ * in the config is silently ignored), as are `ports` beside `services` and the deprecated
+ * `fileShare`. `shares` (spec §2.9) are parsed with their rules: an invalid size, a system
+ * directory, `allowDelete` without `writable`, a duplicate name are errors.
  * Tokens are not resolved here (see {@link resolveAgentTokens}).
  * @param path the file, named in every error and warning.
  * @param doc the parsed YAML.
@@ -408,26 +419,7 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
   const tags = e.tags === undefined || e.tags === null
     ? undefined
     : c.list([...at, "tags"], e.tags, `${where}: 'tags'`, "tags: [lab]").map(String);
-  for (const key of ["shares", "fileShare"] as const) {
-    if (e[key] === undefined || e[key] === null) continue;
-    const known = key === "shares" ? TELAD_YAML_KEYS.share : TELAD_YAML_KEYS.fileShare;
-    const entries = key === "shares"
-      ? c.list([...at, key], e[key], `${where}: 'shares'`, "- name: docs").map((s, j) => ({
-        keys: [...at, key, j],
-        v: s,
-      }))
-      : [{ keys: [...at, key], v: e[key] }];
-    for (const { keys, v } of entries) {
-      if (v && typeof v === "object" && !Array.isArray(v)) {
-        c.unknownKeys(keys, v as Record<string, unknown>, known, `in ${where} ${key}`);
-      }
-    }
-    c.warn(
-      [...at, key],
-      `${where}: '${key}' is ignored: file sharing is not available in this version of ` +
-        `telad (remove '${key}', or copy files another way until it is)`,
-    );
-  }
+  const shares = sharesOf(c, e, at, where);
   const target = c.optString([...at, "target"], e.target) ?? "127.0.0.1";
   const mc: MachineConfig = {
     name,
@@ -442,6 +434,7 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
     ports,
     services,
   };
+  if (shares.length > 0) mc.shares = shares;
   if (e.gateway !== undefined && e.gateway !== null) {
     mc.gateway = gatewayEntry(c, e.gateway, at, where, services);
   }
@@ -458,7 +451,130 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
     where,
   );
   if (transport) mc.transport = transport;
+  if (shares.length > 0) {
+    // Tunnel port 17377 is the file share's (spec §2.1): a service there would never be reached.
+    const j = services.findIndex((s) => s.port === FILE_SHARE_PORT);
+    const clash = j >= 0
+      ? [...at, "services", j, "port"]
+      : mc.gateway?.port === FILE_SHARE_PORT
+      ? [...at, "gateway", "port"]
+      : null;
+    if (clash) {
+      c.fail(
+        clash,
+        `${where}: port ${FILE_SHARE_PORT} is the file-share port inside the tunnel, and this ` +
+          `machine has shares (serve the service on another port, or remove shares:)`,
+      );
+    }
+  }
   return mc;
+}
+
+/**
+ * The machine's `shares:` and deprecated `fileShare:` (spec §2.9; book Appendix B): each
+ * share parsed and defaulted by lib/fileshare's rules, errors with the file and line of the
+ * key at fault. `fileShare` with `enabled: true` becomes the share `legacy`, first, with a
+ * deprecation warning; a `shares` entry named `legacy` beside it is an error.
+ */
+function sharesOf(c: Checker, e: Record<string, unknown>, at: Key[], where: string) {
+  const out: ShareConfig[] = [];
+  const one = (keys: Key[], v: unknown, label: string, legacy: boolean): ShareConfig | null => {
+    const o = c.mapping(keys, v, `${where}: ${label} must be a mapping`, "- name: docs");
+    c.unknownKeys(
+      keys,
+      o,
+      legacy ? TELAD_YAML_KEYS.fileShare : TELAD_YAML_KEYS.share,
+      `in ${where} ${label}`,
+    );
+    if (legacy && o.enabled !== true) {
+      if (o.enabled !== undefined && typeof o.enabled !== "boolean") {
+        c.fail([...keys, "enabled"], `${where}: fileShare.enabled must be true or false`);
+      }
+      return null;
+    }
+    const bool = (k: string) => {
+      if (o[k] === undefined || o[k] === null) return undefined;
+      if (typeof o[k] !== "boolean") {
+        c.fail([...keys, k], `${where}: ${label}.${k} must be true or false (got ${o[k]})`);
+      }
+      return o[k] as boolean;
+    };
+    const strings = (k: string) => {
+      if (o[k] === undefined || o[k] === null) return undefined;
+      const list = c.list([...keys, k], o[k], `${where}: ${label}.${k}`, `${k}: [".txt"]`);
+      return list.map((x, j) => {
+        if (typeof x !== "string" || !x.trim()) {
+          c.fail([...keys, k, j], `${where}: ${label}.${k}[${j}] must be an extension like ".txt"`);
+        }
+        return x as string;
+      });
+    };
+    const size = (k: string) => {
+      const x = o[k];
+      if (x === undefined || x === null) return undefined;
+      if (typeof x !== "string" && typeof x !== "number") {
+        c.fail([...keys, k], `${where}: ${label}.${k} must be a size such as 50MB`);
+      }
+      return x as string | number;
+    };
+    const name = legacy ? LEGACY_SHARE_NAME : c.optString([...keys, "name"], o.name);
+    const fields: ShareFields = {
+      name,
+      path: c.optString([...keys, legacy ? "directory" : "path"], legacy ? o.directory : o.path),
+      writable: bool("writable"),
+      allowDelete: bool("allowDelete"),
+      maxFileSize: size("maxFileSize"),
+      maxTotalSize: size("maxTotalSize"),
+      allowedExtensions: strings("allowedExtensions"),
+      blockedExtensions: strings("blockedExtensions"),
+    };
+    try {
+      return shareFromFields(fields);
+    } catch (err) {
+      if (!(err instanceof ShareConfigError)) throw err;
+      const field = legacy && err.field === "path" ? "directory" : err.field;
+      const msg = legacy
+        ? `fileShare: ${err.message.replace("shares[legacy].path", "fileShare.directory")}`
+        : err.message;
+      c.fail(field ? [...keys, field] : keys, `${where}: ${msg}`);
+    }
+  };
+  if (e.fileShare !== undefined && e.fileShare !== null) {
+    const legacy = one([...at, "fileShare"], e.fileShare, "fileShare", true);
+    if (legacy) {
+      c.warn(
+        [...at, "fileShare"],
+        `${where}: WARNING: fileShare is deprecated; use shares instead. Support will be ` +
+          `removed in 1.0. (it is served as the share "legacy"; move it to shares: with a name)`,
+      );
+      out.push(legacy);
+    }
+  }
+  const list = c.list([...at, "shares"], e.shares, `${where}: 'shares'`, "- name: docs");
+  const seen = new Map<string, number>();
+  list.forEach((v, j) => {
+    const keys = [...at, "shares", j];
+    const s = one(keys, v, `shares[${j}]`, false)!;
+    if (s.name === LEGACY_SHARE_NAME && out.length > 0 && out[0].name === LEGACY_SHARE_NAME) {
+      c.fail(
+        [...keys, "name"],
+        `${where}: share name 'legacy' is reserved for deprecated fileShare compatibility; ` +
+          `rename the share or remove fileShare`,
+      );
+    }
+    const prev = seen.get(s.name);
+    if (prev !== undefined) {
+      c.fail(
+        [...keys, "name"],
+        `${where}: share name "${s.name}" is given twice, first at line ${
+          c.line([...at, "shares", prev, "name"])
+        } (clients address shares by name: give each its own)`,
+      );
+    }
+    seen.set(s.name, j);
+    out.push(s);
+  });
+  return out;
 }
 
 function gatewayEntry(

@@ -430,9 +430,9 @@ machines:
   });
 });
 
-Deno.test("telad.yaml shares are reported as not available, not silently dropped", async () => {
+Deno.test("telad.yaml shares: parsed with defaults, unknown keys warned (Appendix B, spec §2.9)", async () => {
   await tmp(async (dir) => {
-    const { warnings } = await load(
+    const { cfg, warnings } = await load(
       dir,
       `hub: wss://h
 machines:
@@ -440,16 +440,149 @@ machines:
     ports: [22]
     shares:
       - name: docs
-        path: /srv/docs
+        path: ${dir}/docs
         writeable: true
+      - name: staging
+        path: ${dir}/staging/
+        writable: true
+        allowDelete: true
+        maxFileSize: 200MB
+        maxTotalSize: 2gb
+        allowedExtensions: [".zip", "YAML", ".tar.gz"]
 `,
     );
     assert.deepEqual(warnings.map((w) => w.replace(`${dir}/`, "")), [
-      `telad.yaml:8: unknown key "writeable" in machines[0] (barn) shares is ignored (did you ` +
-      `mean "writable"?)`,
-      `telad.yaml:5: machines[0] (barn): 'shares' is ignored: file sharing is not available ` +
-      `in this version of telad (remove 'shares', or copy files another way until it is)`,
+      `telad.yaml:8: unknown key "writeable" in machines[0] (barn) shares[0] is ignored (did ` +
+      `you mean "writable"?)`,
     ]);
+    assert.deepEqual(cfg.machines[0].shares, [{
+      name: "docs",
+      path: `${dir}/docs`,
+      writable: false,
+      allowDelete: false,
+      maxFileSize: 50 * 1024 * 1024,
+      maxTotalSize: 0,
+      allowedExtensions: [],
+      blockedExtensions: [".exe", ".bat", ".cmd", ".ps1", ".sh"],
+    }, {
+      name: "staging",
+      path: `${dir}/staging`,
+      writable: true,
+      allowDelete: true,
+      maxFileSize: 200 * 1024 * 1024,
+      maxTotalSize: 2 * 1024 ** 3,
+      allowedExtensions: [".zip", ".yaml", ".tar.gz"],
+      blockedExtensions: [],
+    }]);
+  });
+});
+
+Deno.test("telad.yaml fileShare: served as the share 'legacy', first, with a deprecation warning", async () => {
+  await tmp(async (dir) => {
+    const { cfg, warnings } = await load(
+      dir,
+      `hub: wss://h
+machines:
+  - name: barn
+    ports: [22]
+    shares:
+      - name: docs
+        path: ${dir}/docs
+    fileShare:
+      enabled: true
+      directory: ${dir}/old
+      writable: true
+      blockedExtensions: [exe]
+`,
+    );
+    assert.deepEqual(cfg.machines[0].shares?.map((s) => [s.name, s.path, s.writable]), [
+      ["legacy", `${dir}/old`, true],
+      ["docs", `${dir}/docs`, false],
+    ]);
+    assert.deepEqual(cfg.machines[0].shares?.[0].blockedExtensions, [".exe"]);
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      /telad\.yaml:8: machines\[0\] \(barn\): WARNING: fileShare is deprecated; use shares instead\. Support will be removed in 1\.0\./,
+    );
+    const off = await load(
+      dir,
+      `hub: wss://h
+machines:
+  - name: barn
+    ports: [22]
+    fileShare:
+      enabled: false
+      directory: ${dir}/old
+`,
+    );
+    assert.equal(off.cfg.machines[0].shares, undefined);
+  });
+});
+
+Deno.test("telad.yaml shares: each invalid setting stops telad with file:line and the fix", async () => {
+  await tmp(async (dir) => {
+    const head = `hub: wss://h
+machines:
+  - name: barn
+    ports: [22]
+`;
+    const cases: [string, string][] = [
+      [
+        `    shares:\n      - path: ${dir}/x\n`,
+        "telad.yaml:6: machines[0] (barn): share name is required (e.g. name: docs)",
+      ],
+      [
+        `    shares:\n      - name: d\n`,
+        "telad.yaml:6: machines[0] (barn): shares[d].path is required (e.g. path: /srv/d)",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: /etc\n`,
+        "telad.yaml:7: machines[0] (barn): shares[d].path must not be a system directory: /etc",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: /\n`,
+        "telad.yaml:7: machines[0] (barn): shares[d].path must not be a system directory: /",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n        allowDelete: true\n`,
+        "telad.yaml:8: machines[0] (barn): shares[d].allowDelete requires writable: true",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n        maxFileSize: 1.5MB\n`,
+        `telad.yaml:8: machines[0] (barn): shares[d].maxFileSize: invalid size: "1.5"`,
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n        maxTotalSize: 10B\n`,
+        `telad.yaml:8: machines[0] (barn): shares[d].maxTotalSize: invalid size: "10B"`,
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n        writable: yes please\n`,
+        "telad.yaml:8: machines[0] (barn): shares[0].writable must be true or false",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/a\n      - name: d\n        path: ${dir}/b\n`,
+        `telad.yaml:8: machines[0] (barn): share name "d" is given twice, first at line 6`,
+      ],
+      [
+        `    fileShare:\n      enabled: true\n      directory: ${dir}/l\n    shares:\n` +
+        `      - name: legacy\n        path: ${dir}/x\n`,
+        "telad.yaml:9: machines[0] (barn): share name 'legacy' is reserved for deprecated " +
+        "fileShare compatibility; rename the share or remove fileShare",
+      ],
+      [
+        `    shares:\n      - name: d\n        path: ${dir}/d\n    services:\n      - port: 17377\n`,
+        "telad.yaml:9: machines[0] (barn): port 17377 is the file-share port inside the tunnel",
+      ],
+      [
+        `    fileShare:\n      enabled: true\n`,
+        "telad.yaml:5: machines[0] (barn): fileShare: fileShare.directory is required",
+      ],
+    ];
+    for (const [yaml, want] of cases) {
+      const got = (await errorOf(dir, head + yaml)).replace(`${dir}/`, "");
+      assert.ok(got.startsWith(want), `${yaml}\n got: ${got}\nwant: ${want}`);
+    }
   });
 });
 

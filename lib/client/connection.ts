@@ -24,6 +24,7 @@ import {
   type TransportKind,
   type TransportSettings,
   tunnelAddresses,
+  type TunnelConn,
   type TunnelEngine,
 } from "../session/mod.ts";
 import {
@@ -569,6 +570,45 @@ export class MachineConnection {
       token,
       scope,
     );
+  }
+
+  /** Whether a session's tunnel is up now. */
+  get tunnelUp(): boolean {
+    return this.#live !== null;
+  }
+
+  /**
+   * Dials `port` on the agent inside the live tunnel (the control API's file-share proxy,
+   * spec agent-and-client.md §3.1).
+   * @param timeoutMs give up after this long, in milliseconds.
+   * @throws {Error} `no active tunnel for machine "<m>" (is tela connect running?)` when no
+   *   session is up, `timed out after <n> s`, or the stack's refusal (reset: nothing listens).
+   */
+  async dial(port: number, timeoutMs: number): Promise<TunnelConn> {
+    const live = this.#live;
+    if (!live) {
+      throw new Error(
+        `no active tunnel for machine "${this.opts.machine}" (is tela connect running?)`,
+      );
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const dial = live.tunnel.stack.dial(live.peer, port);
+    try {
+      return await Promise.race([
+        dial,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`timed out after ${timeoutMs / 1000} s`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      dial.then((c) => c.abort(), () => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stops: ends the session, closes the listeners, wakes waiting local connections. */

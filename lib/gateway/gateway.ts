@@ -7,7 +7,9 @@
  * {@link MAX_HEAD_BYTES}), and the framing of bodies so it knows where one request ends and
  * the next begins on a kept-alive connection. Bodies pass through as the bytes that arrived.
  * What it changes (spec §5.3): hop-by-hop fields removed both ways, `X-Forwarded-For`
- * appended with the client's tunnel address; `Host` passes through unchanged.
+ * appended with the client's tunnel address; `Host` passes through unchanged. The framing
+ * fields are rebuilt from the parsed framing both ways (one `Content-Length`, or
+ * `Transfer-Encoding: chunked`), and `Connection` can name neither them nor `Host`.
  *
  * Connections: the tunnel side is kept alive across requests (each request is routed on its
  * own); each request gets a fresh upstream connection that carries only it (`Connection:
@@ -19,6 +21,7 @@ import { escapeForLog } from "../log/mod.ts";
 import type { DuplexConn, TunnelConn, TunnelListener } from "../session/mod.ts";
 import {
   ByteReader,
+  contentLength,
   copyBody,
   type Field,
   fieldTokens,
@@ -108,15 +111,43 @@ export function sortRoutes(routes: GatewayRoute[]): GatewayRoute[] {
 
 /**
  * The route for a request-target: the first of `sorted` whose `path` is a plain string prefix
- * of the target's percent-decoded path (spec §5.3). The query does not take part.
+ * of the target's normalised path (spec §5.3): percent-decoded, then dot segments removed
+ * (RFC 3986 §5.2.4), so `/api/../internal` and `/api/%2e%2e/internal` route by `/internal`,
+ * as a backend resolving the path will read it. The request-target itself is forwarded
+ * unchanged. (This departs from the Go gateway, which matches the decoded path as it is and
+ * so sends `/api/../internal` to the `/api/` route's backend; lead's decision, issue 13.)
+ * The query does not take part.
  * @param sorted routes from {@link sortRoutes}.
  * @param target the request-target (origin-form `/a/b?q`, or absolute-form `http://h/a/b?q`).
  * @returns the route, or undefined when none matches.
  * @throws {HttpError} 400 when the path holds a malformed percent escape.
  */
 export function matchRoute(sorted: GatewayRoute[], target: string): GatewayRoute | undefined {
-  const path = decodedPath(originForm(target));
+  const path = removeDotSegments(decodedPath(originForm(target)));
   return sorted.find((r) => path.startsWith(r.path));
+}
+
+/**
+ * RFC 3986 §5.2.4 remove_dot_segments on an absolute path: `.` segments dropped, `..` removes
+ * the segment before it (never above the root); `/a/b/../c` → `/a/c`, `/a/..` → `/`.
+ */
+export function removeDotSegments(path: string): string {
+  if (!path.startsWith("/")) return path; // `*` (OPTIONS) or an authority-form target
+  const out: string[] = [];
+  const segs = path.split("/");
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i];
+    const last = i === segs.length - 1;
+    if (s === ".") {
+      if (last) out.push("");
+    } else if (s === "..") {
+      if (out.length > 1) out.pop();
+      if (last) out.push("");
+    } else {
+      out.push(s);
+    }
+  }
+  return out.join("/");
 }
 
 /** `http://host/p?q` → `/p?q`; other forms unchanged (RFC 9112 §3.2). */
@@ -135,13 +166,47 @@ function decodedPath(target: string): string {
   }
 }
 
-/** `Connection`-named fields and the fixed hop-by-hop set removed (RFC 9110 §7.6.1). */
+/**
+ * Fields `Connection` may not remove: Host (routing and the upstream's virtual host), and the
+ * message framing, which the gateway rebuilds itself ({@link withFraming}). Letting
+ * `Connection: Content-Length` drop the length while the body is still forwarded is request
+ * smuggling (RFC 9110 §7.6.1 lets a proxy refuse to treat such fields as hop-by-hop).
+ */
+const NOT_HOP_BY_HOP = new Set(["host", "content-length"]);
+
+/**
+ * `Connection`-named fields and the fixed hop-by-hop set removed (RFC 9110 §7.6.1), and every
+ * `Content-Length` removed: the framing fields are set again from the parsed framing.
+ */
 function endToEnd(fields: Field[]): Field[] {
   const named = new Set(fieldTokens(fields, "connection"));
   return fields.filter(([k]) => {
     const n = k.toLowerCase();
-    return !HOP_BY_HOP.has(n) && !named.has(n);
+    if (n === "content-length") return false;
+    return !HOP_BY_HOP.has(n) && !(named.has(n) && !NOT_HOP_BY_HOP.has(n));
   });
+}
+
+/**
+ * Appends the framing fields of a forwarded message, built from its parsed framing rather than
+ * copied (RFC 9112 §6.3): one `Content-Length` for a length-delimited body (so `5, 5` leaves as
+ * `5`), `Transfer-Encoding: chunked` for a chunked one (never together with a length), and for a
+ * bodiless message the `Content-Length` it announced, when one was valid (HEAD and 304 answers
+ * carry the length of the representation; `Content-Length: 0` stays).
+ * @param out the end-to-end fields, changed in place.
+ * @param announced the length the message's own `Content-Length` stated, if any.
+ */
+function withFraming(
+  out: Field[],
+  framing: Framing,
+  announced: number | undefined,
+  chunked: boolean,
+): void {
+  if (framing.kind === "length") out.push(["Content-Length", String(framing.length)]);
+  else if (framing.kind === "none" && announced !== undefined) {
+    out.push(["Content-Length", String(announced)]);
+  }
+  if (chunked) out.push(["Transfer-Encoding", "chunked"]);
 }
 
 function serializeHead(startLine: string, fields: Field[]): Uint8Array {
@@ -153,8 +218,9 @@ function serializeHead(startLine: string, fields: Field[]): Uint8Array {
 /**
  * A plain-text response the gateway makes itself (no route, no upstream, a refused request).
  * @param close adds `Connection: close` (the connection ends after it).
+ * @param http10 the request was HTTP/1.0: a connection kept open says `Connection: keep-alive`.
  */
-function simpleResponse(status: number, body: string, close: boolean): Uint8Array {
+function simpleResponse(status: number, body: string, close: boolean, http10 = false): Uint8Array {
   const bytes = new TextEncoder().encode(body);
   const fields: Field[] = [
     ["Content-Type", "text/plain; charset=utf-8"],
@@ -163,6 +229,7 @@ function simpleResponse(status: number, body: string, close: boolean): Uint8Arra
     ["Content-Length", String(bytes.length)],
   ];
   if (close) fields.push(["Connection", "close"]);
+  else if (http10) fields.push(["Connection", "keep-alive"]);
   const head = serializeHead(`HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`, fields);
   const out = new Uint8Array(head.length + bytes.length);
   out.set(head);
@@ -303,7 +370,7 @@ export class PathGateway {
     // safely without reading it).
     const refuse = async (status: number, body: string) => {
       const close = !keepAlive || framing.kind !== "none";
-      await toClient.write(simpleResponse(status, body, close));
+      await toClient.write(simpleResponse(status, body, close, req.minor === 0));
       return !close;
     };
     let route: GatewayRoute | undefined;
@@ -327,7 +394,18 @@ export class PathGateway {
           `(telad.yaml gateway.routes)\n`,
       );
     }
-    const upEntry = { abort: () => quiet(up.close()) };
+    let upClosed = false;
+    const closeUp = () => {
+      if (upClosed) return;
+      upClosed = true;
+      quiet(up.close());
+    };
+    if (this.#closed) {
+      // The session ended during the dial.
+      closeUp();
+      return false;
+    }
+    const upEntry = { abort: closeUp };
     this.#open.add(upEntry);
     const fromUp = new ByteReader(up.readable);
     const toUp = up.writable.getWriter();
@@ -343,7 +421,12 @@ export class PathGateway {
       ]);
       const te = fieldTokens(req.fields, "te");
       if (te.includes("trailers")) forwarded.push(["TE", "trailers"]);
-      if (framing.kind === "chunked") forwarded.push(["Transfer-Encoding", "chunked"]);
+      withFraming(
+        forwarded,
+        framing,
+        framing.kind === "none" ? contentLength(req.fields, 400) : undefined,
+        framing.kind === "chunked",
+      );
       if (upgrade) {
         forwarded.push(["Connection", "Upgrade"]);
         forwarded.push(["Upgrade", fieldValues(req.fields, "upgrade").join(", ")]);
@@ -354,11 +437,34 @@ export class PathGateway {
         serializeHead(`${req.method} ${originForm(req.target)} HTTP/1.1`, forwarded),
       );
       // The request body streams while the response is read (an upstream may answer early).
+      // A request that fails (malformed chunking, the client gone mid-body) ends the upstream
+      // connection: the upstream would otherwise wait for the rest of it for ever.
       let requestDone = framing.kind === "none";
       let requestFailed = false;
+      let requestError: unknown = null;
+      // Until the response head arrives, a client that leaves (EOF or reset) ends the upstream
+      // connection too (as Go's server cancels the request's context).
+      let headDone = false;
+      let clientGone = false;
+      const watchClient = () => {
+        if (headDone) return;
+        client.waitReadable().then((more) => more, () => false).then((more) => {
+          if (!more && !headDone) {
+            clientGone = true;
+            closeUp();
+          }
+        });
+      };
       const requestCopy = copyBody(client, toUp, framing).then(
-        () => (requestDone = true),
-        () => (requestFailed = true),
+        () => {
+          requestDone = true;
+          watchClient();
+        },
+        (err) => {
+          requestFailed = true;
+          requestError = err;
+          closeUp();
+        },
       );
 
       let res: ResponseHead;
@@ -369,6 +475,15 @@ export class PathGateway {
           if (!bytes) throw new HttpError(502, "upstream closed the connection without a response");
           res = parseResponseHead(bytes);
         } catch (err) {
+          if (requestFailed || clientGone) {
+            // The request, not the upstream, failed: answer its error if it has a status.
+            if (requestError instanceof HttpError) {
+              await toClient.write(
+                simpleResponse(requestError.status, `${requestError.message}\n`, true),
+              );
+            }
+            return false;
+          }
           const why = (err as Error).message;
           log.warn(`[gateway] http: proxy error: ${upstreamName}: ${escapeForLog(why)}`);
           await toClient.write(
@@ -377,12 +492,18 @@ export class PathGateway {
           return false;
         }
         if (res.status >= 100 && res.status < 200 && res.status !== 101) {
-          // Interim responses (100 Continue, 103 Early Hints) go through as they are.
-          await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, res.fields));
+          // Interim responses (100 Continue, 103 Early Hints) go through without their
+          // hop-by-hop fields, and not at all to an HTTP/1.0 client (RFC 9110 §15.2).
+          if (req.minor >= 1) {
+            await toClient.write(
+              serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, endToEnd(res.fields)),
+            );
+          }
           continue;
         }
         break;
       }
+      headDone = true;
 
       if (res.status === 101) {
         if (!upgrade) {
@@ -395,6 +516,17 @@ export class PathGateway {
           );
           return false;
         }
+        // The request body must be whole before the connection becomes a byte relay: both
+        // would read the client, and the upgraded protocol starts after the body.
+        await requestCopy;
+        if (!requestDone) {
+          if (requestError instanceof HttpError) {
+            await toClient.write(
+              simpleResponse(requestError.status, `${requestError.message}\n`, true),
+            );
+          }
+          return false;
+        }
         const out = endToEnd(res.fields);
         out.push(["Connection", "Upgrade"]);
         const proto = fieldValues(res.fields, "upgrade");
@@ -405,11 +537,31 @@ export class PathGateway {
         return false;
       }
 
-      const resFraming = responseFraming(res, req.method);
+      let resFraming: Framing;
+      let announced: number | undefined;
+      try {
+        resFraming = responseFraming(res, req.method);
+        // A bodiless answer keeps the length it announced (HEAD, 304), except where no
+        // Content-Length may be sent (1xx, 204: RFC 9110 §8.6); with Transfer-Encoding a
+        // received Content-Length is dropped (RFC 9112 §6.3 rule 3).
+        announced = resFraming.kind === "none" && res.status !== 204 &&
+            fieldValues(res.fields, "transfer-encoding").length === 0
+          ? contentLength(res.fields, 502)
+          : undefined;
+      } catch (err) {
+        // An unparsable Content-Length: nothing was sent to the client yet, so a 502 can be.
+        const why = `upstream response: ${(err as Error).message}`;
+        log.warn(`[gateway] http: proxy error: ${upstreamName}: ${escapeForLog(why)}`);
+        await toClient.write(
+          simpleResponse(502, `gateway route ${route.path} -> ${upstreamName}: ${why}\n`, true),
+        );
+        return false;
+      }
       // An HTTP/1.0 client gets a chunked body decoded, delimited by the connection's end.
       const dechunk = req.minor === 0 && resFraming.kind === "chunked";
       const closeAfter = !keepAlive || resFraming.kind === "close" || dechunk;
       const out = endToEnd(res.fields);
+      withFraming(out, resFraming, announced, false);
       if ((resFraming.kind === "chunked" && !dechunk) || resFraming.kind === "close") {
         // The body passes through with its transfer coding: say so.
         for (const v of fieldValues(res.fields, "transfer-encoding")) {
@@ -421,6 +573,8 @@ export class PathGateway {
         out.push(["Trailer", trailer.join(", ")]);
       }
       if (closeAfter) out.push(["Connection", "close"]);
+      // An HTTP/1.0 client asked for keep-alive: say it is granted (RFC 9112 §C.2.2).
+      else if (req.minor === 0) out.push(["Connection", "keep-alive"]);
       await toClient.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, out));
       await copyBody(fromUp, toClient, resFraming, dechunk);
       if (!requestDone && !requestFailed) {
@@ -433,7 +587,7 @@ export class PathGateway {
       this.#open.delete(upEntry);
       quiet(fromUp.cancel());
       quiet(toUp.close());
-      quiet(up.close());
+      closeUp();
     }
   }
 }

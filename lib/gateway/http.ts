@@ -64,8 +64,18 @@ export type Framing =
  */
 export class ByteReader {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #buf: Uint8Array = new Uint8Array(0);
+  /**
+   * Buffered bytes live in `#store[#start, #end)`. Bytes before `#start` were handed out as
+   * views and are never written again; new bytes go after `#end` while there is room, else
+   * into a new store of twice the live size (geometric growth, the live bytes moved once),
+   * so reading a head in many small pieces costs linear copying, not quadratic.
+   */
+  #store: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #copied = 0;
   #eof = false;
+  #pending: Promise<boolean> | null = null;
 
   /** @param readable the connection's byte stream; this reader holds its lock. */
   constructor(readable: ReadableStream<Uint8Array>) {
@@ -74,31 +84,61 @@ export class ByteReader {
 
   /** Bytes read from the stream and not handed out yet. */
   get buffered(): number {
-    return this.#buf.length;
+    return this.#end - this.#start;
   }
 
-  /** Reads one more chunk into the buffer; false at the end of the stream. */
-  async #fill(): Promise<boolean> {
+  /** Octets moved between buffers so far (for tests and benchmarks of the buffering). */
+  get copiedBytes(): number {
+    return this.#copied;
+  }
+
+  get #buf(): Uint8Array {
+    return this.#store.subarray(this.#start, this.#end);
+  }
+
+  /**
+   * Reads one more chunk into the buffer; false at the end of the stream. Concurrent callers
+   * share one read, so {@link waitReadable} can watch the stream while nobody else reads it.
+   */
+  #fill(): Promise<boolean> {
+    if (!this.#pending) {
+      this.#pending = this.#read().finally(() => (this.#pending = null));
+    }
+    return this.#pending;
+  }
+
+  async #read(): Promise<boolean> {
     if (this.#eof) return false;
     const { value, done } = await this.#reader.read();
     if (done || !value) {
       this.#eof = true;
       return false;
     }
-    if (this.#buf.length === 0) {
-      this.#buf = value;
+    const live = this.#end - this.#start;
+    if (live === 0) {
+      // Nothing buffered: the chunk becomes the buffer, no copy.
+      this.#store = value;
+      this.#start = 0;
+      this.#end = value.length;
+    } else if (this.#store.length - this.#end >= value.length) {
+      this.#store.set(value, this.#end);
+      this.#end += value.length;
+      this.#copied += value.length;
     } else {
-      const b = new Uint8Array(this.#buf.length + value.length);
-      b.set(this.#buf);
-      b.set(value, this.#buf.length);
-      this.#buf = b;
+      const b = new Uint8Array(Math.max(2 * (live + value.length), 4096));
+      b.set(this.#store.subarray(this.#start, this.#end));
+      b.set(value, live);
+      this.#copied += live + value.length;
+      this.#store = b;
+      this.#start = 0;
+      this.#end = live + value.length;
     }
     return true;
   }
 
   #take(n: number): Uint8Array {
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
+    const out = this.#store.subarray(this.#start, this.#start + n);
+    this.#start += n;
     return out;
   }
 
@@ -160,6 +200,17 @@ export class ByteReader {
     return this.#take(Math.min(max, this.#buf.length));
   }
 
+  /**
+   * Waits until a byte is buffered or the stream ends, without consuming anything (used to
+   * notice a client that leaves while its request waits for an answer).
+   * @returns false at the end of the stream.
+   * @throws whatever reading the stream throws (a reset).
+   */
+  async waitReadable(): Promise<boolean> {
+    if (this.#buf.length > 0) return true;
+    return await this.#fill() || this.#buf.length > 0;
+  }
+
   /** Stops reading: cancels the stream (the connection's read side). */
   async cancel(): Promise<void> {
     try {
@@ -210,8 +261,9 @@ function parseFields(lines: string[]): Field[] {
 
 /**
  * Parses a request head read by {@link ByteReader.readHead}.
- * @throws {HttpError} 400 for a malformed request line or field line, 505 for a version
- *   other than HTTP/1.0 or HTTP/1.1.
+ * @throws {HttpError} 400 for a malformed request line or field line, an HTTP/1.1 request
+ *   without Host or a request with two Host fields (RFC 9112 §3.2); 505 for a version other
+ *   than HTTP/1.0 or HTTP/1.1.
  */
 export function parseRequestHead(head: Uint8Array): RequestHead {
   const lines = headLines(head);
@@ -222,7 +274,14 @@ export function parseRequestHead(head: Uint8Array): RequestHead {
     }
     throw new HttpError(400, "malformed request line");
   }
-  return { method: m[1], target: m[2], minor: Number(m[3]), fields: parseFields(lines.slice(1)) };
+  const minor = Number(m[3]);
+  const fields = parseFields(lines.slice(1));
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with more than one Host
+  // field line, gets a 400 (a proxy and its upstream could pick different hosts).
+  const hosts = fieldValues(fields, "host").length;
+  if (hosts > 1) throw new HttpError(400, "more than one Host field");
+  if (hosts === 0 && minor === 1) throw new HttpError(400, "HTTP/1.1 request without Host");
+  return { method: m[1], target: m[2], minor, fields };
 }
 
 /**
@@ -258,7 +317,13 @@ export function fieldTokens(fields: Field[], name: string): string[] {
     .filter((t) => t !== "");
 }
 
-function contentLength(fields: Field[], status: number): number | undefined {
+/**
+ * The one length a message's `Content-Length` fields state (duplicates and lists of the same
+ * number accepted: RFC 9112 §6.3 rule 5).
+ * @returns undefined when there is no Content-Length.
+ * @throws {HttpError} with `status` when the values are not one decimal number.
+ */
+export function contentLength(fields: Field[], status: number): number | undefined {
   const cl = fieldValues(fields, "content-length").flatMap((v) => v.split(",")).map((v) =>
     v.trim()
   );
@@ -314,13 +379,18 @@ const COPY_CHUNK = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 /** Most trailer bytes accepted after the last chunk, in octets. */
 const MAX_TRAILERS = 64 * 1024;
-const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r\n$/;
+/**
+ * A chunk-size line (RFC 9112 §7.1): at most 13 significant hex digits, so every size read is
+ * below 2^52 and exact as a number (a larger one gets a 400; leading zeros are free).
+ */
+const CHUNK_SIZE_LINE = /^0*([0-9A-Fa-f]{1,13})[ \t]*(;[^\r\n]*)?\r\n$/;
 
 /**
  * Copies one body delimited by `framing` from `from` to `to`, byte for byte (chunk-size
  * lines, extensions and trailers included), each piece written as it arrives so streamed
  * responses (`text/event-stream`, long-polling, chunked progress) are not held back.
- * @throws {HttpError} 400 for a malformed chunk-size line or chunk end.
+ * @throws {HttpError} 400 for a malformed chunk-size line, chunk end or trailer line (each
+ *   trailer line must end in CRLF and be a field line, RFC 9112 §7.1.2, §5).
  * @throws {TruncatedMessageError} when `from` ends before the body does (not for `close`).
  * @param dechunk for a chunked body: write only the chunks' data (to an HTTP/1.0 client,
  *   which does not know chunked coding; the connection's end then delimits the body).
@@ -356,13 +426,23 @@ export async function copyBody(
         if (end.length !== 2 || end[0] !== 13) throw new HttpError(400, "chunk not ended by CRLF");
         if (!dechunk) await to.write(end);
       }
-      // Trailer section, then the empty line (RFC 9112 §7.1.2).
+      // Trailer section, then the empty line (RFC 9112 §7.1.2). Trailers are kept (gRPC and
+      // others use them) but checked like header lines: each must end in CRLF and be a field
+      // line, else the message is refused (400) before the line is forwarded. A bare LF would
+      // end the message for a lenient upstream (Go) while a CRLF reader reads on: smuggling.
       for (let total = 0;;) {
         const line = await from.readLine(MAX_CHUNK_LINE);
         total += line.length;
         if (total > MAX_TRAILERS) throw new HttpError(400, "trailer section too large");
+        if (line.length < 2 || line[line.length - 2] !== 13) {
+          throw new HttpError(400, "trailer line not ended by CRLF");
+        }
+        const end = line.length === 2;
+        if (!end && !FIELD_LINE.test(latin1(line.subarray(0, line.length - 2)))) {
+          throw new HttpError(400, "malformed trailer field line");
+        }
         if (!dechunk) await to.write(line);
-        if (line.length === 2 && line[0] === 13) return;
+        if (end) return;
       }
   }
 }

@@ -37,7 +37,11 @@ function sink(): { writer: WritableStreamDefaultWriter<Uint8Array>; text: () => 
 }
 
 Deno.test("readHead: a head split across reads, leading empty lines skipped, rest kept", async () => {
-  const r = readerOf("\r\nGET /a HT", "TP/1.1\r\nHost: x\r", "\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  const r = readerOf(
+    "\r\nGET /a HT",
+    "TP/1.1\r\nHost: x\r",
+    "\n\r\nGET /b HTTP/1.1\r\nHost: y\r\n\r\n",
+  );
   const h1 = parseRequestHead((await r.readHead(1024))!);
   assert.deepEqual(h1, { method: "GET", target: "/a", minor: 1, fields: [["Host", "x"]] });
   const h2 = parseRequestHead((await r.readHead(1024))!);
@@ -66,6 +70,8 @@ Deno.test("parseRequestHead refuses what a proxy and its upstream could read dif
   bad("GET /a HTTP/1.1\r\nX: a\nY: b"); // bare LF
   bad("GET /a b HTTP/1.1");
   bad("GET /a HTTP/2.0", 505);
+  bad("GET /a HTTP/1.1"); // no Host (RFC 9112 §3.2)
+  bad("GET /a HTTP/1.0\r\nHost: a\r\nHost: a"); // two Host field lines
   const h = parseRequestHead(enc.encode("PROPFIND /dav HTTP/1.0\r\nX-A:  v  \r\n\r\n"));
   assert.deepEqual(h, { method: "PROPFIND", target: "/dav", minor: 0, fields: [["X-A", "v"]] });
 });
@@ -168,4 +174,80 @@ Deno.test("routes: longest prefix first, plain string prefix, decoded path, quer
   assert.equal(to("http://h:1/api/x?q"), 4000); // absolute-form
   assert.equal(matchRoute(sortRoutes([{ path: "/api/", target: 1 }]), "/other"), undefined);
   assert.throws(() => to("/%zz"), (e) => e instanceof HttpError && e.status === 400);
+});
+
+Deno.test("copyBody refuses a trailer line not ended by CRLF or not a field line", async () => {
+  const smuggled = "GET /internal HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (
+    const body of [
+      "3\r\nabc\r\n0\r\n\n" + smuggled, // a bare LF ends the message for Go, not for a CRLF reader
+      "0\r\nX-A: 1\n\r\n", // a trailer line ended by a bare LF
+      "0\r\nX-A: 1\r\nnot a field\r\n\r\n",
+      "0\r\n folded: x\r\n\r\n",
+    ]
+  ) {
+    const s = sink();
+    await assert.rejects(
+      copyBody(readerOf(body), s.writer, { kind: "chunked" }),
+      (e) => e instanceof HttpError && e.status === 400,
+      JSON.stringify(body),
+    );
+    assert.ok(!s.text().includes("GET /internal"), s.text());
+  }
+  const s = sink();
+  await copyBody(readerOf("0\r\nX-A: 1\r\nX-B:\r\n\r\n"), s.writer, { kind: "chunked" });
+  assert.equal(s.text(), "0\r\nX-A: 1\r\nX-B:\r\n\r\n", "well-formed trailers pass through");
+});
+
+Deno.test("ByteReader: a 64 KiB head in 1-byte reads costs linear copying (finding 4)", async () => {
+  const total = 64 * 1024 - 100;
+  let sent = 0;
+  const r = new ByteReader(
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent === 0) {
+          c.enqueue(enc.encode("GET / HTTP/1.1\r\nX: "));
+          sent = 19;
+        } else if (sent >= total) {
+          c.enqueue(enc.encode("\r\n\r\n"));
+          c.close();
+        } else {
+          c.enqueue(new Uint8Array([97]));
+          sent++;
+        }
+      },
+    }, { highWaterMark: 0 }),
+  );
+  const head = (await r.readHead(64 * 1024))!;
+  assert.equal(head.length, total + 4);
+  // Before: the whole buffer was copied on every read (~2 GiB moved for this head).
+  assert.ok(r.copiedBytes <= 4 * head.length, `copied ${r.copiedBytes} bytes`);
+});
+
+Deno.test("routes match the normalised path: decoded, dot segments removed (finding 5)", () => {
+  const routes = sortRoutes([{ path: "/api/", target: 4000 }, { path: "/", target: 9 }]);
+  const to = (t: string) => matchRoute(routes, t)?.target;
+  assert.equal(to("/api/../internal"), 9);
+  assert.equal(to("/api/%2e%2e/internal"), 9);
+  assert.equal(to("/api/..%2finternal"), 9);
+  assert.equal(to("http://x/api/../internal"), 9);
+  assert.equal(to("/api/./x/../y"), 4000);
+  assert.equal(to("/x/../api/y"), 4000);
+  assert.equal(to("/api/.."), 9);
+  assert.equal(to("/../../api/z"), 4000); // above the root stays at the root
+  assert.equal(to("/api/..x/y"), 4000); // not a dot segment
+});
+
+Deno.test("copyBody refuses chunk sizes of 2^53 or more: 400 (finding 8)", async () => {
+  for (const size of ["20000000000000", "fffffffffffffff", "1" + "0".repeat(14)]) {
+    await assert.rejects(
+      copyBody(readerOf(`${size}\r\nabc`), sink().writer, { kind: "chunked" }),
+      (e) => e instanceof HttpError && e.status === 400,
+      size,
+    );
+  }
+  // 13 significant hex digits (< 2^52) are read exactly; leading zeros do not count.
+  const s = sink();
+  await copyBody(readerOf("0000000000000003\r\nabc\r\n0\r\n\r\n"), s.writer, { kind: "chunked" });
+  assert.equal(s.text(), "0000000000000003\r\nabc\r\n0\r\n\r\n");
 });

@@ -33,3 +33,11 @@ export function systemConfigDir(): string {
   }
   return "/etc/tela";
 }
+
+/**
+ * The per-user folder of running programs' discovery files (`<cfgdir>/run`, spec
+ * agent-and-client.md §1.1): `control.json` of `tela connect` (§13.1), `telad.json` (§8.3).
+ */
+export function runDir(): string {
+  return join(userConfigDir(), "run");
+}

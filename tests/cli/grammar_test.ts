@@ -239,11 +239,13 @@ Deno.test("flags belong to their sub-command; Go-style spellings work before and
   const r = await run(["machines", "-ports", "22"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /^Error: flag provided but not defined: -ports\n\ntela machines — /);
-  // A not-built command parses its flags like any other: these reach "not available" (1).
+  // Flags before and after the positional both parse: these reach the missing -share (2).
   for (
     const args of [["files", "ls", "-machine", "m", "dir"], ["files", "ls", "dir", "--machine=m"]]
   ) {
-    assert.equal((await run(args)).code, 1, args.join(" "));
+    const r = await run(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, /^Error: -share is required/);
   }
   assert.equal((await run(["files", "ls", "-hub", "x"])).code, 2);
 });

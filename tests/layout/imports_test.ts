@@ -19,6 +19,8 @@ const FORBIDDEN: Record<string, string[]> = {
   wireguard: ["session", "host", "transport", "agent", "client", "hub", "demo"],
   netstack: ["session", "host", "transport", "agent", "client", "hub", "demo"],
   gateway: ["agent", "client", "hub", "cli", "demo"],
+  /** File sharing: below agent and client (both use it), above session and host. */
+  fileshare: ["agent", "client", "hub", "cli", "demo"],
 };
 
 /**

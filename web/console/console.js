@@ -483,6 +483,22 @@ function start() {
       }
       servicesCell.append(list);
     }
+    // File shares the agent advertises (spec agent-and-client.md §2.10), read-only or not.
+    const shares = Array.isArray(m.capabilities?.shares) ? m.capabilities.shares : [];
+    if (shares.length > 0) {
+      const list = el("div", "services shares");
+      for (const s of shares) {
+        const item = el("span", "service share", `files: ${s.name}`);
+        item.title = !s.writable
+          ? "File share, read-only"
+          : s.allowDelete
+          ? "File share, read-write, delete allowed"
+          : "File share, read-write";
+        item.append(el("span", "service-port", s.writable ? "rw" : "ro"));
+        list.append(item);
+      }
+      servicesCell.append(list);
+    }
 
     const state = machineState(m, nowMs);
     const statusCell = el("td");

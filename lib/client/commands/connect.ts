@@ -4,7 +4,8 @@
  * @module
  */
 import { command, intSetting, UsageError } from "../../cli/mod.ts";
-import { logger, setLogLevel } from "../../log/mod.ts";
+import { escapeForLog, logger, setLogLevel } from "../../log/mod.ts";
+import { DEFAULT_MOUNT_PORT, runMount, validateMountPoint } from "../mount.ts";
 import {
   DEFAULT_MTU,
   DEFAULT_STUN_SERVER,
@@ -22,6 +23,8 @@ import { HubResolveError, resolveHubUrl } from "../hubs.ts";
 import { ConfigError } from "../../config/mod.ts";
 import { formatServicesBlock, parseClientPorts, type PortMapping } from "../ports.ts";
 import { loadProfile, type ProfileConnection } from "../profile.ts";
+import { ControlServer } from "../control/server.ts";
+import type { Logger } from "../../log/mod.ts";
 import {
   env,
   HUB_FLAG,
@@ -124,10 +127,23 @@ transport: and stun: at the top apply to every connection, under a connection to
       const log = logger("tela");
       const mtu = clientMtu(values.mtu);
       const transport = clientTransport(values.stun, values.transport);
-      const interrupted = deps.interrupted ?? signalPromise();
+      const stopRequested = Promise.withResolvers<void>();
+      const interrupted = Promise.race([
+        deps.interrupted ?? signalPromise(),
+        stopRequested.promise,
+      ]);
       const profileArg = values.profile ?? env("TELA_PROFILE");
       if (profileArg) {
-        return await connectProfile(profileArg, mtu, transport, deps, out, err, interrupted);
+        return await connectProfile(
+          profileArg,
+          mtu,
+          transport,
+          deps,
+          out,
+          err,
+          interrupted,
+          stopRequested.resolve,
+        );
       }
 
       const hubArg = values.hub ?? env("TELA_HUB");
@@ -170,18 +186,65 @@ transport: and stun: at the top apply to every connection, under a connection to
         onBound: (bound, wanted) => out(formatServicesBlock(bound, wanted)),
       });
       conn.bindExplicit();
+      const control = await startControl(() => [conn], log, "", stopRequested.resolve);
       const running = conn.run();
       const result = await Promise.race([
         running.then(() => "done" as const, (e: Error) => e),
         interrupted.then(() => "interrupted" as const),
       ]);
       conn.stop();
+      await control?.close();
       if (result instanceof Error) throw result;
       log.info("shutting down");
       await Promise.race([running.catch(() => {}), sleep(2000)]);
       return 0;
     },
   });
+}
+
+/**
+ * Starts the local control API (spec §13; issue 12: every `tela connect`, not only profile
+ * mode) over the running connections. A failure to start it is a warning: the tunnels work
+ * without it, only `tela files` and `tela mount` cannot reach them.
+ * @param conns the connections now (read at each request).
+ * @param onShutdown what `DELETE /` does.
+ */
+async function startControl(
+  conns: () => MachineConnection[],
+  log: Logger,
+  profile: string,
+  onShutdown: () => void,
+): Promise<ControlServer | null> {
+  const live = (machine: string) =>
+    conns().filter((c) => c.opts.machine === machine && c.tunnelUp).at(-1);
+  try {
+    return await ControlServer.start({
+      log,
+      profile,
+      onShutdown,
+      services: () => conns().reduce((n, c) => n + c.listeners.length, 0),
+      tunnels: {
+        machines: () => [
+          ...new Set(conns().filter((c) => c.tunnelUp).map((c) => c.opts.machine)),
+        ],
+        dial: (machine, port, timeoutMs) => {
+          const c = live(machine);
+          if (!c) {
+            return Promise.reject(
+              new Error(`no active tunnel for machine "${machine}" (is tela connect running?)`),
+            );
+          }
+          return c.dial(port, timeoutMs);
+        },
+      },
+    });
+  } catch (err) {
+    log.warn(
+      `local control API not started: ${(err as Error).message} (tela files and tela mount ` +
+        `cannot reach this connection; check that ~/.tela/run is writable)`,
+    );
+    return null;
+  }
 }
 
 /** `-mtu`, else `TELA_MTU`, else the default; checked before anything is dialled. */
@@ -248,6 +311,7 @@ async function connectProfile(
   out: (t: string) => void,
   _err: (t: string) => void,
   interrupted: Promise<void>,
+  requestStop: () => void,
 ): Promise<number> {
   const log = logger("tela");
   const { path, profile } = await loadProfile(arg);
@@ -285,6 +349,16 @@ async function connectProfile(
   /** `url\ntoken` pairs the hub declared dead: connections using them stop (issue 10). */
   const deadTokens = new Set<string>();
   let fatal = 0;
+  const control = await startControl(
+    () => running.map((r) => r.conn),
+    log,
+    profile.name ?? "",
+    requestStop,
+  );
+  const mountStop = Promise.withResolvers<void>();
+  const mountTask = profile.mount?.auto && profile.mount.mount
+    ? autoMount(profile.mount.mount, profile.mount.port, mountStop.promise)
+    : Promise.resolve();
   const tasks = conns.map(async (c, i) => {
     const tag = logger(`profile:${i + 1}`);
     const token = c.token || await lookupStoredToken(c.url);
@@ -358,7 +432,10 @@ async function connectProfile(
     interrupted.then(() => true),
   ]);
   log.info("shutting down all connections");
+  mountStop.resolve();
+  await mountTask;
   for (const c of running) c.conn.stop();
+  await control?.close();
   await Promise.race([Promise.all(tasks), sleep(2000)]);
   // Every connection gave up (e.g. `Invalid token` everywhere): nothing is left running.
   if (!stopped && fatal > 0) {
@@ -367,4 +444,28 @@ async function connectProfile(
     );
   }
   return 0;
+}
+
+/**
+ * Profile `mount.auto` (spec agent-and-client.md §4.1): 2 s after start (or never, when `stop`
+ * comes first) mounts the file shares of this process's tunnels at `mountPoint` through its own
+ * control API, until `stop`. Failures are logged, never fatal to the connections.
+ */
+async function autoMount(mountPoint: string, port: number | undefined, stop: Promise<void>) {
+  const log = logger("mount");
+  const stopped = await Promise.race([sleep(2000).then(() => false), stop.then(() => true)]);
+  if (stopped) return;
+  try {
+    await validateMountPoint(mountPoint);
+  } catch (e) {
+    log.warn(`skipping auto-mount "${escapeForLog(mountPoint)}": ${(e as Error).message}`);
+    return;
+  }
+  const p = port || DEFAULT_MOUNT_PORT;
+  log.info(`auto-starting mount: ${escapeForLog(mountPoint)} (port ${p})`);
+  try {
+    await runMount({ port: p, mountPoint, stop, log });
+  } catch (e) {
+    log.error(`auto-mount "${escapeForLog(mountPoint)}" failed: ${(e as Error).message}`);
+  }
 }

@@ -6,6 +6,8 @@ import { type Command, command, helpCommand, renderHelp, versionCommand } from "
 import { loginCommand, logoutCommand, profileCommand } from "./account.ts";
 import { adminCommand } from "./admin.ts";
 import { connectCommand } from "./connect.ts";
+import { filesCommand } from "./files.ts";
+import { mountCommand } from "./mount.ts";
 import { pairCommand } from "./pair.ts";
 import { plannedTelaCommands } from "./planned.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
@@ -47,7 +49,12 @@ TELA_MTU, TELA_OWNER_TOKEN.`,
       loginCommand(deps),
       logoutCommand,
       profileCommand,
-      ...plannedTelaCommands({ pair: pairCommand, admin: adminCommand(deps) }),
+      ...plannedTelaCommands({
+        pair: pairCommand,
+        admin: adminCommand(deps),
+        files: filesCommand(),
+        mount: mountCommand(deps),
+      }),
       versionCommand("tela", TELA_VERSION, platformString()),
       helpCommand("tela"),
     ],

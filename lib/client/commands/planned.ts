@@ -12,7 +12,7 @@ import {
   serviceCommand,
   updateCommand,
 } from "../../cli/mod.ts";
-import { JSON_FLAG, MACHINE_FLAG, VERBOSE_FLAG } from "./shared.ts";
+import { JSON_FLAG } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
 
@@ -69,97 +69,22 @@ function remote(): Command {
   });
 }
 
-function files(): Command {
-  const see = ["tela files", "tela mount"];
-  const leaf = (name: string, summary: string, args: string[], example: string, extra = {}) =>
-    planned(name, {
-      summary,
-      usage: [`tela files ${name} -machine <m> ${args.join(" ")}`.trimEnd()],
-      description: `${summary} Needs a running "tela connect" session to the machine.`,
-      flags: { machine: MACHINE_FLAG, ...extra },
-      args,
-      examples: [example],
-      seeAlso: see,
-    });
-  return planned("files", {
-    summary: "Work with files shared by a connected machine.",
-    usage: ["tela files <action> -machine <m> [args]"],
-    description: `File operations on machines whose agent shares folders. Needs an active
-"tela connect" session.`,
-    examples: ["tela files ls -machine barn"],
-    seeAlso: ["tela mount", "tela connect"],
-    commands: [
-      leaf("ls", "List files and directories.", ["[path]"], "tela files ls -machine barn shared/", {
-        json: JSON_FLAG,
-      }),
-      leaf(
-        "get",
-        "Download a file.",
-        ["<remote>"],
-        "tela files get -machine barn notes.txt -o n.txt",
-        {
-          o: { type: "string", arg: "local", usage: "Local file (default: the remote name)" },
-        },
-      ),
-      leaf(
-        "put",
-        "Upload a file.",
-        ["<local>", "[remote-name]"],
-        "tela files put -machine barn ./a.txt",
-      ),
-      leaf("rm", "Delete a file.", ["<path>"], "tela files rm -machine barn old.txt"),
-      leaf("mkdir", "Create a directory.", ["<path>"], "tela files mkdir -machine barn reports"),
-      leaf(
-        "rename",
-        "Rename a file (new name only, not a path).",
-        ["<path>", "<new-name>"],
-        "tela files rename -machine barn a.txt b.txt",
-      ),
-      leaf(
-        "mv",
-        "Move a file within the share.",
-        ["<src>", "<dst>"],
-        "tela files mv -machine barn a.txt old/a.txt",
-      ),
-      leaf(
-        "info",
-        "Show share status (file count, total size).",
-        [],
-        "tela files info -machine barn",
-        {
-          json: JSON_FLAG,
-        },
-      ),
-    ],
-  });
-}
-
 /**
- * The book's `tela` commands not built yet, in the book's order, with the built `pair` and
- * `admin` in their places (after `remote`).
+ * The book's `tela` commands not built yet, in the book's order, with the built `pair`,
+ * `admin`, `files` and `mount` in their places.
  * @param built the commands of the book's list that exist.
  */
-export function plannedTelaCommands(built: { pair: Command; admin: Command }): Command[] {
+export function plannedTelaCommands(
+  built: { pair: Command; admin: Command; files: Command; mount: Command },
+): Command[] {
   return [
     remote(),
     built.pair,
     built.admin,
     channelCommand("tela", false),
     updateCommand("tela"),
-    files(),
-    planned("mount", {
-      summary: "Serve connected machines' file shares over WebDAV.",
-      usage: ["tela mount [-port 18080] [-mount <drive-or-dir>]"],
-      description: `Starts a WebDAV server on localhost exposing the file shares of connected
-machines; with -mount, also mounts it. Needs an active "tela connect" session.`,
-      flags: {
-        port: { type: "number", usage: "WebDAV listen port (env TELA_MOUNT_PORT)", default: 18080 },
-        mount: { type: "string", arg: "path", usage: "Drive letter (Windows T:) or directory" },
-        v: VERBOSE_FLAG,
-      },
-      examples: ["tela mount -port 9999", "tela mount -mount ~/tela"],
-      seeAlso: ["tela files", "tela connect"],
-    }),
+    built.files,
+    built.mount,
     serviceCommand("tela", {}, true),
   ];
 }
