@@ -7,7 +7,12 @@ import { dirname, join } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { suggest } from "../cli/suggest.ts";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
-import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
+import {
+  fileTransportSettings,
+  parseAgentPorts,
+  type ServiceSpec,
+  type TransportSettings,
+} from "../session/mod.ts";
 import type { GatewayConfig } from "../gateway/mod.ts";
 import {
   LEGACY_SHARE_NAME,
@@ -65,6 +70,11 @@ export interface MachineConfig {
   gateway?: GatewayConfig;
   /** Upstreams listened on by this agent host (spec §6); absent when none. */
   upstreams?: UpstreamConfig[];
+  /**
+   * This machine's `stun:` and `transport:` (issue 11), over the top-level ones; `-stun`,
+   * `-transport` and their variables override both.
+   */
+  transport?: TransportSettings;
   /** File shares served on tunnel port 17377 (spec §2.9); absent when none. */
   shares?: ShareConfig[];
 }
@@ -74,6 +84,12 @@ export interface AgentConfig {
   hub: string;
   token?: string;
   machines: MachineConfig[];
+  /**
+   * Top-level `stun:` (a list of host:port, empty for no direct path) and `transport:`
+   * (`auto`, `udp`, `websocket`) for every machine's sessions; a machine's own keys, then
+   * `-stun`, `-transport`, `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` override them.
+   */
+  transport?: TransportSettings;
   /** The file it came from; absent in flag mode. */
   path?: string;
 }
@@ -331,7 +347,14 @@ export function validateAgentConfig(
   }
   const machines = (d.machines as unknown[]).map((m, i) => machineEntry(c, m, i));
   checkHostPorts(c, machines);
-  return { hub, token: c.optString(["token"], d.token), machines, path };
+  const transport = fileTransportSettings(path, d.stun, d.transport, (k) => c.line([k]));
+  return {
+    hub,
+    token: c.optString(["token"], d.token),
+    machines,
+    ...(transport ? { transport } : {}),
+    path,
+  };
 }
 
 function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
@@ -420,6 +443,14 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
       .map((u, j) => upstreamEntry(c, u, [...at, "upstreams", j], `${where}: upstreams[${j}]`));
     if (list.length > 0) mc.upstreams = list;
   }
+  const transport = fileTransportSettings(
+    c.path,
+    e.stun,
+    e.transport,
+    (k) => c.line([...at, k]),
+    where,
+  );
+  if (transport) mc.transport = transport;
   if (shares.length > 0) {
     // Tunnel port 17377 is the file share's (spec §2.1): a service there would never be reached.
     const j = services.findIndex((s) => s.port === FILE_SHARE_PORT);

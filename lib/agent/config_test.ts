@@ -633,3 +633,49 @@ machines:
     }
   });
 });
+
+Deno.test("telad.yaml: stun: and transport: at the top and per machine; bad values name file, line and key", async () => {
+  await tmp(async (dir) => {
+    const path = `${dir}/telad.yaml`;
+    const base = "hub: wss://hub.example.com\nmachines:\n  - name: m\n    ports: [22]\n";
+    await Deno.writeTextFile(path, base);
+    const plain = await loadAgentConfig(path);
+    assert.equal(plain.transport, undefined);
+    assert.equal(plain.machines[0].transport, undefined);
+    await Deno.writeTextFile(
+      path,
+      base + "    transport: websocket\nstun: [127.0.0.1:3478, stun.example.com:19302]\n" +
+        "transport: udp\n",
+    );
+    const both = await loadAgentConfig(path);
+    assert.deepEqual(both.transport, {
+      stunServers: ["127.0.0.1:3478", "stun.example.com:19302"],
+      maxTransport: "udp-relay",
+    });
+    assert.deepEqual(both.machines[0].transport, { maxTransport: "websocket" });
+    await Deno.writeTextFile(path, base + "stun: []\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, { stunServers: [] });
+    await Deno.writeTextFile(path, base + "stun: none\ntransport: websocket\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, {
+      stunServers: [],
+      maxTransport: "websocket",
+    });
+    const bad: [string, RegExp][] = [
+      ["stun: [stun.example.com]", /:5: 'stun': "stun.example.com" is not a STUN server: the port/],
+      ["stun: {a: 1}", /:5: 'stun' must be a list of host:port STUN servers/],
+      ["stun: [3478]", /:5: 'stun' must be a list of host:port STUN servers/],
+      ["transport: fast", /:5: 'transport': "fast" is not a transport: use auto/],
+      ["transport: 5", /:5: 'transport': 5 is not a transport: use auto, udp or websocket/],
+      ["    stun: x:1,none", /:5: machines\[0\] \(m\): 'stun': "x:1,none" mixes none/],
+    ];
+    for (const [line, re] of bad) {
+      await Deno.writeTextFile(path, `${base}${line}\n`);
+      await assert.rejects(loadAgentConfig(path), (e: Error) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.ok(e.message.startsWith(`${path}:`), e.message);
+        assert.match(e.message, re);
+        return true;
+      }, line);
+    }
+  });
+});
