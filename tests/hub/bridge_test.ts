@@ -226,6 +226,54 @@ Deno.test({
         assert.equal(down?.detail, `session=${up!.detail!.slice(-8)}`);
       });
 
+      await t.step(
+        "a grant that shrinks to a service filter cuts the bridged session",
+        async () => {
+          const c4 = await clientConnect(hubA.url, {
+            machineId: "barn",
+            token: BOB_A,
+            wgPubKey: fakeKey(0xc4),
+          });
+          peers.push(c4);
+          const joined = await agent.join(await agent.nextSessionRequest());
+          peers.push(joined.ws);
+          await c4.expect("ready");
+          await c4.expect("udp-offer");
+          hubA.running.store.setMachine("bob", "barn", ["connect"], ["SSH"], API);
+          const r = await cutOf(c4);
+          assert.equal(r.code, 1008);
+          assert.equal(
+            r.message,
+            "Access denied: a service-limited grant cannot be used through a bridge",
+          );
+          await waitFor(() => hubA.running.hub.bridges.sessionCount === 0, "bridged session gone");
+        },
+      );
+
+      await t.step("a service-limited grant is refused before any dial", async () => {
+        // bob now holds connect on barn limited to SSH: hub A cannot apply that to barn's
+        // services on hub B, so it refuses instead of carrying the connect (any port) there.
+        const ws = await clientConnect(hubA.url, {
+          machineId: "barn",
+          token: BOB_A,
+          wgPubKey: fakeKey(0xc5),
+          ports: [80],
+        });
+        const r = await refusal(ws);
+        assert.equal(
+          r.message,
+          "Access denied: a service-limited grant cannot be used through a bridge",
+        );
+        assert.equal(r.code, 1008);
+        assert.equal(hubA.running.hub.bridges.sessionCount, 0, "no bridge was dialled");
+        await ws.close();
+        const ev = await history(hubA);
+        assert.ok(
+          ev.some((e) => e.event === "client-denied" && /service-limited/.test(e.detail ?? "")),
+        );
+        hubA.running.store.setMachine("bob", "barn", ["connect"], undefined, API);
+      });
+
       await t.step("connect revoked on hub A: the bridged client is cut at once", async () => {
         const c3 = await clientConnect(hubA.url, {
           machineId: "barn",
