@@ -4,9 +4,10 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import { escapeForLog } from "../log/mod.ts";
 import { suggest } from "../cli/suggest.ts";
-import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import { ConfigError, describeValue, readYamlFile, writeYamlFile } from "../config/mod.ts";
 import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
 import type { GatewayConfig } from "../gateway/mod.ts";
 import {
@@ -255,7 +256,7 @@ class Checker {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
       this.fail(
         keys,
-        `${where} must be a port number 1-65535 (got ${JSON.stringify(v) ?? "nothing"}) ` +
+        `${where} must be a port number 1-65535 (got ${describeValue(v)}) ` +
           `(write e.g. ${keys.at(-1)}: ${example})`,
       );
     }
@@ -618,7 +619,29 @@ export async function loadAgentConfig(
       pos?.line,
     );
   }
-  return validateAgentConfig(path, doc.toJS(), {
+  let value: unknown;
+  try {
+    // yaml refuses alias bombs ("Excessive alias count ...") here; report it like bad YAML.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    let line: number | undefined;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) line = lines.linePos(node.range[0]).line;
+        return visit.BREAK;
+      },
+    });
+    throw new ConfigError(
+      path,
+      `invalid YAML: ${
+        escapeForLog(String((err as Error)?.message ?? err).split("\n")[0], 200)
+      } (remove the aliases (*name) that expand into very large or endless values${
+        line ? `; the first is at line ${line}` : ""
+      })`,
+      line ?? 1,
+    );
+  }
+  return validateAgentConfig(path, value, {
     warn: options.warn,
     line: documentLocator(doc, lines),
   });

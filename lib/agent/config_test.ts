@@ -377,6 +377,51 @@ Deno.test("telad.yaml errors carry the line and the fix (issue 13)", async () =>
   });
 });
 
+Deno.test("telad.yaml: hostile YAML (circular aliases, alias bombs) is a ConfigError with the line", async () => {
+  await tmp(async (dir) => {
+    const m = (body: string) => `hub: ws://127.0.0.1:1\nmachines:\n  - name: a\n${body}`;
+    const rows = (n: string, of: string) =>
+      `${n}: &${n} [${Array.from({ length: 10 }, () => of).join(",")}]\n`;
+    const cases: [string, string][] = [
+      [
+        m(`    services:\n      - port: &x [*x]\n`),
+        `telad.yaml:5: machines[0] (a): services[0].port must be a port number 1-65535 (got ` +
+        `a list) (write e.g. port: 22)`,
+      ],
+      [
+        m(`    ports: &p [22, *p]\n`),
+        `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got a list) ` +
+        `(write e.g. 1: 22)`,
+      ],
+      [
+        m(`    ports: [22]
+    gateway:
+      port: 8080
+      routes:
+        - path: /
+          target: &t {a: *t}
+`),
+        `telad.yaml:9: machines[0] (a): gateway route "/" target must be a port number ` +
+        `1-65535 (got a mapping) (write e.g. target: 3000)`,
+      ],
+      [
+        m(`    services:\n      - port: "${"9".repeat(500)}"\n`),
+        `telad.yaml:5: machines[0] (a): services[0].port must be a port number 1-65535 (got ` +
+        `"${"9".repeat(39)}…) (write e.g. port: 22)`,
+      ],
+      [
+        `hub: ws://127.0.0.1:1\na: &a [x,x,x,x,x,x,x,x,x,x]\n` + rows("b", "*a") + rows("c", "*b") +
+        rows("d", "*c") + rows("e", "*d") + rows("f", "*e") +
+        `machines:\n  - name: a\n    ports: [22]\n`,
+        `telad.yaml:3: invalid YAML: Excessive alias count indicates a resource exhaustion ` +
+        `attack (remove the aliases (*name) that expand into very large or endless values; the ` +
+        `first is at line 3)`,
+      ],
+    ];
+    for (const [text, want] of cases) assert.equal(await errorOf(dir, text), want);
+  });
+});
+
 Deno.test("telad.yaml unknown keys at every level are warnings with file:line and a did-you-mean", async () => {
   await tmp(async (dir) => {
     const { warnings } = await load(

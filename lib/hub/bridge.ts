@@ -41,7 +41,7 @@
  *
  * @module
  */
-import { ConfigError } from "../config/mod.ts";
+import { ConfigError, describeValue } from "../config/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
 import {
   applyHop,
@@ -95,11 +95,18 @@ export interface BridgeRoute {
 
 const ENTRY_KEYS = ["hubId", "url", "token", "maxHops", "machines", "pin"];
 
-function bad(path: string, key: string, what: string, got: unknown, fix: string): never {
-  throw new ConfigError(
-    path,
-    `key "${key}": expected ${what}, got ${JSON.stringify(got) ?? String(got)}; ${fix}`,
-  );
+/**
+ * @throws {ConfigError} `key "<key>": expected <what>, got <value>; <fix>`; the value is
+ *   shown by {@link describeValue} (cycle-safe, length-capped).
+ */
+function bad(
+  path: string,
+  key: string,
+  what: string,
+  got: unknown,
+  fix: string,
+): never {
+  throw new ConfigError(path, `key "${key}": expected ${what}, got ${describeValue(got)}; ${fix}`);
 }
 
 /**

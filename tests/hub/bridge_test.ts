@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeRelayFrame, FLAG_CONTROL, KEEPALIVE_TEXT } from "../../lib/protocol/mod.ts";
+import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { validateBridges } from "../../lib/hub/bridge.ts";
 import type { Actor } from "../../lib/hub/access/types.ts";
@@ -554,6 +555,30 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
     });
   }
   assert.throws(() => validateBridges("h.yaml", { url: "ws://b" }), /key "bridges"/);
+  // Circular YAML aliases (`bridges: &b [*b]`) and huge values: a ConfigError naming the
+  // value's kind, not a TypeError from JSON.stringify.
+  const circular = parseYaml("bridges: &b [*b]\n") as { bridges: unknown };
+  assert.throws(
+    () => validateBridges("h.yaml", circular.bridges),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(
+        e.message,
+        'h.yaml: key "bridges[0]": expected a mapping with hubId, url, token and machines, ' +
+          "got a list; fix or remove the entry",
+      );
+      return true;
+    },
+  );
+  const loop = parseYaml("- &e {url: ws://b, machines: [*e]}\n") as unknown[];
+  assert.throws(
+    () => validateBridges("h.yaml", loop),
+    /machines\[0\]": expected a machine name, got a mapping;/,
+  );
+  assert.throws(
+    () => validateBridges("h.yaml", [{ url: "x".repeat(5000), machines: ["m"] }]),
+    (e: unknown) => e instanceof ConfigError && e.message.length < 400,
+  );
   assert.deepEqual(validateBridges("h.yaml", undefined), []);
 
   // The hub refuses to start on a bad entry, naming the file.
