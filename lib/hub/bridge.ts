@@ -41,7 +41,7 @@
  *
  * @module
  */
-import { ConfigError, describeValue } from "../config/mod.ts";
+import { ConfigError, describeKind, describeValue } from "../config/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
 import {
   applyHop,
@@ -97,7 +97,8 @@ const ENTRY_KEYS = ["hubId", "url", "token", "maxHops", "machines", "pin"];
 
 /**
  * @throws {ConfigError} `key "<key>": expected <what>, got <value>; <fix>`; the value is
- *   shown by {@link describeValue} (cycle-safe, length-capped).
+ *   shown by {@link describeValue} (cycle-safe, length-capped), or only by its kind when
+ *   `secret` (a token is never printed).
  */
 function bad(
   path: string,
@@ -105,8 +106,10 @@ function bad(
   what: string,
   got: unknown,
   fix: string,
+  secret = false,
 ): never {
-  throw new ConfigError(path, `key "${key}": expected ${what}, got ${describeValue(got)}; ${fix}`);
+  const shown = secret ? describeKind(got) : describeValue(got);
+  throw new ConfigError(path, `key "${key}": expected ${what}, got ${shown}; ${fix}`);
 }
 
 /**
@@ -155,7 +158,9 @@ export function validateBridges(path: string, raw: unknown): BridgeRoute[] {
     const text = (key: string, v: unknown): string => {
       if (v === undefined || v === null) return "";
       if (typeof v === "number") return String(v);
-      if (typeof v !== "string") bad(path, `${k}.${key}`, "a string", v, "fix the value");
+      if (typeof v !== "string") {
+        bad(path, `${k}.${key}`, "a string", v, "fix the value", key === "token");
+      }
       return v;
     };
     // A pin this hub does not check would be a silent downgrade: refuse it (issue 15 adds

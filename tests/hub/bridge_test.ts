@@ -540,7 +540,6 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
     [{ url: "ws://b", machines: ["m", 3] }, /bridges\[0\]\.machines\[1\]/],
     [{ url: "ws://b", machines: ["m"], maxHops: -1 }, /bridges\[0\]\.maxHops.*0-255/],
     [{ url: "ws://b", machines: ["m"], maxHops: 2.5 }, /maxHops/],
-    [{ url: "ws://b", machines: ["m"], token: ["x"] }, /bridges\[0\]\.token.*a string/],
     [{ url: "ws://b", machines: ["m"], machine: ["x"] }, /bridges\[0\]\.machine.*remove or rename/],
     ["ws://b", /bridges\[0\].*mapping/],
     // An unchecked pin would be a silent downgrade: refused until pinning exists.
@@ -553,6 +552,26 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
       assert.match(e.message, re);
       return true;
     });
+  }
+  // A token is a secret: a non-string one is described by its kind, never printed.
+  for (
+    const [token, kind] of [
+      [["x-secret-token"], "a list"],
+      [{ secret: "x-secret-token" }, "a mapping"],
+      [true, "a boolean"],
+    ] as const
+  ) {
+    assert.throws(
+      () => validateBridges("h.yaml", [{ url: "ws://b", machines: ["m"], token }]),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /bridges\[0\]\.token.*a string/);
+        assert.ok(e.message.includes(`got ${kind};`), e.message);
+        assert.ok(!e.message.includes("x-secret-token"), `token printed: ${e.message}`);
+        assert.ok(!e.message.includes("true"), `token printed: ${e.message}`);
+        return true;
+      },
+    );
   }
   assert.throws(() => validateBridges("h.yaml", { url: "ws://b" }), /key "bridges"/);
   // Circular YAML aliases (`bridges: &b [*b]`) and huge values: a ConfigError naming the
