@@ -320,6 +320,7 @@ export function validateAgentConfig(
     );
   }
   const machines = (d.machines as unknown[]).map((m, i) => machineEntry(c, m, i));
+  checkNames(c, machines);
   checkHostPorts(c, machines);
   return { hub, token: c.optString(["token"], d.token), machines, path };
 }
@@ -520,6 +521,28 @@ function upstreamEntry(c: Checker, v: unknown, uk: Key[], where: string): Upstre
  * host) must differ from each other and from the service ports of machines whose `target` is
  * this host, and an upstream must not forward to itself (directly or via other upstreams).
  */
+/**
+ * Two machines with one name would both register it, and the hub would let each displace
+ * the other for ever: the second `name` is an error naming the first one's line.
+ */
+function checkNames(c: Checker, machines: MachineConfig[]): void {
+  const first = new Map<string, number>();
+  machines.forEach((m, i) => {
+    const j = first.get(m.name);
+    if (j === undefined) {
+      first.set(m.name, i);
+      return;
+    }
+    const line = c.line(["machines", j, "name"]);
+    c.fail(
+      ["machines", i, "name"],
+      `machines[${i}]: name ${JSON.stringify(m.name)} is already the name of machines[${j}]${
+        line ? ` at line ${line}` : ""
+      } (the hub knows a machine by its name: give each machine its own name)`,
+    );
+  });
+}
+
 function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
   const taken = new Map<number, { what: string; line?: number }>();
   machines.forEach((m, i) => {

@@ -369,6 +369,11 @@ Deno.test("telad.yaml errors carry the line and the fix (issue 13)", async () =>
         `entry per port)`,
       ],
       [
+        m(`    ports: [22]\n  - name: nas\n    ports: [22]\n  - name: barn\n    ports: [23]\n`),
+        `telad.yaml:7: machines[2]: name "barn" is already the name of machines[0] at line 3 ` +
+        `(the hub knows a machine by its name: give each machine its own name)`,
+      ],
+      [
         `hub: wss://h\nhub: wss://g\nmachines: []\n`,
         `telad.yaml:2: key "hub" is given twice in one mapping (keep one of them)`,
       ],
