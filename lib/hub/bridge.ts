@@ -35,9 +35,16 @@
  * as soon as a Go hub is in the chain; refusing every `connect` that came from a bridge
  * would also refuse legitimate chains (A → B → C, the multi-hop relay gateway of the book).
  *
+ * The bridge WebSocket is this hub's own client socket (ws_client.ts), not the runtime's
+ * `WebSocket`: a Close that the remote hub does not answer within
+ * {@link BRIDGE_CLOSE_TIMEOUT_MS} drops the TCP connection, so a silent remote hub cannot
+ * keep this hub's descriptors. At most {@link MAX_BRIDGED_SESSIONS} sessions go through one
+ * `bridges:` entry at a time (like the 254 sessions of a local machine); more are refused
+ * with the hub's `Too many sessions` text.
+ *
  * Not carried over from Go HEAD (§14): the TLS SPKI `pin` of an entry is refused with a
- * config error (never accepted unchecked), and the bridge WebSocket is not pinged by this hub (a browser-style
- * WebSocket cannot send pings; the remote hub's TCP errors end a dead bridge).
+ * config error (never accepted unchecked), and the bridge WebSocket is not pinged by this
+ * hub (the remote hub's TCP errors and the close timeout end a dead bridge).
  *
  * @module
  */
@@ -48,18 +55,21 @@ import {
   type ConnectMessage,
   DEFAULT_MAX_HOPS,
   HubClose,
+  HubErrors,
   isKeepaliveText,
   makeError,
   makeReady,
   makeUdpOffer,
   randomHex,
 } from "../protocol/mod.ts";
-import { classifyHubError, diagnoseDialFailure, HubTimeoutError } from "../session/hub_error.ts";
+import { classifyHubError, diagnoseDialFailure } from "../session/hub_error.ts";
 import { closeReason } from "./access/enforce.ts";
 import type { History } from "./history.ts";
 import type { Relay } from "./relay.ts";
 import { type BridgeLink, closeSocket, type HubSocket, sendJson } from "./socket.ts";
+import { MAX_MESSAGE_BYTES } from "./front_end.ts";
 import type { HubWebSocket } from "./websocket.ts";
+import { dialWebSocket } from "./ws_client.ts";
 import type { UdpRelay, UdpTokenEntry } from "./udp_relay.ts";
 
 const log = logger("hub");
@@ -68,6 +78,11 @@ const log = logger("hub");
 export const BRIDGE_DIAL_TIMEOUT_MS = 15_000;
 /** Time the remote hub has to answer `ready` or `error`, ms (spec §3.7 step 4). */
 export const BRIDGE_SETUP_TIMEOUT_MS = 30_000;
+
+/** Time the remote hub has to answer this hub's Close before the TCP connection is dropped, ms. */
+export const BRIDGE_CLOSE_TIMEOUT_MS = 5_000;
+/** Most bridged sessions (set up or established) through one `bridges:` entry at a time. */
+export const MAX_BRIDGED_SESSIONS = 254;
 
 /** Error texts sent to the client (spec §2.12); details follow after `: ` where useful. */
 export const BridgeErrors = {
@@ -233,6 +248,10 @@ export interface BridgeContext {
   dialTimeoutMs?: number;
   /** Time the remote hub has for `ready`/`error`, ms (default {@link BRIDGE_SETUP_TIMEOUT_MS}). */
   setupTimeoutMs?: number;
+  /** Time the remote hub has to answer a Close, ms (default {@link BRIDGE_CLOSE_TIMEOUT_MS}). */
+  closeTimeoutMs?: number;
+  /** Most sessions per `bridges:` entry (default {@link MAX_BRIDGED_SESSIONS}). */
+  maxSessionsPerRoute?: number;
 }
 
 /** Counters (tests, status): sessions set up, refusals, and frames the bridge reader dropped. */
@@ -249,6 +268,8 @@ export class Bridges {
   /** `machine \n wgPubKey` of bridge setups waiting for the remote hub's answer. */
   readonly #setups = new Set<string>();
   readonly #sessions = new Set<BridgedSession>();
+  /** Live sessions per route (the cap of {@link MAX_BRIDGED_SESSIONS}). */
+  readonly #perRoute = new Map<BridgeRoute, number>();
   readonly stats: BridgeStats = { established: 0, loopsRefused: 0, framesDropped: 0 };
 
   /**
@@ -354,6 +375,15 @@ export class Bridges {
       );
       return;
     }
+    const max = this.ctx.maxSessionsPerRoute ?? MAX_BRIDGED_SESSIONS;
+    if ((this.#perRoute.get(route) ?? 0) >= max) {
+      log.warn(
+        `bridge to ${escapeForLog(route.url)}: ${max} sessions already; refusing ` +
+          `${escapeForLog(name)} for ${client.remote}`,
+      );
+      reject(client, HubErrors.tooManySessions);
+      return;
+    }
     const s = new BridgedSession(this, client, m, route, setupKey);
     this.#setups.add(setupKey);
     this.track(s, true);
@@ -371,8 +401,13 @@ export class Bridges {
 
   /** Bookkeeping of {@link BridgedSession}: opened, or ended. */
   track(s: BridgedSession, live: boolean): void {
+    const had = this.#sessions.has(s);
+    if (live === had) return;
     if (live) this.#sessions.add(s);
     else this.#sessions.delete(s);
+    const n = (this.#perRoute.get(s.route) ?? 0) + (live ? 1 : -1);
+    if (n > 0) this.#perRoute.set(s.route, n);
+    else this.#perRoute.delete(s.route);
   }
 
   /** Ends every bridged session and pending setup (hub shutdown). */
@@ -401,7 +436,7 @@ function typeOf(text: string): string | undefined {
 class BridgedSession implements BridgeLink {
   /** This hub's session id (16 hex), as in history `session=<8 hex>`. */
   readonly id = randomHex(8);
-  #ws?: WebSocket;
+  #ws?: HubWebSocket;
   /** The bridge WebSocket as a hub socket, so the relay can send to it. */
   #remote?: HubSocket;
   #phase: "dial" | "setup" | "paired" | "ended" = "dial";
@@ -429,9 +464,13 @@ class BridgedSession implements BridgeLink {
   async start(): Promise<void> {
     const ctx = this.#ctx;
     const url = this.route.url;
-    let ws: WebSocket;
+    let ws: HubWebSocket;
     try {
-      ws = await dial(url, ctx.dialTimeoutMs ?? BRIDGE_DIAL_TIMEOUT_MS);
+      ws = await dialWebSocket(url, {
+        timeoutMs: ctx.dialTimeoutMs ?? BRIDGE_DIAL_TIMEOUT_MS,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        closeTimeoutMs: ctx.closeTimeoutMs ?? BRIDGE_CLOSE_TIMEOUT_MS,
+      });
     } catch (err) {
       const cause = await diagnoseDialFailure(url, err).catch(() => err);
       const kind = classifyHubError(cause);
@@ -459,7 +498,7 @@ class BridgedSession implements BridgeLink {
     this.#phase = "setup";
     const remote: HubSocket = {
       id: 0,
-      ws: ws as unknown as HubWebSocket,
+      ws,
       remote: url,
       role: "bridge",
       closed: false,
@@ -587,7 +626,7 @@ class BridgedSession implements BridgeLink {
 
   #closeRemote(code: number): void {
     const ws = this.#ws;
-    if (!ws || ws.readyState >= WebSocket.CLOSING) return;
+    if (!ws || ws.readyState >= WebSocket.CLOSING) return; // closing: its own timeout runs
     try {
       ws.close(code);
     } catch { /* closing */ }
@@ -627,38 +666,4 @@ class BridgedSession implements BridgeLink {
       log.info(`bridged session ${this.id.slice(0, 8)} ended (${cause})`);
     }
   }
-}
-
-/**
- * Opens a WebSocket to `url` (no subprotocol, no extra headers: spec §1.2, §3.7 step 2).
- * @param timeoutMs handshake timeout, ms.
- * @throws the WebSocket's error, or {@link HubTimeoutError} after `timeoutMs`.
- */
-function dial(url: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      return reject(err);
-    }
-    ws.binaryType = "arraybuffer";
-    const timer = setTimeout(() => {
-      ws.onopen = ws.onerror = ws.onclose = null;
-      try {
-        ws.close();
-      } catch { /* not open */ }
-      reject(new HubTimeoutError(timeoutMs, "WebSocket handshake"));
-    }, timeoutMs);
-    ws.onopen = () => {
-      clearTimeout(timer);
-      ws.onopen = ws.onerror = ws.onclose = null;
-      resolve(ws);
-    };
-    ws.onerror = (ev) => {
-      clearTimeout(timer);
-      ws.onopen = ws.onerror = ws.onclose = null;
-      reject((ev as ErrorEvent).error ?? new Error((ev as ErrorEvent).message));
-    };
-  });
 }

@@ -7,6 +7,11 @@
  * `idleTimeout`. Frames are sent with one write each, and frames queued while a
  * write is in flight go out together in the next one.
  *
+ * With `client: true` the same framing serves the hub's own outbound WebSockets (bridges,
+ * ws_client.ts): frames sent are masked with a fresh random key each (RFC 6455 §5.3), frames
+ * received must be unmasked (§5.1), and a Close this side sends drops the TCP connection
+ * after `closeTimeoutMs` when the peer never answers.
+ *
  * The object offers the subset of the browser `WebSocket` API the hub uses
  * ({@link HubWebSocket}), so the hub does not know which implementation it holds.
  *
@@ -72,6 +77,11 @@ export interface ServerWebSocketOptions {
    * {@link MAX_BUFFERED_BYTES}); a `send` past it closes the socket with 1008.
    */
   maxBufferedBytes?: number;
+  /**
+   * The client side (RFC 6455 §5.1): mask every frame sent, refuse masked frames received
+   * (1002). Default false (the hub's accepted sockets).
+   */
+  client?: boolean;
 }
 
 /**
@@ -257,7 +267,8 @@ export class ServerWebSocket implements HubWebSocket {
 
   #queue(op: number, payload: Uint8Array): void {
     const len = payload.length;
-    const hdr = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const mask = this.#opts.client === true;
+    const hdr = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (mask ? 4 : 0);
     const need = this.#outLen + hdr + len;
     let out = this.#out;
     if (!out || out.length < need) {
@@ -267,18 +278,25 @@ export class ServerWebSocket implements HubWebSocket {
     }
     let o = this.#outLen;
     out[o++] = 0x80 | op;
-    if (hdr === 2) out[o++] = len;
-    else if (hdr === 4) {
-      out[o++] = 126;
+    const maskBit = mask ? 0x80 : 0;
+    if (len < 126) out[o++] = maskBit | len;
+    else if (len < 65536) {
+      out[o++] = maskBit | 126;
       out[o++] = len >> 8;
       out[o++] = len & 0xff;
     } else {
-      out[o++] = 127;
+      out[o++] = maskBit | 127;
       out[o++] = 0, out[o++] = 0, out[o++] = 0, out[o++] = 0;
       out[o++] = len >>> 24, out[o++] = (len >> 16) & 0xff;
       out[o++] = (len >> 8) & 0xff, out[o++] = len & 0xff;
     }
-    out.set(payload, o);
+    if (mask) {
+      // A fresh masking key per frame from a strong source (RFC 6455 §5.3, §10.3).
+      crypto.getRandomValues(out.subarray(o, o + 4));
+      unmaskInto(payload, out, o, out.subarray(o + 4, o + 4 + len));
+    } else {
+      out.set(payload, o);
+    }
     this.#outLen = need;
     this.#buffered += hdr + len;
     if (!this.#writing && this.#conn) this.#flush();
@@ -384,21 +402,25 @@ export class ServerWebSocket implements HubWebSocket {
     if (avail < 2) return -2;
     const b0 = buf[p], b1 = buf[p + 1];
     if (b0 & 0x70) return this.#protocolError("reserved bits set");
-    if (!(b1 & 0x80)) return this.#protocolError("client frame not masked");
+    const masked = (b1 & 0x80) !== 0;
+    if (this.#opts.client) {
+      if (masked) return this.#protocolError("server frame masked");
+    } else if (!masked) return this.#protocolError("client frame not masked");
+    const mk = masked ? 4 : 0; // the masking key's bytes in the header
     const fin = (b0 & 0x80) !== 0;
     const op = b0 & 0x0f;
     let len = b1 & 0x7f;
-    let hdr = 6;
+    let hdr = 2 + mk;
     if (len === 126) {
       if (avail < 4) return -4;
       len = (buf[p + 2] << 8) | buf[p + 3];
-      hdr = 8;
+      hdr = 4 + mk;
     } else if (len === 127) {
       if (avail < 10) return -10;
       const hi = (buf[p + 2] << 24 | buf[p + 3] << 16 | buf[p + 4] << 8 | buf[p + 5]) >>> 0;
       const lo = (buf[p + 6] << 24 | buf[p + 7] << 16 | buf[p + 8] << 8 | buf[p + 9]) >>> 0;
       len = hi > 0 ? Number.MAX_SAFE_INTEGER : lo;
-      hdr = 14;
+      hdr = 10 + mk;
     }
     if (op >= 0x8) {
       if (op > OP_PONG) return this.#protocolError(`unknown opcode ${op}`);
@@ -420,11 +442,12 @@ export class ServerWebSocket implements HubWebSocket {
     if (op === OP_BINARY && fin) {
       // The common relay case: unmask straight into the message's own buffer.
       const ab = new ArrayBuffer(len);
-      unmaskInto(body, buf, m, new Uint8Array(ab));
+      if (masked) unmaskInto(body, buf, m, new Uint8Array(ab));
+      else new Uint8Array(ab).set(body);
       this.#deliver(ab);
       return p + hdr + len;
     }
-    unmaskInto(body, buf, m, body);
+    if (masked) unmaskInto(body, buf, m, body);
     switch (op) {
       case OP_PING:
         // Bounded: a peer that pings and never reads gets no more pongs queued (§5.5.3).
