@@ -19,6 +19,15 @@
  * Teardown: bridge gone → the client gets 1001 `bridge session ended`; client gone → the
  * bridge WebSocket is closed (no `session-end`; the remote hub tells its agent).
  *
+ * Limits on what the remote hub sends (it is trusted no more than a client): a binary frame
+ * over `MAX_FRAME_BYTES` (relay.ts, the limit the hub puts on its own peers) ends the bridged
+ * session, the bridge WebSocket closed with 1009 — such a frame is no relay frame, and a
+ * remote hub that sends one is broken or hostile, so dropping it and carrying on would only
+ * hide that; the bridge socket refuses any message over the hub's message limit from its
+ * header, before buffering it. Text for a client whose send buffer holds more than the
+ * relay's limit (`Relay.sendBufferLimit`, 4 MiB) ends the session too: relay frames are
+ * dropped under that pressure (WireGuard recovers), but text is signaling and cannot be.
+ *
  * Loop protection. Frames whose hop budget runs out are dropped (§4.3), which bounds a data
  * path but not session setup: with hub A bridging `m` to hub B and B bridging `m` back to A
  * (and `m` registered on neither), every `connect` would make the next hub dial again, for
@@ -65,7 +74,7 @@ import {
 import { classifyHubError, diagnoseDialFailure } from "../session/hub_error.ts";
 import { closeReason } from "./access/enforce.ts";
 import type { History } from "./history.ts";
-import type { Relay } from "./relay.ts";
+import { MAX_FRAME_BYTES, type Relay } from "./relay.ts";
 import { type BridgeLink, closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import { MAX_MESSAGE_BYTES } from "./front_end.ts";
 import type { HubWebSocket } from "./websocket.ts";
@@ -562,11 +571,29 @@ class BridgedSession implements BridgeLink {
     if (type === "session-end") return this.end("bridge");
     if (isKeepaliveText(text)) return;
     const to = this.client;
-    if (!to.closed && to.ws.readyState === WebSocket.OPEN) to.ws.send(text);
+    if (to.closed || to.ws.readyState !== WebSocket.OPEN) return;
+    if (to.ws.bufferedAmount > this.#ctx.relay.sendBufferLimit) {
+      log.warn(
+        `bridge ${this.id.slice(0, 8)}: client ${to.remote} does not read (over ${
+          this.#ctx.relay.sendBufferLimit
+        } bytes queued); ending the session`,
+      );
+      return this.end("bridge");
+    }
+    to.ws.send(text);
   }
 
   #onBinary(frame: Uint8Array): void {
     if (this.#phase !== "paired") return; // discarded before ready (§3.7 step 4)
+    if (frame.length > MAX_FRAME_BYTES) {
+      log.warn(
+        `bridge ${this.id.slice(0, 8)}: hub ${
+          escapeForLog(this.route.hubId || this.route.url)
+        } sent a ${frame.length}-byte frame (max ${MAX_FRAME_BYTES}); ending the session`,
+      );
+      this.#closeRemote(HubClose.tooBig);
+      return this.end("bridge");
+    }
     const verdict = applyHop(frame, this.route.maxHops);
     if (verdict !== "forward") {
       this.bridges.stats.framesDropped++;

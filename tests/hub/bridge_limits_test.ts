@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { Bridges } from "../../lib/hub/bridge.ts";
 import type { History } from "../../lib/hub/history.ts";
-import { Relay } from "../../lib/hub/relay.ts";
+import { MAX_FRAME_BYTES, Relay } from "../../lib/hub/relay.ts";
 import type { HubSocket } from "../../lib/hub/socket.ts";
 import type { HubWebSocket } from "../../lib/hub/websocket.ts";
 import { acceptKey } from "../../lib/hub/websocket.ts";
-import type { ConnectMessage } from "../../lib/protocol/mod.ts";
+import { type ConnectMessage, encodeRelayFrame } from "../../lib/protocol/mod.ts";
 import { fakeKey, waitFor } from "./scripted_peers.ts";
 
 const history = { record() {} } as unknown as History;
@@ -182,5 +182,82 @@ Deno.test("bridge: one bridges: entry carries at most maxSessionsPerRoute sessio
   } finally {
     bridges.closeAll();
     await remote.close();
+  }
+});
+
+/**
+ * A "remote hub" (Deno.serve) that answers the bridge's `connect` with `ready` and then
+ * sends what `script` sends on its socket.
+ */
+function scriptedRemote(script: (ws: WebSocket) => void) {
+  const closed = Promise.withResolvers<number>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onmessage = () => {
+      socket.send(JSON.stringify({ type: "ready", sessionIdx: 1 }));
+      script(socket);
+    };
+    socket.onclose = (ev) => closed.resolve(ev.code);
+    return response;
+  });
+  /** The close code hub A's bridge socket ended with; fails when it stays open 5 s. */
+  const bridgeClosed = () => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      closed.promise,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(new Error("the bridge socket is still open 5 s later")), 5000);
+      }),
+    ]).finally(() => clearTimeout(t));
+  };
+  return { url: `ws://127.0.0.1:${server.addr.port}`, bridgeClosed, server };
+}
+
+function bridgesTo(url: string) {
+  return new Bridges(
+    [{ hubId: "b", url, token: "t", maxHops: 8, machines: ["m"] }],
+    { hubId: "a", relay: new Relay(), history, udpPort: 0, closeTimeoutMs: 500 },
+  );
+}
+
+Deno.test("bridge: a frame over MAX_FRAME_BYTES from the remote hub ends the session (1009)", async () => {
+  const big = new Uint8Array(MAX_FRAME_BYTES + 1);
+  big[0] = 0x54; // relay frame version
+  big[1] = 8;
+  const remote = scriptedRemote((ws) => {
+    ws.send(encodeRelayFrame(new Uint8Array(100)));
+    ws.send(big);
+    ws.send(encodeRelayFrame(new Uint8Array(200)));
+  });
+  const bridges = bridgesTo(remote.url);
+  const c = fakeClient(1);
+  try {
+    bridges.open(c.s, connect(1), bridges.route("m")!);
+    assert.equal(await remote.bridgeClosed(), 1009, "the bridge WebSocket is closed with 1009");
+    await waitFor(() => bridges.sessionCount === 0, "bridged session ended");
+    const binaries = c.sent.filter((x) => typeof x === "number");
+    assert.deepEqual(binaries, [107], "only the frame before the oversized one reached the client");
+    assert.deepEqual(c.closes.at(-1), { code: 1001, reason: "bridge session ended" });
+  } finally {
+    bridges.closeAll();
+    await remote.server.shutdown();
+  }
+});
+
+Deno.test("bridge: text for a client that does not read ends the session", async () => {
+  const remote = scriptedRemote((ws) => {
+    ws.send(JSON.stringify({ type: "wg-pubkey", wgPubKey: fakeKey(2) }));
+  });
+  const bridges = bridgesTo(remote.url);
+  const c = fakeClient(1, () => 5 * 1024 * 1024); // over the relay's 4 MiB
+  try {
+    bridges.open(c.s, connect(1), bridges.route("m")!);
+    await remote.bridgeClosed();
+    await waitFor(() => bridges.sessionCount === 0, "bridged session ended");
+    assert.ok(!c.sent.some((x) => String(x).includes("wg-pubkey")), "text not queued");
+    assert.deepEqual(c.closes.at(-1), { code: 1001, reason: "bridge session ended" });
+  } finally {
+    bridges.closeAll();
+    await remote.server.shutdown();
   }
 });
