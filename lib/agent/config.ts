@@ -156,11 +156,99 @@ function documentLocator(doc: Document, lines: LineCounter): LineLocator {
   };
 }
 
-/** Hosts that are this machine (a service there is on the agent host itself). */
+/**
+ * An IPv4 address in any spelling `inet_aton(3)` accepts (`127.1`, `2130706433`,
+ * `0x7f.0.0.1`, `0177.0.0.1`) as a 32-bit number, or undefined.
+ */
+function parseIPv4(h: string): number | undefined {
+  const parts = h.split(".");
+  if (parts.length < 1 || parts.length > 4) return undefined;
+  const nums: number[] = [];
+  for (const p of parts) {
+    let n: number;
+    if (/^0x[0-9a-f]*$/.test(p)) n = p.length > 2 ? parseInt(p.slice(2), 16) : 0;
+    else if (/^0[0-7]*$/.test(p)) n = parseInt(p, 8);
+    else if (/^[1-9][0-9]*$/.test(p)) n = Number(p);
+    else return undefined;
+    nums.push(n);
+  }
+  const last = nums.pop()!;
+  if (nums.some((n) => n > 255) || last >= 2 ** (8 * (4 - nums.length))) return undefined;
+  let v = 0;
+  for (const [i, n] of nums.entries()) v += n * 2 ** (8 * (3 - i));
+  return v + last;
+}
+
+/** An IPv6 address (no brackets, no zone) as 8 16-bit groups, or undefined. */
+function parseIPv6(h: string): number[] | undefined {
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  let text = h;
+  const tail: number[] = [];
+  if (v4) {
+    const n = parseIPv4(v4[2]);
+    if (n === undefined || v4[2].split(".").length !== 4) return undefined;
+    tail.push(Math.floor(n / 65536), n % 65536);
+    text = v4[1] + "0:0"; // placeholder groups, replaced below
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (x: string) => x === "" ? [] : x.split(":");
+  const head = groups(halves[0]), rest = halves.length === 2 ? groups(halves[1]) : [];
+  if (![...head, ...rest].every((g) => /^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  let all = [...head.map((g) => parseInt(g, 16))];
+  const back = rest.map((g) => parseInt(g, 16));
+  if (halves.length === 2) all.push(...new Array(8 - head.length - back.length).fill(0));
+  all.push(...back);
+  if (tail.length) all = [...all.slice(0, -2), ...tail];
+  return all.length === 8 ? all : undefined;
+}
+
+/**
+ * A host written as an address in its one canonical form (`127.0.0.1`, `::1`, an IPv4-mapped
+ * IPv6 address as IPv4), a name lower-cased without its trailing dot.
+ */
+function canonicalHost(host: string): string {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "").replace(/%.*$/, "").replace(/\.$/, "");
+  const v4 = parseIPv4(h);
+  if (v4 !== undefined) {
+    return [v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255].join(".");
+  }
+  const v6 = parseIPv6(h);
+  if (!v6) return h;
+  if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff) {
+    return [v6[6] >> 8, v6[6] & 255, v6[7] >> 8, v6[7] & 255].join(".");
+  }
+  if (v6.slice(0, 7).every((g) => g === 0)) return v6[7] === 1 ? "::1" : v6[7] === 0 ? "::" : h;
+  return v6.map((g) => g.toString(16)).join(":");
+}
+
+let interfaceAddresses: Set<string> | undefined;
+
+/** This host's interface addresses, canonical (empty without `--allow-sys`). */
+function hostAddresses(): Set<string> {
+  if (!interfaceAddresses) {
+    interfaceAddresses = new Set();
+    try {
+      for (const i of Deno.networkInterfaces()) {
+        interfaceAddresses.add(canonicalHost(i.address));
+      }
+    } catch { /* no permission: loopback spellings only */ }
+  }
+  return interfaceAddresses;
+}
+
+/**
+ * Hosts that are this machine (a service there is on the agent host itself): `localhost`
+ * and its variants, all of 127/8 and `0.0.0.0` in any IPv4 spelling, `::1`, `::`,
+ * IPv4-mapped forms of those, and this host's own interface addresses. Other names are not
+ * resolved here (validation stays offline); upstreams.ts catches a loop through them at run
+ * time.
+ */
 function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || h === "0.0.0.0" || h === "::" ||
-    h === "ip6-localhost" || /^127\.\d+\.\d+\.\d+$/.test(h);
+  const h = canonicalHost(host);
+  return h === "localhost" || h === "ip6-localhost" || h === "ip6-loopback" ||
+    h.endsWith(".localhost") || h === "::1" || h === "::" || h === "0.0.0.0" ||
+    /^127\./.test(h) || hostAddresses().has(h);
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   resolveAgentTokens,
   TELAD_YAML_KEYS,
   unreachableTargets,
+  validateAgentConfig,
 } from "./mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { storeCredential } from "../host/mod.ts";
@@ -549,4 +550,43 @@ machines:
       up.close();
     }
   });
+});
+
+Deno.test("telad.yaml: an upstream forwarding to itself is refused in every spelling of this host", () => {
+  const lan = Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  )?.address;
+  const hosts = [
+    "127.1",
+    "[::ffff:127.0.0.1]",
+    "[0:0:0:0:0:0:0:1]",
+    "localhost.",
+    "2130706433",
+    "0x7f.0.0.1",
+    "LOCALHOST",
+    "127.255.0.3",
+    ...(lan ? [lan] : []),
+  ];
+  for (const h of hosts) {
+    assert.throws(
+      () =>
+        validateAgentConfig("t.yaml", {
+          hub: "ws://x",
+          machines: [{
+            name: "a",
+            ports: [22],
+            upstreams: [{ port: 15432, target: `${h}:15432` }],
+          }],
+        }),
+      /upstreams\[0\] \(port 15432\) forwards to itself/,
+      `target ${h}:15432 accepted`,
+    );
+  }
+  // Not this host: accepted.
+  for (const h of ["db.internal", "10.255.255.254", "[2001:db8::1]"]) {
+    validateAgentConfig("t.yaml", {
+      hub: "ws://x",
+      machines: [{ name: "a", ports: [22], upstreams: [{ port: 15432, target: `${h}:15432` }] }],
+    });
+  }
 });
