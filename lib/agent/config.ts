@@ -495,7 +495,11 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
         `telad (remove '${key}', or copy files another way until it is)`,
     );
   }
-  const target = c.optString([...at, "target"], e.target) ?? "127.0.0.1";
+  // `[::1]` (the URL/host:port spelling of an IPv6 address) is the address ::1 here.
+  const target = (c.optString([...at, "target"], e.target) ?? "127.0.0.1").replace(
+    /^\[([^\]]*)\]$/,
+    "$1",
+  );
   const mc: MachineConfig = {
     name,
     displayName: c.optString([...at, "displayName"], e.displayName),
@@ -632,7 +636,7 @@ function checkNames(c: Checker, machines: MachineConfig[]): void {
 }
 
 function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
-  const taken = new Map<number, { what: string; line?: number }>();
+  const taken = new Map<number, { what: string; line?: number; fix?: string }>();
   machines.forEach((m, i) => {
     if (!isLoopbackHost(m.target)) return;
     for (const s of m.services) {
@@ -641,6 +645,16 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
         what: `service port ${s.port} of machines[${i}] (${m.name}), whose target ` +
           `${m.target} is this host,`,
         line: sourceLines.get(s)?.line,
+      });
+    }
+    for (const r of m.gateway?.routes ?? []) {
+      if (taken.has(r.target)) continue;
+      taken.set(r.target, {
+        what: `target of gateway route "${r.path}" of machines[${i}] (${m.name}), whose ` +
+          `target ${m.target} is this host,`,
+        line: sourceLines.get(r)?.line,
+        fix: "the gateway's requests for that route would reach this upstream instead of the " +
+          "web server: give the upstream another port, or set that machine's 'target'",
       });
     }
   });
@@ -652,10 +666,11 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
       const where = `machines[${i}] (${m.name}): upstreams[${j}]`;
       const prev = taken.get(u.port);
       if (prev) {
-        const fix = servicePorts.has(u.port)
-          ? "the service's tunnel connections would reach this upstream instead of the " +
-            "service: give the upstream another port, or set that machine's 'target'"
-          : "each upstream needs its own port on this host: change one";
+        const fix = prev.fix ??
+          (servicePorts.has(u.port)
+            ? "the service's tunnel connections would reach this upstream instead of the " +
+              "service: give the upstream another port, or set that machine's 'target'"
+            : "each upstream needs its own port on this host: change one");
         c.fail(
           [...uk, "port"],
           `${where}: port ${u.port} is already the ${prev.what}${

@@ -590,3 +590,35 @@ Deno.test("telad.yaml: an upstream forwarding to itself is refused in every spel
     });
   }
 });
+
+Deno.test("telad.yaml: an upstream on a gateway route's target port is an error; target [::1] is ::1", () => {
+  assert.throws(
+    () =>
+      validateAgentConfig("t.yaml", {
+        hub: "ws://x",
+        machines: [{
+          name: "a",
+          ports: [22],
+          gateway: { port: 8080, routes: [{ path: "/", target: 5432 }] },
+          upstreams: [{ port: 5432, target: "db:5432" }],
+        }],
+      }),
+    /upstreams\[0\]: port 5432 is already the target of gateway route "\/" of machines\[0\] \(a\)/,
+  );
+  // A machine whose target is another host: its route targets are not this host's ports.
+  validateAgentConfig("t.yaml", {
+    hub: "ws://x",
+    machines: [{
+      name: "a",
+      target: "10.0.0.9",
+      ports: [22],
+      gateway: { port: 8080, routes: [{ path: "/", target: 5432 }] },
+      upstreams: [{ port: 5432, target: "db:5432" }],
+    }],
+  });
+  const cfg = validateAgentConfig("t.yaml", {
+    hub: "ws://x",
+    machines: [{ name: "a", target: "[::1]", ports: [22] }],
+  });
+  assert.equal(cfg.machines[0].target, "::1");
+});

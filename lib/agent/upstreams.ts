@@ -49,10 +49,24 @@ export async function dialHostPort(
 ): Promise<Deno.TcpConn> {
   const deadline = performance.now() + timeoutMs;
   let addresses: string[];
+  // The lookup counts against the deadline too (a resolver that hangs must not hold the
+  // client's connection beyond it; the lookup itself is left to finish in the background).
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    addresses = (await lookup(host, { all: true })).map((a) => a.address);
+    addresses = await Promise.race([
+      lookup(host, { all: true }).then((list) => list.map((a) => a.address)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TargetDialError(`timed out after ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+      }),
+    ]);
   } catch (err) {
+    if (err instanceof TargetDialError) throw err;
     throw new TargetDialError((err as Error).message);
+  } finally {
+    clearTimeout(timer);
   }
   let last: unknown = new TargetDialError(`no address for ${host}`);
   for (const address of addresses) {
