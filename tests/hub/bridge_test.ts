@@ -97,8 +97,6 @@ async function refusal(ws: WsPeer): Promise<{ message: string; code: number; rea
 
 Deno.test({
   name: "bridge: a client on hub A reaches an agent on hub B (relay, UDP leg, teardown)",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     const hubB = await startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER_B } });
     const hubA = await startHubInProcess({
@@ -323,8 +321,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: refusals reach the client (A's access, B's error, dead B, no key)",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     const hubB = await startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER_B } });
     const dead = freeTcpPort();
@@ -418,8 +414,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: a remote hub that closes before ready gives Bridge session setup failed",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     // A fake "hub B": records the connect it gets, then closes without an answer.
     const got = Promise.withResolvers<string>();
@@ -465,8 +459,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: a cycle (A → B → A, machine registered nowhere) ends with a clear error",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     const portA = freeTcpPort();
     const portB = freeTcpPort();
