@@ -574,9 +574,9 @@ class BridgedSession implements BridgeLink {
     if (to.closed || to.ws.readyState !== WebSocket.OPEN) return;
     if (to.ws.bufferedAmount > this.#ctx.relay.sendBufferLimit) {
       log.warn(
-        `bridge ${this.id.slice(0, 8)}: client ${to.remote} does not read (over ${
-          this.#ctx.relay.sendBufferLimit
-        } bytes queued); ending the session`,
+        `bridge ${
+          this.id.slice(0, 8)
+        }: client ${to.remote} does not read (over ${this.#ctx.relay.sendBufferLimit} bytes queued); ending the session`,
       );
       return this.end("bridge");
     }
