@@ -42,7 +42,13 @@ import { validateRegistration } from "./registration.ts";
 import type { Machine, Registry, Session } from "./registry.ts";
 import type { Relay } from "./relay.ts";
 import { normaliseServices, portsDetail, sessionDetail } from "./services.ts";
-import { closeReason, grantedPorts, refusalText, servicePortText } from "./access/enforce.ts";
+import {
+  BRIDGE_SERVICE_GRANT_TEXT,
+  closeReason,
+  grantedPorts,
+  refusalText,
+  servicePortText,
+} from "./access/enforce.ts";
 import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import { DenialLog, hostOf } from "./denial_log.ts";
 import type { UdpRelay } from "./udp_relay.ts";
@@ -397,6 +403,12 @@ export class Signaling {
       const who = idOf(auth, m.token);
       if (!auth.canConnect(m.token, m.machineId)) {
         const text = refusalText(auth, m.token);
+        this.#denied(s, "client-denied", m.machineId, m.token, who, text);
+        return this.#rejectClient(s, text);
+      }
+      // This hub cannot know the remote machine's services, so it cannot apply a filter.
+      if (auth.connectServices(m.token, m.machineId)) {
+        const text = BRIDGE_SERVICE_GRANT_TEXT;
         this.#denied(s, "client-denied", m.machineId, m.token, who, text);
         return this.#rejectClient(s, text);
       }
