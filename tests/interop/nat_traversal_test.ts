@@ -289,6 +289,8 @@ async function natCase(opts: {
         assert.ok(d["hub-tcp-in"].bytes >= 2 * XFER_BYTES, `hub TCP in: ${fmt(d)}`);
         assert.ok(d["hub-tcp-out"].bytes >= 2 * XFER_BYTES, `hub TCP out: ${fmt(d)}`);
         assert.ok(d["hub-udp-out"].bytes < slack, `hub UDP out while UDP is blocked: ${fmt(d)}`);
+        // The peers did try the UDP relay (their PROBEs reached the router and were dropped).
+        assert.ok(total["hub-udp-in"].packets > 0, `no PROBE to the hub's UDP port: ${fmt(total)}`);
       }
     }
     if (opts.want !== "websocket") {
