@@ -253,12 +253,19 @@ export class NatLab {
    * Starts a long-running program inside a lab namespace (`ip netns exec` execs, so the
    * PID is the program's); {@link destroy} stops it if it still runs.
    */
-  spawn(role: LabNs, name: string, cmd: string, args: string[], env: Record<string, string> = {}) {
+  spawn(
+    role: LabNs,
+    name: string,
+    cmd: string,
+    args: string[],
+    env: Record<string, string> = {},
+    stdin: "null" | "piped" = "null",
+  ): Proc {
     const child = new Deno.Command("ip", {
       args: ["netns", "exec", this.ns[role], cmd, ...args],
       env: { NO_COLOR: "1", ...env },
       cwd: this.tmp,
-      stdin: "null",
+      stdin,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -278,17 +285,15 @@ export class NatLab {
     script: string,
     args: string[],
     env: Record<string, string> = {},
+    stdin: "null" | "piped" = "null",
   ): Proc {
     return this.spawn(
       role,
       name,
       Deno.execPath(),
       ["run", "-A", `${REPO_ROOT}${script}`, ...args],
-      {
-        DENO_DIR,
-        HOME: this.tmp,
-        ...env,
-      },
+      { DENO_DIR, HOME: this.tmp, ...env },
+      stdin,
     );
   }
 
@@ -372,6 +377,32 @@ export class NatLab {
     } catch {
       return "";
     }
+  }
+
+  /**
+   * A bare hole punch between h1 and h2 with no Tela code (nat-lab.md's experiment): each
+   * side binds `port`, learns its reflexive address from the first STUN server, gets the
+   * other's, and sends `TPUNCH` every 100 ms for `durationMs`.
+   * @returns the datagrams each side received from the other.
+   */
+  async barePunch(port = 40000, durationMs = 3000): Promise<{ h1: number; h2: number }> {
+    const stun = `${HUB_ADDR}:${STUN_PORT}`;
+    const args = ["punch", String(port), stun, String(durationMs)];
+    const script = "tests/interop/_nat_peer.ts";
+    const p1 = this.spawnDeno("h1", "punch-h1", script, args, {}, "piped");
+    const p2 = this.spawnDeno("h2", "punch-h2", script, args, {}, "piped");
+    const m1 = JSON.parse((await p1.waitFor(/^\{"mapped".*/, 30_000))[0]).mapped;
+    const m2 = JSON.parse((await p2.waitFor(/^\{"mapped".*/, 30_000))[0]).mapped;
+    const tell = async (p: Proc, addr: string) => {
+      const w = p.child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(addr + "\n"));
+      await w.close();
+    };
+    await Promise.all([tell(p1, m2), tell(p2, m1)]);
+    const r1 = JSON.parse((await p1.waitFor(/^\{"received".*/, durationMs + 30_000))[0]);
+    const r2 = JSON.parse((await p2.waitFor(/^\{"received".*/, durationMs + 30_000))[0]);
+    await Promise.all([p1.exited, p2.exited]);
+    return { h1: r1.received, h2: r2.received };
   }
 
   /** Drops every UDP datagram to the hub's relay port at the pub router (after counting it). */

@@ -13,6 +13,10 @@
  *   does; nat-lab.md gotcha 3), sends an RFC 5389 Binding Request to each server and prints
  *   `{"mapped":["ip:port"|null, ...]}` (XOR-MAPPED-ADDRESS, 3 s per server).
  * - `get <url> <bearerToken>`: HTTP GET; prints the body (e.g. the hub's `/api/status`).
+ * - `punch <port> <stunHost:port> <durationMs>`: a bare hole punch (nat-lab.md, without our
+ *   code): binds 0.0.0.0:`port`, asks the STUN server, prints `{"mapped":"ip:port"}`, reads
+ *   the peer's reflexive address as one line on stdin, then sends `TPUNCH` to it every
+ *   100 ms for `durationMs` and prints `{"received":n}` (datagrams from the peer's address).
  * @module
  */
 import dgram from "node:dgram";
@@ -152,6 +156,56 @@ async function stun(servers: string[]): Promise<void> {
   console.log(JSON.stringify({ mapped }));
 }
 
+/** Reads one line from stdin. */
+async function readLine(): Promise<string> {
+  const r = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await r.read();
+    if (done) break;
+    buf += value;
+  }
+  r.releaseLock();
+  return buf.split("\n")[0].trim();
+}
+
+async function punch(port: number, stunServer: string, durationMs: number): Promise<void> {
+  const sock = dgram.createSocket("udp4");
+  await new Promise<void>((res) => sock.bind(port, "0.0.0.0", () => res()));
+  try {
+    const req = bindingRequest();
+    const mapped = new Promise<string>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no STUN answer from ${stunServer}`)), 3000);
+      sock.on("message", (msg: Uint8Array) => {
+        const m = mappedAddress(new Uint8Array(msg), req);
+        if (m !== null) {
+          clearTimeout(t);
+          res(m);
+        }
+      });
+    });
+    const i = stunServer.lastIndexOf(":");
+    sock.send(req, Number(stunServer.slice(i + 1)), stunServer.slice(0, i));
+    console.log(JSON.stringify({ mapped: await mapped }));
+    const peer = await readLine();
+    const j = peer.lastIndexOf(":");
+    const peerHost = peer.slice(0, j), peerPort = Number(peer.slice(j + 1));
+    let received = 0;
+    sock.on("message", (_msg: Uint8Array, rinfo: { address: string; port: number }) => {
+      if (rinfo.address === peerHost) received++;
+    });
+    const punchBytes = new TextEncoder().encode("TPUNCH");
+    const end = Date.now() + durationMs;
+    while (Date.now() < end) {
+      sock.send(punchBytes, peerPort, peerHost);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    console.log(JSON.stringify({ received }));
+  } finally {
+    sock.close();
+  }
+}
+
 async function get(url: string, token: string): Promise<void> {
   const res = await fetch(url, {
     headers: { authorization: `Bearer ${token}` },
@@ -170,7 +224,8 @@ if (import.meta.main) {
       await xfer(Number(args[0]), Number(args[1]), Number(args[2] ?? 120_000));
     } else if (mode === "stun") await stun(args);
     else if (mode === "get") await get(args[0], args[1]);
-    else throw new Error(`unknown mode ${mode}: use echo, xfer, stun or get`);
+    else if (mode === "punch") await punch(Number(args[0]), args[1], Number(args[2]));
+    else throw new Error(`unknown mode ${mode}: use echo, xfer, stun, get or punch`);
   } catch (err) {
     console.error(`_nat_peer ${mode}: ${(err as Error).message}`);
     Deno.exit(1);

@@ -326,6 +326,17 @@ Deno.test({
           const same = m[0]!.split(":")[1] === m[1]!.split(":")[1];
           assert.equal(same, mode === "masquerade", `${host} (${mode}) mapped ${m[0]} / ${m[1]}`);
         }
+        // A bare punch (no Tela code) gets through the cone NATs only.
+        const got = await lab.barePunch();
+        console.log(`bare punch through ${mode}: received h1 ${got.h1}, h2 ${got.h2}`);
+        if (mode === "masquerade") {
+          assert.ok(got.h1 > 0 && got.h2 > 0, `bare punch through ${mode}: ${JSON.stringify(got)}`);
+        } else {
+          assert.ok(
+            got.h1 === 0 && got.h2 === 0,
+            `bare punch through ${mode}: ${JSON.stringify(got)}`,
+          );
+        }
       } finally {
         await lab.destroy();
       }
