@@ -23,8 +23,13 @@ import { logger, setLogLevel } from "../log/mod.ts";
 import {
   type BindFactory,
   DEFAULT_MTU,
+  DEFAULT_STUN_SERVER,
+  describeTransportSettings,
   MAX_MTU,
   MIN_MTU,
+  resolveTransportSettings,
+  type TransportSettings,
+  TransportUsageError,
   type TunnelEngine,
 } from "../session/mod.ts";
 import {
@@ -91,6 +96,18 @@ const FLAGS = {
   mtu: {
     type: "number",
     usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELAD_MTU). Default: ${DEFAULT_MTU}`,
+  },
+  transport: {
+    type: "string",
+    arg: "mode",
+    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
+      "path) or websocket (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
+  },
+  stun: {
+    type: "string",
+    arg: "servers",
+    usage: `STUN servers for the direct path, host:port[,host:port], or none (env ` +
+      `TELAD_STUN_SERVERS; telad.yaml stun:). Default: ${DEFAULT_STUN_SERVER}`,
   },
   v: { type: "boolean", usage: "Verbose logging" },
 } as const;
@@ -160,6 +177,8 @@ type AgentFlags = {
   ports?: string;
   "target-host"?: string;
   mtu?: number;
+  transport?: string;
+  stun?: string;
   v?: boolean;
 };
 
@@ -180,6 +199,8 @@ async function runAgent(
     what: "tunnel MTU",
     fallback: DEFAULT_MTU,
   });
+  // Flag and variable first (usage errors, exit 2), before any file is read.
+  const transportFlags = agentTransport(values.stun, values.transport);
   let cfg: AgentConfig;
   let statePath: string;
   const configPath = values.config ?? env("TELAD_CONFIG");
@@ -222,6 +243,12 @@ async function runAgent(
     }
     statePath = agentStatePath();
   }
+  const transport: TransportSettings = {
+    ...cfg.transport,
+    ...transportFlags,
+  };
+  const described = describeTransportSettings(transport);
+  if (described) log.info(described);
   await resolveAgentTokens(cfg, values.token);
   const state = await loadAgentState(statePath, cfg.machines.map((m) => m.name));
   const regIds = Object.fromEntries(
@@ -233,6 +260,7 @@ async function runAgent(
       agentId: state.agentId,
       registrationIds: regIds,
       bind: deps.bind,
+      transport,
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),
@@ -257,6 +285,24 @@ async function runAgent(
   }
   for (const f of failures.slice(0, -1)) err(`Error: ${f}`);
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
+}
+
+/**
+ * `-stun` and `-transport`, else `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` (telad.yaml's
+ * keys fill what these leave unset).
+ * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
+ */
+function agentTransport(stun: string | undefined, transport: string | undefined) {
+  try {
+    return resolveTransportSettings({
+      stunFlag: stun,
+      transportFlag: transport,
+      env: { stun: "TELAD_STUN_SERVERS", transport: "TELAD_TRANSPORT" },
+    });
+  } catch (e) {
+    if (e instanceof TransportUsageError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Every machine of the agent stopped (authentication refused, fatal error). Exit status 1. */

@@ -6,7 +6,12 @@
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
-import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
+import {
+  fileTransportSettings,
+  parseAgentPorts,
+  type ServiceSpec,
+  type TransportSettings,
+} from "../session/mod.ts";
 import {
   lookupStoredToken,
   systemCredentialsPath,
@@ -41,6 +46,12 @@ export interface AgentConfig {
   hub: string;
   token?: string;
   machines: MachineConfig[];
+  /**
+   * Top-level `stun:` (a list of host:port, empty for no direct path) and `transport:`
+   * (`auto`, `udp`, `websocket`) for every machine's sessions; `-stun`, `-transport` and
+   * `TELAD_STUN_SERVERS`, `TELAD_TRANSPORT` override them.
+   */
+  transport?: TransportSettings;
   /** The file it came from; absent in flag mode. */
   path?: string;
 }
@@ -144,7 +155,14 @@ export function validateAgentConfig(path: string, doc: unknown): AgentConfig {
       services,
     };
   });
-  return { hub, token: optString(path, "token", d.token), machines, path };
+  const transport = fileTransportSettings(path, d.stun, d.transport);
+  return {
+    hub,
+    token: optString(path, "token", d.token),
+    machines,
+    ...(transport ? { transport } : {}),
+    path,
+  };
 }
 
 /**

@@ -172,3 +172,43 @@ Deno.test("telad.state: agentId and registration ids are generated once and kept
     assert.notEqual(s4.agentId, s1.agentId);
   });
 });
+
+Deno.test("telad.yaml: stun: and transport: for every machine; bad values name the key", async () => {
+  await tmp(async (dir) => {
+    const path = `${dir}/telad.yaml`;
+    const base = "hub: wss://hub.example.com\nmachines:\n  - name: m\n    ports: [22]\n";
+    await Deno.writeTextFile(path, base);
+    assert.equal((await loadAgentConfig(path)).transport, undefined);
+    await Deno.writeTextFile(
+      path,
+      base + "stun: [127.0.0.1:3478, stun.example.com:19302]\ntransport: udp\n",
+    );
+    assert.deepEqual((await loadAgentConfig(path)).transport, {
+      stunServers: ["127.0.0.1:3478", "stun.example.com:19302"],
+      maxTransport: "udp-relay",
+    });
+    await Deno.writeTextFile(path, base + "stun: []\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, { stunServers: [] });
+    await Deno.writeTextFile(path, base + "stun: none\ntransport: websocket\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, {
+      stunServers: [],
+      maxTransport: "websocket",
+    });
+    const bad: [string, RegExp][] = [
+      ["stun: [stun.example.com]", /'stun': "stun.example.com" is not a STUN server: the port/],
+      ["stun: {a: 1}", /'stun' must be a list of host:port STUN servers/],
+      ["stun: [3478]", /'stun' must be a list of host:port STUN servers/],
+      ["transport: fast", /'transport': "fast" is not a transport: use auto/],
+      ["transport: 5", /'transport': 5 is not a transport: use auto, udp or websocket/],
+    ];
+    for (const [line, re] of bad) {
+      await Deno.writeTextFile(path, `${base}${line}\n`);
+      await assert.rejects(loadAgentConfig(path), (e: Error) => {
+        assert.equal(e.name, "ConfigError");
+        assert.ok(e.message.startsWith(`${path}: `), e.message);
+        assert.match(e.message, re);
+        return true;
+      }, line);
+    }
+  });
+});

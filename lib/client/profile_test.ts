@@ -183,3 +183,43 @@ Deno.test("a profile address outside 127.0.0.0/8 is a configuration error naming
     assert.equal((await loadProfile("office")).profile.connections[0].address, "127.99.1.1");
   });
 });
+
+Deno.test("a profile's stun: and transport: keys load; bad values name the file and the key", async () => {
+  await withHome(async () => {
+    const dir = profilesDir();
+    await Deno.mkdir(dir, { recursive: true });
+    const conns = `connections:\n  - hub: ws://h\n    machine: a\n`;
+    const write = (extra: string) => Deno.writeTextFile(`${dir}/p.yaml`, conns + extra);
+    await write("");
+    assert.equal((await loadProfile("p")).profile.transport, undefined);
+    await write("stun: 127.0.0.1:3478,${STUN_TEST_HOST}:19302\ntransport: websocket\n");
+    Deno.env.set("STUN_TEST_HOST", "stun.example.com");
+    try {
+      assert.deepEqual((await loadProfile("p")).profile.transport, {
+        stunServers: ["127.0.0.1:3478", "stun.example.com:19302"],
+        maxTransport: "websocket",
+      });
+    } finally {
+      Deno.env.delete("STUN_TEST_HOST");
+    }
+    await write("stun: [none]\ntransport: auto\n");
+    assert.deepEqual((await loadProfile("p")).profile.transport, {
+      stunServers: [],
+      maxTransport: "direct",
+    });
+    for (
+      const [extra, re] of [
+        ["transport: quic\n", /p\.yaml: 'transport': "quic" is not a transport: use auto/],
+        ["stun: [a.example:99999]\n", /p\.yaml: 'stun': "a\.example:99999" .*1-65535/],
+        ["stun: 7\n", /p\.yaml: 'stun' must be a list of host:port STUN servers/],
+      ] as const
+    ) {
+      await write(extra);
+      await assert.rejects(loadProfile("p"), (e: Error) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, re);
+        return true;
+      }, extra);
+    }
+  });
+});

@@ -54,6 +54,12 @@ export class WsRelayBind implements Bind {
   droppedMalformed = 0;
   /** Time (ms) of the oldest CONTROL keepalive request not answered yet; 0 = none. */
   outstandingSince = 0;
+  /**
+   * When set, DATA frames stamped with this side's own session id (its own datagrams
+   * echoed back by a Go hub, spec §5.4 defect) go here instead of to WireGuard (which
+   * would drop them); `payload` is a view with 7 octets of the frame in front of it.
+   */
+  onOwnEcho: ((payload: Uint8Array) => void) | null = null;
 
   /**
    * @param sock the session's hub WebSocket, already signaled.
@@ -82,8 +88,18 @@ export class WsRelayBind implements Bind {
       else if (payload[0] === CONTROL_KEEPALIVE_RESPONSE) this.outstandingSince = 0;
       return;
     }
+    if (
+      this.onOwnEcho !== null && frame[3] === this.#idBytes[0] && frame[4] === this.#idBytes[1] &&
+      frame[5] === this.#idBytes[2] && frame[6] === this.#idBytes[3]
+    ) return this.onOwnEcho(payload);
     this.#receive?.(payload, "ws");
   }
+  #idBytes = Uint8Array.of(
+    this.sessionId >>> 24,
+    (this.sessionId >>> 16) & 0xff,
+    (this.sessionId >>> 8) & 0xff,
+    this.sessionId & 0xff,
+  );
 
   /**
    * Sends one datagram as a DATA frame; dropped while the socket is closed or holds more

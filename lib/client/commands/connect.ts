@@ -5,7 +5,17 @@
  */
 import { command, intSetting, UsageError } from "../../cli/mod.ts";
 import { logger, setLogLevel } from "../../log/mod.ts";
-import { DEFAULT_MTU, MAX_MTU, MIN_MTU, sleep } from "../../session/mod.ts";
+import {
+  DEFAULT_MTU,
+  DEFAULT_STUN_SERVER,
+  describeTransportSettings,
+  MAX_MTU,
+  MIN_MTU,
+  resolveTransportSettings,
+  sleep,
+  type TransportSettings,
+  TransportUsageError,
+} from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { AccessEndedError, MachineConnection } from "../connection.ts";
 import { HubResolveError, resolveHubUrl } from "../hubs.ts";
@@ -47,6 +57,19 @@ const CONNECT_FLAGS = {
     type: "number",
     usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELA_MTU). Default: ${DEFAULT_MTU}`,
   },
+  transport: {
+    type: "string",
+    arg: "mode",
+    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
+      "path) or websocket (env TELA_TRANSPORT). Default: auto",
+  },
+  stun: {
+    type: "string",
+    arg: "servers",
+    usage: `STUN servers for the direct path, host:port[,host:port], or none (env ` +
+      `TELA_STUN_SERVERS). ` +
+      `Default: ${DEFAULT_STUN_SERVER}`,
+  },
   v: VERBOSE_FLAG,
 } as const;
 
@@ -81,21 +104,31 @@ export function connectCommand(deps: TelaDeps) {
 ports for its services; prints "Services available:" with the local address of each. Without
 -ports or -services every port the agent advertises is forwarded. With -profile, opens every
 connection of the profile (~/.tela/profiles/<name>.yaml) in parallel. Runs until Ctrl-C and
-reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
+reconnects with backoff when the hub or agent goes away. Logs go to stderr.
+
+Each session starts on the hub's WebSocket relay, moves to the hub's UDP relay when that
+answers, and to a direct path when STUN and hole punching work; it falls back when a path
+goes quiet. The log has one line per change, and "tela status" shows each session's
+transport. -transport caps the tiers; a profile's transport: and stun: keys apply to all
+of its connections.`,
     flags: CONNECT_FLAGS,
     examples: [
       "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",
       "tela connect -hub wss://hub.example.com -machine barn -ports 22,8080:80",
       "tela connect -profile home",
+      "tela connect -hub wss://hub.example.com -machine barn -transport websocket",
     ],
     seeAlso: ["tela machines", "tela services", "tela profile", "tela login"],
     async run({ values, out, err }) {
       if (values.v) setLogLevel("debug");
       const log = logger("tela");
       const mtu = clientMtu(values.mtu);
+      const transport = clientTransport(values.stun, values.transport);
       const interrupted = deps.interrupted ?? signalPromise();
       const profileArg = values.profile ?? env("TELA_PROFILE");
-      if (profileArg) return await connectProfile(profileArg, mtu, deps, out, err, interrupted);
+      if (profileArg) {
+        return await connectProfile(profileArg, mtu, transport, deps, out, err, interrupted);
+      }
 
       const hubArg = values.hub ?? env("TELA_HUB");
       const machine = values.machine ?? env("TELA_MACHINE");
@@ -120,6 +153,8 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
       // Names resolve through the hub in the connection's reconnect loop (spec §10.1).
       const serviceNames = (values.services ?? "").split(",").map((s) => s.trim())
         .filter(Boolean).map((name) => ({ name }));
+      const described = describeTransportSettings(transport);
+      if (described) log.info(described);
       const conn = new MachineConnection({
         hubUrl: hub,
         machine,
@@ -127,6 +162,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
         mappings,
         serviceNames,
         mtu,
+        transport,
         bind: deps.bind,
         engine: deps.engine,
         log,
@@ -161,6 +197,34 @@ function clientMtu(flag: number | undefined): number {
   });
 }
 
+/**
+ * `-stun` and `-transport`, else `TELA_STUN_SERVERS` and `TELA_TRANSPORT`; checked before
+ * anything is dialled. A profile's keys fill what these leave unset ({@link withFile}).
+ * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
+ */
+function clientTransport(stun: string | undefined, transport: string | undefined) {
+  try {
+    return resolveTransportSettings({
+      stunFlag: stun,
+      transportFlag: transport,
+      env: { stun: "TELA_STUN_SERVERS", transport: "TELA_TRANSPORT" },
+    });
+  } catch (e) {
+    if (e instanceof TransportUsageError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** The flag/environment settings, with a configuration file's filling the unset ones. */
+function withFile(s: TransportSettings, file: TransportSettings | undefined): TransportSettings {
+  const stunServers = s.stunServers ?? file?.stunServers;
+  const maxTransport = s.maxTransport ?? file?.maxTransport;
+  return {
+    ...(stunServers !== undefined ? { stunServers } : {}),
+    ...(maxTransport !== undefined ? { maxTransport } : {}),
+  };
+}
+
 function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
   const merged = new Map<string, ProfileConnection & { url: string }>();
   for (const c of conns) {
@@ -179,6 +243,7 @@ function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
 async function connectProfile(
   arg: string,
   flagMtu: number,
+  flagTransport: TransportSettings,
   deps: TelaDeps,
   out: (t: string) => void,
   _err: (t: string) => void,
@@ -187,7 +252,10 @@ async function connectProfile(
   const log = logger("tela");
   const { path, profile } = await loadProfile(arg);
   const mtu = profile.mtu && profile.mtu > 0 ? profile.mtu : flagMtu;
+  const transport = withFile(flagTransport, profile.transport);
   log.info(`loaded profile with ${profile.connections.length} connection(s)`);
+  const described = describeTransportSettings(transport);
+  if (described) log.info(described);
   profile.connections.forEach((c, i) =>
     log.info(`  [${i + 1}] hub=${c.hub} machine=${c.machine} services=${c.services?.length ?? 0}`)
   );
@@ -243,6 +311,7 @@ async function connectProfile(
       mappings,
       serviceNames,
       mtu,
+      transport,
       address: c.address,
       bind: deps.bind,
       engine: deps.engine,

@@ -1,0 +1,155 @@
+/**
+ * The direct peer-to-peer path (spec session-and-relay.md §6.2, §7.1 step 1, §7.2 rules
+ * 3-4): UDP hole punching with `TPUNCH` datagrams from the session's UDP socket (the one
+ * the UDP relay and STUN use), then `header(hop 0, DATA, own session id) ‖ datagram`
+ * straight to the peer, no token.
+ *
+ * Beyond the spec, compatible with Go peers (spec §6.2 notes): the first datagram of a
+ * punch attempt leaves with IP TTL 2 (nat-lab.md gotcha 1); punching goes on for
+ * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH arrived (signalling skew, gotcha 4);
+ * one TPUNCH is sent back for a received one (at most one per
+ * {@link PUNCH_REPLY_INTERVAL_MS}, so two of our peers never ping-pong); the health
+ * check lives in session_bind.ts.
+ * @module
+ */
+import { RELAY_HEADER_LEN, RELAY_MAGIC } from "../protocol/mod.ts";
+import { isIPv4 } from "./stun.ts";
+import { sameAddr, type UdpPathSocket } from "./udp_relay.ts";
+
+/** The 6-octet punch datagram `TPUNCH` (spec §6.2 step 3). */
+export const TPUNCH: Uint8Array = Uint8Array.of(0x54, 0x50, 0x55, 0x4e, 0x43, 0x48);
+/** Interval between punches, in milliseconds (spec §6.2). */
+export const PUNCH_INTERVAL_MS = 100;
+/** Longest punch attempt, in milliseconds (spec §6.2). */
+export const PUNCH_DURATION_MS = 5000;
+/** Punching continues this long after the peer's first TPUNCH, in milliseconds. */
+export const PUNCH_TAIL_MS = 1000;
+/** A received TPUNCH is answered unless we sent one less than this ago, in milliseconds. */
+export const PUNCH_REPLY_INTERVAL_MS = 1000;
+
+/** True when `d` is exactly `TPUNCH` (spec §6.2: length 6 and content). */
+export function isPunch(d: Uint8Array): boolean {
+  return d.length === 6 && d[0] === 0x54 && d[1] === 0x50 && d[2] === 0x55 && d[3] === 0x4e &&
+    d[4] === 0x43 && d[5] === 0x48;
+}
+
+/**
+ * Parses a `peer-endpoint` message (spec §2.10): `"a.b.c.d:port"`, IPv4 only.
+ * @returns the address, or null when malformed.
+ */
+export function parsePeerEndpoint(s: string): Deno.NetAddr | null {
+  if (typeof s !== "string") return null;
+  const i = s.lastIndexOf(":");
+  if (i <= 0) return null;
+  const host = s.slice(0, i);
+  const port = Number(s.slice(i + 1));
+  if (!isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { transport: "udp", hostname: host, port };
+}
+
+/** The direct path of one session. */
+export class DirectPath {
+  /** The recorded direct peer: the source of the last TPUNCH (spec §7.2 rule 3). */
+  peer: Deno.NetAddr | null = null;
+  /** Datagrams (data and TPUNCH) received from the direct peer. */
+  rx = 0;
+  /** Data datagrams sent to the direct peer. */
+  tx = 0;
+  /** TPUNCH datagrams received from anyone. */
+  punchesRx = 0;
+  /** Called for every received TPUNCH, after the peer was recorded. */
+  onPunch: (from: Deno.NetAddr) => void = () => {};
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #lastPunchSent = -Infinity;
+  #punchTo: Deno.NetAddr | null = null;
+  #punchEnd = 0;
+  #gotPunch = false;
+
+  /**
+   * @param sock the session's UDP socket (shared with the UDP relay and STUN).
+   * @param now the bind's coarse clock, in milliseconds.
+   */
+  constructor(readonly sock: UdpPathSocket, readonly now: () => number) {}
+
+  /** True while a punch attempt runs. */
+  get punching(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /**
+   * Classifies a datagram from a non-hub source (spec §7.2 rules 3-4).
+   * @returns the WireGuard datagram of direct data from the recorded peer (a view), or
+   *   null (TPUNCH handled, or nothing for this path).
+   */
+  handle(d: Uint8Array, from: Deno.NetAddr): Uint8Array | null {
+    if (isPunch(d)) {
+      this.punchesRx++;
+      if (!this.peer || !sameAddr(this.peer, from)) {
+        this.peer = { transport: "udp", hostname: from.hostname, port: from.port };
+      }
+      this.rx++;
+      if (this.#punchTo !== null && !this.#gotPunch) {
+        this.#gotPunch = true;
+        this.#punchEnd = Math.min(this.#punchEnd, this.now() + PUNCH_TAIL_MS);
+      }
+      if (this.now() - this.#lastPunchSent >= PUNCH_REPLY_INTERVAL_MS) this.sendPunch(from);
+      this.onPunch(this.peer);
+      return null;
+    }
+    const p = this.peer;
+    if (p === null || from.port !== p.port || from.hostname !== p.hostname) return null;
+    this.rx++;
+    if (d.length <= RELAY_HEADER_LEN || d[0] !== RELAY_MAGIC) return null;
+    return d.subarray(RELAY_HEADER_LEN);
+  }
+
+  /** Sends one TPUNCH to `to` (a punch, a reply, or a liveness probe). */
+  sendPunch(to: Deno.NetAddr): void {
+    this.#lastPunchSent = this.now();
+    this.sock.sendTo(TPUNCH, to);
+  }
+
+  /**
+   * Starts a punch attempt towards `to` (spec §6.2): one TPUNCH with IP TTL 2 at once,
+   * then one every {@link PUNCH_INTERVAL_MS} for up to {@link PUNCH_DURATION_MS}, ending
+   * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH. A running attempt is replaced.
+   * @param lowTtlFirst send the first datagram with TTL 2 (default true).
+   */
+  punch(to: Deno.NetAddr, lowTtlFirst = true): void {
+    this.stopPunching();
+    this.#punchTo = to;
+    this.#gotPunch = false;
+    this.#punchEnd = this.now() + PUNCH_DURATION_MS;
+    if (lowTtlFirst) this.sock.sendLowTtl(TPUNCH, to).catch(() => {});
+    this.#timer = setInterval(() => {
+      const t = performance.now();
+      if (t >= this.#punchEnd || this.sock.closed) return this.stopPunching();
+      this.sendPunch(to);
+    }, PUNCH_INTERVAL_MS);
+  }
+
+  /** Ends a running punch attempt. */
+  stopPunching(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#punchTo = null;
+  }
+
+  /** Sends one WireGuard datagram as `header(hop 0, DATA) ‖ datagram` to the peer. */
+  send(datagram: Uint8Array, sessionId: number): boolean {
+    const p = this.peer;
+    if (p === null) return false;
+    this.tx++;
+    return this.sock.sendFrame(null, sessionId, datagram, p);
+  }
+
+  /** `ip:port` of the recorded peer, or `-`. */
+  get peerString(): string {
+    return this.peer ? `${this.peer.hostname}:${this.peer.port}` : "-";
+  }
+
+  /** Stops punching; the socket belongs to the bind. */
+  close(): void {
+    this.stopPunching();
+  }
+}
