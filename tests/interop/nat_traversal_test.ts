@@ -109,7 +109,10 @@ async function startAll(lab: NatLab): Promise<Running> {
     OWNER,
     "-ports",
     `${LOCAL_PORT}:${ECHO_PORT}`,
-  ], { HOME: clientHome, TELA_STUN_SERVERS: STUN_SERVERS });
+    // The client's STUN servers by flag, the agent's by env: both routes are exercised.
+    "-stun",
+    STUN_SERVERS,
+  ], { HOME: clientHome });
   await client.waitFor(/WireGuard tunnel up/, 120_000);
   return { lab, hub, agent, client };
 }
@@ -241,10 +244,13 @@ async function natCase(opts: {
     const { ms } = await transfer(lab, XFER_BYTES);
     const d = counterDelta(before, await lab.counters());
     const total = await lab.counters();
+    const agentT = transportLines(r.agent), clientT = transportLines(r.client);
+    const logs = `telad: ${agentT.join(",")}; tela: ${clientT.join(",")}`;
     console.log(
       `nat ${opts.nat1}/${opts.nat2}${opts.blockHubUdp ? " udp-blocked" : ""}: tunnel up ` +
         `${Math.round(tUp - t0)} ms, settled ${Math.round(tSettled - tUp)} ms, ` +
-        `8 MiB echo ${ms} ms\n  during echo: ${fmt(d)}\n  total: ${fmt(total)}`,
+        `8 MiB echo ${ms} ms; transport lines ${logs}\n  during echo: ${fmt(d)}\n` +
+        `  total: ${fmt(total)}`,
     );
     seen.push(await hubSessions(lab));
     const last = seen.at(-1)!;
@@ -252,9 +258,7 @@ async function natCase(opts: {
     assert.equal(last[0].client, opts.want, `client transport after the echo`);
     assert.equal(last[0].agent, opts.want, `agent transport after the echo`);
 
-    // 3. The peers' logs.
-    const agentT = transportLines(r.agent), clientT = transportLines(r.client);
-    const logs = `telad: ${agentT.join(",")}; tela: ${clientT.join(",")}`;
+    // 3. The peers' logs (agentT, clientT above).
     const slack = 256 * 1024;
     const hubUdp = d["hub-udp-in"].bytes + d["hub-udp-out"].bytes;
     const hubTcp = d["hub-tcp-in"].bytes + d["hub-tcp-out"].bytes;
