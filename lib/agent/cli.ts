@@ -19,7 +19,7 @@ import {
   UsageError,
   versionCommand,
 } from "../cli/mod.ts";
-import { logger, setLogLevel } from "../log/mod.ts";
+import { type Logger, logger, setLogLevel } from "../log/mod.ts";
 import {
   type BindFactory,
   DEFAULT_MTU,
@@ -56,11 +56,15 @@ import { ConfigError } from "../config/mod.ts";
 import {
   type AgentConfig,
   agentConfigFromFlags,
+  type AgentState,
   agentStatePath,
   loadAgentConfig,
   loadAgentState,
+  type MachineConfig,
   resolveAgentTokens,
+  unreachableTargets,
 } from "./config.ts";
+import { startUpstreams } from "./upstreams.ts";
 
 /** What the agent CLI needs from outside. */
 export interface TeladDeps {
@@ -206,9 +210,11 @@ async function runAgent(
   const configPath = values.config ?? env("TELAD_CONFIG");
   if (configPath) {
     const abs = resolve(configPath);
-    cfg = await loadAgentConfig(abs);
+    const warnings: string[] = [];
+    cfg = await loadAgentConfig(abs, { warn: (m) => warnings.push(m) });
     log.info(`loaded config from ${abs}`);
     log.info(`config: ${cfg.machines.length} machine(s), hub ${cfg.hub}`);
+    for (const w of warnings) log.warn(w);
     statePath = agentStatePath(abs);
   } else {
     const hub = values.hub ?? env("TELA_HUB");
@@ -243,14 +249,40 @@ async function runAgent(
     }
     statePath = agentStatePath();
   }
-  const transport: TransportSettings = {
+  // Flag or variable, else the machine's keys, else telad.yaml's top level, else defaults.
+  const transportOf = (m: { transport?: TransportSettings }): TransportSettings => ({
     ...cfg.transport,
+    ...m.transport,
     ...transportFlags,
-  };
-  const described = describeTransportSettings(transport);
-  if (described) log.info(described);
+  });
+  for (const m of cfg.machines) {
+    const described = describeTransportSettings(transportOf(m));
+    if (described) logger(cfg.machines.length > 1 ? `telad:${m.name}` : "telad").info(described);
+  }
   await resolveAgentTokens(cfg, values.token);
   const state = await loadAgentState(statePath, cfg.machines.map((m) => m.name));
+  // Upstreams start once, before any hub connection, and live until telad stops (spec §6).
+  const upstreams = cfg.machines.filter((m) => m.upstreams?.length).map((m) =>
+    startUpstreams(m.upstreams!, logger("upstream"))
+  );
+  try {
+    // An unreachable service or target at start is a warning, not an error (issue 13).
+    if (cfg.path) { for (const w of await unreachableTargets(cfg)) log.warn(w); }
+    return await runMachines(cfg, state, deps, mtu, transportOf, log, err);
+  } finally {
+    await Promise.all(upstreams.map((u) => u.close()));
+  }
+}
+
+async function runMachines(
+  cfg: AgentConfig,
+  state: AgentState,
+  deps: TeladDeps,
+  mtu: number,
+  transportOf: (m: MachineConfig) => TransportSettings,
+  log: Logger,
+  err: (t: string) => void,
+): Promise<number> {
   const regIds = Object.fromEntries(
     Object.entries(state.machines).map(([k, v]) => [k, v.machineRegistrationId]),
   );
@@ -260,7 +292,7 @@ async function runAgent(
       agentId: state.agentId,
       registrationIds: regIds,
       bind: deps.bind,
-      transport,
+      transport: transportOf(m),
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),

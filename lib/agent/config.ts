@@ -4,7 +4,8 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { suggest } from "../cli/suggest.ts";
 import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
 import {
   fileTransportSettings,
@@ -24,6 +25,31 @@ export class AgentFlagsError extends Error {
   override name = "AgentFlagsError";
 }
 
+/** One route of a machine's path gateway (spec §5.1): a URL path prefix and a local port. */
+export interface GatewayRoute {
+  /** URL path prefix, starting with `/` (e.g. `/api/`). */
+  path: string;
+  /** Port on the machine's target host the matching requests go to, 1-65535. */
+  target: number;
+}
+
+/** A machine's path gateway (`gateway:`, book *Path gateway*, spec §5.1). */
+export interface GatewayConfig {
+  /** Tunnel-side port the gateway listens on, 1-65535. */
+  port: number;
+  routes: GatewayRoute[];
+}
+
+/** One upstream (`upstreams:` entry, book *Upstreams*, spec §6). */
+export interface UpstreamConfig {
+  /** Port listened on on every interface of the agent host, 1-65535. */
+  port: number;
+  /** Where each accepted connection is forwarded: `host:port` (`[v6]:port` for IPv6). */
+  target: string;
+  /** Label for the log; default `port <port>`. */
+  name?: string;
+}
+
 /** One machine the agent registers (a `machines:` entry, defaults applied). */
 export interface MachineConfig {
   name: string;
@@ -39,6 +65,15 @@ export interface MachineConfig {
   /** Ports served inside the tunnel (from `ports`, else from `services`). */
   ports: number[];
   services: ServiceSpec[];
+  /** The path gateway, when configured (spec §5). */
+  gateway?: GatewayConfig;
+  /** Upstreams listened on by this agent host (spec §6); absent when none. */
+  upstreams?: UpstreamConfig[];
+  /**
+   * This machine's `stun:` and `transport:` (issue 11), over the top-level ones; `-stun`,
+   * `-transport` and their variables override both.
+   */
+  transport?: TransportSettings;
 }
 
 /** The whole agent configuration. */
@@ -48,141 +83,662 @@ export interface AgentConfig {
   machines: MachineConfig[];
   /**
    * Top-level `stun:` (a list of host:port, empty for no direct path) and `transport:`
-   * (`auto`, `udp`, `websocket`) for every machine's sessions; `-stun`, `-transport` and
-   * `TELAD_STUN_SERVERS`, `TELAD_TRANSPORT` override them.
+   * (`auto`, `udp`, `websocket`) for every machine's sessions; a machine's own keys, then
+   * `-stun`, `-transport`, `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` override them.
    */
   transport?: TransportSettings;
   /** The file it came from; absent in flag mode. */
   path?: string;
 }
 
-function optString(path: string, where: string, v: unknown): string | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v === "object") throw new ConfigError(path, `${where} must be a string`);
-  return String(v);
+/** A step of the way to a value in the document: a mapping key or a list index. */
+type Key = string | number;
+
+/** Keys of `telad.yaml` at each level (book Appendix B, spec §8.1, §2.9, §5.1, §6). */
+export const TELAD_YAML_KEYS = {
+  /** `stun` and `transport` belong to the transports of issue 11. */
+  top: ["hub", "token", "update", "machines", "stun", "transport"],
+  update: ["channel", "sources"],
+  machine: [
+    "name",
+    "displayName",
+    "hostname",
+    "os",
+    "tags",
+    "location",
+    "owner",
+    "target",
+    "token",
+    "ports",
+    "services",
+    "gateway",
+    "upstreams",
+    "shares",
+    "fileShare",
+    "stun",
+    "transport",
+  ],
+  service: ["port", "proto", "name", "description"],
+  gateway: ["port", "routes"],
+  route: ["path", "target"],
+  upstream: ["port", "target", "name"],
+  share: [
+    "name",
+    "path",
+    "writable",
+    "maxFileSize",
+    "maxTotalSize",
+    "allowDelete",
+    "allowedExtensions",
+    "blockedExtensions",
+  ],
+  fileShare: [
+    "enabled",
+    "directory",
+    "writable",
+    "maxFileSize",
+    "maxTotalSize",
+    "allowDelete",
+    "allowedExtensions",
+    "blockedExtensions",
+  ],
+} as const;
+
+/**
+ * Where the values of a parsed YAML document are in its text: `line(["machines", 0, "name"])`
+ * is the 1-based line of the key `name` of the first machine (of the value, for a list item),
+ * or of the nearest enclosing node that exists; undefined when nothing is known (a document
+ * that did not come from text).
+ */
+export type LineLocator = (keys: Key[]) => number | undefined;
+
+/** Finds lines in a document parsed with `parseDocument(text, { lineCounter })`. */
+function documentLocator(doc: Document, lines: LineCounter): LineLocator {
+  const lineAt = (node: unknown): number | undefined => {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? lines.linePos(range[0]).line : undefined;
+  };
+  return (keys) => {
+    let node: unknown = doc.contents;
+    let line = lineAt(node);
+    for (const k of keys) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === k);
+        if (!pair) return line;
+        line = lineAt(pair.key) ?? line;
+        node = pair.value;
+      } else if (isSeq(node) && typeof k === "number") {
+        node = node.items[k];
+        line = lineAt(node) ?? line;
+      } else {
+        return line;
+      }
+    }
+    return line;
+  };
 }
 
-function portNumber(path: string, where: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
-    throw new ConfigError(
-      path,
-      `${where} must be a port number 1-65535 (got ${JSON.stringify(v)})`,
-    );
+/** Hosts that are this machine (a service there is on the agent host itself). */
+function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || h === "0.0.0.0" || h === "::" ||
+    h === "ip6-localhost" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/**
+ * Splits an upstream target `host:port` (`[v6 address]:port` for IPv6).
+ * @returns undefined when it is not of that form or the port is not 1-65535.
+ */
+export function splitHostPort(target: string): { host: string; port: number } | undefined {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(target) ?? /^([^:\s\[\]]+):(\d+)$/.exec(target);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: m[1], port };
+}
+
+/** Lines where config values came from, for the warnings given after validation. */
+const sourceLines = new WeakMap<object, { path: string; line?: number }>();
+
+/**
+ * Where a service, gateway route or upstream of a loaded configuration is written in its
+ * file: `"/etc/tela/telad.yaml:12"`, or the file alone when the line is unknown, or
+ * undefined for a configuration that did not come from a file (flag mode).
+ */
+export function configSource(entry: object): string | undefined {
+  const s = sourceLines.get(entry);
+  if (!s) return undefined;
+  return s.line ? `${s.path}:${s.line}` : s.path;
+}
+
+/** Options of {@link validateAgentConfig} and {@link loadAgentConfig}. */
+export interface AgentConfigOptions {
+  /**
+   * Receives each warning: `<file>:<line>: <what> (<fix>)`, e.g. an unknown key with its
+   * did-you-mean. Default: none are shown.
+   */
+  warn?: (message: string) => void;
+  /** Lines of the document's values; given by {@link loadAgentConfig}. */
+  line?: LineLocator;
+}
+
+/** The validation of one document: every error and warning names the file and the line. */
+class Checker {
+  constructor(
+    readonly path: string,
+    readonly line: LineLocator,
+    readonly onWarn: (message: string) => void,
+  ) {}
+
+  /** @throws {ConfigError} `<path>:<line>: <message>`. */
+  fail(keys: Key[], message: string): never {
+    throw new ConfigError(this.path, message, this.line(keys));
   }
-  return v;
+
+  warn(keys: Key[], message: string): void {
+    const line = this.line(keys);
+    this.onWarn(`${this.path}${line ? `:${line}` : ""}: ${message}`);
+  }
+
+  /** Remembers the file line of `entry` for {@link configSource}. */
+  mark<T extends object>(entry: T, keys: Key[]): T {
+    sourceLines.set(entry, { path: this.path, line: this.line(keys) });
+    return entry;
+  }
+
+  /** A mapping, or a failure naming what it should have been. */
+  mapping(keys: Key[], v: unknown, what: string, fix: string): Record<string, unknown> {
+    if (!v || typeof v !== "object" || Array.isArray(v)) this.fail(keys, `${what} (${fix})`);
+    return v as Record<string, unknown>;
+  }
+
+  /** Warns about each key of `o` not in `known`, with the nearest known key. */
+  unknownKeys(keys: Key[], o: Record<string, unknown>, known: readonly string[], where: string) {
+    for (const k of Object.keys(o)) {
+      if (known.includes(k)) continue;
+      const near = suggest(k, known);
+      this.warn(
+        [...keys, k],
+        `unknown key "${k}" ${where} is ignored (${
+          near ? `did you mean "${near}"?` : `remove it; known keys here: ${known.join(", ")}`
+        })`,
+      );
+    }
+  }
+
+  optString(keys: Key[], v: unknown): string | undefined {
+    if (v === undefined || v === null || v === "") return undefined;
+    if (typeof v === "object") {
+      this.fail(keys, `${keys.join(".")} must be a string (write it as key: text)`);
+    }
+    return String(v);
+  }
+
+  port(keys: Key[], where: string, v: unknown, example: number): number {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
+      this.fail(
+        keys,
+        `${where} must be a port number 1-65535 (got ${JSON.stringify(v) ?? "nothing"}) ` +
+          `(write e.g. ${keys.at(-1)}: ${example})`,
+      );
+    }
+    return v;
+  }
+
+  list(keys: Key[], v: unknown, where: string, example: string): unknown[] {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) this.fail(keys, `${where} must be a list (write e.g. ${example})`);
+    return v;
+  }
 }
 
 /**
  * Validates a parsed `telad.yaml` document and applies the defaults (spec §8.1):
- * `target` 127.0.0.1, `ports` from `services`, `services` from `ports`.
+ * `target` 127.0.0.1, `ports` from `services`, `services` from `ports`. Also validates the
+ * `gateway` (spec §5.1) and `upstreams` (spec §6) of each machine and the ports they share:
+ * a gateway port that is also a service port of its machine, a gateway route path given
+ * twice, two upstreams on one port of this host, an upstream on the port of a service this
+ * host runs (a machine whose `target` is this host) and an upstream that forwards to itself
+ * are errors. Unknown keys at every level are warnings with a did-you-mean (issue 13: nothing
+ * in the config is silently ignored), as are keys this telad does not act on (`shares`,
+ * `fileShare`, `ports` beside `services`).
  * Tokens are not resolved here (see {@link resolveAgentTokens}).
- * @throws {ConfigError} naming the file, the machine and the key.
+ * @param path the file, named in every error and warning.
+ * @param doc the parsed YAML.
+ * @param options.line where values are in the file (errors then read `<path>:<line>: ...`).
+ * @param options.warn receives the warnings.
+ * @throws {ConfigError} naming the file, the line, the machine, the key and the fix.
  */
-export function validateAgentConfig(path: string, doc: unknown): AgentConfig {
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new ConfigError(path, "expected a YAML mapping with 'hub' and 'machines'");
-  }
-  const d = doc as Record<string, unknown>;
-  const hub = optString(path, "hub", d.hub);
-  if (!hub) throw new ConfigError(path, "'hub' is required (e.g. hub: wss://hub.example.com)");
+export function validateAgentConfig(
+  path: string,
+  doc: unknown,
+  options: AgentConfigOptions = {},
+): AgentConfig {
+  const c: Checker = new Checker(
+    path,
+    options.line ?? (() => undefined),
+    options.warn ?? (() => {}),
+  );
+  const d = c.mapping(
+    [],
+    doc,
+    "expected a YAML mapping with 'hub' and 'machines'",
+    "start the file with hub: wss://hub.example.com",
+  );
+  c.unknownKeys([], d, TELAD_YAML_KEYS.top, "at the top level");
+  const hub = c.optString(["hub"], d.hub);
+  if (!hub) c.fail([], "'hub' is required (e.g. hub: wss://hub.example.com)");
   if (!/^wss?:\/\//i.test(hub)) {
-    throw new ConfigError(path, `'hub' must be a ws:// or wss:// URL (got ${hub})`);
+    c.fail(["hub"], `'hub' must be a ws:// or wss:// URL (got ${hub}) (e.g. wss://${hub})`);
+  }
+  if (d.update !== undefined && d.update !== null) {
+    const u = c.mapping(["update"], d.update, "'update' must be a mapping", "e.g. channel: dev");
+    c.unknownKeys(["update"], u, TELAD_YAML_KEYS.update, "in update");
   }
   if (!Array.isArray(d.machines) || d.machines.length === 0) {
-    throw new ConfigError(
-      path,
+    c.fail(
+      d.machines === undefined ? [] : ["machines"],
       "'machines' list is empty; add at least one machine with a name and ports",
     );
   }
-  const machines = d.machines.map((m, i): MachineConfig => {
-    if (!m || typeof m !== "object") {
-      throw new ConfigError(path, `machines[${i}] must be a mapping`);
-    }
-    const e = m as Record<string, unknown>;
-    const name = optString(path, `machines[${i}].name`, e.name);
-    if (!name) throw new ConfigError(path, `machines[${i}]: 'name' is required`);
-    const where = `machines[${i}] (${name})`;
-    let services: ServiceSpec[] = [];
-    if (e.services !== undefined && e.services !== null) {
-      if (!Array.isArray(e.services)) {
-        throw new ConfigError(path, `${where}: 'services' must be a list`);
-      }
-      services = e.services.map((s, j) => {
-        if (!s || typeof s !== "object") {
-          throw new ConfigError(path, `${where}: services[${j}] must be a mapping with a 'port'`);
-        }
-        const o = s as Record<string, unknown>;
-        const svc: ServiceSpec = {
-          port: portNumber(path, `${where}: services[${j}].port`, o.port),
-          proto: (optString(path, "proto", o.proto) ?? "tcp").toLowerCase(),
-        };
-        const n = optString(path, "name", o.name);
-        if (n) svc.name = n;
-        const desc = optString(path, "description", o.description);
-        if (desc) svc.description = desc;
-        return svc;
-      });
-    }
-    let ports: number[] = [];
-    if (e.ports !== undefined && e.ports !== null) {
-      if (!Array.isArray(e.ports)) {
-        throw new ConfigError(path, `${where}: 'ports' must be a list such as [22, 3389]`);
-      }
-      ports = e.ports.map((p, j) => portNumber(path, `${where}: ports[${j}]`, p));
-    }
-    if (ports.length === 0 && services.length === 0) {
-      throw new ConfigError(path, `${where}: either 'ports' or 'services' is required`);
-    }
-    // Book: if both are present, services takes precedence.
-    if (services.length > 0) ports = [...new Set(services.map((s) => s.port))];
-    else services = ports.map((port) => ({ port, proto: "tcp" }));
-    let tags: string[] | undefined;
-    if (e.tags !== undefined && e.tags !== null) {
-      if (!Array.isArray(e.tags)) throw new ConfigError(path, `${where}: 'tags' must be a list`);
-      tags = e.tags.map(String);
-    }
-    return {
-      name,
-      displayName: optString(path, "displayName", e.displayName),
-      hostname: optString(path, "hostname", e.hostname),
-      os: optString(path, "os", e.os),
-      tags,
-      location: optString(path, "location", e.location),
-      owner: optString(path, "owner", e.owner),
-      target: optString(path, "target", e.target) ?? "127.0.0.1",
-      token: optString(path, "token", e.token),
-      ports,
-      services,
-    };
-  });
-  const transport = fileTransportSettings(path, d.stun, d.transport);
+  const machines = (d.machines as unknown[]).map((m, i) => machineEntry(c, m, i));
+  checkHostPorts(c, machines);
+  const transport = fileTransportSettings(path, d.stun, d.transport, (k) => c.line([k]));
   return {
     hub,
-    token: optString(path, "token", d.token),
+    token: c.optString(["token"], d.token),
     machines,
     ...(transport ? { transport } : {}),
     path,
   };
 }
 
+function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
+  const at = ["machines", i];
+  const e = c.mapping(at, m, `machines[${i}] must be a mapping`, "e.g. - name: barn");
+  const name = c.optString([...at, "name"], e.name);
+  if (!name) c.fail(at, `machines[${i}]: 'name' is required (e.g. - name: barn)`);
+  const where = `machines[${i}] (${name})`;
+  c.unknownKeys(at, e, TELAD_YAML_KEYS.machine, `in ${where}`);
+  let services = c.list([...at, "services"], e.services, `${where}: 'services'`, "- port: 22")
+    .map((s, j) => {
+      const sk = [...at, "services", j];
+      const o = c.mapping(sk, s, `${where}: services[${j}] must be a mapping`, "- port: 22");
+      c.unknownKeys(sk, o, TELAD_YAML_KEYS.service, `in ${where} services[${j}]`);
+      const svc: ServiceSpec = {
+        port: c.port([...sk, "port"], `${where}: services[${j}].port`, o.port, 22),
+        proto: (c.optString([...sk, "proto"], o.proto) ?? "tcp").toLowerCase(),
+      };
+      const n = c.optString([...sk, "name"], o.name);
+      if (n) svc.name = n;
+      const desc = c.optString([...sk, "description"], o.description);
+      if (desc) svc.description = desc;
+      return c.mark(svc, sk);
+    });
+  let ports = c.list([...at, "ports"], e.ports, `${where}: 'ports'`, "ports: [22, 3389]")
+    .map((p, j) => c.port([...at, "ports", j], `${where}: ports[${j}]`, p, 22));
+  if (ports.length === 0 && services.length === 0) {
+    c.fail(at, `${where}: either 'ports' or 'services' is required (e.g. ports: [22])`);
+  }
+  const firstAt = new Map<number, number>();
+  const items = services.length > 0 ? services.map((s) => s.port) : ports;
+  items.forEach((p, j) => {
+    const k = services.length > 0 ? [...at, "services", j, "port"] : [...at, "ports", j];
+    const prev = firstAt.get(p);
+    if (prev !== undefined) {
+      c.fail(
+        k,
+        `${where}: port ${p} is listed twice, first at line ${
+          c.line(services.length > 0 ? [...at, "services", prev, "port"] : [...at, "ports", prev])
+        } (keep one entry per port)`,
+      );
+    }
+    firstAt.set(p, j);
+  });
+  // Book: if both are present, services takes precedence.
+  if (services.length > 0) {
+    const ignored = ports.filter((p) => !firstAt.has(p));
+    if (ignored.length > 0) {
+      c.warn(
+        [...at, "ports"],
+        `${where}: 'ports' is ignored because 'services' is present, so port(s) ${
+          ignored.join(", ")
+        } are not served (add them to 'services', or remove 'ports')`,
+      );
+    }
+    ports = services.map((s) => s.port);
+  } else {
+    services = ports.map((port, j) => c.mark({ port, proto: "tcp" }, [...at, "ports", j]));
+  }
+  const tags = e.tags === undefined || e.tags === null
+    ? undefined
+    : c.list([...at, "tags"], e.tags, `${where}: 'tags'`, "tags: [lab]").map(String);
+  for (const key of ["shares", "fileShare"] as const) {
+    if (e[key] === undefined || e[key] === null) continue;
+    const known = key === "shares" ? TELAD_YAML_KEYS.share : TELAD_YAML_KEYS.fileShare;
+    const entries = key === "shares"
+      ? c.list([...at, key], e[key], `${where}: 'shares'`, "- name: docs").map((s, j) => ({
+        keys: [...at, key, j],
+        v: s,
+      }))
+      : [{ keys: [...at, key], v: e[key] }];
+    for (const { keys, v } of entries) {
+      if (v && typeof v === "object" && !Array.isArray(v)) {
+        c.unknownKeys(keys, v as Record<string, unknown>, known, `in ${where} ${key}`);
+      }
+    }
+    c.warn(
+      [...at, key],
+      `${where}: '${key}' is ignored: file sharing is not available in this version of ` +
+        `telad (remove '${key}', or copy files another way until it is)`,
+    );
+  }
+  const target = c.optString([...at, "target"], e.target) ?? "127.0.0.1";
+  const mc: MachineConfig = {
+    name,
+    displayName: c.optString([...at, "displayName"], e.displayName),
+    hostname: c.optString([...at, "hostname"], e.hostname),
+    os: c.optString([...at, "os"], e.os),
+    tags,
+    location: c.optString([...at, "location"], e.location),
+    owner: c.optString([...at, "owner"], e.owner),
+    target,
+    token: c.optString([...at, "token"], e.token),
+    ports,
+    services,
+  };
+  if (e.gateway !== undefined && e.gateway !== null) {
+    mc.gateway = gatewayEntry(c, e.gateway, at, where, services);
+  }
+  if (e.upstreams !== undefined && e.upstreams !== null) {
+    const list = c.list([...at, "upstreams"], e.upstreams, `${where}: 'upstreams'`, "- port: 5432")
+      .map((u, j) => upstreamEntry(c, u, [...at, "upstreams", j], `${where}: upstreams[${j}]`));
+    if (list.length > 0) mc.upstreams = list;
+  }
+  const transport = fileTransportSettings(
+    c.path,
+    e.stun,
+    e.transport,
+    (k) => c.line([...at, k]),
+    where,
+  );
+  if (transport) mc.transport = transport;
+  return mc;
+}
+
+function gatewayEntry(
+  c: Checker,
+  v: unknown,
+  at: Key[],
+  where: string,
+  services: ServiceSpec[],
+): GatewayConfig {
+  const gk = [...at, "gateway"];
+  const g = c.mapping(gk, v, `${where}: 'gateway' must be a mapping`, "port: 8080 and routes:");
+  c.unknownKeys(gk, g, TELAD_YAML_KEYS.gateway, `in ${where} gateway`);
+  const port = c.port([...gk, "port"], `${where}: gateway.port`, g.port, 8080);
+  const clash = services.find((s) => s.port === port);
+  if (clash) {
+    const line = sourceLines.get(clash)?.line;
+    c.fail(
+      [...gk, "port"],
+      `${where}: gateway.port ${port} is also a service port of this machine${
+        line ? `, at line ${line}` : ""
+      } (a tunnel port serves one thing: give the gateway a port no service uses)`,
+    );
+  }
+  const seen = new Map<string, number>();
+  const routes = c.list([...gk, "routes"], g.routes, `${where}: gateway.routes`, "- path: /")
+    .map((r, j) => {
+      const rk = [...gk, "routes", j];
+      const o = c.mapping(rk, r, `${where}: gateway.routes[${j}] must be a mapping`, "- path: /");
+      c.unknownKeys(rk, o, TELAD_YAML_KEYS.route, `in ${where} gateway.routes[${j}]`);
+      const path = c.optString([...rk, "path"], o.path);
+      if (!path) c.fail(rk, `${where}: gateway.routes[${j}] has no 'path' (e.g. path: /api/)`);
+      if (!path.startsWith("/")) {
+        c.fail(
+          [...rk, "path"],
+          `${where}: gateway route path "${path}" does not start with "/" (write "/${path}")`,
+        );
+      }
+      const prev = seen.get(path);
+      if (prev !== undefined) {
+        c.fail(
+          [...rk, "path"],
+          `${where}: gateway route path "${path}" is given twice, first at line ${
+            c.line([...gk, "routes", prev, "path"])
+          } (keep one route per path: a request can go to one target only)`,
+        );
+      }
+      seen.set(path, j);
+      const target = c.port(
+        [...rk, "target"],
+        `${where}: gateway route "${path}" target`,
+        o.target,
+        3000,
+      );
+      return c.mark({ path, target }, rk);
+    });
+  if (routes.length === 0) {
+    c.warn(
+      gk,
+      `${where}: the gateway on port ${port} has no routes, so it answers nothing (add ` +
+        `routes, e.g. - path: / with target: 3000)`,
+    );
+  }
+  return { port, routes };
+}
+
+function upstreamEntry(c: Checker, v: unknown, uk: Key[], where: string): UpstreamConfig {
+  const u = c.mapping(uk, v, `${where} must be a mapping`, "- port: 5432 with target: db:5432");
+  c.unknownKeys(uk, u, TELAD_YAML_KEYS.upstream, `in ${where}`);
+  const port = c.port([...uk, "port"], `${where}.port`, u.port, 5432);
+  const target = c.optString([...uk, "target"], u.target);
+  if (!target) {
+    c.fail(uk, `${where} has no 'target' (write where to forward, e.g. target: db.internal:5432)`);
+  }
+  if (!splitHostPort(target)) {
+    c.fail(
+      [...uk, "target"],
+      `${where}.target "${target}" is not host:port with a port 1-65535 (e.g. ` +
+        `db.internal:5432, or [::1]:5432 for an IPv6 address)`,
+    );
+  }
+  const up: UpstreamConfig = { port, target };
+  const name = c.optString([...uk, "name"], u.name);
+  if (name) up.name = name;
+  return c.mark(up, uk);
+}
+
 /**
- * Reads and validates `telad.yaml`.
- * @throws {ConfigError} for a missing file, bad YAML or an invalid entry.
+ * The ports of this host: upstream listen ports (every machine's, on all interfaces of this
+ * host) must differ from each other and from the service ports of machines whose `target` is
+ * this host, and an upstream must not forward to itself (directly or via other upstreams).
  */
-export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
+  const taken = new Map<number, { what: string; line?: number }>();
+  machines.forEach((m, i) => {
+    if (!isLoopbackHost(m.target)) return;
+    for (const s of m.services) {
+      if (taken.has(s.port)) continue;
+      taken.set(s.port, {
+        what: `service port ${s.port} of machines[${i}] (${m.name}), whose target ` +
+          `${m.target} is this host,`,
+        line: sourceLines.get(s)?.line,
+      });
+    }
+  });
+  const servicePorts = new Set(taken.keys());
+  const upstreamAt = new Map<number, UpstreamConfig>();
+  machines.forEach((m, i) => {
+    (m.upstreams ?? []).forEach((u, j) => {
+      const uk = ["machines", i, "upstreams", j];
+      const where = `machines[${i}] (${m.name}): upstreams[${j}]`;
+      const prev = taken.get(u.port);
+      if (prev) {
+        const fix = servicePorts.has(u.port)
+          ? "the service's tunnel connections would reach this upstream instead of the " +
+            "service: give the upstream another port, or set that machine's 'target'"
+          : "each upstream needs its own port on this host: change one";
+        c.fail(
+          [...uk, "port"],
+          `${where}: port ${u.port} is already the ${prev.what}${
+            prev.line ? ` at line ${prev.line}` : ""
+          } (${fix})`,
+        );
+      }
+      taken.set(u.port, {
+        what: `listen port of ${u.name ? `upstream "${u.name}"` : "an upstream"} of ` +
+          `machines[${i}] (${m.name})`,
+        line: c.line([...uk, "port"]),
+      });
+      upstreamAt.set(u.port, u);
+    });
+  });
+  // An upstream whose target is one of this host's upstream ports forwards to that one.
+  const next = (u: UpstreamConfig): UpstreamConfig | undefined => {
+    const hp = splitHostPort(u.target);
+    return hp && isLoopbackHost(hp.host) ? upstreamAt.get(hp.port) : undefined;
+  };
+  machines.forEach((m, i) => {
+    (m.upstreams ?? []).forEach((u, j) => {
+      const chain = [u.port];
+      for (let n = next(u); n; n = next(n)) {
+        if (n === u) {
+          c.fail(
+            ["machines", i, "upstreams", j, "target"],
+            `machines[${i}] (${m.name}): upstreams[${j}] (port ${u.port}) forwards to ` +
+              `itself (${[...chain, u.port].join(" -> ")}) (point 'target' at the real ` +
+              `service, not at an upstream port of this host)`,
+          );
+        }
+        if (chain.includes(n.port)) break;
+        chain.push(n.port);
+      }
+    });
+  });
+}
+
+/**
+ * Reads and validates `telad.yaml` (see {@link validateAgentConfig}); errors and warnings
+ * carry the line from the YAML parser.
+ * @param options.warn receives warnings such as unknown keys.
+ * @throws {ConfigError} for a missing file, bad YAML or an invalid entry, e.g.
+ *   `/etc/tela/telad.yaml:12: machines[0] (barn): gateway route path "/api/" is given twice,
+ *   first at line 10 (keep one route per path: ...)`.
+ */
+export async function loadAgentConfig(
+  path: string,
+  options: { warn?: (message: string) => void } = {},
+): Promise<AgentConfig> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
     throw new ConfigError(path, `cannot read config: ${(err as Error).message}`);
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(path, `invalid YAML: ${String((err as Error).message).split("\n")[0]}`);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  const bad = doc.errors[0];
+  if (bad) {
+    const pos = bad.linePos?.[0];
+    let what = String(bad.message).split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    if (bad.code === "DUPLICATE_KEY" && pos) {
+      const key = /^\s*(?:-\s+)?([^:#]+?)\s*:/.exec(text.split("\n")[pos.line - 1] ?? "")?.[1];
+      what = `key ${key ? `"${key}" ` : ""}is given twice in one mapping`;
+      throw new ConfigError(path, `${what} (keep one of them)`, pos.line);
+    }
+    throw new ConfigError(
+      path,
+      `invalid YAML: ${what} (fix the YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ""})`,
+      pos?.line,
+    );
   }
-  return validateAgentConfig(path, doc);
+  return validateAgentConfig(path, doc.toJS(), {
+    warn: options.warn,
+    line: documentLocator(doc, lines),
+  });
+}
+
+/**
+ * One line per service, gateway route and upstream target of `cfg` that does not accept a
+ * TCP connection within `timeoutMs` (issue 13: an unreachable target at start is a warning,
+ * not an error): `<file>:<line>: service "SSH" (port 22) of machine "barn" is not reachable
+ * at 127.0.0.1:22: Connection refused (os error 111) (telad starts anyway ...)`.
+ * All targets are tried at once; each connection is closed right away.
+ * @param timeoutMs per target, in milliseconds.
+ * @returns the warnings, in configuration order.
+ */
+export async function unreachableTargets(cfg: AgentConfig, timeoutMs = 1000): Promise<string[]> {
+  const probes: Promise<string | undefined>[] = [];
+  const probe = (entry: object, what: string, host: string, port: number, fix: string) => {
+    probes.push(
+      canConnect(host, port, timeoutMs).then((err) => {
+        if (err === undefined) return undefined;
+        const src = configSource(entry);
+        const shown = host.includes(":") ? `[${host}]` : host;
+        return `${src ? `${src}: ` : ""}${what} is not reachable at ${shown}:${port}: ${err} ` +
+          `(telad starts anyway; ${fix})`;
+      }),
+    );
+  };
+  for (const m of cfg.machines) {
+    for (const s of m.services) {
+      probe(
+        s,
+        `service ${s.name ? `"${s.name}" (port ${s.port})` : `port ${s.port}`} of machine ` +
+          `"${m.name}"`,
+        m.target,
+        s.port,
+        "start the service, or fix the machine's 'target' or the port",
+      );
+    }
+    for (const r of m.gateway?.routes ?? []) {
+      probe(
+        r,
+        `gateway route "${r.path}" of machine "${m.name}"`,
+        m.target,
+        r.target,
+        "start the service, or fix the route's 'target'",
+      );
+    }
+    for (const u of m.upstreams ?? []) {
+      const hp = splitHostPort(u.target)!;
+      probe(
+        u,
+        `upstream ${u.name ? `"${u.name}"` : `port ${u.port}`} of machine "${m.name}"`,
+        hp.host,
+        hp.port,
+        "each connection dials it again; start it, or fix the upstream's 'target'",
+      );
+    }
+  }
+  return (await Promise.all(probes)).filter((w): w is string => w !== undefined);
+}
+
+/** undefined when `host:port` accepts a TCP connection within `timeoutMs`, else why not. */
+async function canConnect(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const dial = Deno.connect({ hostname: host, port, transport: "tcp" });
+  try {
+    const conn = await Promise.race([
+      dial,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    conn.close();
+    return undefined;
+  } catch (err) {
+    dial.then((c) => c.close(), () => {});
+    return (err as Error).message;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Flag-mode inputs (`-hub -machine -ports -target-host`). */

@@ -5,3 +5,4 @@
 export * from "./config.ts";
 export * from "./agent.ts";
 export * from "./cli.ts";
+export * from "./upstreams.ts";

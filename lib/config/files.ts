@@ -15,10 +15,12 @@ export class ConfigError extends Error {
   override name = "ConfigError";
   /**
    * @param path the file, as the user gave it or as it was looked up.
-   * @param message what is wrong and the fix; the error's message is `<path>: <message>`.
+   * @param message what is wrong and the fix; the error's message is `<path>: <message>`,
+   *   or `<path>:<line>: <message>` when `line` is given.
+   * @param line the 1-based line of the file the error is about, when known.
    */
-  constructor(readonly path: string, message: string) {
-    super(`${path}: ${message}`);
+  constructor(readonly path: string, message: string, readonly line?: number) {
+    super(`${path}${line ? `:${line}` : ""}: ${message}`);
   }
 }
 

@@ -223,6 +223,10 @@ export function describeTransportSettings(s: TransportSettings): string | undefi
  * a list of `host:port` (empty: no direct path), or one string (`none`, or servers separated
  * by commas); `transport:` `auto`, `udp` or `websocket`. Absent or null keys are not set.
  * @param path the file, for the error.
+ * @param line the 1-based line of a key in the file, when known (errors then read
+ *   `<path>:<line>: ...`).
+ * @param where what holds the keys, for the error (e.g. `machines[0] (barn)`); default the
+ *   file's top level.
  * @returns the settings, or undefined when neither key is set.
  * @throws {ConfigError} naming the file, the key, the value and the fix.
  */
@@ -230,36 +234,42 @@ export function fileTransportSettings(
   path: string,
   stun: unknown,
   transport: unknown,
+  line: (key: "stun" | "transport") => number | undefined = () => undefined,
+  where?: string,
 ): TransportSettings | undefined {
   const out: TransportSettings = {};
+  const fail = (key: "stun" | "transport", message: string): never => {
+    throw new ConfigError(path, `${where ? `${where}: ` : ""}'${key}'${message}`, line(key));
+  };
   if (stun !== undefined && stun !== null) {
     const ok = typeof stun === "string" ||
       (Array.isArray(stun) && stun.every((x) => typeof x === "string"));
     if (!ok) {
-      throw new ConfigError(
-        path,
-        `'stun' must be a list of host:port STUN servers (e.g. [stun.l.google.com:19302]), ` +
-          `or none (got ${JSON.stringify(stun)})`,
+      fail(
+        "stun",
+        ` must be a list of host:port STUN servers (e.g. [stun.l.google.com:19302]), or none ` +
+          `(got ${JSON.stringify(stun)})`,
       );
     }
     try {
       out.stunServers = parseStunServers(stun as string | string[]);
     } catch (e) {
       if (!(e instanceof TransportSettingError)) throw e;
-      throw new ConfigError(path, `'stun': ${e.message}`);
+      fail("stun", `: ${e.message}`);
     }
   }
   if (transport !== undefined && transport !== null) {
+    if (typeof transport !== "string") {
+      fail(
+        "transport",
+        `: ${JSON.stringify(transport)} is not a transport: use auto, udp or websocket`,
+      );
+    }
     try {
-      if (typeof transport !== "string") {
-        throw new TransportSettingError(
-          `${JSON.stringify(transport)} is not a transport: use auto, udp or websocket`,
-        );
-      }
-      out.maxTransport = parseTransportMode(transport);
+      out.maxTransport = parseTransportMode(transport as string);
     } catch (e) {
       if (!(e instanceof TransportSettingError)) throw e;
-      throw new ConfigError(path, `'transport': ${e.message}`);
+      fail("transport", `: ${e.message}`);
     }
   }
   return Object.keys(out).length ? out : undefined;

@@ -116,13 +116,13 @@ Deno.test("telad: a bad -transport, -stun, TELAD_* variable or telad.yaml key is
   assertRefused(
     await run("telad", ["-config", "telad.yaml"], {}, yaml("stun: [127.0.0.1]\n")),
     3,
-    /^Error: \S*telad\.yaml: 'stun': "127\.0\.0\.1" is not a STUN server: the port is missing/m,
+    /^Error: \S*telad\.yaml:5: 'stun': "127\.0\.0\.1" is not a STUN server: the port is missing/m,
     "telad.yaml stun",
   );
   assertRefused(
     await run("telad", ["-config", "telad.yaml"], {}, yaml("transport: [udp]\n")),
     3,
-    /^Error: \S*telad\.yaml: 'transport': \["udp"\] is not a transport: use auto, udp or websocket/m,
+    /^Error: \S*telad\.yaml:5: 'transport': \["udp"\] is not a transport: use auto, udp or websocket/m,
     "telad.yaml transport",
   );
 });

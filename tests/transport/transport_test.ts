@@ -191,3 +191,60 @@ Deno.test("a hub with Go's echo defect (spec §5.4): no stall, both sides end on
     await p.close();
   }
 });
+
+Deno.test("direct peer goes silent → udp-relay (health check); it answers again → direct", async () => {
+  const stun = stunResponder();
+  const p = makePair({ stun: [stun.server] });
+  try {
+    await until(
+      () => p.agent.bind.transport === "direct" && p.client.bind.transport === "direct",
+      8000,
+      "both sides direct",
+    );
+    // Black-hole the direct path both ways: sends vanish (still counted), nothing is heard.
+    const restore: (() => void)[] = [];
+    for (const side of [p.agent, p.client]) {
+      const d = side.bind.direct!;
+      const { send, handle } = d;
+      d.send = function () {
+        this.tx++;
+        return true;
+      };
+      d.handle = () => null;
+      restore.push(() => {
+        d.send = send;
+        d.handle = handle;
+      });
+    }
+    let phase = 0;
+    const total = 4 << 20;
+    const got = await echoThrough(p, total, async (sent) => {
+      if (phase === 0 && sent >= 1 << 20) {
+        phase = 1;
+        await until(
+          () => p.agent.bind.transport === "udp-relay" && p.client.bind.transport === "udp-relay",
+          8000,
+          "both sides back on the udp relay",
+        );
+        for (const r of restore) r();
+        await until(
+          () => p.agent.bind.transport === "direct" && p.client.bind.transport === "direct",
+          8000,
+          "both sides direct again (re-punch)",
+        );
+        phase = 2;
+      }
+    });
+    assert.equal(got, total);
+    assert.equal(phase, 2);
+    assert.ok(
+      p.client.log.some((l) =>
+        /^transport: udp-relay \(hub 127\.0\.0\.1:\d+; direct peer silent for \d+ s\)$/.test(l)
+      ),
+      p.client.log.join("\n"),
+    );
+  } finally {
+    await p.close();
+    stun.close();
+  }
+});
