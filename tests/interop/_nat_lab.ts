@@ -51,6 +51,11 @@ export interface NatLabOptions {
   nat1?: NatMode;
   /** nat2's (h2's) mapping (default `masquerade`). */
   nat2?: NatMode;
+  /**
+   * The NATs' firewall for unsolicited WAN input: `drop` (default; a home router, and
+   * what hole punching needs, nat-lab.md gotcha 1) or `accept` (no filter rules at all).
+   */
+  wanInput?: "drop" | "accept";
   /** The hub's HTTP/WebSocket port on {@link HUB_ADDR} (default 8080). */
   hubTcpPort?: number;
   /** The hub's UDP relay port on {@link HUB_ADDR} (default 41820). */
@@ -196,7 +201,8 @@ export class NatLab {
       await this.must(host, "ip", ["route", "add", "default", "via", `192.168.${i}.1`]);
       await this.must(nat, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
       // A home router's firewall: unsolicited WAN input dropped (nat-lab.md gotcha 1).
-      for (const chain of ["FORWARD", "INPUT"]) {
+      const filtered = (this.#opts.wanInput ?? "drop") === "drop";
+      for (const chain of filtered ? ["FORWARD", "INPUT"] : []) {
         await this.must(nat, "iptables", [
           "-A",
           chain,
