@@ -7,7 +7,8 @@
  * registry's version (so `/api/status` is rebuilt) and is logged once.
  *
  * The relay calls {@link SessionTransports.relayed} for every DATA frame; it returns at once
- * unless the inferred path changes, so the hot path pays one comparison.
+ * unless the inferred path changes, so the hot path pays one comparison. A side that flaps
+ * gets at most {@link MAX_CHANGE_LINES} log lines a minute (the status always shows the last).
  * @module
  */
 import { escapeForLog, logger } from "../log/mod.ts";
@@ -27,7 +28,14 @@ export interface SideTransport {
   since: Date;
   /** True once the side sent a `transport` report: inference stops for it. */
   reported: boolean;
+  /** Start (ms) of the current log window, and lines logged / left out in it. */
+  logWindow?: { start: number; logged: number; skipped: number };
 }
+
+/** At most this many change lines per session side per {@link LOG_WINDOW_MS}. */
+export const MAX_CHANGE_LINES = 10;
+/** The window of {@link MAX_CHANGE_LINES}, in milliseconds. */
+export const LOG_WINDOW_MS = 60_000;
 
 /** Both sides of a session; `agent` is absent until the agent joined. */
 export interface SessionTransportState {
@@ -103,9 +111,23 @@ export class SessionTransports {
     st.transport = transport;
     st.since = this.now();
     this.registry.changed();
+    // A peer flapping its reports must not flood the log: 10 lines a minute per side.
+    const t = st.since.getTime();
+    let w = st.logWindow;
+    let skippedBefore = 0;
+    if (!w || t - w.start >= LOG_WINDOW_MS) {
+      skippedBefore = w?.skipped ?? 0;
+      w = st.logWindow = { start: t, logged: 0, skipped: 0 };
+    }
+    if (w.logged >= MAX_CHANGE_LINES) {
+      w.skipped++;
+      return;
+    }
+    w.logged++;
     log.info(
       `session ${s.id.slice(0, 8)} ${escapeForLog(s.machine.name)} #${s.idx}: ${side} ` +
-        `transport ${before} → ${transport} (${how})`,
+        `transport ${before} → ${transport} (${how})` +
+        (skippedBefore ? ` (${skippedBefore} earlier changes not logged)` : ""),
     );
   }
 }
