@@ -15,6 +15,7 @@ import {
   pipeBoth,
   readDenial,
   reconnectLoop,
+  type ServiceSpec,
   SessionTunnel,
   SignalSocket,
   socketDuplex,
@@ -24,6 +25,7 @@ import {
   type TunnelEngine,
 } from "../session/mod.ts";
 import { TELA_VERSION } from "../host/mod.ts";
+import { PathGateway } from "../gateway/mod.ts";
 import type { MachineConfig } from "./config.ts";
 
 /** Target dial timeout, in milliseconds (spec §12). */
@@ -84,6 +86,24 @@ export function newTokenAdvice(hubUrl: string): string {
     `telad.yaml, or telad pair -hub ${hubUrl} -code <register code>) and restart it`;
 }
 
+/** The service descriptor registered for the path gateway (spec agent-and-client.md §5.2). */
+export function gatewayService(port: number): ServiceSpec {
+  return { port, proto: "http", name: "gateway", description: "Path-based reverse proxy" };
+}
+
+/**
+ * What a machine advertises to the hub and serves in the tunnel: its configured ports and
+ * services, then, with a gateway, the gateway's port and its `gateway` descriptor appended
+ * (spec §5.2: after the configured ones, even when the gateway has no routes).
+ */
+export function advertisedServices(
+  m: MachineConfig,
+): { ports: number[]; services: ServiceSpec[] } {
+  const g = m.gateway;
+  if (!g?.port) return { ports: m.ports, services: m.services };
+  return { ports: [...m.ports, g.port], services: [...m.services, gatewayService(g.port)] };
+}
+
 function goOs(): string {
   return Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
 }
@@ -126,8 +146,9 @@ export class MachineAgent {
     if (m.tags?.length) msg.tags = m.tags;
     if (m.location) msg.location = m.location;
     if (m.owner) msg.owner = m.owner;
-    msg.ports = m.ports;
-    msg.services = m.services;
+    const advertised = advertisedServices(m);
+    msg.ports = advertised.ports;
+    msg.services = advertised.services;
     if (m.token) msg.token = m.token;
     msg.capabilities = { management: true };
     return msg;
@@ -188,7 +209,7 @@ export class MachineAgent {
             this.registrations++;
             this.log.info(
               `registered with hub as "${this.machine.name}", ports [${
-                this.machine.ports.join(" ")
+                advertisedServices(this.machine).ports.join(" ")
               }] forwarded to ${this.machine.target}`,
             );
             break;
@@ -343,6 +364,7 @@ export async function dialTarget(
 export class AgentSession {
   #sock: SignalSocket | null = null;
   #tunnel: SessionTunnel | null = null;
+  #gateway: PathGateway | null = null;
   #stopped = false;
 
   constructor(
@@ -363,7 +385,7 @@ export class AgentSession {
    * port the machine does not expose (no listener: the netstack answers with a reset).
    */
   get ports(): number[] {
-    const all = this.agent.machine.ports;
+    const all = advertisedServices(this.agent.machine).ports;
     const allowed = this.allowedPorts;
     return allowed ? all.filter((p) => allowed.includes(p)) : all;
   }
@@ -448,9 +470,24 @@ export class AgentSession {
           `[session ${sid}] hub limits this session to ports [${this.ports.join(" ")}]`,
         );
       }
+      const gw = machine.gateway;
       for (const port of this.ports) {
+        // Q-GW-1 (spec §5.4): the gateway port gets the gateway, never a plain forwarder.
+        if (gw && port === gw.port) continue;
         log.debug(`[session ${sid}] forwarding ${addr.agent}:${port} → ${machine.target}:${port}`);
         this.#serve(tunnel, port, sid);
+      }
+      // Spec §5.3: after the forwarders, when it has a port (this session may use) and routes.
+      if (gw && gw.port !== 0 && gw.routes.length > 0 && this.ports.includes(gw.port)) {
+        this.#gateway = new PathGateway({
+          config: gw,
+          targetHost: machine.target,
+          localAddress: addr.agent,
+          clientAddress: addr.client,
+          dial: async (host, port) => socketDuplex(await dialTarget(host, port)),
+          log,
+        });
+        this.#gateway.start((port) => tunnel.stack.listen(port));
       }
       await ended;
       log.info(`[session ${sid}] session ended`);
@@ -500,6 +537,7 @@ export class AgentSession {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#gateway?.close();
     this.#tunnel?.close();
     this.#sock?.close();
   }

@@ -13,6 +13,7 @@ import {
   type ServiceSpec,
   type TransportSettings,
 } from "../session/mod.ts";
+import type { GatewayConfig } from "../gateway/mod.ts";
 import {
   lookupStoredToken,
   systemCredentialsPath,
@@ -25,20 +26,8 @@ export class AgentFlagsError extends Error {
   override name = "AgentFlagsError";
 }
 
-/** One route of a machine's path gateway (spec §5.1): a URL path prefix and a local port. */
-export interface GatewayRoute {
-  /** URL path prefix, starting with `/` (e.g. `/api/`). */
-  path: string;
-  /** Port on the machine's target host the matching requests go to, 1-65535. */
-  target: number;
-}
-
-/** A machine's path gateway (`gateway:`, book *Path gateway*, spec §5.1). */
-export interface GatewayConfig {
-  /** Tunnel-side port the gateway listens on, 1-65535. */
-  port: number;
-  routes: GatewayRoute[];
-}
+// A machine's path gateway (`gateway:`, spec §5.1): one definition, in lib/gateway.
+export type { GatewayConfig, GatewayRoute } from "../gateway/mod.ts";
 
 /** One upstream (`upstreams:` entry, book *Upstreams*, spec §6). */
 export interface UpstreamConfig {
@@ -65,7 +54,11 @@ export interface MachineConfig {
   /** Ports served inside the tunnel (from `ports`, else from `services`). */
   ports: number[];
   services: ServiceSpec[];
-  /** The path gateway, when configured (spec §5). */
+  /**
+   * The path gateway, when configured (spec §5). Its port and service descriptor are not in
+   * {@link ports} and {@link services} (those are the ports forwarded to `target`); the
+   * registration appends them (spec §5.2, see `advertisedServices`).
+   */
   gateway?: GatewayConfig;
   /** Upstreams listened on by this agent host (spec §6); absent when none. */
   upstreams?: UpstreamConfig[];
@@ -377,7 +370,9 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
     });
   let ports = c.list([...at, "ports"], e.ports, `${where}: 'ports'`, "ports: [22, 3389]")
     .map((p, j) => c.port([...at, "ports", j], `${where}: ports[${j}]`, p, 22));
-  if (ports.length === 0 && services.length === 0) {
+  // A machine exposing only its gateway is complete (book, *Private web application*).
+  const hasGateway = e.gateway !== undefined && e.gateway !== null;
+  if (ports.length === 0 && services.length === 0 && !hasGateway) {
     c.fail(at, `${where}: either 'ports' or 'services' is required (e.g. ports: [22])`);
   }
   const firstAt = new Map<number, number>();

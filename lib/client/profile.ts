@@ -37,6 +37,8 @@ export interface ProfileConnection {
   address?: string;
   /** Absent: forward every port the agent advertises. */
   services?: ProfileService[];
+  /** This connection's `stun:` and `transport:`, over the profile's top-level ones. */
+  transport?: TransportSettings;
 }
 
 /** A whole profile. */
@@ -195,7 +197,9 @@ export function validateProfile(path: string, doc: unknown): Profile {
           `to bind 127.0.0.1`,
       );
     }
+    const transport = fileTransportSettings(path, e.stun, e.transport, undefined, where);
     return {
+      ...(transport ? { transport } : {}),
       hub: e.hub,
       machine: e.machine,
       hubId: str("hubId"),

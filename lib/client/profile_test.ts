@@ -202,6 +202,25 @@ Deno.test("a profile's stun: and transport: keys load; bad values name the file 
     } finally {
       Deno.env.delete("STUN_TEST_HOST");
     }
+    await Deno.writeTextFile(
+      `${dir}/p.yaml`,
+      `transport: udp\nconnections:\n  - hub: ws://h\n    machine: a\n    transport: websocket\n` +
+        `  - hub: ws://h\n    machine: b\n`,
+    );
+    const per = (await loadProfile("p")).profile;
+    assert.deepEqual(per.transport, { maxTransport: "udp-relay" });
+    assert.deepEqual(per.connections.map((c) => c.transport), [
+      { maxTransport: "websocket" },
+      undefined,
+    ]);
+    await Deno.writeTextFile(
+      `${dir}/p.yaml`,
+      `connections:\n  - hub: ws://h\n    machine: a\n    stun: [nope]\n`,
+    );
+    await assert.rejects(
+      loadProfile("p"),
+      /p\.yaml: connections\[0\]: 'stun': "nope" is not a STUN server: the port is missing/,
+    );
     await write("stun: [none]\ntransport: auto\n");
     assert.deepEqual((await loadProfile("p")).profile.transport, {
       stunServers: [],

@@ -14,6 +14,7 @@ import { stringify as stringifyYaml } from "yaml";
 import { ConfigError, parseYamlText, readYamlFile, writeFileAtomic } from "../config/mod.ts";
 import { randomHex } from "../protocol/mod.ts";
 import { UsageError } from "../cli/errors.ts";
+import { validateBridges } from "./bridge.ts";
 
 /** One identity in `auth.tokens` (Appendix C). */
 export interface TokenEntry {
@@ -349,8 +350,8 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
     }
   }
   if (doc.bridges !== undefined && doc.bridges !== null) {
-    if (!Array.isArray(doc.bridges)) fail(path, "bridges", "a list", doc.bridges);
-    cfg.bridges = doc.bridges;
+    validateBridges(path, doc.bridges); // kept as written; the hub reads it at start
+    cfg.bridges = doc.bridges as unknown[];
   }
   const channels = mapping(path, "channels", doc.channels);
   if (channels) {

@@ -29,6 +29,7 @@ import { Signaling } from "./signaling.ts";
 import { AccessEnforcer } from "./access/enforce.ts";
 import { closeSocket, type HubSocket } from "./socket.ts";
 import type { UdpRelay } from "./udp_relay.ts";
+import { type BridgeRoute, Bridges } from "./bridge.ts";
 import type { HubMessageEvent, HubWebSocket } from "./websocket.ts";
 
 export { MAX_FRAME_BYTES, MGMT_TIMEOUT_MS };
@@ -79,6 +80,10 @@ export interface HubOptions {
   maxMachines?: number;
   /** Makes an identity the registrant of a machine it registered first (signaling.ts). */
   claimRegistrant?: (machine: string, identityId: string) => void;
+  /** Validated `bridges:` entries (bridge.ts; spec §3.7), read once at start. */
+  bridges?: BridgeRoute[];
+  /** Bridge dial and setup timeouts, ms (tests; defaults 15 s and 30 s, spec §3.7). */
+  bridgeTimeouts?: { dialMs?: number; setupMs?: number };
 }
 
 /** The WebSocket half of the hub. Transport-agnostic: it is handed upgraded sockets. */
@@ -86,6 +91,8 @@ export class Hub {
   readonly registry: Registry;
   readonly relay: Relay;
   readonly management: Management;
+  /** The bridge directory and the bridged sessions (spec §3.7). */
+  readonly bridges: Bridges;
   readonly #signaling: Signaling;
   readonly #enforcer: AccessEnforcer;
   #nextSocketId = 1;
@@ -103,6 +110,16 @@ export class Hub {
     this.offlineRetentionMs = opts.offlineRetentionMs ?? OFFLINE_RETENTION_MS;
     this.relay = new Relay(opts.sendBufferLimit);
     this.management = new Management(this.registry);
+    this.bridges = new Bridges(opts.bridges ?? [], {
+      hubId: opts.hubId,
+      relay: this.relay,
+      history: opts.history,
+      udpPort: opts.udpPort,
+      udpHost: opts.udpHost,
+      udp: opts.udp,
+      dialTimeoutMs: opts.bridgeTimeouts?.dialMs,
+      setupTimeoutMs: opts.bridgeTimeouts?.setupMs,
+    });
     this.#signaling = new Signaling({
       auth: opts.auth,
       history: opts.history,
@@ -115,6 +132,7 @@ export class Hub {
       defaultUpdate: opts.defaultUpdate,
       joinTimeoutMs: opts.joinTimeoutMs ?? JOIN_TIMEOUT_MS,
       claimRegistrant: opts.claimRegistrant,
+      bridges: this.bridges,
     });
     this.#enforcer = new AccessEnforcer(opts.auth, {
       sockets: () => this.registry.sockets,
@@ -264,6 +282,7 @@ export class Hub {
     for (const x of [...this.registry.sessions.values()]) {
       this.#signaling.endSession(x, "shutdown");
     }
+    this.bridges.closeAll();
     for (const s of [...this.registry.sockets]) {
       closeSocket(s, HubClose.goingAway, "hub shutting down");
     }
@@ -275,15 +294,18 @@ export class Hub {
   }
 
   /**
-   * The `machines` array of `/api/status` (spec hub-http-api.md §4.1), sorted by id,
-   * filtered by `visible`; `services` gives a caller's per-service filter of a machine
-   * (spec §14.1; undefined = all).
+   * The `machines` array of `/api/status` (spec hub-http-api.md §4.1): local machines sorted
+   * by id, then the bridged ones with `reachableThrough` (§3.7), filtered by `visible`;
+   * `services` gives a caller's per-service filter of a machine (spec §14.1; undefined = all).
    */
   machineList(
     visible: (name: string) => boolean,
     now = new Date(),
     services?: (name: string) => string[] | undefined,
   ): Record<string, unknown>[] {
-    return this.registry.machineList(visible, now, this.wsIdleTimeoutS, services);
+    return [
+      ...this.registry.machineList(visible, now, this.wsIdleTimeoutS, services),
+      ...this.bridges.statusList(visible),
+    ];
   }
 }

@@ -24,6 +24,7 @@ import {
   saveConfigFile,
 } from "./config.ts";
 import { consoleHandler } from "./console.ts";
+import { validateBridges } from "./bridge.ts";
 import { type FrontEnd, startFrontEnd } from "./front_end.ts";
 import { withConfigLock } from "./config_lock.ts";
 import { HubListenError } from "./errors.ts";
@@ -288,6 +289,7 @@ async function serveHub(
     wsIdleTimeoutS: knobs.idle,
     offlineRetentionMs: opts.offlineRetentionMs,
     maxMachines: knobs.maxMachines,
+    bridges: validateBridges(configPath, cfg.bridges),
     claimRegistrant: (machine, id) => {
       try {
         store.claimRegistrant(machine, id);

@@ -47,6 +47,7 @@ import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import { DenialLog, hostOf } from "./denial_log.ts";
 import type { UdpRelay } from "./udp_relay.ts";
 import { type SessionSide, SessionTransports } from "./transports.ts";
+import type { BridgeRoute, Bridges } from "./bridge.ts";
 
 const log = logger("hub");
 
@@ -70,6 +71,8 @@ export interface SignalingContext {
    * it and names no registrant: the hub makes it the registrant (AccessStore.claimRegistrant).
    */
   claimRegistrant?: (machine: string, identityId: string) => void;
+  /** The `bridges:` directory (spec §3.7); machines not registered here may be reached there. */
+  bridges?: Bridges;
 }
 
 /** Why a session ended; decides who is told what (§3.4). */
@@ -215,22 +218,24 @@ export class Signaling {
    * decision 1): `error` with `text`, then 1008 with the same text. What the socket carried
    * ends at once, not when its close handshake completes (a peer that never answers the close
    * would otherwise keep relaying until the close times out): a client's session (the agent
-   * gets `session-end`); for a control socket, its machine goes offline and every session of
-   * that machine ends.
+   * gets `session-end`), or its bridged session (the bridge WebSocket closes); for a control
+   * socket, its machine goes offline and every session of that machine ends.
    */
   cut(s: HubSocket, text: string): void {
     s.cut = true;
     sendJson(s, makeError(text));
     closeSocket(s, HubClose.policy, closeReason(text));
     if (s.role === "client" && s.session) this.endSession(s.session, "client");
+    const bridged = s.role === "client" ? s.bridged : undefined;
+    bridged?.end("client");
     const m = s.machine;
     if (s.role === "control" && m && m.control === s) {
       this.#agentGone(m);
       s.machine = undefined; // its close is then a no-op (recorded here already)
     }
-    if (m) {
+    if (m || bridged) {
       this.ctx.history.record(
-        m.name,
+        m?.name ?? bridged!.machine,
         s.role === "control" ? "agent-denied" : "client-denied",
         text,
         { identity: s.identityId },
@@ -331,6 +336,8 @@ export class Signaling {
     // (Go records one for every client that resolved a machine: a way to flood the history).
     const stranger = auth.enabled && idOf(auth, m.token) === undefined;
     if (!entry || !entry.control) {
+      const route = this.ctx.bridges?.route(m.machineId);
+      if (route) return this.#onBridgedConnect(s, m, route);
       return this.#rejectClient(s, HubErrors.machineNotFound, stranger ? undefined : entry);
     }
     s.machine = entry;
@@ -378,6 +385,25 @@ export class Signaling {
       if (!session.agent && !session.ended) this.endSession(session, "join-timeout");
     }, this.ctx.joinTimeoutMs);
     sendJson(entry.control, makeSessionRequest(session.id, idx, m.wgPubKey, allowed));
+  }
+
+  /**
+   * A connect to a machine not registered here but listed in a bridge (spec §3.7 step 1):
+   * the client's connect permission on this hub, then bridge.ts carries it on.
+   */
+  #onBridgedConnect(s: HubSocket, m: ConnectMessage, route: BridgeRoute): void {
+    const auth = this.ctx.auth();
+    if (auth.enabled) {
+      const who = idOf(auth, m.token);
+      if (!auth.canConnect(m.token, m.machineId)) {
+        const text = refusalText(auth, m.token);
+        this.#denied(s, "client-denied", m.machineId, m.token, who, text);
+        return this.#rejectClient(s, text);
+      }
+      s.authToken = m.token;
+      s.identityId = who;
+    }
+    this.ctx.bridges!.open(s, m, route);
   }
 
   #rejectClient(s: HubSocket, message: string, entry?: Machine): void {
@@ -502,6 +528,7 @@ export class Signaling {
       }
       case "client":
       case "agent-session": {
+        s.bridged?.end("client");
         // Either half of a session: end the session, record "<role>-disconnect".
         const session = s.session;
         if (session) this.endSession(session, s.role);

@@ -12,7 +12,22 @@ import type { FrameSink } from "./udp_relay.ts";
 import type { HubWebSocket } from "./websocket.ts";
 
 /** What a hub socket has become after its first signaling message. */
-export type HubSocketRole = "new" | "control" | "client" | "agent-session" | "rejected";
+export type HubSocketRole =
+  | "new"
+  | "control"
+  | "client"
+  | "agent-session"
+  | "rejected"
+  /** This hub's outbound WebSocket to a remote hub (bridge.ts); never in the registry. */
+  | "bridge";
+
+/** A client's bridged session (bridge.ts), as the socket's teardown reaches it. */
+export interface BridgeLink {
+  /** The machine name the client asked for (it is registered on the remote hub). */
+  readonly machine: string;
+  /** Ends the session; `client`: the client's socket closed. */
+  end(cause: "client" | "bridge" | "shutdown"): void;
+}
 
 /** One accepted WebSocket. */
 export interface HubSocket extends FrameSink {
@@ -25,7 +40,7 @@ export interface HubSocket extends FrameSink {
   /** control: its machine; client: the machine it resolved (for history). */
   machine?: Machine;
   session?: Session;
-  /** The paired socket (client ↔ agent per-session). */
+  /** The paired socket (client ↔ agent per-session, or client → bridge WebSocket). */
   paired?: HubSocket;
   firstMessageTimer?: ReturnType<typeof setTimeout>;
   closed: boolean;
@@ -35,6 +50,8 @@ export interface HubSocket extends FrameSink {
   identityId?: string;
   /** Set when live enforcement cut the socket: its further messages are ignored. */
   cut?: boolean;
+  /** A client's bridged session (spec §3.7), from its `connect` until the session ends. */
+  bridged?: BridgeLink;
 }
 
 /**

@@ -41,6 +41,11 @@ export interface UdpTokenEntry {
   peer?: UdpTokenEntry;
   /** This side's own WebSocket (where frames for this side go when it is not on UDP). */
   readonly sink: FrameSink;
+  /**
+   * Client leg of a bridged session (spec §3.7 step 5, §5.4 step 6): no peer token; frames
+   * arriving with this token go to this bridge WebSocket.
+   */
+  bridge?: FrameSink;
   /** Last source address seen with this token (follows NAT rebinding). */
   addr?: Deno.NetAddr;
   readonly created: number;
@@ -113,6 +118,18 @@ export class UdpRelay {
     return { agent: a, client: c };
   }
 
+  /**
+   * Creates the one token of a bridged session's client leg (spec §3.7 step 5): it has no
+   * peer; datagrams with it are written to `bridge` after hop processing (§5.4 step 6).
+   * @param client the client's WebSocket.
+   * @param bridge the outbound WebSocket to the remote hub.
+   */
+  createBridgeLeg(client: FrameSink, bridge: FrameSink): UdpTokenEntry {
+    const e = this.#newEntry(client);
+    e.bridge = bridge;
+    return e;
+  }
+
   #newEntry(sink: FrameSink): UdpTokenEntry {
     for (;;) {
       const bytes = crypto.getRandomValues(new Uint8Array(UDP_TOKEN_LEN));
@@ -138,6 +155,7 @@ export class UdpRelay {
       e.live = false;
       if (this.#byKey.get(key48(e.bytes)) === e) this.#byKey.delete(key48(e.bytes));
       e.peer = undefined;
+      e.bridge = undefined;
     }
   }
 
@@ -188,6 +206,11 @@ export class UdpRelay {
     const frame = datagram.subarray(UDP_TOKEN_LEN);
     if (applyHop(frame) !== "forward") {
       this.stats.dropped++;
+      return undefined;
+    }
+    if (e.bridge) {
+      this.stats.toWs++;
+      e.bridge.sendFrame(frame);
       return undefined;
     }
     const peer = e.peer;

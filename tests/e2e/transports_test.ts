@@ -16,6 +16,7 @@ import {
   type HubProc,
   type Proc,
   runTela,
+  spawnDeno,
   startAgent,
   startClient,
   startHub,
@@ -128,6 +129,11 @@ async function scenario(
     agentArgs?: (stun: string) => string[];
     clientArgs?: (stun: string) => string[];
     clientEnv?: (stun: string) => Record<string, string>;
+    /** telad.yaml's text after `hub:` and `token:` (`-config` mode instead of flags). */
+    agentYaml?: (stun: string, targetPort: number) => string;
+    agentEnv?: Record<string, string>;
+    /** The profile's text after its `connections:` entry's hub, machine, token and services. */
+    clientProfile?: { top: string; connection: string };
     clientTransport: string;
     agentTransport: string;
   },
@@ -139,30 +145,50 @@ async function scenario(
   try {
     const hub = await startHub(hubDir, owner);
     procs.push(hub.proc);
-    const agent = startAgent(
-      agentHome,
-      hub.url,
-      machine,
-      owner,
-      `${target.port}:data`,
-      o.agentArgs?.(stun.address) ?? [],
-    );
+    let agent: Proc;
+    if (o.agentYaml) {
+      await Deno.writeTextFile(
+        `${agentHome}/telad.yaml`,
+        `hub: ${hub.url}\ntoken: ${owner}\n${o.agentYaml(stun.address, target.port)}`,
+      );
+      agent = spawnDeno(`telad:${machine}`, "cmd/telad.ts", ["-config", "telad.yaml"], {
+        HOME: agentHome,
+        ...o.agentEnv,
+      });
+    } else {
+      agent = startAgent(
+        agentHome,
+        hub.url,
+        machine,
+        owner,
+        `${target.port}:data`,
+        o.agentArgs?.(stun.address) ?? [],
+      );
+    }
     procs.push(agent);
     await agent.waitFor(/registered with hub/, 90_000);
     const local = freeTcpPort();
+    const where = o.clientProfile ? ["-profile", `${clientHome}/p.yaml`] : [
+      "-hub",
+      hub.url,
+      "-machine",
+      machine,
+      "-token",
+      owner,
+      "-ports",
+      `${local}:${target.port}`,
+    ];
+    if (o.clientProfile) {
+      await Deno.writeTextFile(
+        `${clientHome}/p.yaml`,
+        `${o.clientProfile.top}\nconnections:\n  - hub: ${hub.url}\n    machine: ${machine}\n` +
+          `    token: ${owner}\n    services:\n      - remote: ${target.port}\n` +
+          `        local: ${local}\n${o.clientProfile.connection}\n`,
+      );
+    }
     const client = startClient(
       clientHome,
-      [
-        "-hub",
-        hub.url,
-        "-machine",
-        machine,
-        "-token",
-        owner,
-        "-ports",
-        `${local}:${target.port}`,
-        ...(o.clientArgs?.(stun.address) ?? []),
-      ],
+      [...where, ...(o.clientArgs?.(stun.address) ?? [])],
       o.clientEnv?.(stun.address) ?? {},
     );
     procs.push(client);
@@ -235,6 +261,26 @@ Deno.test({
       clientArgs: () => ["-transport", "websocket"],
       clientTransport: "websocket",
       agentTransport: "udp-relay",
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "e2e transports: a variable beats telad.yaml, a machine's key its top level, a connection's key its profile's",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await scenario("files01", {
+      // Top level auto, the machine udp, TELAD_TRANSPORT websocket: the variable wins.
+      agentYaml: (stun, port) =>
+        `transport: auto\nstun: [${stun}]\nmachines:\n  - name: files01\n` +
+        `    ports: [${port}]\n    transport: udp\n`,
+      agentEnv: { TELAD_TRANSPORT: "websocket" },
+      // The profile says websocket, its connection udp: the connection wins.
+      clientProfile: { top: "transport: websocket", connection: "    transport: udp" },
+      clientTransport: "udp-relay",
+      agentTransport: "websocket",
     });
   },
 });

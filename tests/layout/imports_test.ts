@@ -18,6 +18,7 @@ const FORBIDDEN: Record<string, string[]> = {
   crypto: ["session", "host", "transport", "agent", "client", "hub", "demo"],
   wireguard: ["session", "host", "transport", "agent", "client", "hub", "demo"],
   netstack: ["session", "host", "transport", "agent", "client", "hub", "demo"],
+  gateway: ["agent", "client", "hub", "cli", "demo"],
 };
 
 /**

@@ -109,8 +109,8 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.
 Each session starts on the hub's WebSocket relay, moves to the hub's UDP relay when that
 answers, and to a direct path when STUN and hole punching work; it falls back when a path
 goes quiet. The log has one line per change, and "tela status" shows each session's
-transport. -transport caps the tiers; a profile's transport: and stun: keys apply to all
-of its connections.`,
+transport. -transport caps the tiers and -stun picks the STUN servers; in a profile,
+transport: and stun: at the top apply to every connection, under a connection to that one.`,
     flags: CONNECT_FLAGS,
     examples: [
       "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",
@@ -252,10 +252,10 @@ async function connectProfile(
   const log = logger("tela");
   const { path, profile } = await loadProfile(arg);
   const mtu = profile.mtu && profile.mtu > 0 ? profile.mtu : flagMtu;
-  const transport = withFile(flagTransport, profile.transport);
+  // Flag or variable, else the connection's keys, else the profile's, else the defaults.
+  const transportOf = (c: ProfileConnection) =>
+    withFile(flagTransport, { ...profile.transport, ...c.transport });
   log.info(`loaded profile with ${profile.connections.length} connection(s)`);
-  const described = describeTransportSettings(transport);
-  if (described) log.info(described);
   profile.connections.forEach((c, i) =>
     log.info(`  [${i + 1}] hub=${c.hub} machine=${c.machine} services=${c.services?.length ?? 0}`)
   );
@@ -304,6 +304,9 @@ async function connectProfile(
       return;
     }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
+    const transport = transportOf(c);
+    const described = describeTransportSettings(transport);
+    if (described) tag.info(described);
     const conn = new MachineConnection({
       hubUrl: c.url,
       machine: c.machine,

@@ -78,13 +78,16 @@ export function grantedPorts(
 }
 
 /**
- * Why `s` (a control socket or a client with a session) may no longer stay, or `undefined`.
+ * Why `s` (a control socket, or a client with a session or a bridged session) may no longer
+ * stay, or `undefined`.
  * @param auth the current view.
  */
 export function cutText(auth: HubAuth, s: HubSocket): string | undefined {
   if (!auth.enabled) return undefined; // open mode: nothing to enforce
   const machine = s.machine;
-  if (!machine) return undefined;
+  // A bridged client (spec §3.7) has no local machine entry, only the name it reached.
+  const name = machine?.name ?? (s.role === "client" ? s.bridged?.machine : undefined);
+  if (name === undefined) return undefined;
   const register = s.role === "control";
   const token = s.authToken;
   const st = auth.tokenState(token);
@@ -96,13 +99,12 @@ export function cutText(auth: HubAuth, s: HubSocket): string | undefined {
   }
   s.identityId = st.identity.id; // follows a rename
   if (register) {
-    return auth.canRegister(token, machine.name)
-      ? undefined
-      : deniedText("permission", machine.name, "register");
+    return auth.canRegister(token, name) ? undefined : deniedText("permission", name, "register");
   }
-  if (!auth.canConnect(token, machine.name)) {
-    return deniedText("permission", machine.name, "connect");
+  if (!auth.canConnect(token, name)) {
+    return deniedText("permission", name, "connect");
   }
+  if (!machine) return undefined; // bridged: its services are the remote hub's business
   const now = grantedPorts(auth, token, machine);
   if (!now) return undefined;
   const session = s.session;
@@ -139,14 +141,13 @@ export class AccessEnforcer {
     let cut = 0;
     for (const s of [...this.target.sockets()]) {
       if (s.closed || s.cut) continue;
-      if (s.role !== "control" && !(s.role === "client" && s.session && !s.session.ended)) {
-        continue;
-      }
+      const client = s.role === "client" && (s.bridged || (s.session && !s.session.ended));
+      if (s.role !== "control" && !client) continue;
       const text = cutText(auth, s);
       if (text === undefined) continue;
       log.info(
         `access: cutting ${s.role === "control" ? "agent" : "client"} ${s.remote} (machine ${
-          escapeForLog(s.machine?.name ?? "")
+          escapeForLog(s.machine?.name ?? s.bridged?.machine ?? "")
         }, identity ${escapeForLog(s.identityId ?? "?")}): ${escapeForLog(text)}`,
       );
       this.target.cut(s, text);
