@@ -13,9 +13,10 @@
  * `send()` returned (measured: 63 of 20 000 back-to-back sends of one mutated buffer
  * carried a later value). The device reuses its buffer for the next datagram, so the
  * datagram (and the 7-octet header, and the 8-octet token on the relay) is copied once
- * into a ring of preallocated slots; a slot stays reserved until its send resolves. A
- * full ring drops the datagram, as a full UDP socket would. This copy replaces the one
- * Deno's WebSocket makes inside `send()` on the WebSocket path.
+ * into a ring of preallocated slots; a slot stays reserved until its send resolves. When
+ * a burst outruns the OS the ring grows (to at most 4096 slots) rather than drop: dropped
+ * datagrams made the tunnel's TCP back off for tens of seconds in the NAT lab. This copy
+ * replaces the one Deno's WebSocket makes inside `send()` on the WebSocket path.
  *
  * @module
  */
@@ -38,7 +39,9 @@ export const PROBE_TIMEOUT_MS = 2000;
 export const UDP_RELAY_OVERHEAD = UDP_TOKEN_LEN + RELAY_HEADER_LEN;
 
 const SLOT_SIZE = 2048;
-const SLOTS = 128; // a power of two
+/** Send slots made at start; the ring grows (up to MAX_SLOTS) while bursts outrun the OS. */
+const SLOTS = 128;
+const MAX_SLOTS = 4096;
 
 interface SendSlot {
   buf: Uint8Array;
@@ -87,19 +90,28 @@ export class UdpPathSocket {
       reuseAddress: true,
     });
     this.port = (this.conn.addr as Deno.NetAddr).port;
-    for (let i = 0; i < SLOTS; i++) {
-      const s: SendSlot = {
-        buf: new Uint8Array(SLOT_SIZE),
-        busy: false,
-        done: () => (s.busy = false),
-        fail: () => {
-          s.busy = false;
-          this.sendErrors++;
-        },
-      };
-      this.#slots.push(s);
-    }
+    for (let i = 0; i < SLOTS; i++) this.#slots.push(this.#newSlot());
     this.#loop();
+  }
+
+  #newSlot(): SendSlot {
+    const s: SendSlot = {
+      buf: new Uint8Array(SLOT_SIZE),
+      busy: false,
+      done: () => (s.busy = false),
+      fail: () => {
+        s.busy = false;
+        this.sendErrors++;
+      },
+    };
+    return s;
+  }
+
+  /** Sends handed to the OS and not resolved yet (busy slots). */
+  get pendingSends(): number {
+    let n = 0;
+    for (const s of this.#slots) if (s.busy) n++;
+    return n;
   }
 
   /** True once closed. */
@@ -125,14 +137,21 @@ export class UdpPathSocket {
     }
   }
 
-  /** The next free slot buffer of at least `len` octets, or null (ring full: drop). */
+  /**
+   * The next free slot of at least `len` octets. A busy next slot means a burst outran the
+   * OS: a new slot joins the ring there (up to {@link MAX_SLOTS}, 8 MiB), else null (drop).
+   */
   #slot(len: number): SendSlot | null {
-    const s = this.#slots[this.#next];
+    let s = this.#slots[this.#next];
     if (s.busy) {
-      this.sendDrops++;
-      return null;
+      if (this.#slots.length >= MAX_SLOTS) {
+        this.sendDrops++;
+        return null;
+      }
+      s = this.#newSlot();
+      this.#slots.splice(this.#next, 0, s);
     }
-    this.#next = (this.#next + 1) & (SLOTS - 1);
+    this.#next = this.#next + 1 === this.#slots.length ? 0 : this.#next + 1;
     if (len > SLOT_SIZE) s.buf = new Uint8Array(len); // only tunnel MTUs above ~2000
     return s;
   }

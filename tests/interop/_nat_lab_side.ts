@@ -85,16 +85,29 @@ for await (const chunk of lines) {
     if (m.t === "bin") ws.onBinary?.(unb64(m.b));
     else if (m.t === "text") bind.signal(m.msg);
     else if (m.t === "go") {
+      const t0 = performance.now();
       echo(m.total).then((got) =>
         out({
           t: "done",
           got,
+          ms: Math.round(performance.now() - t0),
           transport: bind.transport,
           direct: bind.direct?.tx ?? 0,
           relay: bind.udpRelay?.tx ?? 0,
           reflexive: bind.reflexiveAddress,
         })
       );
+    } else if (m.t === "stats") {
+      const sock = bind.udpRelay?.sock;
+      out({
+        t: "stats",
+        transport: bind.transport,
+        direct: { tx: bind.direct?.tx, rx: bind.direct?.rx },
+        relay: { tx: bind.udpRelay?.tx, rx: bind.udpRelay?.rx },
+        sendDrops: sock?.sendDrops,
+        sendErrors: sock?.sendErrors,
+        pending: sock?.pendingSends,
+      });
     } else if (m.t === "quit") {
       stack.close();
       Deno.exit(0);
