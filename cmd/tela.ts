@@ -5,8 +5,8 @@
  */
 import { telaMain } from "../lib/client/mod.ts";
 import { wireguardEngine } from "../lib/session/mod.ts";
-import { wsRelayBind } from "../lib/transport/mod.ts";
+import { sessionBind } from "../lib/transport/mod.ts";
 
 if (import.meta.main) {
-  Deno.exit(await telaMain(Deno.args, { bind: wsRelayBind, engine: wireguardEngine }));
+  Deno.exit(await telaMain(Deno.args, { bind: sessionBind(), engine: wireguardEngine }));
 }

@@ -19,6 +19,7 @@ import {
   SessionTunnel,
   SignalSocket,
   socketDuplex,
+  type TransportSettings,
   tunnelAddresses,
   type TunnelConn,
   type TunnelEngine,
@@ -52,8 +53,14 @@ export interface AgentOptions {
   agentId: string;
   /** machine name → registration id from `telad.state`. */
   registrationIds: Record<string, string>;
-  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `sessionBind()`). */
   bind: BindFactory;
+  /**
+   * STUN servers and the highest tier (`-stun`, `-transport`, `TELAD_STUN_SERVERS`,
+   * `TELAD_TRANSPORT`, telad.yaml `stun:`, `transport:`) for every session's bind; absent:
+   * the defaults.
+   */
+  transport?: TransportSettings;
   engine: TunnelEngine;
   mtu?: number;
   log: (machine: string) => Logger;
@@ -451,6 +458,7 @@ export class AgentSession {
             warn: (m) => log.warn(`[session ${sid}] ${m}`),
             debug: (m) => log.debug(`[session ${sid}] ${m}`),
           },
+          ...opts.transport,
         },
         engine: opts.engine,
         privateKey: keys.privateKey,

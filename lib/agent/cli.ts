@@ -23,8 +23,13 @@ import { type Logger, logger, setLogLevel } from "../log/mod.ts";
 import {
   type BindFactory,
   DEFAULT_MTU,
+  DEFAULT_STUN_SERVER,
+  describeTransportSettings,
   MAX_MTU,
   MIN_MTU,
+  resolveTransportSettings,
+  type TransportSettings,
+  TransportUsageError,
   type TunnelEngine,
 } from "../session/mod.ts";
 import {
@@ -56,6 +61,7 @@ import {
   agentStatePath,
   loadAgentConfig,
   loadAgentState,
+  type MachineConfig,
   resolveAgentTokens,
   unreachableTargets,
 } from "./config.ts";
@@ -95,6 +101,18 @@ const FLAGS = {
   mtu: {
     type: "number",
     usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELAD_MTU). Default: ${DEFAULT_MTU}`,
+  },
+  transport: {
+    type: "string",
+    arg: "mode",
+    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
+      "path) or websocket (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
+  },
+  stun: {
+    type: "string",
+    arg: "servers",
+    usage: `STUN servers for the direct path, host:port[,host:port], or none (env ` +
+      `TELAD_STUN_SERVERS; telad.yaml stun:). Default: ${DEFAULT_STUN_SERVER}`,
   },
   v: { type: "boolean", usage: "Verbose logging" },
 } as const;
@@ -164,6 +182,8 @@ type AgentFlags = {
   ports?: string;
   "target-host"?: string;
   mtu?: number;
+  transport?: string;
+  stun?: string;
   v?: boolean;
 };
 
@@ -184,6 +204,8 @@ async function runAgent(
     what: "tunnel MTU",
     fallback: DEFAULT_MTU,
   });
+  // Flag and variable first (usage errors, exit 2), before any file is read.
+  const transportFlags = agentTransport(values.stun, values.transport);
   let cfg: AgentConfig;
   let statePath: string;
   const configPath = values.config ?? env("TELAD_CONFIG");
@@ -228,6 +250,16 @@ async function runAgent(
     }
     statePath = agentStatePath();
   }
+  // Flag or variable, else the machine's keys, else telad.yaml's top level, else defaults.
+  const transportOf = (m: { transport?: TransportSettings }): TransportSettings => ({
+    ...cfg.transport,
+    ...m.transport,
+    ...transportFlags,
+  });
+  for (const m of cfg.machines) {
+    const described = describeTransportSettings(transportOf(m));
+    if (described) logger(cfg.machines.length > 1 ? `telad:${m.name}` : "telad").info(described);
+  }
   // Share directories exist before any session serves them (spec §2.9).
   for (const m of cfg.machines) {
     if (!m.shares?.length) continue;
@@ -246,7 +278,7 @@ async function runAgent(
   try {
     // An unreachable service or target at start is a warning, not an error (issue 13).
     if (cfg.path) { for (const w of await unreachableTargets(cfg)) log.warn(w); }
-    return await runMachines(cfg, state, deps, mtu, log, err);
+    return await runMachines(cfg, state, deps, mtu, transportOf, log, err);
   } finally {
     await Promise.all(upstreams.map((u) => u.close()));
   }
@@ -257,6 +289,7 @@ async function runMachines(
   state: AgentState,
   deps: TeladDeps,
   mtu: number,
+  transportOf: (m: MachineConfig) => TransportSettings,
   log: Logger,
   err: (t: string) => void,
 ): Promise<number> {
@@ -269,6 +302,7 @@ async function runMachines(
       agentId: state.agentId,
       registrationIds: regIds,
       bind: deps.bind,
+      transport: transportOf(m),
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),
@@ -293,6 +327,24 @@ async function runMachines(
   }
   for (const f of failures.slice(0, -1)) err(`Error: ${f}`);
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
+}
+
+/**
+ * `-stun` and `-transport`, else `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` (telad.yaml's
+ * keys fill what these leave unset).
+ * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
+ */
+function agentTransport(stun: string | undefined, transport: string | undefined) {
+  try {
+    return resolveTransportSettings({
+      stunFlag: stun,
+      transportFlag: transport,
+      env: { stun: "TELAD_STUN_SERVERS", transport: "TELAD_TRANSPORT" },
+    });
+  } catch (e) {
+    if (e instanceof TransportUsageError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Every machine of the agent stopped (authentication refused, fatal error). Exit status 1. */

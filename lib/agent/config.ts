@@ -4,10 +4,16 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import { escapeForLog } from "../log/mod.ts";
 import { suggest } from "../cli/suggest.ts";
-import { ConfigError, readYamlFile, writeYamlFile } from "../config/mod.ts";
-import { parseAgentPorts, type ServiceSpec } from "../session/mod.ts";
+import { ConfigError, describeValue, readYamlFile, writeYamlFile } from "../config/mod.ts";
+import {
+  fileTransportSettings,
+  parseAgentPorts,
+  type ServiceSpec,
+  type TransportSettings,
+} from "../session/mod.ts";
 import type { GatewayConfig } from "../gateway/mod.ts";
 import {
   LEGACY_SHARE_NAME,
@@ -65,6 +71,11 @@ export interface MachineConfig {
   gateway?: GatewayConfig;
   /** Upstreams listened on by this agent host (spec §6); absent when none. */
   upstreams?: UpstreamConfig[];
+  /**
+   * This machine's `stun:` and `transport:` (issue 11), over the top-level ones; `-stun`,
+   * `-transport` and their variables override both.
+   */
+  transport?: TransportSettings;
   /** File shares served on tunnel port 17377 (spec §2.9); absent when none. */
   shares?: ShareConfig[];
 }
@@ -74,6 +85,12 @@ export interface AgentConfig {
   hub: string;
   token?: string;
   machines: MachineConfig[];
+  /**
+   * Top-level `stun:` (a list of host:port, empty for no direct path) and `transport:`
+   * (`auto`, `udp`, `websocket`) for every machine's sessions; a machine's own keys, then
+   * `-stun`, `-transport`, `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` override them.
+   */
+  transport?: TransportSettings;
   /** The file it came from; absent in flag mode. */
   path?: string;
 }
@@ -165,11 +182,99 @@ function documentLocator(doc: Document, lines: LineCounter): LineLocator {
   };
 }
 
-/** Hosts that are this machine (a service there is on the agent host itself). */
+/**
+ * An IPv4 address in any spelling `inet_aton(3)` accepts (`127.1`, `2130706433`,
+ * `0x7f.0.0.1`, `0177.0.0.1`) as a 32-bit number, or undefined.
+ */
+function parseIPv4(h: string): number | undefined {
+  const parts = h.split(".");
+  if (parts.length < 1 || parts.length > 4) return undefined;
+  const nums: number[] = [];
+  for (const p of parts) {
+    let n: number;
+    if (/^0x[0-9a-f]*$/.test(p)) n = p.length > 2 ? parseInt(p.slice(2), 16) : 0;
+    else if (/^0[0-7]*$/.test(p)) n = parseInt(p, 8);
+    else if (/^[1-9][0-9]*$/.test(p)) n = Number(p);
+    else return undefined;
+    nums.push(n);
+  }
+  const last = nums.pop()!;
+  if (nums.some((n) => n > 255) || last >= 2 ** (8 * (4 - nums.length))) return undefined;
+  let v = 0;
+  for (const [i, n] of nums.entries()) v += n * 2 ** (8 * (3 - i));
+  return v + last;
+}
+
+/** An IPv6 address (no brackets, no zone) as 8 16-bit groups, or undefined. */
+function parseIPv6(h: string): number[] | undefined {
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+  let text = h;
+  const tail: number[] = [];
+  if (v4) {
+    const n = parseIPv4(v4[2]);
+    if (n === undefined || v4[2].split(".").length !== 4) return undefined;
+    tail.push(Math.floor(n / 65536), n % 65536);
+    text = v4[1] + "0:0"; // placeholder groups, replaced below
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (x: string) => x === "" ? [] : x.split(":");
+  const head = groups(halves[0]), rest = halves.length === 2 ? groups(halves[1]) : [];
+  if (![...head, ...rest].every((g) => /^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  let all = [...head.map((g) => parseInt(g, 16))];
+  const back = rest.map((g) => parseInt(g, 16));
+  if (halves.length === 2) all.push(...new Array(8 - head.length - back.length).fill(0));
+  all.push(...back);
+  if (tail.length) all = [...all.slice(0, -2), ...tail];
+  return all.length === 8 ? all : undefined;
+}
+
+/**
+ * A host written as an address in its one canonical form (`127.0.0.1`, `::1`, an IPv4-mapped
+ * IPv6 address as IPv4), a name lower-cased without its trailing dot.
+ */
+function canonicalHost(host: string): string {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "").replace(/%.*$/, "").replace(/\.$/, "");
+  const v4 = parseIPv4(h);
+  if (v4 !== undefined) {
+    return [v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255].join(".");
+  }
+  const v6 = parseIPv6(h);
+  if (!v6) return h;
+  if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff) {
+    return [v6[6] >> 8, v6[6] & 255, v6[7] >> 8, v6[7] & 255].join(".");
+  }
+  if (v6.slice(0, 7).every((g) => g === 0)) return v6[7] === 1 ? "::1" : v6[7] === 0 ? "::" : h;
+  return v6.map((g) => g.toString(16)).join(":");
+}
+
+let interfaceAddresses: Set<string> | undefined;
+
+/** This host's interface addresses, canonical (empty without `--allow-sys`). */
+function hostAddresses(): Set<string> {
+  if (!interfaceAddresses) {
+    interfaceAddresses = new Set();
+    try {
+      for (const i of Deno.networkInterfaces()) {
+        interfaceAddresses.add(canonicalHost(i.address));
+      }
+    } catch { /* no permission: loopback spellings only */ }
+  }
+  return interfaceAddresses;
+}
+
+/**
+ * Hosts that are this machine (a service there is on the agent host itself): `localhost`
+ * and its variants, all of 127/8 and `0.0.0.0` in any IPv4 spelling, `::1`, `::`,
+ * IPv4-mapped forms of those, and this host's own interface addresses. Other names are not
+ * resolved here (validation stays offline); upstreams.ts catches a loop through them at run
+ * time.
+ */
 function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || h === "0.0.0.0" || h === "::" ||
-    h === "ip6-localhost" || /^127\.\d+\.\d+\.\d+$/.test(h);
+  const h = canonicalHost(host);
+  return h === "localhost" || h === "ip6-localhost" || h === "ip6-loopback" ||
+    h.endsWith(".localhost") || h === "::1" || h === "::" || h === "0.0.0.0" ||
+    /^127\./.test(h) || hostAddresses().has(h);
 }
 
 /**
@@ -265,7 +370,7 @@ class Checker {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
       this.fail(
         keys,
-        `${where} must be a port number 1-65535 (got ${JSON.stringify(v) ?? "nothing"}) ` +
+        `${where} must be a port number 1-65535 (got ${describeValue(v)}) ` +
           `(write e.g. ${keys.at(-1)}: ${example})`,
       );
     }
@@ -330,8 +435,16 @@ export function validateAgentConfig(
     );
   }
   const machines = (d.machines as unknown[]).map((m, i) => machineEntry(c, m, i));
+  checkNames(c, machines);
   checkHostPorts(c, machines);
-  return { hub, token: c.optString(["token"], d.token), machines, path };
+  const transport = fileTransportSettings(path, d.stun, d.transport, (k) => c.line([k]));
+  return {
+    hub,
+    token: c.optString(["token"], d.token),
+    machines,
+    ...(transport ? { transport } : {}),
+    path,
+  };
 }
 
 function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
@@ -397,7 +510,11 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
     ? undefined
     : c.list([...at, "tags"], e.tags, `${where}: 'tags'`, "tags: [lab]").map(String);
   const shares = sharesOf(c, e, at, where);
-  const target = c.optString([...at, "target"], e.target) ?? "127.0.0.1";
+  // `[::1]` (the URL/host:port spelling of an IPv6 address) is the address ::1 here.
+  const target = (c.optString([...at, "target"], e.target) ?? "127.0.0.1").replace(
+    /^\[([^\]]*)\]$/,
+    "$1",
+  );
   const mc: MachineConfig = {
     name,
     displayName: c.optString([...at, "displayName"], e.displayName),
@@ -420,6 +537,14 @@ function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
       .map((u, j) => upstreamEntry(c, u, [...at, "upstreams", j], `${where}: upstreams[${j}]`));
     if (list.length > 0) mc.upstreams = list;
   }
+  const transport = fileTransportSettings(
+    c.path,
+    e.stun,
+    e.transport,
+    (k) => c.line([...at, k]),
+    where,
+  );
+  if (transport) mc.transport = transport;
   if (shares.length > 0) {
     // Tunnel port 17377 is the file share's (spec §2.1): a service there would never be reached.
     const j = services.findIndex((s) => s.port === FILE_SHARE_PORT);
@@ -635,8 +760,30 @@ function upstreamEntry(c: Checker, v: unknown, uk: Key[], where: string): Upstre
  * host) must differ from each other and from the service ports of machines whose `target` is
  * this host, and an upstream must not forward to itself (directly or via other upstreams).
  */
+/**
+ * Two machines with one name would both register it, and the hub would let each displace
+ * the other for ever: the second `name` is an error naming the first one's line.
+ */
+function checkNames(c: Checker, machines: MachineConfig[]): void {
+  const first = new Map<string, number>();
+  machines.forEach((m, i) => {
+    const j = first.get(m.name);
+    if (j === undefined) {
+      first.set(m.name, i);
+      return;
+    }
+    const line = c.line(["machines", j, "name"]);
+    c.fail(
+      ["machines", i, "name"],
+      `machines[${i}]: name ${JSON.stringify(m.name)} is already the name of machines[${j}]${
+        line ? ` at line ${line}` : ""
+      } (the hub knows a machine by its name: give each machine its own name)`,
+    );
+  });
+}
+
 function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
-  const taken = new Map<number, { what: string; line?: number }>();
+  const taken = new Map<number, { what: string; line?: number; fix?: string }>();
   machines.forEach((m, i) => {
     if (!isLoopbackHost(m.target)) return;
     for (const s of m.services) {
@@ -645,6 +792,16 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
         what: `service port ${s.port} of machines[${i}] (${m.name}), whose target ` +
           `${m.target} is this host,`,
         line: sourceLines.get(s)?.line,
+      });
+    }
+    for (const r of m.gateway?.routes ?? []) {
+      if (taken.has(r.target)) continue;
+      taken.set(r.target, {
+        what: `target of gateway route "${r.path}" of machines[${i}] (${m.name}), whose ` +
+          `target ${m.target} is this host,`,
+        line: sourceLines.get(r)?.line,
+        fix: "the gateway's requests for that route would reach this upstream instead of the " +
+          "web server: give the upstream another port, or set that machine's 'target'",
       });
     }
   });
@@ -656,10 +813,11 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
       const where = `machines[${i}] (${m.name}): upstreams[${j}]`;
       const prev = taken.get(u.port);
       if (prev) {
-        const fix = servicePorts.has(u.port)
-          ? "the service's tunnel connections would reach this upstream instead of the " +
-            "service: give the upstream another port, or set that machine's 'target'"
-          : "each upstream needs its own port on this host: change one";
+        const fix = prev.fix ??
+          (servicePorts.has(u.port)
+            ? "the service's tunnel connections would reach this upstream instead of the " +
+              "service: give the upstream another port, or set that machine's 'target'"
+            : "each upstream needs its own port on this host: change one");
         c.fail(
           [...uk, "port"],
           `${where}: port ${u.port} is already the ${prev.what}${
@@ -734,7 +892,29 @@ export async function loadAgentConfig(
       pos?.line,
     );
   }
-  return validateAgentConfig(path, doc.toJS(), {
+  let value: unknown;
+  try {
+    // yaml refuses alias bombs ("Excessive alias count ...") here; report it like bad YAML.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    let line: number | undefined;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) line = lines.linePos(node.range[0]).line;
+        return visit.BREAK;
+      },
+    });
+    throw new ConfigError(
+      path,
+      `invalid YAML: ${
+        escapeForLog(String((err as Error)?.message ?? err).split("\n")[0], 200)
+      } (remove the aliases (*name) that expand into very large or endless values${
+        line ? `; the first is at line ${line}` : ""
+      })`,
+      line ?? 1,
+    );
+  }
+  return validateAgentConfig(path, value, {
     warn: options.warn,
     line: documentLocator(doc, lines),
   });

@@ -8,6 +8,7 @@ import {
   resolveAgentTokens,
   TELAD_YAML_KEYS,
   unreachableTargets,
+  validateAgentConfig,
 } from "./mod.ts";
 import { ConfigError } from "../config/mod.ts";
 import { storeCredential } from "../host/mod.ts";
@@ -369,8 +370,58 @@ Deno.test("telad.yaml errors carry the line and the fix (issue 13)", async () =>
         `entry per port)`,
       ],
       [
+        m(`    ports: [22]\n  - name: nas\n    ports: [22]\n  - name: barn\n    ports: [23]\n`),
+        `telad.yaml:7: machines[2]: name "barn" is already the name of machines[0] at line 3 ` +
+        `(the hub knows a machine by its name: give each machine its own name)`,
+      ],
+      [
         `hub: wss://h\nhub: wss://g\nmachines: []\n`,
         `telad.yaml:2: key "hub" is given twice in one mapping (keep one of them)`,
+      ],
+    ];
+    for (const [text, want] of cases) assert.equal(await errorOf(dir, text), want);
+  });
+});
+
+Deno.test("telad.yaml: hostile YAML (circular aliases, alias bombs) is a ConfigError with the line", async () => {
+  await tmp(async (dir) => {
+    const m = (body: string) => `hub: ws://127.0.0.1:1\nmachines:\n  - name: a\n${body}`;
+    const rows = (n: string, of: string) =>
+      `${n}: &${n} [${Array.from({ length: 10 }, () => of).join(",")}]\n`;
+    const cases: [string, string][] = [
+      [
+        m(`    services:\n      - port: &x [*x]\n`),
+        `telad.yaml:5: machines[0] (a): services[0].port must be a port number 1-65535 (got ` +
+        `a list) (write e.g. port: 22)`,
+      ],
+      [
+        m(`    ports: &p [22, *p]\n`),
+        `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got a list) ` +
+        `(write e.g. 1: 22)`,
+      ],
+      [
+        m(`    ports: [22]
+    gateway:
+      port: 8080
+      routes:
+        - path: /
+          target: &t {a: *t}
+`),
+        `telad.yaml:9: machines[0] (a): gateway route "/" target must be a port number ` +
+        `1-65535 (got a mapping) (write e.g. target: 3000)`,
+      ],
+      [
+        m(`    services:\n      - port: "${"9".repeat(500)}"\n`),
+        `telad.yaml:5: machines[0] (a): services[0].port must be a port number 1-65535 (got ` +
+        `"${"9".repeat(39)}…) (write e.g. port: 22)`,
+      ],
+      [
+        `hub: ws://127.0.0.1:1\na: &a [x,x,x,x,x,x,x,x,x,x]\n` + rows("b", "*a") + rows("c", "*b") +
+        rows("d", "*c") + rows("e", "*d") + rows("f", "*e") +
+        `machines:\n  - name: a\n    ports: [22]\n`,
+        `telad.yaml:3: invalid YAML: Excessive alias count indicates a resource exhaustion ` +
+        `attack (remove the aliases (*name) that expand into very large or endless values; the ` +
+        `first is at line 3)`,
       ],
     ];
     for (const [text, want] of cases) assert.equal(await errorOf(dir, text), want);
@@ -632,4 +683,121 @@ machines:
       up.close();
     }
   });
+});
+
+Deno.test("telad.yaml: stun: and transport: at the top and per machine; bad values name file, line and key", async () => {
+  await tmp(async (dir) => {
+    const path = `${dir}/telad.yaml`;
+    const base = "hub: wss://hub.example.com\nmachines:\n  - name: m\n    ports: [22]\n";
+    await Deno.writeTextFile(path, base);
+    const plain = await loadAgentConfig(path);
+    assert.equal(plain.transport, undefined);
+    assert.equal(plain.machines[0].transport, undefined);
+    await Deno.writeTextFile(
+      path,
+      base + "    transport: websocket\nstun: [127.0.0.1:3478, stun.example.com:19302]\n" +
+        "transport: udp\n",
+    );
+    const both = await loadAgentConfig(path);
+    assert.deepEqual(both.transport, {
+      stunServers: ["127.0.0.1:3478", "stun.example.com:19302"],
+      maxTransport: "udp-relay",
+    });
+    assert.deepEqual(both.machines[0].transport, { maxTransport: "websocket" });
+    await Deno.writeTextFile(path, base + "stun: []\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, { stunServers: [] });
+    await Deno.writeTextFile(path, base + "stun: none\ntransport: websocket\n");
+    assert.deepEqual((await loadAgentConfig(path)).transport, {
+      stunServers: [],
+      maxTransport: "websocket",
+    });
+    const bad: [string, RegExp][] = [
+      ["stun: [stun.example.com]", /:5: 'stun': "stun.example.com" is not a STUN server: the port/],
+      ["stun: {a: 1}", /:5: 'stun' must be a list of host:port STUN servers/],
+      ["stun: [3478]", /:5: 'stun' must be a list of host:port STUN servers/],
+      ["transport: fast", /:5: 'transport': "fast" is not a transport: use auto/],
+      ["transport: 5", /:5: 'transport': 5 is not a transport: use auto, udp or websocket/],
+      ["    stun: x:1,none", /:5: machines\[0\] \(m\): 'stun': "x:1,none" mixes none/],
+    ];
+    for (const [line, re] of bad) {
+      await Deno.writeTextFile(path, `${base}${line}\n`);
+      await assert.rejects(loadAgentConfig(path), (e: Error) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.ok(e.message.startsWith(`${path}:`), e.message);
+        assert.match(e.message, re);
+        return true;
+      }, line);
+    }
+  });
+});
+
+Deno.test("telad.yaml: an upstream forwarding to itself is refused in every spelling of this host", () => {
+  const lan = Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  )?.address;
+  const hosts = [
+    "127.1",
+    "[::ffff:127.0.0.1]",
+    "[0:0:0:0:0:0:0:1]",
+    "localhost.",
+    "2130706433",
+    "0x7f.0.0.1",
+    "LOCALHOST",
+    "127.255.0.3",
+    ...(lan ? [lan] : []),
+  ];
+  for (const h of hosts) {
+    assert.throws(
+      () =>
+        validateAgentConfig("t.yaml", {
+          hub: "ws://x",
+          machines: [{
+            name: "a",
+            ports: [22],
+            upstreams: [{ port: 15432, target: `${h}:15432` }],
+          }],
+        }),
+      /upstreams\[0\] \(port 15432\) forwards to itself/,
+      `target ${h}:15432 accepted`,
+    );
+  }
+  // Not this host: accepted.
+  for (const h of ["db.internal", "10.255.255.254", "[2001:db8::1]"]) {
+    validateAgentConfig("t.yaml", {
+      hub: "ws://x",
+      machines: [{ name: "a", ports: [22], upstreams: [{ port: 15432, target: `${h}:15432` }] }],
+    });
+  }
+});
+
+Deno.test("telad.yaml: an upstream on a gateway route's target port is an error; target [::1] is ::1", () => {
+  assert.throws(
+    () =>
+      validateAgentConfig("t.yaml", {
+        hub: "ws://x",
+        machines: [{
+          name: "a",
+          ports: [22],
+          gateway: { port: 8080, routes: [{ path: "/", target: 5432 }] },
+          upstreams: [{ port: 5432, target: "db:5432" }],
+        }],
+      }),
+    /upstreams\[0\]: port 5432 is already the target of gateway route "\/" of machines\[0\] \(a\)/,
+  );
+  // A machine whose target is another host: its route targets are not this host's ports.
+  validateAgentConfig("t.yaml", {
+    hub: "ws://x",
+    machines: [{
+      name: "a",
+      target: "10.0.0.9",
+      ports: [22],
+      gateway: { port: 8080, routes: [{ path: "/", target: 5432 }] },
+      upstreams: [{ port: 5432, target: "db:5432" }],
+    }],
+  });
+  const cfg = validateAgentConfig("t.yaml", {
+    hub: "ws://x",
+    machines: [{ name: "a", target: "[::1]", ports: [22] }],
+  });
+  assert.equal(cfg.machines[0].target, "::1");
 });

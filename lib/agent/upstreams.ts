@@ -7,7 +7,7 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
-import type { Logger } from "../log/mod.ts";
+import { escapeForLog, type Logger } from "../log/mod.ts";
 import { pipeBoth, socketDuplex } from "../session/mod.ts";
 import { dialTarget, TARGET_DIAL_TIMEOUT_MS, TargetDialError } from "./agent.ts";
 import { splitHostPort, type UpstreamConfig } from "./config.ts";
@@ -49,10 +49,24 @@ export async function dialHostPort(
 ): Promise<Deno.TcpConn> {
   const deadline = performance.now() + timeoutMs;
   let addresses: string[];
+  // The lookup counts against the deadline too (a resolver that hangs must not hold the
+  // client's connection beyond it; the lookup itself is left to finish in the background).
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    addresses = (await lookup(host, { all: true })).map((a) => a.address);
+    addresses = await Promise.race([
+      lookup(host, { all: true }).then((list) => list.map((a) => a.address)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TargetDialError(`timed out after ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+      }),
+    ]);
   } catch (err) {
+    if (err instanceof TargetDialError) throw err;
     throw new TargetDialError((err as Error).message);
+  } finally {
+    clearTimeout(timer);
   }
   let last: unknown = new TargetDialError(`no address for ${host}`);
   for (const address of addresses) {
@@ -70,6 +84,34 @@ export async function dialHostPort(
   throw last;
 }
 
+/** Wait before a connection from this host is served, ms (loop detection, see `#serve`). */
+const LOOP_WAIT_MS = 25;
+
+let localAddresses: Set<string> | undefined;
+
+/** Whether `a` is an address of this host (loopback, or one of its interfaces). */
+function isLocalAddress(a: Deno.Addr): boolean {
+  const host = addrKey(a).replace(/:\d+$/, "");
+  if (/^127\./.test(host) || host === "::1") return true;
+  if (!localAddresses) {
+    localAddresses = new Set();
+    try {
+      for (const i of Deno.networkInterfaces()) localAddresses.add(i.address.toLowerCase());
+    } catch { /* no --allow-sys: loopback only */ }
+  }
+  return localAddresses.has(host);
+}
+
+/** `address:port` of a socket end, IPv4-mapped IPv6 written as IPv4 (so both ends compare). */
+function addrKey(a: Deno.Addr): string {
+  const n = a as Deno.NetAddr;
+  const host = n.hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(
+    /^::ffff:(\d+\.\d+\.\d+\.\d+)$/,
+    "$1",
+  );
+  return `${host}:${n.port}`;
+}
+
 /** The running upstreams of one telad: their listeners and their open connections. */
 export class Upstreams {
   #listeners: Deno.TcpListener[] = [];
@@ -77,6 +119,12 @@ export class Upstreams {
   #closed = false;
   #loops: Promise<void>[] = [];
   #serving = new Set<Promise<void>>();
+  /** `address:port` of the local end of every outbound socket (loop detection). */
+  #outboundLocal = new Set<string>();
+  /** Inbound connections by the `address:port` of their remote end (loop detection). */
+  #inboundRemote = new Map<string, { conn: Deno.TcpConn; name: string; target: string }>();
+  /** Inbound connections closed as loops (their own dial, if under way, is abandoned). */
+  #looped = new WeakSet<Deno.TcpConn>();
   /** The upstreams that are listening. */
   readonly listening: UpstreamListener[] = [];
 
@@ -146,10 +194,35 @@ export class Upstreams {
     }
   }
 
+  /**
+   * A loop: an inbound connection that is one of this telad's own outbound upstream sockets
+   * (its remote end is the local end of one), i.e. a target that leads back to an upstream
+   * listener (`127.1:P`, this host's LAN address, a name that resolves here ...). Checked both
+   * when the inbound connection is accepted and when an outbound one is established, since
+   * either may be seen first.
+   */
+  #loop(conn: Deno.TcpConn, name: string, target: string): void {
+    this.#looped.add(conn);
+    this.log.warn(
+      `${escapeForLog(name)}: loop: ${escapeForLog(target)} leads back to this upstream; closing`,
+    );
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+
   async #serve(inbound: Deno.TcpConn, name: string, target: string): Promise<void> {
     this.#conns.add(inbound);
     let outbound: Deno.TcpConn | undefined;
+    const remoteKey = addrKey(inbound.remoteAddr);
+    let outKey: string | undefined;
     try {
+      // A connection from this host may be one of our own outbound sockets whose connect
+      // has not been reported yet: give it a moment before deciding, so a loop is cut
+      // before this connection dials (else every hop would dial one more).
+      if (isLocalAddress(inbound.remoteAddr)) await new Promise((r) => setTimeout(r, LOOP_WAIT_MS));
+      if (this.#outboundLocal.has(remoteKey)) return this.#loop(inbound, name, target);
+      this.#inboundRemote.set(remoteKey, { conn: inbound, name, target });
       inbound.setNoDelay(true);
       const hp = splitHostPort(target);
       if (!hp) throw new TargetDialError(`"${target}" is not host:port`);
@@ -159,8 +232,12 @@ export class Upstreams {
         this.log.warn(`${name}: dial ${target} failed: ${(err as Error).message}`);
         return;
       }
-      if (this.#closed) return;
       this.#conns.add(outbound);
+      outKey = addrKey(outbound.localAddr);
+      this.#outboundLocal.add(outKey);
+      const back = this.#inboundRemote.get(outKey);
+      if (back) this.#loop(back.conn, name, target);
+      if (this.#closed || this.#looped.has(inbound)) return;
       // Backpressure both ways (a read waits for the previous write); EOF passed on as a
       // write shutdown in both directions; both closed when both directions are done.
       // Spec §6 (Go) passes on only the client's EOF: a target that ends first leaves the
@@ -168,6 +245,10 @@ export class Upstreams {
       // delimited by close, `nc`) would hang. Passing it on is what a direct connection does.
       await pipeBoth(socketDuplex(inbound), socketDuplex(outbound));
     } finally {
+      if (this.#inboundRemote.get(remoteKey)?.conn === inbound) {
+        this.#inboundRemote.delete(remoteKey);
+      }
+      if (outKey !== undefined) this.#outboundLocal.delete(outKey);
       for (const c of [inbound, outbound]) {
         if (!c) continue;
         this.#conns.delete(c);

@@ -288,3 +288,38 @@ Deno.test("upstream close (telad stop): listener gone, open connections closed",
   t.close();
   target.close();
 });
+
+Deno.test("upstream: a target that leads back to the upstream itself is closed as a loop, not followed", async () => {
+  const { log, lines } = recorder();
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  // 127.1 is 127.0.0.1 (inet_aton): a spelling the config check may not know.
+  const up = startUpstreams([{ port, target: `127.1:${port}`, name: "db" }], log, {
+    hostname: "127.0.0.1",
+  });
+  try {
+    const client = await Deno.connect({ hostname: "127.0.0.1", port });
+    // The loop is cut at the first hop: the client's connection ends, nothing piles up.
+    const end = await Promise.race([
+      readToEnd(client).then(() => "closed", () => "closed"),
+      new Promise<string>((r) => {
+        const t = setTimeout(() => r("open"), 5000);
+        Deno.unrefTimer(t);
+      }),
+    ]);
+    client.close();
+    assert.equal(end, "closed", "the client's connection is still open 5 s later");
+    assert.ok(
+      lines.includes(`warn: db: loop: 127.1:${port} leads back to this upstream; closing`),
+      lines.join("\n"),
+    );
+    const deadline = Date.now() + 5000;
+    while (up.openSockets > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(up.openSockets, 0);
+  } finally {
+    await up.close();
+  }
+});

@@ -21,6 +21,8 @@ import {
   SessionTunnel,
   SignalSocket,
   socketDuplex,
+  type TransportKind,
+  type TransportSettings,
   tunnelAddresses,
   type TunnelConn,
   type TunnelEngine,
@@ -97,8 +99,15 @@ export interface ConnectionOptions {
    * be in 127.0.0.0/8); default 127.0.0.1.
    */
   address?: string;
-  /** Makes each session's Bind (the transport, e.g. lib/transport's `wsRelayBind`). */
+  /** Makes each session's Bind (the transport, e.g. lib/transport's `sessionBind()`). */
   bind: BindFactory;
+  /**
+   * STUN servers and the highest tier (`-stun`, `-transport`, their variables, the profile's
+   * `stun:` and `transport:`), handed to every session's bind; absent: the defaults.
+   */
+  transport?: TransportSettings;
+  /** Called after every change of the session's send path (the first call is the initial one). */
+  onTransport?: (transport: TransportKind) => void;
   engine: TunnelEngine;
   log: Logger;
   /**
@@ -145,6 +154,16 @@ function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): B
   return bound.map((b) => names.has(b.remotePort) ? { ...b, name: names.get(b.remotePort) } : b);
 }
 
+/**
+ * The spec's line for a `udp-offer` (agent-and-client.md §10.3): `received UDP relay offer
+ * (host <h>, port <p>)`, or `(port <p>)` when the hub names no host. The host is the hub's
+ * text, escaped.
+ */
+function logUdpOffer(log: Logger, msg: { port: number; host?: string }): void {
+  const host = msg.host ? `host ${escapeForLog(msg.host)}, ` : "";
+  log.info(`received UDP relay offer (${host}port ${msg.port})`);
+}
+
 /** A running client connection. Call {@link MachineConnection.run}; stop with {@link stop}. */
 export class MachineConnection {
   readonly listeners: LocalListener[] = [];
@@ -159,6 +178,8 @@ export class MachineConnection {
   #blocks: ReportedBlock[] = [];
   /** Sessions established so far. */
   sessions = 0;
+  /** The send path of the current session as its bind last reported it; undefined: none yet. */
+  transport: TransportKind | undefined;
   /** The mappings: the explicit ones, then those of the service names once resolved. */
   #mappings: PortMapping[];
   /** Service names not resolved yet. */
@@ -424,6 +445,7 @@ export class MachineConnection {
       } else if (msg.type === "error") {
         return this.#hubError(msg.message);
       } else if (msg.type === "udp-offer" || msg.type === "peer-endpoint") {
+        if (msg.type === "udp-offer") logUdpOffer(log, msg);
         early.push(msg);
       }
     }
@@ -438,7 +460,16 @@ export class MachineConnection {
     const tunnel = new SessionTunnel({
       sock,
       bind: this.opts.bind,
-      bindContext: { role: "client", hubUrl: this.opts.hubUrl, log },
+      bindContext: {
+        role: "client",
+        hubUrl: this.opts.hubUrl,
+        log,
+        ...this.opts.transport,
+        onTransport: (t) => {
+          this.transport = t;
+          this.opts.onTransport?.(t);
+        },
+      },
       engine: this.opts.engine,
       privateKey: keys.privateKey,
       peerPublicKey: peerKey,
@@ -468,6 +499,7 @@ export class MachineConnection {
     let hubError = "";
     for (const msg of early) tunnel.bind.signal?.(msg);
     sock.onText((msg) => {
+      if (msg.type === "udp-offer") logUdpOffer(log, msg);
       if (tunnel.bind.signal?.(msg)) return;
       if (msg.type === "error") hubError = msg.message;
     });
@@ -479,6 +511,7 @@ export class MachineConnection {
     const closed = await Promise.race([sock.closed, stopped]);
     this.#stop.signal.removeEventListener("abort", onAbort); // one listener per session, not more
     this.#live = null;
+    this.transport = undefined;
     tunnel.close();
     if (!closed) return "reset";
     const why = hubError || closed.reason;

@@ -16,6 +16,18 @@ export interface StatusService {
   label?: string;
 }
 
+/**
+ * One session of a machine, as our hub lists it (issue 11): the path each side sends on
+ * (`direct`, `udp-relay`, `websocket`; `agent` null until the agent joined) and when either
+ * last changed (RFC 3339).
+ */
+export interface StatusSession {
+  index: number;
+  client: string;
+  agent: string | null;
+  since: string;
+}
+
 /** One machine as `/api/status` lists it. */
 export interface StatusMachine {
   id: string;
@@ -29,6 +41,8 @@ export interface StatusMachine {
   lastSeen?: string;
   agentConnected: boolean;
   sessionCount: number;
+  /** Each session's transports; absent from hubs that do not send them (Go hubs). */
+  sessions?: StatusSession[];
   registeredAt?: string;
   services: StatusService[] | null;
 }
@@ -130,10 +144,26 @@ export function decodeHubStatus(doc: unknown): HubStatus {
       id: String(m.id ?? ""),
       agentConnected: !!m.agentConnected,
       sessionCount: Number(m.sessionCount ?? 0),
+      sessions: decodeSessions(m.sessions),
       services: Array.isArray(m.services) ? m.services : null,
     })),
     timestamp: String(d.timestamp ?? ""),
   };
+}
+
+/** A machine's `sessions`, entries that are not objects dropped; undefined when absent. */
+function decodeSessions(v: unknown): StatusSession[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const str = (x: unknown) => typeof x === "string" ? x : "";
+  return v.filter((x) => x && typeof x === "object" && !Array.isArray(x)).map((x) => {
+    const o = x as Record<string, unknown>;
+    return {
+      index: Number(o.index ?? 0),
+      client: str(o.client),
+      agent: typeof o.agent === "string" ? o.agent : null,
+      since: str(o.since),
+    };
+  });
 }
 
 /**
@@ -160,6 +190,7 @@ export function machineJson(m: StatusMachine): Record<string, unknown> {
   }
   out.agentConnected = m.agentConnected;
   out.sessionCount = m.sessionCount;
+  if (m.sessions) out.sessions = m.sessions.map((x) => ({ ...x }));
   out.registeredAt = m.registeredAt ?? "";
   out.services = m.services === null ? null : m.services.map((s) => {
     const svc: Record<string, unknown> = { port: s.port };
@@ -228,18 +259,38 @@ export function formatServices(status: HubStatus, machine: string, hubUrl: strin
   return lines.join("\n");
 }
 
-/** `tela status` output. */
+/** The transport names `tela status` prints as they are; anything else shows as `unknown`. */
+const TRANSPORT_WORDS = new Set(["direct", "udp-relay", "websocket"]);
+
+/**
+ * `tela status` output: the summary, then, when the hub lists its sessions (ours does, issue
+ * 11), one row per session with each side's transport:
+ * ```
+ * MACHINE   SESSION   CLIENT   AGENT       SINCE
+ * barn      1         direct   direct      2026-12-02T16:03:11Z
+ * ```
+ * A Go hub sends no `sessions`: the summary alone, as before.
+ */
 export function formatStatus(status: HubStatus, hubUrl: string): string {
   const online = status.machines.filter((m) => m.agentConnected).length;
   const services = status.machines.reduce((n, m) => n + (m.services?.length ?? 0), 0);
   const sessions = status.machines.reduce((n, m) => n + Math.max(0, m.sessionCount), 0);
-  return [
+  const lines = [
     `Hub:       ${hubUrl}`,
     `Machines:  ${status.machines.length} registered, ${online} online`,
     `Services:  ${services} total`,
     `Sessions:  ${sessions} active`,
     `Timestamp: ${status.timestamp}`,
-  ].join("\n");
+  ];
+  const word = (t: string | null) => t === null ? "-" : TRANSPORT_WORDS.has(t) ? t : "unknown";
+  const rows = [["MACHINE", "SESSION", "CLIENT", "AGENT", "SINCE"]];
+  for (const m of status.machines) {
+    for (const x of m.sessions ?? []) {
+      rows.push([m.id, String(x.index), word(x.client), word(x.agent), x.since || "-"]);
+    }
+  }
+  if (rows.length > 1) lines.push("", formatTable(rows));
+  return lines.join("\n");
 }
 
 /** The hub lists no machine of that name (its agent has not registered, or the name is wrong). */

@@ -7,7 +7,13 @@ import { basename, extname, join, sep } from "node:path";
 import { parse as parseYaml, parseDocument } from "yaml";
 import { ConfigError, writeFileAtomic } from "../config/mod.ts";
 import { userConfigDir } from "../host/paths.ts";
-import { DEFAULT_MTU, MAX_MTU, MIN_MTU } from "../session/mod.ts";
+import {
+  DEFAULT_MTU,
+  fileTransportSettings,
+  MAX_MTU,
+  MIN_MTU,
+  type TransportSettings,
+} from "../session/mod.ts";
 
 /** A profile that cannot be shown, created or deleted (unknown, exists already, bad name). */
 export class ProfileError extends Error {
@@ -31,6 +37,8 @@ export interface ProfileConnection {
   address?: string;
   /** Absent: forward every port the agent advertises. */
   services?: ProfileService[];
+  /** This connection's `stun:` and `transport:`, over the profile's top-level ones. */
+  transport?: TransportSettings;
 }
 
 /** A whole profile. */
@@ -40,6 +48,11 @@ export interface Profile {
   mtu?: number;
   mount?: { mount?: string; port?: number; auto?: boolean };
   dns?: { loopback_prefix?: string };
+  /**
+   * `stun:` and `transport:` (issue 11), for every connection of the profile; `-stun`,
+   * `-transport` and their variables override them.
+   */
+  transport?: TransportSettings;
   connections: ProfileConnection[];
 }
 
@@ -184,7 +197,9 @@ export function validateProfile(path: string, doc: unknown): Profile {
           `to bind 127.0.0.1`,
       );
     }
+    const transport = fileTransportSettings(path, e.stun, e.transport, undefined, where);
     return {
+      ...(transport ? { transport } : {}),
       hub: e.hub,
       machine: e.machine,
       hubId: str("hubId"),
@@ -207,10 +222,12 @@ export function validateProfile(path: string, doc: unknown): Profile {
         `remove it for the default ${DEFAULT_MTU}`,
     );
   }
+  const transport = fileTransportSettings(path, d.stun, d.transport);
   return {
     id: d.id ? String(d.id) : undefined,
     name: d.name ? String(d.name) : undefined,
     mtu: typeof mtu === "number" && mtu > 0 ? mtu : undefined,
+    ...(transport ? { transport } : {}),
     mount: d.mount as Profile["mount"],
     dns: d.dns as Profile["dns"],
     connections,
@@ -312,6 +329,9 @@ const PROFILE_TEMPLATE =
 #       - remote: 22
 #         local: 2222                # optional local port
 #       - name: postgres             # resolved through the hub's /api/status
+#
+# transport: auto                    # optional; auto, udp (no direct path) or websocket
+# stun: [stun.l.google.com:19302]    # optional; STUN servers for the direct path, or none
 connections: []
 `;
 

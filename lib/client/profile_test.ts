@@ -183,3 +183,62 @@ Deno.test("a profile address outside 127.0.0.0/8 is a configuration error naming
     assert.equal((await loadProfile("office")).profile.connections[0].address, "127.99.1.1");
   });
 });
+
+Deno.test("a profile's stun: and transport: keys load; bad values name the file and the key", async () => {
+  await withHome(async () => {
+    const dir = profilesDir();
+    await Deno.mkdir(dir, { recursive: true });
+    const conns = `connections:\n  - hub: ws://h\n    machine: a\n`;
+    const write = (extra: string) => Deno.writeTextFile(`${dir}/p.yaml`, conns + extra);
+    await write("");
+    assert.equal((await loadProfile("p")).profile.transport, undefined);
+    await write("stun: 127.0.0.1:3478,${STUN_TEST_HOST}:19302\ntransport: websocket\n");
+    Deno.env.set("STUN_TEST_HOST", "stun.example.com");
+    try {
+      assert.deepEqual((await loadProfile("p")).profile.transport, {
+        stunServers: ["127.0.0.1:3478", "stun.example.com:19302"],
+        maxTransport: "websocket",
+      });
+    } finally {
+      Deno.env.delete("STUN_TEST_HOST");
+    }
+    await Deno.writeTextFile(
+      `${dir}/p.yaml`,
+      `transport: udp\nconnections:\n  - hub: ws://h\n    machine: a\n    transport: websocket\n` +
+        `  - hub: ws://h\n    machine: b\n`,
+    );
+    const per = (await loadProfile("p")).profile;
+    assert.deepEqual(per.transport, { maxTransport: "udp-relay" });
+    assert.deepEqual(per.connections.map((c) => c.transport), [
+      { maxTransport: "websocket" },
+      undefined,
+    ]);
+    await Deno.writeTextFile(
+      `${dir}/p.yaml`,
+      `connections:\n  - hub: ws://h\n    machine: a\n    stun: [nope]\n`,
+    );
+    await assert.rejects(
+      loadProfile("p"),
+      /p\.yaml: connections\[0\]: 'stun': "nope" is not a STUN server: the port is missing/,
+    );
+    await write("stun: [none]\ntransport: auto\n");
+    assert.deepEqual((await loadProfile("p")).profile.transport, {
+      stunServers: [],
+      maxTransport: "direct",
+    });
+    for (
+      const [extra, re] of [
+        ["transport: quic\n", /p\.yaml: 'transport': "quic" is not a transport: use auto/],
+        ["stun: [a.example:99999]\n", /p\.yaml: 'stun': "a\.example:99999" .*1-65535/],
+        ["stun: 7\n", /p\.yaml: 'stun' must be a list of host:port STUN servers/],
+      ] as const
+    ) {
+      await write(extra);
+      await assert.rejects(loadProfile("p"), (e: Error) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, re);
+        return true;
+      }, extra);
+    }
+  });
+});

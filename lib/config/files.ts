@@ -24,6 +24,35 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A config value as an error message may show it: by kind for collections (`a list`, `a
+ * mapping`; never their contents, which may be circular through YAML aliases or hold a
+ * secret), `nothing` for undefined, else the scalar as JSON, cut to `max` characters.
+ * @param v any parsed YAML value (cycles allowed).
+ * @param max most characters of a scalar shown (default 40); longer ones end with `…`.
+ * @example describeValue([1]) // "a list"; describeValue("x") // "\"x\""
+ */
+export function describeValue(v: unknown, max = 40): string {
+  if (v === undefined) return "nothing";
+  if (Array.isArray(v)) return "a list";
+  if (v !== null && typeof v === "object") return "a mapping";
+  if (typeof v === "function" || typeof v === "symbol") return "an unsupported value";
+  const s = typeof v === "string" ? JSON.stringify(v) : String(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/**
+ * The kind of a config value (`a list`, `a mapping`, `a string`, `a number`, `a boolean`,
+ * `null`, `nothing`): for values that must never be printed, such as tokens.
+ */
+export function describeKind(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  return `a ${typeof v}`;
+}
+
 /** Temp files of {@link writeFileAtomic} are named `.<file name>.tmp-<8 hex>`. */
 const TEMP_INFIX = ".tmp-";
 /** This naming, and the one before it (`.<8 hex>.tmp`). */

@@ -14,6 +14,7 @@ import {
   keyedHash,
   KeyLengthError,
   mac,
+  NATIVE_AEAD_MIN_BYTES,
   nobleAead,
   nobleX25519,
   nodeAeadAvailable,
@@ -45,7 +46,11 @@ const RFC8439_CIPHERTEXT = hex(`
   3ff4def08e4b7a9de576d26586cec64b6116`);
 const RFC8439_TAG = hex("1ae10b594f09e26a7e902ecbd0600691");
 
-for (const backend of availableAeads().concat(nobleAead).filter((b, i, a) => a.indexOf(b) === i)) {
+for (
+  const backend of availableAeads().concat(nobleAead, bestAead()).filter((b, i, a) =>
+    a.indexOf(b) === i
+  )
+) {
   Deno.test(`AEAD ${backend.name}: RFC 8439 §2.8.2 seal gives the published ciphertext and tag`, () => {
     const key = backend.importKey(RFC8439_KEY);
     const out = new Uint8Array(RFC8439_PLAINTEXT.length + 16 + 4);
@@ -97,10 +102,10 @@ for (const backend of availableAeads().concat(nobleAead).filter((b, i, a) => a.i
   });
 }
 
-Deno.test("AEAD: the TypeScript backend is chosen first, node:crypto is detected as second", () => {
+Deno.test("AEAD: TypeScript for small packets and node:crypto from 2 KiB is the default", () => {
   ok(nodeAeadAvailable(), "node:crypto chacha20-poly1305 should work in Deno 2");
   deepStrictEqual(availableAeads().map((b) => b.name), ["typescript", "node:crypto", "noble"]);
-  equal(bestAead().name, "typescript");
+  equal(bestAead().name, `typescript < ${NATIVE_AEAD_MIN_BYTES} B <= node:crypto`);
 });
 
 Deno.test("AEAD: every backend agrees with noble on random lengths, offsets and AAD, and rejects tampering", () => {
@@ -109,10 +114,12 @@ Deno.test("AEAD: every backend agrees with noble on random lengths, offsets and 
   const bytes = (n: number) => new Uint8Array(n).map(() => rand(256));
   for (let round = 0; round < 400; round++) {
     const keyBytes = bytes(32), nonce = bytes(12);
-    const len = round < 70 ? round : rand(2000), adLen = rand(3) === 0 ? 0 : rand(70);
+    // Lengths on both sides of NATIVE_AEAD_MIN_BYTES, where the default backend switches.
+    const len = round < 70 ? round : rand(round % 3 === 0 ? 20000 : 2200),
+      adLen = rand(3) === 0 ? 0 : rand(70);
     const pt = bytes(len), ad = adLen > 0 ? bytes(adLen) : undefined;
     const ref = chacha20poly1305Ref(keyBytes, nonce, pt, ad);
-    for (const backend of availableAeads()) {
+    for (const backend of [...availableAeads(), bestAead()]) {
       const key = backend.importKey(keyBytes);
       const off = rand(9);
       const out = new Uint8Array(off + len + 16);

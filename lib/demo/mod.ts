@@ -13,14 +13,14 @@ import { MachineAgent } from "../agent/mod.ts";
 import { formatServicesBlock, MachineConnection } from "../client/mod.ts";
 import { bytesToHex } from "../protocol/mod.ts";
 import { sleep, wireguardEngine } from "../session/mod.ts";
-import { wsRelayBind } from "../transport/mod.ts";
+import { sessionBind } from "../transport/mod.ts";
 import { logger, setLogLevel } from "../log/mod.ts";
 
 const PAGE = `<!doctype html>
 <html><head><title>Hello from web01</title></head>
 <body><h1>Hello from web01</h1>
 <p>This page is served on the agent's side and reached through a WireGuard tunnel
-relayed by the hub. The hub only saw ciphertext.</p></body></html>
+set up through the hub. Whatever path it takes, the hub only sees ciphertext.</p></body></html>
 `;
 
 /**
@@ -91,7 +91,7 @@ export async function demoMain(args: string[]): Promise<number> {
     hubUrl,
     agentId: crypto.randomUUID(),
     registrationIds: {},
-    bind: wsRelayBind,
+    bind: sessionBind(),
     engine: wireguardEngine,
     log: () => logger("telad"),
   });
@@ -107,7 +107,7 @@ export async function demoMain(args: string[]): Promise<number> {
     machine: "web01",
     token: owner,
     mappings: [{ local: webPort, remote: webPort }],
-    bind: wsRelayBind,
+    bind: sessionBind(),
     engine: wireguardEngine,
     log: logger("tela"),
     onBound: (bound, wanted) => {
@@ -140,7 +140,7 @@ export async function demoMain(args: string[]): Promise<number> {
   const title = fetched.body.match(/<title>(.*)<\/title>/)?.[1];
   console.log(
     `\nFetched ${url} through the tunnel: HTTP ${fetched.status}, "${title}" ` +
-      `(${fetched.body.length} bytes)`,
+      `(${fetched.body.length} bytes, transport ${client.transport ?? "websocket"})`,
   );
   console.log(`\nTry it yourself:\n  curl ${url}\n\nPress Ctrl-C to stop.`);
 

@@ -19,6 +19,15 @@
  * Teardown: bridge gone → the client gets 1001 `bridge session ended`; client gone → the
  * bridge WebSocket is closed (no `session-end`; the remote hub tells its agent).
  *
+ * Limits on what the remote hub sends (it is trusted no more than a client): a binary frame
+ * over `MAX_FRAME_BYTES` (relay.ts, the limit the hub puts on its own peers) ends the bridged
+ * session, the bridge WebSocket closed with 1009 — such a frame is no relay frame, and a
+ * remote hub that sends one is broken or hostile, so dropping it and carrying on would only
+ * hide that; the bridge socket refuses any message over the hub's message limit from its
+ * header, before buffering it. Text for a client whose send buffer holds more than the
+ * relay's limit (`Relay.sendBufferLimit`, 4 MiB) ends the session too: relay frames are
+ * dropped under that pressure (WireGuard recovers), but text is signaling and cannot be.
+ *
  * Loop protection. Frames whose hop budget runs out are dropped (§4.3), which bounds a data
  * path but not session setup: with hub A bridging `m` to hub B and B bridging `m` back to A
  * (and `m` registered on neither), every `connect` would make the next hub dial again, for
@@ -35,31 +44,41 @@
  * as soon as a Go hub is in the chain; refusing every `connect` that came from a bridge
  * would also refuse legitimate chains (A → B → C, the multi-hop relay gateway of the book).
  *
+ * The bridge WebSocket is this hub's own client socket (ws_client.ts), not the runtime's
+ * `WebSocket`: a Close that the remote hub does not answer within
+ * {@link BRIDGE_CLOSE_TIMEOUT_MS} drops the TCP connection, so a silent remote hub cannot
+ * keep this hub's descriptors. At most {@link MAX_BRIDGED_SESSIONS} sessions go through one
+ * `bridges:` entry at a time (like the 254 sessions of a local machine); more are refused
+ * with the hub's `Too many sessions` text.
+ *
  * Not carried over from Go HEAD (§14): the TLS SPKI `pin` of an entry is refused with a
- * config error (never accepted unchecked), and the bridge WebSocket is not pinged by this hub (a browser-style
- * WebSocket cannot send pings; the remote hub's TCP errors end a dead bridge).
+ * config error (never accepted unchecked), and the bridge WebSocket is not pinged by this
+ * hub (the remote hub's TCP errors and the close timeout end a dead bridge).
  *
  * @module
  */
-import { ConfigError } from "../config/mod.ts";
+import { ConfigError, describeKind, describeValue } from "../config/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
 import {
   applyHop,
   type ConnectMessage,
   DEFAULT_MAX_HOPS,
   HubClose,
+  HubErrors,
   isKeepaliveText,
   makeError,
   makeReady,
   makeUdpOffer,
   randomHex,
 } from "../protocol/mod.ts";
-import { classifyHubError, diagnoseDialFailure, HubTimeoutError } from "../session/hub_error.ts";
+import { classifyHubError, diagnoseDialFailure } from "../session/hub_error.ts";
 import { closeReason } from "./access/enforce.ts";
 import type { History } from "./history.ts";
-import type { Relay } from "./relay.ts";
+import { MAX_FRAME_BYTES, type Relay } from "./relay.ts";
 import { type BridgeLink, closeSocket, type HubSocket, sendJson } from "./socket.ts";
+import { MAX_MESSAGE_BYTES } from "./front_end.ts";
 import type { HubWebSocket } from "./websocket.ts";
+import { dialWebSocket } from "./ws_client.ts";
 import type { UdpRelay, UdpTokenEntry } from "./udp_relay.ts";
 
 const log = logger("hub");
@@ -68,6 +87,11 @@ const log = logger("hub");
 export const BRIDGE_DIAL_TIMEOUT_MS = 15_000;
 /** Time the remote hub has to answer `ready` or `error`, ms (spec §3.7 step 4). */
 export const BRIDGE_SETUP_TIMEOUT_MS = 30_000;
+
+/** Time the remote hub has to answer this hub's Close before the TCP connection is dropped, ms. */
+export const BRIDGE_CLOSE_TIMEOUT_MS = 5_000;
+/** Most bridged sessions (set up or established) through one `bridges:` entry at a time. */
+export const MAX_BRIDGED_SESSIONS = 254;
 
 /** Error texts sent to the client (spec §2.12); details follow after `: ` where useful. */
 export const BridgeErrors = {
@@ -95,11 +119,21 @@ export interface BridgeRoute {
 
 const ENTRY_KEYS = ["hubId", "url", "token", "maxHops", "machines", "pin"];
 
-function bad(path: string, key: string, what: string, got: unknown, fix: string): never {
-  throw new ConfigError(
-    path,
-    `key "${key}": expected ${what}, got ${JSON.stringify(got) ?? String(got)}; ${fix}`,
-  );
+/**
+ * @throws {ConfigError} `key "<key>": expected <what>, got <value>; <fix>`; the value is
+ *   shown by {@link describeValue} (cycle-safe, length-capped), or only by its kind when
+ *   `secret` (a token is never printed).
+ */
+function bad(
+  path: string,
+  key: string,
+  what: string,
+  got: unknown,
+  fix: string,
+  secret = false,
+): never {
+  const shown = secret ? describeKind(got) : describeValue(got);
+  throw new ConfigError(path, `key "${key}": expected ${what}, got ${shown}; ${fix}`);
 }
 
 /**
@@ -148,7 +182,9 @@ export function validateBridges(path: string, raw: unknown): BridgeRoute[] {
     const text = (key: string, v: unknown): string => {
       if (v === undefined || v === null) return "";
       if (typeof v === "number") return String(v);
-      if (typeof v !== "string") bad(path, `${k}.${key}`, "a string", v, "fix the value");
+      if (typeof v !== "string") {
+        bad(path, `${k}.${key}`, "a string", v, "fix the value", key === "token");
+      }
       return v;
     };
     // A pin this hub does not check would be a silent downgrade: refuse it (issue 15 adds
@@ -221,6 +257,10 @@ export interface BridgeContext {
   dialTimeoutMs?: number;
   /** Time the remote hub has for `ready`/`error`, ms (default {@link BRIDGE_SETUP_TIMEOUT_MS}). */
   setupTimeoutMs?: number;
+  /** Time the remote hub has to answer a Close, ms (default {@link BRIDGE_CLOSE_TIMEOUT_MS}). */
+  closeTimeoutMs?: number;
+  /** Most sessions per `bridges:` entry (default {@link MAX_BRIDGED_SESSIONS}). */
+  maxSessionsPerRoute?: number;
 }
 
 /** Counters (tests, status): sessions set up, refusals, and frames the bridge reader dropped. */
@@ -237,6 +277,8 @@ export class Bridges {
   /** `machine \n wgPubKey` of bridge setups waiting for the remote hub's answer. */
   readonly #setups = new Set<string>();
   readonly #sessions = new Set<BridgedSession>();
+  /** Live sessions per route (the cap of {@link MAX_BRIDGED_SESSIONS}). */
+  readonly #perRoute = new Map<BridgeRoute, number>();
   readonly stats: BridgeStats = { established: 0, loopsRefused: 0, framesDropped: 0 };
 
   /**
@@ -342,6 +384,15 @@ export class Bridges {
       );
       return;
     }
+    const max = this.ctx.maxSessionsPerRoute ?? MAX_BRIDGED_SESSIONS;
+    if ((this.#perRoute.get(route) ?? 0) >= max) {
+      log.warn(
+        `bridge to ${escapeForLog(route.url)}: ${max} sessions already; refusing ` +
+          `${escapeForLog(name)} for ${client.remote}`,
+      );
+      reject(client, HubErrors.tooManySessions);
+      return;
+    }
     const s = new BridgedSession(this, client, m, route, setupKey);
     this.#setups.add(setupKey);
     this.track(s, true);
@@ -359,8 +410,13 @@ export class Bridges {
 
   /** Bookkeeping of {@link BridgedSession}: opened, or ended. */
   track(s: BridgedSession, live: boolean): void {
+    const had = this.#sessions.has(s);
+    if (live === had) return;
     if (live) this.#sessions.add(s);
     else this.#sessions.delete(s);
+    const n = (this.#perRoute.get(s.route) ?? 0) + (live ? 1 : -1);
+    if (n > 0) this.#perRoute.set(s.route, n);
+    else this.#perRoute.delete(s.route);
   }
 
   /** Ends every bridged session and pending setup (hub shutdown). */
@@ -389,7 +445,7 @@ function typeOf(text: string): string | undefined {
 class BridgedSession implements BridgeLink {
   /** This hub's session id (16 hex), as in history `session=<8 hex>`. */
   readonly id = randomHex(8);
-  #ws?: WebSocket;
+  #ws?: HubWebSocket;
   /** The bridge WebSocket as a hub socket, so the relay can send to it. */
   #remote?: HubSocket;
   #phase: "dial" | "setup" | "paired" | "ended" = "dial";
@@ -417,9 +473,13 @@ class BridgedSession implements BridgeLink {
   async start(): Promise<void> {
     const ctx = this.#ctx;
     const url = this.route.url;
-    let ws: WebSocket;
+    let ws: HubWebSocket;
     try {
-      ws = await dial(url, ctx.dialTimeoutMs ?? BRIDGE_DIAL_TIMEOUT_MS);
+      ws = await dialWebSocket(url, {
+        timeoutMs: ctx.dialTimeoutMs ?? BRIDGE_DIAL_TIMEOUT_MS,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        closeTimeoutMs: ctx.closeTimeoutMs ?? BRIDGE_CLOSE_TIMEOUT_MS,
+      });
     } catch (err) {
       const cause = await diagnoseDialFailure(url, err).catch(() => err);
       const kind = classifyHubError(cause);
@@ -447,7 +507,7 @@ class BridgedSession implements BridgeLink {
     this.#phase = "setup";
     const remote: HubSocket = {
       id: 0,
-      ws: ws as unknown as HubWebSocket,
+      ws,
       remote: url,
       role: "bridge",
       closed: false,
@@ -511,11 +571,29 @@ class BridgedSession implements BridgeLink {
     if (type === "session-end") return this.end("bridge");
     if (isKeepaliveText(text)) return;
     const to = this.client;
-    if (!to.closed && to.ws.readyState === WebSocket.OPEN) to.ws.send(text);
+    if (to.closed || to.ws.readyState !== WebSocket.OPEN) return;
+    if (to.ws.bufferedAmount > this.#ctx.relay.sendBufferLimit) {
+      log.warn(
+        `bridge ${
+          this.id.slice(0, 8)
+        }: client ${to.remote} does not read (over ${this.#ctx.relay.sendBufferLimit} bytes queued); ending the session`,
+      );
+      return this.end("bridge");
+    }
+    to.ws.send(text);
   }
 
   #onBinary(frame: Uint8Array): void {
     if (this.#phase !== "paired") return; // discarded before ready (§3.7 step 4)
+    if (frame.length > MAX_FRAME_BYTES) {
+      log.warn(
+        `bridge ${this.id.slice(0, 8)}: hub ${
+          escapeForLog(this.route.hubId || this.route.url)
+        } sent a ${frame.length}-byte frame (max ${MAX_FRAME_BYTES}); ending the session`,
+      );
+      this.#closeRemote(HubClose.tooBig);
+      return this.end("bridge");
+    }
     const verdict = applyHop(frame, this.route.maxHops);
     if (verdict !== "forward") {
       this.bridges.stats.framesDropped++;
@@ -575,7 +653,7 @@ class BridgedSession implements BridgeLink {
 
   #closeRemote(code: number): void {
     const ws = this.#ws;
-    if (!ws || ws.readyState >= WebSocket.CLOSING) return;
+    if (!ws || ws.readyState >= WebSocket.CLOSING) return; // closing: its own timeout runs
     try {
       ws.close(code);
     } catch { /* closing */ }
@@ -615,38 +693,4 @@ class BridgedSession implements BridgeLink {
       log.info(`bridged session ${this.id.slice(0, 8)} ended (${cause})`);
     }
   }
-}
-
-/**
- * Opens a WebSocket to `url` (no subprotocol, no extra headers: spec §1.2, §3.7 step 2).
- * @param timeoutMs handshake timeout, ms.
- * @throws the WebSocket's error, or {@link HubTimeoutError} after `timeoutMs`.
- */
-function dial(url: string, timeoutMs: number): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      return reject(err);
-    }
-    ws.binaryType = "arraybuffer";
-    const timer = setTimeout(() => {
-      ws.onopen = ws.onerror = ws.onclose = null;
-      try {
-        ws.close();
-      } catch { /* not open */ }
-      reject(new HubTimeoutError(timeoutMs, "WebSocket handshake"));
-    }, timeoutMs);
-    ws.onopen = () => {
-      clearTimeout(timer);
-      ws.onopen = ws.onerror = ws.onclose = null;
-      resolve(ws);
-    };
-    ws.onerror = (ev) => {
-      clearTimeout(timer);
-      ws.onopen = ws.onerror = ws.onclose = null;
-      reject((ev as ErrorEvent).error ?? new Error((ev as ErrorEvent).message));
-    };
-  });
 }

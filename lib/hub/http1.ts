@@ -17,7 +17,7 @@
 import { Buffer } from "node:buffer";
 import httpParser from "http-parser-js";
 import { escapeForLog, logger } from "../log/mod.ts";
-import { isConnectionGone } from "./net_errors.ts";
+import { isConnectionGone } from "../transport/net_errors.ts";
 import type { PendingConnections, PendingEntry } from "./pending.ts";
 import { acceptKey, frontClock, type ServerWebSocket } from "./websocket.ts";
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { HubClose, type RegisteredMessage } from "../protocol/mod.ts";
+import { FLAG_DATA, HubClose, type RegisteredMessage } from "../protocol/mod.ts";
 import { escapeForLog, logger } from "../log/mod.ts";
 import type { HubAuth } from "./auth.ts";
 import type { History } from "./history.ts";
@@ -217,6 +217,17 @@ export class Hub {
       return;
     }
     this.relay.forwardBinary(s, other, data);
+    // DATA from a side that never reported its transport: it sends on the WebSocket relay.
+    const session = s.session;
+    if (!session) return;
+    const side = s.role === "client" ? "client" : "agent";
+    const st = session.transports[side];
+    if (st && !st.reported && st.transport !== "websocket") {
+      const frame = new Uint8Array(data, 0, Math.min(data.byteLength, 3));
+      if (frame.length === 3 && frame[2] === FLAG_DATA) {
+        this.#signaling.transports.relayed(session, side, "websocket");
+      }
+    }
   }
 
   #onClosed(s: HubSocket): void {

@@ -16,6 +16,7 @@ import { rfc3339 } from "./history.ts";
 import { type Service, serviceAllowed } from "./services.ts";
 import type { HubSocket } from "./socket.ts";
 import type { UdpTokenEntry } from "./udp_relay.ts";
+import { sessionTransportList, type SessionTransportState } from "./transports.ts";
 
 /** Highest session index; the 255th concurrent session of a machine is refused. */
 export const MAX_SESSIONS = 254;
@@ -107,6 +108,8 @@ export interface Session {
   clientUdp?: UdpTokenEntry;
   /** Set once the session was torn down (teardown runs once). */
   ended: boolean;
+  /** Each side's send path, reported or inferred (lib/hub/transports.ts). */
+  transports: SessionTransportState;
 }
 
 /** Machines, sessions, open sockets and the indices over them. */
@@ -273,9 +276,10 @@ export class Registry {
 
   /**
    * The `machines` array of `/api/status` (spec hub-http-api.md §4.1), sorted by id, filtered
-   * by `visible`. `lastSeen` of a connected agent is at least `now - idleTimeoutS`: the
-   * WebSocket layer closes a socket whose pong is that late, so an open control socket
-   * proves it.
+   * by `visible`, each with our `sessions` array (`{index, client, agent, since}`: the
+   * transport of each side, issue 11). `lastSeen` of a connected agent is at least
+   * `now - idleTimeoutS`: the WebSocket layer closes a socket whose pong is that late, so an
+   * open control socket proves it.
    * @param idleTimeoutS the WebSocket idle timeout, seconds.
    */
   machineList(
@@ -308,6 +312,8 @@ export class Registry {
       o.owner = nul(e.owner);
       o.agentConnected = !!e.control;
       o.sessionCount = e.sessions.size;
+      // Our addition (issue 11): each session's transport per side; Go consumers ignore it.
+      o.sessions = sessionTransportList(e.sessions.values());
       o.registeredAt = e.registeredAt ? rfc3339(e.registeredAt) : null;
       o.lastSeen = lastSeen ? rfc3339(lastSeen) : null;
       const filter = services?.(e.name);

@@ -42,10 +42,17 @@ import { validateRegistration } from "./registration.ts";
 import type { Machine, Registry, Session } from "./registry.ts";
 import type { Relay } from "./relay.ts";
 import { normaliseServices, portsDetail, sessionDetail } from "./services.ts";
-import { closeReason, grantedPorts, refusalText, servicePortText } from "./access/enforce.ts";
+import {
+  BRIDGE_SERVICE_GRANT_TEXT,
+  closeReason,
+  grantedPorts,
+  refusalText,
+  servicePortText,
+} from "./access/enforce.ts";
 import { closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import { DenialLog, hostOf } from "./denial_log.ts";
 import type { UdpRelay } from "./udp_relay.ts";
+import { type SessionSide, SessionTransports } from "./transports.ts";
 import type { BridgeRoute, Bridges } from "./bridge.ts";
 
 const log = logger("hub");
@@ -86,6 +93,8 @@ export type SessionEndCause =
 export class Signaling {
   /** Log budget of refusals of unknown tokens, per remote address. */
   readonly #unknownDenials: DenialLog;
+  /** Each session's transport per side (reports, and what the relay sees). */
+  readonly transports: SessionTransports;
 
   /**
    * @param ctx the hub's registry, relay, management, auth and history this machine drives.
@@ -93,6 +102,7 @@ export class Signaling {
    */
   constructor(readonly ctx: SignalingContext, denials = new DenialLog()) {
     this.#unknownDenials = denials;
+    this.transports = new SessionTransports(ctx.registry);
   }
 
   /**
@@ -133,6 +143,8 @@ export class Signaling {
     }
     if (s.cut) return; // access was withdrawn; the close is under way
     if (s.paired) {
+      // Relayed verbatim like any paired text (§1.6); a transport report is also recorded.
+      if (s.session && text.length < 256 && /"transport"/i.test(text)) this.#onReport(s, text);
       this.ctx.relay.forwardText(s.paired, text);
       return;
     }
@@ -162,6 +174,33 @@ export class Signaling {
         break;
       default:
         break; // unknown and hub-bound-elsewhere types are ignored (§1.6)
+    }
+  }
+
+  /**
+   * A text on a paired socket that may be a `transport` report (our extension, issue 11):
+   * recorded for the sender's side. Anything else, malformed text included, is only relayed
+   * (a paired socket's text is never an error, §1.6).
+   */
+  #onReport(s: HubSocket, text: string): void {
+    let msg;
+    try {
+      msg = decodeSignal(text);
+    } catch {
+      return;
+    }
+    const side: SessionSide | undefined = s.role === "client"
+      ? "client"
+      : s.role === "agent-session"
+      ? "agent"
+      : undefined;
+    if (!side || !s.session) return;
+    if (msg.type === "transport") this.transports.report(s.session, side, msg.transport);
+    else if (msg.type === "unknown" && msg.rawType === "transport") {
+      log.debug(
+        `session ${s.session.id.slice(0, 8)}: ${side} reported a transport this hub does not ` +
+          `know: ${escapeForLog(text)}`,
+      );
     }
   }
 
@@ -343,6 +382,7 @@ export class Signaling {
       allowedPorts: allowed,
       detail: sessionDetail(entry.services, m.ports),
       ended: false,
+      transports: this.transports.start(),
     };
     registry.addSession(session);
     s.session = session;
@@ -363,6 +403,12 @@ export class Signaling {
       const who = idOf(auth, m.token);
       if (!auth.canConnect(m.token, m.machineId)) {
         const text = refusalText(auth, m.token);
+        this.#denied(s, "client-denied", m.machineId, m.token, who, text);
+        return this.#rejectClient(s, text);
+      }
+      // This hub cannot know the remote machine's services, so it cannot apply a filter.
+      if (auth.connectServices(m.token, m.machineId)) {
+        const text = BRIDGE_SERVICE_GRANT_TEXT;
         this.#denied(s, "client-denied", m.machineId, m.token, who, text);
         return this.#rejectClient(s, text);
       }
@@ -401,6 +447,7 @@ export class Signaling {
     s.machine = session.machine;
     s.paired = client;
     client.paired = s;
+    this.transports.join(session);
     sendJson(s, makeSessionStart(session.clientKey));
     sendJson(client, makeReady(session.idx));
     const udpHost = this.ctx.udpHost || undefined;
@@ -410,6 +457,9 @@ export class Signaling {
       const pair = this.ctx.udp.createPair(s, client);
       session.agentUdp = pair.agent;
       session.clientUdp = pair.client;
+      // DATA on a side's token: that side sends on the UDP relay (unless it reports otherwise).
+      pair.agent.onData = () => this.transports.relayed(session, "agent", "udp-relay");
+      pair.client.onData = () => this.transports.relayed(session, "client", "udp-relay");
       agentToken = pair.agent.hex;
       clientToken = pair.client.hex;
     }

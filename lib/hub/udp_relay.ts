@@ -17,6 +17,7 @@ import { type Clock, systemClock } from "../clock/mod.ts";
 import {
   applyHop,
   bytesToHex,
+  FLAG_DATA,
   isProbe,
   probeToReadyInPlace,
   UDP_TOKEN_LEN,
@@ -52,6 +53,11 @@ export interface UdpTokenEntry {
   live: boolean;
   /** Datagrams received with this token, and forwarded to it. */
   rxDatagrams: number;
+  /**
+   * Called for each DATA datagram received with this token and forwarded (not PROBEs): the
+   * side sends on the UDP relay (lib/hub/transports.ts).
+   */
+  onData?: () => void;
 }
 
 /** Reaper period and the age after which tokens without a live session go (spec §5.1). */
@@ -212,6 +218,7 @@ export class UdpRelay {
       this.stats.dropped++;
       return undefined;
     }
+    if (e.onData && frame[2] === FLAG_DATA) e.onData();
     if (peer.addr) {
       datagram.set(peer.bytes, 0);
       this.stats.toUdp++;

@@ -155,6 +155,40 @@ Deno.test("fragmented messages arrive whole, with a ping between fragments; 16/6
   });
 });
 
+Deno.test("frames back to back unmask byte-exact at every alignment of the read buffer", async () => {
+  await withEcho(async (fe) => {
+    const { conn, frames } = await open(fe);
+    try {
+      // Lengths around the 64-octet word path and up to a 16 KiB tunnel packet; written in
+      // one go, so each body starts at a different offset (mod 4) of the hub's read buffer.
+      const lens = [63, 64, 65, 66, 67, 129, 1139, 1140, 1141, 16423, 16424, 16425, 16426];
+      const sent = lens.map((len) => new Uint8Array(len).map((_, i) => (i * 31 + len) & 0xff));
+      const wire: Uint8Array[] = [];
+      for (const [k, data] of sent.entries()) {
+        if (k % 3 === 2) {
+          // Fragmented: the in-place unmask path.
+          const cut = data.length >> 1;
+          wire.push(clientFrame(0x2, data.subarray(0, cut), false));
+          wire.push(clientFrame(0x0, data.subarray(cut), true));
+        } else {
+          wire.push(clientFrame(0x2, data));
+        }
+      }
+      const all = new Uint8Array(wire.reduce((n, w) => n + w.length, 0));
+      let o = 0;
+      for (const w of wire) all.set(w, (o += w.length) - w.length);
+      for (let off = 0; off < all.length;) off += await conn.write(all.subarray(off));
+      for (const data of sent) {
+        const f = await frames.next();
+        assert.equal(f?.op, 0x2);
+        assert.deepEqual(f?.payload, data, `binary of ${data.length} bytes echoed byte-exact`);
+      }
+    } finally {
+      conn.close();
+    }
+  });
+});
+
 Deno.test("the peer's Close is echoed with its code and the connection ends cleanly", async () => {
   await withEcho(async (fe, closes) => {
     const { conn, frames } = await open(fe);

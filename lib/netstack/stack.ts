@@ -39,6 +39,21 @@ export interface NetStackOptions extends TcpOptionsConfig {
   random?: () => number;
   /** Challenge ACKs allowed per second across the stack (RFC 5961 7). Default 1000. */
   challengeAckLimit?: number;
+  /**
+   * The largest IP packet the path carries now, in octets; read each time a segment is
+   * sized. Default: `mtu`. With a larger `mtu` than the path always carries, the stack
+   * announces MSS `mtu - 40` (so a peer may send that much, bounded by its own MTU as
+   * RFC 9293 3.7.1 requires) while its own segments follow the path; a value above `mtu`
+   * counts as `mtu`.
+   */
+  pathMtu?: () => number;
+  /**
+   * Verify the TCP checksum of every incoming segment (RFC 9293 3.1). Default true. A stack
+   * fed only by an authenticated channel may turn it off, as wireguard-go's netstack device
+   * does (`RXChecksumOffload`): WireGuard's Poly1305 tag already proves every octet arrived
+   * as the peer sent it. Outgoing segments always carry a checksum.
+   */
+  verifyChecksums?: boolean;
 }
 
 /** Why the stack dropped an incoming packet. */
@@ -202,6 +217,7 @@ export class NetStack {
   #inInput = false;
   #backlog: Uint8Array[] = [];
   #closed = false;
+  readonly #verifyChecksums: boolean;
 
   /**
    * @throws {InvalidAddressError} for an address that is not a dotted quad.
@@ -212,6 +228,7 @@ export class NetStack {
     this.localAddr = parseIpv4(opts.address);
     this.clock = opts.clock ?? systemClock;
     this.config = resolveTcpConfig(opts);
+    this.#verifyChecksums = opts.verifyChecksums ?? true;
     const output = opts.output;
     this.egress = new Ipv4Egress(this.localAddr, this.config.mtu, (p) => {
       this.stats.packetsSent++;
@@ -261,6 +278,7 @@ export class NetStack {
       stats: this.stats.tcp,
       release: (sock) => this.#release(sock),
       allowChallengeAck: () => this.#allowChallengeAck(),
+      pathMtu: opts.pathMtu ?? (() => this.config.mtu),
     };
   }
 
@@ -398,7 +416,9 @@ export class NetStack {
     const seg = this.#seg.wrap(packet, ip.headerLength, ip.payloadLength);
     if (!seg.wellFormed()) return this.#drop("tcpMalformed");
     const src = ip.source;
-    if (!seg.verifyChecksum(src, this.localAddr)) return this.#drop("tcpChecksum");
+    if (this.#verifyChecksums && !seg.verifyChecksum(src, this.localAddr)) {
+      return this.#drop("tcpChecksum");
+    }
     const opts = this.#opts;
     if (!seg.parseOptions(opts)) return this.#drop("tcpOptions");
     const flags = seg.flags;

@@ -275,3 +275,22 @@ Deno.test("counters add up for a simple exchange", async () => {
   s.abort();
   p.close();
 });
+
+Deno.test("verifyChecksums false (behind WireGuard's AEAD): a segment with a wrong TCP checksum is taken", () => {
+  for (const verify of [true, false]) {
+    const t = scripted({ verifyChecksums: verify });
+    t.stack.listen(80);
+    const syn = craft({ src: B_ADDR, dst: A_ADDR, sport: 4000, dport: 80, seq: 100, flags: SYN });
+    syn[20 + 16] ^= 1; // the TCP checksum field
+    t.stack.input(syn);
+    const answered = t.take().map((s) => s.flagNames);
+    if (verify) {
+      assert.deepEqual(answered, [], "dropped when verifying");
+      assert.equal(t.stack.stats.drops.tcpChecksum, 1);
+    } else {
+      assert.deepEqual(answered, ["SYN,ACK"], "accepted without verifying");
+      assert.equal(t.stack.stats.drops.tcpChecksum, 0);
+    }
+    t.stack.close();
+  }
+});

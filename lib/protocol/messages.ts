@@ -161,6 +161,27 @@ export interface MgmtResponseMessage {
   payload?: unknown;
 }
 
+/**
+ * The three paths a session's WireGuard datagrams can take (spec §7.1, in preference order),
+ * also the wire values of the `transport` report.
+ */
+export const TRANSPORT_NAMES = ["direct", "udp-relay", "websocket"] as const;
+
+/** One of {@link TRANSPORT_NAMES}. */
+export type TransportName = typeof TRANSPORT_NAMES[number];
+
+/**
+ * Agent or client → hub on the session WebSocket, our extension (issue 11): the path this side
+ * sends its datagrams on now, sent at every change. A hub relays it to the peer like any
+ * paired text (spec §1.6; a Go hub does that too, and a Go peer ignores the unknown type);
+ * our hub also records it for `/api/status`. A `transport` value outside
+ * {@link TRANSPORT_NAMES} (a newer peer's path) makes the whole message decode as unknown.
+ */
+export interface TransportMessage {
+  type: "transport";
+  transport: TransportName;
+}
+
 /** A message whose `type` is not in the v0.14 catalogue (ignored by receivers). */
 export interface UnknownMessage {
   type: "unknown";
@@ -184,7 +205,8 @@ export type SignalMessage =
   | ErrorMessage
   | KeepaliveMessage
   | MgmtRequestMessage
-  | MgmtResponseMessage;
+  | MgmtResponseMessage
+  | TransportMessage;
 
 type Kind = "string" | "int" | "bool" | "string[]" | "int[]" | "services" | "object" | "any";
 
@@ -241,6 +263,7 @@ const KNOWN_TYPES = new Set([
   "keepalive",
   "mgmt-request",
   "mgmt-response",
+  "transport",
 ]);
 
 /** Required-in-practice string fields that decode to "" when absent, per type. */
@@ -362,10 +385,37 @@ export function decodeSignal(text: string): SignalMessage | UnknownMessage {
   for (const [k, v] of Object.entries(out)) checkKind(k, FIELDS[k], v);
   const type = (out.type as string | undefined) ?? "";
   if (!KNOWN_TYPES.has(type)) return { type: "unknown", rawType: type };
+  if (type === "transport") return transportMessage(src);
   if (out.services) out.services = normaliseServices(out.services as unknown[]);
   for (const f of STRING_DEFAULTS[type] ?? []) if (out[f] === undefined) out[f] = "";
   for (const f of INT_DEFAULTS[type] ?? []) if (out[f] === undefined) out[f] = 0;
   return out as unknown as SignalMessage;
+}
+
+/**
+ * The `transport` report of a decoded object, or an unknown message when its `transport` is
+ * not one of {@link TRANSPORT_NAMES}. The field is not in the hub's struct (`FIELDS`): Go
+ * ignores it on every other type, so a wrong JSON type here is not an error either.
+ */
+function transportMessage(src: Record<string, unknown>): TransportMessage | UnknownMessage {
+  let v = src.transport;
+  if (v === undefined || v === null) {
+    const k = Object.keys(src).find((k) => k.toLowerCase() === "transport" && src[k] !== null);
+    v = k === undefined ? undefined : src[k];
+  }
+  if (typeof v === "string" && (TRANSPORT_NAMES as readonly string[]).includes(v)) {
+    return { type: "transport", transport: v as TransportName };
+  }
+  return { type: "unknown", rawType: "transport" };
+}
+
+/**
+ * The `transport` report (our extension, see {@link TransportMessage}), e.g.
+ * `{"type":"transport","transport":"udp-relay"}` once encoded: 44 octets, no `"keepalive"`,
+ * so every hub relays it (spec §1.6).
+ */
+export function makeTransport(transport: TransportName): TransportMessage {
+  return { type: "transport", transport };
 }
 
 /** Serialises a message as compact JSON (fields set to `undefined` are omitted). */

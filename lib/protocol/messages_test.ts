@@ -6,6 +6,7 @@ import {
   KEEPALIVE_TEXT,
   makeReady,
   makeSessionRequest,
+  makeTransport,
   makeUdpOffer,
   ProtocolError,
 } from "./messages.ts";
@@ -97,4 +98,34 @@ Deno.test("session-request carries the optional allowed ports, in Go's sorted ke
     () => decodeSignal('{"type":"session-request","ports":["22"]}'),
     ProtocolError,
   );
+});
+
+Deno.test("decodeSignal accepts the transport report and ignores transports it does not know", () => {
+  for (const t of ["direct", "udp-relay", "websocket"] as const) {
+    const text = encodeSignal(makeTransport(t));
+    assert.equal(text, `{"type":"transport","transport":"${t}"}`);
+    assert.deepEqual(decodeSignal(text), { type: "transport", transport: t });
+    // Every hub relays it: short, but no "keepalive" in it (spec §1.6).
+    assert.ok(!isKeepaliveText(text));
+  }
+  assert.deepEqual(decodeSignal('{"TYPE":"transport","Transport":"direct"}\n'), {
+    type: "transport",
+    transport: "direct",
+  });
+  for (
+    const other of [
+      '{"type":"transport","transport":"carrier-pigeon"}',
+      '{"type":"transport","transport":"DIRECT"}',
+      '{"type":"transport","transport":5}',
+      '{"type":"transport"}',
+      '{"type":"transport","transport":null}',
+    ]
+  ) {
+    assert.deepEqual(decodeSignal(other), { type: "unknown", rawType: "transport" }, other);
+  }
+  // Not a field of the hub's struct: a Go hub ignores it on other messages, so do we.
+  assert.deepEqual(decodeSignal('{"type":"ready","sessionIdx":2,"transport":7}'), {
+    type: "ready",
+    sessionIdx: 2,
+  });
 });

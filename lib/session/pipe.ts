@@ -16,6 +16,8 @@ export interface DuplexConn {
 
 /** Largest chunk read from a Deno socket at once, in octets. */
 const SOCKET_READ_CHUNK = 64 * 1024;
+/** Reads shorter than this (octets) are copied out of the connection's read buffer. */
+const SMALL_READ = 16 * 1024;
 
 /**
  * A {@link DuplexConn} over a Deno socket that keeps half-close working. `Deno.Conn.readable`
@@ -28,9 +30,12 @@ export function socketDuplex(conn: Deno.Conn): DuplexConn {
   const closeIfDone = () => {
     if (readDone && writeDone) closeSocket(conn);
   };
+  // One read buffer per connection: a short read is copied out of it (a request, an
+  // interactive keystroke), a long one is handed over whole and the buffer replaced. A fresh
+  // 64 KiB buffer per read made every small message cost 64 KiB of garbage.
+  let buf = new Uint8Array(SOCKET_READ_CHUNK);
   const readable = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const buf = new Uint8Array(SOCKET_READ_CHUNK);
       let n: number | null;
       try {
         n = await conn.read(buf);
@@ -45,7 +50,12 @@ export function socketDuplex(conn: Deno.Conn): DuplexConn {
         closeIfDone();
         return;
       }
-      controller.enqueue(buf.subarray(0, n));
+      if (n < SMALL_READ) {
+        controller.enqueue(buf.slice(0, n));
+      } else {
+        controller.enqueue(buf.subarray(0, n));
+        buf = new Uint8Array(SOCKET_READ_CHUNK);
+      }
     },
     cancel() {
       readDone = true;

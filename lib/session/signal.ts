@@ -6,6 +6,11 @@
  */
 import { decodeSignal, type SignalMessage, type UnknownMessage } from "../protocol/mod.ts";
 import { diagnoseDialFailure, HubDialError, HubTimeoutError } from "./hub_error.ts";
+import {
+  dialWebSocket,
+  directDialPossible,
+  WebSocketHandshakeTimeout,
+} from "../transport/ws_client.ts";
 
 /** The WebSocket ended (or never opened); `reason` is the hub's close reason if any. */
 export class SocketClosedError extends Error {
@@ -77,7 +82,24 @@ export class SignalSocket {
    * @throws {HubDialError} whose message is {@link describeHubError}'s sentence (the URL, the
    *   cause: DNS, refused, timeout, TLS, ... and the fix); `cause` is the original error.
    */
-  static dial(url: string, timeoutMs = WS_HANDSHAKE_TIMEOUT_MS): Promise<SignalSocket> {
+  static async dial(url: string, timeoutMs = WS_HANDSHAKE_TIMEOUT_MS): Promise<SignalSocket> {
+    if (directDialPossible(url)) {
+      // Our own client socket, with TCP_NODELAY (lib/transport/ws_client.ts says why).
+      try {
+        return new SignalSocket(await dialWebSocket(url, timeoutMs) as unknown as WebSocket);
+      } catch (err) {
+        if (err instanceof WebSocketHandshakeTimeout) {
+          throw new HubDialError(url, new HubTimeoutError(timeoutMs, "WebSocket handshake"));
+        }
+        // Refused, DNS, TLS, not a WebSocket: dial again with the runtime's WebSocket, whose
+        // errors the diagnosis below knows how to explain.
+      }
+    }
+    return SignalSocket.#dialRuntime(url, timeoutMs);
+  }
+
+  /** Dials with the runtime's `WebSocket` (proxies honoured; TCP_NODELAY off). */
+  static #dialRuntime(url: string, timeoutMs: number): Promise<SignalSocket> {
     const started = Date.now();
     const fail = async (err: unknown) => {
       // A refused TCP connection reads only "tcp connect error"; ask the OS why.

@@ -84,8 +84,6 @@ async function telad(dir: string, yaml: string): Promise<Proc> {
 Deno.test({
   name:
     "telad upstreams with real client programs: curl (IPv4 and IPv6), nc -N and socat half-close, dial failure, stop",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const missing = PROGRAMS.filter((p) => !has(p));
     if (missing.length && IN_CI) throw new Error(`missing programs: ${missing.join(", ")}`);
@@ -209,8 +207,6 @@ machines:
 
 Deno.test({
   name: "telad -config with a bad telad.yaml: stderr names the file, the line and the fix; exit 3",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "upstream-cfg-" });
     const path = `${dir}/telad.yaml`;
@@ -287,8 +283,6 @@ Deno.test({
 Deno.test({
   name:
     "telad -config: an unknown key and an unreachable service are warnings with file:line; telad runs",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "upstream-warn-" });
     const down = freeTcpPort();

@@ -99,8 +99,6 @@ async function readResponse(
 Deno.test({
   name: "path gateway through a real tunnel: prefix routing, headers, bodies, streaming, " +
     "WebSocket, 502s",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const owner = "0".repeat(63) + "2";
     const lines: string[] = [];

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeRelayFrame, FLAG_CONTROL, KEEPALIVE_TEXT } from "../../lib/protocol/mod.ts";
+import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../../lib/config/mod.ts";
 import { validateBridges } from "../../lib/hub/bridge.ts";
 import type { Actor } from "../../lib/hub/access/types.ts";
@@ -96,8 +97,6 @@ async function refusal(ws: WsPeer): Promise<{ message: string; code: number; rea
 
 Deno.test({
   name: "bridge: a client on hub A reaches an agent on hub B (relay, UDP leg, teardown)",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     const hubB = await startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER_B } });
     const hubA = await startHubInProcess({
@@ -226,6 +225,54 @@ Deno.test({
         assert.equal(down?.detail, `session=${up!.detail!.slice(-8)}`);
       });
 
+      await t.step(
+        "a grant that shrinks to a service filter cuts the bridged session",
+        async () => {
+          const c4 = await clientConnect(hubA.url, {
+            machineId: "barn",
+            token: BOB_A,
+            wgPubKey: fakeKey(0xc4),
+          });
+          peers.push(c4);
+          const joined = await agent.join(await agent.nextSessionRequest());
+          peers.push(joined.ws);
+          await c4.expect("ready");
+          await c4.expect("udp-offer");
+          hubA.running.store.setMachine("bob", "barn", ["connect"], ["SSH"], API);
+          const r = await cutOf(c4);
+          assert.equal(r.code, 1008);
+          assert.equal(
+            r.message,
+            "Access denied: a service-limited grant cannot be used through a bridge",
+          );
+          await waitFor(() => hubA.running.hub.bridges.sessionCount === 0, "bridged session gone");
+        },
+      );
+
+      await t.step("a service-limited grant is refused before any dial", async () => {
+        // bob now holds connect on barn limited to SSH: hub A cannot apply that to barn's
+        // services on hub B, so it refuses instead of carrying the connect (any port) there.
+        const ws = await clientConnect(hubA.url, {
+          machineId: "barn",
+          token: BOB_A,
+          wgPubKey: fakeKey(0xc5),
+          ports: [80],
+        });
+        const r = await refusal(ws);
+        assert.equal(
+          r.message,
+          "Access denied: a service-limited grant cannot be used through a bridge",
+        );
+        assert.equal(r.code, 1008);
+        assert.equal(hubA.running.hub.bridges.sessionCount, 0, "no bridge was dialled");
+        await ws.close();
+        const ev = await history(hubA);
+        assert.ok(
+          ev.some((e) => e.event === "client-denied" && /service-limited/.test(e.detail ?? "")),
+        );
+        hubA.running.store.setMachine("bob", "barn", ["connect"], undefined, API);
+      });
+
       await t.step("connect revoked on hub A: the bridged client is cut at once", async () => {
         const c3 = await clientConnect(hubA.url, {
           machineId: "barn",
@@ -274,8 +321,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: refusals reach the client (A's access, B's error, dead B, no key)",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     const hubB = await startHubInProcess({ env: { TELA_OWNER_TOKEN: OWNER_B } });
     const dead = freeTcpPort();
@@ -369,8 +414,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: a remote hub that closes before ready gives Bridge session setup failed",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     // A fake "hub B": records the connect it gets, then closes without an answer.
     const got = Promise.withResolvers<string>();
@@ -416,8 +459,6 @@ Deno.test({
 
 Deno.test({
   name: "bridge: a cycle (A → B → A, machine registered nowhere) ends with a clear error",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     const portA = freeTcpPort();
     const portB = freeTcpPort();
@@ -491,7 +532,6 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
     [{ url: "ws://b", machines: ["m", 3] }, /bridges\[0\]\.machines\[1\]/],
     [{ url: "ws://b", machines: ["m"], maxHops: -1 }, /bridges\[0\]\.maxHops.*0-255/],
     [{ url: "ws://b", machines: ["m"], maxHops: 2.5 }, /maxHops/],
-    [{ url: "ws://b", machines: ["m"], token: ["x"] }, /bridges\[0\]\.token.*a string/],
     [{ url: "ws://b", machines: ["m"], machine: ["x"] }, /bridges\[0\]\.machine.*remove or rename/],
     ["ws://b", /bridges\[0\].*mapping/],
     // An unchecked pin would be a silent downgrade: refused until pinning exists.
@@ -505,7 +545,51 @@ Deno.test("bridge config: validation names the file, the key and the fix", async
       return true;
     });
   }
+  // A token is a secret: a non-string one is described by its kind, never printed.
+  for (
+    const [token, kind] of [
+      [["x-secret-token"], "a list"],
+      [{ secret: "x-secret-token" }, "a mapping"],
+      [true, "a boolean"],
+    ] as const
+  ) {
+    assert.throws(
+      () => validateBridges("h.yaml", [{ url: "ws://b", machines: ["m"], token }]),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /bridges\[0\]\.token.*a string/);
+        assert.ok(e.message.includes(`got ${kind};`), e.message);
+        assert.ok(!e.message.includes("x-secret-token"), `token printed: ${e.message}`);
+        assert.ok(!e.message.includes("true"), `token printed: ${e.message}`);
+        return true;
+      },
+    );
+  }
   assert.throws(() => validateBridges("h.yaml", { url: "ws://b" }), /key "bridges"/);
+  // Circular YAML aliases (`bridges: &b [*b]`) and huge values: a ConfigError naming the
+  // value's kind, not a TypeError from JSON.stringify.
+  const circular = parseYaml("bridges: &b [*b]\n") as { bridges: unknown };
+  assert.throws(
+    () => validateBridges("h.yaml", circular.bridges),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(
+        e.message,
+        'h.yaml: key "bridges[0]": expected a mapping with hubId, url, token and machines, ' +
+          "got a list; fix or remove the entry",
+      );
+      return true;
+    },
+  );
+  const loop = parseYaml("- &e {url: ws://b, machines: [*e]}\n") as unknown[];
+  assert.throws(
+    () => validateBridges("h.yaml", loop),
+    /machines\[0\]": expected a machine name, got a mapping;/,
+  );
+  assert.throws(
+    () => validateBridges("h.yaml", [{ url: "x".repeat(5000), machines: ["m"] }]),
+    (e: unknown) => e instanceof ConfigError && e.message.length < 400,
+  );
   assert.deepEqual(validateBridges("h.yaml", undefined), []);
 
   // The hub refuses to start on a bad entry, naming the file.

@@ -20,8 +20,6 @@ const CHROMIUM = chromiumGate("gateway_browser_test");
 Deno.test({
   name: "private web application in Chromium: SPA, API and WebSocket through the path gateway",
   ignore: CHROMIUM.ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     assert.ok(CHROMIUM.have, "CI=true but /usr/bin/chromium is missing");
     const s = new Scene();

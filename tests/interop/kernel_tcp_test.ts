@@ -41,6 +41,7 @@ import {
   withTimeout,
 } from "./_tcp_exchange.ts";
 import { patternBytes } from "../../lib/netstack/_test_util.ts";
+import { WEBSOCKET_PATH_MTU } from "../../lib/session/engine.ts";
 
 const TEST = "kernel TCP interop";
 const ignore = await requirePrerequisites(TEST, [
@@ -118,6 +119,8 @@ Deno.test({
       n = await WireguardGoNetns.create("tlkt", 243);
       const ns = n;
       const ours = generateKeyPair();
+      /** The largest IP packet the kernel sent us (its MTU must bound it, not our MSS). */
+      let largestIn = 0;
       const trace = new PacketTrace();
       const udp = new UdpBind({ hostname: ns.hostAddr, port: 0 });
       device = new Device({
@@ -125,6 +128,7 @@ Deno.test({
         bind: udp,
         mtu: MTU,
         onPacket: (ip) => {
+          largestIn = Math.max(largestIn, ip.length);
           trace.record("in", ip);
           stack?.input(ip);
         },
@@ -175,9 +179,13 @@ Deno.test({
         connect: (s: NetStack) => Promise<TcpConn>,
       ) => {
         await Deno.remove(fromUsFile).catch(() => {});
+        // As the session engine configures it on a UDP path (lib/session/engine.ts): the
+        // large WebSocket-path MTU announced (MSS 64984), segments sized to the UDP MTU. The
+        // kernel must keep to its own MTU whatever we announce.
         const s = new NetStack({
           address: ns.ourTunnel,
-          mtu: MTU,
+          mtu: WEBSOCKET_PATH_MTU,
+          pathMtu: () => MTU,
           output: (p) => {
             trace.record("out", p);
             dev.sendPacket(p);
@@ -231,6 +239,10 @@ Deno.test({
             input: dropsAfter.input - dropsBefore.input,
             output: dropsAfter.output - dropsBefore.output,
           };
+          assert.ok(
+            largestIn <= MTU,
+            `${label}: the kernel sent a ${largestIn}-octet packet; its MTU is ${MTU}`,
+          );
           if (lossy) {
             assert.ok(
               dropped.input > 0 && dropped.output > 0,

@@ -6,7 +6,17 @@
 import { command, intSetting, UsageError } from "../../cli/mod.ts";
 import { escapeForLog, logger, setLogLevel } from "../../log/mod.ts";
 import { DEFAULT_MOUNT_PORT, runMount, validateMountPoint } from "../mount.ts";
-import { DEFAULT_MTU, MAX_MTU, MIN_MTU, sleep } from "../../session/mod.ts";
+import {
+  DEFAULT_MTU,
+  DEFAULT_STUN_SERVER,
+  describeTransportSettings,
+  MAX_MTU,
+  MIN_MTU,
+  resolveTransportSettings,
+  sleep,
+  type TransportSettings,
+  TransportUsageError,
+} from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { AccessEndedError, MachineConnection } from "../connection.ts";
 import { HubResolveError, resolveHubUrl } from "../hubs.ts";
@@ -50,6 +60,19 @@ const CONNECT_FLAGS = {
     type: "number",
     usage: `WireGuard tunnel MTU, ${MIN_MTU}-${MAX_MTU} (env TELA_MTU). Default: ${DEFAULT_MTU}`,
   },
+  transport: {
+    type: "string",
+    arg: "mode",
+    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
+      "path) or websocket (env TELA_TRANSPORT). Default: auto",
+  },
+  stun: {
+    type: "string",
+    arg: "servers",
+    usage: `STUN servers for the direct path, host:port[,host:port], or none (env ` +
+      `TELA_STUN_SERVERS). ` +
+      `Default: ${DEFAULT_STUN_SERVER}`,
+  },
   v: VERBOSE_FLAG,
 } as const;
 
@@ -84,18 +107,26 @@ export function connectCommand(deps: TelaDeps) {
 ports for its services; prints "Services available:" with the local address of each. Without
 -ports or -services every port the agent advertises is forwarded. With -profile, opens every
 connection of the profile (~/.tela/profiles/<name>.yaml) in parallel. Runs until Ctrl-C and
-reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
+reconnects with backoff when the hub or agent goes away. Logs go to stderr.
+
+Each session starts on the hub's WebSocket relay, moves to the hub's UDP relay when that
+answers, and to a direct path when STUN and hole punching work; it falls back when a path
+goes quiet. The log has one line per change, and "tela status" shows each session's
+transport. -transport caps the tiers and -stun picks the STUN servers; in a profile,
+transport: and stun: at the top apply to every connection, under a connection to that one.`,
     flags: CONNECT_FLAGS,
     examples: [
       "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",
       "tela connect -hub wss://hub.example.com -machine barn -ports 22,8080:80",
       "tela connect -profile home",
+      "tela connect -hub wss://hub.example.com -machine barn -transport websocket",
     ],
     seeAlso: ["tela machines", "tela services", "tela profile", "tela login"],
     async run({ values, out, err }) {
       if (values.v) setLogLevel("debug");
       const log = logger("tela");
       const mtu = clientMtu(values.mtu);
+      const transport = clientTransport(values.stun, values.transport);
       const stopRequested = Promise.withResolvers<void>();
       const interrupted = Promise.race([
         deps.interrupted ?? signalPromise(),
@@ -106,6 +137,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
         return await connectProfile(
           profileArg,
           mtu,
+          transport,
           deps,
           out,
           err,
@@ -137,6 +169,8 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
       // Names resolve through the hub in the connection's reconnect loop (spec §10.1).
       const serviceNames = (values.services ?? "").split(",").map((s) => s.trim())
         .filter(Boolean).map((name) => ({ name }));
+      const described = describeTransportSettings(transport);
+      if (described) log.info(described);
       const conn = new MachineConnection({
         hubUrl: hub,
         machine,
@@ -144,6 +178,7 @@ reconnects with backoff when the hub or agent goes away. Logs go to stderr.`,
         mappings,
         serviceNames,
         mtu,
+        transport,
         bind: deps.bind,
         engine: deps.engine,
         log,
@@ -225,6 +260,34 @@ function clientMtu(flag: number | undefined): number {
   });
 }
 
+/**
+ * `-stun` and `-transport`, else `TELA_STUN_SERVERS` and `TELA_TRANSPORT`; checked before
+ * anything is dialled. A profile's keys fill what these leave unset ({@link withFile}).
+ * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
+ */
+function clientTransport(stun: string | undefined, transport: string | undefined) {
+  try {
+    return resolveTransportSettings({
+      stunFlag: stun,
+      transportFlag: transport,
+      env: { stun: "TELA_STUN_SERVERS", transport: "TELA_TRANSPORT" },
+    });
+  } catch (e) {
+    if (e instanceof TransportUsageError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** The flag/environment settings, with a configuration file's filling the unset ones. */
+function withFile(s: TransportSettings, file: TransportSettings | undefined): TransportSettings {
+  const stunServers = s.stunServers ?? file?.stunServers;
+  const maxTransport = s.maxTransport ?? file?.maxTransport;
+  return {
+    ...(stunServers !== undefined ? { stunServers } : {}),
+    ...(maxTransport !== undefined ? { maxTransport } : {}),
+  };
+}
+
 function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
   const merged = new Map<string, ProfileConnection & { url: string }>();
   for (const c of conns) {
@@ -243,6 +306,7 @@ function mergeConnections(conns: (ProfileConnection & { url: string })[]) {
 async function connectProfile(
   arg: string,
   flagMtu: number,
+  flagTransport: TransportSettings,
   deps: TelaDeps,
   out: (t: string) => void,
   _err: (t: string) => void,
@@ -252,6 +316,9 @@ async function connectProfile(
   const log = logger("tela");
   const { path, profile } = await loadProfile(arg);
   const mtu = profile.mtu && profile.mtu > 0 ? profile.mtu : flagMtu;
+  // Flag or variable, else the connection's keys, else the profile's, else the defaults.
+  const transportOf = (c: ProfileConnection) =>
+    withFile(flagTransport, { ...profile.transport, ...c.transport });
   log.info(`loaded profile with ${profile.connections.length} connection(s)`);
   profile.connections.forEach((c, i) =>
     log.info(`  [${i + 1}] hub=${c.hub} machine=${c.machine} services=${c.services?.length ?? 0}`)
@@ -311,6 +378,9 @@ async function connectProfile(
       return;
     }
     tag.info(`connecting to ${c.url} → ${c.machine}`);
+    const transport = transportOf(c);
+    const described = describeTransportSettings(transport);
+    if (described) tag.info(described);
     const conn = new MachineConnection({
       hubUrl: c.url,
       machine: c.machine,
@@ -318,6 +388,7 @@ async function connectProfile(
       mappings,
       serviceNames,
       mtu,
+      transport,
       address: c.address,
       bind: deps.bind,
       engine: deps.engine,

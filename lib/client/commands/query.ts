@@ -101,7 +101,10 @@ export const statusCommand = command({
   summary: "Print a summary of a hub: machines, services and sessions.",
   usage: ["tela status -hub <hub> [-token <token>] [-json]"],
   description: `Reads the hub's /api/status and prints how many machines are registered and
-online, how many services they offer and how many sessions are active.`,
+online, how many services they offer and how many sessions are active. When the hub lists
+its sessions, a table follows with one row per session: the machine, the session index,
+the transport each side sends on (direct, udp-relay or websocket) and when that last
+changed. -json carries the same in each machine's "sessions".`,
   flags: HUB_FLAGS,
   examples: [
     "tela status -hub owlsnest.parkscomputing.com",

@@ -48,6 +48,13 @@ export function deniedText(
   }
 }
 
+/**
+ * A service-limited connect grant on a bridged machine (spec §3.7): this hub cannot know the
+ * remote machine's services, so it cannot apply the filter and refuses instead.
+ */
+export const BRIDGE_SERVICE_GRANT_TEXT =
+  "Access denied: a service-limited grant cannot be used through a bridge";
+
 /** Decision 3(b): a `connect` naming a port outside the caller's service grant. */
 export function servicePortText(port: number, machine: string): string {
   return `Access denied: service port ${port} on ${JSON.stringify(machine)} is not granted`;
@@ -104,7 +111,11 @@ export function cutText(auth: HubAuth, s: HubSocket): string | undefined {
   if (!auth.canConnect(token, name)) {
     return deniedText("permission", name, "connect");
   }
-  if (!machine) return undefined; // bridged: its services are the remote hub's business
+  if (!machine) {
+    // Bridged: this hub cannot map a service filter to the remote machine's ports, so a grant
+    // that is (or became) service-limited cannot carry the session.
+    return auth.connectServices(token, name) ? BRIDGE_SERVICE_GRANT_TEXT : undefined;
+  }
   const now = grantedPorts(auth, token, machine);
   if (!now) return undefined;
   const session = s.session;

@@ -90,6 +90,12 @@ export interface SocketHost {
   release(socket: TcpSocket): void;
   /** RFC 5961 section 7: a global budget of challenge ACKs. */
   allowChallengeAck(): boolean;
+  /**
+   * The largest IP packet the path carries now, in octets (at most `config.mtu`). Segments
+   * are sized to it at the moment they are built (first sends and retransmissions alike),
+   * so it may change during a connection (NetStackOptions.pathMtu).
+   */
+  pathMtu(): number;
 }
 
 /** Notifications to the connection object above (streams). */
@@ -329,7 +335,7 @@ export class TcpSocket {
     // Window in a SYN is never scaled (RFC 7323 2.2).
     this.sndWnd = window;
     this.maxSndWnd = window;
-    this.smss = Math.min(this.peerMss, this.ourMss) - (this.tsOk ? 12 : 0);
+    this.smss = this.sendMss() - (this.tsOk ? 12 : 0);
     this.cc.setMss(this.smss);
   }
 
@@ -1176,7 +1182,21 @@ export class TcpSocket {
     return Math.max(b, this.lostEnd);
   }
 
+  /**
+   * Our sending MSS (RFC 9293 3.7.1): the peer's announced MSS, bounded by our own and by
+   * what the path carries now (host.pathMtu, e.g. the tunnel's current transport).
+   */
+  private sendMss(): number {
+    return Math.min(this.peerMss, this.ourMss, this.host.pathMtu() - 40);
+  }
+
   private sendData(): void {
+    const smss = this.sendMss() - (this.tsOk ? 12 : 0);
+    if (smss !== this.smss) {
+      // The path changed (e.g. WebSocket relay ↔ UDP): restart the window for the new size.
+      this.smss = smss;
+      this.cc.setMss(smss);
+    }
     const cwnd = this.cc.cwnd;
     let pipe = this.pipe();
     const lostB = this.lostBoundary();
@@ -1243,7 +1263,7 @@ export class TcpSocket {
       ? 4 + 8 * Math.min(this.assembler.count, this.tsOk ? 3 : 4)
       : 0;
     const optLen = (this.tsOk ? 12 : 0) + sackLen;
-    return Math.min(this.peerMss, this.ourMss) - optLen;
+    return this.sendMss() - optLen;
   }
 
   private armPersist(): void {
@@ -1285,7 +1305,7 @@ export class TcpSocket {
       for (let k = 0; k < 2 * n; k++) o.sackBlocks[k] = wrap(o.sackBlocks[k], this.irs);
       o.sackCount = n;
     }
-    const maxLen = this.host.config.mtu - 40 - optionsLength(o);
+    const maxLen = Math.min(this.host.config.mtu, this.host.pathMtu()) - 40 - optionsLength(o);
     if (len > maxLen) {
       len = maxLen;
       if (seq + len < dataEnd) fin = false;

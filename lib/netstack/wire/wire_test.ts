@@ -42,6 +42,37 @@ Deno.test("the Internet checksum matches RFC 1071's worked example", () => {
   assert.equal(checksum(long, 0, long.length), ~sum & 0xffff);
 });
 
+Deno.test("the checksum of any range at any offset and alignment equals a plain 16-bit sum", () => {
+  let seed = 99;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const plain = (b: Uint8Array, start: number, end: number, acc: number) => {
+    let sum = acc;
+    for (let i = start; i < end; i += 2) sum += (b[i] << 8) | (i + 1 < end ? b[i + 1] : 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
+    return ~sum & 0xffff;
+  };
+  const store = new Uint8Array(20000 + 16).map(() => rand(256));
+  for (let round = 0; round < 300; round++) {
+    // A view at any byte offset of its buffer (the 32-bit path needs an even, then a 4-byte
+    // aligned start), ranges around the 64-octet threshold and up to 16 KiB packets.
+    const view = store.subarray(rand(8));
+    const start = rand(12);
+    const len = round < 100 ? round : rand(round % 2 ? 200 : 16400);
+    const acc = rand(3) === 0 ? 0 : rand(0x3ffff);
+    if (round === 5) view.fill(0xff, start, start + len);
+    assert.equal(
+      checksum(view, start, start + len, acc),
+      plain(view, start, start + len, acc),
+      `offset ${view.byteOffset}+${start}, length ${len}, acc ${acc}`,
+    );
+  }
+  // All-zero and all-ones data keep the one's-complement representation of zero.
+  const zeros = new Uint8Array(256);
+  assert.equal(checksum(zeros, 0, 256), 0xffff);
+  const ones = new Uint8Array(256).fill(0xff);
+  assert.equal(checksum(ones, 0, 256), 0);
+});
+
 Deno.test("IPv4 addresses parse and format as dotted quads", () => {
   assert.equal(parseIpv4("10.77.1.2"), 0x0a4d0102);
   assert.equal(formatIpv4(0xc0a80001), "192.168.0.1");
