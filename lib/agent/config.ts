@@ -373,10 +373,14 @@ class Checker {
 
   port(keys: Key[], where: string, v: unknown, example: number): number {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
+      // A list element (ports[1]) is fixed in its list: "ports: [22, 80]", not "1: 22".
+      const last = keys.at(-1);
+      const fix = typeof last === "number"
+        ? `${keys.at(-2)}: [${example}, ${example === 80 ? 443 : 80}]`
+        : `${last}: ${example}`;
       this.fail(
         keys,
-        `${where} must be a port number 1-65535 (got ${describeValue(v)}) ` +
-          `(write e.g. ${keys.at(-1)}: ${example})`,
+        `${where} must be a port number 1-65535 (got ${describeValue(v)}) (write e.g. ${fix})`,
       );
     }
     return v;

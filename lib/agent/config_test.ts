@@ -397,7 +397,13 @@ Deno.test("telad.yaml: hostile YAML (circular aliases, alias bombs) is a ConfigE
       [
         m(`    ports: &p [22, *p]\n`),
         `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got a list) ` +
-        `(write e.g. 1: 22)`,
+        `(write e.g. ports: [22, 80])`,
+      ],
+      [
+        // The walkthrough's case: an out-of-range port in the list.
+        m(`    ports: [3001, 99999]\n`),
+        `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got 99999) ` +
+        `(write e.g. ports: [22, 80])`,
       ],
       [
         m(`    ports: [22]
