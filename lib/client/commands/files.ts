@@ -421,7 +421,7 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         "Create a directory.",
         "tela files mkdir -machine <m> -share <s> <path>",
         ["<path>"],
-        ["tela files mkdir -machine barn -share files archive"],
+        ["tela files mkdir -machine barn -share files archive/2026"],
         async ({ values, positionals, out }) => {
           await request(machineOf(values), {
             op: "mkdir",
@@ -431,7 +431,7 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
           out(`Created ${positionals[0]}`);
         },
         COMMON,
-        "One level: the parent must exist. Needs writable: true.",
+        "Missing parent directories are made too. Needs writable: true.",
       ),
       leaf(
         "rename",
