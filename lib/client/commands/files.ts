@@ -58,6 +58,44 @@ async function request(machine: string, req: ShareRequest): Promise<ShareRespons
   return res;
 }
 
+/** `barn`, `barn/logs` or `barn/logs/old/app.log`: what an error is about. */
+function where(machine: string, share?: string, path?: string): string {
+  let w = machine;
+  if (share) w += `/${share}`;
+  const p = path?.replace(/^\/+/, "");
+  if (share && p) w += `/${p}`;
+  return w;
+}
+
+/**
+ * Runs one action, naming its context in the errors it throws: an agent's refusal becomes
+ * `barn/logs: file sharing is read-only`, and a file-share port that does not answer (the
+ * machine's telad.yaml has no `shares:`, so nothing listens there) says so instead of the
+ * raw dial error. Transport failures (no `tela connect`, ...) pass unchanged.
+ * @throws {ShareError} as described; other errors unchanged.
+ */
+export async function inContext<T>(
+  machine: string,
+  share: string | undefined,
+  path: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof ShareError)) throw err;
+    if (err.message.startsWith(`cannot connect to file share on ${machine}:`)) {
+      throw new ShareError(
+        `${machine} has no file shares (add shares: to its telad.yaml; its file-share port ` +
+          `did not answer: ${err.message.slice(err.message.lastIndexOf(": ") + 2)})`,
+        "unavailable",
+      );
+    }
+    if (err.code === "unavailable") throw err;
+    throw new ShareError(`${where(machine, share, path)}: ${err.message}`, err.code);
+  }
+}
+
 /**
  * The `ls` table (spec §3.4): Go tabwriter, padding 2; directories with a trailing `/` and
  * size `-`; MODIFIED is the agent's `modTime` verbatim.
@@ -208,6 +246,20 @@ async function getFile(
   try {
     if ((await Deno.stat(dest)).isDirectory) dest = join(dest, basename(remote));
   } catch { /* a new file */ }
+  const replaces = await Deno.stat(dest).then((st) => st.isFile, () => false);
+  const folder = dirname(dest);
+  try {
+    if (!(await Deno.stat(folder)).isDirectory) {
+      throw new Error(`cannot write ${dest}: ${folder} is not a folder`);
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `cannot write ${dest}: the folder ${folder} does not exist (create it first)`,
+      );
+    }
+    throw err;
+  }
   const c = await ControlClient.discover();
   const rand = crypto.randomUUID().slice(0, 8);
   const tmp = join(dirname(dest), `.${basename(dest)}.tela-part-${rand}`);
@@ -236,6 +288,8 @@ async function getFile(
       file = null;
       progress.finish();
       await Deno.rename(tmp, dest);
+      // Like Go, an existing local file is overwritten; say so, since nothing asked first.
+      if (replaces) Deno.stderr.writeSync(new TextEncoder().encode(`replaced ${dest}\n`));
       return { path: dest, size: d.size };
     } catch (err) {
       if (progress.enabled) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
@@ -248,6 +302,24 @@ async function getFile(
         file?.close();
       } catch { /* closed */ }
       await Deno.remove(tmp).catch(() => {});
+    }
+  });
+}
+
+/**
+ * `tela files get ... -o -`: the file to stdout. The agent's SHA-256 is checked at the end
+ * (a mismatch is an error, exit 1, after the bytes were written: stdout cannot be undone).
+ */
+async function getToStdout(machine: string, share: string, remote: string): Promise<void> {
+  const c = await ControlClient.discover();
+  await interruptible(async (signal) => {
+    const d = await c.read(machine, share, remote, signal);
+    const reader = d.body.getReader();
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let off = 0;
+      while (off < value.length) off += await Deno.stdout.write(value.subarray(off));
     }
   });
 }
@@ -354,7 +426,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
           const path = positionals[0] ?? "";
-          const res = await request(machine, { op: "list", share, path });
+          const res = await inContext(
+            machine,
+            share,
+            path,
+            () => request(machine, { op: "list", share, path }),
+          );
           const entries = res.entries ?? [];
           if (values.json) out(JSON.stringify(entries, null, 2));
           else out(formatListing(entries));
@@ -369,7 +446,20 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["tela files get -machine barn -share files report.pdf -o /local/report.pdf"],
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
-          const r = await getFile(machine, share, positionals[0], values.o);
+          if (values.o === "-") {
+            return void await inContext(
+              machine,
+              share,
+              positionals[0],
+              () => getToStdout(machine, share, positionals[0]),
+            );
+          }
+          const r = await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => getFile(machine, share, positionals[0], values.o),
+          );
           out(`${r.path} (${formatSize(r.size)})`);
         },
         {
@@ -377,7 +467,8 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
           o: {
             type: "string",
             arg: "local",
-            usage: "Local file or folder (default: the remote name)",
+            usage: "Local file or folder (default: the remote name); - writes to stdout. " +
+              'An existing file is replaced ("replaced <path>" on stderr)',
           },
         },
         "The file is checked against the agent's SHA-256 and renamed into place only when " +
@@ -392,7 +483,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
           const remote = positionals[1] ?? basename(positionals[0]);
-          const size = await putFile(machine, share, positionals[0], remote);
+          const size = await inContext(
+            machine,
+            share,
+            remote,
+            () => putFile(machine, share, positionals[0], remote),
+          );
           out(`Uploaded ${remote} (${formatSize(size)})`);
         },
         COMMON,
@@ -406,11 +502,13 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<path>"],
         ["tela files rm -machine barn -share files old-log.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "delete",
-            share: shareOf(values),
-            path: positionals[0],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => request(machine, { op: "delete", share, path: positionals[0] }),
+          );
           out(`Deleted ${positionals[0]}`);
         },
         COMMON,
@@ -423,11 +521,13 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<path>"],
         ["tela files mkdir -machine barn -share files archive/2026"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "mkdir",
-            share: shareOf(values),
-            path: positionals[0],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => request(machine, { op: "mkdir", share, path: positionals[0] }),
+          );
           out(`Created ${positionals[0]}`);
         },
         COMMON,
@@ -440,12 +540,14 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<path>", "<new-name>"],
         ["tela files rename -machine barn -share files old-name.txt new-name.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "rename",
-            share: shareOf(values),
-            path: positionals[0],
-            newName: positionals[1],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(machine, share, positionals[0], () =>
+            request(machine, {
+              op: "rename",
+              share,
+              path: positionals[0],
+              newName: positionals[1],
+            }));
           out(`Renamed ${positionals[0]} -> ${positionals[1]}`);
         },
       ),
@@ -456,12 +558,14 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<src>", "<dst>"],
         ["tela files mv -machine barn -share files logs/jan.txt archive/2026/jan.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "move",
-            share: shareOf(values),
-            path: positionals[0],
-            newPath: positionals[1],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(machine, share, positionals[0], () =>
+            request(machine, {
+              op: "move",
+              share,
+              path: positionals[0],
+              newPath: positionals[1],
+            }));
           out(`Moved ${positionals[0]} -> ${positionals[1]}`);
         },
       ),
@@ -473,7 +577,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["tela files info -machine barn", "tela files info -machine barn -json"],
         async ({ values, out }) => {
           const machine = machineOf(values);
-          const res = await request(machine, { op: "list-shares" });
+          const res = await inContext(
+            machine,
+            undefined,
+            undefined,
+            () => request(machine, { op: "list-shares" }),
+          );
           const shares = (res.shares ?? []).map((s) => ({
             name: s.name,
             writable: s.writable === true,
