@@ -105,8 +105,9 @@ const FLAGS = {
   transport: {
     type: "string",
     arg: "mode",
-    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
-      "path) or websocket (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
+    usage: "Highest transport this side sends on: auto (direct, then UDP relay, then " +
+      "WebSocket), udp (no direct path) or websocket. Caps only this side's sending path; " +
+      "the other side chooses its own (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
   },
   stun: {
     type: "string",
