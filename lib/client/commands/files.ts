@@ -406,13 +406,25 @@ export function filesCommand(): Command {
     usage: ["tela files <action> -machine <m> -share <s> [args]"],
     description: `File operations on the shares of a machine (telad.yaml shares:). Needs a running
 "tela connect" with a tunnel to the machine: tela files talks to it through its local control
-API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stderr.`,
+API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stderr.
+
+Flags (each action takes those it needs; "tela files <action> -h" shows them):
+  -machine <name>  Machine (env TELA_MACHINE)
+  -share <name>    Share name (env TELA_SHARE); "tela files info" lists them
+  -o <local>       get: local file or folder; - writes to stdout
+  -json            ls, info: JSON output
+  -v               Verbose logging`,
     examples: [
       "tela files info -machine barn",
       "tela files ls -machine barn -share files",
       "tela files get -machine barn -share files report.pdf -o /tmp/report.pdf",
     ],
     seeAlso: ["tela mount", "tela connect"],
+    run: () => {
+      throw new UsageError(
+        "tela files needs an action: ls, get, put, rm, mkdir, rename, mv or info",
+      );
+    },
     commands: [
       leaf(
         "ls",
