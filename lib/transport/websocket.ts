@@ -10,7 +10,7 @@
  * The object offers the subset of the browser `WebSocket` API the hub uses
  * ({@link HubWebSocket}), so the hub does not know which implementation it holds. With
  * `client: true` the same code is the client end (masked frames out, unmasked in) that
- * `ws_client.ts` opens for agent and client.
+ * `ws_client.ts` opens for agent, client and the hub's bridge.
  *
  * @module
  */
