@@ -529,11 +529,16 @@ export class ShareServer {
     if (size > share.maxFileSize) {
       return await early(`file too large (max ${share.maxFileSize} bytes)`);
     }
-    const held = reserved.get(share) ?? 0;
-    if (share.maxTotalSize > 0 && (await this.#usage(root)) + held + size > share.maxTotalSize) {
-      return await early("would exceed total size limit");
+    if (share.maxTotalSize > 0) {
+      const used = await this.#usage(root);
+      // Read, check and reserve with no await in between: parallel uploads see each
+      // other's reservations (a `held` read before the await would be stale).
+      const held = reserved.get(share) ?? 0;
+      if (used + held + size > share.maxTotalSize) {
+        return await early("would exceed total size limit");
+      }
     }
-    reserved.set(share, held + size);
+    reserved.set(share, (reserved.get(share) ?? 0) + size);
     const parent = p.abs.slice(0, p.abs.lastIndexOf("/"));
     let tmp = "";
     let file: Deno.FsFile | null = null;
@@ -637,7 +642,7 @@ export class ShareServer {
       this.log.info(`[fileshare] write "${escapeForLog(p.rel)}": ${received} bytes`);
       await answer({ ok: true, size: received });
     } finally {
-      reserved.set(share, (reserved.get(share) ?? size) - size);
+      reserved.set(share, Math.max(0, (reserved.get(share) ?? 0) - size));
       try {
         file?.close();
       } catch { /* closed */ }
