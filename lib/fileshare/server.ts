@@ -75,6 +75,30 @@ export const MAX_SUBSCRIPTIONS = 16;
 /** Time allowed for writing one change event, in ms (spec §2.6 `subscribe`). */
 export const EVENT_WRITE_DEADLINE_MS = 5_000;
 
+/**
+ * One session's counters (one per {@link ShareServer.serve} call): the connection and
+ * subscription limits hold per session, while share roots and upload reservations are the
+ * machine's (one server for all its sessions).
+ */
+export class SessionLimits {
+  /** Connections being served that are not subscriptions. */
+  active = 0;
+  /** Subscriptions open. */
+  subscriptions = 0;
+}
+
+/**
+ * Upload pacing: an upload must end within `uploadGraceMs` plus its declared size at
+ * `minUploadBytesPerSecond`, so a client trickling bytes cannot hold a connection and a
+ * `maxTotalSize` reservation for ever (each chunk also has its stall deadline).
+ */
+export interface ShareServerOptions {
+  /** ms allowed on top of the size-based time; default 60 000. */
+  uploadGraceMs?: number;
+  /** Slowest average upload rate accepted, bytes per second; default 4096. */
+  minUploadBytesPerSecond?: number;
+}
+
 /** The connection cannot carry another request (mid-stream failure, timeout). */
 class ConnectionBroken extends Error {}
 
@@ -132,8 +156,6 @@ function osText(err: unknown): string {
  * paths once ({@link ShareServer.create}); paths are validated on every request.
  */
 export class ShareServer {
-  #active = 0;
-  #subscriptions = 0;
   #conns = new Set<ShareConn>();
   #closed = false;
 
@@ -142,22 +164,29 @@ export class ShareServer {
     /** Real path (symlinks resolved) of each share's root, by share. */
     readonly roots: ReadonlyMap<ShareConfig, string>,
     readonly log: ShareLog,
+    readonly options: ShareServerOptions = {},
   ) {}
 
   /**
    * @param shares the machine's shares (their directories exist: `ensureShareDirectories`).
    * @param log receives `list "<path>": ...` and the other lines of spec §2.11.
+   * @param options upload pacing ({@link ShareServerOptions}).
    * @throws {Deno.errors.NotFound} when a share directory is missing.
    */
-  static async create(shares: readonly ShareConfig[], log: ShareLog): Promise<ShareServer> {
+  static async create(
+    shares: readonly ShareConfig[],
+    log: ShareLog,
+    options: ShareServerOptions = {},
+  ): Promise<ShareServer> {
     const roots = new Map<ShareConfig, string>();
     for (const s of shares) roots.set(s, await Deno.realPath(s.path));
-    return new ShareServer(shares, roots, log);
+    return new ShareServer(shares, roots, log, options);
   }
 
   /**
    * Accepts connections until the listener closes: at most {@link MAX_CONNECTIONS} at once,
-   * a further one is closed at once without a byte (spec §2.1).
+   * a further one is closed at once without a byte (spec §2.1). The limits count this
+   * listener's connections only: call once per session.
    * @param listener e.g. a session's netstack listener on port 17377.
    */
   async serve(listener: TunnelListener, address = `:${FILE_SHARE_PORT}`): Promise<void> {
@@ -166,6 +195,7 @@ export class ShareServer {
         this.shares.map((s) => s.name).join(" ")
       }])`,
     );
+    const limits = new SessionLimits();
     while (!this.#closed) {
       let conn: ShareConn;
       try {
@@ -173,12 +203,12 @@ export class ShareServer {
       } catch {
         break;
       }
-      if (this.#active >= MAX_CONNECTIONS) {
+      if (limits.active >= MAX_CONNECTIONS) {
         this.log.warn("[fileshare] connection limit reached, rejecting");
         Promise.resolve(conn.close()).catch(() => {});
         continue;
       }
-      this.handle(conn);
+      this.handle(conn, limits);
     }
   }
 
@@ -198,9 +228,10 @@ export class ShareServer {
   /**
    * Serves one connection: requests one after another until EOF, a timeout or a broken
    * transfer. Never throws.
+   * @param limits the session's counters (a fresh set when the connection is on its own).
    */
-  async handle(conn: ShareConn): Promise<void> {
-    this.#active++;
+  async handle(conn: ShareConn, limits = new SessionLimits()): Promise<void> {
+    limits.active++;
     this.#conns.add(conn);
     const reader = new ByteReader(conn.readable);
     const writer = conn.writable.getWriter();
@@ -225,17 +256,17 @@ export class ShareServer {
         const req = parseRequest(line);
         try {
           if (!req) await send(encodeResponse({ ok: false, error: "invalid request" }));
-          else await this.#dispatch(req, reader, send, deadline);
+          else await this.#dispatch(req, reader, send, deadline, limits);
         } catch (err) {
           if (!(err instanceof Subscribe)) throw err;
           // Q-FS-6 fixed: a subscription leaves the 4-connection limit (it has its own).
-          this.#active--;
-          this.#subscriptions++;
+          limits.active--;
+          limits.subscriptions++;
           try {
             await this.#subscribe(err.root, send, reader);
           } finally {
-            this.#subscriptions--;
-            this.#active++;
+            limits.subscriptions--;
+            limits.active++;
           }
           break;
         } finally {
@@ -247,7 +278,7 @@ export class ShareServer {
         this.log.debug(`[fileshare] connection ended: ${(err as Error).message}`);
       }
     } finally {
-      this.#active--;
+      limits.active--;
       this.#conns.delete(conn);
       try {
         writer.releaseLock();
@@ -262,6 +293,7 @@ export class ShareServer {
     reader: ByteReader,
     send: (b: Uint8Array | string) => Promise<void>,
     deadline: { promise: Promise<never>; cancel(): void },
+    limits: SessionLimits,
   ): Promise<void> {
     const answer = (r: ShareResponse) => within(send(encodeResponse(r)), STALL_DEADLINE_MS);
     if (req.op === "list-shares") {
@@ -299,7 +331,7 @@ export class ShareServer {
           return void await answer(await this.#move(share, root, req));
         case "subscribe":
           deadline.cancel();
-          if (this.#subscriptions >= MAX_SUBSCRIPTIONS) {
+          if (limits.subscriptions >= MAX_SUBSCRIPTIONS) {
             return void await answer({
               ok: false,
               error: `cannot create file watcher: ${MAX_SUBSCRIPTIONS} subscriptions already ` +
@@ -577,13 +609,18 @@ export class ShareServer {
         await answer({ ok: false, error }).catch(() => {});
         throw new ConnectionBroken(error);
       };
+      const until = Date.now() + (this.options.uploadGraceMs ?? 60_000) +
+        size / (this.options.minUploadBytesPerSecond ?? 4096) * 1000;
+      /** The stall deadline, or less when the whole upload's time runs out first. */
+      const wait = () => Math.max(0, Math.min(STALL_DEADLINE_MS, until - Date.now()));
+      const slow = () => Date.now() >= until ? "transfer too slow" : "transfer stalled";
       while (true) {
         let header: string | null;
         try {
-          header = await within(reader.readLine(64), STALL_DEADLINE_MS);
+          header = await within(reader.readLine(64), wait());
         } catch (err) {
           if (err instanceof ProtocolError) return await broken("expected CHUNK header");
-          return await broken("transfer stalled");
+          return await broken(slow());
         }
         if (header === null) return await broken("transfer stalled");
         let n: number;
@@ -604,11 +641,11 @@ export class ShareServer {
               pending.push(piece);
               pendingBytes += piece.length;
             }),
-            STALL_DEADLINE_MS,
+            wait(),
           );
         } catch (err) {
           if (err instanceof ProtocolError) return await broken("incomplete chunk");
-          return await broken("transfer stalled");
+          return await broken(slow());
         }
         received += n;
         if (pendingBytes >= WRITE_BLOCK) await flush();

@@ -3,7 +3,42 @@
  * cleanup): each test fails on the code before its fix.
  */
 import assert from "node:assert/strict";
-import { RawClient, startServer } from "./_test_util.ts";
+import { RawClient, silentLog, startServer } from "./_test_util.ts";
+import { chunkHeader, encodeRequest, MAX_CONNECTIONS } from "./protocol.ts";
+import { MAX_SUBSCRIPTIONS, ShareServer } from "./server.ts";
+import { type ShareFields, shareFromFields } from "./config.ts";
+import { socketDuplex } from "../session/mod.ts";
+
+/** One ShareServer (one machine) serving two listeners (two sessions). */
+async function twoSessions(fields: Omit<ShareFields, "path">) {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fixfiles-test-" }));
+  const server = await ShareServer.create([shareFromFields({ ...fields, path: dir })], silentLog());
+  const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const served = listeners.map((l) =>
+    server.serve({
+      accept: async () => {
+        const c = await l.accept();
+        return { ...socketDuplex(c), abort: () => c.close() };
+      },
+      close: () => l.close(),
+    })
+  );
+  return {
+    dir,
+    server,
+    ports: listeners.map((l) => l.addr.port),
+    async close() {
+      server.close();
+      for (const l of listeners) {
+        try {
+          l.close();
+        } catch { /* closed */ }
+      }
+      await Promise.all(served);
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
 
 /** Total bytes of the regular files directly in `dir`. */
 async function bytesIn(dir: string): Promise<number> {
@@ -40,5 +75,75 @@ Deno.test("limits: parallel uploads cannot pass maxTotalSize, and the reservatio
   } finally {
     cs.forEach((c) => c.close());
     await h.close();
+  }
+});
+
+Deno.test("limits: the connection and subscription limits hold per session, not per machine", async () => {
+  const h = await twoSessions({ name: "s" });
+  const cs: RawClient[] = [];
+  try {
+    // Session A uses all its connections and subscriptions.
+    for (let i = 0; i < MAX_SUBSCRIPTIONS; i++) {
+      const c = await RawClient.connect(h.ports[0]);
+      cs.push(c);
+      assert.deepEqual(await c.request({ op: "subscribe", share: "s", path: "" }), { ok: true });
+    }
+    for (let i = 0; i < MAX_CONNECTIONS; i++) {
+      const c = await RawClient.connect(h.ports[0]);
+      cs.push(c);
+      assert.equal((await c.request({ op: "list", share: "s", path: "" })).ok, true);
+    }
+    const extra = await RawClient.connect(h.ports[0]);
+    cs.push(extra);
+    assert.equal(await extra.response(), null, "a fifth connection on session A is closed");
+    // Session B is not affected.
+    const b = await RawClient.connect(h.ports[1]);
+    cs.push(b);
+    assert.equal((await b.request({ op: "list", share: "s", path: "" })).ok, true);
+    const bs = await RawClient.connect(h.ports[1]);
+    cs.push(bs);
+    assert.deepEqual(await bs.request({ op: "subscribe", share: "s", path: "" }), { ok: true });
+  } finally {
+    cs.forEach((c) => c.close());
+    await h.close();
+  }
+});
+
+Deno.test("limits: a trickled upload ends at its time cap and frees its reservation", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fixfiles-test-" }));
+  const share = shareFromFields({ name: "s", path: dir, writable: true, maxTotalSize: 1000 });
+  const server = await ShareServer.create([share], silentLog(), {
+    uploadGraceMs: 300,
+    minUploadBytesPerSecond: 1_000_000,
+  });
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = server.serve({
+    accept: async () => {
+      const c = await l.accept();
+      return { ...socketDuplex(c), abort: () => c.close() };
+    },
+    close: () => l.close(),
+  });
+  const c = await RawClient.connect(l.addr.port);
+  const v = await RawClient.connect(l.addr.port);
+  try {
+    await c.send(encodeRequest({ op: "write", share: "s", path: "t.txt", size: 900 }));
+    let answer: unknown = undefined;
+    c.response().then((r) => answer = r, (e) => answer = e);
+    // One byte every 100 ms: each chunk is within the stall deadline.
+    for (let i = 0; i < 50 && answer === undefined; i++) {
+      await c.send(chunkHeader(1)).catch(() => {});
+      await c.send("A").catch(() => {});
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(answer, { ok: false, error: "transfer too slow" });
+    assert.deepEqual(await v.write("s", "v.txt", new Uint8Array(800)), { ok: true, size: 800 });
+  } finally {
+    c.close();
+    v.close();
+    server.close();
+    l.close();
+    await served;
+    await Deno.remove(dir, { recursive: true });
   }
 });
