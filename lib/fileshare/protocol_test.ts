@@ -140,7 +140,16 @@ Deno.test("ByteReader: lines across pieces, \\r\\n, EOF cut, exact counts, limit
   const cut = new ByteReader(streamOf("no newline"));
   await assert.rejects(cut.readLine(), /unexpected end of stream/);
   assert.equal(await new ByteReader(streamOf()).readLine(), null);
-  await assert.rejects(new ByteReader(streamOf("x".repeat(100))).readLine(10), /line too long/);
+  await assert.rejects(new ByteReader(streamOf("x".repeat(100))).readLine(10), /line too long/); // The newline arriving in the same piece as the excess bytes does not excuse them.
+  await assert.rejects(
+    new ByteReader(streamOf("x".repeat(100) + "\n")).readLine(10),
+    /line too long/,
+  );
+  // Many small pieces: each is scanned once and taken with one splice (was quadratic).
+  const pieces = Array.from({ length: 20_000 }, () => "ab");
+  const many = new ByteReader(streamOf(...pieces, "\nrest\n"));
+  assert.equal(await many.readLine(), "ab".repeat(20_000));
+  assert.equal(await many.readLine(), "rest");
 });
 
 Deno.test("sizes: KB/MB/GB binary, whole numbers only, no B suffix (spec §2.9)", () => {

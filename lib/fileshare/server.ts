@@ -37,6 +37,7 @@ import {
   FILE_SHARE_PORT,
   frameChunks,
   MAX_CONNECTIONS,
+  MAX_REQUEST_LINE,
   parseChunkHeader,
   parseRequest,
   ProtocolError,
@@ -244,7 +245,7 @@ export class ShareServer {
         const deadline = timer(REQUEST_DEADLINE_MS);
         let line: string | null;
         try {
-          line = await Promise.race([reader.readLine(), deadline.promise]);
+          line = await Promise.race([reader.readLine(MAX_REQUEST_LINE), deadline.promise]);
         } catch {
           deadline.cancel();
           break;

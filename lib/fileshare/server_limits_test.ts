@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { RawClient, silentLog, startServer } from "./_test_util.ts";
-import { chunkHeader, encodeRequest, MAX_CONNECTIONS } from "./protocol.ts";
+import { chunkHeader, encodeRequest, MAX_CONNECTIONS, MAX_REQUEST_LINE } from "./protocol.ts";
 import { MAX_SUBSCRIPTIONS, ShareServer } from "./server.ts";
 import { type ShareFields, shareFromFields } from "./config.ts";
 import { socketDuplex } from "../session/mod.ts";
@@ -145,5 +145,29 @@ Deno.test("limits: a trickled upload ends at its time cap and frees its reservat
     l.close();
     await served;
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("limits: the agent closes a connection whose request line passes 64 KiB", async () => {
+  const h = await startServer([{ name: "s" }]);
+  const c = await RawClient.connect(h.port);
+  let t: ReturnType<typeof setTimeout> | undefined;
+  try {
+    assert.equal(MAX_REQUEST_LINE, 64 * 1024);
+    // A request line just under the cap is read and answered.
+    const ok = `{"op":"list","share":"s","path":"","x":"${"y".repeat(60 * 1024)}"}\n`;
+    await c.send(ok);
+    assert.equal((await c.response())?.ok, true);
+    // 1 MiB with no newline: the connection ends at once, not at the 60 s request deadline.
+    await c.send(`{"op":"list","share":"s","path":"${"z".repeat(1024 * 1024)}`).catch(() => {});
+    const end = await Promise.race([
+      c.response().catch(() => null),
+      new Promise((r) => t = setTimeout(() => r("still open after 10 s"), 10_000)),
+    ]);
+    assert.equal(end, null);
+  } finally {
+    clearTimeout(t);
+    c.close();
+    await h.close();
   }
 });

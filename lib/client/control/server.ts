@@ -25,6 +25,7 @@ import {
   ByteReader,
   CHUNK_SIZE,
   FILE_SHARE_PORT,
+  MAX_REQUEST_LINE,
   parseChunkHeader,
   parseResponse,
 } from "../../fileshare/protocol.ts";
@@ -292,7 +293,7 @@ export class ControlServer {
     let op = "";
     let first: string | null;
     try {
-      first = await input.readLine();
+      first = await input.readLine(MAX_REQUEST_LINE);
       if (first === null) throw new Error("empty request");
       try {
         op = String((JSON.parse(first) as { op?: unknown }).op ?? "");
