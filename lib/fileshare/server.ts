@@ -98,6 +98,41 @@ export interface ShareServerOptions {
   uploadGraceMs?: number;
   /** Slowest average upload rate accepted, bytes per second; default 4096. */
   minUploadBytesPerSecond?: number;
+  /** Age of the `.tela-upload-*` files removed at creation, ms; default 5 minutes. */
+  uploadLeftoverAgeMs?: number;
+}
+
+/** Age (last modification) past which a `.tela-upload-*` file is a crash's leftover, in ms. */
+export const UPLOAD_LEFTOVER_AGE_MS = 5 * 60_000;
+
+/**
+ * Removes the `.tela-upload-*` files under `root` (symlinks not followed) last modified more
+ * than `olderThanMs` ago: uploads cut by a crash or a kill. A live upload writes at least every
+ * 256 KiB and stalls out after 30 s, so its file is never that old, even when another agent
+ * process shares the directory.
+ * @returns the number of files removed.
+ */
+export async function removeUploadLeftovers(
+  root: string,
+  olderThanMs = UPLOAD_LEFTOVER_AGE_MS,
+): Promise<number> {
+  let removed = 0;
+  try {
+    for await (const e of Deno.readDir(root)) {
+      const path = `${root}/${e.name}`;
+      if (e.isDirectory) removed += await removeUploadLeftovers(path, olderThanMs);
+      else if (e.isFile && e.name.startsWith(UPLOAD_TEMP_PREFIX)) {
+        try {
+          const st = await Deno.lstat(path);
+          if (Date.now() - (st.mtime?.getTime() ?? 0) >= olderThanMs) {
+            await Deno.remove(path);
+            removed++;
+          }
+        } catch { /* gone or not ours to remove */ }
+      }
+    }
+  } catch { /* unreadable */ }
+  return removed;
 }
 
 /** The connection cannot carry another request (mid-stream failure, timeout). */
@@ -158,6 +193,7 @@ function osText(err: unknown): string {
  */
 export class ShareServer {
   #conns = new Set<ShareConn>();
+  #handlers = new Set<Promise<void>>();
   #closed = false;
 
   private constructor(
@@ -181,6 +217,10 @@ export class ShareServer {
   ): Promise<ShareServer> {
     const roots = new Map<ShareConfig, string>();
     for (const s of shares) roots.set(s, await Deno.realPath(s.path));
+    for (const root of new Set(roots.values())) {
+      const n = await removeUploadLeftovers(root, options.uploadLeftoverAgeMs);
+      if (n) log.info(`[fileshare] removed ${n} interrupted upload files`);
+    }
     return new ShareServer(shares, roots, log, options);
   }
 
@@ -209,14 +249,20 @@ export class ShareServer {
         Promise.resolve(conn.close()).catch(() => {});
         continue;
       }
-      this.handle(conn, limits);
+      const h = this.handle(conn, limits);
+      this.#handlers.add(h);
+      h.finally(() => this.#handlers.delete(h));
     }
   }
 
-  /** Closes every connection being served. */
-  close(): void {
+  /**
+   * Closes every connection being served.
+   * @returns resolves when their handlers ended (an upload's temporary file removed).
+   */
+  close(): Promise<void> {
     this.#closed = true;
     for (const c of this.#conns) this.#drop(c);
+    return Promise.all(this.#handlers).then(() => {});
   }
 
   #drop(conn: ShareConn): void {
@@ -521,7 +567,8 @@ export class ShareServer {
     let total = 0;
     try {
       for await (const e of Deno.readDir(dir)) {
-        if (e.isSymlink) continue;
+        // In-flight uploads count through their reservations; a crash's leftover not at all.
+        if (e.isSymlink || e.name.startsWith(UPLOAD_TEMP_PREFIX)) continue;
         const path = `${dir}/${e.name}`;
         if (e.isDirectory) total += await this.#usage(path);
         else if (e.isFile) {

@@ -3,7 +3,7 @@
  * cleanup): each test fails on the code before its fix.
  */
 import assert from "node:assert/strict";
-import { RawClient, silentLog, startServer } from "./_test_util.ts";
+import { names, RawClient, silentLog, startServer } from "./_test_util.ts";
 import { chunkHeader, encodeRequest, MAX_CONNECTIONS, MAX_REQUEST_LINE } from "./protocol.ts";
 import { MAX_SUBSCRIPTIONS, ShareServer } from "./server.ts";
 import { type ShareFields, shareFromFields } from "./config.ts";
@@ -167,6 +167,64 @@ Deno.test("limits: the agent closes a connection whose request line passes 64 Ki
     assert.equal(end, null);
   } finally {
     clearTimeout(t);
+    c.close();
+    await h.close();
+  }
+});
+
+Deno.test("cleanup: a crash's .tela-upload-* leftovers are removed at start and never count against maxTotalSize", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fixfiles-test-" }));
+  const share = shareFromFields({ name: "s", path: dir, writable: true, maxTotalSize: 1_000_000 });
+  await Deno.mkdir(`${dir}/sub`);
+  const old = [`${dir}/.tela-upload-00aa`, `${dir}/sub/.tela-upload-11bb`];
+  const fresh = `${dir}/.tela-upload-22cc`;
+  for (const f of [...old, fresh]) await Deno.writeFile(f, new Uint8Array(600_000));
+  const hourAgo = new Date(Date.now() - 3600_000);
+  for (const f of old) await Deno.utime(f, hourAgo, hourAgo);
+  const server = await ShareServer.create([share], silentLog());
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = server.serve({
+    accept: async () => {
+      const c = await l.accept();
+      return { ...socketDuplex(c), abort: () => c.close() };
+    },
+    close: () => l.close(),
+  });
+  const c = await RawClient.connect(l.addr.port);
+  try {
+    for (const f of old) await assert.rejects(Deno.lstat(f), Deno.errors.NotFound);
+    // A fresh one may be another process's live upload: kept, but not counted.
+    assert.equal((await Deno.lstat(fresh)).size, 600_000);
+    assert.deepEqual(await c.write("s", "ok.txt", new Uint8Array(800_000)), {
+      ok: true,
+      size: 800_000,
+    });
+  } finally {
+    c.close();
+    await server.close();
+    l.close();
+    await served;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cleanup: close() resolves after interrupted uploads removed their temporary files", async () => {
+  const h = await startServer([{ name: "s", writable: true }]);
+  const c = await RawClient.connect(h.port);
+  try {
+    await c.send(encodeRequest({ op: "write", share: "s", path: "big.txt", size: 1_000_000 }));
+    await c.send(chunkHeader(16384));
+    await c.send(new Uint8Array(16384));
+    // Wait until the upload's temporary file exists.
+    let tmp: string[] = [];
+    for (let i = 0; i < 100 && tmp.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      tmp = (await names(h.shares[0].path)).filter((n) => n.startsWith(".tela-upload-"));
+    }
+    assert.equal(tmp.length, 1);
+    await h.server.close();
+    assert.deepEqual(await names(h.shares[0].path), []);
+  } finally {
     c.close();
     await h.close();
   }
