@@ -72,6 +72,19 @@ export function checkPathText(p: string): void {
   }
 }
 
+/**
+ * Checks a name the request creates (write's path, mkdir's path, rename's newName, move's
+ * newPath): no control character (U+0000-U+001F, U+007F), which would reach the terminal of
+ * whoever lists the share. Existing files with such names stay readable and deletable.
+ * @throws {SandboxError} `path validation failed: control character in name`.
+ */
+export function checkNewPathText(p: string): void {
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) {
+    throw new SandboxError("path validation failed: control character in name");
+  }
+}
+
 /** The components of a client path after lexical cleaning (`""`, `.` dropped). */
 export function cleanParts(p: string): string[] {
   return p.split("/").filter((s) => s !== "" && s !== ".");
@@ -117,5 +130,6 @@ export function checkNewName(name: string): void {
     throw new SandboxError("newName must be a filename, not a path");
   }
   checkPathText(name);
+  checkNewPathText(name);
   if (name === ".") throw new SandboxError("rename would escape sandbox");
 }

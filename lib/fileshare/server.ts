@@ -48,7 +48,7 @@ import {
   STALL_DEADLINE_MS,
   UPLOAD_TEMP_PREFIX,
 } from "./protocol.ts";
-import { checkNewName, resolveInShare, SandboxError } from "./sandbox.ts";
+import { checkNewName, checkNewPathText, resolveInShare, SandboxError } from "./sandbox.ts";
 import { encodeEvent, mapEvent } from "./watch.ts";
 
 /** Where the server logs (lines start with the spec's words, §2.11). */
@@ -600,6 +600,7 @@ export class ShareServer {
     let p;
     try {
       p = await resolveInShare(root, req.path);
+      checkNewPathText(req.path);
     } catch (err) {
       if (err instanceof SandboxError) return await early(err.message);
       throw err;
@@ -792,6 +793,7 @@ export class ShareServer {
     if (!share.writable) throw new Refusal("file sharing is read-only");
     if (!req.path) throw new Refusal("path required");
     const p = await resolveInShare(root, req.path);
+    checkNewPathText(req.path);
     if (p.rel === "") throw new Refusal("directory already exists");
     try {
       await Deno.mkdir(p.abs, { mode: 0o700 });
@@ -837,7 +839,11 @@ export class ShareServer {
     if (!share.writable) throw new Refusal("file sharing is read-only");
     if (!req.path || !req.newPath) throw new Refusal("path and newPath required");
     const src = await prefixed("source", resolveInShare(root, req.path));
-    let dest = await prefixed("destination", resolveInShare(root, req.newPath));
+    const newPath = req.newPath;
+    let dest = await prefixed(
+      "destination",
+      resolveInShare(root, newPath).then((d) => (checkNewPathText(newPath), d)),
+    );
     if (src.rel === "") throw rootRefusal();
     let st: Deno.FileInfo;
     try {

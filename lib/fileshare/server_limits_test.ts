@@ -229,3 +229,34 @@ Deno.test("cleanup: close() resolves after interrupted uploads removed their tem
     await h.close();
   }
 });
+
+Deno.test("names: control characters are refused in names a request creates, on every path", async () => {
+  const h = await startServer([{ name: "s", writable: true, allowDelete: true }]);
+  await Deno.writeTextFile(`${h.shares[0].path}/a.txt`, "a");
+  const c = await RawClient.connect(h.port);
+  const err = "path validation failed: control character in name";
+  try {
+    for (const bad of ["x\x1b[2J.txt", "x\ny.txt", "x\x7f.txt", "x\x01"]) {
+      assert.deepEqual(await c.write("s", bad, new TextEncoder().encode("hi")), {
+        ok: false,
+        error: err,
+      });
+      assert.deepEqual(await c.request({ op: "mkdir", share: "s", path: bad }), {
+        ok: false,
+        error: err,
+      });
+      assert.deepEqual(
+        await c.request({ op: "rename", share: "s", path: "a.txt", newName: bad }),
+        { ok: false, error: err },
+      );
+      assert.deepEqual(
+        await c.request({ op: "move", share: "s", path: "a.txt", newPath: `d/${bad}` }),
+        { ok: false, error: `destination: ${err}` },
+      );
+    }
+    assert.deepEqual(await names(h.shares[0].path), ["a.txt"]);
+  } finally {
+    c.close();
+    await h.close();
+  }
+});
