@@ -17,6 +17,7 @@ import {
   shareFromFields,
 } from "./config.ts";
 import { capabilities } from "./config.ts";
+import { checkPathText, isWindowsReservedName } from "./sandbox.ts";
 
 const enc = new TextEncoder();
 
@@ -212,4 +213,30 @@ Deno.test("capabilities: shares with their limits, then management (spec §2.10)
     '{"shares":[{"name":"docs","writable":true,"allowDelete":false,"maxFileSize":52428800,' +
       '"allowedExtensions":[".txt"]}],"management":true}',
   );
+});
+
+Deno.test("extensions: trailing dots and spaces do not hide a blocked extension (as Windows stores the name)", () => {
+  const def = shareFromFields({ name: "s", path: "/srv/s" });
+  for (const bad of ["a.exe.", "a.exe ", "a.exe. . ", "d/run.BAT...", "x.ps1 "]) {
+    assert.equal(extensionAllowed(def, bad), false, bad);
+  }
+  assert.equal(extensionAllowed(def, "notes.txt."), true);
+  const allow = shareFromFields({ name: "s", path: "/srv/s", allowedExtensions: [".txt"] });
+  assert.equal(extensionAllowed(allow, "a."), false); // no extension with an allow-list
+  assert.equal(extensionAllowed(allow, "a.txt "), true);
+});
+
+Deno.test("Windows device names: refused on Windows agents, with any extension and case", () => {
+  for (const n of ["CON", "nul", "Nul.txt", "aux.tar.gz", "COM1", "lpt9.log", "con .txt", "prn."]) {
+    assert.equal(isWindowsReservedName(n), true, n);
+    assert.throws(
+      () => checkPathText(`dir/${n}`, "windows"),
+      /path validation failed: .* is a reserved device name on Windows/,
+    );
+    checkPathText(`dir/${n}`, "linux"); // an ordinary name elsewhere
+  }
+  for (const n of ["console", "COM0", "lpt", "nullable.txt", "a.con", "com10"]) {
+    assert.equal(isWindowsReservedName(n), false, n);
+    checkPathText(`dir/${n}`, "windows");
+  }
 });
