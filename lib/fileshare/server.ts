@@ -19,7 +19,8 @@
  *   declared size against `maxTotalSize` (two uploads cannot both squeeze under the limit).
  * - `.tela-upload-*` files are not listed and cannot be addressed.
  * - Q-FS-6: `subscribe` connections do not count against the 4-connection limit; at most
- *   {@link MAX_SUBSCRIPTIONS} per session instead.
+ *   {@link MAX_SUBSCRIPTIONS} (4) per session instead, one new one per second per session
+ *   (each recursive watcher walks the whole share when it starts).
  * - `mkdir failed:`/`rename failed:`/`move failed:` name the share-relative path, never the
  *   host path (Q-FS-7).
  * @module
@@ -71,8 +72,13 @@ class Subscribe extends Error {
   }
 }
 
-/** Subscriptions one session may hold (they do not count against the 4 connections). */
-export const MAX_SUBSCRIPTIONS = 16;
+/**
+ * Subscriptions one session may hold (they do not count against the 4 connections). Each
+ * one is a recursive file watcher whose start walks the share's whole tree: kept low.
+ */
+export const MAX_SUBSCRIPTIONS = 4;
+/** Shortest time between two subscriptions one session starts, in ms (default). */
+export const SUBSCRIBE_INTERVAL_MS = 1_000;
 /** Time allowed for writing one change event, in ms (spec §2.6 `subscribe`). */
 export const EVENT_WRITE_DEADLINE_MS = 5_000;
 
@@ -86,6 +92,8 @@ export class SessionLimits {
   active = 0;
   /** Subscriptions open. */
   subscriptions = 0;
+  /** When the session's last subscription started (`Date.now()` ms). */
+  lastSubscribe = -Infinity;
 }
 
 /**
@@ -100,6 +108,8 @@ export interface ShareServerOptions {
   minUploadBytesPerSecond?: number;
   /** Age of the `.tela-upload-*` files removed at creation, ms; default 5 minutes. */
   uploadLeftoverAgeMs?: number;
+  /** Shortest time between two subscriptions of one session, ms; default 1000. */
+  subscribeIntervalMs?: number;
 }
 
 /** Age (last modification) past which a `.tela-upload-*` file is a crash's leftover, in ms. */
@@ -384,6 +394,17 @@ export class ShareServer {
               error: `cannot create file watcher: ${MAX_SUBSCRIPTIONS} subscriptions already ` +
                 `watch this session's shares`,
             });
+          }
+          {
+            const interval = this.options.subscribeIntervalMs ?? SUBSCRIBE_INTERVAL_MS;
+            if (Date.now() - limits.lastSubscribe < interval) {
+              return void await answer({
+                ok: false,
+                error: `cannot create file watcher: at most one new subscription per ` +
+                  `${interval} ms per session (try again shortly)`,
+              });
+            }
+            limits.lastSubscribe = Date.now();
           }
           throw new Subscribe(root);
         default:

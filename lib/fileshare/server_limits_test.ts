@@ -5,14 +5,18 @@
 import assert from "node:assert/strict";
 import { names, RawClient, silentLog, startServer } from "./_test_util.ts";
 import { chunkHeader, encodeRequest, MAX_CONNECTIONS, MAX_REQUEST_LINE } from "./protocol.ts";
-import { MAX_SUBSCRIPTIONS, ShareServer } from "./server.ts";
+import { MAX_SUBSCRIPTIONS, ShareServer, type ShareServerOptions } from "./server.ts";
 import { type ShareFields, shareFromFields } from "./config.ts";
 import { socketDuplex } from "../session/mod.ts";
 
 /** One ShareServer (one machine) serving two listeners (two sessions). */
-async function twoSessions(fields: Omit<ShareFields, "path">) {
+async function twoSessions(fields: Omit<ShareFields, "path">, options: ShareServerOptions = {}) {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fixfiles-test-" }));
-  const server = await ShareServer.create([shareFromFields({ ...fields, path: dir })], silentLog());
+  const server = await ShareServer.create(
+    [shareFromFields({ ...fields, path: dir })],
+    silentLog(),
+    options,
+  );
   const listeners = [0, 1].map(() => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
   const served = listeners.map((l) =>
     server.serve({
@@ -79,7 +83,7 @@ Deno.test("limits: parallel uploads cannot pass maxTotalSize, and the reservatio
 });
 
 Deno.test("limits: the connection and subscription limits hold per session, not per machine", async () => {
-  const h = await twoSessions({ name: "s" });
+  const h = await twoSessions({ name: "s" }, { subscribeIntervalMs: 0 });
   const cs: RawClient[] = [];
   try {
     // Session A uses all its connections and subscriptions.
@@ -257,6 +261,38 @@ Deno.test("names: control characters are refused in names a request creates, on 
     assert.deepEqual(await names(h.shares[0].path), ["a.txt"]);
   } finally {
     c.close();
+    await h.close();
+  }
+});
+
+Deno.test("limits: at most 4 subscriptions per session, one new one per second", async () => {
+  const h = await twoSessions({ name: "s" });
+  const cs: RawClient[] = [];
+  const subscribe = async (port: number) => {
+    const c = await RawClient.connect(port);
+    cs.push(c);
+    return await c.request({ op: "subscribe", share: "s", path: "" });
+  };
+  try {
+    assert.equal(MAX_SUBSCRIPTIONS, 4);
+    assert.deepEqual(await subscribe(h.ports[0]), { ok: true });
+    // Right after: refused (each watcher walks the whole share when it starts).
+    const again = await subscribe(h.ports[0]);
+    assert.equal(again.ok, false);
+    assert.match(again.error!, /^cannot create file watcher: at most one new subscription/);
+    // Another session is not slowed by this one.
+    assert.deepEqual(await subscribe(h.ports[1]), { ok: true });
+    for (let i = 1; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 1_050));
+      assert.deepEqual(await subscribe(h.ports[0]), { ok: true });
+    }
+    await new Promise((r) => setTimeout(r, 1_050));
+    assert.deepEqual(await subscribe(h.ports[0]), {
+      ok: false,
+      error: "cannot create file watcher: 4 subscriptions already watch this session's shares",
+    });
+  } finally {
+    cs.forEach((c) => c.close());
     await h.close();
   }
 });
