@@ -242,16 +242,7 @@ export class ControlClient {
    */
   async request(machine: string, req: ShareRequest): Promise<ShareResponse> {
     const res = await this.#files(machine, encodeRequest(req), CONTROL_OP_TIMEOUT_MS);
-    const text = await res.text().catch((err) => {
-      throw new ShareError(`control API: ${(err as Error).message}`, "unavailable");
-    });
-    const line = text.split("\n")[0];
-    if (!line) throw new ShareError("empty response", "unavailable");
-    try {
-      return parseResponse(line);
-    } catch (err) {
-      throw new ShareError((err as Error).message, "unavailable");
-    }
+    return await readAnswer(res);
   }
 
   /**
@@ -370,15 +361,24 @@ export class ControlClient {
       },
     }, { highWaterMark: 0 });
     const res = await this.#files(machine, framed, undefined, signal);
-    const text = await res.text().catch((err) => {
-      throw new ShareError(`control API: ${(err as Error).message}`, "unavailable");
-    });
-    const line = text.split("\n")[0];
-    if (!line) throw new ShareError("empty response", "unavailable");
-    try {
-      return parseResponse(line);
-    } catch (err) {
-      throw new ShareError((err as Error).message, "unavailable");
-    }
+    return await readAnswer(res);
+  }
+}
+
+/**
+ * The agent's one-line answer (spec §2) in the body of a control API response.
+ * @throws {ShareError} `unavailable` when the body cannot be read (`control API: ...`), is
+ *   empty (`empty response`) or is not a valid answer (`invalid response: ...`).
+ */
+async function readAnswer(res: Response): Promise<ShareResponse> {
+  const text = await res.text().catch((err) => {
+    throw new ShareError(`control API: ${(err as Error).message}`, "unavailable");
+  });
+  const line = text.split("\n")[0];
+  if (!line) throw new ShareError("empty response", "unavailable");
+  try {
+    return parseResponse(line);
+  } catch (err) {
+    throw new ShareError((err as Error).message, "unavailable");
   }
 }

@@ -9,6 +9,7 @@
  * counts over a web stream. It knows nothing of files or sockets.
  * @module
  */
+import { concatBytes } from "../protocol/bytes.ts";
 import type { Entry } from "./backend.ts";
 
 export type { Entry };
@@ -241,13 +242,7 @@ export function frameChunks(data: Uint8Array): Uint8Array {
     parts.push(h, piece);
     total += h.length + piece.length;
   }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /**

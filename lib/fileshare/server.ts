@@ -28,6 +28,7 @@
 import { createHash } from "node:crypto";
 import type { DuplexConn, TunnelListener } from "../session/mod.ts";
 import { escapeForLog } from "../log/mod.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 import { extensionAllowed, type ShareConfig } from "./config.ts";
 import {
   ByteReader,
@@ -668,7 +669,7 @@ export class ShareServer {
       let pendingBytes = 0;
       const flush = async () => {
         if (pendingBytes === 0) return;
-        const block = pending.length === 1 ? pending[0] : concat(pending, pendingBytes);
+        const block = pending.length === 1 ? pending[0] : concatBytes(pending, pendingBytes);
         pending = [];
         pendingBytes = 0;
         let off = 0;
@@ -919,14 +920,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

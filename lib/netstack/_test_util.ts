@@ -47,6 +47,8 @@ export interface PairOptions {
   b?: Partial<NetStackOptions>;
   /** Record a pcap of both directions. */
   pcap?: boolean;
+  /** Wraps a's output before the link (to rewrite or drop what a sends). */
+  wrapA?: (out: PacketSink) => PacketSink;
   /** Wraps b's output before the link (to rewrite what b sends). */
   wrapB?: (out: PacketSink) => PacketSink;
 }
@@ -69,7 +71,7 @@ export function makePair(o: PairOptions = {}): Pair {
   const random = () => ((r = (r * 1103515245 + 12345) >>> 0) / 4294967296);
   const a = ends.a = new NetStack({
     address: A_ADDR,
-    output: link.fromA,
+    output: o.wrapA ? o.wrapA(link.fromA) : link.fromA,
     clock,
     isnSecret: new Uint8Array(32).fill(0xa1),
     random,

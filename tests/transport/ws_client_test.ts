@@ -10,6 +10,7 @@ import {
   type HubMessageEvent,
   type ServerWebSocket,
 } from "../../lib/transport/websocket.ts";
+import { classifyHubError } from "../../lib/session/hub_error.ts";
 import {
   dialWebSocket,
   directDialPossible,
@@ -109,10 +110,32 @@ Deno.test("an answer other than 101 is a WebSocketUpgradeError naming the status
   try {
     await assert.rejects(
       dialWebSocket(`ws://127.0.0.1:${server.addr.port}/`, 5000),
-      (e: Error) => e instanceof WebSocketUpgradeError && /404/.test(e.message),
+      (e: Error) =>
+        e instanceof WebSocketUpgradeError && /404/.test(e.message) &&
+        classifyHubError(e) === "http-status",
     );
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("an answer that is not HTTP is classified tls-expected (a TLS server's alert)", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const answering = (async () => {
+    const c = await l.accept();
+    await c.read(new Uint8Array(4096));
+    // A TLS 1.2 alert record (handshake failure), as a TLS-only port answers plain HTTP.
+    await c.write(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28, 13, 10, 13, 10]));
+    c.close();
+  })();
+  try {
+    await assert.rejects(
+      dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, 5000),
+      (e: Error) => e instanceof WebSocketUpgradeError && classifyHubError(e) === "tls-expected",
+    );
+  } finally {
+    await answering;
+    l.close();
   }
 });
 
@@ -125,7 +148,7 @@ Deno.test("a server that never answers the upgrade is a WebSocketHandshakeTimeou
   try {
     await assert.rejects(
       dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, 300),
-      WebSocketHandshakeTimeout,
+      (e: Error) => e instanceof WebSocketHandshakeTimeout && classifyHubError(e) === "timeout",
     );
   } finally {
     l.close();

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../../config/mod.ts";
 import { runDir, TELA_VERSION } from "../../host/mod.ts";
 import { escapeForLog, type Logger } from "../../log/mod.ts";
+import { concatBytes } from "../../protocol/bytes.ts";
 import type { TunnelConn } from "../../session/mod.ts";
 import {
   ByteReader,
@@ -413,13 +414,7 @@ export class ControlServer {
             parts.push(data);
             bytes += n;
           }
-          const out = new Uint8Array(bytes);
-          let o = 0;
-          for (const p of parts) {
-            out.set(p, o);
-            o += p.length;
-          }
-          controller.enqueue(out);
+          controller.enqueue(concatBytes(parts, bytes));
           if (done) {
             controller.close();
             await drop();

@@ -1,7 +1,8 @@
 /**
  * One TCP connection: the RFC 9293 state machine (section 3.10 event processing) with
  * window scaling and timestamps (RFC 7323), SACK (RFC 2018) and SACK-based loss recovery
- * (RFC 6675), NewReno recovery without SACK (RFC 6582), RTO (RFC 6298), congestion control
+ * (RFC 6675), tail loss probes (RFC 8985 section 7), NewReno recovery without SACK
+ * (RFC 6582), RTO (RFC 6298), congestion control
  * (RFC 5681 / RFC 9438), delayed ACKs, zero-window probing, RST/SYN/ACK validation
  * (RFC 5961) and keepalive.
  *
@@ -56,7 +57,18 @@ export interface TcpStats {
   segmentsReceived: number;
   retransmits: number;
   fastRetransmits: number;
+  /** Tail loss probes sent (RFC 8985 section 7). */
+  tailLossProbes: number;
+  /** Loss recoveries started by a tail loss probe's SACK instead of an RTO. */
+  tlpRecoveries: number;
+  /** Retransmissions found lost by SACKs of later data and sent again without an RTO. */
+  lostRetransmits: number;
   timeouts: number;
+  /**
+   * Longest retransmission timeout armed so far, ms (the RTO after backoff, RFC 6298 5.5):
+   * the longest a lost segment can have stalled a connection of this stack.
+   */
+  maxRtoMs: number;
   rstSent: number;
   rstReceived: number;
   challengeAcks: number;
@@ -193,12 +205,28 @@ export class TcpSocket {
   /** Set by the RTO handler: the first retransmission goes out regardless of pipe. */
   private rtoRetransmitDue = false;
 
+  // ---- tail loss probe (RFC 8985 section 7)
+  /** When new data was last sent or SND.UNA last advanced (the PTO's start), ms. */
+  private progressAt = 0;
+  /** First sequence number of the outstanding probe, or -1 (RFC 8985 TLP.end_seq's episode). */
+  private tlpSeq = -1;
+  /** SND.NXT right after the outstanding probe was sent, or -1. */
+  private tlpHigh = -1;
+  /** A probe's SACK showed every un-SACKed octet below it lost: enter recovery. */
+  private tlpLoss = false;
+  /** End of the last retransmission of the octets at SND.UNA, or -1 (lost-retransmit check). */
+  private rxUnaEnd = -1;
+  /** SND.NXT when that retransmission left. */
+  private rxUnaNxt = 0;
+
   // ---- ACK generation
   private segsUnacked = 0;
   private ackNow = false;
 
   // ---- timers: absolute deadlines (ms) folded into one clock timer
   rtoAt = NONE;
+  /** Probe timeout deadline (RFC 8985 7.2), ms. */
+  private ptoAt = NONE;
   private delackAt = NONE;
   private persistAt = NONE;
   private persistBackoff = 0;
@@ -584,6 +612,20 @@ export class TcpSocket {
         }
       }
       stats.dropped++;
+      // RFC 9293 3.10.7.4: with a zero receive window no segment is acceptable, "but special
+      // allowance should be made to accept valid ACKs". A peer holding data beyond our
+      // (closed or too small) window sends every ACK with SEG.SEQ = its SND.NXT, past our
+      // right edge; dropping their ACK fields deadlocks an echo: our send buffer never
+      // drains, so the application never reads, so the window never opens.
+      if (
+        (flags & (TcpFlags.ACK | TcpFlags.RST | TcpFlags.SYN)) === TcpFlags.ACK &&
+        seq >= this.rcvNxt && this.state !== TcpState.SYN_RECEIVED
+      ) {
+        const ack = unwrap(seg.ack, this.iss, this.sndUna);
+        if (ack <= this.sndNxt && ack >= this.sndUna - this.maxSndWnd) {
+          this.processAck(seg, opts, seq, ack, payload, flags);
+        }
+      }
       return;
     }
 
@@ -689,6 +731,7 @@ export class TcpSocket {
       if (this.lostEnd < ack) this.lostEnd = ack;
       this.rttSample(opts, ack);
       this.backoffs = 0;
+      this.progressAt = now;
       // RFC 6298 5.2/5.3: stop the timer when all is acked, else restart it.
       this.rtoAt = this.sndUna === this.sndNxt ? NONE : now + this.rto;
       this.keepaliveProbes = 0;
@@ -732,10 +775,13 @@ export class TcpSocket {
       }
     }
 
-    // Enter loss recovery (RFC 6675 section 5 / RFC 6582 3.2).
+    if (this.tlpHigh >= 0) this.checkProbe();
+    if (newSack && this.inRecovery) this.checkLostRetransmit();
+
+    // Enter loss recovery (RFC 6675 section 5 / RFC 6582 3.2, RFC 8985 7.4).
     if (!this.inRecovery && this.sndNxt > this.sndUna) {
       const lost = this.sackOk
-        ? this.dupAcks >= DUP_THRESH ||
+        ? this.dupAcks >= DUP_THRESH || this.tlpLoss ||
           this.scoreboard.lostBoundary(DUP_THRESH, this.smss) > this.sndUna
         : this.dupAcks >= DUP_THRESH;
       // RFC 6582 section 4: no new recovery until SND.UNA passes the old recovery point.
@@ -743,6 +789,7 @@ export class TcpSocket {
         this.enterRecovery(now);
       }
     }
+    this.tlpLoss = false; // the lost octets stay marked (lostEnd) even without a new episode
 
     // Our FIN acknowledged?
     const finAcked = this.finQueued && this.sndUna === this.finSeq + 1;
@@ -785,7 +832,93 @@ export class TcpSocket {
     return this.scoreboard.sackedBytes !== before;
   }
 
+  /**
+   * What the ACK just processed says about the outstanding tail loss probe (RFC 8985 7.4):
+   * acknowledged (the episode is over), or SACKed while octets below it are still missing.
+   * Those were all sent at least one PTO (2 SRTT) before the probe, so RACK (RFC 8985 6.2,
+   * reordering window SRTT/4) deems every un-SACKed one of them lost: they are marked lost
+   * (`lostEnd`) and fast recovery starts instead of waiting for the RTO.
+   */
+  private checkProbe(): void {
+    if (this.sndUna >= this.tlpHigh) {
+      this.tlpSeq = this.tlpHigh = -1;
+      return;
+    }
+    if (this.scoreboard.highest > this.tlpSeq) {
+      if (this.tlpSeq > this.lostEnd) this.lostEnd = this.tlpSeq;
+      this.tlpLoss = !this.inRecovery;
+      this.tlpSeq = this.tlpHigh = -1;
+    }
+  }
+
+  /**
+   * A retransmission of the octets at SND.UNA is lost when data first sent after it is
+   * SACKed with more than DupThresh segments to spare for reordering (RACK's time order,
+   * RFC 8985 6.2, told by sequence: everything above `rxUnaNxt` left after it). Every hole is
+   * then resent from SND.UNA (RFC 6675 NextSeg again from HighRxt = SND.UNA) instead of
+   * waiting for the RTO, without a second window reduction (same recovery episode).
+   */
+  private checkLostRetransmit(): void {
+    if (this.rxUnaEnd <= this.sndUna) return;
+    if (this.scoreboard.highest < this.rxUnaNxt + DUP_THRESH * this.smss) return;
+    this.rxUnaEnd = -1;
+    this.highRxt = this.sndUna;
+    this.host.stats.lostRetransmits++;
+  }
+
+  /**
+   * Arms or disarms the probe timeout (RFC 8985 7.2): armed while data is outstanding, SACK
+   * is in use, no recovery, persist or earlier probe is under way, at PTO = 2 SRTT (plus the
+   * worst-case delayed ACK when one segment is outstanding) after the last new-data send or
+   * cumulative ACK; not when the RTO would fire first.
+   */
+  private updatePto(): void {
+    const s = this.state;
+    if (
+      !this.sackOk || this.inRecovery || this.tlpHigh >= 0 || this.sndNxt === this.sndUna ||
+      this.persistAt !== NONE || this.backoffs > 0 || this.lostEnd > this.sndUna ||
+      this.srtt < 0 || this.rtoAt === NONE ||
+      (s !== TcpState.ESTABLISHED && s !== TcpState.CLOSE_WAIT && s !== TcpState.FIN_WAIT_1 &&
+        s !== TcpState.CLOSING && s !== TcpState.LAST_ACK)
+    ) {
+      this.ptoAt = NONE;
+      return;
+    }
+    let pto = Math.max(2 * this.srtt, 10);
+    if (this.sndNxt - this.sndUna <= this.smss) pto += 200; // RFC 8985 WCDelAckT
+    const at = this.progressAt + pto;
+    this.ptoAt = at < this.rtoAt ? at : NONE;
+  }
+
+  /**
+   * Probe timeout (RFC 8985 7.3): sends one segment to elicit an ACK that reveals a tail
+   * loss: new data if the peer's window allows, else the last segment sent again.
+   */
+  private onPto(): void {
+    this.ptoAt = NONE;
+    const dataEnd = this.sendBufSeq + this.sendBuf.length;
+    const mp = this.maxPayload();
+    const wndRight = this.sndUna + this.sndWnd;
+    let seq: number;
+    if (dataEnd > this.sndNxt && wndRight > this.sndNxt) {
+      seq = this.sndNxt;
+      this.sendSegment(seq, Math.min(mp, dataEnd - seq, wndRight - seq), true);
+    } else {
+      const end = Math.min(this.sndNxt, dataEnd);
+      seq = Math.max(this.sndUna, end - mp);
+      if (seq >= end && !(this.finQueued && this.sndNxt > dataEnd)) return;
+      this.sendSegment(seq, end - seq, true);
+      this.host.stats.retransmits++;
+    }
+    this.host.stats.tailLossProbes++;
+    this.tlpSeq = seq;
+    this.tlpHigh = this.sndNxt;
+    this.rtoAt = this.now + this.rto; // RFC 8985 7.3: restart the RTO after a probe
+  }
+
   private enterRecovery(now: number): void {
+    if (this.tlpLoss) this.host.stats.tlpRecoveries++;
+    this.tlpLoss = false;
     this.inRecovery = true;
     this.recoveryPoint = this.sndNxt;
     this.host.stats.fastRetransmits++;
@@ -919,6 +1052,7 @@ export class TcpSocket {
   private enterTimeWait(): void {
     this.state = TcpState.TIME_WAIT;
     this.rtoAt = NONE;
+    this.ptoAt = NONE;
     this.persistAt = NONE;
     this.keepaliveAt = NONE;
     this.timewaitAt = this.now + 2 * this.host.config.mslMs;
@@ -930,6 +1064,7 @@ export class TcpSocket {
     if (this.state === TcpState.CLOSED) return;
     this.state = TcpState.CLOSED;
     this.rtoAt =
+      this.ptoAt =
       this.delackAt =
       this.persistAt =
       this.keepaliveAt =
@@ -1080,6 +1215,10 @@ export class TcpSocket {
       const end = Math.min(this.hole[1], this.sndNxt, start + this.maxPayload());
       const len = this.sendSegment(start, end - start, true);
       if (len <= 0) break;
+      if (start === this.sndUna) {
+        this.rxUnaEnd = start + len;
+        this.rxUnaNxt = this.sndNxt;
+      }
       this.highRxt = start + len;
       pipe += len;
       this.host.stats.retransmits++;
@@ -1195,6 +1334,7 @@ export class TcpSocket {
         this.rttStart = this.now;
       }
       this.sndNxt = end;
+      this.progressAt = this.now;
       if (this.rtoAt === NONE) this.rtoAt = this.now + this.rto;
     }
     if (fin) {
@@ -1208,8 +1348,10 @@ export class TcpSocket {
 
   /** (Re)arms the single clock timer for the earliest deadline, if it moved earlier. */
   armTimer(): void {
+    this.updatePto();
     const next = Math.min(
       this.rtoAt,
+      this.ptoAt,
       this.delackAt,
       this.persistAt,
       this.keepaliveAt,
@@ -1226,11 +1368,13 @@ export class TcpSocket {
     this.armedAt = NONE;
     if (this.state === TcpState.CLOSED) return;
     const now = this.now;
+    this.updatePto();
     if (this.timewaitAt <= now) {
       this.enterClosed(null);
       return;
     }
     if (this.rtoAt <= now) this.onRto();
+    else if (this.ptoAt <= now) this.onPto();
     if (this.isClosed()) return;
     if (this.persistAt <= now) this.onPersist();
     if (this.keepaliveAt <= now) this.onKeepalive();
@@ -1263,7 +1407,10 @@ export class TcpSocket {
       return;
     }
     this.rto = Math.min(c.maxRtoMs, this.rto * 2);
+    if (this.rto > this.host.stats.maxRtoMs) this.host.stats.maxRtoMs = this.rto;
     this.rttSeq = -1;
+    this.tlpSeq = this.tlpHigh = -1;
+    this.tlpLoss = false;
     if (synState) {
       this.sendSyn();
       this.rtoAt = this.now + this.rto;
