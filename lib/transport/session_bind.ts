@@ -162,6 +162,9 @@ export class TieredBind implements SessionBind {
     this.#t = { ...DEFAULT_TIMINGS, ...opts.timings };
     this.#stunServers = ctx.stunServers ?? opts.stunServers ?? [DEFAULT_STUN_SERVER];
     this.#cap = RANK[ctx.maxTransport ?? "direct"] ?? 2;
+    // `-stun none` (no STUN servers) disables the direct path altogether: no TPUNCH and
+    // no peer-endpoint moves this session off the relays.
+    if (this.#stunServers.length === 0) this.#cap = Math.min(this.#cap, RANK["udp-relay"]);
     this.#upgradeRetryMs = this.#t.retryMinMs;
     this.#relayHealth = newHealth(this.#now, this.#t.retryMinMs);
     this.#directHealth = newHealth(this.#now, this.#t.retryMinMs);
@@ -395,6 +398,7 @@ export class TieredBind implements SessionBind {
       this.#stunHandler?.(d);
       return;
     }
+    if (this.#cap < RANK.direct) return; // direct disabled: TPUNCH and data ignored
     const p = this.#direct!.handle(d, from);
     if (p !== null) this.#receive?.(p, undefined);
   }
