@@ -7,6 +7,10 @@
  *
  * Lifecycle: `udp-offer` → UDP relay upgrade (§5.3) → STUN (§6.1) and our
  * `peer-endpoint` → on the peer's `peer-endpoint`, hole punching (§6.2) → direct.
+ * A TPUNCH source is only a candidate: we copy a WireGuard keepalive to it, and the
+ * direct path sends to it only once a WireGuard datagram from it authenticated (the
+ * engine's {@link BindPeer}: the device roams to a `from` only then). Without STUN
+ * servers (`-stun none`) the session stays on the relays.
  *
  * Health (faster than the spec's 60 s rule, which it subsumes, and compatible with Go
  * peers and hubs). Each UDP path counts what it sends and receives; a housekeeping tick
@@ -34,9 +38,20 @@
  * @module
  */
 import type { AnySignal, SignalSocket } from "../session/signal.ts";
-import type { BindContext, BindFactory, SessionBind, TransportKind } from "../session/tunnel.ts";
+import type {
+  BindContext,
+  BindFactory,
+  BindPeer,
+  SessionBind,
+  TransportKind,
+} from "../session/tunnel.ts";
 import type { BindEndpoint } from "../wireguard/mod.ts";
-import { DirectPath, parsePeerEndpoint, PUNCH_DURATION_MS } from "./direct.ts";
+import {
+  DirectPath,
+  parsePeerEndpoint,
+  PUNCH_DURATION_MS,
+  PUNCH_REPLY_INTERVAL_MS,
+} from "./direct.ts";
 import { DEFAULT_STUN_SERVER, isStunMessage, stunQuery } from "./stun.ts";
 import { UdpRelayPath, upgradeToUdpRelay } from "./udp_relay.ts";
 import { WsRelayBind } from "./ws_relay.ts";
@@ -76,6 +91,11 @@ export interface SessionBindOptions {
   /** Health timings (tests shorten them). */
   timings?: Partial<SessionBindTimings>;
 }
+
+/** Largest datagram copied to a direct candidate: a handshake initiation (148 octets). */
+const MAX_COPY_LEN = 148;
+/** Datagrams copied to a direct candidate per TPUNCH from it. */
+const MAX_COPIES = 2;
 
 const RANK: Record<TransportKind, number> = { websocket: 0, "udp-relay": 1, direct: 2 };
 
@@ -146,6 +166,11 @@ export class TieredBind implements SessionBind {
   #timer: ReturnType<typeof setInterval> | undefined;
   #abort = new AbortController();
   #closed = false;
+  /** The engine's WireGuard peer ({@link SessionBind.attachPeer}). */
+  #wg: BindPeer | null = null;
+  /** Small datagrams still to copy to the direct candidate (see {@link #solicit}). */
+  #copiesLeft = 0;
+  #lastSolicit = -Infinity;
   /** The peer's last `transport` report (our extension), if any. */
   peerTransport: TransportKind | undefined;
   /** Own datagrams the hub echoed on the WebSocket and that were sent again over it. */
@@ -215,6 +240,11 @@ export class TieredBind implements SessionBind {
     this.#select(kind ? `forced` : "automatic");
   }
 
+  /** Receives the engine's WireGuard peer (authenticated sources, keepalives). */
+  attachPeer(peer: BindPeer): void {
+    this.#wg = peer;
+  }
+
   /** Starts the WebSocket path and the housekeeping tick; reports the initial path. */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     this.#receive = receive;
@@ -228,6 +258,7 @@ export class TieredBind implements SessionBind {
    * a send slot with token/header; the WebSocket writes its header into `headroom`.
    */
   send(datagram: Uint8Array, to: BindEndpoint, headroom = 0): void {
+    if (this.#copiesLeft > 0 && datagram.length <= MAX_COPY_LEN) this.#copyToCandidate(datagram);
     const tier = this.#tier;
     if (tier === "direct") {
       this.#direct!.send(datagram, this.ws.sessionId);
@@ -328,8 +359,9 @@ export class TieredBind implements SessionBind {
     }
     this.#relay = path;
     this.#direct = new DirectPath(path.sock, () => this.#now);
-    this.#direct.onPunch = () => {
-      if (!this.#directHealth.up) this.#tick();
+    this.#direct.onPunch = (_from, confirmed) => {
+      if (!confirmed) this.#solicit();
+      else if (!this.#directHealth.up) this.#tick();
     };
     path.sock.onDatagram = (d, from) => this.#onUdp(d, from);
     const now = this.#now = performance.now();
@@ -380,6 +412,32 @@ export class TieredBind implements SessionBind {
     h.retryMs = Math.min(h.retryMs * 2, this.#t.retryMaxMs);
   }
 
+  /**
+   * A TPUNCH from an address that is not the confirmed peer: it is only a candidate. We
+   * ask WireGuard for a keepalive and copy the next small datagrams (keepalive,
+   * handshake, ACK; at most {@link MAX_COPIES}, at most once per
+   * {@link PUNCH_REPLY_INTERVAL_MS}) to it, so that a real peer's WireGuard authenticates
+   * us there and answers from there; what authenticates from it confirms it
+   * (see {@link #onUdp}). A stranger gets a few encrypted octets and nothing else.
+   */
+  #solicit(): void {
+    const now = performance.now();
+    if (this.#cap < RANK.direct || now - this.#lastSolicit < PUNCH_REPLY_INTERVAL_MS) return;
+    this.#lastSolicit = now;
+    this.#copiesLeft = MAX_COPIES;
+    this.#wg?.sendKeepalive();
+  }
+
+  #copyToCandidate(datagram: Uint8Array): void {
+    const d = this.#direct;
+    if (d === null || d.candidate === null || this.#closed) {
+      this.#copiesLeft = 0;
+      return;
+    }
+    this.#copiesLeft--;
+    d.sendToCandidate(datagram, this.ws.sessionId);
+  }
+
   #sendPeerEndpoint(): void {
     if (this.#reflexive) this.#sock.sendJson({ type: "peer-endpoint", message: this.#reflexive });
   }
@@ -399,8 +457,17 @@ export class TieredBind implements SessionBind {
       return;
     }
     if (this.#cap < RANK.direct) return; // direct disabled: TPUNCH and data ignored
-    const p = this.#direct!.handle(d, from);
-    if (p !== null) this.#receive?.(p, undefined);
+    const dp = this.#direct!;
+    const p = dp.handle(d, from);
+    if (p === null) return;
+    const ep = dp.lastEndpoint!;
+    // WireGuard takes `ep` as the peer's endpoint only if the datagram authenticates.
+    this.#receive?.(p, ep);
+    if (ep !== dp.peerEndpoint && this.#wg !== null && this.#wg.endpoint() === ep) {
+      dp.confirm(ep);
+      this.#ctx.log.debug(`direct: ${ep} authenticated`);
+      this.#tick();
+    }
   }
 
   /** Our own datagram came back on the WebSocket (Go hub, spec §5.4): send it over the WS. */
@@ -458,7 +525,7 @@ export class TieredBind implements SessionBind {
       (this.#peerEndpoint || d.peer)
     ) {
       this.#sendPeerEndpoint(); // so the peer punches too
-      this.#startPunch(d.peer ?? this.#peerEndpoint!);
+      this.#startPunch(this.#peerEndpoint ?? d.peer!); // never an unconfirmed source
     }
     this.#select(reason);
   }

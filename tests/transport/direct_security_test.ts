@@ -1,23 +1,25 @@
 /**
  * Who may move a session onto the direct path (spec session-and-relay.md §6.2, §7.2 rules
- * 3-4, with the reviewer's findings): a stranger's TPUNCH or a `peer-endpoint` must not
- * when the direct path is disabled (`-stun none`).
+ * 3-4): a TPUNCH source is only a candidate; the direct path sends to an address only
+ * after a WireGuard datagram from it authenticated; with the direct path disabled
+ * (`-stun none`) neither TPUNCH nor `peer-endpoint` moves the session.
  */
 import assert from "node:assert/strict";
-import { echoThrough, makePair, until } from "./_harness.ts";
+import { echoThrough, makePair, stunResponder, until } from "./_harness.ts";
 
 const TPUNCH = Uint8Array.of(0x54, 0x50, 0x55, 0x4e, 0x43, 0x48);
 
 /** A UDP socket on loopback that counts what it receives (an attacker or a victim). */
 function stranger() {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const st = { rx: 0 };
+  const st = { rx: 0, largest: 0 };
   const reading = (async () => {
     const buf = new Uint8Array(65536);
     for (;;) {
       try {
-        await conn.receive(buf);
+        const [d] = await conn.receive(buf);
         st.rx++;
+        st.largest = Math.max(st.largest, d.length);
       } catch {
         return;
       }
@@ -59,5 +61,49 @@ Deno.test("stun none: TPUNCH and peer-endpoint are ignored, the session stays on
   } finally {
     await s.close();
     await p.close();
+  }
+});
+
+Deno.test("a stranger's TPUNCH spray does not take over the direct path", async () => {
+  const stun = stunResponder();
+  const p = makePair({ stun: [stun.server] });
+  const s = stranger();
+  let spray: ReturnType<typeof setInterval> | undefined;
+  try {
+    await until(
+      () => p.agent.bind.transport === "direct" && p.client.bind.transport === "direct",
+      8000,
+      "both sides direct",
+    );
+    const clientPort = p.client.bind.udpRelay!.sock.port;
+    const agentPort = p.agent.bind.udpRelay!.sock.port;
+    assert.equal(p.agent.bind.direct!.peerString, `127.0.0.1:${clientPort}`);
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: agentPort };
+    await s.conn.send(TPUNCH, to);
+    spray = setInterval(() => s.conn.send(TPUNCH, to).catch(() => {}), 100);
+    await new Promise((r) => setTimeout(r, 300));
+    const peers = new Set<string>();
+    const sample = setInterval(() => peers.add(p.agent.bind.direct!.peerString), 20);
+    await new Promise((r) => setTimeout(r, 1500));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const got = await Promise.race([
+      echoThrough(p, 1 << 20),
+      new Promise<string>((r) => timer = setTimeout(() => r("stalled for 20 s"), 20_000)),
+    ]).finally(() => {
+      clearTimeout(timer);
+      clearInterval(sample);
+    });
+    assert.equal(got, 1 << 20);
+    assert.deepEqual([...peers], [`127.0.0.1:${clientPort}`]);
+    assert.equal(p.agent.bind.transport, "direct");
+    assert.equal(p.agent.bind.direct!.peerString, `127.0.0.1:${clientPort}`);
+    // The stranger got TPUNCH replies and a few small encrypted copies, never our data.
+    assert.ok(s.st.largest <= 8 + 148, `largest datagram to the stranger: ${s.st.largest}`);
+    assert.ok(s.st.rx < 40, `datagrams to the stranger: ${s.st.rx}`);
+  } finally {
+    clearInterval(spray);
+    await s.close();
+    await p.close();
+    stun.close();
   }
 });
