@@ -153,6 +153,7 @@ export class UdpPathSocket {
     }
     this.#next = this.#next + 1 === this.#slots.length ? 0 : this.#next + 1;
     if (len > SLOT_SIZE) s.buf = new Uint8Array(len); // only tunnel MTUs above ~2000
+    else if (s.buf.length > SLOT_SIZE) s.buf = new Uint8Array(SLOT_SIZE); // shrink back
     return s;
   }
 
@@ -371,6 +372,7 @@ export async function upgradeToUdpRelay(
     if (signal?.aborted) return null;
     const ip = isIPv4(candidate) ? candidate : await resolveIPv4(candidate);
     if (!ip) continue;
+    if (signal?.aborted) return null; // the session ended while the name resolved
     const hub: Deno.NetAddr = { transport: "udp", hostname: ip, port: offer.port };
     let sock: UdpPathSocket;
     try {
