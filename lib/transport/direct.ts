@@ -4,8 +4,7 @@
  * the UDP relay and STUN use), then `header(hop 0, DATA, own session id) ‖ datagram`
  * straight to the peer, no token.
  *
- * Beyond the spec, compatible with Go peers (spec §6.2 notes): the first datagram of a
- * punch attempt leaves with IP TTL 2 (nat-lab.md gotcha 1); punching goes on for
+ * Beyond the spec, compatible with Go peers (spec §6.2 notes): punching goes on for
  * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH arrived (signalling skew, gotcha 4);
  * one TPUNCH is sent back for a received one (at most one per
  * {@link PUNCH_REPLY_INTERVAL_MS}, so two of our peers never ping-pong); the health
@@ -167,17 +166,15 @@ export class DirectPath {
   }
 
   /**
-   * Starts a punch attempt towards `to` (spec §6.2): one TPUNCH with IP TTL 2 at once,
-   * then one every {@link PUNCH_INTERVAL_MS} for up to {@link PUNCH_DURATION_MS}, ending
+   * Starts a punch attempt towards `to` (spec §6.2): one TPUNCH at once, then one every {@link PUNCH_INTERVAL_MS} for up to {@link PUNCH_DURATION_MS}, ending
    * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH. A running attempt is replaced.
-   * @param lowTtlFirst send the first datagram with TTL 2 (default true).
    */
-  punch(to: Deno.NetAddr, lowTtlFirst = true): void {
+  punch(to: Deno.NetAddr): void {
     this.stopPunching();
     this.#punchTo = to;
     this.#gotPunch = false;
     this.#punchEnd = this.now() + PUNCH_DURATION_MS;
-    if (lowTtlFirst) this.sock.sendLowTtl(TPUNCH, to).catch(() => {});
+    this.sendPunch(to);
     this.#timer = setInterval(() => {
       const t = performance.now();
       if (t >= this.#punchEnd || this.sock.closed) return this.stopPunching();

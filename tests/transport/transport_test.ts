@@ -282,3 +282,19 @@ Deno.test("UDP relay upgrade aborted while the hub's name resolves: no socket, n
     await reading;
   }
 });
+
+Deno.test("no other socket can bind the session UDP socket's port (no SO_REUSEADDR)", () => {
+  const sock = new UdpPathSocket();
+  try {
+    assert.throws(() =>
+      Deno.listenDatagram({
+        transport: "udp",
+        hostname: "0.0.0.0",
+        port: sock.port,
+        reuseAddress: true,
+      }).close()
+    );
+  } finally {
+    sock.close();
+  }
+});
