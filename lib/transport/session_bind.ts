@@ -467,6 +467,9 @@ export class TieredBind implements SessionBind {
       dp.confirm(ep);
       this.#ctx.log.debug(`direct: ${ep} authenticated`);
       this.#tick();
+      // An authenticated datagram back on the direct path lets the peer confirm us too
+      // (an idle tunnel would otherwise wait for the next persistent keepalive).
+      if (this.#tier === "direct") this.#wg!.sendKeepalive();
     }
   }
 

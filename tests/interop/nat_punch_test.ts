@@ -214,7 +214,7 @@ async function scenario(mode: Mode): Promise<{ agent: string[]; client: Record<s
     agent.on((m) => (m.t === "bin" || m.t === "text") && client.send(m));
     client.on((m) => (m.t === "bin" || m.t === "text") && agent.send(m));
     hub.on((m) => m.t === "bin" && (m.to === "agent" ? agent : client).send({ t: "bin", b: m.b }));
-    const want = mode === "symmetric" ? "udp-relay" : "direct";
+    const want = mode === "cone" ? "direct" : "udp-relay";
     await waitLine(
       client,
       (m) => m.t === "state" && m.transport === want,
@@ -223,7 +223,7 @@ async function scenario(mode: Mode): Promise<{ agent: string[]; client: Record<s
     );
     await waitLine(agent, (m) => m.t === "state" && m.transport === want, 20_000, `agent ${want}`);
     // Past the 5 s punch window: a failed punch must have left the relay in place.
-    if (mode === "symmetric") await new Promise((r) => setTimeout(r, 6000));
+    if (mode !== "cone") await new Promise((r) => setTimeout(r, 6000));
     client.send({ t: "go", total: 1 << 20 });
     const done = await waitLine(client, (m) => m.t === "done", 60_000, "echo done");
     const agentStates = agent.lines.filter((m) => m.t === "state").map((m) => String(m.transport));
