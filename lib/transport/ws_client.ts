@@ -12,10 +12,18 @@
  * queued in an event-loop turn.
  * @module
  */
-import { acceptKey, ServerWebSocket } from "./websocket.ts";
+import { acceptKey, frontClock, ServerWebSocket } from "./websocket.ts";
 
 /** Largest message accepted from the hub, in octets (relay frames are at most 64 KiB + 7). */
 export const CLIENT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Client-mode liveness (spec session-and-relay.md §1.5), in milliseconds. */
+export interface WebSocketLiveness {
+  /** A ping goes out this often (default 20 000). */
+  pingIntervalMs?: number;
+  /** Nothing received this long: the socket is closed (default 45 000). */
+  timeoutMs?: number;
+}
 
 /** The hub answered the upgrade with something other than 101 Switching Protocols. */
 export class WebSocketUpgradeError extends Error {
@@ -50,13 +58,19 @@ export function directDialPossible(url: string): boolean {
  * request, and the server's `Sec-WebSocket-Accept` checked.
  * @param url the hub URL as configured (spec session-and-relay.md §1.1).
  * @param timeoutMs the whole handshake's deadline, in milliseconds.
+ * @param liveness client-mode liveness (spec §1.5): a ping every 20 s, and the socket is
+ *   closed (code 1001) after 45 s with nothing received; tests shorten both.
  * @returns an open socket with the `WebSocket` subset lib/session uses (`binaryType`,
  *   `readyState`, `bufferedAmount`, `onmessage`, `onclose`, `onerror`, `send`, `close`).
  * @throws {WebSocketHandshakeTimeout} after `timeoutMs`; {@link WebSocketUpgradeError} for
  *   an answer other than 101 or a wrong accept key; the runtime's connection errors
  *   (`Deno.errors.ConnectionRefused`, TLS `InvalidData`, ...) as they are.
  */
-export async function dialWebSocket(url: string, timeoutMs: number): Promise<ServerWebSocket> {
+export async function dialWebSocket(
+  url: string,
+  timeoutMs: number,
+  liveness: WebSocketLiveness = {},
+): Promise<ServerWebSocket> {
   const u = new URL(url);
   const tls = u.protocol === "wss:";
   const hostname = u.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -106,7 +120,21 @@ export async function dialWebSocket(url: string, timeoutMs: number): Promise<Ser
       maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES,
       idleTimeoutMs: 0,
     });
-    ws.attach(c, rest, 0).catch(() => {});
+    const pingMs = liveness.pingIntervalMs ?? 20_000;
+    const deadMs = liveness.timeoutMs ?? 45_000;
+    let lastPing = frontClock.now = performance.now();
+    // The socket stamps `lastRx` from the shared coarse clock, which this timer advances.
+    const timer = setInterval(() => {
+      const now = frontClock.now = performance.now();
+      if (now - ws.lastRx >= deadMs) {
+        clearInterval(timer);
+        ws.fail(1001, `nothing from the hub for ${Math.round(deadMs / 1000)} s`);
+      } else if (now - lastPing >= pingMs) {
+        lastPing = now;
+        ws.ping();
+      }
+    }, Math.max(10, Math.min(1000, pingMs / 4)));
+    ws.attach(c, rest, lastPing).catch(() => {}).finally(() => clearInterval(timer));
     return ws;
   } catch (err) {
     try {
