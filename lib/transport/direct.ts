@@ -33,8 +33,8 @@ export function isPunch(d: Uint8Array): boolean {
 }
 
 /**
- * Parses a `peer-endpoint` message (spec §2.10): `"a.b.c.d:port"`, IPv4 only.
- * @returns the address, or null when malformed.
+ * Parses a `peer-endpoint` message (spec §2.10): `"a.b.c.d:port"`, IPv4 only, unicast.
+ * @returns the address, or null when malformed or unspecified, multicast or broadcast.
  */
 export function parsePeerEndpoint(s: string): Deno.NetAddr | null {
   if (typeof s !== "string") return null;
@@ -43,6 +43,10 @@ export function parsePeerEndpoint(s: string): Deno.NetAddr | null {
   const host = s.slice(0, i);
   const port = Number(s.slice(i + 1));
   if (!isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const first = Number(host.split(".")[0]);
+  // 0.0.0.0/8 (unspecified, "this network"), 224/4 multicast, 240/4 reserved and the
+  // limited broadcast 255.255.255.255: never a peer. Loopback stays (tests use it).
+  if (first === 0 || first >= 224) return null;
   return { transport: "udp", hostname: host, port };
 }
 

@@ -53,7 +53,7 @@ import {
   PUNCH_REPLY_INTERVAL_MS,
 } from "./direct.ts";
 import { DEFAULT_STUN_SERVER, isStunMessage, stunQuery } from "./stun.ts";
-import { UdpRelayPath, upgradeToUdpRelay } from "./udp_relay.ts";
+import { sameAddr, UdpRelayPath, upgradeToUdpRelay } from "./udp_relay.ts";
 import { WsRelayBind } from "./ws_relay.ts";
 
 /** Timings of the health checks, in milliseconds (defaults in {@link DEFAULT_TIMINGS}). */
@@ -94,6 +94,8 @@ export interface SessionBindOptions {
 
 /** Largest datagram copied to a direct candidate: a handshake initiation (148 octets). */
 const MAX_COPY_LEN = 148;
+/** Punch attempts towards a peer that never answered before we give up on it. */
+export const MAX_UNANSWERED_PUNCHES = 5;
 /** Datagrams copied to a direct candidate per TPUNCH from it. */
 const MAX_COPIES = 2;
 
@@ -171,6 +173,12 @@ export class TieredBind implements SessionBind {
   /** Small datagrams still to copy to the direct candidate (see {@link #solicit}). */
   #copiesLeft = 0;
   #lastSolicit = -Infinity;
+  #lastPunchStart = -Infinity;
+  /**
+   * Punch attempts since the direct peer last answered (tests, status); after
+   * {@link MAX_UNANSWERED_PUNCHES} no more until a new peer-endpoint address.
+   */
+  punchAttempts = 0;
   /** The peer's last `transport` report (our extension), if any. */
   peerTransport: TransportKind | undefined;
   /** Own datagrams the hub echoed on the WebSocket and that were sent again over it. */
@@ -301,8 +309,13 @@ export class TieredBind implements SessionBind {
           this.#ctx.log.debug("peer-endpoint: not an IPv4 ip:port, ignored");
           return true;
         }
+        if (!this.#peerEndpoint || !sameAddr(this.#peerEndpoint, addr)) this.punchAttempts = 0;
         this.#peerEndpoint = addr;
-        if (this.#direct && !this.#directHealth.up) this.#startPunch(addr);
+        // At most one punch attempt per punch duration, however many messages arrive.
+        if (
+          this.#direct && !this.#directHealth.up &&
+          performance.now() - this.#lastPunchStart >= PUNCH_DURATION_MS
+        ) this.#startPunch(addr);
         return true;
       }
       case "transport": {
@@ -406,6 +419,9 @@ export class TieredBind implements SessionBind {
   #startPunch(to: Deno.NetAddr): void {
     const d = this.#direct;
     if (!d || this.#closed) return;
+    if (this.punchAttempts >= MAX_UNANSWERED_PUNCHES) return;
+    this.punchAttempts++;
+    this.#lastPunchStart = performance.now();
     d.punch(to);
     const h = this.#directHealth;
     h.retryAt = performance.now() + PUNCH_DURATION_MS + h.retryMs;
@@ -557,6 +573,7 @@ export class TieredBind implements SessionBind {
       h.unansweredSince = 0;
       h.askedAt = 0;
       if (!h.up) {
+        if (h === this.#directHealth) this.punchAttempts = 0;
         h.up = true;
         h.retryMs = t.retryMinMs;
         h.downReason = "";

@@ -5,6 +5,7 @@
  * (`-stun none`) neither TPUNCH nor `peer-endpoint` moves the session.
  */
 import assert from "node:assert/strict";
+import { parsePeerEndpoint } from "../../lib/transport/mod.ts";
 import { echoThrough, makePair, stunResponder, until } from "./_harness.ts";
 
 const TPUNCH = Uint8Array.of(0x54, 0x50, 0x55, 0x4e, 0x43, 0x48);
@@ -105,5 +106,46 @@ Deno.test("a stranger's TPUNCH spray does not take over the direct path", async 
     await s.close();
     await p.close();
     stun.close();
+  }
+});
+
+Deno.test("peer-endpoint: unspecified, multicast and broadcast addresses are rejected", () => {
+  for (
+    const bad of [
+      "0.0.0.0:9",
+      "0.1.2.3:9",
+      "224.0.0.1:9",
+      "239.255.255.250:1900",
+      "255.255.255.255:9",
+      "240.0.0.1:9",
+    ]
+  ) {
+    assert.equal(parsePeerEndpoint(bad), null, bad);
+  }
+  assert.deepEqual(parsePeerEndpoint("127.0.0.1:9"), {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 9,
+  });
+  assert.deepEqual(parsePeerEndpoint("198.51.100.7:40000")?.port, 40000);
+});
+
+Deno.test("a peer-endpoint flood restarts punching at most once per punch duration", async () => {
+  // A STUN server that never answers: no side sends peer-endpoint, the direct tier stays open.
+  const deadStun = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const p = makePair({ stun: [`127.0.0.1:${(deadStun.addr as Deno.NetAddr).port}`] });
+  const s = stranger();
+  try {
+    await until(() => p.agent.bind.transport === "udp-relay", 5000, "udp-relay");
+    for (let i = 0; i < 10; i++) {
+      p.agent.bind.signal({ type: "peer-endpoint", message: `127.0.0.1:${s.port}` } as never);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(p.agent.bind.punchAttempts, 1);
+    assert.equal(p.agent.bind.transport, "udp-relay");
+  } finally {
+    await s.close();
+    await p.close();
+    deadStun.close();
   }
 });
