@@ -44,8 +44,8 @@
  * as soon as a Go hub is in the chain; refusing every `connect` that came from a bridge
  * would also refuse legitimate chains (A → B → C, the multi-hop relay gateway of the book).
  *
- * The bridge WebSocket is this hub's own client socket (ws_client.ts), not the runtime's
- * `WebSocket`: a Close that the remote hub does not answer within
+ * The bridge WebSocket is the project's own client socket (lib/transport/ws_client.ts), not
+ * the runtime's `WebSocket`: a Close that the remote hub does not answer within
  * {@link BRIDGE_CLOSE_TIMEOUT_MS} drops the TCP connection, so a silent remote hub cannot
  * keep this hub's descriptors. At most {@link MAX_BRIDGED_SESSIONS} sessions go through one
  * `bridges:` entry at a time (like the 254 sessions of a local machine); more are refused
@@ -78,7 +78,7 @@ import { MAX_FRAME_BYTES, type Relay } from "./relay.ts";
 import { type BridgeLink, closeSocket, type HubSocket, sendJson } from "./socket.ts";
 import { MAX_MESSAGE_BYTES } from "./front_end.ts";
 import type { HubWebSocket } from "./websocket.ts";
-import { dialWebSocket } from "./ws_client.ts";
+import { dialWebSocket } from "../transport/ws_client.ts";
 import type { UdpRelay, UdpTokenEntry } from "./udp_relay.ts";
 
 const log = logger("hub");

@@ -4,6 +4,7 @@
  * datagrams (spec session-and-relay.md §2, §4, §5).
  * @module
  */
+export * from "./bytes.ts";
 export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./udp.ts";

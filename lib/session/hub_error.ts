@@ -106,9 +106,14 @@ export function classifyHubError(err: unknown): HubFailureKind {
     return "tls-plain";
   }
   // An HTTP server that is not a hub (or a wrong path) refuses the WebSocket upgrade.
-  if (/invalid status code: \d+/.test(text)) return "http-status";
+  // (The runtime's WebSocket words it one way, lib/transport/ws_client.ts the other.)
+  if (/invalid status code: \d+|websocket upgrade with status \d+/.test(text)) {
+    return "http-status";
+  }
   // A TLS server's alert read as an HTTP status line.
-  if (/invalid http version parsed/.test(text)) return "tls-expected";
+  if (/invalid http version parsed|answer to the websocket upgrade is not http/.test(text)) {
+    return "tls-expected";
+  }
   if (/notvalidforname|not valid for name|certificate is not valid for/.test(text)) {
     return "tls-name";
   }

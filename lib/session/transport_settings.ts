@@ -7,10 +7,11 @@
  * @module
  */
 import { ConfigError } from "../config/mod.ts";
+import { DEFAULT_STUN_SERVER } from "../transport/stun.ts";
 import type { TransportKind } from "./tunnel.ts";
 
-/** The STUN server asked when none is configured (spec §6.1). */
-export const DEFAULT_STUN_SERVER = "stun.l.google.com:19302";
+/** The STUN server asked when none is configured (spec §6.1), defined beside the STUN client. */
+export { DEFAULT_STUN_SERVER };
 
 /**
  * `-transport` values and the highest tier each allows: `auto` every tier (direct, then the

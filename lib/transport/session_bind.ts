@@ -253,12 +253,17 @@ export class TieredBind implements SessionBind {
     this.#wg = peer;
   }
 
-  /** Starts the WebSocket path and the housekeeping tick; reports the initial path. */
+  /**
+   * Starts the WebSocket path and the housekeeping tick; reports the initial path to
+   * `ctx.onTransport` and the hub (`transport` message) without a log line: it is not a
+   * change, and the spec's transport lines come after `WireGuard tunnel up`
+   * (agent-and-client.md §10.3), which this precedes.
+   */
   open(receive: (datagram: Uint8Array, from: BindEndpoint) => void): void {
     this.#receive = receive;
     this.ws.open((d) => receive(d, undefined));
     this.#timer = setInterval(() => this.#tick(), this.#t.tickMs);
-    this.#announce("websocket", "");
+    this.#announce("websocket", "", false);
   }
 
   /**
@@ -618,14 +623,20 @@ export class TieredBind implements SessionBind {
     this.#announce(want, reason);
   }
 
-  #announce(want: TransportKind, reason: string): void {
+  /**
+   * Makes `want` the send path: one info line (when `logIt`, i.e. a change), the
+   * `onTransport` callback and the `transport` report to the hub.
+   */
+  #announce(want: TransportKind, reason: string, logIt = true): void {
     this.#tier = want;
-    let detail = reason;
-    if (want === "direct") detail = `peer ${this.#direct!.peerString}`;
-    else if (want === "udp-relay") {
-      detail = `hub ${this.#relay!.hubString}` + (reason ? `; ${reason}` : "");
+    if (logIt) {
+      let detail = reason;
+      if (want === "direct") detail = `peer ${this.#direct!.peerString}`;
+      else if (want === "udp-relay") {
+        detail = `hub ${this.#relay!.hubString}` + (reason ? `; ${reason}` : "");
+      }
+      this.#ctx.log.info(`transport: ${want}${detail ? ` (${detail})` : ""}`);
     }
-    this.#ctx.log.info(`transport: ${want}${detail ? ` (${detail})` : ""}`);
     try {
       this.#ctx.onTransport?.(want);
     } catch { /* a listener's bug must not break the bind */ }

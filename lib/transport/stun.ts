@@ -18,7 +18,10 @@ export const STUN_BINDING_REQUEST = 0x0001;
 export const STUN_BINDING_SUCCESS = 0x0101;
 /** Attribute type XOR-MAPPED-ADDRESS (RFC 5389 §15.2). */
 export const STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020;
-/** The default STUN server (spec §6.1). */
+/**
+ * The STUN server asked when none is configured (spec §6.1); `tela connect -stun` and
+ * `telad -stun` replace it.
+ */
 export const DEFAULT_STUN_SERVER = "stun.l.google.com:19302";
 /** How long one server is waited for, in milliseconds (spec §6.1 step 3). */
 export const STUN_TIMEOUT_MS = 3000;

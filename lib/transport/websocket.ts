@@ -10,12 +10,13 @@
  * The object offers the subset of the browser `WebSocket` API the hub uses
  * ({@link HubWebSocket}), so the hub does not know which implementation it holds. With
  * `client: true` the same code is the client end (masked frames out, unmasked in) that
- * `ws_client.ts` opens for agent and client.
+ * `ws_client.ts` opens for agent, client and the hub's bridge.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import { escapeForLog, logger } from "../log/mod.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 import { isConnectionGone } from "./net_errors.ts";
 
 const log = logger("hub");
@@ -482,7 +483,7 @@ export class ServerWebSocket implements HubWebSocket {
       if (body.length > 0) this.#fragments.push(body.slice());
       this.#fragBytes += body.length;
       if (!fin) return;
-      body = concat(this.#fragments, this.#fragBytes);
+      body = concatBytes(this.#fragments, this.#fragBytes);
       fresh = true;
       this.#fragments = [];
       this.#fragBytes = 0;
@@ -628,14 +629,4 @@ function unmaskInto(src: Uint8Array, key: Uint8Array, m: number, dst: Uint8Array
     dst[i + 3] = src[i + 3] ^ k3;
   }
   for (; i < n; i++) dst[i] = src[i] ^ key[m + (i & 3)];
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -193,7 +193,10 @@ async function scenario(
     );
     procs.push(client);
     await client.waitFor(/WireGuard tunnel up/, 90_000);
-    await client.waitFor(new RegExp(`transport: ${o.clientTransport}\\b`), 60_000);
+    // The initial path (websocket) is no change and gets no line; an upgrade does.
+    if (o.clientTransport !== "websocket") {
+      await client.waitFor(new RegExp(`transport: ${o.clientTransport}\\b`), 60_000);
+    }
     await transfer(local, target);
     const s = await statusShows(clientHome, hub, machine, {
       client: o.clientTransport,
@@ -204,6 +207,17 @@ async function scenario(
     const offer = client.lines.findIndex((l) => /received UDP relay offer \(port \d+\)$/.test(l));
     const up = client.lines.findIndex((l) => /WireGuard tunnel up/.test(l));
     assert.ok(offer >= 0 && offer < up, `offer line before tunnel up:\n${client.output}`);
+    // Transport lines only after the tunnel-up line (agent-and-client.md §10.3).
+    const first = client.lines.findIndex((l) =>
+      /transport: (direct|udp-relay|websocket)\b/.test(l)
+    );
+    assert.ok(first < 0 || first > up, `transport line before tunnel up:\n${client.output}`);
+    if (o.clientTransport === "websocket") {
+      assert.ok(
+        !client.lines.some((l) => /transport: (direct|udp-relay|websocket)\b/.test(l)),
+        `a client held to websocket never changes path, so logs no transport line:\n${client.output}`,
+      );
+    }
     const table = await runTela(clientHome, ["status", "-hub", hub.url, "-token", owner]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(

@@ -11,6 +11,7 @@ import {
   type HubMessageEvent,
   type ServerWebSocket,
 } from "../../lib/transport/websocket.ts";
+import { classifyHubError } from "../../lib/session/hub_error.ts";
 import {
   dialWebSocket,
   directDialPossible,
@@ -110,10 +111,32 @@ Deno.test("an answer other than 101 is a WebSocketUpgradeError naming the status
   try {
     await assert.rejects(
       dialWebSocket(`ws://127.0.0.1:${server.addr.port}/`, 5000),
-      (e: Error) => e instanceof WebSocketUpgradeError && /404/.test(e.message),
+      (e: Error) =>
+        e instanceof WebSocketUpgradeError && /404/.test(e.message) &&
+        classifyHubError(e) === "http-status",
     );
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("an answer that is not HTTP is classified tls-expected (a TLS server's alert)", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const answering = (async () => {
+    const c = await l.accept();
+    await c.read(new Uint8Array(4096));
+    // A TLS 1.2 alert record (handshake failure), as a TLS-only port answers plain HTTP.
+    await c.write(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28, 13, 10, 13, 10]));
+    c.close();
+  })();
+  try {
+    await assert.rejects(
+      dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, 5000),
+      (e: Error) => e instanceof WebSocketUpgradeError && classifyHubError(e) === "tls-expected",
+    );
+  } finally {
+    await answering;
+    l.close();
   }
 });
 
@@ -126,7 +149,7 @@ Deno.test("a server that never answers the upgrade is a WebSocketHandshakeTimeou
   try {
     await assert.rejects(
       dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, 300),
-      WebSocketHandshakeTimeout,
+      (e: Error) => e instanceof WebSocketHandshakeTimeout && classifyHubError(e) === "timeout",
     );
   } finally {
     l.close();
@@ -182,9 +205,9 @@ Deno.test("client liveness (spec §1.5): pings a silent hub, closes when nothing
     }
   })();
   try {
-    const ws = await dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, 3000, {
-      pingIntervalMs: 100,
-      timeoutMs: 600,
+    const ws = await dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, {
+      timeoutMs: 3000,
+      liveness: { pingIntervalMs: 100, timeoutMs: 600 },
     });
     const closed = new Promise<HubCloseEvent>((r) => (ws.onclose = r));
     const ev = await Promise.race([
