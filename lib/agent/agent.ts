@@ -313,6 +313,18 @@ export class MachineAgent {
     for (const s of [...this.#sessions]) s.stop();
   }
 
+  /**
+   * Closes the machine's file-share connections (after {@link stop}).
+   * @returns resolves when their handlers ended and interrupted uploads' temporary files are
+   *   removed; at once when the machine has no shares.
+   */
+  async closeShares(): Promise<void> {
+    if (!this.#shares) return;
+    try {
+      await (await this.#shares).close();
+    } catch { /* never made: nothing to close */ }
+  }
+
   /** Sessions running now. */
   get sessionCount(): number {
     return this.#sessions.size;

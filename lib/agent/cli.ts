@@ -284,6 +284,9 @@ async function runAgent(
   }
 }
 
+/** Longest wait at shutdown for file-share connections to clean up, in ms. */
+const SHARE_CLOSE_WAIT_MS = 5_000;
+
 async function runMachines(
   cfg: AgentConfig,
   state: AgentState,
@@ -321,6 +324,13 @@ async function runMachines(
   });
   const stopped = await Promise.race([runs.then(() => false), interrupted.then(() => true)]);
   for (const a of agents) a.stop();
+  // Uploads cut by the stop remove their temporary files before telad exits (bounded).
+  let t: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(agents.map((a) => a.closeShares())),
+    new Promise((r) => t = setTimeout(r, SHARE_CLOSE_WAIT_MS)),
+  ]);
+  clearTimeout(t);
   if (stopped) {
     log.info("shutting down");
     return 0;

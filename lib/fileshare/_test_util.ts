@@ -16,7 +16,7 @@ import {
   type ShareRequest,
   type ShareResponse,
 } from "./protocol.ts";
-import { ShareServer } from "./server.ts";
+import { ShareServer, type ShareServerOptions } from "./server.ts";
 
 export const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const enc = new TextEncoder();
@@ -46,14 +46,17 @@ export interface Harness {
  * Makes `dir` (temp) with an `outside/secret.txt` beside each share directory, and serves
  * the shares (fields without `path` get `<dir>/<name>`).
  */
-export async function startServer(fields: ShareFields[]): Promise<Harness> {
+export async function startServer(
+  fields: ShareFields[],
+  options: ShareServerOptions = {},
+): Promise<Harness> {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fileshare-test-" }));
   await Deno.mkdir(`${dir}/outside`);
   await Deno.writeTextFile(`${dir}/outside/secret.txt`, "TOP SECRET\n");
   const shares = fields.map((f) => shareFromFields({ path: `${dir}/${f.name}`, ...f }));
   for (const s of shares) await Deno.mkdir(s.path, { recursive: true });
   const log = silentLog();
-  const server = await ShareServer.create(shares, log);
+  const server = await ShareServer.create(shares, log, options);
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = server.serve({
     accept: async () => {

@@ -74,7 +74,8 @@ export function normalizeExtension(ext: string): string {
  * The extension rule of spec §2.9 for a file name: extension = lowercase of the text from the
  * last `.` of the final path element (`archive.tar.gz` → `.gz`, `.bashrc` → `.bashrc`, no
  * dot → none). No extension passes only without an allow-list; a blocked one fails; with an
- * allow-list only listed ones pass.
+ * allow-list only listed ones pass. Trailing dots and spaces are dropped from the name first,
+ * on every OS: the name is checked as Windows stores it (`a.exe.` and `a.exe ` are `a.exe`).
  * @param share the share's lists (already normalised).
  * @param path a path or base name, `/` separated.
  */
@@ -82,7 +83,7 @@ export function extensionAllowed(
   share: Pick<ShareConfig, "allowedExtensions" | "blockedExtensions">,
   path: string,
 ): boolean {
-  const base = path.slice(path.lastIndexOf("/") + 1);
+  const base = path.slice(path.lastIndexOf("/") + 1).replace(/[. ]+$/, "");
   const dot = base.lastIndexOf(".");
   const ext = dot >= 0 ? base.slice(dot).toLowerCase() : "";
   if (ext === "") return share.allowedExtensions.length === 0;

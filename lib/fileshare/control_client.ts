@@ -7,7 +7,7 @@
  * @module
  */
 import { join } from "node:path";
-import { createHash } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { runDir } from "../host/mod.ts";
 import {
   ByteReader,
@@ -55,14 +55,48 @@ export async function readControlFile(path = controlFilePath()): Promise<Control
       "unavailable",
     );
   }
+  let info: ControlInfo;
   try {
-    const info = JSON.parse(text) as ControlInfo;
+    info = JSON.parse(text) as ControlInfo;
     if (!info.port || typeof info.token !== "string") throw new Error("port 0");
-    return info;
   } catch {
     throw new ShareError(`invalid control file ${path} (restart tela connect)`, "unavailable");
   }
+  if (!(await pidAlive(info.pid))) {
+    throw new ShareError(
+      `stale control file ${path}: tela connect (pid ${info.pid}) is not running ` +
+        "(start tela connect again)",
+      "unavailable",
+    );
+  }
+  return info;
 }
+
+/**
+ * Whether process `pid` exists, where the OS tells without signalling it: Linux's /proc.
+ * True where it cannot tell (the server's token proof still protects the client).
+ */
+async function pidAlive(pid: unknown): Promise<boolean> {
+  if (Deno.build.os !== "linux" || typeof pid !== "number" || !Number.isInteger(pid)) {
+    return true;
+  }
+  try {
+    await Deno.stat("/proc/self");
+  } catch {
+    return true; // no procfs
+  }
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Request header carrying the client's nonce; the server answers in {@link PROOF_HEADER}. */
+const NONCE_HEADER = "X-Tela-Nonce";
+/** Response header: hex(HMAC-SHA256(key = token, nonce)) (RFC 2104). */
+const PROOF_HEADER = "X-Tela-Proof";
 
 /** A download: the agent's header and the file's bytes (chunk framing removed). */
 export interface Download {
@@ -79,6 +113,7 @@ export interface Download {
 
 /** A client of one running `tela connect`'s control API. */
 export class ControlClient {
+  #verified: Promise<void> | null = null;
   constructor(readonly info: ControlInfo) {}
 
   /** A client of the `tela connect` that wrote `control.json`. @throws as {@link readControlFile}. */
@@ -90,16 +125,37 @@ export class ControlClient {
     return `http://127.0.0.1:${this.info.port}`;
   }
 
-  async #fetch(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
+  /**
+   * Checks, once, that the server holds the token (`GET /` with a nonce) before any request
+   * body is sent: a stale control.json's port may belong to another local user's program.
+   */
+  #verify(): Promise<void> {
+    this.#verified ??= this.#fetch("/", { timeoutMs: CONTROL_OP_TIMEOUT_MS }, false).then(
+      async (res) => void await res.body?.cancel(),
+    );
+    this.#verified.catch(() => this.#verified = null);
+    return this.#verified;
+  }
+
+  async #fetch(
+    path: string,
+    init: RequestInit & { timeoutMs?: number } = {},
+    verifyFirst = init.body !== undefined && init.body !== null,
+  ): Promise<Response> {
+    if (verifyFirst) await this.#verify();
     const signal = init.signal ??
       (init.timeoutMs ? AbortSignal.timeout(init.timeoutMs) : undefined);
+    const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    let res: Response;
     try {
-      return await fetch(`${this.#base}${path}`, {
+      res = await fetch(`${this.#base}${path}`, {
         ...init,
         signal,
         headers: {
           Authorization: `Bearer ${this.info.token}`,
           "Content-Type": "application/json",
+          [NONCE_HEADER]: nonce,
           ...(init.headers ?? {}),
         },
       });
@@ -110,6 +166,20 @@ export class ControlClient {
         "unavailable",
       );
     }
+    const want = new TextEncoder().encode(
+      createHmac("sha256", this.info.token).update(nonce).digest("hex"),
+    );
+    const got = new TextEncoder().encode(res.headers.get(PROOF_HEADER) ?? "");
+    if (got.length !== want.length || !timingSafeEqual(got, want)) {
+      await res.body?.cancel().catch(() => {});
+      throw new ShareError(
+        `control API on port ${this.info.port} did not prove it holds the token of ` +
+          `control.json: the file is stale or another program took the port (pid ` +
+          `${this.info.pid}; restart tela connect)`,
+        "unavailable",
+      );
+    }
+    return res;
   }
 
   /** Machines with a live tunnel (`GET /tunnels`). @throws {ShareError} `unavailable`. */

@@ -24,8 +24,16 @@ export const MAX_CONNECTIONS = 4;
 export const REQUEST_DEADLINE_MS = 60_000;
 /** Time allowed between two chunks of a transfer, in ms (spec §2.6 `write` step 10). */
 export const STALL_DEADLINE_MS = 30_000;
-/** Longest request or response line accepted, in bytes (a `list` of thousands of entries). */
+/**
+ * Longest response line a client accepts, in bytes (a `list` of thousands of entries). Only
+ * readers of the agent's responses use it; request lines have {@link MAX_REQUEST_LINE}.
+ */
 export const MAX_LINE = 64 * 1024 * 1024;
+/**
+ * Longest request line the agent (and the control API forwarding one) accepts, in bytes:
+ * a request carries at most two paths of 4096 bytes (sandbox MAX_PATH_BYTES), JSON-escaped.
+ */
+export const MAX_REQUEST_LINE = 64 * 1024;
 /** Prefix of the agent's in-flight upload files (spec §2.6 `write` step 9). */
 export const UPLOAD_TEMP_PREFIX = ".tela-upload-";
 
@@ -279,26 +287,24 @@ export class ByteReader {
    *   cuts a line.
    */
   async readLine(max = MAX_LINE): Promise<string | null> {
-    let scanned = 0;
+    // Buffers are only appended while a line is looked for: scanning resumes at the first
+    // buffer not scanned yet (each byte is looked at once, however many pieces arrive).
+    let i = 0;
+    let seen = 0;
     while (true) {
-      // Look for \n in the buffered data, starting after what was already scanned.
-      let seen = 0;
-      for (let i = 0; i < this.#bufs.length; i++) {
+      for (; i < this.#bufs.length; i++) {
         const b = this.#bufs[i];
-        const start = Math.max(0, scanned - seen);
-        if (start < b.length) {
-          const j = b.indexOf(10, start);
-          if (j >= 0) {
-            const bytes = this.#take(seen + j + 1);
-            let end = bytes.length - 1;
-            if (end > 0 && bytes[end - 1] === 13) end--;
-            return dec.decode(bytes.subarray(0, end));
-          }
+        const j = b.indexOf(10);
+        if (j >= 0) {
+          if (seen + j > max) throw new ProtocolError("line too long");
+          const bytes = this.#take(seen + j + 1);
+          let end = bytes.length - 1;
+          if (end > 0 && bytes[end - 1] === 13) end--;
+          return dec.decode(bytes.subarray(0, end));
         }
         seen += b.length;
       }
-      scanned = seen;
-      if (scanned > max) throw new ProtocolError("line too long");
+      if (seen > max) throw new ProtocolError("line too long");
       if (!(await this.#fill())) {
         if (this.#buffered === 0) return null;
         throw new ProtocolError("unexpected end of stream");
@@ -362,14 +368,17 @@ export class ByteReader {
     }
     const out = new Uint8Array(n);
     let o = 0;
+    let i = 0;
     while (o < n) {
-      const b = this.#bufs[0];
+      const b = this.#bufs[i];
       const k = Math.min(b.length, n - o);
       out.set(b.subarray(0, k), o);
       o += k;
-      if (k === b.length) this.#bufs.shift();
-      else this.#bufs[0] = b.subarray(k);
+      if (k === b.length) i++;
+      else this.#bufs[i] = b.subarray(k);
     }
+    // One splice, not a shift per buffer (a long line may span many thousands of them).
+    this.#bufs.splice(0, i);
     this.#buffered -= n;
     return out;
   }

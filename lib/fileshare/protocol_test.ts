@@ -17,6 +17,7 @@ import {
   shareFromFields,
 } from "./config.ts";
 import { capabilities } from "./config.ts";
+import { checkPathText, isWindowsReservedName } from "./sandbox.ts";
 
 const enc = new TextEncoder();
 
@@ -140,7 +141,16 @@ Deno.test("ByteReader: lines across pieces, \\r\\n, EOF cut, exact counts, limit
   const cut = new ByteReader(streamOf("no newline"));
   await assert.rejects(cut.readLine(), /unexpected end of stream/);
   assert.equal(await new ByteReader(streamOf()).readLine(), null);
-  await assert.rejects(new ByteReader(streamOf("x".repeat(100))).readLine(10), /line too long/);
+  await assert.rejects(new ByteReader(streamOf("x".repeat(100))).readLine(10), /line too long/); // The newline arriving in the same piece as the excess bytes does not excuse them.
+  await assert.rejects(
+    new ByteReader(streamOf("x".repeat(100) + "\n")).readLine(10),
+    /line too long/,
+  );
+  // Many small pieces: each is scanned once and taken with one splice (was quadratic).
+  const pieces = Array.from({ length: 20_000 }, () => "ab");
+  const many = new ByteReader(streamOf(...pieces, "\nrest\n"));
+  assert.equal(await many.readLine(), "ab".repeat(20_000));
+  assert.equal(await many.readLine(), "rest");
 });
 
 Deno.test("sizes: KB/MB/GB binary, whole numbers only, no B suffix (spec §2.9)", () => {
@@ -203,4 +213,30 @@ Deno.test("capabilities: shares with their limits, then management (spec §2.10)
     '{"shares":[{"name":"docs","writable":true,"allowDelete":false,"maxFileSize":52428800,' +
       '"allowedExtensions":[".txt"]}],"management":true}',
   );
+});
+
+Deno.test("extensions: trailing dots and spaces do not hide a blocked extension (as Windows stores the name)", () => {
+  const def = shareFromFields({ name: "s", path: "/srv/s" });
+  for (const bad of ["a.exe.", "a.exe ", "a.exe. . ", "d/run.BAT...", "x.ps1 "]) {
+    assert.equal(extensionAllowed(def, bad), false, bad);
+  }
+  assert.equal(extensionAllowed(def, "notes.txt."), true);
+  const allow = shareFromFields({ name: "s", path: "/srv/s", allowedExtensions: [".txt"] });
+  assert.equal(extensionAllowed(allow, "a."), false); // no extension with an allow-list
+  assert.equal(extensionAllowed(allow, "a.txt "), true);
+});
+
+Deno.test("Windows device names: refused on Windows agents, with any extension and case", () => {
+  for (const n of ["CON", "nul", "Nul.txt", "aux.tar.gz", "COM1", "lpt9.log", "con .txt", "prn."]) {
+    assert.equal(isWindowsReservedName(n), true, n);
+    assert.throws(
+      () => checkPathText(`dir/${n}`, "windows"),
+      /path validation failed: .* is a reserved device name on Windows/,
+    );
+    checkPathText(`dir/${n}`, "linux"); // an ordinary name elsewhere
+  }
+  for (const n of ["console", "COM0", "lpt", "nullable.txt", "a.con", "com10"]) {
+    assert.equal(isWindowsReservedName(n), false, n);
+    checkPathText(`dir/${n}`, "windows");
+  }
 });

@@ -45,16 +45,22 @@ export interface SharePath {
  * @throws {SandboxError} with the spec's strings (`path traversal not allowed`, …) or
  *   `path validation failed: <why>`.
  */
-export function checkPathText(p: string): void {
+export function checkPathText(p: string, os: typeof Deno.build.os = Deno.build.os): void {
   if (p.includes("\0")) throw new SandboxError("path validation failed: NUL byte in path");
   // Spec §2.7 step 1: `..` anywhere, even inside a name such as `a..b`.
   if (p.includes("..")) throw new SandboxError("path traversal not allowed");
-  if (Deno.build.os === "windows") {
+  if (os === "windows") {
     if (p.startsWith("\\\\") || p.startsWith("//")) {
       throw new SandboxError("UNC paths not allowed");
     }
     if (p[1] === ":") throw new SandboxError("drive-letter paths not allowed");
     if (p.includes(":")) throw new SandboxError("alternate data streams not allowed");
+    const reserved = p.split("/").find(isWindowsReservedName);
+    if (reserved !== undefined) {
+      throw new SandboxError(
+        `path validation failed: ${reserved} is a reserved device name on Windows`,
+      );
+    }
   }
   if (p.includes("\\")) {
     throw new SandboxError("path validation failed: backslash in path (separate names with /)");
@@ -70,6 +76,29 @@ export function checkPathText(p: string): void {
       throw new SandboxError("path validation failed: in-flight upload files cannot be used");
     }
   }
+}
+
+/**
+ * Checks a name the request creates (write's path, mkdir's path, rename's newName, move's
+ * newPath): no control character (U+0000-U+001F, U+007F), which would reach the terminal of
+ * whoever lists the share. Existing files with such names stay readable and deletable.
+ * @throws {SandboxError} `path validation failed: control character in name`.
+ */
+export function checkNewPathText(p: string): void {
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) {
+    throw new SandboxError("path validation failed: control character in name");
+  }
+}
+
+/**
+ * Whether Windows treats `name` as a device (CON, PRN, AUX, NUL, COM1-9, LPT1-9), with any
+ * extension and any case, after dropping trailing dots and spaces as Windows does
+ * (`nul.txt`, `Con .log`, `com1.`). Source: Microsoft, "Naming Files, Paths, and Namespaces".
+ */
+export function isWindowsReservedName(name: string): boolean {
+  const stem = name.replace(/[. ]+$/, "").split(".")[0].replace(/ +$/, "");
+  return /^(con|prn|aux|nul|com[1-9]|lpt[1-9])$/i.test(stem);
 }
 
 /** The components of a client path after lexical cleaning (`""`, `.` dropped). */
@@ -117,5 +146,6 @@ export function checkNewName(name: string): void {
     throw new SandboxError("newName must be a filename, not a path");
   }
   checkPathText(name);
+  checkNewPathText(name);
   if (name === ".") throw new SandboxError("rename would escape sandbox");
 }

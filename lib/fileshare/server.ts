@@ -19,7 +19,8 @@
  *   declared size against `maxTotalSize` (two uploads cannot both squeeze under the limit).
  * - `.tela-upload-*` files are not listed and cannot be addressed.
  * - Q-FS-6: `subscribe` connections do not count against the 4-connection limit; at most
- *   {@link MAX_SUBSCRIPTIONS} per session instead.
+ *   {@link MAX_SUBSCRIPTIONS} (4) per session instead, one new one per second per session
+ *   (each recursive watcher walks the whole share when it starts).
  * - `mkdir failed:`/`rename failed:`/`move failed:` name the share-relative path, never the
  *   host path (Q-FS-7).
  * @module
@@ -38,6 +39,7 @@ import {
   FILE_SHARE_PORT,
   frameChunks,
   MAX_CONNECTIONS,
+  MAX_REQUEST_LINE,
   parseChunkHeader,
   parseRequest,
   ProtocolError,
@@ -48,7 +50,7 @@ import {
   STALL_DEADLINE_MS,
   UPLOAD_TEMP_PREFIX,
 } from "./protocol.ts";
-import { checkNewName, resolveInShare, SandboxError } from "./sandbox.ts";
+import { checkNewName, checkNewPathText, resolveInShare, SandboxError } from "./sandbox.ts";
 import { encodeEvent, mapEvent } from "./watch.ts";
 
 /** Where the server logs (lines start with the spec's words, §2.11). */
@@ -71,10 +73,78 @@ class Subscribe extends Error {
   }
 }
 
-/** Subscriptions one session may hold (they do not count against the 4 connections). */
-export const MAX_SUBSCRIPTIONS = 16;
+/**
+ * Subscriptions one session may hold (they do not count against the 4 connections). Each
+ * one is a recursive file watcher whose start walks the share's whole tree: kept low.
+ */
+export const MAX_SUBSCRIPTIONS = 4;
+/** Shortest time between two subscriptions one session starts, in ms (default). */
+export const SUBSCRIBE_INTERVAL_MS = 1_000;
 /** Time allowed for writing one change event, in ms (spec §2.6 `subscribe`). */
 export const EVENT_WRITE_DEADLINE_MS = 5_000;
+
+/**
+ * One session's counters (one per {@link ShareServer.serve} call): the connection and
+ * subscription limits hold per session, while share roots and upload reservations are the
+ * machine's (one server for all its sessions).
+ */
+export class SessionLimits {
+  /** Connections being served that are not subscriptions. */
+  active = 0;
+  /** Subscriptions open. */
+  subscriptions = 0;
+  /** When the session's last subscription started (`Date.now()` ms). */
+  lastSubscribe = -Infinity;
+}
+
+/**
+ * Upload pacing: an upload must end within `uploadGraceMs` plus its declared size at
+ * `minUploadBytesPerSecond`, so a client trickling bytes cannot hold a connection and a
+ * `maxTotalSize` reservation for ever (each chunk also has its stall deadline).
+ */
+export interface ShareServerOptions {
+  /** ms allowed on top of the size-based time; default 60 000. */
+  uploadGraceMs?: number;
+  /** Slowest average upload rate accepted, bytes per second; default 4096. */
+  minUploadBytesPerSecond?: number;
+  /** Age of the `.tela-upload-*` files removed at creation, ms; default 5 minutes. */
+  uploadLeftoverAgeMs?: number;
+  /** Shortest time between two subscriptions of one session, ms; default 1000. */
+  subscribeIntervalMs?: number;
+}
+
+/** Age (last modification) past which a `.tela-upload-*` file is a crash's leftover, in ms. */
+export const UPLOAD_LEFTOVER_AGE_MS = 5 * 60_000;
+
+/**
+ * Removes the `.tela-upload-*` files under `root` (symlinks not followed) last modified more
+ * than `olderThanMs` ago: uploads cut by a crash or a kill. A live upload writes at least every
+ * 256 KiB and stalls out after 30 s, so its file is never that old, even when another agent
+ * process shares the directory.
+ * @returns the number of files removed.
+ */
+export async function removeUploadLeftovers(
+  root: string,
+  olderThanMs = UPLOAD_LEFTOVER_AGE_MS,
+): Promise<number> {
+  let removed = 0;
+  try {
+    for await (const e of Deno.readDir(root)) {
+      const path = `${root}/${e.name}`;
+      if (e.isDirectory) removed += await removeUploadLeftovers(path, olderThanMs);
+      else if (e.isFile && e.name.startsWith(UPLOAD_TEMP_PREFIX)) {
+        try {
+          const st = await Deno.lstat(path);
+          if (Date.now() - (st.mtime?.getTime() ?? 0) >= olderThanMs) {
+            await Deno.remove(path);
+            removed++;
+          }
+        } catch { /* gone or not ours to remove */ }
+      }
+    }
+  } catch { /* unreadable */ }
+  return removed;
+}
 
 /** The connection cannot carry another request (mid-stream failure, timeout). */
 class ConnectionBroken extends Error {}
@@ -133,9 +203,8 @@ function osText(err: unknown): string {
  * paths once ({@link ShareServer.create}); paths are validated on every request.
  */
 export class ShareServer {
-  #active = 0;
-  #subscriptions = 0;
   #conns = new Set<ShareConn>();
+  #handlers = new Set<Promise<void>>();
   #closed = false;
 
   private constructor(
@@ -143,22 +212,33 @@ export class ShareServer {
     /** Real path (symlinks resolved) of each share's root, by share. */
     readonly roots: ReadonlyMap<ShareConfig, string>,
     readonly log: ShareLog,
+    readonly options: ShareServerOptions = {},
   ) {}
 
   /**
    * @param shares the machine's shares (their directories exist: `ensureShareDirectories`).
    * @param log receives `list "<path>": ...` and the other lines of spec §2.11.
+   * @param options upload pacing ({@link ShareServerOptions}).
    * @throws {Deno.errors.NotFound} when a share directory is missing.
    */
-  static async create(shares: readonly ShareConfig[], log: ShareLog): Promise<ShareServer> {
+  static async create(
+    shares: readonly ShareConfig[],
+    log: ShareLog,
+    options: ShareServerOptions = {},
+  ): Promise<ShareServer> {
     const roots = new Map<ShareConfig, string>();
     for (const s of shares) roots.set(s, await Deno.realPath(s.path));
-    return new ShareServer(shares, roots, log);
+    for (const root of new Set(roots.values())) {
+      const n = await removeUploadLeftovers(root, options.uploadLeftoverAgeMs);
+      if (n) log.info(`[fileshare] removed ${n} interrupted upload files`);
+    }
+    return new ShareServer(shares, roots, log, options);
   }
 
   /**
    * Accepts connections until the listener closes: at most {@link MAX_CONNECTIONS} at once,
-   * a further one is closed at once without a byte (spec §2.1).
+   * a further one is closed at once without a byte (spec §2.1). The limits count this
+   * listener's connections only: call once per session.
    * @param listener e.g. a session's netstack listener on port 17377.
    */
   async serve(listener: TunnelListener, address = `:${FILE_SHARE_PORT}`): Promise<void> {
@@ -167,6 +247,7 @@ export class ShareServer {
         this.shares.map((s) => s.name).join(" ")
       }])`,
     );
+    const limits = new SessionLimits();
     while (!this.#closed) {
       let conn: ShareConn;
       try {
@@ -174,19 +255,25 @@ export class ShareServer {
       } catch {
         break;
       }
-      if (this.#active >= MAX_CONNECTIONS) {
+      if (limits.active >= MAX_CONNECTIONS) {
         this.log.warn("[fileshare] connection limit reached, rejecting");
         Promise.resolve(conn.close()).catch(() => {});
         continue;
       }
-      this.handle(conn);
+      const h = this.handle(conn, limits);
+      this.#handlers.add(h);
+      h.finally(() => this.#handlers.delete(h));
     }
   }
 
-  /** Closes every connection being served. */
-  close(): void {
+  /**
+   * Closes every connection being served.
+   * @returns resolves when their handlers ended (an upload's temporary file removed).
+   */
+  close(): Promise<void> {
     this.#closed = true;
     for (const c of this.#conns) this.#drop(c);
+    return Promise.all(this.#handlers).then(() => {});
   }
 
   #drop(conn: ShareConn): void {
@@ -199,9 +286,10 @@ export class ShareServer {
   /**
    * Serves one connection: requests one after another until EOF, a timeout or a broken
    * transfer. Never throws.
+   * @param limits the session's counters (a fresh set when the connection is on its own).
    */
-  async handle(conn: ShareConn): Promise<void> {
-    this.#active++;
+  async handle(conn: ShareConn, limits = new SessionLimits()): Promise<void> {
+    limits.active++;
     this.#conns.add(conn);
     const reader = new ByteReader(conn.readable);
     const writer = conn.writable.getWriter();
@@ -214,7 +302,7 @@ export class ShareServer {
         const deadline = timer(REQUEST_DEADLINE_MS);
         let line: string | null;
         try {
-          line = await Promise.race([reader.readLine(), deadline.promise]);
+          line = await Promise.race([reader.readLine(MAX_REQUEST_LINE), deadline.promise]);
         } catch {
           deadline.cancel();
           break;
@@ -226,17 +314,17 @@ export class ShareServer {
         const req = parseRequest(line);
         try {
           if (!req) await send(encodeResponse({ ok: false, error: "invalid request" }));
-          else await this.#dispatch(req, reader, send, deadline);
+          else await this.#dispatch(req, reader, send, deadline, limits);
         } catch (err) {
           if (!(err instanceof Subscribe)) throw err;
           // Q-FS-6 fixed: a subscription leaves the 4-connection limit (it has its own).
-          this.#active--;
-          this.#subscriptions++;
+          limits.active--;
+          limits.subscriptions++;
           try {
             await this.#subscribe(err.root, send, reader);
           } finally {
-            this.#subscriptions--;
-            this.#active++;
+            limits.subscriptions--;
+            limits.active++;
           }
           break;
         } finally {
@@ -248,7 +336,7 @@ export class ShareServer {
         this.log.debug(`[fileshare] connection ended: ${(err as Error).message}`);
       }
     } finally {
-      this.#active--;
+      limits.active--;
       this.#conns.delete(conn);
       try {
         writer.releaseLock();
@@ -263,6 +351,7 @@ export class ShareServer {
     reader: ByteReader,
     send: (b: Uint8Array | string) => Promise<void>,
     deadline: { promise: Promise<never>; cancel(): void },
+    limits: SessionLimits,
   ): Promise<void> {
     const answer = (r: ShareResponse) => within(send(encodeResponse(r)), STALL_DEADLINE_MS);
     if (req.op === "list-shares") {
@@ -300,12 +389,23 @@ export class ShareServer {
           return void await answer(await this.#move(share, root, req));
         case "subscribe":
           deadline.cancel();
-          if (this.#subscriptions >= MAX_SUBSCRIPTIONS) {
+          if (limits.subscriptions >= MAX_SUBSCRIPTIONS) {
             return void await answer({
               ok: false,
               error: `cannot create file watcher: ${MAX_SUBSCRIPTIONS} subscriptions already ` +
                 `watch this session's shares`,
             });
+          }
+          {
+            const interval = this.options.subscribeIntervalMs ?? SUBSCRIBE_INTERVAL_MS;
+            if (Date.now() - limits.lastSubscribe < interval) {
+              return void await answer({
+                ok: false,
+                error: `cannot create file watcher: at most one new subscription per ` +
+                  `${interval} ms per session (try again shortly)`,
+              });
+            }
+            limits.lastSubscribe = Date.now();
           }
           throw new Subscribe(root);
         default:
@@ -489,7 +589,8 @@ export class ShareServer {
     let total = 0;
     try {
       for await (const e of Deno.readDir(dir)) {
-        if (e.isSymlink) continue;
+        // In-flight uploads count through their reservations; a crash's leftover not at all.
+        if (e.isSymlink || e.name.startsWith(UPLOAD_TEMP_PREFIX)) continue;
         const path = `${dir}/${e.name}`;
         if (e.isDirectory) total += await this.#usage(path);
         else if (e.isFile) {
@@ -521,6 +622,7 @@ export class ShareServer {
     let p;
     try {
       p = await resolveInShare(root, req.path);
+      checkNewPathText(req.path);
     } catch (err) {
       if (err instanceof SandboxError) return await early(err.message);
       throw err;
@@ -530,11 +632,16 @@ export class ShareServer {
     if (size > share.maxFileSize) {
       return await early(`file too large (max ${share.maxFileSize} bytes)`);
     }
-    const held = reserved.get(share) ?? 0;
-    if (share.maxTotalSize > 0 && (await this.#usage(root)) + held + size > share.maxTotalSize) {
-      return await early("would exceed total size limit");
+    if (share.maxTotalSize > 0) {
+      const used = await this.#usage(root);
+      // Read, check and reserve with no await in between: parallel uploads see each
+      // other's reservations (a `held` read before the await would be stale).
+      const held = reserved.get(share) ?? 0;
+      if (used + held + size > share.maxTotalSize) {
+        return await early("would exceed total size limit");
+      }
     }
-    reserved.set(share, held + size);
+    reserved.set(share, (reserved.get(share) ?? 0) + size);
     const parent = p.abs.slice(0, p.abs.lastIndexOf("/"));
     let tmp = "";
     let file: Deno.FsFile | null = null;
@@ -573,13 +680,18 @@ export class ShareServer {
         await answer({ ok: false, error }).catch(() => {});
         throw new ConnectionBroken(error);
       };
+      const until = Date.now() + (this.options.uploadGraceMs ?? 60_000) +
+        size / (this.options.minUploadBytesPerSecond ?? 4096) * 1000;
+      /** The stall deadline, or less when the whole upload's time runs out first. */
+      const wait = () => Math.max(0, Math.min(STALL_DEADLINE_MS, until - Date.now()));
+      const slow = () => Date.now() >= until ? "transfer too slow" : "transfer stalled";
       while (true) {
         let header: string | null;
         try {
-          header = await within(reader.readLine(64), STALL_DEADLINE_MS);
+          header = await within(reader.readLine(64), wait());
         } catch (err) {
           if (err instanceof ProtocolError) return await broken("expected CHUNK header");
-          return await broken("transfer stalled");
+          return await broken(slow());
         }
         if (header === null) return await broken("transfer stalled");
         let n: number;
@@ -600,11 +712,11 @@ export class ShareServer {
               pending.push(piece);
               pendingBytes += piece.length;
             }),
-            STALL_DEADLINE_MS,
+            wait(),
           );
         } catch (err) {
           if (err instanceof ProtocolError) return await broken("incomplete chunk");
-          return await broken("transfer stalled");
+          return await broken(slow());
         }
         received += n;
         if (pendingBytes >= WRITE_BLOCK) await flush();
@@ -638,7 +750,7 @@ export class ShareServer {
       this.log.info(`[fileshare] write "${escapeForLog(p.rel)}": ${received} bytes`);
       await answer({ ok: true, size: received });
     } finally {
-      reserved.set(share, (reserved.get(share) ?? size) - size);
+      reserved.set(share, Math.max(0, (reserved.get(share) ?? 0) - size));
       try {
         file?.close();
       } catch { /* closed */ }
@@ -703,6 +815,7 @@ export class ShareServer {
     if (!share.writable) throw new Refusal("file sharing is read-only");
     if (!req.path) throw new Refusal("path required");
     const p = await resolveInShare(root, req.path);
+    checkNewPathText(req.path);
     if (p.rel === "") throw new Refusal("directory already exists");
     try {
       await Deno.mkdir(p.abs, { mode: 0o700 });
@@ -748,7 +861,11 @@ export class ShareServer {
     if (!share.writable) throw new Refusal("file sharing is read-only");
     if (!req.path || !req.newPath) throw new Refusal("path and newPath required");
     const src = await prefixed("source", resolveInShare(root, req.path));
-    let dest = await prefixed("destination", resolveInShare(root, req.newPath));
+    const newPath = req.newPath;
+    let dest = await prefixed(
+      "destination",
+      resolveInShare(root, newPath).then((d) => (checkNewPathText(newPath), d)),
+    );
     if (src.rel === "") throw rootRefusal();
     let st: Deno.FileInfo;
     try {

@@ -66,7 +66,9 @@ Deno.test("subscribe: created, modified, deleted and renamed files as event line
 });
 
 Deno.test("subscribe: subscriptions leave the 4 connections for requests (Q-FS-6)", async () => {
-  const h = await startServer([{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }]);
+  const h = await startServer([{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }], {
+    subscribeIntervalMs: 0,
+  });
   const open: RawClient[] = [];
   try {
     for (const share of ["a", "b", "c", "d"]) {

@@ -13,7 +13,7 @@
 import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { type Command, command, UsageError } from "../../cli/mod.ts";
-import { setLogLevel } from "../../log/mod.ts";
+import { escapeForLog, setLogLevel } from "../../log/mod.ts";
 import { ControlClient } from "../../fileshare/control_client.ts";
 import { type Entry, ShareError } from "../../fileshare/backend.ts";
 import { formatSize, type ShareRequest, type ShareResponse } from "../../fileshare/protocol.ts";
@@ -46,6 +46,26 @@ function shareOf(values: { share?: string }): string {
   return s;
 }
 
+/**
+ * Text from the agent made safe for the terminal: C0/C1 controls, DEL and the bidirectional
+ * controls escaped (lib/log escapeForLog, no length cap). Everything `tela files` prints that
+ * came from the agent goes through it (names, times, errors).
+ */
+export function display(s: string | undefined): string {
+  return escapeForLog(s, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * `-json` text with the characters JSON.stringify leaves raw but a terminal acts on (DEL,
+ * C1 controls, U+2028/U+2029, bidirectional controls) as `\uXXXX`: still the same JSON.
+ */
+export function displayJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** The agent's refusal as the error the user sees (`Error: <agent error>`, exit 1). */
 function refused(res: ShareResponse, what: string): Error {
   return new ShareError(res.error ?? `${what} failed`);
@@ -65,7 +85,12 @@ async function request(machine: string, req: ShareRequest): Promise<ShareRespons
 export function formatListing(entries: Entry[]): string {
   const rows = [["NAME", "SIZE", "MODIFIED"]];
   for (const e of entries) {
-    rows.push([e.isDir ? `${e.name}/` : e.name, e.isDir ? "-" : formatSize(e.size), e.modTime]);
+    const name = display(e.name);
+    rows.push([
+      e.isDir ? `${name}/` : name,
+      e.isDir ? "-" : formatSize(e.size),
+      display(e.modTime),
+    ]);
   }
   const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
   const w1 = Math.max(...rows.map((r) => r[1].length)) + 2;
@@ -77,6 +102,7 @@ export function formatShares(
   machine: string,
   shares: { name: string; writable?: boolean; allowDelete?: boolean }[],
 ): string {
+  shares = shares.map((s) => ({ ...s, name: display(s.name) }));
   const w = Math.max(0, ...shares.map((s) => s.name.length)) + 2;
   const access = (s: { writable?: boolean; allowDelete?: boolean }) =>
     !s.writable ? "read-only" : s.allowDelete ? "read-write (delete allowed)" : "read-write";
@@ -189,9 +215,15 @@ function leaf(
     args,
     examples,
     seeAlso: SEE,
-    run: (inv) => {
+    run: async (inv) => {
       if (inv.values.v) setLogLevel("debug");
-      return run(inv);
+      try {
+        return await run(inv);
+      } catch (err) {
+        // Errors carry the agent's strings: escaped before the CLI prints `Error: ...`.
+        if (err instanceof ShareError) err.message = display(err.message);
+        throw err;
+      }
     },
   });
 }
@@ -356,7 +388,7 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
           const path = positionals[0] ?? "";
           const res = await request(machine, { op: "list", share, path });
           const entries = res.entries ?? [];
-          if (values.json) out(JSON.stringify(entries, null, 2));
+          if (values.json) out(displayJson(entries));
           else out(formatListing(entries));
         },
         { ...COMMON, json: JSON_FLAG },
@@ -479,7 +511,7 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
             writable: s.writable === true,
             allowDelete: s.allowDelete === true,
           }));
-          if (values.json) out(JSON.stringify({ machine, shares }, null, 2));
+          if (values.json) out(displayJson({ machine, shares }));
           else out(formatShares(machine, shares));
         },
         { machine: MACHINE_FLAG, json: JSON_FLAG, v: VERBOSE_FLAG },

@@ -15,7 +15,7 @@
  * Started by every `tela connect`, profile or not (Q-CL-1 fixed).
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../config/mod.ts";
 import { runDir, TELA_VERSION } from "../../host/mod.ts";
@@ -26,6 +26,7 @@ import {
   ByteReader,
   CHUNK_SIZE,
   FILE_SHARE_PORT,
+  MAX_REQUEST_LINE,
   parseChunkHeader,
   parseResponse,
 } from "../../fileshare/protocol.ts";
@@ -117,6 +118,19 @@ export function goDuration(seconds: number): string {
   return `${r}s`;
 }
 
+/** Request header: the client's random nonce, hex (see {@link controlProof}). */
+export const NONCE_HEADER = "X-Tela-Nonce";
+/** Response header: {@link controlProof} of the request's nonce. */
+export const PROOF_HEADER = "X-Tela-Proof";
+
+/**
+ * The control server's proof that it holds `token`: hex(HMAC-SHA256(key = token, nonce))
+ * (RFC 2104), sent in {@link PROOF_HEADER} for a request's {@link NONCE_HEADER}.
+ */
+export function controlProof(token: string, nonce: string): string {
+  return createHmac("sha256", token).update(nonce).digest("hex");
+}
+
 /** The running control API. */
 export class ControlServer {
   readonly token: string;
@@ -146,7 +160,7 @@ export class ControlServer {
         opts.log.debug(`[control] ${(err as Error).message}`);
         return textError(500, "internal error");
       },
-    }, (req) => s.#route(req));
+    }, async (req) => s.#prove(req, await s.#route(req)));
     s.#port = s.#server.addr.port;
     try {
       await Deno.mkdir(runDir(), { recursive: true, mode: 0o700 }).catch(() => {});
@@ -178,6 +192,27 @@ export class ControlServer {
       if (cur.port === this.#port) await Deno.remove(this.controlFile);
     } catch { /* gone already */ }
     await this.#server.shutdown().catch(() => {});
+  }
+
+  /**
+   * Proves to an authorized client that this server holds the token (a stale control.json
+   * could name a port another local user now listens on): when the request carries
+   * `X-Tela-Nonce` (16-128 hex characters), the response carries
+   * `X-Tela-Proof: hex(HMAC-SHA256(token, nonce))`. Requests without it (Go's clients) are
+   * answered as before.
+   */
+  #prove(req: Request, res: Response): Response {
+    const nonce = req.headers.get(NONCE_HEADER);
+    if (!nonce || !/^[0-9a-f]{16,128}$/.test(nonce) || this.#authorized(req)) return res;
+    const proof = controlProof(this.token, nonce);
+    try {
+      res.headers.set(PROOF_HEADER, proof);
+      return res;
+    } catch {
+      const headers = new Headers(res.headers);
+      headers.set(PROOF_HEADER, proof);
+      return new Response(res.body, { status: res.status, headers });
+    }
   }
 
   #authorized(req: Request): Response | null {
@@ -293,7 +328,7 @@ export class ControlServer {
     let op = "";
     let first: string | null;
     try {
-      first = await input.readLine();
+      first = await input.readLine(MAX_REQUEST_LINE);
       if (first === null) throw new Error("empty request");
       try {
         op = String((JSON.parse(first) as { op?: unknown }).op ?? "");

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { socketDuplex } from "../../session/mod.ts";
 import { type Harness, sha256, startServer } from "../../fileshare/_test_util.ts";
-import { ControlServer } from "./server.ts";
+import { controlProof, ControlServer, NONCE_HEADER, PROOF_HEADER } from "./server.ts";
+import { ControlClient } from "../../fileshare/control_client.ts";
+import { createHmac } from "node:crypto";
 import { ControlApiBackend } from "../../fileshare/control_backend.ts";
 import { ShareError } from "../../fileshare/backend.ts";
 import { logger } from "../../log/mod.ts";
@@ -229,5 +231,78 @@ Deno.test("ShareBackend without a running tela connect: unavailable, with what t
     assert.equal(e.code, "unavailable");
     assert.match(e.message, /^no running tela instance found \(no control file\)/);
     return true;
+  });
+});
+
+Deno.test("control API: a stale control.json cannot make the client talk to an impostor", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "control-test-" });
+  const seen: string[] = [];
+  // Another local user's program on the port a crashed tela connect had.
+  const impostor = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname} ${await req.text()}`);
+    return new Response('{"ok":true,"size":15}\n', { status: 200 });
+  });
+  try {
+    const file = `${dir}/control.json`;
+    const data = new TextEncoder().encode("salary: 123456\n");
+    // A live pid (ours): only the token proof can tell.
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ pid: Deno.pid, port: impostor.addr.port, token: "stale" }),
+    );
+    const cl = await ControlClient.discover(file);
+    await assert.rejects(
+      cl.write("barn", "docs", "payroll.txt", data.length, ReadableStream.from([data])),
+      (e: Error) => e instanceof ShareError && /did not prove it holds the token/.test(e.message),
+    );
+    await assert.rejects(cl.request("barn", { op: "list-shares" }), /did not prove/);
+    assert.ok(seen.every((s) => !s.includes("salary")), JSON.stringify(seen));
+    assert.ok(seen.every((s) => !s.startsWith("POST")), JSON.stringify(seen));
+    if (Deno.build.os === "linux") {
+      // A pid that is gone: refused before any connection.
+      const child = new Deno.Command("true").spawn();
+      await child.status;
+      await Deno.writeTextFile(
+        file,
+        JSON.stringify({ pid: child.pid, port: impostor.addr.port, token: "stale" }),
+      );
+      const n = seen.length;
+      await assert.rejects(ControlClient.discover(file), /stale control file .*not running/);
+      assert.equal(seen.length, n);
+    }
+  } finally {
+    await impostor.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("control API: proves it holds the token for a nonce; Go's clients (no nonce) as before", async () => {
+  await withControl(async ({ server }) => {
+    const auth = { Authorization: `Bearer ${server.token}` };
+    const nonce = "00112233445566778899aabbccddeeff";
+    const res = await fetch(`http://127.0.0.1:${server.port}/`, {
+      headers: { ...auth, [NONCE_HEADER]: nonce },
+    });
+    await res.body?.cancel();
+    assert.equal(res.headers.get(PROOF_HEADER), controlProof(server.token, nonce));
+    assert.equal(
+      controlProof(server.token, nonce),
+      createHmac("sha256", server.token).update(nonce).digest("hex"),
+    );
+    const go = await fetch(`http://127.0.0.1:${server.port}/`, { headers: auth });
+    await go.body?.cancel();
+    assert.equal(go.status, 200);
+    assert.equal(go.headers.get(PROOF_HEADER), null);
+    // No proof for a caller without the token.
+    const bad = await fetch(`http://127.0.0.1:${server.port}/`, {
+      headers: { Authorization: "Bearer x", [NONCE_HEADER]: nonce },
+    });
+    await bad.body?.cancel();
+    assert.equal(bad.status, 401);
+    assert.equal(bad.headers.get(PROOF_HEADER), null);
+    // The ControlClient checks it on every request.
+    const cl = await ControlClient.discover(server.controlFile);
+    assert.deepEqual(await cl.tunnels(), ["barn"]);
+    assert.equal((await cl.request("barn", { op: "list-shares" })).ok, true);
   });
 });
