@@ -111,6 +111,11 @@ export interface ConnectionOptions {
   engine: TunnelEngine;
   log: Logger;
   /**
+   * Longest wait, in milliseconds, for the hub's `ready` and the agent's `wg-pubkey` after
+   * `connect` (default {@link SESSION_SETUP_TIMEOUT_MS}); then the attempt is reset.
+   */
+  sessionSetupTimeoutMs?: number;
+  /**
    * `Access denied` before any session succeeded ends the connection with an error
    * (ad-hoc `tela connect`: a wrong token exits non-zero). Without it, such a first denial
    * is retried with backoff (a profile's machine may be granted later) unless the hub says
@@ -159,6 +164,9 @@ function withNames(bound: BoundService[], names: ReadonlyMap<number, string>): B
  * (host <h>, port <p>)`, or `(port <p>)` when the hub names no host. The host is the hub's
  * text, escaped.
  */
+/** Default of {@link ConnectionOptions.sessionSetupTimeoutMs}: 30 s. */
+export const SESSION_SETUP_TIMEOUT_MS = 30_000;
+
 function logUdpOffer(log: Logger, msg: { port: number; host?: string }): void {
   const host = msg.host ? `host ${escapeForLog(msg.host)}, ` : "";
   log.info(`received UDP relay offer (${host}port ${msg.port})`);
@@ -418,13 +426,28 @@ export class MachineConnection {
     let sessionIdx: number | undefined;
     let agentKey: string | undefined;
     let agentPorts: number[] = [];
-    /** Transport offers that arrive before the tunnel is up (`udp-offer` follows `ready`). */
-    const early: AnySignal[] = [];
+    // Transport messages that arrive before the tunnel is up (`udp-offer` follows `ready`):
+    // only the first offer (the bind takes one) and the last peer-endpoint are kept, so a
+    // flood cannot grow memory; the offer is logged once per session.
+    let earlyOffer: AnySignal | null = null;
+    let earlyEndpoint: AnySignal | null = null;
+    let offerLogged = false;
+    const setupMs = this.opts.sessionSetupTimeoutMs ?? SESSION_SETUP_TIMEOUT_MS;
+    const setupEnd = performance.now() + setupMs;
     while (sessionIdx === undefined || agentKey === undefined) {
       let msg: AnySignal;
+      const left = setupEnd - performance.now();
+      if (left <= 0) {
+        log.warn(
+          `no ${sessionIdx === undefined ? "ready" : "wg-pubkey"} from the hub within ` +
+            `${setupMs / 1000} s of the session request; reconnecting`,
+        );
+        return "reset";
+      }
       try {
-        msg = await sock.next();
+        msg = await sock.next(left);
       } catch (err) {
+        if (performance.now() >= setupEnd) continue; // the timeout: reported above
         const e = err as { reason?: string; message: string };
         // A close whose reason is a denial (no `error` message first) is that denial.
         if (readDenial(e.reason) || /invalid token/i.test(e.reason ?? "")) {
@@ -444,9 +467,14 @@ export class MachineConnection {
         if (agentPorts.length) log.info(`daemon ports: [${agentPorts.join(" ")}]`);
       } else if (msg.type === "error") {
         return this.#hubError(msg.message);
-      } else if (msg.type === "udp-offer" || msg.type === "peer-endpoint") {
-        if (msg.type === "udp-offer") logUdpOffer(log, msg);
-        early.push(msg);
+      } else if (msg.type === "udp-offer") {
+        if (earlyOffer === null) {
+          earlyOffer = msg;
+          logUdpOffer(log, msg);
+          offerLogged = true;
+        }
+      } else if (msg.type === "peer-endpoint") {
+        earlyEndpoint = msg;
       }
     }
     let peerKey: Uint8Array;
@@ -497,9 +525,13 @@ export class MachineConnection {
     // During the session the hub may still say why it ends it (an `error` before its close,
     // e.g. when the token is revoked); transport messages go to the bind.
     let hubError = "";
-    for (const msg of early) tunnel.bind.signal?.(msg);
+    if (earlyOffer) tunnel.bind.signal?.(earlyOffer);
+    if (earlyEndpoint) tunnel.bind.signal?.(earlyEndpoint);
     sock.onText((msg) => {
-      if (msg.type === "udp-offer") logUdpOffer(log, msg);
+      if (msg.type === "udp-offer" && !offerLogged) {
+        offerLogged = true;
+        logUdpOffer(log, msg);
+      }
       if (tunnel.bind.signal?.(msg)) return;
       if (msg.type === "error") hubError = msg.message;
     });

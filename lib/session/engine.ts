@@ -9,6 +9,7 @@ import { NetStack } from "../netstack/mod.ts";
 import { turnClock } from "../clock/mod.ts";
 import {
   PERSISTENT_KEEPALIVE_S,
+  type SessionBind,
   type TransportKind,
   type TunnelEngine,
   type TunnelStack,
@@ -73,13 +74,17 @@ export const wireguardEngine: TunnelEngine = (o) => {
     clock: turnClock,
     output: (ip: Uint8Array) => device.sendPacket(ip),
   });
-  device.addPeer({
+  const peer = device.addPeer({
     publicKey: o.peerPublicKey,
     allowedIPs: [`${o.peerAddress}/32`],
     endpoint: "ws",
     ...(o.persistentKeepaliveSeconds > 0
       ? { persistentKeepaliveSeconds: o.persistentKeepaliveSeconds }
       : {}),
+  });
+  (o.bind as SessionBind).attachPeer?.({
+    endpoint: () => peer.endpoint,
+    sendKeepalive: () => peer.sendKeepalive(),
   });
   const s = stack;
   const tunnelStack: TunnelStack = {

@@ -6,7 +6,7 @@
  * @module
  */
 import { CONTROL_KEEPALIVE_REQUEST, KEEPALIVE_TEXT } from "../protocol/mod.ts";
-import type { Bind } from "../wireguard/mod.ts";
+import type { Bind, BindEndpoint } from "../wireguard/mod.ts";
 import type { AnySignal, SignalSocket } from "./signal.ts";
 import type { DuplexConn } from "./pipe.ts";
 
@@ -108,6 +108,22 @@ export interface SessionBind extends Bind {
   signal?(msg: AnySignal): boolean;
   /** The path datagrams are sent on now; undefined for the plain WebSocket relay. */
   readonly transport?: TransportKind;
+  /**
+   * Optional: the engine hands the bind its WireGuard peer once it exists, so the bind can
+   * tell which source authenticated and ask for an authenticated datagram.
+   */
+  attachPeer?(peer: BindPeer): void;
+}
+
+/**
+ * What the engine shows a {@link SessionBind} of its WireGuard peer: `endpoint()` is the
+ * source of the last authenticated datagram (WireGuard paper §2.1 roaming: the `from` a
+ * bind passed in, or the configured endpoint); `sendKeepalive()` sends an empty
+ * authenticated transport message (§6.5), or starts a handshake when there is no session.
+ */
+export interface BindPeer {
+  endpoint(): BindEndpoint | undefined;
+  sendKeepalive(): void;
 }
 
 /**

@@ -4,8 +4,7 @@
  * the UDP relay and STUN use), then `header(hop 0, DATA, own session id) ‖ datagram`
  * straight to the peer, no token.
  *
- * Beyond the spec, compatible with Go peers (spec §6.2 notes): the first datagram of a
- * punch attempt leaves with IP TTL 2 (nat-lab.md gotcha 1); punching goes on for
+ * Beyond the spec, compatible with Go peers (spec §6.2 notes): punching goes on for
  * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH arrived (signalling skew, gotcha 4);
  * one TPUNCH is sent back for a received one (at most one per
  * {@link PUNCH_REPLY_INTERVAL_MS}, so two of our peers never ping-pong); the health
@@ -34,8 +33,8 @@ export function isPunch(d: Uint8Array): boolean {
 }
 
 /**
- * Parses a `peer-endpoint` message (spec §2.10): `"a.b.c.d:port"`, IPv4 only.
- * @returns the address, or null when malformed.
+ * Parses a `peer-endpoint` message (spec §2.10): `"a.b.c.d:port"`, IPv4 only, unicast.
+ * @returns the address, or null when malformed or unspecified, multicast or broadcast.
  */
 export function parsePeerEndpoint(s: string): Deno.NetAddr | null {
   if (typeof s !== "string") return null;
@@ -44,21 +43,50 @@ export function parsePeerEndpoint(s: string): Deno.NetAddr | null {
   const host = s.slice(0, i);
   const port = Number(s.slice(i + 1));
   if (!isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const first = Number(host.split(".")[0]);
+  // 0.0.0.0/8 (unspecified, "this network"), 224/4 multicast, 240/4 reserved and the
+  // limited broadcast 255.255.255.255: never a peer. Loopback stays (tests use it).
+  if (first === 0 || first >= 224) return null;
   return { transport: "udp", hostname: host, port };
 }
 
-/** The direct path of one session. */
+/**
+ * A direct-path source as the bind hands it to WireGuard (`from` of a received datagram):
+ * the device makes it the peer's endpoint only once a datagram from it authenticates
+ * (WireGuard paper §2.1 roaming), which is how the bind learns that the address really is
+ * the peer's.
+ */
+export class DirectEndpoint {
+  /** @param addr the source's IPv4 address and UDP port. */
+  constructor(readonly addr: Deno.NetAddr) {}
+  /** `ip:port`. */
+  toString(): string {
+    return `${this.addr.hostname}:${this.addr.port}`;
+  }
+}
+
+/**
+ * The direct path of one session.
+ *
+ * A TPUNCH (or data) source is only a *candidate*: anyone can send a 6-octet TPUNCH. The
+ * bind sends on the direct path only to the *confirmed* peer ({@link DirectPath.peer}),
+ * an address a WireGuard datagram authenticated from ({@link DirectPath.confirm}).
+ */
 export class DirectPath {
-  /** The recorded direct peer: the source of the last TPUNCH (spec §7.2 rule 3). */
-  peer: Deno.NetAddr | null = null;
-  /** Datagrams (data and TPUNCH) received from the direct peer. */
+  /** The confirmed peer's endpoint (a WireGuard datagram from it authenticated). */
+  peerEndpoint: DirectEndpoint | null = null;
+  /** The last TPUNCH source that is not the confirmed peer (spec §7.2 rule 3). */
+  candidate: DirectEndpoint | null = null;
+  /** Endpoint of the last datagram {@link handle} returned. */
+  lastEndpoint: DirectEndpoint | null = null;
+  /** Datagrams (data and TPUNCH) received from the confirmed peer. */
   rx = 0;
   /** Data datagrams sent to the direct peer. */
   tx = 0;
   /** TPUNCH datagrams received from anyone. */
   punchesRx = 0;
-  /** Called for every received TPUNCH, after the peer was recorded. */
-  onPunch: (from: Deno.NetAddr) => void = () => {};
+  /** Called for every received TPUNCH; `confirmed`: it came from the confirmed peer. */
+  onPunch: (from: DirectEndpoint, confirmed: boolean) => void = () => {};
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastPunchSent = -Infinity;
   #punchTo: Deno.NetAddr | null = null;
@@ -71,35 +99,67 @@ export class DirectPath {
    */
   constructor(readonly sock: UdpPathSocket, readonly now: () => number) {}
 
+  /** The confirmed peer's address, or null. */
+  get peer(): Deno.NetAddr | null {
+    return this.peerEndpoint?.addr ?? null;
+  }
+
   /** True while a punch attempt runs. */
   get punching(): boolean {
     return this.#timer !== undefined;
   }
 
+  /** Makes `ep` the confirmed peer (a WireGuard datagram from it authenticated). */
+  confirm(ep: DirectEndpoint): void {
+    this.peerEndpoint = ep;
+    if (this.candidate === ep) this.candidate = null;
+    this.rx++;
+  }
+
   /**
    * Classifies a datagram from a non-hub source (spec §7.2 rules 3-4).
-   * @returns the WireGuard datagram of direct data from the recorded peer (a view), or
-   *   null (TPUNCH handled, or nothing for this path).
+   * @returns the WireGuard datagram of direct data from the confirmed peer or the
+   *   candidate (a view; its source in {@link lastEndpoint}), or null (TPUNCH handled,
+   *   or nothing for this path).
    */
   handle(d: Uint8Array, from: Deno.NetAddr): Uint8Array | null {
+    const pe = this.peerEndpoint;
     if (isPunch(d)) {
       this.punchesRx++;
-      if (!this.peer || !sameAddr(this.peer, from)) {
-        this.peer = { transport: "udp", hostname: from.hostname, port: from.port };
+      const confirmed = pe !== null && sameAddr(pe.addr, from);
+      let ep: DirectEndpoint;
+      if (confirmed) {
+        ep = pe;
+        this.rx++;
+      } else {
+        const c = this.candidate;
+        ep = c !== null && sameAddr(c.addr, from) ? c : (this.candidate = new DirectEndpoint({
+          transport: "udp",
+          hostname: from.hostname,
+          port: from.port,
+        }));
       }
-      this.rx++;
       if (this.#punchTo !== null && !this.#gotPunch) {
         this.#gotPunch = true;
         this.#punchEnd = Math.min(this.#punchEnd, this.now() + PUNCH_TAIL_MS);
       }
       if (this.now() - this.#lastPunchSent >= PUNCH_REPLY_INTERVAL_MS) this.sendPunch(from);
-      this.onPunch(this.peer);
+      this.onPunch(ep, confirmed);
       return null;
     }
-    const p = this.peer;
-    if (p === null || from.port !== p.port || from.hostname !== p.hostname) return null;
-    this.rx++;
+    let ep: DirectEndpoint;
+    if (pe !== null && from.port === pe.addr.port && from.hostname === pe.addr.hostname) {
+      ep = pe;
+      this.rx++;
+    } else {
+      const c = this.candidate;
+      if (c === null || from.port !== c.addr.port || from.hostname !== c.addr.hostname) {
+        return null;
+      }
+      ep = c;
+    }
     if (d.length <= RELAY_HEADER_LEN || d[0] !== RELAY_MAGIC) return null;
+    this.lastEndpoint = ep;
     return d.subarray(RELAY_HEADER_LEN);
   }
 
@@ -110,17 +170,15 @@ export class DirectPath {
   }
 
   /**
-   * Starts a punch attempt towards `to` (spec §6.2): one TPUNCH with IP TTL 2 at once,
-   * then one every {@link PUNCH_INTERVAL_MS} for up to {@link PUNCH_DURATION_MS}, ending
+   * Starts a punch attempt towards `to` (spec §6.2): one TPUNCH at once, then one every {@link PUNCH_INTERVAL_MS} for up to {@link PUNCH_DURATION_MS}, ending
    * {@link PUNCH_TAIL_MS} after the peer's first TPUNCH. A running attempt is replaced.
-   * @param lowTtlFirst send the first datagram with TTL 2 (default true).
    */
-  punch(to: Deno.NetAddr, lowTtlFirst = true): void {
+  punch(to: Deno.NetAddr): void {
     this.stopPunching();
     this.#punchTo = to;
     this.#gotPunch = false;
     this.#punchEnd = this.now() + PUNCH_DURATION_MS;
-    if (lowTtlFirst) this.sock.sendLowTtl(TPUNCH, to).catch(() => {});
+    this.sendPunch(to);
     this.#timer = setInterval(() => {
       const t = performance.now();
       if (t >= this.#punchEnd || this.sock.closed) return this.stopPunching();
@@ -137,15 +195,25 @@ export class DirectPath {
 
   /** Sends one WireGuard datagram as `header(hop 0, DATA) ‖ datagram` to the peer. */
   send(datagram: Uint8Array, sessionId: number): boolean {
-    const p = this.peer;
+    const p = this.peerEndpoint;
     if (p === null) return false;
     this.tx++;
-    return this.sock.sendFrame(null, sessionId, datagram, p);
+    return this.sock.sendFrame(null, sessionId, datagram, p.addr);
   }
 
-  /** `ip:port` of the recorded peer, or `-`. */
+  /**
+   * Sends a copy of one small WireGuard datagram to the candidate (not counted in `tx`),
+   * so that the peer's WireGuard can authenticate us there.
+   */
+  sendToCandidate(datagram: Uint8Array, sessionId: number): boolean {
+    const c = this.candidate;
+    if (c === null) return false;
+    return this.sock.sendFrame(null, sessionId, datagram, c.addr);
+  }
+
+  /** `ip:port` of the confirmed peer, or `-`. */
   get peerString(): string {
-    return this.peer ? `${this.peer.hostname}:${this.peer.port}` : "-";
+    return this.peerEndpoint ? this.peerEndpoint.toString() : "-";
   }
 
   /** Stops punching; the socket belongs to the bind. */

@@ -7,6 +7,10 @@
  *
  * Lifecycle: `udp-offer` → UDP relay upgrade (§5.3) → STUN (§6.1) and our
  * `peer-endpoint` → on the peer's `peer-endpoint`, hole punching (§6.2) → direct.
+ * A TPUNCH source is only a candidate: we copy a WireGuard keepalive to it, and the
+ * direct path sends to it only once a WireGuard datagram from it authenticated (the
+ * engine's {@link BindPeer}: the device roams to a `from` only then). Without STUN
+ * servers (`-stun none`) the session stays on the relays.
  *
  * Health (faster than the spec's 60 s rule, which it subsumes, and compatible with Go
  * peers and hubs). Each UDP path counts what it sends and receives; a housekeeping tick
@@ -34,11 +38,22 @@
  * @module
  */
 import type { AnySignal, SignalSocket } from "../session/signal.ts";
-import type { BindContext, BindFactory, SessionBind, TransportKind } from "../session/tunnel.ts";
+import type {
+  BindContext,
+  BindFactory,
+  BindPeer,
+  SessionBind,
+  TransportKind,
+} from "../session/tunnel.ts";
 import type { BindEndpoint } from "../wireguard/mod.ts";
-import { DirectPath, parsePeerEndpoint, PUNCH_DURATION_MS } from "./direct.ts";
+import {
+  DirectPath,
+  parsePeerEndpoint,
+  PUNCH_DURATION_MS,
+  PUNCH_REPLY_INTERVAL_MS,
+} from "./direct.ts";
 import { DEFAULT_STUN_SERVER, isStunMessage, stunQuery } from "./stun.ts";
-import { UdpRelayPath, upgradeToUdpRelay } from "./udp_relay.ts";
+import { sameAddr, UdpRelayPath, upgradeToUdpRelay } from "./udp_relay.ts";
 import { WsRelayBind } from "./ws_relay.ts";
 
 /** Timings of the health checks, in milliseconds (defaults in {@link DEFAULT_TIMINGS}). */
@@ -76,6 +91,13 @@ export interface SessionBindOptions {
   /** Health timings (tests shorten them). */
   timings?: Partial<SessionBindTimings>;
 }
+
+/** Largest datagram copied to a direct candidate: a handshake initiation (148 octets). */
+const MAX_COPY_LEN = 148;
+/** Punch attempts towards a peer that never answered before we give up on it. */
+export const MAX_UNANSWERED_PUNCHES = 5;
+/** Datagrams copied to a direct candidate per TPUNCH from it. */
+const MAX_COPIES = 2;
 
 const RANK: Record<TransportKind, number> = { websocket: 0, "udp-relay": 1, direct: 2 };
 
@@ -146,6 +168,17 @@ export class TieredBind implements SessionBind {
   #timer: ReturnType<typeof setInterval> | undefined;
   #abort = new AbortController();
   #closed = false;
+  /** The engine's WireGuard peer ({@link SessionBind.attachPeer}). */
+  #wg: BindPeer | null = null;
+  /** Small datagrams still to copy to the direct candidate (see {@link #solicit}). */
+  #copiesLeft = 0;
+  #lastSolicit = -Infinity;
+  #lastPunchStart = -Infinity;
+  /**
+   * Punch attempts since the direct peer last answered (tests, status); after
+   * {@link MAX_UNANSWERED_PUNCHES} no more until a new peer-endpoint address.
+   */
+  punchAttempts = 0;
   /** The peer's last `transport` report (our extension), if any. */
   peerTransport: TransportKind | undefined;
   /** Own datagrams the hub echoed on the WebSocket and that were sent again over it. */
@@ -162,6 +195,9 @@ export class TieredBind implements SessionBind {
     this.#t = { ...DEFAULT_TIMINGS, ...opts.timings };
     this.#stunServers = ctx.stunServers ?? opts.stunServers ?? [DEFAULT_STUN_SERVER];
     this.#cap = RANK[ctx.maxTransport ?? "direct"] ?? 2;
+    // `-stun none` (no STUN servers) disables the direct path altogether: no TPUNCH and
+    // no peer-endpoint moves this session off the relays.
+    if (this.#stunServers.length === 0) this.#cap = Math.min(this.#cap, RANK["udp-relay"]);
     this.#upgradeRetryMs = this.#t.retryMinMs;
     this.#relayHealth = newHealth(this.#now, this.#t.retryMinMs);
     this.#directHealth = newHealth(this.#now, this.#t.retryMinMs);
@@ -212,6 +248,11 @@ export class TieredBind implements SessionBind {
     this.#select(kind ? `forced` : "automatic");
   }
 
+  /** Receives the engine's WireGuard peer (authenticated sources, keepalives). */
+  attachPeer(peer: BindPeer): void {
+    this.#wg = peer;
+  }
+
   /**
    * Starts the WebSocket path and the housekeeping tick; reports the initial path to
    * `ctx.onTransport` and the hub (`transport` message) without a log line: it is not a
@@ -230,6 +271,7 @@ export class TieredBind implements SessionBind {
    * a send slot with token/header; the WebSocket writes its header into `headroom`.
    */
   send(datagram: Uint8Array, to: BindEndpoint, headroom = 0): void {
+    if (this.#copiesLeft > 0 && datagram.length <= MAX_COPY_LEN) this.#copyToCandidate(datagram);
     const tier = this.#tier;
     if (tier === "direct") {
       this.#direct!.send(datagram, this.ws.sessionId);
@@ -272,8 +314,13 @@ export class TieredBind implements SessionBind {
           this.#ctx.log.debug("peer-endpoint: not an IPv4 ip:port, ignored");
           return true;
         }
+        if (!this.#peerEndpoint || !sameAddr(this.#peerEndpoint, addr)) this.punchAttempts = 0;
         this.#peerEndpoint = addr;
-        if (this.#direct && !this.#directHealth.up) this.#startPunch(addr);
+        // At most one punch attempt per punch duration, however many messages arrive.
+        if (
+          this.#direct && !this.#directHealth.up &&
+          performance.now() - this.#lastPunchStart >= PUNCH_DURATION_MS
+        ) this.#startPunch(addr);
         return true;
       }
       case "transport": {
@@ -330,8 +377,9 @@ export class TieredBind implements SessionBind {
     }
     this.#relay = path;
     this.#direct = new DirectPath(path.sock, () => this.#now);
-    this.#direct.onPunch = () => {
-      if (!this.#directHealth.up) this.#tick();
+    this.#direct.onPunch = (_from, confirmed) => {
+      if (!confirmed) this.#solicit();
+      else if (!this.#directHealth.up) this.#tick();
     };
     path.sock.onDatagram = (d, from) => this.#onUdp(d, from);
     const now = this.#now = performance.now();
@@ -376,10 +424,39 @@ export class TieredBind implements SessionBind {
   #startPunch(to: Deno.NetAddr): void {
     const d = this.#direct;
     if (!d || this.#closed) return;
+    if (this.punchAttempts >= MAX_UNANSWERED_PUNCHES) return;
+    this.punchAttempts++;
+    this.#lastPunchStart = performance.now();
     d.punch(to);
     const h = this.#directHealth;
     h.retryAt = performance.now() + PUNCH_DURATION_MS + h.retryMs;
     h.retryMs = Math.min(h.retryMs * 2, this.#t.retryMaxMs);
+  }
+
+  /**
+   * A TPUNCH from an address that is not the confirmed peer: it is only a candidate. We
+   * ask WireGuard for a keepalive and copy the next small datagrams (keepalive,
+   * handshake, ACK; at most {@link MAX_COPIES}, at most once per
+   * {@link PUNCH_REPLY_INTERVAL_MS}) to it, so that a real peer's WireGuard authenticates
+   * us there and answers from there; what authenticates from it confirms it
+   * (see {@link #onUdp}). A stranger gets a few encrypted octets and nothing else.
+   */
+  #solicit(): void {
+    const now = performance.now();
+    if (this.#cap < RANK.direct || now - this.#lastSolicit < PUNCH_REPLY_INTERVAL_MS) return;
+    this.#lastSolicit = now;
+    this.#copiesLeft = MAX_COPIES;
+    this.#wg?.sendKeepalive();
+  }
+
+  #copyToCandidate(datagram: Uint8Array): void {
+    const d = this.#direct;
+    if (d === null || d.candidate === null || this.#closed) {
+      this.#copiesLeft = 0;
+      return;
+    }
+    this.#copiesLeft--;
+    d.sendToCandidate(datagram, this.ws.sessionId);
   }
 
   #sendPeerEndpoint(): void {
@@ -400,8 +477,21 @@ export class TieredBind implements SessionBind {
       this.#stunHandler?.(d);
       return;
     }
-    const p = this.#direct!.handle(d, from);
-    if (p !== null) this.#receive?.(p, undefined);
+    if (this.#cap < RANK.direct) return; // direct disabled: TPUNCH and data ignored
+    const dp = this.#direct!;
+    const p = dp.handle(d, from);
+    if (p === null) return;
+    const ep = dp.lastEndpoint!;
+    // WireGuard takes `ep` as the peer's endpoint only if the datagram authenticates.
+    this.#receive?.(p, ep);
+    if (ep !== dp.peerEndpoint && this.#wg !== null && this.#wg.endpoint() === ep) {
+      dp.confirm(ep);
+      this.#ctx.log.debug(`direct: ${ep} authenticated`);
+      this.#tick();
+      // An authenticated datagram back on the direct path lets the peer confirm us too
+      // (an idle tunnel would otherwise wait for the next persistent keepalive).
+      if (this.#tier === "direct") this.#wg!.sendKeepalive();
+    }
   }
 
   /** Our own datagram came back on the WebSocket (Go hub, spec §5.4): send it over the WS. */
@@ -459,7 +549,7 @@ export class TieredBind implements SessionBind {
       (this.#peerEndpoint || d.peer)
     ) {
       this.#sendPeerEndpoint(); // so the peer punches too
-      this.#startPunch(d.peer ?? this.#peerEndpoint!);
+      this.#startPunch(this.#peerEndpoint ?? d.peer!); // never an unconfirmed source
     }
     this.#select(reason);
   }
@@ -488,6 +578,7 @@ export class TieredBind implements SessionBind {
       h.unansweredSince = 0;
       h.askedAt = 0;
       if (!h.up) {
+        if (h === this.#directHealth) this.punchAttempts = 0;
         h.up = true;
         h.retryMs = t.retryMinMs;
         h.downReason = "";

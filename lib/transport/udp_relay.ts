@@ -20,7 +20,6 @@
  *
  * @module
  */
-import dgram from "node:dgram";
 import {
   decodeUdpToken,
   encodeProbe,
@@ -78,8 +77,8 @@ export class UdpPathSocket {
   #next = 0;
 
   /**
-   * Opens the socket (with SO_REUSEADDR, so {@link sendLowTtl}'s helper socket can share
-   * the port for one datagram) and starts the receive loop.
+   * Opens the socket and starts the receive loop. No SO_REUSEADDR: with it another local
+   * user could bind the same port and take our datagrams (tokens, STUN answers, data).
    * @throws when no UDP socket can be bound (e.g. no `--unstable-net`).
    */
   constructor() {
@@ -87,7 +86,6 @@ export class UdpPathSocket {
       transport: "udp",
       hostname: "0.0.0.0",
       port: 0,
-      reuseAddress: true,
     });
     this.port = (this.conn.addr as Deno.NetAddr).port;
     for (let i = 0; i < SLOTS; i++) this.#slots.push(this.#newSlot());
@@ -153,6 +151,7 @@ export class UdpPathSocket {
     }
     this.#next = this.#next + 1 === this.#slots.length ? 0 : this.#next + 1;
     if (len > SLOT_SIZE) s.buf = new Uint8Array(len); // only tunnel MTUs above ~2000
+    else if (s.buf.length > SLOT_SIZE) s.buf = new Uint8Array(SLOT_SIZE); // shrink back
     return s;
   }
 
@@ -186,43 +185,6 @@ export class UdpPathSocket {
   sendTo(d: Uint8Array, to: Deno.NetAddr): void {
     if (this.#closed) return;
     this.conn.send(d.slice(), to).catch(() => this.sendErrors++);
-  }
-
-  /**
-   * Sends one datagram from this socket's port with a small IP TTL (nat-lab.md gotcha 1:
-   * opens our NAT mapping towards `to` without reaching the peer's NAT). Deno's socket has
-   * no TTL setter, so a `node:dgram` socket is bound to the same port (SO_REUSEADDR on
-   * both) for the one send; whatever it receives meanwhile goes to {@link onDatagram}.
-   * Never throws: when the helper cannot bind, the datagram is not sent.
-   * @param ttl IP time to live (2: dies at the router behind our NAT).
-   * @returns true when the datagram was sent.
-   */
-  async sendLowTtl(d: Uint8Array, to: Deno.NetAddr, ttl = 2): Promise<boolean> {
-    if (this.#closed) return false;
-    const s = dgram.createSocket({ type: "udp4", reuseAddr: true });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        s.once("error", reject);
-        s.bind(this.port, "0.0.0.0", () => resolve());
-      });
-      s.on("message", (m: Uint8Array, ri: { address: string; port: number }) => {
-        if (this.#closed) return;
-        try {
-          this.onDatagram(m, { transport: "udp", hostname: ri.address, port: ri.port });
-        } catch { /* as in the loop */ }
-      });
-      s.setTTL(ttl);
-      await new Promise<void>((resolve, reject) =>
-        s.send(d, to.port, to.hostname, (err: Error | null) => err ? reject(err) : resolve())
-      );
-      return true;
-    } catch {
-      return false;
-    } finally {
-      try {
-        s.close();
-      } catch { /* never bound */ }
-    }
   }
 
   /** Closes the socket (idempotent). */
@@ -371,6 +333,7 @@ export async function upgradeToUdpRelay(
     if (signal?.aborted) return null;
     const ip = isIPv4(candidate) ? candidate : await resolveIPv4(candidate);
     if (!ip) continue;
+    if (signal?.aborted) return null; // the session ended while the name resolved
     const hub: Deno.NetAddr = { transport: "udp", hostname: ip, port: offer.port };
     let sock: UdpPathSocket;
     try {

@@ -59,6 +59,16 @@ export interface DialOptions {
   closeTimeoutMs?: number;
   /** Most bytes queued for a peer that does not read, bytes (websocket.ts default otherwise). */
   maxBufferedBytes?: number;
+  /** Client-mode liveness (spec §1.5; defaults: ping every 20 s, close after 45 s). */
+  liveness?: WebSocketLiveness;
+}
+
+/** Client-mode liveness (spec session-and-relay.md §1.5), in milliseconds. */
+export interface WebSocketLiveness {
+  /** A ping goes out this often (default 20 000). */
+  pingIntervalMs?: number;
+  /** Nothing received this long: the socket is closed with 1001 (default 45 000). */
+  timeoutMs?: number;
 }
 
 /**
@@ -148,7 +158,24 @@ export async function dialWebSocket(
       closeTimeoutMs: opts.closeTimeoutMs,
       maxBufferedBytes: opts.maxBufferedBytes,
     });
-    ws.attach(c, rest, frontClock.now).catch(() => {/* ends in onclose */});
+    // Client-mode liveness (spec §1.5): a ping every 20 s, closed after 45 s of silence.
+    // The socket stamps `lastRx` from the shared coarse clock, which this timer advances.
+    const pingMs = opts.liveness?.pingIntervalMs ?? 20_000;
+    const deadMs = opts.liveness?.timeoutMs ?? 45_000;
+    let lastPing = frontClock.now = performance.now();
+    const live = setInterval(() => {
+      const now = frontClock.now = performance.now();
+      if (now - ws.lastRx >= deadMs) {
+        clearInterval(live);
+        ws.fail(1001, `nothing from the hub for ${Math.round(deadMs / 1000)} s`);
+      } else if (now - lastPing >= pingMs) {
+        lastPing = now;
+        ws.ping();
+      }
+    }, Math.max(10, Math.min(1000, pingMs / 4)));
+    ws.attach(c, rest, lastPing).catch(() => {/* ends in onclose */}).finally(() =>
+      clearInterval(live)
+    );
     return ws;
   } catch (err) {
     try {

@@ -248,3 +248,53 @@ Deno.test("direct peer goes silent → udp-relay (health check); it answers agai
     stun.close();
   }
 });
+
+Deno.test("UDP relay upgrade aborted while the hub's name resolves: no socket, no PROBE", async () => {
+  const hub = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (hub.addr as Deno.NetAddr).port;
+  let probes = 0;
+  const reading = (async () => {
+    const buf = new Uint8Array(2048);
+    for (;;) {
+      try {
+        await hub.receive(buf);
+        probes++;
+      } catch {
+        return;
+      }
+    }
+  })();
+  try {
+    const ac = new AbortController();
+    const pending = upgradeToUdpRelay(
+      "client",
+      { host: "localhost", port, token: "00112233445566ff" },
+      "ws://localhost:1",
+      ac.signal,
+      300,
+    );
+    ac.abort(); // while "localhost" resolves
+    assert.equal(await pending, null);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(probes, 0, "no PROBE left after the abort");
+  } finally {
+    hub.close();
+    await reading;
+  }
+});
+
+Deno.test("no other socket can bind the session UDP socket's port (no SO_REUSEADDR)", () => {
+  const sock = new UdpPathSocket();
+  try {
+    assert.throws(() =>
+      Deno.listenDatagram({
+        transport: "udp",
+        hostname: "0.0.0.0",
+        port: sock.port,
+        reuseAddress: true,
+      }).close()
+    );
+  } finally {
+    sock.close();
+  }
+});

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startFrontEnd } from "../../lib/hub/front_end.ts";
 import {
+  acceptKey,
   type HubCloseEvent,
   type HubMessageEvent,
   type ServerWebSocket,
@@ -178,5 +179,46 @@ Deno.test("direct dialing: ws and wss URLs only, never with a proxy in the envir
     assert.equal(directDialPossible("wss://hub/"), false);
   } finally {
     for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+});
+
+Deno.test("client liveness (spec §1.5): pings a silent hub, closes when nothing comes back", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let fromClient = 0;
+  let conn: Deno.Conn | undefined;
+  const serving = (async () => {
+    const c = conn = await l.accept();
+    const buf = new Uint8Array(4096);
+    const n = await c.read(buf);
+    const head = new TextDecoder().decode(buf.subarray(0, n!));
+    const key = head.match(/Sec-WebSocket-Key: (\S+)/i)![1];
+    await c.write(
+      new TextEncoder().encode(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+      ),
+    );
+    for (;;) { // never answers anything
+      const m = await c.read(buf).catch(() => null);
+      if (m === null) break;
+      fromClient += m;
+    }
+  })();
+  try {
+    const ws = await dialWebSocket(`ws://127.0.0.1:${(l.addr as Deno.NetAddr).port}/`, {
+      timeoutMs: 3000,
+      liveness: { pingIntervalMs: 100, timeoutMs: 600 },
+    });
+    const closed = new Promise<HubCloseEvent>((r) => (ws.onclose = r));
+    const ev = await Promise.race([
+      closed,
+      new Promise<null>((r) => setTimeout(() => r(null), 5000)),
+    ]);
+    assert.ok(ev, "closed after the liveness timeout");
+    assert.ok(fromClient >= 2 * 6, `pings were sent (${fromClient} octets)`);
+  } finally {
+    conn?.close();
+    l.close();
+    await serving.catch(() => {});
   }
 });
