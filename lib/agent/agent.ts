@@ -217,6 +217,16 @@ export class MachineAgent {
             this.#denied(e.reason, registered);
             return false;
           }
+          if (e.reason && /replaced by a newer registration/i.test(e.reason)) {
+            // Spec §3.1.1: another telad registered this machine name; the hub closed us.
+            // The backoff grows, so two telads sharing a name do not trade places at once.
+            this.log.warn(
+              `hub closed this connection: another telad registered machine "${this.machine.name}" ` +
+                `(replaced by a newer registration); reconnecting with backoff. ` +
+                `Give each telad its own machine name.`,
+            );
+            return false;
+          }
           this.log.warn(`hub connection lost${e.reason ? `: ${escapeForLog(e.reason)}` : ""}`);
           return registered;
         }

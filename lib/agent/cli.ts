@@ -105,8 +105,9 @@ const FLAGS = {
   transport: {
     type: "string",
     arg: "mode",
-    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
-      "path) or websocket (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
+    usage: "Highest transport this side sends on: auto (direct, then UDP relay, then " +
+      "WebSocket), udp (no direct path) or websocket. Caps only this side's sending path; " +
+      "the other side chooses its own (env TELAD_TRANSPORT; telad.yaml transport:). Default: auto",
   },
   stun: {
     type: "string",
@@ -136,14 +137,17 @@ export function teladCommand(deps: TeladDeps): Command {
     ],
     description: `The agent daemon. With flags (or TELAD_CONFIG) it runs in the foreground: it
 registers each machine with the hub over an outbound WebSocket and forwards the tunnel's
-TCP connections to the machine's services, until Ctrl-C. A word after "telad" must be one
-of the commands below; "telad help" or "telad -h" prints this help. Logs go to stderr.`,
+TCP connections to the machine's services, until Ctrl-C. Besides machines and their ports
+or services, telad.yaml can give a machine file shares (shares:, for tela files and tela
+mount), an HTTP path gateway (gateway:) and local forwards to other hosts (upstreams:). A
+word after "telad" must be one of the commands below; "telad help" or "telad -h" prints
+this help. Logs go to stderr.`,
     flags: FLAGS,
     examples: [
       "telad -config /etc/tela/telad.yaml",
       "telad -hub wss://owlsnest.parkscomputing.com -machine dev-vm -ports 22:SSH,3389:RDP",
     ],
-    seeAlso: ["telad service", "telad login", "telad pair", "tela machines"],
+    seeAlso: ["telad login", "telad pair", "tela machines", "tela files"],
     run: ({ values, out, err }) => runAgent(values, deps, out, err),
     commands: [
       loginCommand("login", deps),

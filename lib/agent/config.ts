@@ -306,8 +306,8 @@ export function configSource(entry: object): string | undefined {
 /** Options of {@link validateAgentConfig} and {@link loadAgentConfig}. */
 export interface AgentConfigOptions {
   /**
-   * Receives each warning: `<file>:<line>: <what> (<fix>)`, e.g. an unknown key with its
-   * did-you-mean. Default: none are shown.
+   * Receives each warning: `<file>:<line>: <what> (<fix>)`, e.g. `ports` beside `services`
+   * (shown ahead of the run). Default: none are shown.
    */
   warn?: (message: string) => void;
   /** Lines of the document's values; given by {@link loadAgentConfig}. */
@@ -344,14 +344,19 @@ class Checker {
     return v as Record<string, unknown>;
   }
 
-  /** Warns about each key of `o` not in `known`, with the nearest known key. */
+  /**
+   * Fails on the first key of `o` not in `known`, naming the nearest known key (README:
+   * a bad key exits 3; a typo such as `writeable:` or `route:` must not be ignored, or the
+   * first error shown is a misleading consequence of it).
+   * @throws {ConfigError} `<path>:<line>: unknown key "k" <where> (did you mean "x"?)`.
+   */
   unknownKeys(keys: Key[], o: Record<string, unknown>, known: readonly string[], where: string) {
     for (const k of Object.keys(o)) {
       if (known.includes(k)) continue;
       const near = suggest(k, known);
-      this.warn(
+      this.fail(
         [...keys, k],
-        `unknown key "${k}" ${where} is ignored (${
+        `unknown key "${k}" ${where} (${
           near ? `did you mean "${near}"?` : `remove it; known keys here: ${known.join(", ")}`
         })`,
       );
@@ -368,10 +373,14 @@ class Checker {
 
   port(keys: Key[], where: string, v: unknown, example: number): number {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
+      // A list element (ports[1]) is fixed in its list: "ports: [22, 80]", not "1: 22".
+      const last = keys.at(-1);
+      const fix = typeof last === "number"
+        ? `${keys.at(-2)}: [${example}, ${example === 80 ? 443 : 80}]`
+        : `${last}: ${example}`;
       this.fail(
         keys,
-        `${where} must be a port number 1-65535 (got ${describeValue(v)}) ` +
-          `(write e.g. ${keys.at(-1)}: ${example})`,
+        `${where} must be a port number 1-65535 (got ${describeValue(v)}) (write e.g. ${fix})`,
       );
     }
     return v;
@@ -391,9 +400,8 @@ class Checker {
  * a gateway port that is also a service port of its machine, a gateway route path given
  * twice, two upstreams on one port of this host, an upstream on the port of a service this
  * host runs (a machine whose `target` is this host) and an upstream that forwards to itself
- * are errors. Unknown keys at every level are warnings with a did-you-mean (issue 13: nothing
- * in the config is silently ignored), as are `ports` beside `services` and the deprecated
- * `fileShare`. `shares` (spec §2.9) are parsed with their rules: an invalid size, a system
+ * are errors, and so is an unknown key at any level (with a did-you-mean; README: exit 3).
+ * `ports` beside `services` and the deprecated `fileShare` are warnings. `shares` (spec §2.9) are parsed with their rules: an invalid size, a system
  * directory, `allowDelete` without `writable`, a duplicate name are errors.
  * Tokens are not resolved here (see {@link resolveAgentTokens}).
  * @param path the file, named in every error and warning.
@@ -450,10 +458,11 @@ export function validateAgentConfig(
 function machineEntry(c: Checker, m: unknown, i: number): MachineConfig {
   const at = ["machines", i];
   const e = c.mapping(at, m, `machines[${i}] must be a mapping`, "e.g. - name: barn");
+  const named = typeof e.name === "string" && e.name ? ` (${e.name})` : "";
+  c.unknownKeys(at, e, TELAD_YAML_KEYS.machine, `in machines[${i}]${named}`);
   const name = c.optString([...at, "name"], e.name);
   if (!name) c.fail(at, `machines[${i}]: 'name' is required (e.g. - name: barn)`);
   const where = `machines[${i}] (${name})`;
-  c.unknownKeys(at, e, TELAD_YAML_KEYS.machine, `in ${where}`);
   let services = c.list([...at, "services"], e.services, `${where}: 'services'`, "- port: 22")
     .map((s, j) => {
       const sk = [...at, "services", j];
@@ -860,7 +869,7 @@ function checkHostPorts(c: Checker, machines: MachineConfig[]): void {
 /**
  * Reads and validates `telad.yaml` (see {@link validateAgentConfig}); errors and warnings
  * carry the line from the YAML parser.
- * @param options.warn receives warnings such as unknown keys.
+ * @param options.warn receives warnings such as `ports` beside `services`.
  * @throws {ConfigError} for a missing file, bad YAML or an invalid entry, e.g.
  *   `/etc/tela/telad.yaml:12: machines[0] (barn): gateway route path "/api/" is given twice,
  *   first at line 10 (keep one route per path: ...)`.

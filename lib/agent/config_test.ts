@@ -397,7 +397,13 @@ Deno.test("telad.yaml: hostile YAML (circular aliases, alias bombs) is a ConfigE
       [
         m(`    ports: &p [22, *p]\n`),
         `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got a list) ` +
-        `(write e.g. 1: 22)`,
+        `(write e.g. ports: [22, 80])`,
+      ],
+      [
+        // The walkthrough's case: an out-of-range port in the list.
+        m(`    ports: [3001, 99999]\n`),
+        `telad.yaml:4: machines[0] (a): ports[1] must be a port number 1-65535 (got 99999) ` +
+        `(write e.g. ports: [22, 80])`,
       ],
       [
         m(`    ports: [22]
@@ -428,60 +434,67 @@ Deno.test("telad.yaml: hostile YAML (circular aliases, alias bombs) is a ConfigE
   });
 });
 
-Deno.test("telad.yaml unknown keys at every level are warnings with file:line and a did-you-mean", async () => {
+Deno.test("telad.yaml unknown keys at every level are errors with file:line and a did-you-mean", async () => {
   await tmp(async (dir) => {
-    const { warnings } = await load(
-      dir,
-      `hub: wss://h
-tokn: x
-stun: [stun.example.net:3478]
-transport: auto
-update:
-  chanel: beta
-machines:
-  - name: barn
-    transport: udp
-    stun: [stun.example.net:3478]
-    upstream:
-      - port: 1
-    services:
-      - port: 22
-        nmae: SSH
-    ports: [22, 3389]
-    gateway:
-      port: 8080
-      routes:
-        - path: /
-          taget: 3000
-          target: 3000
-    upstreams:
-      - port: 5432
-        target: db:5432
-        lable: pg
-    zzzqqq: 1
-`,
-    );
-    const shown = warnings.map((w) => w.replace(`${dir}/`, ""));
-    assert.deepEqual(shown, [
-      `telad.yaml:2: unknown key "tokn" at the top level is ignored (did you mean "token"?)`,
-      `telad.yaml:6: unknown key "chanel" in update is ignored (did you mean "channel"?)`,
-      `telad.yaml:11: unknown key "upstream" in machines[0] (barn) is ignored (did you mean ` +
-      `"upstreams"?)`,
-      `telad.yaml:27: unknown key "zzzqqq" in machines[0] (barn) is ignored (remove it; known ` +
-      `keys here: ${TELAD_YAML_KEYS.machine.join(", ")})`,
-      `telad.yaml:15: unknown key "nmae" in machines[0] (barn) services[0] is ignored (did you ` +
-      `mean "name"?)`,
-      `telad.yaml:16: machines[0] (barn): 'ports' is ignored because 'services' is present, so ` +
-      `port(s) 3389 are not served (add them to 'services', or remove 'ports')`,
-      `telad.yaml:21: unknown key "taget" in machines[0] (barn) gateway.routes[0] is ignored ` +
-      `(did you mean "target"?)`,
-      `telad.yaml:26: unknown key "lable" in machines[0] (barn): upstreams[0] is ignored ` +
-      `(remove it; known keys here: port, target, name)`,
-    ]);
+    const base = `hub: wss://h\nmachines:\n  - name: barn\n`;
+    const cases: [string, string][] = [
+      [
+        `hub: wss://h\ntokn: x\nmachines:\n  - name: barn\n    ports: [22]\n`,
+        `telad.yaml:2: unknown key "tokn" at the top level (did you mean "token"?)`,
+      ],
+      [
+        `hub: wss://h\nupdate:\n  chanel: beta\nmachines:\n  - name: barn\n    ports: [22]\n`,
+        `telad.yaml:3: unknown key "chanel" in update (did you mean "channel"?)`,
+      ],
+      [
+        base + `    ports: [22]\n    upstream:\n      - port: 1\n`,
+        `telad.yaml:5: unknown key "upstream" in machines[0] (barn) (did you mean "upstreams"?)`,
+      ],
+      [
+        `hub: wss://h\nmachines:\n  - nmae: barn\n    ports: [22]\n`,
+        `telad.yaml:3: unknown key "nmae" in machines[0] (did you mean "name"?)`,
+      ],
+      [
+        base + `    ports: [22]\n    zzzqqq: 1\n`,
+        `telad.yaml:5: unknown key "zzzqqq" in machines[0] (barn) (remove it; known keys ` +
+        `here: ${TELAD_YAML_KEYS.machine.join(", ")})`,
+      ],
+      [
+        base + `    services:\n      - port: 22\n        nmae: SSH\n`,
+        `telad.yaml:6: unknown key "nmae" in machines[0] (barn) services[0] (did you mean ` +
+        `"name"?)`,
+      ],
+      [
+        // The walkthrough's typo: "route:" for "routes:" gave a gateway with no routes.
+        base + `    ports: [22]\n    gateway:\n      port: 8080\n      route:\n        - path: /\n`,
+        `telad.yaml:7: unknown key "route" in machines[0] (barn) gateway (did you mean ` +
+        `"routes"?)`,
+      ],
+      [
+        base + `    ports: [22]\n    gateway:\n      port: 8080\n      routes:\n` +
+        `        - path: /\n          taget: 3000\n`,
+        `telad.yaml:9: unknown key "taget" in machines[0] (barn) gateway.routes[0] (did you ` +
+        `mean "target"?)`,
+      ],
+      [
+        base + `    ports: [22]\n    upstreams:\n      - port: 5432\n        target: db:5432\n` +
+        `        lable: pg\n`,
+        `telad.yaml:8: unknown key "lable" in machines[0] (barn): upstreams[0] (remove it; ` +
+        `known keys here: port, target, name)`,
+      ],
+      [
+        // The walkthrough's typo: "writeable:" was ignored, so allowDelete failed instead.
+        base + `    ports: [22]\n    shares:\n      - name: docs\n        path: ${dir}/docs\n` +
+        `        writeable: true\n        allowDelete: true\n`,
+        `telad.yaml:8: unknown key "writeable" in machines[0] (barn) shares[0] (did you mean ` +
+        `"writable"?)`,
+      ],
+    ];
+    for (const [text, want] of cases) assert.equal(await errorOf(dir, text), want);
   });
 });
 
-Deno.test("telad.yaml shares: parsed with defaults, unknown keys warned (Appendix B, spec §2.9)", async () => {
+Deno.test("telad.yaml shares: parsed with defaults (Appendix B, spec §2.9)", async () => {
   await tmp(async (dir) => {
     const { cfg, warnings } = await load(
       dir,
@@ -492,7 +505,6 @@ machines:
     shares:
       - name: docs
         path: ${dir}/docs
-        writeable: true
       - name: staging
         path: ${dir}/staging/
         writable: true
@@ -502,10 +514,7 @@ machines:
         allowedExtensions: [".zip", "YAML", ".tar.gz"]
 `,
     );
-    assert.deepEqual(warnings.map((w) => w.replace(`${dir}/`, "")), [
-      `telad.yaml:8: unknown key "writeable" in machines[0] (barn) shares[0] is ignored (did ` +
-      `you mean "writable"?)`,
-    ]);
+    assert.deepEqual(warnings, []);
     assert.deepEqual(cfg.machines[0].shares, [{
       name: "docs",
       path: `${dir}/docs`,

@@ -266,9 +266,11 @@ const TRANSPORT_WORDS = new Set(["direct", "udp-relay", "websocket"]);
  * `tela status` output: the summary, then, when the hub lists its sessions (ours does, issue
  * 11), one row per session with each side's transport:
  * ```
- * MACHINE   SESSION   CLIENT   AGENT       SINCE
- * barn      1         direct   direct      2026-12-02T16:03:11Z
+ * MACHINE   SESSION   CLIENT PATH   AGENT PATH   SINCE
+ * barn      1         direct        direct       2026-12-02T16:03:11Z
  * ```
+ * `CLIENT PATH` is the path the client sends on, `AGENT PATH` the one the agent sends on:
+ * each side picks its own (its `-transport` caps only its own sending path).
  * A Go hub sends no `sessions`: the summary alone, as before.
  */
 export function formatStatus(status: HubStatus, hubUrl: string): string {
@@ -283,7 +285,7 @@ export function formatStatus(status: HubStatus, hubUrl: string): string {
     `Timestamp: ${status.timestamp}`,
   ];
   const word = (t: string | null) => t === null ? "-" : TRANSPORT_WORDS.has(t) ? t : "unknown";
-  const rows = [["MACHINE", "SESSION", "CLIENT", "AGENT", "SINCE"]];
+  const rows = [["MACHINE", "SESSION", "CLIENT PATH", "AGENT PATH", "SINCE"]];
   for (const m of status.machines) {
     for (const x of m.sessions ?? []) {
       rows.push([m.id, String(x.index), word(x.client), word(x.agent), x.since || "-"]);

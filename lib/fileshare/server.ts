@@ -817,10 +817,20 @@ export class ShareServer {
     const p = await resolveInShare(root, req.path);
     checkNewPathText(req.path);
     if (p.rel === "") throw new Refusal("directory already exists");
+    // Missing parents are made too (`tela files mkdir archive/2026` with no `archive` yet),
+    // each within the share: resolveInShare checked every existing component above.
     try {
-      await Deno.mkdir(p.abs, { mode: 0o700 });
+      await Deno.lstat(p.abs);
+      throw new Refusal("directory already exists");
     } catch (err) {
-      if (err instanceof Deno.errors.AlreadyExists) throw new Refusal("directory already exists");
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    try {
+      await Deno.mkdir(p.abs, { recursive: true, mode: 0o700 });
+      // A directory made meanwhile by someone else could be a link: look again.
+      await resolveInShare(root, req.path);
+    } catch (err) {
+      if (err instanceof SandboxError) throw err;
       throw new Refusal(`mkdir failed: mkdir ${p.rel}: ${osText(err)}`);
     }
     this.log.info(`[fileshare] mkdir "${escapeForLog(p.rel)}"`);

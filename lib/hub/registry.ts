@@ -197,6 +197,24 @@ export class Registry {
     return entry;
   }
 
+  /**
+   * The entries named `name` other than the one keyed `key` (registrations of the same
+   * machine name by another `agentId`, spec session-and-relay.md §3.1.1).
+   */
+  othersNamed(name: string, key: string): Machine[] {
+    return [...this.machines.values()].filter((e) => e.name === name && e.key !== key);
+  }
+
+  /**
+   * Drops an entry that has no control socket and no session left (the caller ended them).
+   * A no-op for an entry not held.
+   */
+  forget(e: Machine): void {
+    if (this.machines.get(e.key) !== e) return;
+    this.#forget(e);
+    this.changed();
+  }
+
   /** Makes room for one entry by forgetting the one offline the longest. */
   #forgetLongestOffline(): void {
     let oldest: Machine | undefined;

@@ -297,6 +297,28 @@ export class Signaling {
         identity: old.identityId,
       });
     }
+    for (const other of registry.othersNamed(entry.name, entry.key)) {
+      // Same name, another agentId (a second telad with its own state dir). Go keeps both
+      // entries (§3.1.1) and the older one stays connected but unreachable by name, so
+      // /api/status lists the machine twice and, when the newer agent leaves, the name
+      // resolves to its offline entry while the older agent still runs. We treat it as the
+      // same-agentId case instead: the older control WS is closed (its telad logs it and
+      // reconnects with backoff), its sessions end, and its entry is dropped.
+      const old = other.control;
+      log.info(
+        `agent replaced: ${escapeForLog(other.name)} (${
+          escapeForLog(other.agentId)
+        }) by a newer registration (${escapeForLog(entry.agentId)}) from ${s.remote}`,
+      );
+      if (old) {
+        old.machine = undefined; // its close is then a no-op (recorded here)
+        closeSocket(old, HubClose.goingAway, "replaced by a newer registration");
+        this.#agentGone(other);
+      } else {
+        for (const x of [...other.sessions.values()]) this.endSession(x, "agent-disconnected");
+      }
+      registry.forget(other);
+    }
     entry.control = s;
     this.settle(s, "control");
     s.machine = entry;

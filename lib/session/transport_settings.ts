@@ -200,11 +200,16 @@ export function resolveTransportSettings(opts: {
 
 /**
  * One log line for settings that are not the defaults, e.g. `transport settings: up to
- * udp-relay (no direct path)` or `transport settings: every tier, STUN servers
- * 127.0.0.1:3478`; undefined for the defaults (nothing worth a line).
+ * udp-relay (no direct path)`, `transport settings: every tier, STUN servers
+ * 127.0.0.1:3478` or (`-stun none`) `transport settings: direct disabled (no STUN), UDP relay,
+ * WebSocket`; undefined for the defaults (nothing worth a line).
  */
 export function describeTransportSettings(s: TransportSettings): string | undefined {
   if (s.stunServers === undefined && (s.maxTransport ?? "direct") === "direct") return undefined;
+  if ((s.maxTransport ?? "direct") === "direct" && s.stunServers?.length === 0) {
+    // -stun none: the direct tier cannot be reached, so "every tier" would mislead.
+    return "transport settings: direct disabled (no STUN), UDP relay, WebSocket";
+  }
   const tier = s.maxTransport === "websocket"
     ? "WebSocket relay only"
     : s.maxTransport === "udp-relay"

@@ -108,6 +108,6 @@ Deno.test("describeTransportSettings: one line for settings other than the defau
   );
   assert.equal(
     describeTransportSettings({ stunServers: [] }),
-    "transport settings: every tier, no STUN (no direct path)",
+    "transport settings: direct disabled (no STUN), UDP relay, WebSocket",
   );
 });

@@ -408,8 +408,10 @@ export class TieredBind implements SessionBind {
     );
     if (this.#closed) return;
     if (!r) {
-      this.#ctx.log.debug(
-        `stun: no answer from ${this.#stunServers.join(", ")}; direct path not offered`,
+      this.#ctx.log.info(
+        `stun: no answer from ${
+          this.#stunServers.join(", ")
+        }; staying on the relay (no direct path)`,
       );
     } else {
       this.#reflexive = `${r.address.hostname}:${r.address.port}`;

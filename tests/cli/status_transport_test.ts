@@ -55,9 +55,9 @@ Deno.test({
       assert.match(lines[4], /^Timestamp: \S+Z$/);
       assert.equal(lines[5], "");
       const since = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ";
-      assert.equal(lines[6], "MACHINE   SESSION   CLIENT      AGENT       SINCE");
-      assert.match(lines[7], new RegExp(`^barn {6}1 {9}direct {6}direct {6}${since}$`));
-      assert.match(lines[8], new RegExp(`^barn {6}2 {9}udp-relay   udp-relay   ${since}$`));
+      assert.equal(lines[6], "MACHINE   SESSION   CLIENT PATH   AGENT PATH   SINCE");
+      assert.match(lines[7], new RegExp(`^barn {6}1 {9}direct {8}direct {7}${since}$`));
+      assert.match(lines[8], new RegExp(`^barn {6}2 {9}udp-relay {5}udp-relay {4}${since}$`));
       assert.equal(lines.length, 9);
 
       const js = await runProgram("tela", ["status", "-json", "-hub", hub.url, "-token", token], {
@@ -79,4 +79,12 @@ Deno.test({
       await stopHubAndClean(hub);
     }
   },
+});
+
+Deno.test("-transport help (tela connect, telad): it caps this side's sending path only", async () => {
+  for (const [prog, args] of [["tela", ["connect", "-h"]], ["telad", ["-h"]]] as const) {
+    const r = await runProgram(prog, [...args], { net: false });
+    const text = (r.stdout + r.stderr).replace(/\s+/g, " ");
+    assert.match(text, /Caps only this side's sending path; the other side chooses its own/, prog);
+  }
 });

@@ -367,23 +367,33 @@ machines:
       });
 
       await t.step("the agent's rules reach the user: Error: <agent error>, exit 1", async () => {
+        // Each names its context: machine/share[/path] (the walkthrough's ask).
         const cases: [string[], string][] = [
           [
             ["put", "-machine", "barn", "-share", "ro", `${root}/jan.txt`],
-            "file sharing is read-only",
+            "barn/ro/jan.txt: file sharing is read-only",
           ],
-          [["rm", "-machine", "barn", "-share", "ro", "readme.txt"], "delete not allowed"],
+          [
+            ["rm", "-machine", "barn", "-share", "ro", "readme.txt"],
+            "barn/ro/readme.txt: delete not allowed",
+          ],
           [
             ["put", "-machine", "barn", "-share", "zips", `${root}/jan.txt`],
-            "file extension not allowed",
+            "barn/zips/jan.txt: file extension not allowed",
           ],
           [
             ["get", "-machine", "barn", "-share", "files", "../etc/passwd"],
-            "path traversal not allowed",
+            "barn/files/../etc/passwd: path traversal not allowed",
           ],
-          [["get", "-machine", "barn", "-share", "files", "nope.txt"], "file not found"],
-          [["ls", "-machine", "barn", "-share", "nope"], "unknown share: nope"],
-          [["mkdir", "-machine", "barn", "-share", "files", "archive"], "directory already exists"],
+          [
+            ["get", "-machine", "barn", "-share", "files", "nope.txt"],
+            "barn/files/nope.txt: file not found",
+          ],
+          [["ls", "-machine", "barn", "-share", "nope"], "barn/nope: unknown share: nope"],
+          [
+            ["mkdir", "-machine", "barn", "-share", "files", "archive"],
+            "barn/files/archive: directory already exists",
+          ],
         ];
         for (const [args, err] of cases) {
           const r = await files(clientHome, args);
@@ -400,6 +410,33 @@ machines:
         assert.equal(other.code, 1);
         assert.match(other.stderr, /no active tunnel for machine "elsewhere"/);
       });
+
+      await t.step(
+        "get: -o - to stdout, replaced <path> on stderr, a missing folder named",
+        async () => {
+          await Deno.writeTextFile(`${shareDir}/hello.txt`, "hello from barn\n");
+          const get = (o: string) =>
+            files(clientHome, ["get", "-machine", "barn", "-share", "files", "hello.txt", "-o", o]);
+          const toStdout = await get("-");
+          assert.equal(toStdout.code, 0, toStdout.stderr);
+          assert.equal(toStdout.stdout, "hello from barn\n");
+          const dest = `${root}/hello-copy.txt`;
+          await Deno.writeTextFile(dest, "older local text\n");
+          const over = await get(dest);
+          assert.equal(over.code, 0, over.stderr);
+          assert.equal(over.stderr, `replaced ${dest}\n`);
+          assert.equal(await Deno.readTextFile(dest), "hello from barn\n");
+          const fresh = await get(`${root}/hello-new.txt`);
+          assert.equal(fresh.stderr, "", "a new file is not 'replaced'");
+          const missing = await get(`${root}/no-such-folder/x.txt`);
+          assert.equal(missing.code, 1);
+          assert.equal(
+            missing.stderr,
+            `Error: cannot write ${root}/no-such-folder/x.txt: the folder ${root}/no-such-folder ` +
+              `does not exist (create it first)\n`,
+          );
+        },
+      );
 
       await t.step("an interrupted put leaves the old file whole and no partial file", async () => {
         await Deno.writeTextFile(`${shareDir}/keep.bin`, "the old, whole file\n");

@@ -5,6 +5,7 @@
  * keys and unreachable targets as warnings.
  */
 import assert from "node:assert/strict";
+import { runProgram } from "../cli/_run.ts";
 import { createHash, randomBytes } from "node:crypto";
 import { freeTcpPort, IN_CI, type Proc, spawnDeno } from "./harness.ts";
 import { run } from "../scenarios/_scene.ts";
@@ -280,9 +281,38 @@ Deno.test({
   },
 });
 
+Deno.test("telad -config: an unknown key is a configuration error (exit 3) with file:line and a did-you-mean", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "upstream-key-" });
+  try {
+    const path = `${dir}/telad.yaml`;
+    // "writeable" (a typo) before allowDelete: the typo is reported, not allowDelete.
+    await Deno.writeTextFile(
+      path,
+      `hub: ws://127.0.0.1:1
+machines:
+  - name: barn
+    ports: [22]
+    shares:
+      - name: logs
+        path: ${dir}
+        writeable: true
+        allowDelete: true
+`,
+    );
+    const r = await runProgram("telad", ["-config", path], { net: false, env: { HOME: dir } });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(
+      r.stderr.split("\n")[0],
+      `Error: ${path}:8: unknown key "writeable" in machines[0] (barn) shares[0] (did you ` +
+        `mean "writable"?)`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test({
-  name:
-    "telad -config: an unknown key and an unreachable service are warnings with file:line; telad runs",
+  name: "telad -config: an unreachable service is a warning with file:line; telad runs",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "upstream-warn-" });
     const down = freeTcpPort();
@@ -296,20 +326,9 @@ machines:
     services:
       - port: ${down}
         name: SSH
-    upstream:
-      - port: 5432
-        target: db:5432
 `,
       );
       const path = `${dir}/telad.yaml`;
-      const unknown = await agent.waitFor(/^.*WARN: .*unknown key.*$/, 60_000);
-      assert.ok(
-        unknown[0].endsWith(
-          `[telad] WARN: ${path}:7: unknown key "upstream" in machines[0] (barn) is ignored ` +
-            `(did you mean "upstreams"?)`,
-        ),
-        unknown[0],
-      );
       const unreachable = await agent.waitFor(/^.*WARN: .*not reachable.*$/, 30_000);
       assert.match(
         unreachable[0],

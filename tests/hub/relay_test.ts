@@ -341,6 +341,47 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "same name, another agentId: the older control WS is closed, one status row",
+        async () => {
+          const older = await ScriptedAgent.register(hub.url, {
+            machineName: "twin",
+            token,
+            agentId: "22222222-2222-4222-8222-222222222222",
+          });
+          const newer = await ScriptedAgent.register(hub.url, {
+            machineName: "twin",
+            token,
+            agentId: "33333333-3333-4333-8333-333333333333",
+          });
+          closers.push(() => newer.close());
+          const c = await older.control.nextClose();
+          assert.deepEqual(c, { code: 1001, reason: "replaced by a newer registration" });
+          const rows = (await machines(hub)).filter((x) => x.id === "twin");
+          assert.equal(rows.length, 1, "one row per machine name");
+          assert.equal(rows[0].agentConnected, true);
+          assert.equal(rows[0].agentId, "33333333-3333-4333-8333-333333333333");
+          // The older agent comes back (its reconnect): it replaces the newer one in turn.
+          const back = await ScriptedAgent.register(hub.url, {
+            machineName: "twin",
+            token,
+            agentId: "22222222-2222-4222-8222-222222222222",
+          });
+          closers.push(() => back.close());
+          await newer.control.nextClose();
+          // The replaced generation's close changes nothing: the current agent stays listed.
+          await newer.close();
+          const after = (await machines(hub)).filter((x) => x.id === "twin");
+          assert.equal(after.length, 1);
+          assert.equal(after[0].agentConnected, true);
+          assert.equal(after[0].agentId, "22222222-2222-4222-8222-222222222222");
+          const s5 = await openSession(hub.url, back, { token });
+          assert.equal(s5.client.sessionIdx, 1);
+          await s5.client.ws.close();
+          await s5.agent.ws.nextClose().catch(() => {});
+        },
+      );
+
       await t.step("history lists the events newest first", async () => {
         const r = await getJson(hub, "/api/history", token);
         assert.equal(r.status, 200);

@@ -63,8 +63,9 @@ const CONNECT_FLAGS = {
   transport: {
     type: "string",
     arg: "mode",
-    usage: "Highest transport: auto (direct, then UDP relay, then WebSocket), udp (no direct " +
-      "path) or websocket (env TELA_TRANSPORT). Default: auto",
+    usage: "Highest transport this side sends on: auto (direct, then UDP relay, then " +
+      "WebSocket), udp (no direct path) or websocket. Caps only this side's sending path; " +
+      "the other side chooses its own (env TELA_TRANSPORT). Default: auto",
   },
   stun: {
     type: "string",

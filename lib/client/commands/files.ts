@@ -78,6 +78,44 @@ async function request(machine: string, req: ShareRequest): Promise<ShareRespons
   return res;
 }
 
+/** `barn`, `barn/logs` or `barn/logs/old/app.log`: what an error is about. */
+function where(machine: string, share?: string, path?: string): string {
+  let w = machine;
+  if (share) w += `/${share}`;
+  const p = path?.replace(/^\/+/, "");
+  if (share && p) w += `/${p}`;
+  return w;
+}
+
+/**
+ * Runs one action, naming its context in the errors it throws: an agent's refusal becomes
+ * `barn/logs: file sharing is read-only`, and a file-share port that does not answer (the
+ * machine's telad.yaml has no `shares:`, so nothing listens there) says so instead of the
+ * raw dial error. Transport failures (no `tela connect`, ...) pass unchanged.
+ * @throws {ShareError} as described; other errors unchanged.
+ */
+export async function inContext<T>(
+  machine: string,
+  share: string | undefined,
+  path: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof ShareError)) throw err;
+    if (err.message.startsWith(`cannot connect to file share on ${machine}:`)) {
+      throw new ShareError(
+        `${machine} has no file shares (add shares: to its telad.yaml; its file-share port ` +
+          `did not answer: ${err.message.slice(err.message.lastIndexOf(": ") + 2)})`,
+        "unavailable",
+      );
+    }
+    if (err.code === "unavailable") throw err;
+    throw new ShareError(`${where(machine, share, path)}: ${err.message}`, err.code);
+  }
+}
+
 /**
  * The `ls` table (spec §3.4): Go tabwriter, padding 2; directories with a trailing `/` and
  * size `-`; MODIFIED is the agent's `modTime` verbatim.
@@ -240,6 +278,20 @@ async function getFile(
   try {
     if ((await Deno.stat(dest)).isDirectory) dest = join(dest, basename(remote));
   } catch { /* a new file */ }
+  const replaces = await Deno.stat(dest).then((st) => st.isFile, () => false);
+  const folder = dirname(dest);
+  try {
+    if (!(await Deno.stat(folder)).isDirectory) {
+      throw new Error(`cannot write ${dest}: ${folder} is not a folder`);
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `cannot write ${dest}: the folder ${folder} does not exist (create it first)`,
+      );
+    }
+    throw err;
+  }
   const c = await ControlClient.discover();
   const rand = crypto.randomUUID().slice(0, 8);
   const tmp = join(dirname(dest), `.${basename(dest)}.tela-part-${rand}`);
@@ -268,6 +320,8 @@ async function getFile(
       file = null;
       progress.finish();
       await Deno.rename(tmp, dest);
+      // Like Go, an existing local file is overwritten; say so, since nothing asked first.
+      if (replaces) Deno.stderr.writeSync(new TextEncoder().encode(`replaced ${dest}\n`));
       return { path: dest, size: d.size };
     } catch (err) {
       if (progress.enabled) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
@@ -280,6 +334,24 @@ async function getFile(
         file?.close();
       } catch { /* closed */ }
       await Deno.remove(tmp).catch(() => {});
+    }
+  });
+}
+
+/**
+ * `tela files get ... -o -`: the file to stdout. The agent's SHA-256 is checked at the end
+ * (a mismatch is an error, exit 1, after the bytes were written: stdout cannot be undone).
+ */
+async function getToStdout(machine: string, share: string, remote: string): Promise<void> {
+  const c = await ControlClient.discover();
+  await interruptible(async (signal) => {
+    const d = await c.read(machine, share, remote, signal);
+    const reader = d.body.getReader();
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let off = 0;
+      while (off < value.length) off += await Deno.stdout.write(value.subarray(off));
     }
   });
 }
@@ -366,13 +438,25 @@ export function filesCommand(): Command {
     usage: ["tela files <action> -machine <m> -share <s> [args]"],
     description: `File operations on the shares of a machine (telad.yaml shares:). Needs a running
 "tela connect" with a tunnel to the machine: tela files talks to it through its local control
-API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stderr.`,
+API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stderr.
+
+Flags (each action takes those it needs; "tela files <action> -h" shows them):
+  -machine <name>  Machine (env TELA_MACHINE)
+  -share <name>    Share name (env TELA_SHARE); "tela files info" lists them
+  -o <local>       get: local file or folder; - writes to stdout
+  -json            ls, info: JSON output
+  -v               Verbose logging`,
     examples: [
       "tela files info -machine barn",
       "tela files ls -machine barn -share files",
       "tela files get -machine barn -share files report.pdf -o /tmp/report.pdf",
     ],
     seeAlso: ["tela mount", "tela connect"],
+    run: () => {
+      throw new UsageError(
+        "tela files needs an action: ls, get, put, rm, mkdir, rename, mv or info",
+      );
+    },
     commands: [
       leaf(
         "ls",
@@ -386,7 +470,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
           const path = positionals[0] ?? "";
-          const res = await request(machine, { op: "list", share, path });
+          const res = await inContext(
+            machine,
+            share,
+            path,
+            () => request(machine, { op: "list", share, path }),
+          );
           const entries = res.entries ?? [];
           if (values.json) out(displayJson(entries));
           else out(formatListing(entries));
@@ -401,7 +490,20 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["tela files get -machine barn -share files report.pdf -o /local/report.pdf"],
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
-          const r = await getFile(machine, share, positionals[0], values.o);
+          if (values.o === "-") {
+            return void await inContext(
+              machine,
+              share,
+              positionals[0],
+              () => getToStdout(machine, share, positionals[0]),
+            );
+          }
+          const r = await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => getFile(machine, share, positionals[0], values.o),
+          );
           out(`${r.path} (${formatSize(r.size)})`);
         },
         {
@@ -409,7 +511,8 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
           o: {
             type: "string",
             arg: "local",
-            usage: "Local file or folder (default: the remote name)",
+            usage: "Local file or folder (default: the remote name); - writes to stdout. " +
+              'An existing file is replaced ("replaced <path>" on stderr)',
           },
         },
         "The file is checked against the agent's SHA-256 and renamed into place only when " +
@@ -424,7 +527,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         async ({ values, positionals, out }) => {
           const machine = machineOf(values), share = shareOf(values);
           const remote = positionals[1] ?? basename(positionals[0]);
-          const size = await putFile(machine, share, positionals[0], remote);
+          const size = await inContext(
+            machine,
+            share,
+            remote,
+            () => putFile(machine, share, positionals[0], remote),
+          );
           out(`Uploaded ${remote} (${formatSize(size)})`);
         },
         COMMON,
@@ -438,11 +546,13 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<path>"],
         ["tela files rm -machine barn -share files old-log.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "delete",
-            share: shareOf(values),
-            path: positionals[0],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => request(machine, { op: "delete", share, path: positionals[0] }),
+          );
           out(`Deleted ${positionals[0]}`);
         },
         COMMON,
@@ -453,17 +563,19 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         "Create a directory.",
         "tela files mkdir -machine <m> -share <s> <path>",
         ["<path>"],
-        ["tela files mkdir -machine barn -share files archive"],
+        ["tela files mkdir -machine barn -share files archive/2026"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "mkdir",
-            share: shareOf(values),
-            path: positionals[0],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(
+            machine,
+            share,
+            positionals[0],
+            () => request(machine, { op: "mkdir", share, path: positionals[0] }),
+          );
           out(`Created ${positionals[0]}`);
         },
         COMMON,
-        "One level: the parent must exist. Needs writable: true.",
+        "Missing parent directories are made too. Needs writable: true.",
       ),
       leaf(
         "rename",
@@ -472,12 +584,14 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<path>", "<new-name>"],
         ["tela files rename -machine barn -share files old-name.txt new-name.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "rename",
-            share: shareOf(values),
-            path: positionals[0],
-            newName: positionals[1],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(machine, share, positionals[0], () =>
+            request(machine, {
+              op: "rename",
+              share,
+              path: positionals[0],
+              newName: positionals[1],
+            }));
           out(`Renamed ${positionals[0]} -> ${positionals[1]}`);
         },
       ),
@@ -488,12 +602,14 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["<src>", "<dst>"],
         ["tela files mv -machine barn -share files logs/jan.txt archive/2026/jan.txt"],
         async ({ values, positionals, out }) => {
-          await request(machineOf(values), {
-            op: "move",
-            share: shareOf(values),
-            path: positionals[0],
-            newPath: positionals[1],
-          });
+          const machine = machineOf(values), share = shareOf(values);
+          await inContext(machine, share, positionals[0], () =>
+            request(machine, {
+              op: "move",
+              share,
+              path: positionals[0],
+              newPath: positionals[1],
+            }));
           out(`Moved ${positionals[0]} -> ${positionals[1]}`);
         },
       ),
@@ -505,7 +621,12 @@ API (~/.tela/run/control.json). Data goes to stdout, progress and errors to stde
         ["tela files info -machine barn", "tela files info -machine barn -json"],
         async ({ values, out }) => {
           const machine = machineOf(values);
-          const res = await request(machine, { op: "list-shares" });
+          const res = await inContext(
+            machine,
+            undefined,
+            undefined,
+            () => request(machine, { op: "list-shares" }),
+          );
           const shares = (res.shares ?? []).map((s) => ({
             name: s.name,
             writable: s.writable === true,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { formatListing, formatShares, Progress } from "./files.ts";
+import { formatListing, formatShares, inContext, Progress } from "./files.ts";
+import { ShareError } from "../../fileshare/backend.ts";
 
 Deno.test("tela files ls table: tabwriter columns, directories with / and -, modTime verbatim (spec §3.4)", () => {
   assert.equal(
@@ -46,4 +47,34 @@ Deno.test("progress line: bytes, percent, rate and ETA; disabled when stderr is 
   off.add(5);
   off.finish(); // writes nothing: a test run's stderr is not touched
   assert.equal(off.enabled, false);
+});
+
+Deno.test("tela files errors name machine/share[/path]; an unanswered share port says no shares", async () => {
+  const fail = (e: Error) => () => Promise.reject(e);
+  await assert.rejects(
+    inContext("barn", "logs", "", fail(new ShareError("file sharing is read-only"))),
+    (e: Error) => e.message === "barn/logs: file sharing is read-only",
+  );
+  await assert.rejects(
+    inContext("barn", "logs", "/old/a.log", fail(new ShareError("file not found"))),
+    (e: Error) => e.message === "barn/logs/old/a.log: file not found",
+  );
+  // The control API's dial error for a machine whose telad.yaml has no shares:.
+  await assert.rejects(
+    inContext(
+      "barn4",
+      undefined,
+      undefined,
+      fail(new ShareError("cannot connect to file share on barn4: timeout", "unavailable")),
+    ),
+    (e: Error) =>
+      e.message ===
+        "barn4 has no file shares (add shares: to its telad.yaml; its file-share port did " +
+          "not answer: timeout)",
+  );
+  // Transport failures (no tela connect) pass unchanged.
+  const none = new ShareError("no running tela instance found (no control file)", "unavailable");
+  await assert.rejects(inContext("barn", "logs", "", fail(none)), (e) => e === none);
+  const other = new Error("cannot read x");
+  await assert.rejects(inContext("barn", "logs", "", fail(other)), (e) => e === other);
 });

@@ -29,7 +29,7 @@ export function telaCommand(deps: TelaDeps): Command {
     description: `The client. Opens WireGuard tunnels to machines through a hub and binds local TCP
 listeners for their services; needs no admin rights or kernel drivers. Every command
 answers -h with its help. Environment: TELA_HUB, TELA_MACHINE, TELA_TOKEN, TELA_PROFILE,
-TELA_MTU, TELA_OWNER_TOKEN.`,
+TELA_MTU, TELA_OWNER_TOKEN, TELA_TRANSPORT, TELA_STUN_SERVERS, TELA_SHARE, TELA_MOUNT_PORT.`,
     flags: { version: { type: "boolean", usage: 'Print the version (as "tela version")' } },
     examples: [
       "tela connect -hub owlsnest.parkscomputing.com -machine dev-vm",

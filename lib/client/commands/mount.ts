@@ -23,13 +23,13 @@ export function mountCommand(deps: TelaDeps) {
 the running "tela connect" has a tunnel to, as /<machine>/<share>/<path>. With -mount, also
 mounts it: a drive letter on Windows (net use), a directory on macOS (mount_webdav) and Linux
 (davfs2, needs root). Without -mount it prints the commands to mount it by hand. Runs until
-Ctrl-C, then unmounts. Needs an active "tela connect" session. TELA_MOUNT_PORT overrides -port.
+Ctrl-C, then unmounts. Needs an active "tela connect" session. -port wins over TELA_MOUNT_PORT.
 Empty files are kept by this server only (the file-share protocol cannot store them).`,
     flags: {
       port: {
         type: "number",
-        usage: "WebDAV listen port on 127.0.0.1 (env TELA_MOUNT_PORT overrides; 0: any free port)",
-        default: DEFAULT_MOUNT_PORT,
+        usage: `WebDAV listen port on 127.0.0.1 (env TELA_MOUNT_PORT; 0: any free port). ` +
+          `Default: ${DEFAULT_MOUNT_PORT}`,
       },
       mount: { type: "string", arg: "path", usage: "Drive letter (Windows T:) or directory" },
       v: VERBOSE_FLAG,
