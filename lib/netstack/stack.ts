@@ -361,7 +361,7 @@ export class NetStack {
       this.#isn.next(this.localAddr, lport, remote, port),
       true,
     );
-    const conn = new Connection(s, this.localAddr);
+    const conn = new Connection(s, this.localAddr, this.clock);
     this.#add(s);
     s.connect();
     return conn.established;
@@ -471,7 +471,7 @@ export class NetStack {
       this.#isn.next(this.localAddr, dport, src, sport),
       false,
     );
-    l.adopt(new Connection(s, this.localAddr));
+    l.adopt(new Connection(s, this.localAddr, this.clock));
     this.#add(s);
     s.acceptSyn(seg, opts);
   }

@@ -121,6 +121,8 @@ const NO_EVENTS: SocketEvents = {
 
 const DUP_THRESH = 3;
 const NONE = Infinity;
+/** In-order segments from which an owed ACK goes out at once, not at the turn's end. */
+const TURN_ACK_MAX_SEGMENTS = 4;
 
 /** One TCP connection (a TCB, RFC 9293 3.3.1). */
 export class TcpSocket {
@@ -236,6 +238,7 @@ export class TcpSocket {
   private armedAt = NONE;
   private timer: unknown = null;
   private flushQueued = false;
+  private turnAckQueued = false;
   private readonly onTimer = () => this.handleTimer();
 
   /** The segment to send, refilled for every one (ports fixed at construction). */
@@ -989,7 +992,7 @@ export class TcpSocket {
           end = this.assembler.advance(end);
           this.commitReceived(end - this.rcvNxt);
           if (hadHoles) this.ackNow = true; // a hole was filled: ACK at once (RFC 5681 4.2)
-          else if (++this.segsUnacked >= 2) this.ackNow = true;
+          else if (++this.segsUnacked >= 2) this.ackAtTurnEnd();
           else if (this.delackAt === NONE) this.delackAt = this.now + this.host.config.delayedAckMs;
         } else {
           if (this.assembler.add(dataSeq, dataSeq + payload)) {
@@ -1103,6 +1106,33 @@ export class TcpSocket {
   }
 
   // ================================================================ output
+
+  /**
+   * Two or more in-order full segments are unacknowledged (RFC 9293 3.8.6.3: ACK at least
+   * every second one). With a clock that has {@link Clock.nextTurn}, the ACK goes out once
+   * the datagrams already received in this event-loop turn are processed (one ACK per
+   * burst, as Linux acknowledges a GRO batch), but at once from
+   * {@link TURN_ACK_MAX_SEGMENTS} segments on. Each ACK is a WireGuard datagram, a UDP send
+   * and a hub forward on the UDP paths; bench/side_by_side.ts --transports udp.
+   */
+  private ackAtTurnEnd(): void {
+    const clock = this.host.clock;
+    if (!clock.nextTurn || this.segsUnacked >= TURN_ACK_MAX_SEGMENTS) {
+      this.ackNow = true;
+      return;
+    }
+    if (this.turnAckQueued) return;
+    this.turnAckQueued = true;
+    clock.nextTurn(this.onTurnEnd);
+  }
+
+  private readonly onTurnEnd = () => {
+    this.turnAckQueued = false;
+    if (this.segsUnacked < 2 || this.state === TcpState.CLOSED) return; // ACKed meanwhile
+    this.ackNow = true;
+    this.output();
+    this.armTimer();
+  };
 
   private scheduleFlush(): void {
     if (this.flushQueued) return;

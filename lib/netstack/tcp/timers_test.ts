@@ -172,3 +172,38 @@ Deno.test("without keepalive an idle connection stays up and sends nothing", asy
   p.close();
   void B_ADDR;
 });
+
+Deno.test("with Clock.nextTurn the every-second-segment ACK waits for the turn's end, one per burst, at once from 4 segments", async () => {
+  const t = scripted({ delayedAckMs: 40 });
+  const turns: (() => void)[] = [];
+  (t.clock as { nextTurn?: (fn: () => void) => void }).nextTurn = (fn) => turns.push(fn);
+  const l = t.stack.listen(80);
+  t.deliver({ sport: 4000, dport: 80, seq: 5000, flags: SYN });
+  const [synAck] = t.take();
+  const ack = synAck.seq + 1;
+  t.deliver({ sport: 4000, dport: 80, seq: 5001, ack, flags: ACK });
+  await t.clock.run(l.accept());
+  t.take();
+  const data = (seq: number) =>
+    t.deliver({ sport: 4000, dport: 80, seq, ack, flags: ACK, payload: new Uint8Array(100) });
+  // Three segments in one turn: no ACK until the turn ends, then one for all three.
+  data(5001);
+  data(5101);
+  data(5201);
+  await t.clock.advance(0);
+  assert.equal(t.take().length, 0, "the ACK waits for the end of the turn");
+  assert.equal(turns.length, 1, "one turn-end callback queued");
+  turns.shift()!();
+  const acks = t.take();
+  assert.equal(acks.length, 1);
+  assert.equal(acks[0].ack, 5301, "one ACK covers the burst");
+  // Four segments in one turn: ACKed at once on the fourth; the queued callback then finds
+  // nothing owed.
+  for (let i = 0; i < 4; i++) data(5301 + i * 100);
+  await t.clock.advance(0);
+  const [atFour] = t.take();
+  assert.equal(atFour?.ack, 5701, "ACK at once from 4 unacknowledged segments");
+  turns.shift()!();
+  assert.equal(t.take().length, 0, "nothing owed at the turn's end");
+  t.stack.close();
+});
