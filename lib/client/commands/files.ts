@@ -231,6 +231,29 @@ async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promis
   }
 }
 
+/**
+ * The run function of an action that is one request and one line of output (rm, mkdir,
+ * rename, mv): the request is built from the positionals, refusals are named by
+ * {@link inContext}, and `done` is printed on success.
+ */
+function oneRequest(
+  op: string,
+  extra: (positionals: string[]) => Partial<ShareRequest>,
+  done: (positionals: string[]) => string,
+  // deno-lint-ignore no-explicit-any
+): (inv: any) => Promise<void> {
+  return async ({ values, positionals, out }) => {
+    const machine = machineOf(values), share = shareOf(values);
+    await inContext(
+      machine,
+      share,
+      positionals[0],
+      () => request(machine, { op, share, path: positionals[0], ...extra(positionals) }),
+    );
+    out(done(positionals));
+  };
+}
+
 function leaf(
   name: string,
   summary: string,
@@ -545,16 +568,7 @@ Flags (each action takes those it needs; "tela files <action> -h" shows them):
         "tela files rm -machine <m> -share <s> <path>",
         ["<path>"],
         ["tela files rm -machine barn -share files old-log.txt"],
-        async ({ values, positionals, out }) => {
-          const machine = machineOf(values), share = shareOf(values);
-          await inContext(
-            machine,
-            share,
-            positionals[0],
-            () => request(machine, { op: "delete", share, path: positionals[0] }),
-          );
-          out(`Deleted ${positionals[0]}`);
-        },
+        oneRequest("delete", () => ({}), ([path]) => `Deleted ${path}`),
         COMMON,
         "Needs allowDelete: true on the share.",
       ),
@@ -564,16 +578,7 @@ Flags (each action takes those it needs; "tela files <action> -h" shows them):
         "tela files mkdir -machine <m> -share <s> <path>",
         ["<path>"],
         ["tela files mkdir -machine barn -share files archive/2026"],
-        async ({ values, positionals, out }) => {
-          const machine = machineOf(values), share = shareOf(values);
-          await inContext(
-            machine,
-            share,
-            positionals[0],
-            () => request(machine, { op: "mkdir", share, path: positionals[0] }),
-          );
-          out(`Created ${positionals[0]}`);
-        },
+        oneRequest("mkdir", () => ({}), ([path]) => `Created ${path}`),
         COMMON,
         "Missing parent directories are made too. Needs writable: true.",
       ),
@@ -583,17 +588,11 @@ Flags (each action takes those it needs; "tela files <action> -h" shows them):
         "tela files rename -machine <m> -share <s> <path> <new-name>",
         ["<path>", "<new-name>"],
         ["tela files rename -machine barn -share files old-name.txt new-name.txt"],
-        async ({ values, positionals, out }) => {
-          const machine = machineOf(values), share = shareOf(values);
-          await inContext(machine, share, positionals[0], () =>
-            request(machine, {
-              op: "rename",
-              share,
-              path: positionals[0],
-              newName: positionals[1],
-            }));
-          out(`Renamed ${positionals[0]} -> ${positionals[1]}`);
-        },
+        oneRequest(
+          "rename",
+          ([, newName]) => ({ newName }),
+          ([path, newName]) => `Renamed ${path} -> ${newName}`,
+        ),
       ),
       leaf(
         "mv",
@@ -601,17 +600,11 @@ Flags (each action takes those it needs; "tela files <action> -h" shows them):
         "tela files mv -machine <m> -share <s> <src> <dst>",
         ["<src>", "<dst>"],
         ["tela files mv -machine barn -share files logs/jan.txt archive/2026/jan.txt"],
-        async ({ values, positionals, out }) => {
-          const machine = machineOf(values), share = shareOf(values);
-          await inContext(machine, share, positionals[0], () =>
-            request(machine, {
-              op: "move",
-              share,
-              path: positionals[0],
-              newPath: positionals[1],
-            }));
-          out(`Moved ${positionals[0]} -> ${positionals[1]}`);
-        },
+        oneRequest(
+          "move",
+          ([, newPath]) => ({ newPath }),
+          ([src, dst]) => `Moved ${src} -> ${dst}`,
+        ),
       ),
       leaf(
         "info",
