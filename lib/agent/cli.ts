@@ -15,6 +15,7 @@ import {
   intSetting,
   runCli,
   serviceCommand,
+  transportFlags,
   updateCommand,
   UsageError,
   versionCommand,
@@ -27,9 +28,7 @@ import {
   describeTransportSettings,
   MAX_MTU,
   MIN_MTU,
-  resolveTransportSettings,
   type TransportSettings,
-  TransportUsageError,
   type TunnelEngine,
 } from "../session/mod.ts";
 import {
@@ -209,7 +208,7 @@ async function runAgent(
     fallback: DEFAULT_MTU,
   });
   // Flag and variable first (usage errors, exit 2), before any file is read.
-  const transportFlags = agentTransport(values.stun, values.transport);
+  const fromFlags = transportFlags(values.stun, values.transport, "TELAD");
   let cfg: AgentConfig;
   let statePath: string;
   const configPath = values.config ?? env("TELAD_CONFIG");
@@ -258,7 +257,7 @@ async function runAgent(
   const transportOf = (m: { transport?: TransportSettings }): TransportSettings => ({
     ...cfg.transport,
     ...m.transport,
-    ...transportFlags,
+    ...fromFlags,
   });
   for (const m of cfg.machines) {
     const described = describeTransportSettings(transportOf(m));
@@ -341,24 +340,6 @@ async function runMachines(
   }
   for (const f of failures.slice(0, -1)) err(`Error: ${f}`);
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");
-}
-
-/**
- * `-stun` and `-transport`, else `TELAD_STUN_SERVERS` and `TELAD_TRANSPORT` (telad.yaml's
- * keys fill what these leave unset).
- * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
- */
-function agentTransport(stun: string | undefined, transport: string | undefined) {
-  try {
-    return resolveTransportSettings({
-      stunFlag: stun,
-      transportFlag: transport,
-      env: { stun: "TELAD_STUN_SERVERS", transport: "TELAD_TRANSPORT" },
-    });
-  } catch (e) {
-    if (e instanceof TransportUsageError) throw new UsageError(e.message);
-    throw e;
-  }
 }
 
 /** Every machine of the agent stopped (authentication refused, fatal error). Exit status 1. */

@@ -21,3 +21,4 @@ export {
 } from "./command.ts";
 export * from "./planned.ts";
 export * from "./values.ts";
+export * from "./transport.ts";

@@ -3,7 +3,7 @@
  * flags, or every connection of a profile, until Ctrl-C.
  * @module
  */
-import { command, intSetting, UsageError } from "../../cli/mod.ts";
+import { command, intSetting, transportFlags, UsageError } from "../../cli/mod.ts";
 import { escapeForLog, logger, setLogLevel } from "../../log/mod.ts";
 import { DEFAULT_MOUNT_PORT, runMount, validateMountPoint } from "../mount.ts";
 import {
@@ -12,10 +12,8 @@ import {
   describeTransportSettings,
   MAX_MTU,
   MIN_MTU,
-  resolveTransportSettings,
   sleep,
   type TransportSettings,
-  TransportUsageError,
 } from "../../session/mod.ts";
 import { lookupStoredToken, resolveClientToken } from "../../host/mod.ts";
 import { AccessEndedError, MachineConnection } from "../connection.ts";
@@ -127,7 +125,7 @@ transport: and stun: at the top apply to every connection, under a connection to
       if (values.v) setLogLevel("debug");
       const log = logger("tela");
       const mtu = clientMtu(values.mtu);
-      const transport = clientTransport(values.stun, values.transport);
+      const transport = transportFlags(values.stun, values.transport, "TELA");
       const stopRequested = Promise.withResolvers<void>();
       const interrupted = Promise.race([
         deps.interrupted ?? signalPromise(),
@@ -259,24 +257,6 @@ function clientMtu(flag: number | undefined): number {
     what: "tunnel MTU",
     fallback: DEFAULT_MTU,
   });
-}
-
-/**
- * `-stun` and `-transport`, else `TELA_STUN_SERVERS` and `TELA_TRANSPORT`; checked before
- * anything is dialled. A profile's keys fill what these leave unset ({@link withFile}).
- * @throws {UsageError} naming the flag or variable, the value, the cause and the fix.
- */
-function clientTransport(stun: string | undefined, transport: string | undefined) {
-  try {
-    return resolveTransportSettings({
-      stunFlag: stun,
-      transportFlag: transport,
-      env: { stun: "TELA_STUN_SERVERS", transport: "TELA_TRANSPORT" },
-    });
-  } catch (e) {
-    if (e instanceof TransportUsageError) throw new UsageError(e.message);
-    throw e;
-  }
 }
 
 /** The flag/environment settings, with a configuration file's filling the unset ones. */
