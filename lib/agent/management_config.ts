@@ -205,7 +205,7 @@ export async function editConfigFile(
     throw new ConfigError(path, `invalid YAML in the file on disk: ${doc.errors[0].message}`);
   }
   edit(doc);
-  const out = doc.toString();
+  const out = doc.toString({ flowCollectionPadding: false });
   const cfg = parseAgentConfigText(path, out);
   await writeFileAtomic(path, out, { mode: 0o600 });
   return cfg;
