@@ -8,8 +8,8 @@
  * comes back registered.
  */
 import assert from "node:assert/strict";
-import { DENO_DIR, REPO_ROOT } from "../e2e/harness.ts";
-import { Proc } from "../e2e/harness.ts";
+import { REPO_ROOT } from "../e2e/harness.ts";
+import { alive, registeredAgain, startTelad, type TeladProcess } from "./_telad.ts";
 import { call } from "../hub/_admin_http.ts";
 import { type HubProcess, ScriptedAgent, startHubProcess, waitFor } from "../hub/scripted_peers.ts";
 import { admin, ok, OWNER } from "./_run.ts";
@@ -46,44 +46,11 @@ machines:
     ports: [22]
 `;
 
-interface Agent {
-  proc: Proc;
-  dir: string;
-  configPath: string;
-}
-
-/** Starts `telad -config <dir>/telad.yaml` (deno run, its own HOME) and waits for `registered`. */
-async function startTelad(hub: HubProcess): Promise<Agent> {
-  const dir = await Deno.makeTempDir({ prefix: "mgmt-telad-" });
-  const configPath = `${dir}/telad.yaml`;
-  await Deno.writeTextFile(configPath, TELAD_YAML(hub.url), { mode: 0o600 });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO_ROOT}cmd/telad.ts`, "-config", configPath],
-    env: { HOME: dir, DENO_DIR, NO_COLOR: "1", TELAD_RESTART: "exec" },
-    cwd: dir,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const proc = new Proc("telad", child);
-  await proc.waitFor(/registered with hub as "barn"/, 60_000);
-  return { proc, dir, configPath };
-}
-
 async function online(hub: HubProcess, machine: string): Promise<boolean> {
   const r = await call(hub.httpUrl, "GET", "/api/status", { token: OWNER });
   return (r.body.machines as { id: string; agentConnected: boolean }[]).some((m) =>
     m.id === machine && m.agentConnected
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test({
@@ -92,10 +59,9 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     const hub = await startHubProcess({ configYaml: HUB_CONFIG });
-    let agent: Agent | undefined;
-    let successor: number | undefined;
+    let agent: TeladProcess | undefined;
     try {
-      agent = await startTelad(hub);
+      agent = await startTelad(TELAD_YAML(hub.url), "barn");
       const a = agent;
 
       await t.step("config: the agent's configuration, without tokens", async () => {
@@ -280,16 +246,15 @@ Deno.test({
         const st = await a.proc.exited;
         assert.equal(st.code, 0, a.proc.output);
         const m = await a.proc.waitFor(/restart: started pid (\d+); pid (\d+) exits/, 15_000);
-        successor = Number(m[1]);
+        const successor = Number(m[1]);
         assert.equal(Number(m[2]), before);
         assert.notEqual(successor, before);
         // The successor writes to the same stderr: its start, then its own registration.
-        const registeredAgain = () => {
-          const starts = a.proc.lines.flatMap((l, i) => /loaded config from /.test(l) ? [i] : []);
-          return starts.length === 2 &&
-            a.proc.lines.slice(starts[1]).some((l) => /registered with hub as "barn"/.test(l));
-        };
-        await waitFor(registeredAgain, "the successor's registration", 60_000);
+        await waitFor(
+          () => registeredAgain(a.proc, "barn"),
+          "the successor's registration",
+          60_000,
+        );
         await waitFor(() => online(hub, "barn"), "barn online again", 60_000);
         assert.ok(alive(successor));
         // Same program, same flags, same arguments (read back from /proc).
@@ -310,14 +275,7 @@ Deno.test({
         assert.ok(!/restart requested/.test(logs), "a new process: a new ring");
       });
     } finally {
-      if (successor !== undefined && alive(successor)) {
-        Deno.kill(successor, "SIGTERM");
-        await waitFor(() => !alive(successor!), "the successor to stop", 30_000);
-      }
-      if (agent) {
-        await agent.proc.stop();
-        await Deno.remove(agent.dir, { recursive: true });
-      }
+      await agent?.close();
       await hub.close();
     }
   },

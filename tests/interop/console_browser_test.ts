@@ -84,7 +84,7 @@ Deno.test({
       const rowInfo = `(() => {
         const tr = document.querySelector(${JSON.stringify(rowSel)});
         return tr && { text: tr.innerText, state: tr.querySelector(".status").dataset.state,
-                       sessions: tr.lastElementChild.textContent };
+                       sessions: tr.querySelector(".sessions-col").textContent };
       })()`;
       await page.waitFor(`document.querySelector(${JSON.stringify(rowSel)})`, "the machine row");
       const row = await page.evaluate<{ text: string; state: string; sessions: string }>(rowInfo);

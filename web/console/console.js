@@ -12,6 +12,12 @@
 // GET api/admin/tokens with it (or with a ?token= from the address) and shows the Pairing
 // section only on 200, never with the viewer token. Generate sends POST api/admin/pair-code.
 //
+// Agent management (book, *Hub administration*, "Agent"; spec hub-http-api.md §8): the
+// Machines table shows each agent's version; a signed-in token that may manage a machine
+// (owner or admin: every machine; a user: GET api/admin/agents/<m> answers manage:true) gets
+// Restart and Update buttons on that machine's row, each confirmed in a dialog, sent as POST
+// api/admin/agents/<m>/restart|update with that token. Nobody else sees them.
+//
 // The pure helpers are exported so Deno unit tests can import this file; the page wiring
 // only runs when there is a document.
 
@@ -25,6 +31,10 @@ export const FETCH_TIMEOUT_MS = 8_000;
 export const THEME_KEY = "theme";
 /** sessionStorage key of the administrator token (this tab only; never a cookie or URL). */
 export const ADMIN_TOKEN_KEY = "tela-admin-token";
+/** Give up on an agent action after this long, ms (the hub waits 30 s for the agent). */
+export const AGENT_ACTION_TIMEOUT_MS = 35_000;
+/** How long a Restart/Update result stays under the row's buttons, ms. */
+export const AGENT_NOTE_MS = 60_000;
 /** The Expiration choices of the Pairing card, in seconds (book: 10 min, 1 h, 24 h, 7 days). */
 export const PAIR_EXPIRIES = [600, 3600, 86400, 604800];
 
@@ -177,6 +187,27 @@ export function describeAdminFailure(err) {
   return `Hub answered HTTP ${err.status}${err.message ? `: ${err.message}` : ""}`;
 }
 
+/**
+ * What a Restart or Update answer means for the row's note (spec §8.2: the agent's
+ * `mgmt-response` comes back verbatim with 200; `ok:false` carries the agent's reason).
+ * @param {"restart" | "update"} action
+ * @param {{ok?: boolean, message?: string}} envelope the hub's 200 body.
+ * @returns {{ok: boolean, text: string}}
+ */
+export function agentActionResult(action, envelope) {
+  const message = typeof envelope?.message === "string" ? envelope.message : "";
+  if (envelope?.ok !== true) {
+    return { ok: false, text: `The agent refused ${action}: ${message || "no reason given"}` };
+  }
+  if (action === "restart") {
+    return { ok: true, text: "Restarting; it registers again in a few seconds." };
+  }
+  return {
+    ok: true,
+    text: message ? `${message[0].toUpperCase()}${message.slice(1)}.` : "Update started.",
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Page wiring (browser only)
 
@@ -296,7 +327,8 @@ function start() {
    */
   async function getJson(path, opts = {}) {
     const ctrl = new AbortController();
-    const timeout = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
+    const waitMs = opts.timeoutMs ?? FETCH_TIMEOUT_MS;
+    const timeout = setTimeout(() => ctrl.abort(), waitMs);
     const bearer = opts.token ?? token;
     /** @type {Record<string, string>} */
     const headers = bearer ? { Authorization: `Bearer ${bearer}` } : {};
@@ -315,7 +347,10 @@ function start() {
       });
     } catch (e) {
       const timedOut = /** @type {Error} */ (e).name === "AbortError";
-      throw new HubRequestError(0, timedOut ? "no answer within 8 s" : "network error");
+      throw new HubRequestError(
+        0,
+        timedOut ? `no answer within ${Math.round(waitMs / 1000)} s` : "network error",
+      );
     } finally {
       clearTimeout(timeout);
     }
@@ -342,6 +377,16 @@ function start() {
         if (!statusError) {
           lastStatus = status.value;
           renderStatus(lastStatus);
+          if (manager.token && !manager.all) {
+            // A user's manage grants can change: ask again, then redraw the buttons.
+            const ids = (Array.isArray(lastStatus.machines) ? lastStatus.machines : [])
+              .map((m) => String(m.id));
+            manageableOf(manager.token, ids).then((set) => {
+              if (!manager.token || manager.all) return;
+              manager.machines = set;
+              if (lastStatus) renderStatus(lastStatus);
+            });
+          }
         } else {
           renderStatusError(statusError);
         }
@@ -447,6 +492,9 @@ function start() {
     }
     empty.hidden = true;
     table.hidden = false;
+    const withActions = !!manager.token &&
+      (manager.all || machines.some((m) => manager.machines.has(String(m.id))));
+    table.classList.toggle("with-actions", withActions);
     $("machines-body").replaceChildren(...machines.map((m) => machineRow(m, nowMs)));
   }
 
@@ -461,12 +509,15 @@ function start() {
     if (title !== m.id) meta.append(el("span", "mono", m.id));
     if (m.hostname && m.hostname !== m.id) meta.append(el("span", "", m.hostname));
     if (m.os) meta.append(el("span", "", m.os));
-    if (m.agentVersion) meta.append(el("span", "mono", m.agentVersion));
     if (m.reachableThrough?.hubUrl) {
       meta.append(el("span", "", `via ${m.reachableThrough.hubUrl}`));
     }
     for (const tag of Array.isArray(m.tags) ? m.tags : []) meta.append(el("span", "chip", tag));
     if (meta.childElementCount > 0) nameCell.append(meta);
+
+    const agentCell = el("td", "agent-col");
+    if (m.agentVersion) agentCell.append(el("span", "mono agent-version", String(m.agentVersion)));
+    else agentCell.append(el("span", "muted", "Unknown"));
 
     const servicesCell = el("td");
     const services = Array.isArray(m.services) ? m.services : [];
@@ -519,12 +570,132 @@ function start() {
     const sessions = Number(m.sessionCount) || 0;
     const sessionsCell = el(
       "td",
-      `num mono-col${sessions === 0 ? " muted" : ""}`,
+      `num mono-col sessions-col${sessions === 0 ? " muted" : ""}`,
       String(sessions),
     );
 
-    tr.append(nameCell, servicesCell, statusCell, sessionsCell);
+    tr.append(nameCell, agentCell, servicesCell, statusCell, sessionsCell, actionsCell(m, state));
     return tr;
+  }
+
+  // ---- Agent management: Restart and Update (spec §8) ----
+  /**
+   * The signed-in token that may manage agents: `all` for an owner or admin, else the
+   * machines whose presence probe answered manage:true.
+   */
+  const manager = { token: "", all: false, machines: /** @type {Set<string>} */ (new Set()) };
+  /** Notes under a row's buttons: machine → text, kind, until (ms). */
+  const agentNotes = new Map();
+
+  /** The machines among `ids` that `candidate` may manage (GET api/admin/agents/<m>). */
+  async function manageableOf(candidate, ids) {
+    const answers = await Promise.all(
+      ids.map((id) =>
+        getJson(`api/admin/agents/${encodeURIComponent(id)}`, { token: candidate })
+          .then((r) => (r.manage === true ? id : null), () => null)
+      ),
+    );
+    return new Set(answers.filter((id) => id !== null));
+  }
+
+  function actionsCell(m, state) {
+    const td = el("td", "actions-col");
+    const id = String(m.id);
+    if (!manager.token || !(manager.all || manager.machines.has(id))) return td;
+    const box = el("div", "agent-actions");
+    for (const action of /** @type {const} */ (["restart", "update"])) {
+      const b = /** @type {HTMLButtonElement} */ (el(
+        "button",
+        "btn btn-sm",
+        action === "restart" ? "Restart" : "Update",
+      ));
+      b.type = "button";
+      b.dataset.agentAction = action;
+      b.dataset.machine = id;
+      if (state === "offline") {
+        b.disabled = true;
+        b.title = "The agent is offline";
+      } else {
+        b.title = action === "restart"
+          ? `Restart the agent of ${id}`
+          : `Update the agent of ${id} from its release channel`;
+      }
+      b.addEventListener("click", () => confirmAgentAction(action, m));
+      box.append(b);
+    }
+    td.append(box);
+    const note = agentNotes.get(id);
+    if (note && note.until > Date.now()) {
+      const n = el("div", `agent-note note-${note.kind}`, note.text);
+      n.setAttribute("role", note.kind === "error" ? "alert" : "status");
+      td.append(n);
+    }
+    return td;
+  }
+
+  const dialog = /** @type {HTMLDialogElement} */ ($("agent-dialog"));
+  /** @type {null | (() => void)} */
+  let onConfirm = null;
+  $("agent-dialog-cancel").addEventListener("click", () => dialog.close("cancel"));
+  $("agent-dialog-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const go = onConfirm;
+    onConfirm = null;
+    dialog.close("confirm");
+    go?.();
+  });
+  dialog.addEventListener("close", () => {
+    onConfirm = null;
+  });
+
+  /** Opens the confirmation dialog (book: it names the machine and says it restarts). */
+  function confirmAgentAction(action, m) {
+    const id = String(m.id);
+    const name = m.displayName && m.displayName !== id ? `${m.displayName} (${id})` : id;
+    $("agent-dialog-title").textContent = action === "restart"
+      ? `Restart the agent of ${name}?`
+      : `Update the agent of ${name}?`;
+    $("agent-dialog-desc").textContent = action === "restart"
+      ? "telad stops and starts again with the same configuration. Its sessions drop and " +
+        "reconnect; the machine is back online within a few seconds."
+      : "telad downloads the latest release of its channel, checks its SHA-256 against the " +
+        "channel manifest, replaces its binary and restarts. Its sessions drop and reconnect.";
+    $("agent-dialog-confirm").textContent = action === "restart" ? "Restart" : "Update";
+    onConfirm = () => runAgentAction(action, id);
+    dialog.showModal();
+    /** @type {HTMLElement} */ ($("agent-dialog-cancel")).focus();
+  }
+
+  function setNote(id, kind, text) {
+    agentNotes.set(id, { kind, text, until: Date.now() + AGENT_NOTE_MS });
+    if (lastStatus) renderStatus(lastStatus);
+  }
+
+  async function runAgentAction(action, id) {
+    setNote(
+      id,
+      "busy",
+      action === "restart" ? "Asking the agent to restart." : "Asking the agent to update.",
+    );
+    try {
+      const envelope = await getJson(
+        `api/admin/agents/${encodeURIComponent(id)}/${action}`,
+        { token: manager.token, body: {}, timeoutMs: AGENT_ACTION_TIMEOUT_MS },
+      );
+      const r = agentActionResult(action, envelope);
+      setNote(id, r.ok ? "ok" : "error", r.text);
+      if (r.ok) setTimeout(() => refresh(), 3_000);
+    } catch (e) {
+      const err = /** @type {HubRequestError} */ (e);
+      const text = err.status === 503
+        ? "The agent is not connected to the hub."
+        : err.status === 504
+        ? "The agent did not answer within 30 seconds."
+        : err.status === 403
+        ? `Not allowed: ${err.message || "manage permission required"}.`
+        : describeFailure(err);
+      setNote(id, "error", text);
+    }
   }
 
   function renderHistory(history) {
@@ -648,15 +819,35 @@ function start() {
       signinError.hidden = true;
     }
   };
-  const setAdmin = (tokenUsed) => {
-    pairingToken = tokenUsed;
-    const admin = tokenUsed !== "";
+  /**
+   * The signed-in state: `tokenUsed` is an owner's or admin's token (Pairing and every
+   * agent's buttons), or `managed` lists the machines a user's token may manage (their
+   * buttons only); "" and no list: signed out.
+   * @param {string} tokenUsed
+   * @param {Set<string>} [managed]
+   */
+  const setAdmin = (tokenUsed, managed) => {
+    const admin = tokenUsed !== "" && !managed;
+    pairingToken = admin ? tokenUsed : "";
+    manager.token = tokenUsed;
+    manager.all = admin;
+    manager.machines = managed ?? new Set();
+    const signedIn = tokenUsed !== "";
     $("pairing-section").hidden = !admin;
-    $("admin-note").hidden = !admin;
-    $("signout-button").hidden = !(admin && adminToken);
-    $("signin-button").hidden = admin;
+    $("admin-note").hidden = !signedIn;
+    $("admin-note").textContent = admin
+      ? "Signed in as administrator"
+      : `Signed in: manage ${managed?.size ?? 0} machine${managed?.size === 1 ? "" : "s"}`;
+    $("signout-button").hidden = !(signedIn && adminToken);
+    $("signin-button").hidden = signedIn;
     document.documentElement.dataset.admin = String(admin);
+    document.documentElement.dataset.manager = String(signedIn);
+    if (lastStatus) renderStatus(lastStatus);
   };
+
+  /** The machines of the last status the hub showed (for the manage probes). */
+  const knownIds = () =>
+    (Array.isArray(lastStatus?.machines) ? lastStatus.machines : []).map((m) => String(m.id));
 
   /**
    * Probes GET api/admin/tokens with `candidate` (spec 4.5): 200 means owner or admin.
@@ -685,23 +876,27 @@ function start() {
     const submit = /** @type {HTMLButtonElement} */ ($("signin-submit"));
     submit.disabled = true;
     const err = await probeAdmin(candidate);
+    // Not an owner or admin, but a known token: it may still manage some machines.
+    const managed = err?.status === 403 ? await manageableOf(candidate, knownIds()) : null;
     submit.disabled = false;
-    if (err) {
+    if (err && !managed?.size) {
       return fail(
         err.status === 401 || err.status === 403
-          ? `The hub did not accept this token as an owner or admin token (HTTP ${err.status}).`
+          ? `The hub did not accept this token as an owner or admin token (HTTP ${err.status}), ` +
+            `and it may not manage any machine listed here.`
           : describeAdminFailure(err),
       );
     }
     adminToken = candidate;
     writeAdminToken(candidate);
     showSignin(false);
-    setAdmin(candidate);
+    setAdmin(candidate, managed ?? undefined);
   });
   $("signout-button").addEventListener("click", () => {
     adminToken = "";
     writeAdminToken("");
     hidePairResult();
+    agentNotes.clear();
     setAdmin(urlToken && pairingToken === urlToken ? urlToken : "");
   });
 
@@ -801,6 +996,12 @@ function start() {
       if (!candidate) continue;
       const err = await probeAdmin(candidate);
       if (!err) return setAdmin(candidate);
+      if (candidate === adminToken && err.status === 403) {
+        // A manager signed in before: keep the sign-in while it still manages something.
+        await (inFlight ?? Promise.resolve());
+        const managed = await manageableOf(candidate, knownIds());
+        if (managed.size) return setAdmin(candidate, managed);
+      }
       if (candidate === adminToken && (err.status === 401 || err.status === 403)) {
         adminToken = ""; // revoked or demoted since: sign in again
         writeAdminToken("");

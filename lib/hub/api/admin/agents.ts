@@ -11,7 +11,9 @@
  * request's `payload`; no answer within 30 s → 504; a failed write → 502.
  *
  * Also `GET /api/admin/agents/{machine}` (no action): the presence probe of spec §14.2 —
- * 200 `{"id","agentConnected","lastSeen"?}` for callers who may see the machine, else 404.
+ * 200 `{"id","agentConnected","lastSeen"?,"manage"}` for callers who may see the machine,
+ * else 404. `manage` (our addition) says whether the caller may manage it: the console shows
+ * its Restart and Update buttons only then.
  *
  * Departures from Go v0.14, on purpose:
  * - A missing, unknown, revoked or expired token gets 401 (issue 10, as every admin
@@ -20,8 +22,8 @@
  *   `{"error":"request body is not valid JSON: ..."}` (Go cannot build the message and
  *   answers 504 after 30 s).
  * - Actions that change something (everything but `config-get`, `logs`, `update-status` and
- *   `channel-sources-list`) are recorded in the history as `admin-change` with the caller's
- *   identity.
+ *   `channel-sources-list`) and that the agent accepted (`ok:true`) are recorded in the
+ *   history as `admin-change`, detail `agent <action>`, with the caller's identity.
  *
  * @module
  */
@@ -102,7 +104,7 @@ export async function agents(ctx: HttpContext, req: Request, url: URL): Promise<
     `agent management: ${escapeForLog(action)} on ${escapeForLog(machine)} by ` +
       `${escapeForLog(who)}: HTTP ${r.status}`,
   );
-  if (r.status === 200 && !READ_ACTIONS.has(action)) {
+  if (r.status === 200 && !READ_ACTIONS.has(action) && agentSaidOk(r.body)) {
     ctx.history.record(machine, "admin-change", `agent ${action}`, {
       identity: auth.enabled ? who : undefined,
     });
@@ -113,9 +115,18 @@ export async function agents(ctx: HttpContext, req: Request, url: URL): Promise<
   });
 }
 
+/** True when an agent's `mgmt-response` text says `ok:true` (only read for the audit record). */
+function agentSaidOk(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { ok?: unknown })?.ok === true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * `GET /api/admin/agents/{machine}` (spec §14.2): 200 `{"id","agentConnected","lastSeen"?}`
- * when the caller may see the machine (any caller in open mode), else 404
+ * `GET /api/admin/agents/{machine}` (spec §14.2): 200 `{"id","agentConnected","lastSeen"?,
+ * "manage"}` when the caller may see the machine (any caller in open mode), else 404
  * `{"error":"machine not found"}`, as for an unknown machine.
  */
 function presence(ctx: HttpContext, req: Request, url: URL, machine: string): Response {
@@ -128,5 +139,7 @@ function presence(ctx: HttpContext, req: Request, url: URL, machine: string): Re
   }
   const out: Record<string, unknown> = { id: entry.name, agentConnected: !!entry.control };
   if (entry.lastSeen) out.lastSeen = entry.lastSeen.toISOString().replace(/\.\d{3}Z$/, "Z");
+  out.manage = !auth.enabled ||
+    (auth.tokenState(token).state === "ok" && auth.canManage(token, machine));
   return json(200, out, cors);
 }
