@@ -70,6 +70,8 @@ export interface StartHubOptions {
   offlineRetentionMs?: number;
   /** Longest reuse of a cached `/api/status` body while nothing changed, ms (default 1000). */
   statusMaxAgeMs?: number;
+  /** How long `/api/admin/agents/{m}/{a}` waits for the agent, ms (default 30 000; tests). */
+  mgmtTimeoutMs?: number;
   /**
    * What `POST /api/admin/restart` calls (~500 ms after answering): the `telahubd` command
    * stops the hub and starts its successor. Unset, the endpoint answers 501, so a hub inside
@@ -355,6 +357,7 @@ async function serveHub(
     startedAt,
     console: consoleServe,
     statusMaxAgeMs: opts.statusMaxAgeMs,
+    mgmtTimeoutMs: opts.mgmtTimeoutMs,
     upgradeWebSocket: (req, o) => server.upgradeWebSocket(req, o),
     pairing,
     logs,

@@ -36,6 +36,8 @@ export interface HttpContext {
    * (default {@link STATUS_MAX_AGE_MS}).
    */
   statusMaxAgeMs?: number;
+  /** How long an agent management request waits for the agent, ms (default 30 000, spec §8.1). */
+  mgmtTimeoutMs?: number;
   /** Live pairing codes (`/api/admin/pair-code`, `/api/pair`). */
   pairing: PairingCodes;
   /** The hub's log ring (`/api/admin/logs`). */

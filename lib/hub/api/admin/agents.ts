@@ -99,7 +99,7 @@ export async function agents(ctx: HttpContext, req: Request, url: URL): Promise<
   } else if (req.body) {
     await req.body.cancel();
   }
-  const r = await ctx.hub.mgmtRequest(machine, action, payload);
+  const r = await ctx.hub.mgmtRequest(machine, action, payload, ctx.mgmtTimeoutMs);
   log.info(
     `agent management: ${escapeForLog(action)} on ${escapeForLog(machine)} by ` +
       `${escapeForLog(who)}: HTTP ${r.status}`,
