@@ -5,7 +5,7 @@ import { loadAgentConfig, type MachineConfig, resolveAgentTokens } from "./confi
 import { defaultManagementRegistry, ManagementError, ManagementRegistry } from "./management.ts";
 import { AgentManagement } from "./management_agent.ts";
 import { UPDATE_ACTION_NAMES } from "./management_update.ts";
-import { restartCommandLine } from "./management_restart.ts";
+import { agentRestartMode, restartCommandLine } from "./management_restart.ts";
 import { withHome } from "../../tests/with_home.ts";
 
 const YAML = `# the operator's comment stays
@@ -259,4 +259,14 @@ Deno.test("restart command line: /proc argv when it ends with our args, else den
   const fallback = restartCommandLine(null);
   assert.equal(fallback.cmd, exe);
   assert.deepEqual(fallback.args.slice(0, 2), ["run", "-A"]);
+});
+
+Deno.test("restart mode: TELAD_RESTART=exit or exec wins; else Docker decides", () => {
+  assert.equal(agentRestartMode((n) => (n === "TELAD_RESTART" ? "exit" : undefined)), "exit");
+  assert.equal(agentRestartMode((n) => (n === "TELAD_RESTART" ? " EXEC " : undefined)), "exec");
+  let docker = false;
+  try {
+    docker = Deno.statSync("/.dockerenv").isFile;
+  } catch { /* not in Docker */ }
+  assert.equal(agentRestartMode(() => undefined), docker ? "exit" : "exec");
 });
