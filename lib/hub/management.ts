@@ -1,7 +1,7 @@
 /**
  * Hub-mediated management requests (spec session-and-relay.md §2.14, §2.15, §3.8;
  * hub-http-api.md §8): a `mgmt-request` goes down an agent's control socket and the
- * matching `mgmt-response` comes back verbatim. The HTTP side is a later issue.
+ * matching `mgmt-response` comes back verbatim. The HTTP side: lib/hub/api/admin/agents.ts.
  *
  * @module
  */
@@ -67,7 +67,7 @@ export class Management {
       } catch {
         clearTimeout(timer);
         this.#pending.delete(requestId);
-        resolve({ status: 502, body: '{"error":"failed to send request to agent"}\n' });
+        resolve({ status: 502, body: '{"error":"failed to send to agent"}\n' });
       }
     });
   }

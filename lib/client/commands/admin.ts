@@ -66,7 +66,16 @@ const ADMIN_TOKEN_FLAG = {
   usage: "Owner or admin token (else TELA_OWNER_TOKEN, TELA_TOKEN, the credential store)",
 } as const satisfies FlagSpec;
 const ADMIN_FLAGS = { hub: HUB_FLAG, token: ADMIN_TOKEN_FLAG } as const;
-const ADMIN_MACHINE_FLAGS = { ...ADMIN_FLAGS, machine: MACHINE_FLAG } as const;
+/** Agent commands: a token with the manage permission on the machine also works. */
+const ADMIN_MACHINE_FLAGS = {
+  hub: HUB_FLAG,
+  token: {
+    ...ADMIN_TOKEN_FLAG,
+    usage: "Owner or admin token, or one with manage on the machine (else TELA_OWNER_TOKEN, " +
+      "TELA_TOKEN, the credential store)",
+  },
+  machine: MACHINE_FLAG,
+} as const;
 const FORCE_FLAG = {
   type: "boolean",
   usage: "Do not ask for confirmation (it is asked only when stdin is a terminal)",
