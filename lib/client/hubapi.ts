@@ -383,9 +383,7 @@ export async function discoverDirectory(base: string, token?: string): Promise<D
     fallback: false,
   };
   if (Array.isArray(doc.supportedVersions)) {
-    out.supportedVersions = doc.supportedVersions.filter((v): v is string =>
-      typeof v === "string"
-    );
+    out.supportedVersions = doc.supportedVersions.filter((v): v is string => typeof v === "string");
   }
   if (typeof doc.portalId === "string") out.portalId = doc.portalId;
   return out;

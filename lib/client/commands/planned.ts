@@ -4,32 +4,7 @@
  * book falls through to another command.
  * @module
  */
-import {
-  channelCommand,
-  type Command,
-  type FlagSpec,
-  notAvailable,
-  serviceCommand,
-  updateCommand,
-} from "../../cli/mod.ts";
-import { JSON_FLAG } from "./shared.ts";
-
-type Flags = Record<string, FlagSpec>;
-
-interface Planned {
-  summary: string;
-  usage: string[];
-  description: string;
-  examples: string[];
-  seeAlso: string[];
-  flags?: Flags;
-  args?: string[];
-  commands?: Command[];
-}
-
-function planned(name: string, p: Planned): Command {
-  return notAvailable({ name, ...p });
-}
+import { channelCommand, type Command, serviceCommand, updateCommand } from "../../cli/mod.ts";
 
 /**
  * The book's `tela` commands not built yet, in the book's order, with the built `remote`, `pair`,
