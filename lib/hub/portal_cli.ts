@@ -42,6 +42,21 @@ export function publicHubUrl(u: string): string {
   );
 }
 
+/**
+ * `TELAHUBD_PUBLIC_URL` as {@link publicHubUrl} spells it; undefined when unset or unusable
+ * (then logged).
+ */
+export function publicUrlFromEnv(env: (n: string) => string | undefined): string | undefined {
+  const raw = env("TELAHUBD_PUBLIC_URL");
+  if (!raw) return undefined;
+  try {
+    return publicHubUrl(raw);
+  } catch (err) {
+    log.warn(`TELAHUBD_PUBLIC_URL ignored: ${escapeForLog((err as Error).message)}`);
+    return undefined;
+  }
+}
+
 /** The config at `path`; {@link NoHubConfigError} when there is none. */
 async function readConfig(path: string): Promise<HubConfigFile> {
   const cfg = await loadConfigFile(path);

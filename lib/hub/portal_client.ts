@@ -259,6 +259,8 @@ export async function syncPortals(
  * @param portals the hub's portal registrations, by name.
  * @param hubName the hub's name.
  * @param viewerToken the current console viewer token.
+ * @param hubUrl the hub's public URL to announce instead of each entry's `hubUrl`
+ *   (`TELAHUBD_PUBLIC_URL` of the running hub).
  * @returns the names of the portals that answered 200.
  */
 export async function syncViewerToken(
@@ -268,9 +270,10 @@ export async function syncViewerToken(
   >,
   hubName: string,
   viewerToken: string | undefined,
+  hubUrl?: string,
 ): Promise<string[]> {
   if (!hubName || !viewerToken) return [];
-  const results = await syncPortals(portals, hubName, viewerToken);
+  const results = await syncPortals(portals, hubName, viewerToken, hubUrl);
   for (const r of results) {
     if (!r.ok) log.warn(`portal ${escapeForLog(r.name)}: viewer token sync failed: ${r.error}`);
   }
