@@ -4,7 +4,7 @@
  * @module
  */
 import { tokenPreview } from "../log/mod.ts";
-import { HubDialError } from "../session/hub_error.ts";
+import { classifyHubError, HubDialError } from "../session/hub_error.ts";
 import { hubHttpBase } from "./hubs.ts";
 
 /** One service as `/api/status` lists it. */
@@ -400,6 +400,23 @@ export interface DirectoryHub {
   orgName?: string | null;
 }
 
+/** Why a directory could not be reached, in a few words (no runtime boilerplate). */
+function dialCause(err: unknown): string {
+  switch (classifyHubError(err)) {
+    case "refused":
+      return "connection refused (is the directory running, and the port right?)";
+    case "timeout":
+      return `no answer within ${HUB_API_TIMEOUT_MS / 1000} s`;
+    case "dns":
+      return "DNS lookup failed (check the host name)";
+    default: {
+      let e = err as { message?: string; cause?: unknown } | undefined;
+      while (e?.cause) e = e.cause as typeof e;
+      return String(e?.message ?? err).replace(/^.*client error \(\w+\): /, "");
+    }
+  }
+}
+
 /** A directory refused or failed the listing; the message names the remote and the fix. */
 export class DirectoryError extends HubApiError {
   override name = "DirectoryError";
@@ -431,9 +448,7 @@ export async function fetchDirectoryHubs(
       signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS),
     });
   } catch (err) {
-    const e = err as Error & { cause?: { message?: string } };
-    const why = e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
-    throw new DirectoryError(`could not reach remote "${remote}" at ${url}: ${why}`);
+    throw new DirectoryError(`could not reach remote "${remote}" at ${url}: ${dialCause(err)}`);
   }
   if (res.status === 401) {
     await res.body?.cancel();
