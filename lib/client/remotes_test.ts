@@ -141,3 +141,20 @@ Deno.test("an unreachable or refusing remote is skipped: hubs.yaml still answers
     }
   });
 });
+
+Deno.test("a hub is its own one-hub directory: its /api/hubs resolves its name (book, Appendix A)", async () => {
+  const { startHubInProcess } = await import("../../tests/hub/scripted_peers.ts");
+  const owner = "4eb0".repeat(16);
+  const hub = await startHubInProcess({ env: { TELA_OWNER_TOKEN: owner, TELAHUBD_NAME: "solo" } });
+  try {
+    await withHome(async () => {
+      await putRemote("self", { url: hub.http, token: owner });
+      assert.equal(await resolveHubUrl("SOLO"), hub.url);
+      await putRemote("self", { url: hub.http, token: "not-a-token" });
+      const e = await resolveHubUrl("solo").catch((x) => x);
+      assert.match(e.message, /remote "self" returned 401 unauthorized/);
+    });
+  } finally {
+    await hub.close();
+  }
+});
