@@ -409,6 +409,9 @@ function dialCause(err: unknown): string {
       return `no answer within ${HUB_API_TIMEOUT_MS / 1000} s`;
     case "dns":
       return "DNS lookup failed (check the host name)";
+    case "blocked-port":
+      return 'the port is one that HTTP clients refuse (a Fetch standard "bad port"); ' +
+        "serve the directory on another port";
     default: {
       let e = err as { message?: string; cause?: unknown } | undefined;
       while (e?.cause) e = e.cause as typeof e;
