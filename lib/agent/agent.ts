@@ -69,6 +69,16 @@ export interface AgentOptions {
   shareLog?: Logger;
   /** Waits between reconnect attempts (tests record the backoff); default a timer. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * Answers the hub's `mgmt-request`s (spec §2.14–2.15, agent-and-client.md §8.7; telad's
+   * {@link AgentManagement}); absent: every action is answered `unknown action`.
+   */
+  management?: {
+    handle(
+      req: { requestId: string; action: string; payload?: unknown },
+      machine: string,
+    ): Promise<Record<string, unknown>>;
+  };
 }
 
 /**
@@ -134,8 +144,33 @@ export class MachineAgent {
     return this.#shares;
   }
 
-  constructor(readonly machine: MachineConfig, readonly opts: AgentOptions) {
+  #machine: MachineConfig;
+
+  constructor(machine: MachineConfig, readonly opts: AgentOptions) {
+    this.#machine = machine;
     this.log = opts.log(machine.name);
+  }
+
+  /** The machine's configuration (changed by a remote `config-set`, see {@link reconfigure}). */
+  get machine(): MachineConfig {
+    return this.#machine;
+  }
+
+  /**
+   * Runs on with `m` (same machine name): new sessions use it, and a fresh `register` with
+   * its metadata goes out on the open control WebSocket so the hub shows it at once (spec
+   * §8.3 `config-set`). Shares made before keep serving until a restart.
+   */
+  reconfigure(m: MachineConfig): void {
+    this.#machine = m;
+    const sock = this.#control;
+    if (!sock) return;
+    try {
+      sock.sendJson(this.registerMessage(), true);
+      this.log.info(`configuration changed; registering again with the new metadata`);
+    } catch (err) {
+      this.log.warn(`could not send the new registration: ${(err as Error).message}`);
+    }
   }
 
   /** The `register` message (spec §2.1). */
@@ -253,12 +288,7 @@ export class MachineAgent {
             break;
           }
           case "mgmt-request":
-            sock.sendJson({
-              type: "mgmt-response",
-              requestId: msg.requestId,
-              ok: false,
-              message: `unknown action: ${msg.action}`,
-            });
+            this.#manage(sock, msg);
             break;
           case "error":
             if (readDenial(msg.message) || /invalid token/i.test(msg.message)) {
@@ -275,6 +305,29 @@ export class MachineAgent {
       sock.close();
       // All sessions of a machine end when its control WebSocket drops (spec §3.1.3).
       for (const s of [...this.#sessions]) s.stop();
+    }
+  }
+
+  /**
+   * Answers one `mgmt-request` without holding up the control loop (spec §2.15): the
+   * registry's answer, or `unknown action` when this process has no management. The answer
+   * is dropped when the control WebSocket closed meanwhile (the hub already answered 503).
+   */
+  async #manage(
+    sock: SignalSocket,
+    msg: { requestId: string; action: string; payload?: unknown },
+  ): Promise<void> {
+    const req = { requestId: msg.requestId, action: msg.action, payload: msg.payload };
+    const res = this.opts.management ? await this.opts.management.handle(req, this.machine.name) : {
+      type: "mgmt-response",
+      requestId: msg.requestId,
+      ok: false,
+      message: `unknown action: ${msg.action}`,
+    };
+    try {
+      sock.sendJson(res);
+    } catch (err) {
+      this.log.debug(`mgmt-response not sent: ${(err as Error).message}`);
     }
   }
 

@@ -65,6 +65,9 @@ import {
   unreachableTargets,
 } from "./config.ts";
 import { startUpstreams } from "./upstreams.ts";
+import { LogRing } from "../hub/log_ring.ts";
+import { AgentManagement } from "./management_agent.ts";
+import { spawnAgentSuccessor } from "./management_restart.ts";
 
 /** What the agent CLI needs from outside. */
 export interface TeladDeps {
@@ -198,6 +201,30 @@ async function runAgent(
 ): Promise<number> {
   if (values.v) setLogLevel("debug");
   const log = logger("telad");
+  // The `logs` management action's ring (spec §8.7: the last 1000 lines), from the first line.
+  const ring = new LogRing().attach();
+  try {
+    const restart = await runAgentLogged(values, deps, err, log, ring);
+    if (!restart) return 0;
+    // Machines stopped, upstream listeners closed: the successor can take over.
+    spawnAgentSuccessor(log);
+    return 0;
+  } finally {
+    ring.detach();
+  }
+}
+
+/**
+ * Runs the agent until it is stopped.
+ * @returns true when it stopped for a remote `restart` (the caller starts the successor).
+ */
+async function runAgentLogged(
+  values: AgentFlags,
+  deps: TeladDeps,
+  err: (t: string) => void,
+  log: Logger,
+  ring: LogRing,
+): Promise<boolean> {
   const mtu = intSetting({
     flag: "mtu",
     flagValue: values.mtu,
@@ -212,8 +239,10 @@ async function runAgent(
   let cfg: AgentConfig;
   let statePath: string;
   const configPath = values.config ?? env("TELAD_CONFIG");
+  let absConfig: string | undefined;
   if (configPath) {
     const abs = resolve(configPath);
+    absConfig = abs;
     const warnings: string[] = [];
     cfg = await loadAgentConfig(abs, { warn: (m) => warnings.push(m) });
     log.info(`loaded config from ${abs}`);
@@ -281,7 +310,17 @@ async function runAgent(
   try {
     // An unreachable service or target at start is a warning, not an error (issue 13).
     if (cfg.path) { for (const w of await unreachableTargets(cfg)) log.warn(w); }
-    return await runMachines(cfg, state, deps, mtu, transportOf, log, err);
+    let restartAsked!: () => void;
+    const restart = new Promise<void>((r) => restartAsked = r);
+    const management = new AgentManagement({
+      config: cfg,
+      configPath: absConfig,
+      logs: ring,
+      log,
+      flagToken: values.token,
+      onRestart: () => restartAsked(),
+    });
+    return await runMachines(cfg, state, deps, mtu, transportOf, log, err, management, restart);
   } finally {
     await Promise.all(upstreams.map((u) => u.close()));
   }
@@ -298,7 +337,9 @@ async function runMachines(
   transportOf: (m: MachineConfig) => TransportSettings,
   log: Logger,
   err: (t: string) => void,
-): Promise<number> {
+  management: AgentManagement,
+  restart: Promise<void>,
+): Promise<boolean> {
   const regIds = Object.fromEntries(
     Object.entries(state.machines).map(([k, v]) => [k, v.machineRegistrationId]),
   );
@@ -312,8 +353,10 @@ async function runMachines(
       engine: deps.engine,
       mtu,
       log: (name) => logger(cfg.machines.length > 1 ? `telad:${name}` : "telad"),
+      management,
     })
   );
+  for (const a of agents) management.addMachine(a);
   const failures: string[] = [];
   const runs = Promise.all(agents.map((a) =>
     a.run().catch((e: Error) => {
@@ -325,7 +368,11 @@ async function runMachines(
     Deno.addSignalListener("SIGINT", () => r());
     if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", () => r());
   });
-  const stopped = await Promise.race([runs.then(() => false), interrupted.then(() => true)]);
+  const ended = await Promise.race([
+    runs.then(() => "failed" as const),
+    interrupted.then(() => "stopped" as const),
+    restart.then(() => "restart" as const),
+  ]);
   for (const a of agents) a.stop();
   // Uploads cut by the stop remove their temporary files before telad exits (bounded).
   let t: ReturnType<typeof setTimeout> | undefined;
@@ -334,9 +381,13 @@ async function runMachines(
     new Promise((r) => t = setTimeout(r, SHARE_CLOSE_WAIT_MS)),
   ]);
   clearTimeout(t);
-  if (stopped) {
+  if (ended === "restart") {
+    log.info("restarting (asked through the hub)");
+    return true;
+  }
+  if (ended === "stopped") {
     log.info("shutting down");
-    return 0;
+    return false;
   }
   for (const f of failures.slice(0, -1)) err(`Error: ${f}`);
   throw new AgentStoppedError(failures.at(-1) ?? "every machine stopped");

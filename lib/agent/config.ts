@@ -884,6 +884,23 @@ export async function loadAgentConfig(
   } catch (err) {
     throw new ConfigError(path, `cannot read config: ${(err as Error).message}`);
   }
+  return parseAgentConfigText(path, text, options);
+}
+
+/**
+ * Parses and validates the text of a `telad.yaml` (see {@link loadAgentConfig}, which reads the
+ * file first): the same errors, with the line from the YAML parser. Used by the remote
+ * `config-set` (lib/agent/management.ts) to check a changed file before it is written.
+ * @param path the file the text is (or will be), named in every error.
+ * @param text the YAML text.
+ * @param options.warn receives warnings such as `ports` beside `services`.
+ * @throws {ConfigError} for bad YAML or an invalid entry.
+ */
+export function parseAgentConfigText(
+  path: string,
+  text: string,
+  options: { warn?: (message: string) => void } = {},
+): AgentConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   const bad = doc.errors[0];

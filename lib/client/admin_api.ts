@@ -97,6 +97,12 @@ export interface AdminRequest {
    * the hub's error text; undefined keeps the generic wording.
    */
   notFound?: (hubError: string) => string | undefined;
+  /**
+   * The whole message for a 403 that is not about the token (e.g. `manage permission
+   * required for barn` from `/api/admin/agents`), given the hub's error text; undefined
+   * keeps the admin wording.
+   */
+  forbidden?: (hubError: string) => string | undefined;
 }
 
 /**
@@ -183,6 +189,10 @@ export class AdminClient {
    */
   private async describe(status: number, hubError: string, req: AdminRequest) {
     const src = describeTokenSource(this.auth, this.hubUrl);
+    if (status === 403) {
+      const message = req.forbidden?.(hubError);
+      if (message) return new AdminApiError(403, message);
+    }
     const fix = `pass an owner or admin token with -token, set TELA_OWNER_TOKEN, or run ` +
       `"tela login ${this.hubUrl}" with one`;
     if (status === 403 && /^only an owner can /i.test(hubError)) {

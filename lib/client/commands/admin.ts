@@ -2,8 +2,8 @@
  * `tela admin ...` of the book (*Hub administration*, Appendix A): access, tokens, rotate,
  * portals, pairing codes, agents, the hub and its audit history, managed remotely through
  * the hub's admin API (spec hub-http-api.md §5, §7, §14) with an owner or admin token.
- * Remote agent configuration, logs, restart, update and channels, and hub update and
- * channels, belong to a later issue: they have their help and say they are not available.
+ * Remote agent management (config, set, logs, restart, update, channel) goes through the
+ * hub's `/api/admin/agents` (spec §8, lib/client/admin_manage.ts).
  * @module
  */
 import {
@@ -11,7 +11,6 @@ import {
   command,
   type FlagSpec,
   type Invocation,
-  notAvailable,
   suggest,
   UsageError,
 } from "../../cli/mod.ts";
@@ -46,15 +45,20 @@ import {
   tokenExpiresAt,
   type TokenRow,
 } from "../admin_format.ts";
+import {
+  AGENT_CALL_TIMEOUT_MS,
+  agentAction,
+  CHANNEL_NAME,
+  type ChannelStatus,
+  formatAgentConfig,
+  formatChannel,
+  parseFieldsArg,
+} from "../admin_manage.ts";
 import { decodeHubStatus, machineJson } from "../hubapi.ts";
 import { resolveHubUrl } from "../hubs.ts";
 import { env, HUB_FLAG, JSON_FLAG, MACHINE_FLAG, type TelaDeps } from "./shared.ts";
 
 type Flags = Record<string, FlagSpec>;
-
-function planned(name: string, p: Omit<Parameters<typeof notAvailable>[0], "name">): Command {
-  return notAvailable({ name, ...p });
-}
 
 const ADMIN_TOKEN_FLAG = {
   type: "string",
@@ -85,14 +89,15 @@ interface AdminValues {
 /**
  * The hub and token of an admin command: `-hub` (else `TELA_HUB`) resolved as `tela
  * connect` resolves it, the token per the book's order.
+ * @param timeoutMs time allowed per call, ms (default the admin API's 10 s).
  * @throws {UsageError} without a hub, or for a hub value that cannot be resolved.
  * @throws {ConfigError} for a malformed `hubs.yaml` or credential store.
  */
-async function connectAdmin(values: AdminValues): Promise<Client> {
+async function connectAdmin(values: AdminValues, timeoutMs?: number): Promise<Client> {
   const hubArg = values.hub ?? env("TELA_HUB");
   if (!hubArg) throw new UsageError("-hub is required (or set TELA_HUB)");
   const hub = await resolveHubUrl(hubArg);
-  return new AdminClient(hub, await resolveAdminToken(values.token, hub));
+  return new AdminClient(hub, await resolveAdminToken(values.token, hub), timeoutMs);
 }
 
 /** The user answered anything but yes to a confirmation. Exit status 1. */
@@ -828,33 +833,44 @@ async function fetchStatus(c: Client) {
   return { head: doc as HubStatusHeader, status: decodeHubStatus(doc) };
 }
 
+/** What the agent commands' flags include. */
+interface AgentValues extends AdminValues {
+  machine?: string;
+}
+
+/**
+ * The admin client and machine of an agent command, with the agent call timeout.
+ * @throws {UsageError} without `-machine` (or `TELA_MACHINE`), or without a hub.
+ */
+async function connectAgent(values: AgentValues): Promise<{ c: Client; machine: string }> {
+  const machine = values.machine ?? env("TELA_MACHINE");
+  if (!machine) throw new UsageError("-machine is required (or set TELA_MACHINE)");
+  return { c: await connectAdmin(values, AGENT_CALL_TIMEOUT_MS), machine };
+}
+
 function adminAgent(): Command {
   const see = ["tela admin agent", "tela admin hub"];
-  const leaf = (
-    name: string,
-    summary: string,
-    usage: string,
-    example: string,
-    extra: Flags = {},
-    args?: string[],
-  ) =>
-    planned(name, {
-      summary,
-      usage: [usage],
-      description: `${summary} The request goes through the hub to the machine's agent.`,
-      flags: { ...ADMIN_MACHINE_FLAGS, ...extra },
-      args,
-      examples: [example],
-      seeAlso: see,
-    });
+  const M = `-machine barn ${H}`;
+  const channelFlags = { ...ADMIN_MACHINE_FLAGS, json: JSON_FLAG };
   return command({
     name: "agent",
     summary: "Manage agents remotely through the hub.",
-    usage: ["tela admin agent list", "tela admin agent <action> -machine <id>"],
-    description: `Lists the hub's agents; remote configuration, logs, restart and update of
-telad through the hub's /api/admin/agents are not available in this version.`,
-    examples: [`tela admin agent list ${H}`],
-    seeAlso: ["tela admin hub", "tela machines"],
+    usage: [
+      "tela admin agent list",
+      "tela admin agent config -machine <id>",
+      "tela admin agent set -machine <id> <json>",
+      "tela admin agent logs -machine <id> [-n 100]",
+      "tela admin agent restart -machine <id>",
+      "tela admin agent update -machine <id> [-version <v>]",
+      "tela admin agent channel -machine <id> [set <channel>]",
+    ],
+    description: `Inspects and manages remote telad instances through the hub, without a
+connection to the agent machine: the hub forwards each request over the agent's own
+connection (/api/admin/agents) and waits up to 30 seconds for its answer. An offline agent
+is an error. Needs an owner or admin token, or a token with the manage permission on the
+machine ("tela admin access grant <id> <machine> manage"); "list" needs owner or admin.`,
+    examples: [`tela admin agent list ${H}`, `tela admin agent logs ${M} -n 200`],
+    seeAlso: ["tela admin hub", "tela admin access", "tela machines"],
     commands: [
       command({
         name: "list",
@@ -876,64 +892,160 @@ agent is online, the agent's version, its services and its active sessions.`,
           else out(formatAgents(status));
         },
       }),
-      leaf(
-        "config",
-        "Print an agent's configuration.",
-        "tela admin agent config -machine <id>",
-        "tela admin agent config -machine barn",
-        { json: JSON_FLAG },
-      ),
-      leaf(
-        "set",
-        "Change an agent's configuration.",
-        "tela admin agent set -machine <id> <json>",
-        `tela admin agent set -machine barn '{"displayName":"Barn"}'`,
-        {},
-        ["<json>"],
-      ),
-      leaf(
-        "logs",
-        "Print an agent's recent log lines.",
-        "tela admin agent logs -machine <id> [-n 100]",
-        "tela admin agent logs -machine barn -n 50",
-        { n: LOG_LINES_FLAG },
-      ),
-      leaf(
-        "restart",
-        "Restart an agent.",
-        "tela admin agent restart -machine <id>",
-        "tela admin agent restart -machine barn",
-      ),
-      leaf(
-        "update",
-        "Update an agent from its release channel.",
-        "tela admin agent update -machine <id> [-version <v>]",
-        "tela admin agent update -machine barn",
-        { version: VERSION_FLAG },
-      ),
-      planned("channel", {
+      command({
+        name: "config",
+        summary: "Print an agent's configuration (tokens left out).",
+        usage: ["tela admin agent config -machine <id> [-json]"],
+        description: `Asks the agent for the configuration it runs with (config-get): the hub
+URL, the path of its telad.yaml and every machine it registers, with services, target,
+shares, gateway and upstreams. Tokens are never included. Printed as YAML; -json prints
+the agent's answer as JSON.`,
+        flags: { ...ADMIN_MACHINE_FLAGS, json: JSON_FLAG },
+        examples: [`tela admin agent config ${M}`, `tela admin agent config ${M} -json`],
+        seeAlso: ["tela admin agent set", ...see],
+        async run({ values, out }) {
+          const { c, machine } = await connectAgent(values);
+          const r = await agentAction(c, machine, "config-get");
+          out(values.json ? json(r.payload ?? {}) : formatAgentConfig(r.payload));
+        },
+      }),
+      command({
+        name: "set",
+        summary: "Change keys of a machine's entry in the agent's telad.yaml.",
+        usage: ["tela admin agent set -machine <id> <json>"],
+        description: `Sends <json>, an object of machine keys (displayName, tags, location,
+owner, ports, services, target, shares, gateway, upstreams, ...; null removes a key), to the
+agent (config-set). The agent changes only those keys of the machine's entry in its
+telad.yaml, checks the result as it does at start and writes it; a change that does not
+pass is refused with the reason and the file is left as it was. The new metadata shows on
+the hub at once; shares, gateway and upstreams need "tela admin agent restart". Prints
+nothing unless the agent has something to say.`,
+        flags: ADMIN_MACHINE_FLAGS,
+        args: ["<json>"],
+        examples: [
+          `tela admin agent set ${M} '{"displayName":"Barn","tags":["lab"]}'`,
+          `tela admin agent set ${M} '{"location":null}'`,
+        ],
+        seeAlso: ["tela admin agent config", ...see],
+        async run({ values, positionals: [text], err }) {
+          const fields = parseFieldsArg(text);
+          if (typeof fields === "string") throw new UsageError(fields);
+          const { c, machine } = await connectAgent(values);
+          const r = await agentAction(c, machine, "config-set", { machine, fields });
+          if (r.message) err(r.message);
+        },
+      }),
+      command({
+        name: "logs",
+        summary: "Print an agent's recent log lines.",
+        usage: ["tela admin agent logs -machine <id> [-n 100] [-json]"],
+        description: `Prints the last -n lines of the agent's log (it keeps 1000), oldest
+first, as telad wrote them. -json prints them as a JSON array.`,
+        flags: { ...ADMIN_MACHINE_FLAGS, n: LOG_LINES_FLAG, json: JSON_FLAG },
+        examples: [`tela admin agent logs ${M}`, `tela admin agent logs ${M} -n 200`],
+        seeAlso: ["tela admin hub logs", ...see],
+        async run({ values, out }) {
+          const n = positiveCount("n", values.n, 100);
+          const { c, machine } = await connectAgent(values);
+          const r = await agentAction(c, machine, "logs", { lines: n });
+          const got = (r.payload as { lines?: unknown } | undefined)?.lines;
+          const lines = Array.isArray(got) ? got.map(String) : [];
+          if (values.json) out(json(lines));
+          else if (lines.length) out(lines.join("\n"));
+        },
+      }),
+      command({
+        name: "restart",
+        summary: "Restart an agent.",
+        usage: ["tela admin agent restart -machine <id>"],
+        description: `Asks the agent to restart (restart): it answers, then stops its
+machines, starts again with the same command line and registers again; its sessions drop
+and reconnect. Under Docker it exits and the container's restart policy starts it. Prints
+nothing; "tela admin agent list" shows it online again.`,
+        flags: ADMIN_MACHINE_FLAGS,
+        examples: [`tela admin agent restart ${M}`],
+        seeAlso: see,
+        async run({ values }) {
+          const { c, machine } = await connectAgent(values);
+          await agentAction(c, machine, "restart");
+        },
+      }),
+      command({
+        name: "update",
+        summary: "Update an agent from its release channel.",
+        usage: ["tela admin agent update -machine <id> [-version <v>]"],
+        description: `Asks the agent to update itself (update): it downloads the channel's
+release (or -version), checks its SHA-256, replaces its binary and restarts. Prints the
+agent's answer, e.g. "updating to v0.9.1" or "already running v0.9.1".`,
+        flags: { ...ADMIN_MACHINE_FLAGS, version: VERSION_FLAG },
+        examples: [`tela admin agent update ${M}`, `tela admin agent update ${M} -version v0.9.1`],
+        seeAlso: ["tela admin agent channel", ...see],
+        async run({ values, out }) {
+          const { c, machine } = await connectAgent(values);
+          const body = values.version ? { version: values.version } : {};
+          const r = await agentAction(c, machine, "update", body);
+          if (r.message) out(r.message);
+        },
+      }),
+      command({
+        name: "channel",
         summary: "Show or set an agent's release channel.",
         usage: [
-          "tela admin agent channel -machine <id>",
+          "tela admin agent channel -machine <id> [-json]",
           "tela admin agent channel -machine <id> set <channel>",
         ],
-        description: `Shows the agent's channel; "set" switches it (${CHANNEL_ARG}).`,
-        flags: { ...ADMIN_MACHINE_FLAGS, json: JSON_FLAG },
-        examples: ["tela admin agent channel -machine barn"],
-        seeAlso: see,
+        description: `Shows the agent's release channel, its manifest URL, the version it runs
+and the channel's latest version (update-status). "set" switches the channel (${CHANNEL_ARG});
+the agent writes it to its telad.yaml and follows it at its next update.`,
+        flags: channelFlags,
+        examples: [`tela admin agent channel ${M}`, `tela admin agent channel ${M} set beta`],
+        seeAlso: ["tela admin agent update", "tela admin hub channel"],
+        async run({ values, out }) {
+          const { c, machine } = await connectAgent(values);
+          const r = await agentAction(c, machine, "update-status");
+          const s = (r.payload ?? {}) as ChannelStatus;
+          out(values.json ? json(s) : formatChannel(s));
+        },
         commands: [
-          leaf(
-            "set",
-            "Set an agent's release channel.",
-            "tela admin agent channel -machine <id> set <channel>",
-            "tela admin agent channel -machine barn set beta",
-            {},
-            ["<channel>"],
-          ),
+          command({
+            name: "set",
+            summary: "Set an agent's release channel.",
+            usage: ["tela admin agent channel -machine <id> set <channel>"],
+            description: `Switches the agent to <channel> (${CHANNEL_ARG}); the agent saves it
+in its telad.yaml (update-channel). Prints the new channel and its manifest URL.`,
+            flags: ADMIN_MACHINE_FLAGS,
+            args: ["<channel>"],
+            examples: [`tela admin agent channel ${M} set stable`],
+            seeAlso: ["tela admin agent channel", "tela admin agent update"],
+            async run({ values, positionals: [channel], out }) {
+              const ch = checkChannel(channel);
+              const { c, machine } = await connectAgent(values);
+              const r = await agentAction(c, machine, "update-channel", { channel: ch });
+              const p = (r.payload ?? {}) as ChannelStatus;
+              out(
+                `channel: ${p.channel ?? ch}${p.manifestUrl ? `\nmanifest: ${p.manifestUrl}` : ""}`,
+              );
+            },
+          }),
         ],
       }),
     ],
   });
+}
+
+/**
+ * A channel name as the hubs and agents take it (spec §9.1: trimmed, lowercase letters,
+ * digits and hyphens).
+ * @throws {UsageError} naming the rule.
+ */
+function checkChannel(channel: string): string {
+  const ch = channel.trim().toLowerCase();
+  if (!CHANNEL_NAME.test(ch)) {
+    throw new UsageError(
+      `"${channel}" is not a channel name: use ${CHANNEL_ARG} (lowercase letters, digits, hyphens)`,
+    );
+  }
+  return ch;
 }
 
 function positiveCount(flag: string, n: number | undefined, fallback: number): number {
@@ -946,21 +1058,18 @@ function positiveCount(flag: string, n: number | undefined, fallback: number): n
 
 function adminHub(): Command {
   const see = ["tela admin hub", "tela admin agent"];
-  const leaf = (name: string, summary: string, usage: string, example: string, extra = {}) =>
-    planned(name, {
-      summary,
-      usage: [usage],
-      description: `${summary} Uses the hub's admin API.`,
-      flags: { ...ADMIN_FLAGS, ...extra },
-      examples: [example],
-      seeAlso: see,
-    });
   return command({
     name: "hub",
-    summary: "Manage the hub itself (status, logs, restart).",
-    usage: ["tela admin hub <action> [-hub <hub>] [-token <token>]"],
-    description: `The hub's version, uptime and counts, its recent log lines, and a restart,
-through its admin API. Hub update and channels are not available in this version.`,
+    summary: "Manage the hub itself (status, logs, restart, update, channel).",
+    usage: [
+      "tela admin hub status",
+      "tela admin hub logs [-n 100]",
+      "tela admin hub restart",
+      "tela admin hub update [-version <v>]",
+      "tela admin hub channel [set <channel>]",
+    ],
+    description: `The hub's version, uptime and counts, its recent log lines, a restart, a
+self-update and its release channel, through its admin API (owner or admin token).`,
     examples: [`tela admin hub status ${H}`],
     seeAlso: ["tela admin agent", "tela status"],
     commands: [
@@ -1025,31 +1134,82 @@ and reconnect. Prints nothing.`,
           await c.call({ method: "POST", path: "/api/admin/restart" });
         },
       }),
-      leaf(
-        "update",
-        "Update the hub from its release channel.",
-        "tela admin hub update [-version <v>]",
-        "tela admin hub update",
-        { version: VERSION_FLAG },
-      ),
-      planned("channel", {
+      command({
+        name: "update",
+        summary: "Update the hub from its release channel.",
+        usage: ["tela admin hub update [-version <v>] [-hub <hub>] [-token <token>]"],
+        description: `Asks the hub to update itself (/api/admin/update): it downloads the
+channel's release (or -version), checks its SHA-256, replaces its binary and restarts.
+Prints the hub's answer, e.g. "updating to v0.9.1" or "already running v0.9.1". A hub
+refuses to move to an older release unless -version names it.`,
+        flags: { ...ADMIN_FLAGS, version: VERSION_FLAG },
+        examples: [`tela admin hub update ${H}`, `tela admin hub update ${H} -version v0.9.1`],
+        seeAlso: ["tela admin hub channel", ...see],
+        async run({ values, out }) {
+          const c = await connectAdmin(values);
+          const doc = await c.call<{ message?: string }>({
+            method: "POST",
+            path: "/api/admin/update",
+            body: values.version ? { version: values.version } : {},
+            notFound: () => noSelfUpdate(c),
+          });
+          if (doc.message) out(doc.message);
+        },
+      }),
+      command({
+        name: "channel",
         summary: "Show or set the hub's release channel.",
-        usage: ["tela admin hub channel", "tela admin hub channel set <channel>"],
-        description: `Shows the hub's channel; "set" switches it (${CHANNEL_ARG}).`,
+        usage: ["tela admin hub channel [-json]", "tela admin hub channel set <channel>"],
+        description: `Shows the hub's release channel, its manifest URL, the version it runs,
+the channel's latest version and the hub's channel sources (/api/admin/update). "set"
+switches the channel (${CHANNEL_ARG}); the hub saves it and follows it at its next update.`,
         flags: { ...ADMIN_FLAGS, json: JSON_FLAG },
-        examples: ["tela admin hub channel"],
-        seeAlso: see,
+        examples: [`tela admin hub channel ${H}`, `tela admin hub channel set beta ${H}`],
+        seeAlso: ["tela admin hub update", "tela admin agent channel"],
+        async run({ values, out }) {
+          const c = await connectAdmin(values);
+          const s = await c.call<ChannelStatus>({
+            method: "GET",
+            path: "/api/admin/update",
+            notFound: () => noSelfUpdate(c),
+          });
+          out(values.json ? json(s) : formatChannel(s));
+        },
         commands: [
-          leaf(
-            "set",
-            "Set the hub's release channel.",
-            "tela admin hub channel set <channel>",
-            "tela admin hub channel set beta",
-          ),
+          command({
+            name: "set",
+            summary: "Set the hub's release channel.",
+            usage: ["tela admin hub channel set <channel> [-hub <hub>] [-token <token>]"],
+            description: `Switches the hub to <channel> (${CHANNEL_ARG}); the hub saves it in
+its config (PATCH /api/admin/update). Prints the new channel and its manifest URL.`,
+            flags: ADMIN_FLAGS,
+            args: ["<channel>"],
+            examples: [`tela admin hub channel set stable ${H}`],
+            seeAlso: ["tela admin hub channel", "tela admin hub update"],
+            async run({ values, positionals: [channel], out }) {
+              const ch = checkChannel(channel);
+              const c = await connectAdmin(values);
+              const p = await c.call<ChannelStatus>({
+                method: "PATCH",
+                path: "/api/admin/update",
+                body: { channel: ch },
+                notFound: () => noSelfUpdate(c),
+              });
+              out(
+                `channel: ${p.channel ?? ch}${p.manifestUrl ? `\nmanifest: ${p.manifestUrl}` : ""}`,
+              );
+            },
+          }),
         ],
       }),
     ],
   });
+}
+
+/** The 404 of a hub without `/api/admin/update` (a build without self-update). */
+function noSelfUpdate(c: Client): string {
+  return `${c.hubUrl} does not offer self-update (/api/admin/update answered 404): this ` +
+    `telahubd has no release channels; update it on the hub machine (see "telahubd update -h")`;
 }
 
 function adminHistory(): Command {

@@ -5,12 +5,13 @@
  * the console catch-all stay outside the table (`http.ts`).
  *
  * Admin endpoints live one file per area under `admin/`; `/api/pair` and `/api/hubs` beside
- * this file. The agents proxy and self-update (spec §5.9–5.12) are later issues.
+ * this file. Self-update (spec §5.10–5.12) is a later issue.
  *
  * @module
  */
 import type { HttpContext } from "./context.ts";
 import { access } from "./admin/access.ts";
+import { agents } from "./admin/agents.ts";
 import { logs } from "./admin/logs.ts";
 import { pairCode } from "./admin/pair_code.ts";
 import { portals } from "./admin/portals.ts";
@@ -60,6 +61,8 @@ export const ROUTES: readonly Route[] = [
   { pattern: "/api/admin/pair-code", area: "admin", handle: pairCode },
   { pattern: "/api/admin/logs", area: "admin", handle: logs },
   { pattern: "/api/admin/restart", area: "admin", handle: restart },
+  { pattern: "/api/admin/agents", area: "admin", handle: agents }, // 301 to the slash form
+  { pattern: "/api/admin/agents/", area: "admin", handle: agents },
   { pattern: "/api/pair", area: "pair", handle: pair },
   { pattern: "/api/hubs", area: "hubs", handle: hubs },
 ];
