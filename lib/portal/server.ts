@@ -372,8 +372,18 @@ export function portalHandler(opts: PortalOptions): (req: Request) => Promise<Re
     if (g) return g;
     const rest = url.pathname.slice("/api/hub-admin/".length);
     const slash = rest.indexOf("/");
-    const hubName = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
     const op = slash < 0 ? "" : rest.slice(slash + 1);
+    let hubName: string;
+    let opSegments: string[];
+    try {
+      hubName = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+      opSegments = decodeURIComponent(op).split("/");
+    } catch {
+      return err(400, "malformed percent-encoding in the path");
+    }
+    if (opSegments.some((x) => x === ".." || x === ".")) {
+      return err(400, "the operation must not contain . or .. segments");
+    }
     const hub = store.byName(hubName);
     if (!hub) return err(404, `hub "${hubName}" not found`);
     if (!op) return err(404, "no operation: use /api/hub-admin/{hub}/{operation}");
@@ -459,20 +469,39 @@ export function portalHandler(opts: PortalOptions): (req: Request) => Promise<Re
           portalId: store.state.portalId,
         }, { ...PUBLIC_CORS, "Cache-Control": "public, max-age=3600" });
       }
+      const origin = req.headers.get("origin");
+      if (origin && allow.has(origin)) {
+        // An allowed browser origin: its preflight and its answers carry its CORS headers.
+        const cors = {
+          "Access-Control-Allow-Origin": origin,
+          "Access-Control-Allow-Methods": "GET, POST, PATCH, PUT, DELETE, OPTIONS",
+          "Access-Control-Allow-Headers": "Authorization, Content-Type",
+          "Vary": "Origin",
+        };
+        if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
+        const r = await route(req, url);
+        for (const [k, v] of Object.entries(cors)) r.headers.set(k, v);
+        return r;
+      }
       if (!["GET", "HEAD", "OPTIONS"].includes(req.method)) {
         const refused = originRefused(req, url);
         if (refused) return refused;
       }
-      if (url.pathname === "/api/hubs") return await directory(req, url);
-      if (url.pathname === "/api/hubs/sync") return await sync(req);
-      if (url.pathname.startsWith("/api/hub-admin/")) return await adminProxy(req, url);
-      if (url.pathname === "/api/fleet/agents") return await fleet(req);
-      return err(404, `not found: ${url.pathname}`);
+      return await route(req, url);
     } catch (e) {
       log.error(`${req.method} ${escapeForLog(url.pathname)}: ${(e as Error).message}`);
       return err(500, "internal error");
     }
   };
+
+  /** The protocol's endpoints (§3–§5); anything else is a 404 in the error shape (§7). */
+  async function route(req: Request, url: URL): Promise<Response> {
+    if (url.pathname === "/api/hubs") return await directory(req, url);
+    if (url.pathname === "/api/hubs/sync") return await sync(req);
+    if (url.pathname.startsWith("/api/hub-admin/")) return await adminProxy(req, url);
+    if (url.pathname === "/api/fleet/agents") return await fleet(req);
+    return err(404, `not found: ${url.pathname}`);
+  }
 }
 
 function withCors(r: Response): Response {

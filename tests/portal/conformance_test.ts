@@ -269,6 +269,10 @@ Deno.test({
           });
           assert.equal(r.status, 403);
           assert.equal(typeof r.body.error, "string");
+          const dots = await call(base, "GET", "/api/hub-admin/alpha2/%2e%2e%2fstatus", {
+            token: USER,
+          });
+          assert.equal(dots.status, 400, dots.text);
         });
 
         await t.step(
@@ -310,6 +314,31 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("§9: an allowed origin gets its preflight and CORS headers; others do not", async () => {
+  await withPortal(async ({ base }) => {
+    const pre = await fetch(`${base}/api/hubs`, {
+      method: "OPTIONS",
+      headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST" },
+    });
+    await pre.body?.cancel();
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "https://console.example");
+    assert.match(pre.headers.get("access-control-allow-methods") ?? "", /POST/);
+    const del = await call(base, "DELETE", "/api/hubs?name=none", {
+      token: USER,
+      headers: { Origin: "https://console.example" },
+    });
+    assert.equal(del.status, 404, "allowed through to the handler");
+    assert.equal(del.headers.get("access-control-allow-origin"), "https://console.example");
+    const other = await call(base, "POST", "/api/hubs", {
+      token: USER,
+      headers: { Origin: "https://other.example" },
+      body: {},
+    });
+    assert.equal(other.status, 403);
+  }, { allowOrigins: ["https://console.example"] });
 });
 
 Deno.test("portalId survives a restart; an open portal serves the directory without a token", async () => {
