@@ -18,7 +18,7 @@ const log = logger("tela");
 
 /**
  * A `-hub` value tela cannot use: a URL whose scheme is not `ws://`/`wss://`, or a short
- * name that `hubs.yaml` does not define. A usage error (exit 2): the value is checked
+ * name that no remote of `config.yaml` lists and `hubs.yaml` does not define. A usage error (exit 2): the value is checked
  * before anything is dialled, and the fix is a different value.
  */
 export class HubResolveError extends UsageError {
