@@ -130,3 +130,28 @@ Deno.test("tela remote: usage errors, an empty list, an unreachable directory", 
     /^Error: could not reach remote "w" at http:\/\/127\.0\.0\.1:\d+\/api\/hubs: connection refused/m,
   );
 });
+
+Deno.test("tela remote add refuses a directory that speaks no 1.x protocol (Appendix D §2)", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname === "/.well-known/tela") {
+      return Response.json({
+        hub_directory: "/api/hubs",
+        protocolVersion: "2.0",
+        supportedVersions: ["2.0"],
+      });
+    }
+    return Response.json({ hubs: [] });
+  });
+  try {
+    const r = await runProgram(
+      "tela",
+      ["remote", "add", "next", `http://127.0.0.1:${server.addr.port}`, "-token", ""],
+      { net: "loopback" },
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /speaks portal protocol 2\.0 only and this tela speaks 1\.x/);
+    assert.doesNotMatch(r.stdout, /added/);
+  } finally {
+    await server.shutdown();
+  }
+});
