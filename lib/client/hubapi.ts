@@ -4,7 +4,7 @@
  * @module
  */
 import { tokenPreview } from "../log/mod.ts";
-import { HubDialError } from "../session/hub_error.ts";
+import { classifyHubError, HubDialError } from "../session/hub_error.ts";
 import { hubHttpBase } from "./hubs.ts";
 
 /** One service as `/api/status` lists it. */
@@ -335,4 +335,143 @@ export function resolveServiceNames(
     }
     return s.port;
   });
+}
+
+/** `hub_directory` used when a directory's `/.well-known/tela` names none (spec §9.5). */
+export const DEFAULT_HUB_DIRECTORY = "/api/hubs";
+
+/** What {@link discoverDirectory} learnt from `<base>/.well-known/tela`. */
+export interface DirectoryDiscovery {
+  /** Path of the hub directory on the same origin (`/api/hubs` when not named). */
+  hubDirectory: string;
+  /** The `supportedVersions` list, when the document had one (Appendix D §2). */
+  supportedVersions?: string[];
+  /** The `portalId`, when the document had one (Appendix D §1.1). */
+  portalId?: string;
+  /** True when no usable document came (404, unreachable, bad JSON): legacy fallback. */
+  fallback: boolean;
+}
+
+/**
+ * `GET <base>/.well-known/tela` of a hub directory (book, *Hub directories and portals*;
+ * Appendix D §2; spec agent-and-client.md §9.5): `Authorization: Bearer <token>` when a
+ * token is given, {@link HUB_API_TIMEOUT_MS}. Any failure falls back to `/api/hubs`
+ * (Appendix D §2 *Fallback*), reported with `fallback: true`.
+ * @param base the directory's `http(s)://host[:port]` (no trailing `/`).
+ * @param token the remote's bearer token, if any.
+ */
+export async function discoverDirectory(base: string, token?: string): Promise<DirectoryDiscovery> {
+  const fallback: DirectoryDiscovery = { hubDirectory: DEFAULT_HUB_DIRECTORY, fallback: true };
+  let doc: Record<string, unknown>;
+  try {
+    const res = await fetch(`${base}/.well-known/tela`, {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS),
+    });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return fallback;
+    }
+    doc = await res.json();
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) return fallback;
+  } catch {
+    return fallback;
+  }
+  const dir = doc.hub_directory;
+  const out: DirectoryDiscovery = {
+    hubDirectory: typeof dir === "string" && dir.startsWith("/") ? dir : DEFAULT_HUB_DIRECTORY,
+    fallback: false,
+  };
+  if (Array.isArray(doc.supportedVersions)) {
+    out.supportedVersions = doc.supportedVersions.filter((v): v is string => typeof v === "string");
+  }
+  if (typeof doc.portalId === "string") out.portalId = doc.portalId;
+  return out;
+}
+
+/** One entry of a hub directory's `GET {hub_directory}` (Appendix D §3.1). */
+export interface DirectoryHub {
+  /** The hub's `hubId` (protocol 1.1); absent from older directories. */
+  id?: string;
+  name: string;
+  /** The hub's public URL as the directory lists it (`https://…` or `http://…`). */
+  url: string;
+  canManage?: boolean;
+  orgName?: string | null;
+}
+
+/** Why a directory could not be reached, in a few words (no runtime boilerplate). */
+function dialCause(err: unknown): string {
+  switch (classifyHubError(err)) {
+    case "refused":
+      return "connection refused (is the directory running, and the port right?)";
+    case "timeout":
+      return `no answer within ${HUB_API_TIMEOUT_MS / 1000} s`;
+    case "dns":
+      return "DNS lookup failed (check the host name)";
+    case "blocked-port":
+      return 'the port is one that HTTP clients refuse (a Fetch standard "bad port"); ' +
+        "serve the directory on another port";
+    default: {
+      let e = err as { message?: string; cause?: unknown } | undefined;
+      while (e?.cause) e = e.cause as typeof e;
+      return String(e?.message ?? err).replace(/^.*client error \(\w+\): /, "");
+    }
+  }
+}
+
+/** A directory refused or failed the listing; the message names the remote and the fix. */
+export class DirectoryError extends HubApiError {
+  override name = "DirectoryError";
+}
+
+/**
+ * `GET <base><hubDirectory>` of a hub directory (spec agent-and-client.md §9.5; Appendix D
+ * §3.1): bearer token when given, {@link HUB_API_TIMEOUT_MS}. Entries without a string
+ * `name` and `url` are dropped.
+ * @param remote the remote's name, for messages.
+ * @param base the directory's `http(s)://host[:port]` (no trailing `/`).
+ * @param hubDirectory the directory path (`/api/hubs`).
+ * @param token the remote's bearer token, if any.
+ * @throws {DirectoryError} `remote "<r>" returned 401 unauthorized; try 'tela remote add <r>
+ *   <url>' with a valid token`, `remote "<r>" returned HTTP <code>`, `could not reach remote
+ *   "<r>" at <url>: <cause>`, `remote "<r>" returned invalid JSON: …`.
+ */
+export async function fetchDirectoryHubs(
+  remote: string,
+  base: string,
+  hubDirectory: string,
+  token?: string,
+): Promise<DirectoryHub[]> {
+  const url = `${base}${hubDirectory || DEFAULT_HUB_DIRECTORY}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new DirectoryError(`could not reach remote "${remote}" at ${url}: ${dialCause(err)}`);
+  }
+  if (res.status === 401) {
+    await res.body?.cancel();
+    throw new DirectoryError(
+      `remote "${remote}" returned 401 unauthorized; try 'tela remote add ${remote} ${base}' ` +
+        `with a valid token`,
+    );
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    throw new DirectoryError(`remote "${remote}" returned HTTP ${res.status} for ${url}`);
+  }
+  let doc: { hubs?: unknown };
+  try {
+    doc = await res.json();
+  } catch (err) {
+    throw new DirectoryError(`remote "${remote}" returned invalid JSON: ${(err as Error).message}`);
+  }
+  const hubs = Array.isArray(doc?.hubs) ? doc.hubs : [];
+  return hubs.filter((h): h is DirectoryHub =>
+    !!h && typeof h === "object" && typeof h.name === "string" && typeof h.url === "string"
+  );
 }

@@ -113,7 +113,7 @@ Deno.test("hubs.yaml aliases resolve; URLs pass through; unknown aliases list th
   await withHome(async (home) => {
     await assert.rejects(
       resolveHubUrl("owls"),
-      /-hub "owls" is not a ws:\/\/ or wss:\/\/ URL and not a short name \(.*hubs\.yaml does not exist\); use wss:\/\/owls/,
+      /-hub "owls" is not a ws:\/\/ or wss:\/\/ URL, no remotes in .*config\.yaml, and not a short name \(.*hubs\.yaml does not exist\); use wss:\/\/owls/,
     );
     await assert.rejects(resolveHubUrl("http://h:1"), /for http:\/\/h:1 use ws:\/\/h:1$/);
     await Deno.mkdir(`${home}/.tela`, { recursive: true });

@@ -17,7 +17,6 @@ import {
   command,
   type FlagSpec,
   helpCommand,
-  notAvailable,
   processIo,
   runCli,
   serviceCommand,
@@ -52,6 +51,15 @@ import {
 } from "./access/ops.ts";
 import { AccessError } from "./access/types.ts";
 import { spawnSuccessor } from "./restart.ts";
+import { PortalRegistrationError, type PortalSyncResult } from "./portal_client.ts";
+import {
+  portalAdd,
+  PortalCommandError,
+  portalList,
+  portalRemove,
+  portalSync,
+} from "./portal_cli.ts";
+import { portalServeCommand } from "../portal/cli.ts";
 
 /** Drain budget of a restart, ms: in-flight requests finish, idle connections do not wait. */
 const RESTART_DRAIN_MS = 2000;
@@ -200,27 +208,6 @@ with "no ${role} token found" when there is none.`,
       const token = role === "owner" ? await showOwnerToken(path) : await showViewerToken(path);
       out(values.json ? JSON.stringify({ role, token }, null, 2) : token);
     },
-  });
-}
-
-function plannedWithConfig(
-  name: string,
-  summary: string,
-  usage: string,
-  args: string[],
-  example: string,
-  seeAlso: string[],
-  extra: Record<string, FlagSpec> = {},
-): Command {
-  return notAvailable({
-    name,
-    summary,
-    usage: [usage],
-    description: `${summary} Edits the hub's config file; a running hub picks up the change.`,
-    flags: { config: CONFIG_FLAG, ...extra },
-    args,
-    examples: [example],
-    seeAlso,
   });
 }
 
@@ -509,49 +496,158 @@ manage lists; its live connections are cut. The last owner cannot be removed.`,
   });
 }
 
+const HUB_URL_FLAG = {
+  type: "string",
+  arg: "url",
+  usage: "The hub's public URL, e.g. https://hub.example.com (default: TELAHUBD_PUBLIC_URL)",
+} as const satisfies FlagSpec;
+
+function printSync(results: PortalSyncResult[], out: (s: string) => void, json?: boolean) {
+  if (json) out(JSON.stringify({ portals: results }, null, 2));
+  else {
+    for (const r of results) {
+      out(r.ok ? `portal "${r.name}": synced` : `portal "${r.name}": FAILED: ${r.error}`);
+    }
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
 function portalCommand(): Command {
-  const see = ["telahubd portal list", "tela admin portals"];
+  const see = ["telahubd portal list", "tela admin portals", "tela remote"];
   return command({
     name: "portal",
     summary: "Manage the hub's portal registrations on this machine.",
-    usage: ["telahubd portal <add|list|remove|sync> [-config <path>] [args]"],
-    description: "Registers the hub with portals (hub directories) through its config file.",
-    examples: ["telahubd portal list"],
-    seeAlso: ["tela admin portals", "telahubd user"],
+    usage: ["telahubd portal <add|list|remove|sync|serve> [-config <path>] [args]"],
+    description:
+      `Registers the hub with portals (hub directories) so clients with a "tela remote" find
+it by name. add, list, remove and sync edit the hub's config file (-config, else
+TELAHUBD_CONFIG, else ./data/telahubd.yaml, else /etc/tela/telahubd.yaml); a running hub
+picks the change up. serve runs a small portal (hub directory) of its own.`,
+    examples: [
+      "telahubd portal add work https://directory.example.com -hub-url https://hub.example.com",
+      "telahubd portal list",
+    ],
+    seeAlso: ["tela admin portals", "telahubd user", "tela remote"],
     commands: [
-      plannedWithConfig(
-        "add",
-        "Register the hub with a portal.",
-        "telahubd portal add <name> <url>",
-        ["<name>", "<url>"],
-        "telahubd portal add awan https://awansaya.net",
-        see,
-      ),
-      plannedWithConfig(
-        "list",
-        "List portal registrations.",
-        "telahubd portal list [-json]",
-        [],
-        "telahubd portal list -json",
-        ["telahubd portal add"],
-        { json: JSON_FLAG },
-      ),
-      plannedWithConfig(
-        "remove",
-        "Remove a portal registration.",
-        "telahubd portal remove <name>",
-        ["<name>"],
-        "telahubd portal remove awan",
-        see,
-      ),
-      plannedWithConfig(
-        "sync",
-        "Push the viewer token to every registered portal.",
-        "telahubd portal sync",
-        [],
-        "telahubd portal sync",
-        see,
-      ),
+      command({
+        name: "add",
+        summary: "Register the hub with a portal.",
+        usage: [
+          "telahubd portal add <name> <url> [-hub-url <url>] [-token <portal-token>] [-config <path>]",
+        ],
+        description:
+          `Discovers the portal's hub directory (<url>/.well-known/tela), registers the hub
+there (its name, public URL, hubId and console viewer token) and stores the portal's sync
+token under portals.<name> in the config. The portal token (-token, else
+TELAHUBD_PORTAL_TOKEN) is used for this call only and never stored. The hub needs a name
+(name: or TELAHUBD_NAME). Registering again under the same name replaces the entry.`,
+        flags: {
+          config: CONFIG_FLAG,
+          "hub-url": HUB_URL_FLAG,
+          token: {
+            type: "string",
+            arg: "token",
+            usage: "Portal admin token for the registration (default: TELAHUBD_PORTAL_TOKEN)",
+          },
+          json: JSON_FLAG,
+        },
+        args: ["<name>", "<url>"],
+        examples: [
+          "telahubd portal add awan https://awansaya.net -hub-url https://hub.example.com",
+        ],
+        seeAlso: see,
+        async run({ values, positionals, out }) {
+          const path = userConfigPath(values.config);
+          let r;
+          try {
+            r = await portalAdd(path, positionals[0], positionals[1], {
+              hubUrl: values["hub-url"],
+              portalToken: values.token ?? Deno.env.get("TELAHUBD_PORTAL_TOKEN"),
+            });
+          } catch (e) {
+            if (e instanceof PortalRegistrationError) {
+              throw new PortalCommandError(
+                `registering with ${positionals[1]} failed: ${e.message}`,
+              );
+            }
+            throw e;
+          }
+          if (values.json) out(JSON.stringify(r, null, 2));
+          else {
+            out(
+              `Registered with portal "${r.name}" at ${r.url} as ${r.hubUrl} ` +
+                `(hub directory ${r.hubDirectory}, ${r.status}) in ${path}`,
+            );
+          }
+        },
+      }),
+      command({
+        name: "list",
+        aliases: ["ls"],
+        summary: "List portal registrations.",
+        usage: ["telahubd portal list [-json] [-config <path>]"],
+        description: `Prints each registration of the config: name, portal URL, hub directory,
+whether a sync token is held, and the hub URL it announces.`,
+        flags: { config: CONFIG_FLAG, json: JSON_FLAG },
+        examples: ["telahubd portal list", "telahubd portal list -json"],
+        seeAlso: ["telahubd portal add"],
+        async run({ values, out, err }) {
+          const rows = await portalList(userConfigPath(values.config));
+          if (values.json) return void out(JSON.stringify({ portals: rows }, null, 2));
+          if (!rows.length) {
+            return void err(
+              "No portal registrations.\nAdd one with: telahubd portal add <name> <url>",
+            );
+          }
+          const table = [["NAME", "URL", "DIRECTORY", "SYNC", "HUB URL"]].concat(
+            rows.map((
+              p,
+            ) => [p.name, p.url, p.hubDirectory, p.hasSyncToken ? "yes" : "no", p.hubUrl || "-"]),
+          );
+          const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
+          out(
+            table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("   ").trimEnd()).join(
+              "\n",
+            ),
+          );
+        },
+      }),
+      command({
+        name: "remove",
+        aliases: ["rm"],
+        summary: "Remove a portal registration.",
+        usage: ["telahubd portal remove <name> [-config <path>]"],
+        description: `Forgets the registration in the config (nothing is sent to the portal; remove
+the hub there too). ${LIVE}`,
+        flags: { config: CONFIG_FLAG },
+        args: ["<name>"],
+        examples: ["telahubd portal remove awan"],
+        seeAlso: see,
+        async run({ values, positionals, out }) {
+          const path = userConfigPath(values.config);
+          await portalRemove(path, positionals[0]);
+          out(`Removed portal "${positionals[0]}" from ${path}`);
+        },
+      }),
+      command({
+        name: "sync",
+        summary: "Push the viewer token to every registered portal.",
+        usage: ["telahubd portal sync [-hub-url <url>] [-config <path>] [-json]"],
+        description: `Sends the console viewer token to every portal holding a sync token
+(PATCH <portal><directory>/sync), with the hub's public URL. After the hub moved, pass the
+new URL with -hub-url (or TELAHUBD_PUBLIC_URL): it is stored in every registration and the
+portals list the hub there. Exit 1 when a portal refused or could not be reached.`,
+        flags: { config: CONFIG_FLAG, "hub-url": HUB_URL_FLAG, json: JSON_FLAG },
+        examples: ["telahubd portal sync", "telahubd portal sync -hub-url https://new.example.com"],
+        seeAlso: see,
+        async run({ values, out }) {
+          const results = await portalSync(userConfigPath(values.config), {
+            hubUrl: values["hub-url"],
+          });
+          return printSync(results, out, values.json);
+        },
+      }),
+      portalServeCommand(),
     ],
   });
 }

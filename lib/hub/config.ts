@@ -50,12 +50,17 @@ export interface AuthConfig {
   machines: Record<string, MachineAcl>;
 }
 
-/** A registration with a portal (kept verbatim; used by a later issue). */
+/**
+ * A registration with a portal (spec hub-http-api.md §10.1, §11; book Appendix B `portals`).
+ * `hubUrl` is ours: the public URL the hub registered with (or last synced), sent with each
+ * viewer-token sync so a portal follows the hub when its URL changes.
+ */
 export interface PortalEntry {
   url: string;
   token?: string;
   syncToken?: string;
   hubDirectory?: string;
+  hubUrl?: string;
 }
 
 /** The parsed, validated `telahubd.yaml` (keys as in Appendix B). */
@@ -414,7 +419,7 @@ export function validateConfig(path: string, doc: Record<string, unknown>): HubC
       const m = mapping(path, k, raw);
       if (!m) fail(path, k, "a mapping with url", raw);
       const p: PortalEntry = { url: str(path, `${k}.url`, m.url) ?? "" };
-      for (const f of ["token", "syncToken", "hubDirectory"] as const) {
+      for (const f of ["token", "syncToken", "hubDirectory", "hubUrl"] as const) {
         const v = str(path, `${k}.${f}`, m[f]);
         if (v !== undefined) p[f] = v;
       }

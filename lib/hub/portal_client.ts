@@ -182,42 +182,100 @@ export async function registerWithPortal(reg: PortalRegistration): Promise<Porta
 /** Timeout of one viewer-token sync request, ms (spec §11). */
 export const SYNC_TIMEOUT_MS = 10_000;
 
+/** The outcome of one portal's viewer-token sync. */
+export interface PortalSyncResult {
+  name: string;
+  ok: boolean;
+  /** HTTP status (0 when no answer came). */
+  status: number;
+  /** Why it failed, in words (absent on success). */
+  error?: string;
+}
+
 /**
  * Pushes the console viewer token to every portal the hub holds a sync token for
  * (`PATCH {url}{hubDirectory}/sync`, bearer sync token, body `{"name","viewerToken"}`;
- * spec §11). Skipped without a hub name or viewer token; failures are only logged.
+ * spec §11; Appendix D §3.3). When the entry has a `hubUrl` (or `hubUrl` is given), the body
+ * also carries `"url"`: an optional field of ours (Appendix D §2 allows additive fields) that
+ * lets the portal follow the hub to a new public URL; portals that do not know it ignore it.
  * @param portals the hub's portal registrations, by name.
  * @param hubName the hub's name.
  * @param viewerToken the current console viewer token.
+ * @param hubUrl the hub's public URL to announce instead of each entry's `hubUrl`.
+ * @returns one result per portal holding a sync token, in name order; never throws.
+ */
+export async function syncPortals(
+  portals: Record<
+    string,
+    { url: string; syncToken?: string; hubDirectory?: string; hubUrl?: string }
+  >,
+  hubName: string,
+  viewerToken: string,
+  hubUrl?: string,
+): Promise<PortalSyncResult[]> {
+  const names = Object.keys(portals).filter((n) => portals[n].syncToken).sort();
+  return await Promise.all(names.map(async (name): Promise<PortalSyncResult> => {
+    const p = portals[name];
+    const target = `${p.url}${p.hubDirectory || DEFAULT_HUB_DIRECTORY}/sync`;
+    const body: Record<string, string> = { name: hubName, viewerToken };
+    const url = hubUrl ?? p.hubUrl;
+    if (url) body.url = url;
+    try {
+      const r = await fetch(target, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${p.syncToken}` },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(SYNC_TIMEOUT_MS),
+      });
+      const text = await readCapped(r);
+      if (r.status === 200) return { name, ok: true, status: 200 };
+      let why = text.trim();
+      try {
+        const e = JSON.parse(why)?.error;
+        if (typeof e === "string") why = e;
+      } catch { /* not JSON: quote the text */ }
+      return {
+        name,
+        ok: false,
+        status: r.status,
+        error: `${target} answered HTTP ${r.status}${
+          why ? `: ${escapeForLog(why, ERROR_BODY_QUOTE)}` : ""
+        }${
+          r.status === 401 ? " (the sync token is not accepted: run telahubd portal add again)" : ""
+        }`,
+      };
+    } catch (err) {
+      const e = err as Error & { cause?: { message?: string } };
+      const why = e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
+      return { name, ok: false, status: 0, error: `could not reach ${target}: ${why}` };
+    }
+  }));
+}
+
+/**
+ * Pushes the console viewer token to every portal the hub holds a sync token for
+ * ({@link syncPortals}). Skipped without a hub name or viewer token; failures are only
+ * logged.
+ * @param portals the hub's portal registrations, by name.
+ * @param hubName the hub's name.
+ * @param viewerToken the current console viewer token.
+ * @param hubUrl the hub's public URL to announce instead of each entry's `hubUrl`
+ *   (`TELAHUBD_PUBLIC_URL` of the running hub).
  * @returns the names of the portals that answered 200.
  */
 export async function syncViewerToken(
-  portals: Record<string, { url: string; syncToken?: string; hubDirectory?: string }>,
+  portals: Record<
+    string,
+    { url: string; syncToken?: string; hubDirectory?: string; hubUrl?: string }
+  >,
   hubName: string,
   viewerToken: string | undefined,
+  hubUrl?: string,
 ): Promise<string[]> {
   if (!hubName || !viewerToken) return [];
-  const done: string[] = [];
-  await Promise.all(
-    Object.entries(portals).map(async ([name, p]) => {
-      if (!p.syncToken) return;
-      const target = `${p.url}${p.hubDirectory || DEFAULT_HUB_DIRECTORY}/sync`;
-      try {
-        const r = await fetch(target, {
-          method: "PATCH",
-          headers: { "Content-Type": "application/json", Authorization: `Bearer ${p.syncToken}` },
-          body: JSON.stringify({ name: hubName, viewerToken }),
-          signal: AbortSignal.timeout(SYNC_TIMEOUT_MS),
-        });
-        await r.body?.cancel();
-        if (r.status === 200) done.push(name);
-        else log.warn(`portal ${escapeForLog(name)}: viewer token sync got HTTP ${r.status}`);
-      } catch (err) {
-        log.warn(
-          `portal ${escapeForLog(name)}: viewer token sync failed: ${(err as Error).message}`,
-        );
-      }
-    }),
-  );
-  return done;
+  const results = await syncPortals(portals, hubName, viewerToken, hubUrl);
+  for (const r of results) {
+    if (!r.ok) log.warn(`portal ${escapeForLog(r.name)}: viewer token sync failed: ${r.error}`);
+  }
+  return results.filter((r) => r.ok).map((r) => r.name);
 }

@@ -36,6 +36,7 @@ import { UdpRelay } from "./udp_relay.ts";
 import { LogRing } from "./log_ring.ts";
 import { PAIRING_FILE, PairingCodes } from "./pairing.ts";
 import { syncViewerToken } from "./portal_client.ts";
+import { portalEnvBootstrap, publicUrlFromEnv } from "./portal_cli.ts";
 
 /** Delay of the first viewer-token push to the portals after start, ms (spec §11: 2 s). */
 export const VIEWER_SYNC_DELAY_MS = 2000;
@@ -314,8 +315,20 @@ async function serveHub(
   // whenever it changes, however it changed: an API rotate, a `telahubd user` edit, a removal
   // that lets another viewer take over (spec §11).
   let viewerSynced = auth().viewerToken;
-  const pushViewer = () => void syncViewerToken(store.portals(), settings.name, viewerSynced);
+  // With TELAHUBD_PUBLIC_URL, every sync also announces the hub's current public URL.
+  const announced = publicUrlFromEnv(env);
+  const pushViewer = () =>
+    void syncViewerToken(store.portals(), settings.name, viewerSynced, announced);
   const viewerSyncTimer = setTimeout(pushViewer, VIEWER_SYNC_DELAY_MS);
+  // TELAHUBD_PORTAL_URL: a one-shot registration as "default" when no portal is configured
+  // (spec §10.2, §10.4 step 10, §11). In the background: a slow portal does not delay start.
+  void portalEnvBootstrap(
+    { portals: store.portals(), hubId: cfg.hubId },
+    settings.name,
+    auth().viewerToken,
+    (name, entry) => store.setPortal(name, entry, { id: "env:TELAHUBD_PORTAL_URL", via: "cli" }),
+    env,
+  ).catch((err) => log.warn(`portal registration: ${(err as Error).message}`));
   Deno.unrefTimer(viewerSyncTimer);
   store.onChange(() => {
     const token = auth().viewerToken;

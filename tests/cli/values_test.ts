@@ -54,7 +54,7 @@ Deno.test("tela: an unresolved -hub short name names hubs.yaml and suggests wss:
   const r = await run("tela", ["connect", "-hub", "127.0.0.1:8080", "-machine", "m"]);
   assertUsage(
     r,
-    /^Error: -hub "127\.0\.0\.1:8080" is not a ws:\/\/ or wss:\/\/ URL and not a short name \(\S+\/\.tela\/hubs\.yaml does not exist\); use wss:\/\/127\.0\.0\.1:8080 \(ws:\/\/127\.0\.0\.1:8080 for a hub without TLS\), or add "127\.0\.0\.1:8080: wss:\/\/<host>" under "hubs:" in \S+hubs\.yaml$/m,
+    /^Error: -hub "127\.0\.0\.1:8080" is not a ws:\/\/ or wss:\/\/ URL, no remotes in \S+\/\.tela\/config\.yaml, and not a short name \(\S+\/\.tela\/hubs\.yaml does not exist\); use wss:\/\/127\.0\.0\.1:8080 \(ws:\/\/127\.0\.0\.1:8080 for a hub without TLS\), add a hub directory that lists it with "tela remote add <name> <directory-url>", or add "127\.0\.0\.1:8080: wss:\/\/<host>" under "hubs:" in \S+hubs\.yaml$/m,
     "tela connect -hub 127.0.0.1:8080",
   );
   const known = await run(
@@ -68,7 +68,7 @@ Deno.test("tela: an unresolved -hub short name names hubs.yaml and suggests wss:
   );
   assertUsage(
     known,
-    /^Error: -hub "owls" is not a ws:\/\/ or wss:\/\/ URL and not a short name in \S+hubs\.yaml \(it defines: lab\); use wss:\/\/owls/m,
+    /^Error: -hub "owls" is not a ws:\/\/ or wss:\/\/ URL, no remotes in \S+config\.yaml, and not a short name in \S+hubs\.yaml \(it defines: lab\); use wss:\/\/owls/m,
     "tela machines -hub owls with hubs.yaml",
   );
 });

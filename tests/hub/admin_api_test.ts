@@ -683,13 +683,14 @@ Deno.test("portals: registration against a loopback portal, its errors, listing 
     assert.ok(yaml.includes("hubsync_abc"), "sync token persisted");
     assert.ok(!yaml.includes("portal-admin"), "the portal admin token is never stored");
 
-    // Rotating the console's viewer token pushes it to the portal with the sync token.
+    // Rotating the console's viewer token pushes it to the portal with the sync token, and
+    // (our optional field) the public URL the hub registered with.
     const rot = await call(hub.http, "POST", "/api/admin/rotate/viewer", { token: T.owner });
     assert.equal(rot.status, 200);
     await waitFor(() => synced.length > 0, "the viewer-token sync");
     assert.deepEqual(synced[0], {
       auth: "Bearer hubsync_abc",
-      body: { name: "testhub", viewerToken: rot.body.token },
+      body: { name: "testhub", viewerToken: rot.body.token, url: "https://hub.example" },
     });
     // Rotating anyone else does not.
     await call(hub.http, "POST", "/api/admin/rotate/user", { token: T.owner });

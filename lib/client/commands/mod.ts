@@ -10,6 +10,7 @@ import { filesCommand } from "./files.ts";
 import { mountCommand } from "./mount.ts";
 import { pairCommand } from "./pair.ts";
 import { plannedTelaCommands } from "./planned.ts";
+import { remoteCommand } from "./remote.ts";
 import { machinesCommand, servicesCommand, statusCommand } from "./query.ts";
 import type { TelaDeps } from "./shared.ts";
 import { platformString, TELA_VERSION } from "../../host/mod.ts";
@@ -50,6 +51,7 @@ TELA_MTU, TELA_OWNER_TOKEN, TELA_TRANSPORT, TELA_STUN_SERVERS, TELA_SHARE, TELA_
       logoutCommand,
       profileCommand,
       ...plannedTelaCommands({
+        remote: remoteCommand(deps),
         pair: pairCommand,
         admin: adminCommand(deps),
         files: filesCommand(),

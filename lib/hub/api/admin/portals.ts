@@ -84,7 +84,7 @@ export async function portals(ctx: HttpContext, req: Request, url: URL): Promise
       return guarded(cors, () => {
         const status = ctx.store.setPortal(
           name,
-          { url: reg.url, syncToken: reg.syncToken, hubDirectory: reg.hubDirectory },
+          { url: reg.url, syncToken: reg.syncToken, hubDirectory: reg.hubDirectory, hubUrl },
           actor,
         );
         log.info(`registered with portal ${escapeForLog(name)} at ${escapeForLog(reg.url)}`);
